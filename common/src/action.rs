@@ -1,0 +1,107 @@
+//! What a role state machine asks the I/O layer to do.
+//!
+//! Actions never own packet bytes: a data action names where the IP packet
+//! already lies ([`Payload`]), so forwarding is zero-copy (gather I/O).
+
+use crate::wire::{
+    BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, HEADER_LEN,
+};
+use crate::NodeId;
+
+/// Where a packet's bytes are: a slot of the link receive batch or of the
+/// TUN read batch, and a byte range inside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub source: Source,
+    pub slot: u16,
+    pub offset: u16,
+    pub len: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Link,
+    Tun,
+}
+
+/// A small control message, serialised whole into the send batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Beacon(BeaconRepr),
+    BeaconReply(BeaconReplyRepr),
+}
+
+impl Control {
+    pub fn msg_type(&self) -> MessageType {
+        match self {
+            Control::Beacon(_) => MessageType::Beacon,
+            Control::BeaconReply(_) => MessageType::BeaconReply,
+        }
+    }
+
+    fn body_len(&self) -> usize {
+        match self {
+            Control::Beacon(b) => b.body_len(),
+            Control::BeaconReply(r) => r.body_len(),
+        }
+    }
+
+    /// Bytes this message takes on the wire (header + body).
+    pub fn wire_len(&self) -> usize {
+        HEADER_LEN + self.body_len()
+    }
+
+    /// Writes header + body into `buf` (at least `wire_len()` bytes).
+    pub fn emit(&self, ttl: u8, buf: &mut [u8]) {
+        let body_len = self.body_len();
+        HeaderRepr {
+            msg_type: self.msg_type(),
+            flags: 0,
+            ttl,
+            body_len: body_len as u16,
+        }
+        .emit(buf);
+        let body = &mut buf[HEADER_LEN..HEADER_LEN + body_len];
+        match self {
+            Control::Beacon(b) => b.emit(body),
+            Control::BeaconReply(r) => r.emit(body),
+        }
+    }
+}
+
+/// One thing to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send a control message to a neighbour (or `NodeId::BROADCAST`).
+    SendControl { dst: NodeId, ttl: u8, msg: Control },
+    /// Send a unicast data message (DataUp or DataDown) to the next hop.
+    SendData {
+        next_hop: NodeId,
+        kind: MessageType,
+        ttl: u8,
+        origin: NodeId,
+        dest: NodeId,
+        payload: Payload,
+    },
+    /// Send broadcast data to every neighbour.
+    SendBroadcast {
+        ttl: u8,
+        origin: NodeId,
+        seq: u32,
+        payload: Payload,
+    },
+    /// Write the IP packet to the local TUN device.
+    DeliverTun { payload: Payload },
+}
+
+impl Action {
+    /// Link-layer destination for wire actions, `None` for TUN delivery.
+    pub fn link_dst(&self) -> Option<NodeId> {
+        match self {
+            Action::SendControl { dst, .. } => Some(*dst),
+            Action::SendData { next_hop, .. } => Some(*next_hop),
+            Action::SendBroadcast { .. } => Some(NodeId::BROADCAST),
+            Action::DeliverTun { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Preallocated batches of packets, filled and drained by the I/O layer.
+//!
+//! * [`RecvBatch`]: fixed slots that recvmmsg (link) or repeated reads (TUN)
+//!   fill; no allocation per packet.
+//! * [`SendBatch`]: frames to send, each a list of segments (header bytes
+//!   kept here, payloads referenced where they lie) for one gather sendmmsg.
+//!   Small messages for the same next hop share a frame when aggregation is on.
+
+use crate::action::Payload;
+use crate::wire::{EthernetRepr, ETH_HEADER_LEN};
+use crate::NodeId;
+use std::ops::Range;
+
+/// Fixed-size slots in one contiguous allocation.
+pub struct RecvBatch {
+    data: Vec<u8>,
+    slot_size: usize,
+    lens: Vec<u32>,
+    filled: usize,
+}
+
+impl RecvBatch {
+    pub fn new(slots: usize, slot_size: usize) -> RecvBatch {
+        RecvBatch {
+            data: vec![0; slots * slot_size],
+            slot_size,
+            lens: vec![0; slots],
+            filled: 0,
+        }
+    }
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.lens.len()
+    }
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+    /// Number of filled slots.
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+    pub fn clear(&mut self) {
+        self.filled = 0;
+    }
+    /// All slots as mutable chunks, for the receive syscall to fill.
+    pub fn slots_mut(&mut self) -> std::slice::ChunksExactMut<'_, u8> {
+        self.data.chunks_exact_mut(self.slot_size)
+    }
+    /// One slot, whole.
+    pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.data[i * self.slot_size..(i + 1) * self.slot_size]
+    }
+    /// Marks slots `0..n` as filled with the lengths set by [`Self::set_len`].
+    pub fn set_filled(&mut self, n: usize) {
+        self.filled = n.min(self.capacity());
+    }
+    pub fn set_len(&mut self, i: usize, len: usize) {
+        self.lens[i] = len.min(self.slot_size) as u32;
+    }
+    /// The bytes of filled slot `i`.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = i * self.slot_size;
+        &self.data[start..start + self.lens[i] as usize]
+    }
+    /// Bytes `[offset, offset+len)` of slot `i`, or `None` if out of range.
+    pub fn range(&self, i: usize, offset: usize, len: usize) -> Option<&[u8]> {
+        if i >= self.filled || offset + len > self.lens[i] as usize {
+            return None;
+        }
+        let start = i * self.slot_size + offset;
+        Some(&self.data[start..start + len])
+    }
+}
+
+/// A piece of a frame: bytes kept in the batch's header store, or a payload
+/// referenced in a receive batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Header { offset: u32, len: u32 },
+    Payload(Payload),
+}
+
+/// One frame to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub dst: NodeId,
+    /// Its segments in [`SendBatch::segments`].
+    pub segments: Range<usize>,
+    /// Bytes after the Ethernet header.
+    pub payload_len: usize,
+    /// Messages carried.
+    pub messages: u16,
+}
+
+/// Frames being assembled for one batched send.
+pub struct SendBatch {
+    src: NodeId,
+    ethertype: u16,
+    /// Most bytes after the Ethernet header (the link MTU).
+    mtu: usize,
+    aggregate: bool,
+    headers: Vec<u8>,
+    segments: Vec<Segment>,
+    frames: Vec<Frame>,
+}
+
+impl SendBatch {
+    /// `frames_hint` sizes the preallocation; the batch grows if needed and
+    /// keeps its capacity afterwards.
+    pub fn new(src: NodeId, ethertype: u16, mtu: usize, aggregate: bool, frames_hint: usize) -> Self {
+        SendBatch {
+            src,
+            ethertype,
+            mtu,
+            aggregate,
+            headers: Vec::with_capacity(frames_hint * 64),
+            segments: Vec::with_capacity(frames_hint * 4),
+            frames: Vec::with_capacity(frames_hint),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.headers.clear();
+        self.segments.clear();
+        self.frames.clear();
+    }
+
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+    /// Header bytes referenced by `Segment::Header`.
+    pub fn header_bytes(&self, offset: u32, len: u32) -> &[u8] {
+        &self.headers[offset as usize..(offset + len) as usize]
+    }
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+    pub fn set_aggregate(&mut self, on: bool) {
+        self.aggregate = on;
+    }
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Adds one message: `header_len` bytes written by `write_header`, then
+    /// the optional payload. Returns false (nothing added) if the message
+    /// alone exceeds the MTU.
+    pub fn push(
+        &mut self,
+        dst: NodeId,
+        header_len: usize,
+        write_header: impl FnOnce(&mut [u8]),
+        payload: Option<Payload>,
+    ) -> bool {
+        let msg_len = header_len + payload.map_or(0, |p| p.len as usize);
+        if msg_len > self.mtu {
+            return false;
+        }
+        let joins_last = self.aggregate
+            && self
+                .frames
+                .last()
+                .is_some_and(|f| f.dst == dst && f.payload_len + msg_len <= self.mtu);
+        let start = self.headers.len();
+        if !joins_last {
+            self.headers.resize(start + ETH_HEADER_LEN, 0);
+            EthernetRepr {
+                dst,
+                src: self.src,
+                ethertype: self.ethertype,
+            }
+            .emit(&mut self.headers[start..]);
+            self.frames.push(Frame {
+                dst,
+                segments: self.segments.len()..self.segments.len(),
+                payload_len: 0,
+                messages: 0,
+            });
+        }
+        let hdr_start = self.headers.len();
+        self.headers.resize(hdr_start + header_len, 0);
+        write_header(&mut self.headers[hdr_start..]);
+        let hdr_seg_len = (self.headers.len() - start) as u32;
+        // Header bytes that follow the previous header segment directly extend it.
+        match self.segments.last_mut() {
+            Some(Segment::Header { offset, len })
+                if joins_last && (*offset + *len) as usize == start =>
+            {
+                *len += hdr_seg_len
+            }
+            _ => self.segments.push(Segment::Header {
+                offset: start as u32,
+                len: hdr_seg_len,
+            }),
+        }
+        if let Some(p) = payload {
+            if p.len > 0 {
+                self.segments.push(Segment::Payload(p));
+            }
+        }
+        let f = self.frames.last_mut().expect("a frame was just ensured");
+        f.segments.end = self.segments.len();
+        f.payload_len += msg_len;
+        f.messages += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Source;
+
+    fn payload(len: u16) -> Option<Payload> {
+        Some(Payload {
+            source: Source::Tun,
+            slot: 0,
+            offset: 0,
+            len,
+        })
+    }
+
+    #[test]
+    fn aggregates_same_destination_up_to_mtu() {
+        let a = NodeId([2, 0, 0, 0, 0, 1]);
+        let b = NodeId([2, 0, 0, 0, 0, 2]);
+        let mut s = SendBatch::new(NodeId([2; 6]), 0x88b5, 200, true, 4);
+        assert!(s.push(a, 18, |h| h.fill(1), payload(64)));
+        assert!(s.push(a, 18, |h| h.fill(2), payload(64)));
+        assert_eq!(s.frames().len(), 1);
+        // A third would exceed 200 bytes: new frame.
+        assert!(s.push(a, 18, |h| h.fill(3), payload(64)));
+        assert_eq!(s.frames().len(), 2);
+        assert!(s.push(b, 18, |h| h.fill(4), payload(10)));
+        assert_eq!(s.frames().len(), 3);
+        assert_eq!(s.frames()[0].messages, 2);
+        assert_eq!(s.frames()[0].payload_len, 164);
+        // Too big for any frame.
+        assert!(!s.push(b, 18, |_| {}, payload(190)));
+    }
+
+    #[test]
+    fn no_aggregation_when_off() {
+        let a = NodeId([2, 0, 0, 0, 0, 1]);
+        let mut s = SendBatch::new(NodeId([2; 6]), 0x88b5, 1500, false, 4);
+        for _ in 0..3 {
+            assert!(s.push(a, 18, |_| {}, payload(64)));
+        }
+        assert_eq!(s.frames().len(), 3);
+        s.clear();
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn recv_batch_ranges_are_checked() {
+        let mut r = RecvBatch::new(2, 100);
+        r.slot_mut(1)[..3].copy_from_slice(&[1, 2, 3]);
+        r.set_len(1, 3);
+        r.set_filled(2);
+        assert_eq!(r.get(1), &[1, 2, 3]);
+        assert_eq!(r.range(1, 1, 2), Some(&[2u8, 3][..]));
+        assert_eq!(r.range(1, 2, 2), None);
+        assert_eq!(r.range(2, 0, 0), None);
+    }
+}

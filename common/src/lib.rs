@@ -1,0 +1,17 @@
+//! Shared, I/O-free building blocks of v2xd.
+//!
+//! * [`wire`]: the v1 wire format as checked zero-copy views plus parsed
+//!   representations (`parse` / `emit`), in the style of smoltcp.
+//! * [`batch`]: preallocated receive and send batches used by the I/O layer.
+//! * [`action`]: what the sans-IO role state machines ask the I/O layer to do.
+//! * [`node_id`], [`time`], [`ip`]: small value types.
+
+pub mod action;
+pub mod batch;
+pub mod ip;
+pub mod node_id;
+pub mod time;
+pub mod wire;
+
+pub use node_id::NodeId;
+pub use time::Time;

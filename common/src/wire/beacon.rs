@@ -1,0 +1,90 @@
+//! Beacon body: RSU → flooded.
+
+use super::{be_u16, be_u32, be_u64, Result, WireError};
+use crate::NodeId;
+
+mod field {
+    use std::ops::Range;
+    pub const RSU: Range<usize> = 0..6;
+    pub const SEQ: Range<usize> = 6..10;
+    pub const HOPS: usize = 10;
+    pub const RESERVED: usize = 11;
+    pub const TIMESTAMP: Range<usize> = 12..20;
+    pub const INTERVAL: Range<usize> = 20..22;
+    pub const LEN: usize = 22;
+}
+
+pub const BODY_LEN: usize = field::LEN;
+
+/// Checked view of a beacon body.
+pub struct Beacon<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Beacon<T> {
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        if buffer.as_ref().len() < BODY_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(Beacon { buffer })
+    }
+    pub fn rsu(&self) -> NodeId {
+        NodeId::from_slice(&self.buffer.as_ref()[field::RSU])
+    }
+    pub fn seq(&self) -> u32 {
+        be_u32(&self.buffer.as_ref()[field::SEQ])
+    }
+    pub fn hops(&self) -> u8 {
+        self.buffer.as_ref()[field::HOPS]
+    }
+    pub fn timestamp_us(&self) -> u64 {
+        be_u64(&self.buffer.as_ref()[field::TIMESTAMP])
+    }
+    pub fn interval_ms(&self) -> u16 {
+        be_u16(&self.buffer.as_ref()[field::INTERVAL])
+    }
+}
+
+/// Parsed beacon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeaconRepr {
+    /// The RSU that originated the beacon.
+    pub rsu: NodeId,
+    /// Per-RSU sequence number (wraps).
+    pub seq: u32,
+    /// Hops travelled so far: 0 when sent by the RSU itself.
+    pub hops: u8,
+    /// The RSU's clock in microseconds when it sent the beacon.
+    pub timestamp_us: u64,
+    /// The RSU's beacon interval.
+    pub interval_ms: u16,
+}
+
+impl BeaconRepr {
+    pub fn parse<T: AsRef<[u8]>>(b: &Beacon<T>) -> Result<BeaconRepr> {
+        let rsu = b.rsu();
+        if rsu.is_group() {
+            return Err(WireError::Malformed);
+        }
+        Ok(BeaconRepr {
+            rsu,
+            seq: b.seq(),
+            hops: b.hops(),
+            timestamp_us: b.timestamp_us(),
+            interval_ms: b.interval_ms(),
+        })
+    }
+
+    pub fn body_len(&self) -> usize {
+        BODY_LEN
+    }
+
+    pub fn emit(&self, buf: &mut [u8]) {
+        buf[field::RSU].copy_from_slice(self.rsu.as_bytes());
+        buf[field::SEQ].copy_from_slice(&self.seq.to_be_bytes());
+        buf[field::HOPS] = self.hops;
+        buf[field::RESERVED] = 0;
+        buf[field::TIMESTAMP].copy_from_slice(&self.timestamp_us.to_be_bytes());
+        buf[field::INTERVAL].copy_from_slice(&self.interval_ms.to_be_bytes());
+    }
+}

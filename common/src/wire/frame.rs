@@ -1,0 +1,125 @@
+//! A frame's payload holds one or more messages back to back. [`Messages`]
+//! walks them; Ethernet padding after the last message is ignored.
+
+use super::beacon::{self, Beacon, BeaconRepr};
+use super::beacon_reply::{BeaconReply, BeaconReplyRepr};
+use super::broadcast::{self, Broadcast, BroadcastRepr};
+use super::data::{self, Data, DataRepr};
+use super::header::{Header, HeaderRepr, HEADER_LEN};
+use super::{MessageType, Result, WireError};
+
+/// The parsed body of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body<'a> {
+    Beacon(BeaconRepr),
+    BeaconReply(BeaconReplyRepr),
+    /// DataUp or DataDown (see the header's type).
+    Data(DataRepr<'a>),
+    Broadcast(BroadcastRepr<'a>),
+}
+
+/// One message of a frame, with where it starts in the walked buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParsedMessage<'a> {
+    /// Offset of the message's first header byte in the buffer given to [`Messages::new`].
+    pub offset: usize,
+    pub header: HeaderRepr,
+    pub body: Body<'a>,
+}
+
+impl ParsedMessage<'_> {
+    /// Offset of the carried IP packet in the walked buffer (data messages only).
+    pub fn payload_offset(&self) -> Option<usize> {
+        let fixed = match self.body {
+            Body::Data(_) => data::BODY_FIXED_LEN,
+            Body::Broadcast(_) => broadcast::BODY_FIXED_LEN,
+            _ => return None,
+        };
+        Some(self.offset + HEADER_LEN + fixed)
+    }
+}
+
+/// Iterator over the messages of a frame payload (after the Ethernet header).
+///
+/// Yields `Err` for a message it cannot use. An unknown type or a bad body is
+/// skipped (its length is known) and the walk goes on; a truncated header or an
+/// unknown version ends the walk, since nothing after it can be trusted.
+pub struct Messages<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Messages<'a> {
+    pub fn new(buf: &'a [u8]) -> Messages<'a> {
+        Messages {
+            buf,
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+fn parse_body(ty: MessageType, body: &[u8]) -> Result<Body<'_>> {
+    Ok(match ty {
+        MessageType::Beacon => {
+            let b = Beacon::new_checked(body)?;
+            if body.len() != beacon::BODY_LEN {
+                return Err(WireError::Malformed);
+            }
+            Body::Beacon(BeaconRepr::parse(&b)?)
+        }
+        MessageType::BeaconReply => {
+            Body::BeaconReply(BeaconReplyRepr::parse(&BeaconReply::new_checked(body)?)?)
+        }
+        MessageType::DataUp | MessageType::DataDown => {
+            Body::Data(DataRepr::parse(&Data::new_checked(body)?)?)
+        }
+        MessageType::Broadcast => {
+            Body::Broadcast(BroadcastRepr::parse(&Broadcast::new_checked(body)?)?)
+        }
+    })
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<ParsedMessage<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let rest = &self.buf[self.pos..];
+        // Ethernet pads short frames with zeros; version 0 never starts a message.
+        if rest.len() < HEADER_LEN || rest[0] == 0 {
+            self.done = true;
+            return None;
+        }
+        let header = match Header::new_checked(rest) {
+            Ok(h) => h,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        let offset = self.pos;
+        let total = header.total_len();
+        let repr = match HeaderRepr::parse(&header) {
+            Ok(r) => r,
+            Err(WireError::UnknownVersion) => {
+                self.done = true;
+                return Some(Err(WireError::UnknownVersion));
+            }
+            Err(e) => {
+                self.pos += total;
+                return Some(Err(e));
+            }
+        };
+        self.pos += total;
+        let body: &'a [u8] = &self.buf[offset + HEADER_LEN..offset + total];
+        Some(parse_body(repr.msg_type, body).map(|body| ParsedMessage {
+            offset,
+            header: repr,
+            body,
+        }))
+    }
+}

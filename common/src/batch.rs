@@ -6,8 +6,11 @@
 //!   kept here, payloads referenced where they lie) for one gather sendmmsg.
 //!   Small messages for the same next hop share a frame when aggregation is on.
 
-use crate::action::Payload;
-use crate::wire::{EthernetRepr, ETH_HEADER_LEN};
+use crate::action::{Action, Payload};
+use crate::wire::{
+    BroadcastRepr, DataRepr, EthernetRepr, HeaderRepr, MessageType, BROADCAST_OVERHEAD,
+    DATA_OVERHEAD, ETH_HEADER_LEN, HEADER_LEN,
+};
 use crate::NodeId;
 use std::ops::Range;
 
@@ -212,6 +215,81 @@ impl SendBatch {
     }
 }
 
+impl SendBatch {
+    /// Adds the wire message an action asks for. Returns false for a TUN
+    /// action or a message too big for a frame (the caller counts it).
+    pub fn push_action(&mut self, a: &Action) -> bool {
+        match *a {
+            Action::SendControl { dst, ttl, msg } => {
+                self.push(dst, msg.wire_len(), |h| msg.emit(ttl, h), None)
+            }
+            Action::SendData {
+                next_hop,
+                kind,
+                ttl,
+                origin,
+                dest,
+                payload,
+            } => {
+                let body_len = DATA_OVERHEAD - HEADER_LEN + payload.len as usize;
+                self.push(
+                    next_hop,
+                    DATA_OVERHEAD,
+                    |h| {
+                        HeaderRepr {
+                            msg_type: kind,
+                            flags: 0,
+                            ttl,
+                            body_len: body_len as u16,
+                        }
+                        .emit(h);
+                        DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
+                    },
+                    Some(payload),
+                )
+            }
+            Action::SendBroadcast {
+                ttl,
+                origin,
+                seq,
+                payload,
+            } => {
+                let body_len = BROADCAST_OVERHEAD - HEADER_LEN + payload.len as usize;
+                self.push(
+                    NodeId::BROADCAST,
+                    BROADCAST_OVERHEAD,
+                    |h| {
+                        HeaderRepr {
+                            msg_type: MessageType::Broadcast,
+                            flags: 0,
+                            ttl,
+                            body_len: body_len as u16,
+                        }
+                        .emit(h);
+                        BroadcastRepr::emit_fixed(origin, seq, &mut h[HEADER_LEN..]);
+                    },
+                    Some(payload),
+                )
+            }
+            Action::DeliverTun { .. } => false,
+        }
+    }
+
+    /// The whole frame `i` as contiguous bytes (for tests and debugging;
+    /// the I/O layer sends segments by gather instead).
+    pub fn frame_bytes<'a>(&'a self, i: usize, payload: impl Fn(&Payload) -> Option<&'a [u8]>) -> Option<Vec<u8>> {
+        let f = self.frames.get(i)?;
+        let mut v = Vec::with_capacity(ETH_HEADER_LEN + f.payload_len);
+        for s in &self.segments[f.segments.clone()] {
+            match s {
+                Segment::Header { offset, len } => v.extend_from_slice(self.header_bytes(*offset, *len)),
+                Segment::Payload(p) => v.extend_from_slice(payload(p)?),
+            }
+        }
+        Some(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +333,39 @@ mod tests {
         assert_eq!(s.frames().len(), 3);
         s.clear();
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn pushed_actions_parse_back() {
+        use crate::action::Control;
+        use crate::wire::{Body, BeaconRepr, EthernetFrame, Messages};
+        let me = NodeId([2, 0, 0, 0, 0, 9]);
+        let hop = NodeId([2, 0, 0, 0, 0, 1]);
+        let ip = [0x45u8; 30];
+        let mut s = SendBatch::new(me, 0x88b5, 1500, true, 4);
+        let beacon = BeaconRepr { rsu: me, seq: 1, hops: 0, timestamp_us: 5, interval_ms: 100 };
+        assert!(s.push_action(&Action::SendControl { dst: hop, ttl: 1, msg: Control::Beacon(beacon) }));
+        assert!(s.push_action(&Action::SendData {
+            next_hop: hop,
+            kind: MessageType::DataDown,
+            ttl: 9,
+            origin: me,
+            dest: hop,
+            payload: Payload { source: crate::action::Source::Tun, slot: 0, offset: 0, len: 30 },
+        }));
+        assert_eq!(s.frames().len(), 1);
+        let bytes = s.frame_bytes(0, |_| Some(&ip[..])).unwrap();
+        let f = EthernetFrame::new_checked(&bytes[..]).unwrap();
+        assert_eq!(f.dst(), hop);
+        assert_eq!(f.src(), me);
+        let msgs: Vec<_> = Messages::new(f.payload()).map(|m| m.unwrap()).collect();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].body, Body::Beacon(beacon));
+        match msgs[1].body {
+            Body::Data(d) => assert_eq!(d.payload, &ip[..]),
+            _ => panic!("expected data"),
+        }
+        assert!(!s.push_action(&Action::DeliverTun { payload: Payload { source: crate::action::Source::Tun, slot: 0, offset: 0, len: 1 } }));
     }
 
     #[test]

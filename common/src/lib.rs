@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod batch;
+pub mod counters;
 pub mod ip;
 pub mod node_id;
 pub mod time;

@@ -1,1 +1,22 @@
+//! v2xd I/O and shared machinery.
+//!
+//! * Platform I/O: [`link`] (AF_PACKET raw socket, recvmmsg/sendmmsg),
+//!   [`tun`] (TUN device), [`sys`] (the libc calls).
+//! * Send path: [`dispatch`] (`handle_messages_batched`).
+//! * The loop: [`dataplane`], driving a [`role::Role`] state machine.
+//! * Shared routing pieces: [`neighbor`], [`seqwin`].
+//! * Operations: [`config`], [`logging`], [`api`], [`daemon`].
 
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod dispatch;
+pub mod link;
+pub mod logging;
+pub mod neighbor;
+pub mod role;
+pub mod seqwin;
+pub mod stats_json;
+pub mod sys;
+pub mod tun;

@@ -1,0 +1,94 @@
+//! HTTP API (axum): health, readiness, status, stats, neighbours, routes.
+
+use crate::config::Config;
+use crate::dataplane::Shared;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use common::NodeId;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Facts fixed at start, shown by `/api/v1/status`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeInfo {
+    pub role: &'static str,
+    pub id: NodeId,
+    pub mac: NodeId,
+    pub version: &'static str,
+    pub link_interface: String,
+    pub link_mtu: usize,
+    pub ethertype: u16,
+    pub tun_name: String,
+    pub tun_mtu: usize,
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub shared: Arc<Shared>,
+    pub info: Arc<NodeInfo>,
+    pub config: Arc<std::sync::Mutex<Config>>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/neighbors", get(neighbors))
+        .route("/api/v1/routes", get(routes))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<ApiState>) -> Response {
+    let snap = s.shared.snapshot();
+    let link_up = s.shared.link_up.load(std::sync::atomic::Ordering::Relaxed);
+    let body = json!({ "ready": snap.ready && link_up, "link_up": link_up, "role_ready": snap.ready });
+    let code = if snap.ready && link_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}
+
+async fn status(State(s): State<ApiState>) -> Json<Value> {
+    let cfg = s.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let i = &s.info;
+    Json(json!({
+        "role": i.role,
+        "id": i.id,
+        "mac": i.mac,
+        "version": i.version,
+        "uptime_seconds": s.shared.uptime().as_secs_f64(),
+        "link": {
+            "interface": i.link_interface,
+            "mtu": i.link_mtu,
+            "ethertype": format!("0x{:04x}", i.ethertype),
+            "up": s.shared.link_up.load(std::sync::atomic::Ordering::Relaxed),
+        },
+        "tun": {
+            "name": i.tun_name,
+            "mtu": i.tun_mtu,
+            "addresses": cfg.tun_addresses,
+            "offload": cfg.tun_offload,
+        },
+        "config": {
+            "routing": cfg.routing,
+            "batching": cfg.batching,
+            "log_level": cfg.log_level,
+        },
+    }))
+}
+
+async fn stats(State(s): State<ApiState>) -> Json<Value> {
+    let b = s.config.lock().unwrap_or_else(|e| e.into_inner()).batching.clone();
+    Json(crate::stats_json::stats(&s.shared.counters, b.enabled, b.max_batch, b.aggregate))
+}
+
+async fn neighbors(State(s): State<ApiState>) -> Json<Value> {
+    Json(s.shared.snapshot().neighbors)
+}
+
+async fn routes(State(s): State<ApiState>) -> Json<Value> {
+    Json(s.shared.snapshot().routes)
+}

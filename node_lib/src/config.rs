@@ -1,0 +1,439 @@
+//! TOML configuration: parsing, defaults and validation.
+//!
+//! The schema is a public interface (docs/OPERATIONS.md). Unknown keys and
+//! out-of-range values are errors that name the key and the allowed range.
+
+use common::ip::IpPrefix;
+use common::wire::DEFAULT_ETHERTYPE;
+use common::NodeId;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Exit code for configuration errors (sysexits.h EX_CONFIG).
+pub const EX_CONFIG: i32 = 78;
+
+/// Which daemon reads the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleKind {
+    Obu,
+    Rsu,
+}
+
+impl RoleKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RoleKind::Obu => "obu",
+            RoleKind::Rsu => "rsu",
+        }
+    }
+}
+
+/// A configuration error, naming the key where there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn key(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "`{k}`: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    node: RawNode,
+    link: Option<RawLink>,
+    tun: Option<RawTun>,
+    #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
+    batching: RawBatching,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    interface: Option<String>,
+    ethertype: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTun {
+    name: Option<String>,
+    addresses: Option<Vec<String>>,
+    mtu: Option<i64>,
+    offload: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    beacon_interval_ms: Option<i64>,
+    neighbor_timeout_ms: Option<i64>,
+    max_hops: Option<i64>,
+    candidates: Option<i64>,
+    broadcast_ttl: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBatching {
+    enabled: Option<bool>,
+    max_batch: Option<i64>,
+    aggregate: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Routing timers and limits (reloadable on SIGHUP).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RoutingConfig {
+    pub beacon_interval_ms: u64,
+    pub neighbor_timeout_ms: u64,
+    pub max_hops: u8,
+    pub candidates: usize,
+    pub broadcast_ttl: u8,
+}
+
+impl RoutingConfig {
+    pub fn beacon_interval(&self) -> Duration {
+        Duration::from_millis(self.beacon_interval_ms)
+    }
+    pub fn neighbor_timeout(&self) -> Duration {
+        Duration::from_millis(self.neighbor_timeout_ms)
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            beacon_interval_ms: 100,
+            neighbor_timeout_ms: 300,
+            max_hops: 8,
+            candidates: 3,
+            broadcast_ttl: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BatchingConfig {
+    pub enabled: bool,
+    pub max_batch: usize,
+    pub aggregate: bool,
+}
+
+/// A validated configuration with defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Config {
+    pub role: RoleKind,
+    pub node_id: Option<NodeId>,
+    pub link_interface: String,
+    pub ethertype: u16,
+    pub tun_name: String,
+    pub tun_addresses: Vec<IpPrefix>,
+    /// `None`: link MTU minus protocol overhead.
+    pub tun_mtu: Option<usize>,
+    pub tun_offload: bool,
+    pub routing: RoutingConfig,
+    pub batching: BatchingConfig,
+    /// `None`: API disabled (`listen = ""`).
+    pub api_listen: Option<SocketAddr>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+fn ranged(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(x) if (min..=max).contains(&x) => Ok(x),
+        Some(x) => Err(ConfigError::key(key, format!("{x} is out of range (allowed {min}..={max})"))),
+    }
+}
+
+fn required<T>(key: &str, v: Option<T>) -> Result<T, ConfigError> {
+    v.ok_or_else(|| ConfigError::key(key, "is required"))
+}
+
+impl Config {
+    pub fn from_file(path: &Path, role: RoleKind) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            key: None,
+            message: format!("cannot read {}: {e}", path.display()),
+        })?;
+        Config::parse(&text, role)
+    }
+
+    /// Parses and validates TOML text; honours `V2XD_DISABLE_BATCHING=1`.
+    pub fn parse(text: &str, role: RoleKind) -> Result<Config, ConfigError> {
+        let mut c = Config::parse_only(text, role)?;
+        if std::env::var("V2XD_DISABLE_BATCHING").is_ok_and(|v| v == "1" || v == "true") {
+            c.batching.enabled = false;
+        }
+        if !c.batching.enabled {
+            // One syscall per packet everywhere: no aggregation, no offload.
+            c.batching.aggregate = false;
+            c.tun_offload = false;
+        }
+        Ok(c)
+    }
+
+    fn parse_only(text: &str, role: RoleKind) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            key: None,
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let node_id = match raw.node.id {
+            None => None,
+            Some(s) => {
+                let id: NodeId = s
+                    .parse()
+                    .map_err(|e| ConfigError::key("node.id", format!("`{s}`: {e}")))?;
+                if id.is_group() || id == NodeId::default() {
+                    return Err(ConfigError::key("node.id", format!("`{s}` is a group or zero address; use a unicast MAC")));
+                }
+                Some(id)
+            }
+        };
+        let link = required("link", raw.link)?;
+        let link_interface = required("link.interface", link.interface)?;
+        if link_interface.is_empty() || link_interface.len() > 15 {
+            return Err(ConfigError::key("link.interface", "must be 1..=15 characters"));
+        }
+        let ethertype = ranged("link.ethertype", link.ethertype, DEFAULT_ETHERTYPE as i64, 0x0600, 0xffff)? as u16;
+        let tun = required("tun", raw.tun)?;
+        let tun_name = required("tun.name", tun.name)?;
+        if tun_name.is_empty() || tun_name.len() > 15 || tun_name.contains('/') || tun_name.contains(char::is_whitespace) {
+            return Err(ConfigError::key("tun.name", "must be 1..=15 characters, no '/' or spaces"));
+        }
+        let addrs = required("tun.addresses", tun.addresses)?;
+        if addrs.is_empty() || addrs.len() > common::wire::MAX_ADDRS {
+            return Err(ConfigError::key(
+                "tun.addresses",
+                format!("needs 1..={} entries, got {}", common::wire::MAX_ADDRS, addrs.len()),
+            ));
+        }
+        let tun_addresses = addrs
+            .iter()
+            .map(|a| a.parse::<IpPrefix>().map_err(|e| ConfigError::key("tun.addresses", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let min_mtu = if tun_addresses.iter().any(|p| p.addr.is_ipv6()) { 1280 } else { 576 };
+        let tun_mtu = match tun.mtu {
+            None => None,
+            Some(m) => Some(ranged("tun.mtu", Some(m), 0, min_mtu, 65535)? as usize),
+        };
+        let r = raw.routing;
+        let beacon_interval_ms = ranged("routing.beacon_interval_ms", r.beacon_interval_ms, 100, 10, 60_000)?;
+        let neighbor_timeout_ms = ranged(
+            "routing.neighbor_timeout_ms",
+            r.neighbor_timeout_ms,
+            3 * beacon_interval_ms,
+            2 * beacon_interval_ms,
+            600_000,
+        )?;
+        let routing = RoutingConfig {
+            beacon_interval_ms: beacon_interval_ms as u64,
+            neighbor_timeout_ms: neighbor_timeout_ms as u64,
+            max_hops: ranged("routing.max_hops", r.max_hops, 8, 1, 32)? as u8,
+            candidates: ranged("routing.candidates", r.candidates, 3, 1, 16)? as usize,
+            broadcast_ttl: ranged("routing.broadcast_ttl", r.broadcast_ttl, 1, 1, 32)? as u8,
+        };
+        let b = raw.batching;
+        let batching = BatchingConfig {
+            enabled: b.enabled.unwrap_or(true),
+            max_batch: ranged("batching.max_batch", b.max_batch, 64, 1, 1024)? as usize,
+            aggregate: b.aggregate.unwrap_or(true),
+        };
+        let api_listen = match raw.api.listen.as_deref() {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+            Some("") => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                ConfigError::key("api.listen", format!("`{s}` is not ADDRESS:PORT (e.g. 127.0.0.1:9100), or \"\" to disable"))
+            })?),
+        };
+        let log_level = raw.log.level.unwrap_or_else(|| "info".to_string());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(ConfigError::key(
+                "log.level",
+                format!("`{log_level}` is not a level (error, warn, info, debug, trace) or tracing filter"),
+            ));
+        }
+        let log_format = match raw.log.format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(ConfigError::key("log.format", format!("`{other}` is not one of: text, json"))),
+        };
+        Ok(Config {
+            role,
+            node_id,
+            link_interface,
+            ethertype,
+            tun_name,
+            tun_addresses,
+            tun_mtu,
+            tun_offload: tun.offload.unwrap_or(false),
+            routing,
+            batching,
+            api_listen,
+            log_level,
+            log_format,
+        })
+    }
+
+    /// The TUN MTU to use on a link of `link_mtu`, or an error naming both
+    /// numbers when the configured one does not fit.
+    pub fn effective_tun_mtu(&self, link_mtu: usize) -> Result<usize, ConfigError> {
+        let overhead = common::wire::MAX_DATA_OVERHEAD;
+        let max = link_mtu.saturating_sub(overhead);
+        match self.tun_mtu {
+            Some(m) if m > max => Err(ConfigError::key(
+                "tun.mtu",
+                format!(
+                    "{m} + {overhead} bytes of protocol overhead = {} exceeds the MTU {link_mtu} of link `{}`; use tun.mtu <= {max} or raise the link MTU",
+                    m + overhead,
+                    self.link_interface
+                ),
+            )),
+            Some(m) => Ok(m),
+            None if max < 576 => Err(ConfigError::key(
+                "tun.mtu",
+                format!("link `{}` MTU {link_mtu} minus {overhead} bytes of overhead leaves {max}, below the IP minimum 576", self.link_interface),
+            )),
+            None => Ok(max),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+        [link]
+        interface = "veth0"
+        [tun]
+        name = "v2x0"
+        addresses = ["10.42.0.2/24", "fd42::2/64"]
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse_only(MIN, RoleKind::Obu).unwrap();
+        assert_eq!(c.ethertype, 0x88b5);
+        assert_eq!(c.routing, RoutingConfig::default());
+        assert!(c.batching.enabled && c.batching.aggregate);
+        assert_eq!(c.batching.max_batch, 64);
+        assert_eq!(c.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.tun_addresses.len(), 2);
+        assert_eq!(c.effective_tun_mtu(1500).unwrap(), 1500 - common::wire::MAX_DATA_OVERHEAD);
+    }
+
+    #[test]
+    fn neighbor_timeout_defaults_to_three_intervals() {
+        let c = Config::parse_only(&format!("{MIN}\n[routing]\nbeacon_interval_ms = 50\n"), RoleKind::Rsu).unwrap();
+        assert_eq!(c.routing.neighbor_timeout_ms, 150);
+    }
+
+    fn err(extra: &str) -> ConfigError {
+        Config::parse_only(&format!("{MIN}\n{extra}\n"), RoleKind::Obu).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_key_and_range() {
+        let e = err("[routing]\nbeacon_interval_ms = 5");
+        assert_eq!(e.key.as_deref(), Some("routing.beacon_interval_ms"));
+        assert!(e.to_string().contains("10..=60000"), "{e}");
+        let e = err("[batching]\nmax_batch = 0");
+        assert_eq!(e.key.as_deref(), Some("batching.max_batch"));
+        let e = err("[log]\nformat = \"xml\"");
+        assert_eq!(e.key.as_deref(), Some("log.format"));
+        let e = err("[api]\nlisten = \"nonsense\"");
+        assert_eq!(e.key.as_deref(), Some("api.listen"));
+        let e = err("[node]\nid = \"ff:ff:ff:ff:ff:ff\"");
+        assert_eq!(e.key.as_deref(), Some("node.id"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = err("[routing]\nbeacon_intervall_ms = 100");
+        assert!(e.to_string().contains("beacon_intervall_ms"), "{e}");
+        let e = err("[bogus]\nx = 1");
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn required_keys_are_named() {
+        let e = Config::parse_only("[tun]\nname = \"a\"\naddresses = [\"10.0.0.1/24\"]", RoleKind::Obu).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("link"));
+        let e = Config::parse_only("[link]\ninterface = \"x\"\n[tun]\nname = \"a\"", RoleKind::Obu).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("tun.addresses"));
+        let e = Config::parse_only("[link]\ninterface = \"x\"\n[tun]\nname = \"a\"\naddresses = [\"10.0.0.1\"]", RoleKind::Obu).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("tun.addresses"));
+    }
+
+    #[test]
+    fn mtu_check_names_both_numbers() {
+        let c = Config::parse_only(&MIN.replace("name = \"v2x0\"", "name = \"v2x0\"\nmtu = 1500"), RoleKind::Obu).unwrap();
+        let e = c.effective_tun_mtu(1500).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("1500") && s.contains(&format!("{}", 1500 + common::wire::MAX_DATA_OVERHEAD)), "{s}");
+        assert_eq!(c.effective_tun_mtu(2000).unwrap(), 1500);
+    }
+
+    #[test]
+    fn disabling_batching_disables_aggregation() {
+        let c = Config::parse(&format!("{MIN}\n[batching]\nenabled = false\n"), RoleKind::Obu).unwrap();
+        assert!(!c.batching.enabled && !c.batching.aggregate && !c.tun_offload);
+    }
+}

@@ -1,0 +1,259 @@
+//! Daemon start-up and lifetime shared by `obu` and `rsu`: config, devices,
+//! data-plane thread, API, signals, clean shutdown.
+
+use crate::api::{self, ApiState, NodeInfo};
+use crate::config::{Config, ConfigError, RoleKind, RoutingConfig, EX_CONFIG};
+use crate::dataplane::{Dataplane, Shared};
+use crate::link::RawLink;
+use crate::logging;
+use crate::role::Role;
+use crate::tun::Tun;
+use common::ip::IpPrefix;
+use common::NodeId;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// sysexits.h EX_UNAVAILABLE: a device or interface is missing or unusable.
+pub const EX_UNAVAILABLE: i32 = 69;
+/// How long shutdown waits for the data plane to stop.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// What a role's state machine is built from.
+#[derive(Clone, Debug)]
+pub struct RoleParams {
+    /// The node id (configured, or the link MAC).
+    pub id: NodeId,
+    /// The link MAC: Ethernet source of our frames.
+    pub mac: NodeId,
+    pub addresses: Vec<IpPrefix>,
+    pub routing: RoutingConfig,
+    /// Seeds beacon jitter.
+    pub seed: u64,
+}
+
+fn config_error(path: &Path, e: &ConfigError) -> i32 {
+    eprintln!("error: config {}: {e}", path.display());
+    EX_CONFIG
+}
+
+/// Runs a daemon to completion and returns its exit code.
+pub fn run<R: Role>(
+    kind: RoleKind,
+    config_path: &Path,
+    check_only: bool,
+    make_role: impl FnOnce(RoleParams) -> R,
+) -> i32 {
+    let cfg = match Config::from_file(config_path, kind) {
+        Ok(c) => c,
+        Err(e) => return config_error(config_path, &e),
+    };
+    if check_only {
+        println!("{}: configuration OK", config_path.display());
+        return 0;
+    }
+    let log = logging::init(&cfg.log_level, cfg.log_format);
+    let link = match RawLink::open(&cfg.link_interface, cfg.ethertype) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("link.interface `{}`: {e}", cfg.link_interface);
+            eprintln!("error: link.interface `{}`: {e}", cfg.link_interface);
+            return EX_UNAVAILABLE;
+        }
+    };
+    let tun_mtu = match cfg.effective_tun_mtu(link.mtu()) {
+        Ok(m) => m,
+        Err(e) => return config_error(config_path, &e),
+    };
+    if cfg.tun_offload {
+        tracing::warn!("tun.offload = true: TUN offload is not available in this build; using plain TUN I/O");
+    }
+    let tun = match Tun::create(&cfg.tun_name, tun_mtu, &cfg.tun_addresses) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("tun.name `{}`: {e}", cfg.tun_name);
+            eprintln!("error: tun `{}`: {e}", cfg.tun_name);
+            return EX_UNAVAILABLE;
+        }
+    };
+    let mac = NodeId(link.mac());
+    let id = cfg.node_id.unwrap_or(mac);
+    let seed = u64::from_be_bytes([0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5]])
+        ^ std::process::id() as u64;
+    let role = make_role(RoleParams {
+        id,
+        mac,
+        addresses: cfg.tun_addresses.clone(),
+        routing: cfg.routing.clone(),
+        seed,
+    });
+    let shared = match Shared::new() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let info = NodeInfo {
+        role: kind.as_str(),
+        id,
+        mac,
+        version: env!("CARGO_PKG_VERSION"),
+        link_interface: cfg.link_interface.clone(),
+        link_mtu: link.mtu(),
+        ethertype: cfg.ethertype,
+        tun_name: cfg.tun_name.clone(),
+        tun_mtu,
+    };
+    tracing::info!(
+        role = kind.as_str(),
+        %id,
+        link = %cfg.link_interface,
+        link_mtu = link.mtu(),
+        tun = %cfg.tun_name,
+        tun_mtu,
+        batching = cfg.batching.enabled,
+        max_batch = cfg.batching.max_batch,
+        aggregate = cfg.batching.aggregate,
+        "starting"
+    );
+    let dp = Dataplane {
+        link,
+        tun,
+        role,
+        batching: cfg.batching.clone(),
+        shared: shared.clone(),
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let dp_thread = std::thread::Builder::new()
+        .name("dataplane".into())
+        .spawn(move || {
+            let r = dp.run();
+            let _ = done_tx.send(r);
+        });
+    if let Err(e) = dp_thread {
+        eprintln!("error: cannot start data-plane thread: {e}");
+        return 1;
+    }
+    let api_state = ApiState {
+        shared: shared.clone(),
+        info: Arc::new(info),
+        config: Arc::new(Mutex::new(cfg.clone())),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            shared.request_shutdown();
+            return 1;
+        }
+    };
+    let path: PathBuf = config_path.to_path_buf();
+    let code = rt.block_on(control(kind, path, cfg, api_state, log, shared.clone()));
+    shared.request_shutdown();
+    match done_rx.recv_timeout(SHUTDOWN_WAIT) {
+        Ok(Ok(())) => {
+            tracing::info!("stopped");
+            code
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "data plane failed");
+            1
+        }
+        Err(_) => {
+            tracing::error!("data plane did not stop within {SHUTDOWN_WAIT:?}");
+            1
+        }
+    }
+}
+
+/// The control side: API server, signals, reload. Returns the exit code.
+async fn control(
+    kind: RoleKind,
+    path: PathBuf,
+    cfg: Config,
+    api_state: ApiState,
+    log: logging::LogReload,
+    shared: Arc<Shared>,
+) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    if let Some(addr) = cfg.api_listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(%addr, "API listening");
+                let app = api::router(api_state.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(l, app).await {
+                        tracing::error!(error = %e, "API server failed");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!("api.listen {addr}: {e}");
+                eprintln!("error: api.listen {addr}: {e}");
+                return EX_UNAVAILABLE;
+            }
+        }
+    }
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => {
+            eprintln!("error: cannot install signal handlers");
+            return 1;
+        }
+    };
+    let mut dp_check = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return 0; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return 0; }
+            _ = hup.recv() => reload(kind, &path, &api_state, &log, &shared),
+            _ = dp_check.tick() => {
+                if shared.is_shutting_down() {
+                    return 1;
+                }
+            }
+        }
+    }
+}
+
+/// SIGHUP: re-read the file; apply what can change at run time, keep the
+/// old configuration if the new one is invalid.
+fn reload(kind: RoleKind, path: &Path, api_state: &ApiState, log: &logging::LogReload, shared: &Shared) {
+    let new = match Config::from_file(path, kind) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("SIGHUP: config {} rejected, keeping the running one: {e}", path.display());
+            return;
+        }
+    };
+    let mut cur = api_state.config.lock().unwrap_or_else(|e| e.into_inner());
+    if new.log_level != cur.log_level {
+        match log.set_level(&new.log_level) {
+            Ok(()) => tracing::info!(level = %new.log_level, "log filter reloaded"),
+            Err(e) => tracing::error!("log.level: {e}"),
+        }
+    }
+    if new.routing != cur.routing {
+        shared.update_routing(new.routing.clone());
+    }
+    let restart_needed = new.link_interface != cur.link_interface
+        || new.ethertype != cur.ethertype
+        || new.tun_name != cur.tun_name
+        || new.tun_addresses != cur.tun_addresses
+        || new.tun_mtu != cur.tun_mtu
+        || new.batching != cur.batching
+        || new.api_listen != cur.api_listen
+        || new.node_id != cur.node_id
+        || new.log_format != cur.log_format;
+    if restart_needed {
+        tracing::warn!("SIGHUP: link, tun, node, batching, api and log.format changes take effect after a restart");
+    }
+    cur.log_level = new.log_level;
+    cur.routing = new.routing;
+    tracing::info!("SIGHUP: configuration reloaded");
+}

@@ -1,0 +1,240 @@
+//! The data-plane loop: one thread that waits on the link socket, the TUN
+//! device and a wake-up eventfd, and moves batches between them through the
+//! role's state machine. No timers on the forwarding path: whatever is
+//! queued when the loop wakes is one batch, so a lone packet leaves at once.
+
+use crate::config::{BatchingConfig, RoutingConfig};
+use crate::dispatch::Dispatcher;
+use crate::link::{LinkScratch, RawLink};
+use crate::role::{Role, RoleSnapshot};
+use crate::sys;
+use crate::tun::Tun;
+use common::action::Action;
+use common::batch::RecvBatch;
+use common::counters::{Counters, DropReason, Syscall};
+use common::Time;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Batches handled from one source before the loop looks at the other, so
+/// a flood on one side cannot starve the other.
+const BATCHES_PER_TURN: usize = 8;
+/// How often the API snapshot and the link state are refreshed.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// State shared between the data-plane thread and the control side
+/// (API, signals, watchdog).
+pub struct Shared {
+    pub counters: Counters,
+    started: Instant,
+    shutdown: AtomicBool,
+    wake: OwnedFd,
+    /// Last loop iteration, microseconds since start (watchdog feed).
+    pub heartbeat_us: AtomicU64,
+    pub link_up: AtomicBool,
+    pub snapshot: Mutex<RoleSnapshot>,
+    routing_update: Mutex<Option<RoutingConfig>>,
+}
+
+impl Shared {
+    pub fn new() -> io::Result<Shared> {
+        Ok(Shared {
+            counters: Counters::default(),
+            started: Instant::now(),
+            shutdown: AtomicBool::new(false),
+            wake: sys::eventfd()?,
+            heartbeat_us: AtomicU64::new(0),
+            link_up: AtomicBool::new(true),
+            snapshot: Mutex::new(RoleSnapshot::default()),
+            routing_update: Mutex::new(None),
+        })
+    }
+
+    /// Monotonic time since the node started.
+    pub fn now(&self) -> Time {
+        Time(self.started.elapsed().as_micros() as u64)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        sys::eventfd_signal(self.wake.as_raw_fd());
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Hands new routing settings to the loop (SIGHUP).
+    pub fn update_routing(&self, r: RoutingConfig) {
+        *self.routing_update.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        sys::eventfd_signal(self.wake.as_raw_fd());
+    }
+
+    pub fn snapshot(&self) -> RoleSnapshot {
+        self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Time since the loop last went round.
+    pub fn heartbeat_age(&self) -> Duration {
+        let hb = Time(self.heartbeat_us.load(Ordering::Relaxed));
+        self.now().since(hb)
+    }
+}
+
+/// The devices and role a data plane runs.
+pub struct Dataplane<R: Role> {
+    pub link: RawLink,
+    pub tun: Tun,
+    pub role: R,
+    pub batching: BatchingConfig,
+    pub shared: Arc<Shared>,
+}
+
+fn is_link_down(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENETDOWN) | Some(libc::ENXIO) | Some(libc::ENODEV))
+}
+
+impl<R: Role> Dataplane<R> {
+    /// Runs until shutdown is requested. Never returns early on bad input or
+    /// a link that goes down; only a failing poll ends it with an error.
+    pub fn run(mut self) -> io::Result<()> {
+        let shared = self.shared.clone();
+        let c = &shared.counters;
+        let max_batch = if self.batching.enabled { self.batching.max_batch } else { 1 };
+        let batched = self.batching.enabled;
+        let mut link_rx = RecvBatch::new(max_batch, self.link.frame_capacity());
+        let mut tun_rx = RecvBatch::new(max_batch, self.tun.mtu() + 64);
+        let empty = RecvBatch::new(0, 1);
+        let mut scratch = LinkScratch::new(max_batch);
+        let mut dispatch = Dispatcher::new(
+            common::NodeId(self.link.mac()),
+            self.link.ethertype(),
+            self.link.mtu(),
+            batched,
+            self.batching.aggregate,
+            max_batch,
+        );
+        let mut actions: Vec<Action> = Vec::with_capacity(max_batch * 4);
+        let mut last_snapshot = Time::ZERO;
+        let mut last_link_check = Time::ZERO;
+        let mut link_was_up = true;
+        let mut link_error_logged = false;
+        loop {
+            let now = shared.now();
+            shared.heartbeat_us.store(now.0, Ordering::Relaxed);
+            if now >= self.role.next_tick() {
+                self.role.on_tick(now, &mut actions);
+                dispatch.handle_messages_batched(&actions, &empty, &empty, &self.link, &self.tun, c);
+                actions.clear();
+            }
+            if now.since(last_link_check) >= LINK_CHECK_EVERY {
+                last_link_check = now;
+                let up = sys::if_running(self.link.ifname()).unwrap_or(false);
+                if up != link_was_up {
+                    if up {
+                        tracing::info!(interface = self.link.ifname(), "link is up again");
+                    } else {
+                        tracing::warn!(interface = self.link.ifname(), "link is down; waiting for it");
+                    }
+                    link_was_up = up;
+                    link_error_logged = false;
+                }
+                shared.link_up.store(up, Ordering::Relaxed);
+            }
+            if now.since(last_snapshot) >= SNAPSHOT_EVERY {
+                last_snapshot = now;
+                let snap = self.role.snapshot(now);
+                *shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snap;
+            }
+            let wait = self.role.next_tick().0.saturating_sub(now.0);
+            let timeout_ms = wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32;
+            let mut fds = [
+                libc::pollfd { fd: self.link.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: self.tun.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: shared.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            c.syscall(Syscall::Poll);
+            sys::poll(&mut fds, timeout_ms)?;
+            if shared.is_shutting_down() {
+                return Ok(());
+            }
+            if fds[2].revents != 0 {
+                sys::eventfd_drain(shared.wake.as_raw_fd());
+                let update = shared.routing_update.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(r) = update {
+                    self.role.set_routing(&r);
+                    tracing::info!(?r, "routing settings reloaded");
+                }
+            }
+            if fds[0].revents != 0 {
+                for _ in 0..BATCHES_PER_TURN {
+                    let n = match self.link.recv(&mut link_rx, max_batch, &mut scratch, batched, c) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            Counters::inc(&c.link_errors, 1);
+                            if !link_error_logged {
+                                tracing::warn!(error = %e, down = is_link_down(&e), "link receive failed");
+                                link_error_logged = true;
+                            }
+                            break;
+                        }
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    let now = shared.now();
+                    for i in 0..n {
+                        let frame = link_rx.get(i);
+                        if frame.is_empty() {
+                            continue;
+                        }
+                        Counters::inc(&c.link_rx_frames, 1);
+                        Counters::inc(&c.link_rx_bytes, frame.len() as u64);
+                        self.role.on_frame(now, i as u16, frame, &mut actions);
+                    }
+                    dispatch.handle_messages_batched(&actions, &link_rx, &empty, &self.link, &self.tun, c);
+                    actions.clear();
+                    if n < max_batch {
+                        break;
+                    }
+                }
+            }
+            if fds[1].revents != 0 {
+                for _ in 0..BATCHES_PER_TURN {
+                    let n = match self.tun.recv(&mut tun_rx, max_batch, batched, c) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            Counters::inc(&c.tun_errors, 1);
+                            c.drop(DropReason::TunError);
+                            tracing::debug!(error = %e, "TUN read failed");
+                            break;
+                        }
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    let now = shared.now();
+                    for i in 0..n {
+                        let pkt = tun_rx.get(i);
+                        Counters::inc(&c.tun_rx_packets, 1);
+                        Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
+                        self.role.on_tun(now, i as u16, pkt, &mut actions);
+                    }
+                    dispatch.handle_messages_batched(&actions, &empty, &tun_rx, &self.link, &self.tun, c);
+                    actions.clear();
+                    if n < max_batch {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

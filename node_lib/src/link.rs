@@ -1,0 +1,404 @@
+//! The radio side: an AF_PACKET raw socket bound to one interface and
+//! EtherType, with batched receive (recvmmsg) and gather send (sendmmsg).
+
+use crate::sys::{self, cvt, cvt_size};
+use common::action::Payload;
+use common::batch::{RecvBatch, Segment, SendBatch};
+use common::counters::{Counters, Dir, DropReason, Syscall};
+use common::wire::ETH_HEADER_LEN;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+const SOL_PACKET: libc::c_int = 263;
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+/// How long one send waits in total for a full socket queue before the
+/// remaining frames are counted as dropped.
+const SEND_WAIT_LIMIT: Duration = Duration::from_millis(200);
+
+/// A raw link socket.
+pub struct RawLink {
+    fd: OwnedFd,
+    ifname: String,
+    ifindex: i32,
+    mac: [u8; 6],
+    mtu: usize,
+    ethertype: u16,
+}
+
+/// Classic BPF program: accept only frames whose EtherType is `ethertype`.
+fn ethertype_filter(ethertype: u16) -> [libc::sock_filter; 4] {
+    const BPF_LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+    const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    [
+        libc::sock_filter { code: BPF_LD_H_ABS, jt: 0, jf: 0, k: 12 },
+        libc::sock_filter { code: BPF_JEQ_K, jt: 0, jf: 1, k: ethertype as u32 },
+        libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: 0x0004_0000 },
+        libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: 0 },
+    ]
+}
+
+impl RawLink {
+    /// Opens the raw socket on `ifname` for `ethertype`: BPF filter, own
+    /// outgoing frames ignored, bound to the interface.
+    pub fn open(ifname: &str, ethertype: u16) -> io::Result<RawLink> {
+        let ifindex = sys::if_index(ifname)?;
+        let mac = sys::if_hwaddr(ifname)?;
+        let mtu = sys::if_mtu(ifname)?;
+        let proto = (ethertype as u16).to_be() as libc::c_int;
+        // SAFETY: plain socket(2) call; ownership of the fd is taken below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                proto,
+            )
+        })
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open raw socket (needs CAP_NET_RAW): {e}"),
+            )
+        })?;
+        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let filter = ethertype_filter(ethertype);
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `prog` points to `filter`, which outlives the call; the
+        // kernel copies the program.
+        cvt(unsafe {
+            libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &prog as *const libc::sock_fprog as *const libc::c_void,
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        })?;
+        // Kernel 4.20+; older kernels fall back to the source-MAC check.
+        let _ = sys::setsockopt_int(raw, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+        // Generous buffers absorb bursts; FORCE works as root, plain as fallback.
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if sys::setsockopt_int(raw, libc::SOL_SOCKET, force, 4 << 20).is_err() {
+                let _ = sys::setsockopt_int(raw, libc::SOL_SOCKET, plain, 4 << 20);
+            }
+        }
+        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ethertype.to_be();
+        sll.sll_ifindex = ifindex;
+        // SAFETY: passes a valid sockaddr_ll and its exact size.
+        cvt(unsafe {
+            libc::bind(
+                raw,
+                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        let link = RawLink {
+            fd,
+            ifname: ifname.to_string(),
+            ifindex,
+            mac,
+            mtu,
+            ethertype,
+        };
+        link.drain_stale();
+        Ok(link)
+    }
+
+    /// Frames queued before bind/filter may come from any interface: drop them.
+    fn drain_stale(&self) {
+        let mut buf = [0u8; 64];
+        loop {
+            // SAFETY: receives into a valid, exclusively borrowed buffer.
+            let r = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                )
+            };
+            if r < 0 {
+                break;
+            }
+        }
+    }
+
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+    /// Link MTU: most bytes after the Ethernet header.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+    pub fn ethertype(&self) -> u16 {
+        self.ethertype
+    }
+    /// Receive slot size: a whole frame at the link MTU.
+    pub fn frame_capacity(&self) -> usize {
+        self.mtu + ETH_HEADER_LEN + 4
+    }
+}
+
+impl AsRawFd for RawLink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Preallocated syscall argument arrays. Holds raw pointers, so it lives on
+/// the data-plane thread that uses it (it is deliberately not `Send`).
+pub struct LinkScratch {
+    msgs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    frame_iovs: Vec<(usize, usize)>,
+}
+
+impl LinkScratch {
+    pub fn new(max_frames: usize) -> LinkScratch {
+        LinkScratch {
+            // SAFETY: mmsghdr/iovec are plain old data; zeroed is valid.
+            msgs: (0..max_frames).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            iovs: Vec::with_capacity(max_frames * 8),
+            frame_iovs: Vec::with_capacity(max_frames),
+        }
+    }
+}
+
+fn iovec(b: &[u8]) -> libc::iovec {
+    libc::iovec {
+        iov_base: b.as_ptr() as *mut libc::c_void,
+        iov_len: b.len(),
+    }
+}
+
+impl RawLink {
+    /// Receives up to `max` frames into `batch` (cleared first) without
+    /// blocking: one recvmmsg when `batched`, else one recv per frame.
+    /// Truncated frames get length 0 and are counted.
+    pub fn recv(
+        &self,
+        batch: &mut RecvBatch,
+        max: usize,
+        scratch: &mut LinkScratch,
+        batched: bool,
+        counters: &Counters,
+    ) -> io::Result<usize> {
+        batch.clear();
+        let max = max.min(batch.capacity()).min(scratch.msgs.len()).max(1);
+        if !batched {
+            let slot = batch.slot_mut(0);
+            let cap = slot.len();
+            counters.syscall(Syscall::Recvmsg);
+            // SAFETY: receives into the valid, exclusively borrowed slot.
+            let r = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    slot.as_mut_ptr() as *mut libc::c_void,
+                    cap,
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                )
+            };
+            let n = match cvt_size(r) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) => return Err(e),
+            };
+            if n > cap {
+                counters.drop(DropReason::TooBig);
+                batch.set_len(0, 0);
+            } else {
+                batch.set_len(0, n);
+            }
+            batch.set_filled(1);
+            counters.batch(Dir::LinkRx, 1);
+            return Ok(1);
+        }
+        scratch.iovs.clear();
+        for slot in batch.slots_mut().take(max) {
+            scratch.iovs.push(libc::iovec {
+                iov_base: slot.as_mut_ptr() as *mut libc::c_void,
+                iov_len: slot.len(),
+            });
+        }
+        for (m, iov) in scratch.msgs.iter_mut().zip(scratch.iovs.iter_mut()) {
+            // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
+            m.msg_hdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m.msg_len = 0;
+        }
+        counters.syscall(Syscall::Recvmmsg);
+        // SAFETY: the first `max` entries of `msgs` each point to one iovec
+        // in `iovs`, which covers one slot of `batch`; both outlive the call
+        // and nothing else touches them meanwhile.
+        let r = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                scratch.msgs.as_mut_ptr(),
+                max as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        let n = match cvt(r) {
+            Ok(n) => n as usize,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for i in 0..n {
+            let m = &scratch.msgs[i];
+            if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                counters.drop(DropReason::TooBig);
+                batch.set_len(i, 0);
+            } else {
+                batch.set_len(i, m.msg_len as usize);
+            }
+        }
+        batch.set_filled(n);
+        counters.batch(Dir::LinkRx, n);
+        Ok(n)
+    }
+
+    /// Sends every frame of `batch`, its payload segments resolved by
+    /// `payload`. Partial sends continue where they stopped; a full queue is
+    /// waited for (bounded); frames the link refuses are counted as dropped.
+    /// Returns the number of frames sent.
+    pub fn send<'a>(
+        &self,
+        batch: &'a SendBatch,
+        payload: impl Fn(&Payload) -> Option<&'a [u8]>,
+        scratch: &mut LinkScratch,
+        batched: bool,
+        counters: &Counters,
+    ) -> usize {
+        scratch.iovs.clear();
+        scratch.frame_iovs.clear();
+        for f in batch.frames() {
+            let start = scratch.iovs.len();
+            let mut ok = true;
+            for seg in &batch.segments()[f.segments.clone()] {
+                let bytes = match seg {
+                    Segment::Header { offset, len } => Some(batch.header_bytes(*offset, *len)),
+                    Segment::Payload(p) => payload(p),
+                };
+                match bytes {
+                    Some(b) => scratch.iovs.push(iovec(b)),
+                    None => ok = false,
+                }
+            }
+            if ok {
+                scratch.frame_iovs.push((start, scratch.iovs.len() - start));
+                if f.messages > 1 {
+                    Counters::inc(&counters.aggregated_frames, 1);
+                    Counters::inc(&counters.aggregated_messages, f.messages as u64 - 1);
+                }
+                Counters::inc(&counters.link_tx_messages, f.messages as u64);
+            } else {
+                // A payload reference that does not resolve is a bug upstream;
+                // count it rather than send a corrupt frame.
+                scratch.iovs.truncate(start);
+                counters.drop(DropReason::Malformed);
+            }
+        }
+        let total = scratch.frame_iovs.len();
+        if total == 0 {
+            return 0;
+        }
+        counters.batch(Dir::LinkTx, total);
+        let mut sent = 0;
+        let mut waited = Duration::ZERO;
+        while sent < total {
+            let chunk = if batched {
+                (total - sent).min(scratch.msgs.len())
+            } else {
+                1
+            };
+            for i in 0..chunk {
+                let (start, len) = scratch.frame_iovs[sent + i];
+                let m = &mut scratch.msgs[i];
+                // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
+                m.msg_hdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_iov = scratch.iovs[start..].as_mut_ptr();
+                m.msg_hdr.msg_iovlen = len as _;
+                m.msg_len = 0;
+            }
+            let r = if batched {
+                counters.syscall(Syscall::Sendmmsg);
+                // SAFETY: the first `chunk` msgs point into `iovs`, whose
+                // entries point to header bytes in `batch` and payloads in
+                // receive batches, all borrowed for 'a and unchanged here.
+                cvt(unsafe {
+                    libc::sendmmsg(
+                        self.fd.as_raw_fd(),
+                        scratch.msgs.as_mut_ptr(),
+                        chunk as libc::c_uint,
+                        libc::MSG_DONTWAIT,
+                    )
+                })
+                .map(|n| n as usize)
+            } else {
+                counters.syscall(Syscall::Sendmsg);
+                // SAFETY: as above, for the single header in msgs[0].
+                cvt_size(unsafe {
+                    libc::sendmsg(self.fd.as_raw_fd(), &scratch.msgs[0].msg_hdr, libc::MSG_DONTWAIT)
+                })
+                .map(|_| 1)
+            };
+            match r {
+                Ok(n) => {
+                    for i in 0..n {
+                        let (start, len) = scratch.frame_iovs[sent + i];
+                        let bytes: usize = scratch.iovs[start..start + len].iter().map(|v| v.iov_len).sum();
+                        Counters::inc(&counters.link_tx_bytes, bytes as u64);
+                    }
+                    Counters::inc(&counters.link_tx_frames, n as u64);
+                    if batched && n < chunk {
+                        Counters::inc(&counters.partial_sends, 1);
+                    }
+                    sent += n;
+                }
+                Err(e) if sys::is_would_block(&e) && waited < SEND_WAIT_LIMIT => {
+                    Counters::inc(&counters.send_retries, 1);
+                    let t = Instant::now();
+                    let mut pfd = [libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 }];
+                    counters.syscall(Syscall::Poll);
+                    let _ = sys::poll(&mut pfd, 20);
+                    waited += t.elapsed().max(Duration::from_millis(1));
+                }
+                Err(e) => {
+                    // EMSGSIZE and friends hit only the first frame: drop it
+                    // and go on; a down link or timeout drops the rest.
+                    Counters::inc(&counters.link_errors, 1);
+                    let fatal = !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
+                    let lost = if fatal { total - sent } else { 1 };
+                    for _ in 0..lost {
+                        counters.drop(DropReason::LinkError);
+                    }
+                    sent += lost;
+                    if fatal {
+                        tracing::debug!(error = %e, lost, "link send failed");
+                        return sent - lost;
+                    }
+                }
+            }
+        }
+        total
+    }
+}

@@ -1,0 +1,34 @@
+//! The interface between a role's sans-IO state machine and the I/O loop.
+
+use crate::config::RoutingConfig;
+use common::action::Action;
+use common::Time;
+
+/// What the API shows of a role's state, refreshed by the data-plane loop.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RoleSnapshot {
+    /// OBU: an upstream is chosen. RSU: always true once running.
+    pub ready: bool,
+    pub neighbors: serde_json::Value,
+    pub routes: serde_json::Value,
+    pub neighbor_count: usize,
+    pub route_count: usize,
+}
+
+/// A role's protocol logic. It never touches a socket or a clock: every
+/// input carries the current time, every output is an [`Action`] appended
+/// to `out` (a reused vector, so the hot path does not allocate).
+pub trait Role: Send + 'static {
+    /// A frame from the link (Ethernet header included) in receive slot `slot`.
+    fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>);
+    /// An IP packet read from the TUN device, in TUN slot `slot`.
+    fn on_tun(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>);
+    /// Timers: beacons, expiry. Called at or after [`Role::next_tick`].
+    fn on_tick(&mut self, now: Time, out: &mut Vec<Action>);
+    /// When `on_tick` wants to run next.
+    fn next_tick(&self) -> Time;
+    /// New routing timers and limits (SIGHUP reload).
+    fn set_routing(&mut self, routing: &RoutingConfig);
+    /// State for the API.
+    fn snapshot(&self, now: Time) -> RoleSnapshot;
+}

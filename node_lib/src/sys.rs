@@ -1,0 +1,155 @@
+//! Thin, checked wrappers over the few libc calls the I/O layer needs.
+//! Every `unsafe` block in the crate's platform code lives in this module,
+//! `link.rs` or `tun.rs`, each with the reason it is sound.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Converts a libc return value (-1 = error) into `io::Result`.
+pub fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Interface index of `name`, or a clear error if there is none.
+pub fn if_index(name: &str) -> io::Result<i32> {
+    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("interface `{name}` does not exist"),
+        ));
+    }
+    Ok(idx as i32)
+}
+
+/// An `ifreq` with the name filled in.
+pub fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("interface name `{name}` must be 1..{} bytes", libc::IFNAMSIZ - 1),
+        ));
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    Ok(req)
+}
+
+/// A datagram socket of `family` for interface ioctls.
+pub fn ctl_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the returned fd is owned by OwnedFd below.
+    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// ioctl with an `ifreq` argument.
+pub fn ioctl_ifreq(fd: RawFd, req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: every request used with this helper takes a `struct ifreq *`,
+    // and `ifr` is a valid, exclusively borrowed ifreq.
+    cvt(unsafe { libc::ioctl(fd, req as _, ifr as *mut libc::ifreq) }).map(|_| ())
+}
+
+/// MTU of an interface.
+pub fn if_mtu(name: &str) -> io::Result<usize> {
+    let s = ctl_socket(libc::AF_INET)?;
+    let mut r = ifreq(name)?;
+    ioctl_ifreq(s.as_raw_fd(), libc::SIOCGIFMTU, &mut r)?;
+    // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member of the union.
+    Ok(unsafe { r.ifr_ifru.ifru_mtu } as usize)
+}
+
+/// Hardware (MAC) address of an interface.
+pub fn if_hwaddr(name: &str) -> io::Result<[u8; 6]> {
+    let s = ctl_socket(libc::AF_INET)?;
+    let mut r = ifreq(name)?;
+    ioctl_ifreq(s.as_raw_fd(), libc::SIOCGIFHWADDR, &mut r)?;
+    // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member of the union.
+    let sa = unsafe { r.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (d, s) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *d = *s as u8;
+    }
+    Ok(mac)
+}
+
+/// Whether the interface is administratively up and has carrier.
+pub fn if_running(name: &str) -> io::Result<bool> {
+    let s = ctl_socket(libc::AF_INET)?;
+    let mut r = ifreq(name)?;
+    ioctl_ifreq(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut r)?;
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    let flags = unsafe { r.ifr_ifru.ifru_flags } as libc::c_int;
+    Ok(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
+}
+
+/// An eventfd used to wake the data-plane loop (shutdown, reload).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain eventfd(2) call; ownership of the new fd is taken below.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn eventfd_signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64 to an eventfd; errors (counter
+    // overflow) are harmless since any pending value wakes the reader.
+    unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+}
+
+pub fn eventfd_drain(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a valid u64; EAGAIN when empty is fine.
+    unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+}
+
+/// poll(2) over `fds`, retrying on EINTR. Returns the number ready.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    loop {
+        // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        match cvt(r) {
+            Ok(n) => return Ok(n as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sets an integer socket option.
+pub fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live c_int and its exact size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &val as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+pub fn is_would_block(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOBUFS))
+}

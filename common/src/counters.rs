@@ -204,7 +204,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn drop(&self, r: DropReason) {
+    pub fn count_drop(&self, r: DropReason) {
         add(&self.drops[r as usize], 1);
     }
     pub fn drops(&self, r: DropReason) -> u64 {

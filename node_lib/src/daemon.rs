@@ -9,6 +9,7 @@ use crate::logging;
 use crate::role::Role;
 use crate::tun::Tun;
 use common::ip::IpPrefix;
+use common::counters::Counters;
 use common::NodeId;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,7 @@ pub const EX_UNAVAILABLE: i32 = 69;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// What a role's state machine is built from.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RoleParams {
     /// The node id (configured, or the link MAC).
     pub id: NodeId,
@@ -30,6 +31,8 @@ pub struct RoleParams {
     pub routing: RoutingConfig,
     /// Seeds beacon jitter.
     pub seed: u64,
+    /// Where the role counts drops and routing events.
+    pub counters: Arc<Counters>,
 }
 
 fn config_error(path: &Path, e: &ConfigError) -> i32 {
@@ -80,14 +83,16 @@ pub fn run<R: Role>(
     let id = cfg.node_id.unwrap_or(mac);
     let seed = u64::from_be_bytes([0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5]])
         ^ std::process::id() as u64;
+    let counters = Arc::new(Counters::default());
     let role = make_role(RoleParams {
         id,
         mac,
         addresses: cfg.tun_addresses.clone(),
         routing: cfg.routing.clone(),
         seed,
+        counters: counters.clone(),
     });
-    let shared = match Shared::new() {
+    let shared = match Shared::new(counters) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {e}");

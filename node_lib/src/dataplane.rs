@@ -29,7 +29,7 @@ const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
 /// State shared between the data-plane thread and the control side
 /// (API, signals, watchdog).
 pub struct Shared {
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
     started: Instant,
     shutdown: AtomicBool,
     wake: OwnedFd,
@@ -41,9 +41,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new() -> io::Result<Shared> {
+    pub fn new(counters: Arc<Counters>) -> io::Result<Shared> {
         Ok(Shared {
-            counters: Counters::default(),
+            counters,
             started: Instant::now(),
             shutdown: AtomicBool::new(false),
             wake: sys::eventfd()?,
@@ -107,7 +107,7 @@ impl<R: Role> Dataplane<R> {
     /// a link that goes down; only a failing poll ends it with an error.
     pub fn run(mut self) -> io::Result<()> {
         let shared = self.shared.clone();
-        let c = &shared.counters;
+        let c: &Counters = &shared.counters;
         let max_batch = if self.batching.enabled { self.batching.max_batch } else { 1 };
         let batched = self.batching.enabled;
         let mut link_rx = RecvBatch::new(max_batch, self.link.frame_capacity());
@@ -213,7 +213,7 @@ impl<R: Role> Dataplane<R> {
                         Ok(n) => n,
                         Err(e) => {
                             Counters::inc(&c.tun_errors, 1);
-                            c.drop(DropReason::TunError);
+                            c.count_drop(DropReason::TunError);
                             tracing::debug!(error = %e, "TUN read failed");
                             break;
                         }

@@ -69,7 +69,7 @@ impl Dispatcher {
         }
         for &(_, i) in &self.order {
             if !self.send.push_action(&actions[i as usize]) {
-                counters.drop(DropReason::TooBig);
+                counters.count_drop(DropReason::TooBig);
             }
         }
         if !self.send.is_empty() {
@@ -89,7 +89,7 @@ impl Dispatcher {
                         Some(pkt) => {
                             tun.send(pkt, counters);
                         }
-                        None => counters.drop(DropReason::Malformed),
+                        None => counters.count_drop(DropReason::Malformed),
                     }
                 }
             }

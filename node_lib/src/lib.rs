@@ -8,15 +8,20 @@
 //! * Operations: [`config`], [`logging`], [`api`], [`daemon`].
 
 pub mod api;
+pub mod broadcast;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod dispatch;
+pub mod downstream;
+pub mod inbound;
 pub mod link;
 pub mod logging;
 pub mod neighbor;
 pub mod role;
 pub mod seqwin;
+pub mod show;
 pub mod stats_json;
 pub mod sys;
 pub mod tun;

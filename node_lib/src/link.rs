@@ -221,7 +221,7 @@ impl RawLink {
                 Err(e) => return Err(e),
             };
             if n > cap {
-                counters.drop(DropReason::TooBig);
+                counters.count_drop(DropReason::TooBig);
                 batch.set_len(0, 0);
             } else {
                 batch.set_len(0, n);
@@ -265,7 +265,7 @@ impl RawLink {
         for i in 0..n {
             let m = &scratch.msgs[i];
             if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                counters.drop(DropReason::TooBig);
+                counters.count_drop(DropReason::TooBig);
                 batch.set_len(i, 0);
             } else {
                 batch.set_len(i, m.msg_len as usize);
@@ -314,7 +314,7 @@ impl RawLink {
                 // A payload reference that does not resolve is a bug upstream;
                 // count it rather than send a corrupt frame.
                 scratch.iovs.truncate(start);
-                counters.drop(DropReason::Malformed);
+                counters.count_drop(DropReason::Malformed);
             }
         }
         let total = scratch.frame_iovs.len();
@@ -389,7 +389,7 @@ impl RawLink {
                     let fatal = !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
                     let lost = if fatal { total - sent } else { 1 };
                     for _ in 0..lost {
-                        counters.drop(DropReason::LinkError);
+                        counters.count_drop(DropReason::LinkError);
                     }
                     sent += lost;
                     if fatal {

@@ -160,7 +160,7 @@ impl Tun {
             }
             Err(_) => {
                 Counters::inc(&counters.tun_errors, 1);
-                counters.drop(DropReason::TunError);
+                counters.count_drop(DropReason::TunError);
                 false
             }
         }

@@ -1,0 +1,49 @@
+//! The command line shared by `obu` and `rsu`.
+
+use crate::config::RoleKind;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "v2xd: IP over a multi-hop V2X radio network")]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(short, long, value_name = "FILE", default_value = "/etc/v2xd/node.toml")]
+    pub config: PathBuf,
+    /// Validate the configuration and exit (0 when valid, 78 when not).
+    #[arg(long)]
+    pub check_config: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print state of a running daemon as tables (from its HTTP API).
+    Show {
+        #[arg(value_enum)]
+        what: ShowWhat,
+        /// API address of the daemon.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        api: String,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowWhat {
+    Neighbors,
+    Routes,
+    Stats,
+}
+
+/// Parses the command line and runs the daemon (or a subcommand).
+pub fn main(kind: RoleKind, run: fn(&std::path::Path, bool) -> i32) -> i32 {
+    let mut cli = Cli::parse();
+    if cli.config.as_os_str() == "/etc/v2xd/node.toml" {
+        cli.config = PathBuf::from(format!("/etc/v2xd/{}.toml", kind.as_str()));
+    }
+    match cli.command {
+        Some(Command::Show { what, api }) => crate::show::run(kind, what, &api),
+        None => run(&cli.config, cli.check_config),
+    }
+}

@@ -1,0 +1,259 @@
+//! The RSU's sans-IO state machine: beacons, route learning from replies,
+//! downstream routing, V2V turnaround, broadcast.
+
+use common::action::{Action, Control, Payload, Source};
+use common::counters::{Counters, DropReason};
+use common::ip::{self, IpPrefix};
+use common::wire::{Body, BeaconRepr, BeaconReplyRepr, Messages, MessageType, ParsedMessage};
+use common::{NodeId, Time};
+use node_lib::broadcast::BroadcastDedup;
+use node_lib::config::RoutingConfig;
+use node_lib::daemon::RoleParams;
+use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
+use node_lib::inbound::{self, link_payload, Jitter};
+use node_lib::neighbor::NeighborTable;
+use node_lib::role::{Role, RoleSnapshot};
+use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most OBUs one RSU keeps routes for.
+pub const MAX_ROUTES: usize = 8192;
+/// Most link neighbours tracked.
+pub const MAX_NEIGHBORS: usize = 1024;
+/// Most broadcast origins tracked for de-duplication.
+pub const MAX_BROADCAST_ORIGINS: usize = 4096;
+/// How often expiry runs.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(10);
+
+pub struct Rsu {
+    id: NodeId,
+    mac: NodeId,
+    addrs: Vec<IpPrefix>,
+    routing: RoutingConfig,
+    counters: Arc<Counters>,
+    seq: u32,
+    next_beacon: Time,
+    next_housekeeping: Time,
+    jitter: Jitter,
+    neighbors: NeighborTable,
+    routes: DownstreamTable,
+    bcast_seen: BroadcastDedup,
+    bcast_seq: u32,
+    gone: Vec<NodeId>,
+}
+
+impl Rsu {
+    pub fn new(p: RoleParams) -> Rsu {
+        Rsu {
+            id: p.id,
+            mac: p.mac,
+            addrs: p.addresses,
+            routing: p.routing,
+            counters: p.counters,
+            seq: 0,
+            next_beacon: Time::ZERO,
+            next_housekeeping: Time::ZERO,
+            jitter: Jitter::new(p.seed),
+            neighbors: NeighborTable::new(MAX_NEIGHBORS),
+            routes: DownstreamTable::new(MAX_ROUTES),
+            bcast_seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
+            bcast_seq: 0,
+            gone: Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn routes(&self) -> &DownstreamTable {
+        &self.routes
+    }
+
+    /// Routes expire when no reply refreshed them for this long.
+    fn route_timeout(&self) -> Duration {
+        self.routing.neighbor_timeout() * 2
+    }
+
+    fn data_ttl(&self) -> u8 {
+        self.routing.max_hops.saturating_mul(2).max(2)
+    }
+
+    fn is_local_broadcast(&self, dst: &IpAddr) -> bool {
+        ip::is_group(dst) || self.addrs.iter().any(|p| p.broadcast() == Some(*dst))
+    }
+
+    fn on_reply(&mut self, now: Time, from: NodeId, r: &BeaconReplyRepr) {
+        if r.rsu != self.id {
+            self.counters.count_drop(DropReason::NotForUs);
+            return;
+        }
+        let rtt = now.0.checked_sub(r.timestamp_us);
+        let route = DownRoute {
+            next_hop: from,
+            hops: r.hops,
+            addrs: r.addrs,
+            last_seen: now,
+            rsu: self.id,
+            rtt_us: rtt,
+        };
+        match self.routes.learn(r.obu, route) {
+            Learned::New => tracing::info!(obu = %r.obu, via = %from, hops = r.hops, "OBU attached"),
+            Learned::Updated => {}
+            Learned::Full => self.counters.count_drop(DropReason::NoRoute),
+        }
+    }
+
+    fn on_data(&mut self, from: NodeId, slot: u16, m: &ParsedMessage, origin: NodeId, dest: NodeId, payload: &[u8], out: &mut Vec<Action>) {
+        if m.header.msg_type != MessageType::DataUp || dest != self.id {
+            self.counters.count_drop(DropReason::NotForUs);
+            return;
+        }
+        let Some(dst) = ip::destination(payload) else {
+            self.counters.count_drop(DropReason::NotIp);
+            return;
+        };
+        let pl = link_payload(slot, m, payload.len());
+        if let Some((obu, route)) = self.routes.lookup_addr(&dst) {
+            // V2V: turn around toward the other OBU without touching the TUN.
+            if route.next_hop == from {
+                self.counters.count_drop(DropReason::Loop);
+                return;
+            }
+            if m.header.ttl <= 1 {
+                self.counters.count_drop(DropReason::TtlExpired);
+                return;
+            }
+            Counters::inc(&self.counters.v2v_turnaround, 1);
+            out.push(Action::SendData {
+                next_hop: route.next_hop,
+                kind: MessageType::DataDown,
+                ttl: m.header.ttl - 1,
+                origin,
+                dest: obu,
+                payload: pl,
+            });
+            return;
+        }
+        out.push(Action::DeliverTun { payload: pl });
+    }
+
+    fn on_broadcast(&mut self, now: Time, slot: u16, m: &ParsedMessage, origin: NodeId, seq: u32, payload: &[u8], out: &mut Vec<Action>) {
+        if origin == self.id || !self.bcast_seen.accept(origin, seq, now) {
+            self.counters.count_drop(DropReason::Duplicate);
+            return;
+        }
+        let pl = link_payload(slot, m, payload.len());
+        out.push(Action::DeliverTun { payload: pl });
+        if m.header.ttl > 1 {
+            out.push(Action::SendBroadcast { ttl: m.header.ttl - 1, origin, seq, payload: pl });
+        }
+    }
+}
+
+
+impl Role for Rsu {
+    fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>) {
+        let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {
+            return;
+        };
+        self.neighbors.heard(f.src, now);
+        for m in Messages::new(f.payload) {
+            Counters::inc(&self.counters.link_rx_messages, 1);
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    self.counters.count_drop(e.into());
+                    continue;
+                }
+            };
+            match m.body {
+                // Our own beacon relayed back, or another RSU's: nothing to do.
+                Body::Beacon(_) => {}
+                Body::BeaconReply(r) => self.on_reply(now, f.src, &r),
+                Body::Data(d) => self.on_data(f.src, slot, &m, d.origin, d.dest, d.payload, out),
+                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, b.origin, b.seq, b.payload, out),
+            }
+        }
+    }
+
+    fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
+        let Some(dst) = ip::destination(packet) else {
+            self.counters.count_drop(DropReason::NotIp);
+            return;
+        };
+        let payload = Payload { source: Source::Tun, slot, offset: 0, len: packet.len() as u16 };
+        if self.is_local_broadcast(&dst) {
+            self.bcast_seq = self.bcast_seq.wrapping_add(1);
+            out.push(Action::SendBroadcast { ttl: self.routing.broadcast_ttl, origin: self.id, seq: self.bcast_seq, payload });
+            return;
+        }
+        match self.routes.lookup_addr(&dst) {
+            Some((obu, r)) => out.push(Action::SendData {
+                next_hop: r.next_hop,
+                kind: MessageType::DataDown,
+                ttl: self.data_ttl(),
+                origin: self.id,
+                dest: obu,
+                payload,
+            }),
+            None => self.counters.count_drop(DropReason::NoRoute),
+        }
+    }
+
+    fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
+        if now >= self.next_beacon {
+            self.seq = self.seq.wrapping_add(1);
+            out.push(Action::SendControl {
+                dst: NodeId::BROADCAST,
+                ttl: 1,
+                msg: Control::Beacon(BeaconRepr {
+                    rsu: self.id,
+                    seq: self.seq,
+                    hops: 0,
+                    timestamp_us: now.0,
+                    interval_ms: self.routing.beacon_interval_ms.min(u16::MAX as u64) as u16,
+                }),
+            });
+            self.next_beacon = now + self.jitter.around(self.routing.beacon_interval(), 10);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING_EVERY;
+            self.gone.clear();
+            self.neighbors.expire(now, self.routing.neighbor_timeout(), &mut self.gone);
+            for mac in &self.gone {
+                self.routes.remove_via(*mac);
+                tracing::debug!(neighbor = %mac, "neighbour timed out");
+            }
+            self.routes.expire(now, self.route_timeout());
+            self.bcast_seen.expire(now, Duration::from_secs(30));
+        }
+    }
+
+    fn next_tick(&self) -> Time {
+        self.next_beacon.min(self.next_housekeeping)
+    }
+
+    fn set_routing(&mut self, routing: &RoutingConfig) {
+        self.routing = routing.clone();
+        self.next_beacon = Time::ZERO;
+    }
+
+    fn snapshot(&self, now: Time) -> RoleSnapshot {
+        let mut neighbors: Vec<_> = self
+            .neighbors
+            .iter()
+            .map(|(mac, n)| json!({ "id": mac, "last_heard_ms": now.since(n.last_heard).as_millis() as u64, "frames": n.frames }))
+            .collect();
+        neighbors.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        RoleSnapshot {
+            ready: true,
+            neighbor_count: self.neighbors.len(),
+            route_count: self.routes.len(),
+            neighbors: serde_json::Value::Array(neighbors),
+            routes: json!({ "obus": self.routes.to_json(now) }),
+        }
+    }
+}

@@ -1,1 +1,473 @@
+//! A network-namespace testbed for v2xd.
+//!
+//! One "air" namespace holds a bridge; each node gets its own namespace
+//! whose radio (`radio0`) is a veth into that bridge. Who hears whom is an
+//! nftables bridge-family set of blocked (in-port, out-port) pairs, so links
+//! can be cut and restored at run time; random loss is a `numgen` rule.
+//! Daemons run in their namespaces; real `ping`/`iperf3` drive traffic.
+//! Everything is removed on drop, including when a test panics.
 
+mod cmd;
+mod topology;
+
+pub use cmd::{ns_exec, ns_output, run, CmdOutput};
+pub use topology::{Role, Topology};
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Whether the testbed can run here: root, `ip`, `nft` and /dev/net/tun.
+pub fn available() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("needs root (network namespaces, raw sockets, TUN)".into());
+    }
+    for tool in ["ip", "nft"] {
+        if which(tool).is_none() {
+            return Err(format!("`{tool}` not installed (apt-get install iproute2 nftables)"));
+        }
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Err("/dev/net/tun missing".into());
+    }
+    Ok(())
+}
+
+/// Skips the calling test (returning from it) with a clear message when the
+/// testbed cannot run here.
+#[macro_export]
+macro_rules! require_testbed {
+    () => {
+        if let Err(why) = $crate::available() {
+            eprintln!("SKIPPED {}: {why}", module_path!());
+            return;
+        }
+    };
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.exists())
+}
+
+/// Directory holding the `obu` and `rsu` binaries: `$V2XD_BIN_DIR`, or the
+/// cargo target directory this test binary was built into.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("V2XD_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+fn daemon_binary(role: Role) -> PathBuf {
+    let p = bin_dir().join(role.binary());
+    assert!(
+        p.exists(),
+        "{} not found; build it first (cargo build --bins) or set V2XD_BIN_DIR",
+        p.display()
+    );
+    p
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// A running node: its namespace and, once started, its daemon.
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub ns: String,
+    /// Air-side veth name (used by link-cut rules).
+    pub port: String,
+    pub mac: String,
+    pub addr4: String,
+    pub addr6: String,
+    pub config: PathBuf,
+    daemon: Option<Child>,
+    log: PathBuf,
+}
+
+impl Node {
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.daemon.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+pub struct Testbed {
+    /// Short unique tag in every name this testbed creates.
+    pub tag: String,
+    pub air: String,
+    pub nodes: Vec<Node>,
+    pub dir: PathBuf,
+    extra: Vec<Child>,
+}
+
+/// Options for the node configs.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub beacon_interval_ms: u64,
+    pub neighbor_timeout_ms: Option<u64>,
+    pub batching: bool,
+    pub max_batch: usize,
+    pub aggregate: bool,
+    pub broadcast_ttl: u8,
+    pub max_hops: u8,
+    pub log_level: String,
+    /// Extra TOML appended to every config.
+    pub extra: String,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            beacon_interval_ms: 100,
+            neighbor_timeout_ms: None,
+            batching: true,
+            max_batch: 64,
+            aggregate: true,
+            broadcast_ttl: 1,
+            max_hops: 8,
+            log_level: "info".into(),
+            extra: String::new(),
+        }
+    }
+}
+
+impl Testbed {
+    /// Builds the namespaces, bridge, veths and link rules of `topo`.
+    /// Panics with the failing command if the system refuses.
+    pub fn new(topo: &Topology) -> Testbed {
+        let n = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{:x}{:x}", std::process::id() & 0xfff, n);
+        let dir = std::env::temp_dir().join(format!("v2xd-tb-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let air = format!("v2x{tag}air");
+        let mut tb = Testbed {
+            tag: tag.clone(),
+            air: air.clone(),
+            nodes: Vec::new(),
+            dir,
+            extra: Vec::new(),
+        };
+        let _ = Command::new("ip").args(["netns", "del", &air]).stderr(Stdio::null()).status();
+        run(&["ip", "netns", "add", &air]);
+        ns_exec(&air, &["ip", "link", "set", "lo", "up"]);
+        ns_exec(&air, &["ip", "link", "add", "br0", "type", "bridge"]);
+        ns_exec(&air, &["ip", "link", "set", "br0", "up"]);
+        for (i, spec) in topo.nodes.iter().enumerate() {
+            let ns = format!("v2x{tag}n{i}");
+            let port = format!("a{tag}n{i}");
+            let peer = format!("r{tag}n{i}");
+            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+            run(&["ip", "netns", "add", &ns]);
+            ns_exec(&ns, &["ip", "link", "set", "lo", "up"]);
+            ns_exec(&air, &["ip", "link", "add", &port, "type", "veth", "peer", "name", &peer]);
+            ns_exec(&air, &["ip", "link", "set", &port, "master", "br0"]);
+            ns_exec(&air, &["ip", "link", "set", &port, "up"]);
+            ns_exec(&air, &["ip", "link", "set", &peer, "netns", &ns]);
+            let mac = format!("02:00:00:{:02x}:{:02x}:{:02x}", (n & 0xff) as u8, (i >> 8) as u8, (i & 0xff) as u8);
+            ns_exec(&ns, &["ip", "link", "set", &peer, "name", "radio0"]);
+            ns_exec(&ns, &["ip", "link", "set", "radio0", "address", &mac]);
+            ns_exec(&ns, &["ip", "link", "set", "radio0", "up"]);
+            let host = 1 + i;
+            tb.nodes.push(Node {
+                name: spec.name.clone(),
+                role: spec.role,
+                ns,
+                port,
+                mac,
+                addr4: format!("10.42.{}.{}", host / 250, host % 250 + 1),
+                addr6: format!("fd42::{:x}", host),
+                config: PathBuf::new(),
+                daemon: None,
+                log: PathBuf::new(),
+            });
+        }
+        // Link rules: a set of blocked (in, out) port pairs, and a loss rule.
+        let nft = format!(
+            "table bridge v2x {{\n  set blocked {{ type ifname . ifname; }}\n  chain links {{\n    type filter hook forward priority 0; policy accept;\n    iifname . oifname @blocked drop\n  }}\n}}\n"
+        );
+        let path = tb.dir.join("air.nft");
+        std::fs::write(&path, nft).expect("write nft");
+        ns_exec(&air, &["nft", "-f", path.to_str().expect("utf8 path")]);
+        for a in 0..topo.nodes.len() {
+            for b in 0..topo.nodes.len() {
+                if a != b && !topo.hears(a, b) {
+                    tb.block_one_way(a, b);
+                }
+            }
+        }
+        tb
+    }
+
+    fn block_one_way(&self, from: usize, to: usize) {
+        let elem = format!("{{ \"{}\" . \"{}\" }}", self.nodes[from].port, self.nodes[to].port);
+        ns_exec(&self.air, &["nft", "add", "element", "bridge", "v2x", "blocked", &elem]);
+    }
+
+    /// Cuts the link between nodes `a` and `b` (both directions).
+    pub fn cut(&self, a: usize, b: usize) {
+        self.block_one_way(a, b);
+        self.block_one_way(b, a);
+    }
+
+    /// Restores a link cut with [`Testbed::cut`].
+    pub fn restore(&self, a: usize, b: usize) {
+        for (x, y) in [(a, b), (b, a)] {
+            let elem = format!("{{ \"{}\" . \"{}\" }}", self.nodes[x].port, self.nodes[y].port);
+            ns_exec(&self.air, &["nft", "delete", "element", "bridge", "v2x", "blocked", &elem]);
+        }
+    }
+
+    /// Drops `percent`% of all frames crossing the air at random.
+    pub fn set_loss(&self, percent: u32) {
+        let _ = ns_output(&self.air, &["nft", "delete", "chain", "bridge", "v2x", "loss"]);
+        if percent == 0 {
+            return;
+        }
+        let rules = format!(
+            "table bridge v2x {{\n  chain loss {{\n    type filter hook forward priority -10; policy accept;\n    numgen random mod 100 < {percent} drop\n  }}\n}}\n"
+        );
+        let path = self.dir.join("loss.nft");
+        std::fs::write(&path, rules).expect("write nft");
+        ns_exec(&self.air, &["nft", "-f", path.to_str().expect("utf8 path")]);
+    }
+
+    /// Writes node `i`'s config (TUN addresses from the addressing plan).
+    pub fn write_config(&mut self, i: usize, opts: &NodeOptions) -> PathBuf {
+        let n = &self.nodes[i];
+        let timeout = opts
+            .neighbor_timeout_ms
+            .map(|t| format!("neighbor_timeout_ms = {t}\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "# generated by the testbed\n[link]\ninterface = \"radio0\"\n\n[tun]\nname = \"v2x0\"\naddresses = [\"{}/16\", \"{}/64\"]\n\n[routing]\nbeacon_interval_ms = {}\n{timeout}max_hops = {}\nbroadcast_ttl = {}\n\n[batching]\nenabled = {}\nmax_batch = {}\naggregate = {}\n\n[api]\nlisten = \"127.0.0.1:9100\"\n\n[log]\nlevel = \"{}\"\n{}\n",
+            n.addr4, n.addr6, opts.beacon_interval_ms, opts.max_hops, opts.broadcast_ttl, opts.batching, opts.max_batch, opts.aggregate, opts.log_level, opts.extra
+        );
+        let path = self.dir.join(format!("{}.toml", n.name));
+        std::fs::write(&path, text).expect("write config");
+        self.nodes[i].config = path.clone();
+        path
+    }
+
+    /// Starts node `i`'s daemon with `opts` (config written first).
+    pub fn start(&mut self, i: usize, opts: &NodeOptions) {
+        self.write_config(i, opts);
+        self.start_with_env(i, &[]);
+    }
+
+    /// Starts node `i`'s daemon with its current config and extra environment.
+    pub fn start_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        let bin = daemon_binary(self.nodes[i].role);
+        let n = &mut self.nodes[i];
+        let log = self.dir.join(format!("{}.log", n.name));
+        let f = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &n.ns])
+            .arg(&bin)
+            .arg("--config")
+            .arg(&n.config)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().expect("dup"))
+            .stderr(f);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        n.daemon = Some(cmd.spawn().expect("spawn daemon"));
+        n.log = log;
+    }
+
+    /// Starts every node with the same options.
+    pub fn start_all(&mut self, opts: &NodeOptions) {
+        for i in 0..self.nodes.len() {
+            self.start(i, opts);
+        }
+    }
+
+    /// Stops node `i`'s daemon with SIGTERM; returns its exit status code.
+    pub fn stop(&mut self, i: usize) -> Option<i32> {
+        let mut child = self.nodes[i].daemon.take()?;
+        // SAFETY: sends a signal to our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon log of node `i`.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    /// GET `path` from node `i`'s API (inside its namespace).
+    pub fn api(&self, i: usize, path: &str) -> Result<(u16, String), String> {
+        let ns = self.nodes[i].ns.clone();
+        let path = path.to_string();
+        std::thread::spawn(move || {
+            cmd::enter_netns(&ns)?;
+            node_lib::show::http_get("127.0.0.1:9100", &path)
+        })
+        .join()
+        .map_err(|_| "API thread panicked".to_string())?
+    }
+
+    /// GET JSON from node `i`'s API, panicking on failure.
+    pub fn api_json(&self, i: usize, path: &str) -> serde_json::Value {
+        let (code, body) = self.api(i, path).unwrap_or_else(|e| panic!("{}: {path}: {e}", self.nodes[i].name));
+        assert_eq!(code, 200, "{}: {path}: HTTP {code}: {body}", self.nodes[i].name);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    /// Waits until every daemon answers /readyz with 200, or panics with logs.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.nodes.len() {
+            loop {
+                if matches!(self.api(i, "/readyz"), Ok((200, _))) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    panic!("{} not ready after {timeout:?}; log:\n{}", self.nodes[i].name, self.log(i));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Waits for node `i`'s readiness.
+    pub fn wait_node_ready(&self, i: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if matches!(self.api(i, "/readyz"), Ok((200, _))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Runs ping from node `from` to `addr`; returns the parsed result.
+    pub fn ping(&self, from: usize, addr: &str, count: u32, interval: &str) -> PingResult {
+        let c = count.to_string();
+        let out = ns_output(&self.nodes[from].ns, &["ping", "-n", "-q", "-c", &c, "-i", interval, "-W", "1", addr]);
+        PingResult::parse(&out.stdout)
+    }
+
+    /// Starts a background process in node `i`'s namespace, killed on drop.
+    pub fn spawn_in(&mut self, i: usize, args: &[&str]) -> usize {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.nodes[i].ns]).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.extra.push(cmd.spawn().expect("spawn"));
+        self.extra.len() - 1
+    }
+
+    /// Waits for a background process and returns its stdout.
+    pub fn wait_spawned(&mut self, h: usize, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let child = &mut self.extra[h];
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                let mut s = String::new();
+                if let Some(mut o) = child.stdout.take() {
+                    use std::io::Read;
+                    let _ = o.read_to_string(&mut s);
+                }
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn node_index(&self, name: &str) -> usize {
+        self.nodes.iter().position(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        for c in &mut self.extra {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+        for n in &self.nodes {
+            let _ = Command::new("ip").args(["netns", "del", &n.ns]).status();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.air]).status();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("testbed {}: logs kept in {}", self.tag, self.dir.display());
+        }
+    }
+}
+
+/// Summary of a `ping -q` run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PingResult {
+    pub transmitted: u32,
+    pub received: u32,
+    pub rtt_avg_ms: Option<f64>,
+}
+
+impl PingResult {
+    pub fn parse(out: &str) -> PingResult {
+        let mut r = PingResult::default();
+        for line in out.lines() {
+            if line.contains("packets transmitted") {
+                let nums: Vec<u32> = line
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                if nums.len() >= 2 {
+                    r.transmitted = nums[0];
+                    r.received = nums[1];
+                }
+            }
+            if let Some(rest) = line.strip_prefix("rtt min/avg/max/mdev = ") {
+                r.rtt_avg_ms = rest.split('/').nth(1).and_then(|s| s.parse().ok());
+            }
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ping_summary() {
+        let out = "--- 10.0.0.1 ping statistics ---\n5 packets transmitted, 4 received, 20% packet loss, time 4005ms\nrtt min/avg/max/mdev = 0.041/0.052/0.071/0.010 ms\n";
+        let r = PingResult::parse(out);
+        assert_eq!(r.transmitted, 5);
+        assert_eq!(r.received, 4);
+        assert_eq!(r.rtt_avg_ms, Some(0.052));
+    }
+}

@@ -321,7 +321,6 @@ impl RawLink {
         if total == 0 {
             return 0;
         }
-        counters.batch(Dir::LinkTx, total);
         let mut sent = 0;
         let mut waited = Duration::ZERO;
         while sent < total {
@@ -369,6 +368,8 @@ impl RawLink {
                         Counters::inc(&counters.link_tx_bytes, bytes as u64);
                     }
                     Counters::inc(&counters.link_tx_frames, n as u64);
+                    // Histogram: frames per send syscall.
+                    counters.batch(Dir::LinkTx, n);
                     if batched && n < chunk {
                         Counters::inc(&counters.partial_sends, 1);
                     }

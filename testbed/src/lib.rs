@@ -402,6 +402,48 @@ impl Testbed {
         }
     }
 
+    /// Sends `bytes` over one TCP connection from node `from` to node `to`
+    /// (plain sockets inside the namespaces); returns the bytes the
+    /// receiver counted up to EOF.
+    pub fn tcp_transfer(&self, from: usize, to: usize, port: u16, bytes: usize) -> Result<usize, String> {
+        use std::io::{Read, Write};
+        let (to_ns, from_ns) = (self.nodes[to].ns.clone(), self.nodes[from].ns.clone());
+        let addr: std::net::SocketAddr = format!("{}:{port}", self.nodes[to].addr4).parse().map_err(|e| format!("{e}"))?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || -> Result<usize, String> {
+            cmd::enter_netns(&to_ns)?;
+            let l = std::net::TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+            let _ = ready_tx.send(());
+            let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => return Ok(total),
+                    Ok(n) => total += n,
+                    Err(e) => return Err(format!("after {total} bytes: {e}")),
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).map_err(|_| "server did not start".to_string())?;
+        let client = std::thread::spawn(move || -> Result<(), String> {
+            cmd::enter_netns(&from_ns)?;
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect {addr}: {e}"))?;
+            s.set_write_timeout(Some(Duration::from_secs(10))).ok();
+            let chunk = vec![0x5au8; 64 * 1024];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                s.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
+                left -= n;
+            }
+            s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())
+        });
+        client.join().map_err(|_| "client panicked".to_string())??;
+        server.join().map_err(|_| "server panicked".to_string())?
+    }
+
     pub fn node_index(&self, name: &str) -> usize {
         self.nodes.iter().position(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
     }

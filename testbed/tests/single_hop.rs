@@ -35,3 +35,78 @@ fn obu_attaches_and_pings_both_ways_ipv4_and_ipv6() {
     let addrs = obus[0]["addresses"].to_string();
     assert!(addrs.contains(&tb.nodes[obu].addr4) && addrs.contains(&tb.nodes[obu].addr6), "{addrs}");
 }
+
+/// Bytes iperf3 says the sender sent and the receiver received.
+fn iperf_bytes(json: &str) -> (u64, u64) {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("iperf3 JSON: {e}: {json}"));
+    let end = &v["end"];
+    (
+        end["sum_sent"]["bytes"].as_u64().unwrap_or(0),
+        end["sum_received"]["bytes"].as_u64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn iperf3_tcp_transfer_completes_with_all_bytes() {
+    require_testbed!();
+    if testbed::which("iperf3").is_none() {
+        eprintln!("SKIPPED: iperf3 not installed (apt-get install iperf3)");
+        return;
+    }
+    let mut tb = up(&NodeOptions::default());
+    let rsu_addr = tb.nodes[0].addr4.clone();
+    let server = tb.spawn_in(0, &["iperf3", "-s", "-1", "-B", &rsu_addr]);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = testbed::ns_output(&tb.nodes[1].ns, &["iperf3", "-c", &rsu_addr, "-n", "20M", "-J", "--connect-timeout", "3000"]);
+    assert_eq!(out.status, 0, "iperf3 client failed: {}\n{}", out.stdout, out.stderr);
+    let (sent, received) = iperf_bytes(&out.stdout);
+    assert_eq!(sent, 20 * 1024 * 1024, "iperf3 sent");
+    // iperf3 3.12 stops the receiver's count when the control channel says
+    // "done", before the last in-flight bytes are read (it does the same on
+    // a plain veth), so its received figure is checked loosely and the exact
+    // byte count by a plain-socket transfer below.
+    assert!(received >= sent * 3 / 4, "iperf3 received {received} of {sent}");
+    tb.wait_spawned(server, Duration::from_secs(5));
+    let n = 8 * 1024 * 1024 + 12345;
+    assert_eq!(tb.tcp_transfer(1, 0, 5001, n), Ok(n), "OBU -> RSU bytes");
+    assert_eq!(tb.tcp_transfer(0, 1, 5002, n), Ok(n), "RSU -> OBU bytes");
+    // The daemons moved it in batches.
+    let st = tb.api_json(0, "/api/v1/stats");
+    assert!(st["tun"]["tx_packets"].as_u64().unwrap() > 10_000, "{st}");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_removes_the_tun() {
+    require_testbed!();
+    let mut tb = up(&NodeOptions::default());
+    let ns = tb.nodes[1].ns.clone();
+    assert_eq!(testbed::ns_output(&ns, &["ip", "link", "show", "v2x0"]).status, 0);
+    assert_eq!(tb.stop(1), Some(0), "exit code; log:\n{}", tb.log(1));
+    let after = testbed::ns_output(&ns, &["ip", "link", "show", "v2x0"]);
+    assert_ne!(after.status, 0, "TUN still there after SIGTERM: {}", after.stdout);
+    assert!(tb.log(1).contains("stopped"), "{}", tb.log(1));
+}
+
+#[test]
+fn batching_disabled_still_forwards_with_one_syscall_per_packet() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    tb.write_config(0, &NodeOptions::default());
+    tb.write_config(1, &NodeOptions::default());
+    tb.start_with_env(0, &[("V2XD_DISABLE_BATCHING", "1")]);
+    tb.start_with_env(1, &[("V2XD_DISABLE_BATCHING", "1")]);
+    tb.wait_ready(Duration::from_secs(10));
+    let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 20, "0.02");
+    assert_eq!(r.received, 20, "{r:?}");
+    let st = tb.api_json(1, "/api/v1/stats");
+    let b = &st["batching"];
+    assert_eq!(b["enabled"], false, "{st}");
+    assert_eq!(b["syscalls"]["recvmmsg"], 0);
+    assert_eq!(b["syscalls"]["sendmmsg"], 0);
+    // Every link batch held exactly one frame.
+    for d in ["link_rx", "link_tx", "tun_rx"] {
+        let h = &b["batches"][d];
+        assert_eq!(h["batches"], h["packets"], "{d}: {h}");
+        assert!(h["batches"].as_u64().unwrap() >= 20, "{d}: {h}");
+    }
+}

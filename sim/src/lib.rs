@@ -1,0 +1,283 @@
+//! A deterministic simulator for the sans-IO role state machines.
+//!
+//! Nodes are real [`obu_lib::Obu`] / [`rsu_lib::Rsu`] instances. Their
+//! actions are turned into real frames by the same [`SendBatch`] the daemons
+//! use and delivered to every node that hears the sender (broadcast) or to
+//! the addressed neighbour (unicast), one millisecond later. Time is
+//! simulated, so thousands of nodes run in milliseconds of wall time.
+
+use common::action::{Action, Payload, Source};
+use common::batch::SendBatch;
+use common::counters::Counters;
+use common::ip::IpPrefix;
+use common::wire::DEFAULT_ETHERTYPE;
+use common::{NodeId, Time};
+use node_lib::config::RoutingConfig;
+use node_lib::daemon::RoleParams;
+use node_lib::role::Role;
+use std::collections::{HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use obu_lib::Obu;
+pub use rsu_lib::Rsu;
+
+/// Link MTU of the simulated radio.
+pub const MTU: usize = 1500;
+/// Air latency of every frame.
+pub const LATENCY: Duration = Duration::from_millis(1);
+
+pub enum Machine {
+    Rsu(Rsu),
+    Obu(Obu),
+}
+
+impl Machine {
+    fn role(&mut self) -> &mut dyn Role {
+        match self {
+            Machine::Rsu(r) => r,
+            Machine::Obu(o) => o,
+        }
+    }
+    fn role_ref(&self) -> &dyn Role {
+        match self {
+            Machine::Rsu(r) => r,
+            Machine::Obu(o) => o,
+        }
+    }
+}
+
+pub struct SimNode {
+    pub mac: NodeId,
+    pub addr: IpAddr,
+    pub machine: Machine,
+    pub counters: Arc<Counters>,
+    /// IP packets the node delivered to its TUN.
+    pub tun_out: Vec<Vec<u8>>,
+    /// Frames this node sent.
+    pub frames_sent: u64,
+}
+
+impl SimNode {
+    pub fn obu(&self) -> Option<&Obu> {
+        match &self.machine {
+            Machine::Obu(o) => Some(o),
+            _ => None,
+        }
+    }
+    pub fn rsu(&self) -> Option<&Rsu> {
+        match &self.machine {
+            Machine::Rsu(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+struct InFlight {
+    at: Time,
+    from: usize,
+    dst: NodeId,
+    bytes: Vec<u8>,
+}
+
+pub struct Sim {
+    pub now: Time,
+    pub nodes: Vec<SimNode>,
+    links: HashSet<(usize, usize)>,
+    queue: VecDeque<InFlight>,
+    routing: RoutingConfig,
+    /// Frames delivered over the air so far.
+    pub frames_delivered: u64,
+    out: Vec<Action>,
+}
+
+/// The MAC of simulated node `i`.
+pub fn mac(i: usize) -> NodeId {
+    NodeId([0x02, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8])
+}
+
+/// The IPv4 TUN address of simulated node `i`.
+pub fn addr(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, (i >> 16) as u8 + 64, (i >> 8) as u8, i as u8))
+}
+
+impl Sim {
+    pub fn new(routing: RoutingConfig) -> Sim {
+        Sim {
+            now: Time::from_millis(1),
+            nodes: Vec::new(),
+            links: HashSet::new(),
+            queue: VecDeque::new(),
+            routing,
+            frames_delivered: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn params(&self, i: usize) -> RoleParams {
+        RoleParams {
+            id: mac(i),
+            mac: mac(i),
+            addresses: vec![IpPrefix::new(addr(i), 8).expect("valid prefix")],
+            routing: self.routing.clone(),
+            seed: 0x9e37_79b9_7f4a_7c15 ^ i as u64,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    fn push(&mut self, machine: Machine, p: &RoleParams) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(SimNode {
+            mac: p.mac,
+            addr: p.addresses[0].addr,
+            machine,
+            counters: p.counters.clone(),
+            tun_out: Vec::new(),
+            frames_sent: 0,
+        });
+        i
+    }
+
+    pub fn add_rsu(&mut self) -> usize {
+        let p = self.params(self.nodes.len());
+        self.push(Machine::Rsu(Rsu::new(p.clone())), &p)
+    }
+
+    pub fn add_obu(&mut self) -> usize {
+        let p = self.params(self.nodes.len());
+        self.push(Machine::Obu(Obu::new(p.clone())), &p)
+    }
+
+    pub fn link(&mut self, a: usize, b: usize) {
+        self.links.insert((a.min(b), a.max(b)));
+    }
+
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.links.remove(&(a.min(b), a.max(b)));
+    }
+
+    pub fn hears(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Turns node `i`'s pending actions into frames on the air and TUN
+    /// deliveries. `frame`/`tun` are the buffers payloads refer to.
+    fn flush(&mut self, i: usize, frame: &[u8], tun: &[u8]) {
+        let actions = std::mem::take(&mut self.out);
+        let mut batch = SendBatch::new(self.nodes[i].mac, DEFAULT_ETHERTYPE, MTU, true, 8);
+        let resolve = |p: &Payload| -> Option<&[u8]> {
+            let b = match p.source {
+                Source::Link => frame,
+                Source::Tun => tun,
+            };
+            b.get(p.offset as usize..p.offset as usize + p.len as usize)
+        };
+        for a in &actions {
+            match a {
+                Action::DeliverTun { payload } => {
+                    if let Some(b) = resolve(payload) {
+                        self.nodes[i].tun_out.push(b.to_vec());
+                    }
+                }
+                other => {
+                    batch.push_action(other);
+                }
+            }
+        }
+        for f in 0..batch.frames().len() {
+            let dst = batch.frames()[f].dst;
+            let bytes = batch.frame_bytes(f, resolve).expect("payload resolves");
+            self.nodes[i].frames_sent += 1;
+            self.queue.push_back(InFlight { at: self.now + LATENCY, from: i, dst, bytes });
+        }
+        self.out = actions;
+        self.out.clear();
+    }
+
+    /// Writes an IP packet into node `i`'s TUN (as if an application sent it).
+    pub fn send_ip(&mut self, i: usize, packet: &[u8]) {
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        self.nodes[i].machine.role().on_tun(now, 0, packet, &mut out);
+        self.out = out;
+        self.flush(i, &[], packet);
+    }
+
+    /// Advances simulated time by `d`, in 1 ms steps.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.step();
+        }
+    }
+
+    /// Runs until `cond` holds or `limit` passes; returns the time it took.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Option<Duration> {
+        let start = self.now;
+        let end = self.now + limit;
+        while self.now < end {
+            if cond(self) {
+                return Some(self.now.since(start));
+            }
+            self.step();
+        }
+        cond(self).then(|| self.now.since(start))
+    }
+
+    /// One millisecond: deliver due frames, run due timers.
+    pub fn step(&mut self) {
+        let now = self.now;
+        while self.queue.front().is_some_and(|f| f.at <= now) {
+            let f = self.queue.pop_front().expect("front exists");
+            for j in 0..self.nodes.len() {
+                if j == f.from || !self.hears(f.from, j) {
+                    continue;
+                }
+                if !f.dst.is_broadcast() && f.dst != self.nodes[j].mac {
+                    continue;
+                }
+                self.frames_delivered += 1;
+                let mut out = std::mem::take(&mut self.out);
+                self.nodes[j].machine.role().on_frame(now, 0, &f.bytes, &mut out);
+                self.out = out;
+                self.flush(j, &f.bytes, &[]);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].machine.role_ref().next_tick() <= now {
+                let mut out = std::mem::take(&mut self.out);
+                self.nodes[i].machine.role().on_tick(now, &mut out);
+                self.out = out;
+                self.flush(i, &[], &[]);
+            }
+        }
+        self.now = self.now + Duration::from_millis(1);
+    }
+
+    /// The upstream of OBU `i` as (rsu index, next-hop index, hops).
+    pub fn upstream(&self, i: usize) -> Option<(usize, usize, u8)> {
+        let u = self.nodes[i].obu()?.upstream()?;
+        let idx = |id: NodeId| self.nodes.iter().position(|n| n.mac == id);
+        Some((idx(u.rsu)?, idx(u.next_hop)?, u.hops))
+    }
+}
+
+/// A minimal IPv4 packet (header only plus `extra` payload bytes) from
+/// `src` to `dst`, with a marker byte to tell packets apart.
+pub fn ipv4_packet(src: IpAddr, dst: IpAddr, marker: u8, extra: usize) -> Vec<u8> {
+    let mut p = vec![0u8; 20 + extra];
+    p[0] = 0x45;
+    let len = (20 + extra) as u16;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
+        p[12..16].copy_from_slice(&s.octets());
+        p[16..20].copy_from_slice(&d.octets());
+    }
+    if extra > 0 {
+        p[20] = marker;
+    }
+    p
+}

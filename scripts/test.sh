@@ -8,4 +8,13 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The testbed runs the daemon binaries, so build them first.
 cargo build --workspace --bins
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace 2>&1 | tee "$log" || status=$?
+# One closing line over all test binaries.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+skipped=$(grep -c '^SKIPPED' "$log" || true)
+[ "$skipped" -gt 0 ] && echo "note: $skipped testbed tests were skipped (not root?)"
+exit "$status"

@@ -3,9 +3,7 @@
 //! Actions never own packet bytes: a data action names where the IP packet
 //! already lies ([`Payload`]), so forwarding is zero-copy (gather I/O).
 
-use crate::wire::{
-    BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, HEADER_LEN,
-};
+use crate::wire::{BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, HEADER_LEN};
 use crate::NodeId;
 
 /// Where a packet's bytes are: a slot of the link receive batch or of the
@@ -25,10 +23,12 @@ pub enum Source {
 }
 
 /// A small control message, serialised whole into the send batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The reply is boxed so that every [`Action`] stays small: control
+/// messages are rare (per beacon), data actions are per packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
     Beacon(BeaconRepr),
-    BeaconReply(BeaconReplyRepr),
+    BeaconReply(Box<BeaconReplyRepr>),
 }
 
 impl Control {
@@ -70,7 +70,7 @@ impl Control {
 }
 
 /// One thing to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send a control message to a neighbour (or `NodeId::BROADCAST`).
     SendControl { dst: NodeId, ttl: u8, msg: Control },

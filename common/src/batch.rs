@@ -113,7 +113,13 @@ pub struct SendBatch {
 impl SendBatch {
     /// `frames_hint` sizes the preallocation; the batch grows if needed and
     /// keeps its capacity afterwards.
-    pub fn new(src: NodeId, ethertype: u16, mtu: usize, aggregate: bool, frames_hint: usize) -> Self {
+    pub fn new(
+        src: NodeId,
+        ethertype: u16,
+        mtu: usize,
+        aggregate: bool,
+        frames_hint: usize,
+    ) -> Self {
         SendBatch {
             src,
             ethertype,
@@ -220,7 +226,7 @@ impl SendBatch {
     /// action or a message too big for a frame (the caller counts it).
     pub fn push_action(&mut self, a: &Action) -> bool {
         match *a {
-            Action::SendControl { dst, ttl, msg } => {
+            Action::SendControl { dst, ttl, ref msg } => {
                 self.push(dst, msg.wire_len(), |h| msg.emit(ttl, h), None)
             }
             Action::SendData {
@@ -277,12 +283,18 @@ impl SendBatch {
 
     /// The whole frame `i` as contiguous bytes (for tests and debugging;
     /// the I/O layer sends segments by gather instead).
-    pub fn frame_bytes<'a>(&'a self, i: usize, payload: impl Fn(&Payload) -> Option<&'a [u8]>) -> Option<Vec<u8>> {
+    pub fn frame_bytes<'a>(
+        &'a self,
+        i: usize,
+        payload: impl Fn(&Payload) -> Option<&'a [u8]>,
+    ) -> Option<Vec<u8>> {
         let f = self.frames.get(i)?;
         let mut v = Vec::with_capacity(ETH_HEADER_LEN + f.payload_len);
         for s in &self.segments[f.segments.clone()] {
             match s {
-                Segment::Header { offset, len } => v.extend_from_slice(self.header_bytes(*offset, *len)),
+                Segment::Header { offset, len } => {
+                    v.extend_from_slice(self.header_bytes(*offset, *len))
+                }
                 Segment::Payload(p) => v.extend_from_slice(payload(p)?),
             }
         }
@@ -338,20 +350,35 @@ mod tests {
     #[test]
     fn pushed_actions_parse_back() {
         use crate::action::Control;
-        use crate::wire::{Body, BeaconRepr, EthernetFrame, Messages};
+        use crate::wire::{BeaconRepr, Body, EthernetFrame, Messages};
         let me = NodeId([2, 0, 0, 0, 0, 9]);
         let hop = NodeId([2, 0, 0, 0, 0, 1]);
         let ip = [0x45u8; 30];
         let mut s = SendBatch::new(me, 0x88b5, 1500, true, 4);
-        let beacon = BeaconRepr { rsu: me, seq: 1, hops: 0, timestamp_us: 5, interval_ms: 100 };
-        assert!(s.push_action(&Action::SendControl { dst: hop, ttl: 1, msg: Control::Beacon(beacon) }));
+        let beacon = BeaconRepr {
+            rsu: me,
+            seq: 1,
+            hops: 0,
+            timestamp_us: 5,
+            interval_ms: 100,
+        };
+        assert!(s.push_action(&Action::SendControl {
+            dst: hop,
+            ttl: 1,
+            msg: Control::Beacon(beacon)
+        }));
         assert!(s.push_action(&Action::SendData {
             next_hop: hop,
             kind: MessageType::DataDown,
             ttl: 9,
             origin: me,
             dest: hop,
-            payload: Payload { source: crate::action::Source::Tun, slot: 0, offset: 0, len: 30 },
+            payload: Payload {
+                source: crate::action::Source::Tun,
+                slot: 0,
+                offset: 0,
+                len: 30
+            },
         }));
         assert_eq!(s.frames().len(), 1);
         let bytes = s.frame_bytes(0, |_| Some(&ip[..])).unwrap();
@@ -365,7 +392,14 @@ mod tests {
             Body::Data(d) => assert_eq!(d.payload, &ip[..]),
             _ => panic!("expected data"),
         }
-        assert!(!s.push_action(&Action::DeliverTun { payload: Payload { source: crate::action::Source::Tun, slot: 0, offset: 0, len: 1 } }));
+        assert!(!s.push_action(&Action::DeliverTun {
+            payload: Payload {
+                source: crate::action::Source::Tun,
+                slot: 0,
+                offset: 0,
+                len: 1
+            }
+        }));
     }
 
     #[test]

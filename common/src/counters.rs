@@ -242,7 +242,11 @@ mod tests {
         for s in [1, 2, 3, 64, 65, 500] {
             h.observe(s);
         }
-        let b: Vec<u64> = h.buckets.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let b: Vec<u64> = h
+            .buckets
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect();
         assert_eq!(b, vec![1, 1, 1, 0, 0, 0, 1, 1, 1]);
         assert_eq!(h.sum.load(Ordering::Relaxed), 635);
         assert_eq!(h.count.load(Ordering::Relaxed), 6);

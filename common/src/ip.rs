@@ -119,6 +119,10 @@ mod tests {
         assert_eq!(p.broadcast(), Some("10.42.0.255".parse().unwrap()));
         assert!("10.0.0.1/33".parse::<IpPrefix>().is_err());
         assert!("fd00::1".parse::<IpPrefix>().is_err());
-        assert!("fd00::1/64".parse::<IpPrefix>().unwrap().broadcast().is_none());
+        assert!("fd00::1/64"
+            .parse::<IpPrefix>()
+            .unwrap()
+            .broadcast()
+            .is_none());
     }
 }

@@ -87,14 +87,14 @@ fn beacon_round_trip() {
 
 #[test]
 fn beacon_reply_round_trip() {
-    let bytes = control_bytes(Control::BeaconReply(reply()), 1);
+    let bytes = control_bytes(Control::BeaconReply(Box::new(reply())), 1);
     let m = only(&bytes);
     assert_eq!(m.body, Body::BeaconReply(reply()));
     let empty = BeaconReplyRepr {
         addrs: AddrList::default(),
         ..reply()
     };
-    let bytes = control_bytes(Control::BeaconReply(empty), 1);
+    let bytes = control_bytes(Control::BeaconReply(Box::new(empty)), 1);
     assert_eq!(only(&bytes).body, Body::BeaconReply(empty));
 }
 
@@ -155,7 +155,7 @@ fn ethernet_round_trip() {
 fn mixed_frame() -> Vec<u8> {
     let mut f = control_bytes(Control::Beacon(beacon()), 1);
     f.extend(data_bytes(MessageType::DataUp, 8, OBU, RSU, &[0x45; 28]));
-    f.extend(control_bytes(Control::BeaconReply(reply()), 1));
+    f.extend(control_bytes(Control::BeaconReply(Box::new(reply())), 1));
     f.extend(broadcast_bytes(1, OBU, 5, &[0x45; 20]));
     f
 }
@@ -200,7 +200,7 @@ fn unknown_version_stops_the_walk() {
 fn every_truncation_is_rejected() {
     for whole in [
         control_bytes(Control::Beacon(beacon()), 1),
-        control_bytes(Control::BeaconReply(reply()), 1),
+        control_bytes(Control::BeaconReply(Box::new(reply())), 1),
         data_bytes(MessageType::DataDown, 1, RSU, OBU, &[0x45; 20]),
         broadcast_bytes(1, OBU, 1, &[0x45; 20]),
     ] {
@@ -221,7 +221,7 @@ fn bad_bodies_are_rejected() {
         assert_eq!(all, vec![Err(WireError::Truncated)], "type {ty}");
     }
     // Reply: bad address family, too many addresses, trailing garbage.
-    let good = control_bytes(Control::BeaconReply(reply()), 1);
+    let good = control_bytes(Control::BeaconReply(Box::new(reply())), 1);
     let family_at = HEADER_LEN + 26;
     let mut bad = good.clone();
     bad[family_at] = 7;

@@ -46,8 +46,13 @@ pub fn router(state: ApiState) -> Router {
 async fn readyz(State(s): State<ApiState>) -> Response {
     let snap = s.shared.snapshot();
     let link_up = s.shared.link_up.load(std::sync::atomic::Ordering::Relaxed);
-    let body = json!({ "ready": snap.ready && link_up, "link_up": link_up, "role_ready": snap.ready });
-    let code = if snap.ready && link_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body =
+        json!({ "ready": snap.ready && link_up, "link_up": link_up, "role_ready": snap.ready });
+    let code = if snap.ready && link_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 
@@ -81,8 +86,18 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
 }
 
 async fn stats(State(s): State<ApiState>) -> Json<Value> {
-    let b = s.config.lock().unwrap_or_else(|e| e.into_inner()).batching.clone();
-    Json(crate::stats_json::stats(&s.shared.counters, b.enabled, b.max_batch, b.aggregate))
+    let b = s
+        .config
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .batching
+        .clone();
+    Json(crate::stats_json::stats(
+        &s.shared.counters,
+        b.enabled,
+        b.max_batch,
+        b.aggregate,
+    ))
 }
 
 async fn neighbors(State(s): State<ApiState>) -> Json<Value> {

@@ -8,7 +8,12 @@ use std::path::PathBuf;
 #[command(version, about = "v2xd: IP over a multi-hop V2X radio network")]
 pub struct Cli {
     /// TOML configuration file.
-    #[arg(short, long, value_name = "FILE", default_value = "/etc/v2xd/node.toml")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/v2xd/node.toml"
+    )]
     pub config: PathBuf,
     /// Validate the configuration and exit (0 when valid, 78 when not).
     #[arg(long)]

@@ -198,7 +198,10 @@ fn ranged(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result
     match v {
         None => Ok(default),
         Some(x) if (min..=max).contains(&x) => Ok(x),
-        Some(x) => Err(ConfigError::key(key, format!("{x} is out of range (allowed {min}..={max})"))),
+        Some(x) => Err(ConfigError::key(
+            key,
+            format!("{x} is out of range (allowed {min}..={max})"),
+        )),
     }
 }
 
@@ -241,7 +244,10 @@ impl Config {
                     .parse()
                     .map_err(|e| ConfigError::key("node.id", format!("`{s}`: {e}")))?;
                 if id.is_group() || id == NodeId::default() {
-                    return Err(ConfigError::key("node.id", format!("`{s}` is a group or zero address; use a unicast MAC")));
+                    return Err(ConfigError::key(
+                        "node.id",
+                        format!("`{s}` is a group or zero address; use a unicast MAC"),
+                    ));
                 }
                 Some(id)
             }
@@ -249,32 +255,65 @@ impl Config {
         let link = required("link", raw.link)?;
         let link_interface = required("link.interface", link.interface)?;
         if link_interface.is_empty() || link_interface.len() > 15 {
-            return Err(ConfigError::key("link.interface", "must be 1..=15 characters"));
+            return Err(ConfigError::key(
+                "link.interface",
+                "must be 1..=15 characters",
+            ));
         }
-        let ethertype = ranged("link.ethertype", link.ethertype, DEFAULT_ETHERTYPE as i64, 0x0600, 0xffff)? as u16;
+        let ethertype = ranged(
+            "link.ethertype",
+            link.ethertype,
+            DEFAULT_ETHERTYPE as i64,
+            0x0600,
+            0xffff,
+        )? as u16;
         let tun = required("tun", raw.tun)?;
         let tun_name = required("tun.name", tun.name)?;
-        if tun_name.is_empty() || tun_name.len() > 15 || tun_name.contains('/') || tun_name.contains(char::is_whitespace) {
-            return Err(ConfigError::key("tun.name", "must be 1..=15 characters, no '/' or spaces"));
+        if tun_name.is_empty()
+            || tun_name.len() > 15
+            || tun_name.contains('/')
+            || tun_name.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::key(
+                "tun.name",
+                "must be 1..=15 characters, no '/' or spaces",
+            ));
         }
         let addrs = required("tun.addresses", tun.addresses)?;
         if addrs.is_empty() || addrs.len() > common::wire::MAX_ADDRS {
             return Err(ConfigError::key(
                 "tun.addresses",
-                format!("needs 1..={} entries, got {}", common::wire::MAX_ADDRS, addrs.len()),
+                format!(
+                    "needs 1..={} entries, got {}",
+                    common::wire::MAX_ADDRS,
+                    addrs.len()
+                ),
             ));
         }
         let tun_addresses = addrs
             .iter()
-            .map(|a| a.parse::<IpPrefix>().map_err(|e| ConfigError::key("tun.addresses", e)))
+            .map(|a| {
+                a.parse::<IpPrefix>()
+                    .map_err(|e| ConfigError::key("tun.addresses", e))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let min_mtu = if tun_addresses.iter().any(|p| p.addr.is_ipv6()) { 1280 } else { 576 };
+        let min_mtu = if tun_addresses.iter().any(|p| p.addr.is_ipv6()) {
+            1280
+        } else {
+            576
+        };
         let tun_mtu = match tun.mtu {
             None => None,
             Some(m) => Some(ranged("tun.mtu", Some(m), 0, min_mtu, 65535)? as usize),
         };
         let r = raw.routing;
-        let beacon_interval_ms = ranged("routing.beacon_interval_ms", r.beacon_interval_ms, 100, 10, 60_000)?;
+        let beacon_interval_ms = ranged(
+            "routing.beacon_interval_ms",
+            r.beacon_interval_ms,
+            100,
+            10,
+            60_000,
+        )?;
         let neighbor_timeout_ms = ranged(
             "routing.neighbor_timeout_ms",
             r.neighbor_timeout_ms,
@@ -299,7 +338,10 @@ impl Config {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
             Some("") => None,
             Some(s) => Some(s.parse().map_err(|_| {
-                ConfigError::key("api.listen", format!("`{s}` is not ADDRESS:PORT (e.g. 127.0.0.1:9100), or \"\" to disable"))
+                ConfigError::key(
+                    "api.listen",
+                    format!("`{s}` is not ADDRESS:PORT (e.g. 127.0.0.1:9100), or \"\" to disable"),
+                )
             })?),
         };
         let log_level = raw.log.level.unwrap_or_else(|| "info".to_string());
@@ -312,7 +354,12 @@ impl Config {
         let log_format = match raw.log.format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(ConfigError::key("log.format", format!("`{other}` is not one of: text, json"))),
+            Some(other) => {
+                return Err(ConfigError::key(
+                    "log.format",
+                    format!("`{other}` is not one of: text, json"),
+                ))
+            }
         };
         Ok(Config {
             role,
@@ -376,12 +423,19 @@ mod tests {
         assert_eq!(c.batching.max_batch, 64);
         assert_eq!(c.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.tun_addresses.len(), 2);
-        assert_eq!(c.effective_tun_mtu(1500).unwrap(), 1500 - common::wire::MAX_DATA_OVERHEAD);
+        assert_eq!(
+            c.effective_tun_mtu(1500).unwrap(),
+            1500 - common::wire::MAX_DATA_OVERHEAD
+        );
     }
 
     #[test]
     fn neighbor_timeout_defaults_to_three_intervals() {
-        let c = Config::parse_only(&format!("{MIN}\n[routing]\nbeacon_interval_ms = 50\n"), RoleKind::Rsu).unwrap();
+        let c = Config::parse_only(
+            &format!("{MIN}\n[routing]\nbeacon_interval_ms = 50\n"),
+            RoleKind::Rsu,
+        )
+        .unwrap();
         assert_eq!(c.routing.neighbor_timeout_ms, 150);
     }
 
@@ -414,26 +468,50 @@ mod tests {
 
     #[test]
     fn required_keys_are_named() {
-        let e = Config::parse_only("[tun]\nname = \"a\"\naddresses = [\"10.0.0.1/24\"]", RoleKind::Obu).unwrap_err();
+        let e = Config::parse_only(
+            "[tun]\nname = \"a\"\naddresses = [\"10.0.0.1/24\"]",
+            RoleKind::Obu,
+        )
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("link"));
-        let e = Config::parse_only("[link]\ninterface = \"x\"\n[tun]\nname = \"a\"", RoleKind::Obu).unwrap_err();
+        let e = Config::parse_only(
+            "[link]\ninterface = \"x\"\n[tun]\nname = \"a\"",
+            RoleKind::Obu,
+        )
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("tun.addresses"));
-        let e = Config::parse_only("[link]\ninterface = \"x\"\n[tun]\nname = \"a\"\naddresses = [\"10.0.0.1\"]", RoleKind::Obu).unwrap_err();
+        let e = Config::parse_only(
+            "[link]\ninterface = \"x\"\n[tun]\nname = \"a\"\naddresses = [\"10.0.0.1\"]",
+            RoleKind::Obu,
+        )
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("tun.addresses"));
     }
 
     #[test]
     fn mtu_check_names_both_numbers() {
-        let c = Config::parse_only(&MIN.replace("name = \"v2x0\"", "name = \"v2x0\"\nmtu = 1500"), RoleKind::Obu).unwrap();
+        let c = Config::parse_only(
+            &MIN.replace("name = \"v2x0\"", "name = \"v2x0\"\nmtu = 1500"),
+            RoleKind::Obu,
+        )
+        .unwrap();
         let e = c.effective_tun_mtu(1500).unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("1500") && s.contains(&format!("{}", 1500 + common::wire::MAX_DATA_OVERHEAD)), "{s}");
+        assert!(
+            s.contains("1500")
+                && s.contains(&format!("{}", 1500 + common::wire::MAX_DATA_OVERHEAD)),
+            "{s}"
+        );
         assert_eq!(c.effective_tun_mtu(2000).unwrap(), 1500);
     }
 
     #[test]
     fn disabling_batching_disables_aggregation() {
-        let c = Config::parse(&format!("{MIN}\n[batching]\nenabled = false\n"), RoleKind::Obu).unwrap();
+        let c = Config::parse(
+            &format!("{MIN}\n[batching]\nenabled = false\n"),
+            RoleKind::Obu,
+        )
+        .unwrap();
         assert!(!c.batching.enabled && !c.batching.aggregate && !c.tun_offload);
     }
 }

@@ -8,8 +8,8 @@ use crate::link::RawLink;
 use crate::logging;
 use crate::role::Role;
 use crate::tun::Tun;
-use common::ip::IpPrefix;
 use common::counters::Counters;
+use common::ip::IpPrefix;
 use common::NodeId;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -69,7 +69,9 @@ pub fn run<R: Role>(
         Err(e) => return config_error(config_path, &e),
     };
     if cfg.tun_offload {
-        tracing::warn!("tun.offload = true: TUN offload is not available in this build; using plain TUN I/O");
+        tracing::warn!(
+            "tun.offload = true: TUN offload is not available in this build; using plain TUN I/O"
+        );
     }
     let tun = match Tun::create(&cfg.tun_name, tun_mtu, &cfg.tun_addresses) {
         Ok(t) => t,
@@ -81,8 +83,9 @@ pub fn run<R: Role>(
     };
     let mac = NodeId(link.mac());
     let id = cfg.node_id.unwrap_or(mac);
-    let seed = u64::from_be_bytes([0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5]])
-        ^ std::process::id() as u64;
+    let seed = u64::from_be_bytes([
+        0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5],
+    ]) ^ std::process::id() as u64;
     let counters = Arc::new(Counters::default());
     let role = make_role(RoleParams {
         id,
@@ -145,7 +148,10 @@ pub fn run<R: Role>(
         info: Arc::new(info),
         config: Arc::new(Mutex::new(cfg.clone())),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start runtime: {e}");
@@ -228,11 +234,20 @@ async fn control(
 
 /// SIGHUP: re-read the file; apply what can change at run time, keep the
 /// old configuration if the new one is invalid.
-fn reload(kind: RoleKind, path: &Path, api_state: &ApiState, log: &logging::LogReload, shared: &Shared) {
+fn reload(
+    kind: RoleKind,
+    path: &Path,
+    api_state: &ApiState,
+    log: &logging::LogReload,
+    shared: &Shared,
+) {
     let new = match Config::from_file(path, kind) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("SIGHUP: config {} rejected, keeping the running one: {e}", path.display());
+            tracing::error!(
+                "SIGHUP: config {} rejected, keeping the running one: {e}",
+                path.display()
+            );
             return;
         }
     };

@@ -74,12 +74,18 @@ impl Shared {
 
     /// Hands new routing settings to the loop (SIGHUP).
     pub fn update_routing(&self, r: RoutingConfig) {
-        *self.routing_update.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        *self
+            .routing_update
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(r);
         sys::eventfd_signal(self.wake.as_raw_fd());
     }
 
     pub fn snapshot(&self) -> RoleSnapshot {
-        self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Time since the loop last went round.
@@ -99,7 +105,10 @@ pub struct Dataplane<R: Role> {
 }
 
 fn is_link_down(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENETDOWN) | Some(libc::ENXIO) | Some(libc::ENODEV))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENETDOWN) | Some(libc::ENXIO) | Some(libc::ENODEV)
+    )
 }
 
 impl<R: Role> Dataplane<R> {
@@ -108,7 +117,11 @@ impl<R: Role> Dataplane<R> {
     pub fn run(mut self) -> io::Result<()> {
         let shared = self.shared.clone();
         let c: &Counters = &shared.counters;
-        let max_batch = if self.batching.enabled { self.batching.max_batch } else { 1 };
+        let max_batch = if self.batching.enabled {
+            self.batching.max_batch
+        } else {
+            1
+        };
         let batched = self.batching.enabled;
         let mut link_rx = RecvBatch::new(max_batch, self.link.frame_capacity());
         let mut tun_rx = RecvBatch::new(max_batch, self.tun.mtu() + 64);
@@ -132,7 +145,8 @@ impl<R: Role> Dataplane<R> {
             shared.heartbeat_us.store(now.0, Ordering::Relaxed);
             if now >= self.role.next_tick() {
                 self.role.on_tick(now, &mut actions);
-                dispatch.handle_messages_batched(&actions, &empty, &empty, &self.link, &self.tun, c);
+                dispatch
+                    .handle_messages_batched(&actions, &empty, &empty, &self.link, &self.tun, c);
                 actions.clear();
             }
             if now.since(last_link_check) >= LINK_CHECK_EVERY {
@@ -142,7 +156,10 @@ impl<R: Role> Dataplane<R> {
                     if up {
                         tracing::info!(interface = self.link.ifname(), "link is up again");
                     } else {
-                        tracing::warn!(interface = self.link.ifname(), "link is down; waiting for it");
+                        tracing::warn!(
+                            interface = self.link.ifname(),
+                            "link is down; waiting for it"
+                        );
                     }
                     link_was_up = up;
                     link_error_logged = false;
@@ -157,9 +174,21 @@ impl<R: Role> Dataplane<R> {
             let wait = self.role.next_tick().0.saturating_sub(now.0);
             let timeout_ms = wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32;
             let mut fds = [
-                libc::pollfd { fd: self.link.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: self.tun.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: shared.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd {
+                    fd: self.link.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.tun.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: shared.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
             c.syscall(Syscall::Poll);
             sys::poll(&mut fds, timeout_ms)?;
@@ -168,7 +197,11 @@ impl<R: Role> Dataplane<R> {
             }
             if fds[2].revents != 0 {
                 sys::eventfd_drain(shared.wake.as_raw_fd());
-                let update = shared.routing_update.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let update = shared
+                    .routing_update
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
                 if let Some(r) = update {
                     self.role.set_routing(&r);
                     tracing::info!(?r, "routing settings reloaded");
@@ -176,7 +209,10 @@ impl<R: Role> Dataplane<R> {
             }
             if fds[0].revents != 0 {
                 for _ in 0..BATCHES_PER_TURN {
-                    let n = match self.link.recv(&mut link_rx, max_batch, &mut scratch, batched, c) {
+                    let n = match self
+                        .link
+                        .recv(&mut link_rx, max_batch, &mut scratch, batched, c)
+                    {
                         Ok(n) => n,
                         Err(e) => {
                             Counters::inc(&c.link_errors, 1);
@@ -200,7 +236,9 @@ impl<R: Role> Dataplane<R> {
                         Counters::inc(&c.link_rx_bytes, frame.len() as u64);
                         self.role.on_frame(now, i as u16, frame, &mut actions);
                     }
-                    dispatch.handle_messages_batched(&actions, &link_rx, &empty, &self.link, &self.tun, c);
+                    dispatch.handle_messages_batched(
+                        &actions, &link_rx, &empty, &self.link, &self.tun, c,
+                    );
                     actions.clear();
                     if n < max_batch {
                         break;
@@ -228,7 +266,9 @@ impl<R: Role> Dataplane<R> {
                         Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
                         self.role.on_tun(now, i as u16, pkt, &mut actions);
                     }
-                    dispatch.handle_messages_batched(&actions, &empty, &tun_rx, &self.link, &self.tun, c);
+                    dispatch.handle_messages_batched(
+                        &actions, &empty, &tun_rx, &self.link, &self.tun, c,
+                    );
                     actions.clear();
                     if n < max_batch {
                         break;

@@ -27,7 +27,14 @@ pub fn resolve<'a>(p: &Payload, link_rx: &'a RecvBatch, tun_rx: &'a RecvBatch) -
 }
 
 impl Dispatcher {
-    pub fn new(src: NodeId, ethertype: u16, link_mtu: usize, batched: bool, aggregate: bool, max_batch: usize) -> Dispatcher {
+    pub fn new(
+        src: NodeId,
+        ethertype: u16,
+        link_mtu: usize,
+        batched: bool,
+        aggregate: bool,
+        max_batch: usize,
+    ) -> Dispatcher {
         // A batch of replies can be larger than the input batch (a beacon
         // plus forwards), so leave room.
         let frames = (max_batch * 2).max(16);

@@ -178,7 +178,14 @@ mod tests {
         // Address change re-indexes.
         assert_eq!(t.learn(x, route(2, "10.0.0.3/24", 10)), Learned::Updated);
         assert!(t.lookup_addr(&"10.0.0.2".parse().unwrap()).is_none());
-        assert_eq!(t.lookup_addr(&"10.0.0.3".parse().unwrap()).unwrap().1.next_hop.0[5], 2);
+        assert_eq!(
+            t.lookup_addr(&"10.0.0.3".parse().unwrap())
+                .unwrap()
+                .1
+                .next_hop
+                .0[5],
+            2
+        );
         assert_eq!(t.learn(y, route(1, "10.0.0.4/24", 20)), Learned::New);
         assert_eq!(t.learn(z, route(1, "10.0.0.5/24", 20)), Learned::Full);
         t.remove_via(NodeId([2, 0, 0, 0, 0, 1]));

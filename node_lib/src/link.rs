@@ -32,10 +32,30 @@ fn ethertype_filter(ethertype: u16) -> [libc::sock_filter; 4] {
     const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
     [
-        libc::sock_filter { code: BPF_LD_H_ABS, jt: 0, jf: 0, k: 12 },
-        libc::sock_filter { code: BPF_JEQ_K, jt: 0, jf: 1, k: ethertype as u32 },
-        libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: 0x0004_0000 },
-        libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: 0 },
+        libc::sock_filter {
+            code: BPF_LD_H_ABS,
+            jt: 0,
+            jf: 0,
+            k: 12,
+        },
+        libc::sock_filter {
+            code: BPF_JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: ethertype as u32,
+        },
+        libc::sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: 0x0004_0000,
+        },
+        libc::sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
     ]
 }
 
@@ -46,7 +66,7 @@ impl RawLink {
         let ifindex = sys::if_index(ifname)?;
         let mac = sys::if_hwaddr(ifname)?;
         let mtu = sys::if_mtu(ifname)?;
-        let proto = (ethertype as u16).to_be() as libc::c_int;
+        let proto = ethertype.to_be() as libc::c_int;
         // SAFETY: plain socket(2) call; ownership of the fd is taken below.
         let raw = cvt(unsafe {
             libc::socket(
@@ -174,7 +194,9 @@ impl LinkScratch {
     pub fn new(max_frames: usize) -> LinkScratch {
         LinkScratch {
             // SAFETY: mmsghdr/iovec are plain old data; zeroed is valid.
-            msgs: (0..max_frames).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            msgs: (0..max_frames)
+                .map(|_| unsafe { std::mem::zeroed() })
+                .collect(),
             iovs: Vec::with_capacity(max_frames * 8),
             frame_iovs: Vec::with_capacity(max_frames),
         }
@@ -356,7 +378,11 @@ impl RawLink {
                 counters.syscall(Syscall::Sendmsg);
                 // SAFETY: as above, for the single header in msgs[0].
                 cvt_size(unsafe {
-                    libc::sendmsg(self.fd.as_raw_fd(), &scratch.msgs[0].msg_hdr, libc::MSG_DONTWAIT)
+                    libc::sendmsg(
+                        self.fd.as_raw_fd(),
+                        &scratch.msgs[0].msg_hdr,
+                        libc::MSG_DONTWAIT,
+                    )
                 })
                 .map(|_| 1)
             };
@@ -364,7 +390,10 @@ impl RawLink {
                 Ok(n) => {
                     for i in 0..n {
                         let (start, len) = scratch.frame_iovs[sent + i];
-                        let bytes: usize = scratch.iovs[start..start + len].iter().map(|v| v.iov_len).sum();
+                        let bytes: usize = scratch.iovs[start..start + len]
+                            .iter()
+                            .map(|v| v.iov_len)
+                            .sum();
                         Counters::inc(&counters.link_tx_bytes, bytes as u64);
                     }
                     Counters::inc(&counters.link_tx_frames, n as u64);
@@ -378,7 +407,11 @@ impl RawLink {
                 Err(e) if sys::is_would_block(&e) && waited < SEND_WAIT_LIMIT => {
                     Counters::inc(&counters.send_retries, 1);
                     let t = Instant::now();
-                    let mut pfd = [libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 }];
+                    let mut pfd = [libc::pollfd {
+                        fd: self.fd.as_raw_fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    }];
                     counters.syscall(Syscall::Poll);
                     let _ = sys::poll(&mut pfd, 20);
                     waited += t.elapsed().max(Duration::from_millis(1));
@@ -387,7 +420,8 @@ impl RawLink {
                     // EMSGSIZE and friends hit only the first frame: drop it
                     // and go on; a down link or timeout drops the rest.
                     Counters::inc(&counters.link_errors, 1);
-                    let fatal = !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
+                    let fatal =
+                        !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
                     let lost = if fatal { total - sent } else { 1 };
                     for _ in 0..lost {
                         counters.count_drop(DropReason::LinkError);

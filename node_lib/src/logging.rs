@@ -22,7 +22,11 @@ pub fn init(level: &str, format: LogFormat) -> LogReload {
     let registry = tracing_subscriber::registry().with(filter);
     let res = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

@@ -92,7 +92,11 @@ mod tests {
         assert!(t.heard(b, Time::from_millis(100)));
         assert!(!t.heard(c, Time::from_millis(100)));
         let mut gone = Vec::new();
-        t.expire(Time::from_millis(350), Duration::from_millis(300), &mut gone);
+        t.expire(
+            Time::from_millis(350),
+            Duration::from_millis(300),
+            &mut gone,
+        );
         assert_eq!(gone, vec![a]);
         assert_eq!(t.len(), 1);
         assert!(t.heard(c, Time::from_millis(360)));

@@ -31,7 +31,11 @@ impl DedupWindow {
         }
         if seq_newer(seq, self.highest) {
             let shift = seq.wrapping_sub(self.highest);
-            self.bits = if shift >= Self::SIZE { 0 } else { self.bits << shift };
+            self.bits = if shift >= Self::SIZE {
+                0
+            } else {
+                self.bits << shift
+            };
             self.bits |= 1;
             self.highest = seq;
             return true;
@@ -70,7 +74,11 @@ impl ReceptionWindow {
             };
         } else if seq_newer(seq, self.highest) {
             let shift = seq.wrapping_sub(self.highest);
-            self.bits = if shift >= Self::SIZE { 0 } else { self.bits << shift };
+            self.bits = if shift >= Self::SIZE {
+                0
+            } else {
+                self.bits << shift
+            };
             self.bits |= 1;
             self.highest = seq;
         } else {
@@ -86,14 +94,22 @@ impl ReceptionWindow {
     pub fn advance_to(&mut self, seq: u32) {
         if self.started && seq_newer(seq, self.highest) {
             let shift = seq.wrapping_sub(self.highest);
-            self.bits = if shift >= Self::SIZE { 0 } else { self.bits << shift };
+            self.bits = if shift >= Self::SIZE {
+                0
+            } else {
+                self.bits << shift
+            };
             self.highest = seq;
         }
     }
 
     /// Heard fraction in per-mille (0..=1000).
     pub fn ratio_permille(&self) -> u32 {
-        let mask = if Self::SIZE == 32 { u32::MAX } else { (1u32 << Self::SIZE) - 1 };
+        let mask = if Self::SIZE == 32 {
+            u32::MAX
+        } else {
+            (1u32 << Self::SIZE) - 1
+        };
         (self.bits & mask).count_ones() * 1000 / Self::SIZE
     }
 }

@@ -9,18 +9,29 @@ use std::time::Duration;
 
 /// Minimal HTTP/1.1 GET (the API is local and speaks plain HTTP).
 pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("cannot connect to API at {addr}: {e} (is the daemon running? see [api] listen)"))?;
+    let mut s = TcpStream::connect(addr).map_err(|e| {
+        format!("cannot connect to API at {addr}: {e} (is the daemon running? see [api] listen)")
+    })?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
-    let (head, body) = buf.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let (head, body) = buf
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or("malformed HTTP status line")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -31,7 +42,9 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((len, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(len.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -91,7 +104,11 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
         ShowWhat::Neighbors => {
             let rows: Vec<Vec<String>> = v
                 .as_array()
-                .map(|a| a.iter().map(|n| vec![s(&n["id"]), s(&n["last_heard_ms"]), s(&n["frames"])]).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|n| vec![s(&n["id"]), s(&n["last_heard_ms"]), s(&n["frames"])])
+                        .collect()
+                })
                 .unwrap_or_default();
             table(&["NEIGHBOR", "LAST HEARD (ms)", "FRAMES"], &rows)
         }
@@ -100,7 +117,15 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .map(|r| vec![s(&r["id"]), s(&r["next_hop"]), s(&r["hops"]), s(&r["addresses"]), s(&r["rtt_us"])])
+                        .map(|r| {
+                            vec![
+                                s(&r["id"]),
+                                s(&r["next_hop"]),
+                                s(&r["hops"]),
+                                s(&r["addresses"]),
+                                s(&r["rtt_us"]),
+                            ]
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -109,35 +134,79 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
         ShowWhat::Routes => {
             let mut out = match &v["upstream"] {
                 Value::Null => "upstream: none\n".to_string(),
-                u => format!("upstream: rsu {} via {} ({} hops)\n", s(&u["rsu"]), s(&u["next_hop"]), s(&u["hops"])),
+                u => format!(
+                    "upstream: rsu {} via {} ({} hops)\n",
+                    s(&u["rsu"]),
+                    s(&u["next_hop"]),
+                    s(&u["hops"])
+                ),
             };
             out.push('\n');
             let rows: Vec<Vec<String>> = v["candidates"]
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .map(|c| vec![s(&c["rsu"]), s(&c["next_hop"]), s(&c["hops"]), s(&c["reception_ratio"])])
+                        .map(|c| {
+                            vec![
+                                s(&c["rsu"]),
+                                s(&c["next_hop"]),
+                                s(&c["hops"]),
+                                s(&c["reception_ratio"]),
+                            ]
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
             out.push_str(&table(&["RSU", "NEXT HOP", "HOPS", "RECEPTION"], &rows));
             let down: Vec<Vec<String>> = v["downstream"]
                 .as_array()
-                .map(|a| a.iter().map(|r| vec![s(&r["id"]), s(&r["next_hop"]), s(&r["hops"]), s(&r["addresses"])]).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|r| {
+                            vec![
+                                s(&r["id"]),
+                                s(&r["next_hop"]),
+                                s(&r["hops"]),
+                                s(&r["addresses"]),
+                            ]
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             if !down.is_empty() {
                 out.push('\n');
-                out.push_str(&table(&["DOWNSTREAM OBU", "NEXT HOP", "HOPS", "ADDRESSES"], &down));
+                out.push_str(&table(
+                    &["DOWNSTREAM OBU", "NEXT HOP", "HOPS", "ADDRESSES"],
+                    &down,
+                ));
             }
             out
         }
         ShowWhat::Stats => {
             let mut rows = Vec::new();
             for (sect, keys) in [
-                ("link", &["rx_frames", "tx_frames", "rx_bytes", "tx_bytes", "errors"][..]),
-                ("tun", &["rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "errors"][..]),
-                ("batching", &["packets_moved", "syscalls_total", "aggregated_frames", "partial_sends", "send_retries"][..]),
-                ("routing", &["relayed", "v2v_turnaround", "upstream_changes"][..]),
+                (
+                    "link",
+                    &["rx_frames", "tx_frames", "rx_bytes", "tx_bytes", "errors"][..],
+                ),
+                (
+                    "tun",
+                    &["rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "errors"][..],
+                ),
+                (
+                    "batching",
+                    &[
+                        "packets_moved",
+                        "syscalls_total",
+                        "aggregated_frames",
+                        "partial_sends",
+                        "send_retries",
+                    ][..],
+                ),
+                (
+                    "routing",
+                    &["relayed", "v2v_turnaround", "upstream_changes"][..],
+                ),
             ] {
                 for k in keys {
                     rows.push(vec![format!("{sect}.{k}"), s(&v[sect][k])]);
@@ -147,8 +216,15 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
                 let b = &v["batching"]["batches"][d];
                 let batches = b["batches"].as_u64().unwrap_or(0);
                 let pkts = b["packets"].as_u64().unwrap_or(0);
-                let avg = if batches > 0 { pkts as f64 / batches as f64 } else { 0.0 };
-                rows.push(vec![format!("batch.{d}"), format!("{batches} batches, {pkts} packets, avg {avg:.1}")]);
+                let avg = if batches > 0 {
+                    pkts as f64 / batches as f64
+                } else {
+                    0.0
+                };
+                rows.push(vec![
+                    format!("batch.{d}"),
+                    format!("{batches} batches, {pkts} packets, avg {avg:.1}"),
+                ]);
             }
             if let Some(d) = v["drops"].as_object() {
                 for (k, n) in d {

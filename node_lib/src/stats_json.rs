@@ -8,7 +8,9 @@ fn histogram(c: &Counters, d: Dir) -> Value {
     let h = c.histogram(d);
     let mut buckets = Map::new();
     for (i, b) in h.buckets.iter().enumerate() {
-        let le = BATCH_BUCKETS.get(i).map_or("+Inf".to_string(), |v| v.to_string());
+        let le = BATCH_BUCKETS
+            .get(i)
+            .map_or("+Inf".to_string(), |v| v.to_string());
         buckets.insert(le, b.load(Ordering::Relaxed).into());
     }
     json!({
@@ -35,7 +37,8 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
     for d in Dir::ALL {
         batches.insert(d.as_str().into(), histogram(c, d));
     }
-    let moved = g(&c.link_rx_frames) + g(&c.link_tx_frames) + g(&c.tun_rx_packets) + g(&c.tun_tx_packets);
+    let moved =
+        g(&c.link_rx_frames) + g(&c.link_tx_frames) + g(&c.tun_rx_packets) + g(&c.tun_tx_packets);
     json!({
         "link": {
             "rx_frames": g(&c.link_rx_frames),

@@ -25,7 +25,8 @@ pub fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
 
 /// Interface index of `name`, or a clear error if there is none.
 pub fn if_index(name: &str) -> io::Result<i32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if idx == 0 {
@@ -42,7 +43,10 @@ pub fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("interface name `{name}` must be 1..{} bytes", libc::IFNAMSIZ - 1),
+            format!(
+                "interface name `{name}` must be 1..{} bytes",
+                libc::IFNAMSIZ - 1
+            ),
         ));
     }
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
@@ -136,7 +140,12 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
 }
 
 /// Sets an integer socket option.
-pub fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
+pub fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int and its exact size.
     cvt(unsafe {
         libc::setsockopt(

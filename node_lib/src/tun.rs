@@ -41,14 +41,23 @@ impl Tun {
     pub fn create(name: &str, mtu: usize, addrs: &[IpPrefix]) -> io::Result<Tun> {
         let path = c"/dev/net/tun";
         // SAFETY: opens a constant NUL-terminated path; the fd is owned below.
-        let raw = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) })
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/net/tun: {e}")))?;
+        let raw = cvt(unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/net/tun: {e}")))?;
         // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = sys::ifreq(name)?;
         req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-        sys::ioctl_ifreq(raw, TUNSETIFF, &mut req)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot create TUN `{name}` (needs CAP_NET_ADMIN; name in use?): {e}")))?;
+        sys::ioctl_ifreq(raw, TUNSETIFF, &mut req).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create TUN `{name}` (needs CAP_NET_ADMIN; name in use?): {e}"),
+            )
+        })?;
         let tun = Tun {
             fd,
             name: name.to_string(),
@@ -63,8 +72,12 @@ impl Tun {
         let c = ctl.as_raw_fd();
         let mut r = sys::ifreq(&self.name)?;
         r.ifr_ifru.ifru_mtu = self.mtu as libc::c_int;
-        sys::ioctl_ifreq(c, libc::SIOCSIFMTU, &mut r)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot set MTU {} on `{}`: {e}", self.mtu, self.name)))?;
+        sys::ioctl_ifreq(c, libc::SIOCSIFMTU, &mut r).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot set MTU {} on `{}`: {e}", self.mtu, self.name),
+            )
+        })?;
         // Larger queue: bursts from the link side are absorbed, not dropped.
         let mut r = sys::ifreq(&self.name)?;
         r.ifr_ifru.ifru_metric = 1000;
@@ -82,7 +95,11 @@ impl Tun {
                     let mut r = sys::ifreq(&self.name)?;
                     r.ifr_ifru.ifru_addr = sockaddr_in(a);
                     sys::ioctl_ifreq(c, libc::SIOCSIFADDR, &mut r)?;
-                    let mask = if p.len == 0 { 0 } else { u32::MAX << (32 - p.len as u32) };
+                    let mask = if p.len == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - p.len as u32)
+                    };
                     let mut r = sys::ifreq(&self.name)?;
                     r.ifr_ifru.ifru_netmask = sockaddr_in(mask.into());
                     sys::ioctl_ifreq(c, libc::SIOCSIFNETMASK, &mut r)?;
@@ -94,14 +111,27 @@ impl Tun {
                 IpAddr::V6(a) => {
                     let ctl6 = sys::ctl_socket(libc::AF_INET6)?;
                     let req = In6Ifreq {
-                        addr: libc::in6_addr { s6_addr: a.octets() },
+                        addr: libc::in6_addr {
+                            s6_addr: a.octets(),
+                        },
                         prefixlen: p.len as u32,
                         ifindex: sys::if_index(&self.name)?,
                     };
                     // SAFETY: SIOCSIFADDR on an AF_INET6 socket takes a
                     // `struct in6_ifreq *`; `req` has that exact layout.
-                    cvt(unsafe { libc::ioctl(ctl6.as_raw_fd(), libc::SIOCSIFADDR as _, &req as *const In6Ifreq) })
-                        .map_err(|e| io::Error::new(e.kind(), format!("cannot add {p} to `{}` (IPv6 disabled?): {e}", self.name)))?;
+                    cvt(unsafe {
+                        libc::ioctl(
+                            ctl6.as_raw_fd(),
+                            libc::SIOCSIFADDR as _,
+                            &req as *const In6Ifreq,
+                        )
+                    })
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot add {p} to `{}` (IPv6 disabled?): {e}", self.name),
+                        )
+                    })?;
                 }
             }
         }
@@ -116,15 +146,31 @@ impl Tun {
     }
 
     /// Reads packets until EAGAIN or `max` (just one when not `batched`).
-    pub fn recv(&self, batch: &mut RecvBatch, max: usize, batched: bool, counters: &Counters) -> io::Result<usize> {
+    pub fn recv(
+        &self,
+        batch: &mut RecvBatch,
+        max: usize,
+        batched: bool,
+        counters: &Counters,
+    ) -> io::Result<usize> {
         batch.clear();
-        let max = if batched { max.min(batch.capacity()) } else { 1 };
+        let max = if batched {
+            max.min(batch.capacity())
+        } else {
+            1
+        };
         let mut n = 0;
         while n < max {
             let slot = batch.slot_mut(n);
             counters.syscall(Syscall::TunRead);
             // SAFETY: reads into the valid, exclusively borrowed slot.
-            let r = unsafe { libc::read(self.fd.as_raw_fd(), slot.as_mut_ptr() as *mut libc::c_void, slot.len()) };
+            let r = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    slot.as_mut_ptr() as *mut libc::c_void,
+                    slot.len(),
+                )
+            };
             match cvt_size(r) {
                 Ok(0) => break,
                 Ok(len) => {
@@ -151,7 +197,13 @@ impl Tun {
     pub fn send(&self, packet: &[u8], counters: &Counters) -> bool {
         counters.syscall(Syscall::TunWrite);
         // SAFETY: writes from a valid borrowed slice.
-        let r = unsafe { libc::write(self.fd.as_raw_fd(), packet.as_ptr() as *const libc::c_void, packet.len()) };
+        let r = unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                packet.as_ptr() as *const libc::c_void,
+                packet.len(),
+            )
+        };
         match cvt_size(r) {
             Ok(_) => {
                 Counters::inc(&counters.tun_tx_packets, 1);

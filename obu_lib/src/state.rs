@@ -5,7 +5,10 @@ use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
 use common::action::{Action, Control, Payload, Source};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
-use common::wire::{AddrList, BeaconReplyRepr, BeaconRepr, Body, MessageType, Messages, ParsedMessage};
+use common::wire::{
+    AddrList, BeaconReplyRepr, BeaconRepr, Body, BroadcastRepr, DataRepr, MessageType, Messages,
+    ParsedMessage,
+};
 use common::{NodeId, Time};
 use node_lib::broadcast::BroadcastDedup;
 use node_lib::config::RoutingConfig;
@@ -78,7 +81,11 @@ impl Obu {
     /// Entries held in all tables (for bounded-state checks).
     pub fn state_size(&self) -> usize {
         self.neighbors.len()
-            + self.rsus.values().map(|r| 1 + r.candidates.len()).sum::<usize>()
+            + self
+                .rsus
+                .values()
+                .map(|r| 1 + r.candidates.len())
+                .sum::<usize>()
             + self.downstream.len()
             + self.bcast_seen.len()
     }
@@ -108,14 +115,14 @@ impl Obu {
         Action::SendControl {
             dst: u.next_hop,
             ttl: self.routing.max_hops,
-            msg: Control::BeaconReply(BeaconReplyRepr {
+            msg: Control::BeaconReply(Box::new(BeaconReplyRepr {
                 obu: self.id,
                 rsu: u.rsu,
                 seq: info.latest_seq,
                 timestamp_us: info.latest_ts_us,
                 hops: u.hops,
                 addrs: self.addr_list,
-            }),
+            })),
         }
     }
 
@@ -161,7 +168,9 @@ impl Obu {
         let n = self.routing.candidates;
         let info = self.rsus.entry(b.rsu).or_default();
         let fresh = info.dedup.accept(b.seq);
-        if fresh && (info.candidates.is_empty() || node_lib::seqwin::seq_newer(b.seq, info.latest_seq)) {
+        if fresh
+            && (info.candidates.is_empty() || node_lib::seqwin::seq_newer(b.seq, info.latest_seq))
+        {
             info.latest_seq = b.seq;
             info.latest_ts_us = b.timestamp_us;
         }
@@ -185,7 +194,10 @@ impl Obu {
             out.push(Action::SendControl {
                 dst: NodeId::BROADCAST,
                 ttl: 1,
-                msg: Control::Beacon(BeaconRepr { hops: my_hops, ..*b }),
+                msg: Control::Beacon(BeaconRepr {
+                    hops: my_hops,
+                    ..*b
+                }),
             });
         }
         let before = self.upstream;
@@ -200,7 +212,14 @@ impl Obu {
         }
     }
 
-    fn on_reply(&mut self, now: Time, from: NodeId, ttl: u8, r: &BeaconReplyRepr, out: &mut Vec<Action>) {
+    fn on_reply(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        ttl: u8,
+        r: &BeaconReplyRepr,
+        out: &mut Vec<Action>,
+    ) {
         if r.obu == self.id {
             self.counters.count_drop(DropReason::Loop);
             return;
@@ -222,13 +241,24 @@ impl Obu {
         }
         match self.next_hop_to(r.rsu) {
             Some(nh) if nh == from => self.counters.count_drop(DropReason::Loop),
-            Some(nh) => out.push(Action::SendControl { dst: nh, ttl: ttl - 1, msg: Control::BeaconReply(*r) }),
+            Some(nh) => out.push(Action::SendControl {
+                dst: nh,
+                ttl: ttl - 1,
+                msg: Control::BeaconReply(Box::new(*r)),
+            }),
             None => self.counters.count_drop(DropReason::NoRoute),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_data(&mut self, from: NodeId, slot: u16, m: &ParsedMessage, origin: NodeId, dest: NodeId, payload: &[u8], out: &mut Vec<Action>) {
+    fn on_data(
+        &mut self,
+        from: NodeId,
+        slot: u16,
+        m: &ParsedMessage,
+        d: &DataRepr,
+        out: &mut Vec<Action>,
+    ) {
+        let (origin, dest, payload) = (d.origin, d.dest, d.payload);
         let pl = link_payload(slot, m, payload.len());
         let ttl = m.header.ttl;
         if m.header.msg_type == MessageType::DataDown {
@@ -266,7 +296,17 @@ impl Obu {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, from: NodeId, nh: NodeId, kind: MessageType, ttl: u8, origin: NodeId, dest: NodeId, payload: Payload, out: &mut Vec<Action>) {
+    fn forward(
+        &self,
+        from: NodeId,
+        nh: NodeId,
+        kind: MessageType,
+        ttl: u8,
+        origin: NodeId,
+        dest: NodeId,
+        payload: Payload,
+        out: &mut Vec<Action>,
+    ) {
         if nh == from {
             self.counters.count_drop(DropReason::Loop);
             return;
@@ -276,11 +316,25 @@ impl Obu {
             return;
         }
         Counters::inc(&self.counters.relayed, 1);
-        out.push(Action::SendData { next_hop: nh, kind, ttl: ttl - 1, origin, dest, payload });
+        out.push(Action::SendData {
+            next_hop: nh,
+            kind,
+            ttl: ttl - 1,
+            origin,
+            dest,
+            payload,
+        });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_broadcast(&mut self, now: Time, slot: u16, m: &ParsedMessage, origin: NodeId, seq: u32, payload: &[u8], out: &mut Vec<Action>) {
+    fn on_broadcast(
+        &mut self,
+        now: Time,
+        slot: u16,
+        m: &ParsedMessage,
+        b: &BroadcastRepr,
+        out: &mut Vec<Action>,
+    ) {
+        let (origin, seq, payload) = (b.origin, b.seq, b.payload);
         if origin == self.id || !self.bcast_seen.accept(origin, seq, now) {
             self.counters.count_drop(DropReason::Duplicate);
             return;
@@ -288,7 +342,12 @@ impl Obu {
         let pl = link_payload(slot, m, payload.len());
         out.push(Action::DeliverTun { payload: pl });
         if m.header.ttl > 1 {
-            out.push(Action::SendBroadcast { ttl: m.header.ttl - 1, origin, seq, payload: pl });
+            out.push(Action::SendBroadcast {
+                ttl: m.header.ttl - 1,
+                origin,
+                seq,
+                payload: pl,
+            });
         }
     }
 
@@ -321,7 +380,6 @@ impl Obu {
     }
 }
 
-
 impl Role for Obu {
     fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>) {
         let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {
@@ -343,8 +401,8 @@ impl Role for Obu {
             match m.body {
                 Body::Beacon(b) => self.on_beacon(now, f.src, &b, out),
                 Body::BeaconReply(r) => self.on_reply(now, f.src, m.header.ttl, &r, out),
-                Body::Data(d) => self.on_data(f.src, slot, &m, d.origin, d.dest, d.payload, out),
-                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, b.origin, b.seq, b.payload, out),
+                Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
+                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, &b, out),
             }
         }
     }
@@ -354,10 +412,20 @@ impl Role for Obu {
             self.counters.count_drop(DropReason::NotIp);
             return;
         };
-        let payload = Payload { source: Source::Tun, slot, offset: 0, len: packet.len() as u16 };
+        let payload = Payload {
+            source: Source::Tun,
+            slot,
+            offset: 0,
+            len: packet.len() as u16,
+        };
         if self.is_local_broadcast(&dst) {
             self.bcast_seq = self.bcast_seq.wrapping_add(1);
-            out.push(Action::SendBroadcast { ttl: self.routing.broadcast_ttl, origin: self.id, seq: self.bcast_seq, payload });
+            out.push(Action::SendBroadcast {
+                ttl: self.routing.broadcast_ttl,
+                origin: self.id,
+                seq: self.bcast_seq,
+                payload,
+            });
             return;
         }
         if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
@@ -419,9 +487,20 @@ impl Role for Obu {
             }
         }
         candidates.sort_by(|a, b| {
-            (a["rsu"].as_str(), a["hops"].as_u64(), a["next_hop"].as_str()).cmp(&(b["rsu"].as_str(), b["hops"].as_u64(), b["next_hop"].as_str()))
+            (
+                a["rsu"].as_str(),
+                a["hops"].as_u64(),
+                a["next_hop"].as_str(),
+            )
+                .cmp(&(
+                    b["rsu"].as_str(),
+                    b["hops"].as_u64(),
+                    b["next_hop"].as_str(),
+                ))
         });
-        let upstream = self.upstream.map(|u| json!({ "rsu": u.rsu, "next_hop": u.next_hop, "hops": u.hops }));
+        let upstream = self
+            .upstream
+            .map(|u| json!({ "rsu": u.rsu, "next_hop": u.next_hop, "hops": u.hops }));
         RoleSnapshot {
             ready: self.upstream.is_some(),
             neighbor_count: self.neighbors.len(),

@@ -95,7 +95,16 @@ impl RsuInfo {
 /// works, only a clearly better path replaces it (no flapping).
 pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Option<Upstream> {
     let best_of = |rsu: &NodeId, info: &RsuInfo| {
-        info.best().map(|(nh, c)| (Upstream { rsu: *rsu, next_hop: nh, hops: c.hops }, c.window.ratio_permille()))
+        info.best().map(|(nh, c)| {
+            (
+                Upstream {
+                    rsu: *rsu,
+                    next_hop: nh,
+                    hops: c.hops,
+                },
+                c.window.ratio_permille(),
+            )
+        })
     };
     // Overall best: fewest hops, then ratio, then RSU id for determinism.
     let overall = rsus
@@ -105,12 +114,18 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     let Some(cur) = current else {
         return overall.map(|(u, _)| u);
     };
-    let Some(cur_cand) = rsus.get(&cur.rsu).and_then(|i| i.candidates.get(&cur.next_hop)) else {
+    let Some(cur_cand) = rsus
+        .get(&cur.rsu)
+        .and_then(|i| i.candidates.get(&cur.next_hop))
+    else {
         // Current path is gone: fail over at once to the best remaining.
         return overall.map(|(u, _)| u);
     };
     let cur_ratio = cur_cand.window.ratio_permille();
-    let cur_now = Upstream { hops: cur_cand.hops, ..cur };
+    let cur_now = Upstream {
+        hops: cur_cand.hops,
+        ..cur
+    };
     let Some((cand, ratio)) = overall else {
         return Some(cur_now);
     };

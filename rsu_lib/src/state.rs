@@ -4,7 +4,10 @@
 use common::action::{Action, Control, Payload, Source};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
-use common::wire::{Body, BeaconRepr, BeaconReplyRepr, Messages, MessageType, ParsedMessage};
+use common::wire::{
+    BeaconReplyRepr, BeaconRepr, Body, BroadcastRepr, DataRepr, MessageType, Messages,
+    ParsedMessage,
+};
 use common::{NodeId, Time};
 use node_lib::broadcast::BroadcastDedup;
 use node_lib::config::RoutingConfig;
@@ -100,13 +103,23 @@ impl Rsu {
             rtt_us: rtt,
         };
         match self.routes.learn(r.obu, route) {
-            Learned::New => tracing::info!(obu = %r.obu, via = %from, hops = r.hops, "OBU attached"),
+            Learned::New => {
+                tracing::info!(obu = %r.obu, via = %from, hops = r.hops, "OBU attached")
+            }
             Learned::Updated => {}
             Learned::Full => self.counters.count_drop(DropReason::NoRoute),
         }
     }
 
-    fn on_data(&mut self, from: NodeId, slot: u16, m: &ParsedMessage, origin: NodeId, dest: NodeId, payload: &[u8], out: &mut Vec<Action>) {
+    fn on_data(
+        &mut self,
+        from: NodeId,
+        slot: u16,
+        m: &ParsedMessage,
+        d: &DataRepr,
+        out: &mut Vec<Action>,
+    ) {
+        let (origin, dest, payload) = (d.origin, d.dest, d.payload);
         if m.header.msg_type != MessageType::DataUp || dest != self.id {
             self.counters.count_drop(DropReason::NotForUs);
             return;
@@ -140,7 +153,15 @@ impl Rsu {
         out.push(Action::DeliverTun { payload: pl });
     }
 
-    fn on_broadcast(&mut self, now: Time, slot: u16, m: &ParsedMessage, origin: NodeId, seq: u32, payload: &[u8], out: &mut Vec<Action>) {
+    fn on_broadcast(
+        &mut self,
+        now: Time,
+        slot: u16,
+        m: &ParsedMessage,
+        b: &BroadcastRepr,
+        out: &mut Vec<Action>,
+    ) {
+        let (origin, seq, payload) = (b.origin, b.seq, b.payload);
         if origin == self.id || !self.bcast_seen.accept(origin, seq, now) {
             self.counters.count_drop(DropReason::Duplicate);
             return;
@@ -148,11 +169,15 @@ impl Rsu {
         let pl = link_payload(slot, m, payload.len());
         out.push(Action::DeliverTun { payload: pl });
         if m.header.ttl > 1 {
-            out.push(Action::SendBroadcast { ttl: m.header.ttl - 1, origin, seq, payload: pl });
+            out.push(Action::SendBroadcast {
+                ttl: m.header.ttl - 1,
+                origin,
+                seq,
+                payload: pl,
+            });
         }
     }
 }
-
 
 impl Role for Rsu {
     fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>) {
@@ -173,8 +198,8 @@ impl Role for Rsu {
                 // Our own beacon relayed back, or another RSU's: nothing to do.
                 Body::Beacon(_) => {}
                 Body::BeaconReply(r) => self.on_reply(now, f.src, &r),
-                Body::Data(d) => self.on_data(f.src, slot, &m, d.origin, d.dest, d.payload, out),
-                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, b.origin, b.seq, b.payload, out),
+                Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
+                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, &b, out),
             }
         }
     }
@@ -184,10 +209,20 @@ impl Role for Rsu {
             self.counters.count_drop(DropReason::NotIp);
             return;
         };
-        let payload = Payload { source: Source::Tun, slot, offset: 0, len: packet.len() as u16 };
+        let payload = Payload {
+            source: Source::Tun,
+            slot,
+            offset: 0,
+            len: packet.len() as u16,
+        };
         if self.is_local_broadcast(&dst) {
             self.bcast_seq = self.bcast_seq.wrapping_add(1);
-            out.push(Action::SendBroadcast { ttl: self.routing.broadcast_ttl, origin: self.id, seq: self.bcast_seq, payload });
+            out.push(Action::SendBroadcast {
+                ttl: self.routing.broadcast_ttl,
+                origin: self.id,
+                seq: self.bcast_seq,
+                payload,
+            });
             return;
         }
         match self.routes.lookup_addr(&dst) {
@@ -222,7 +257,8 @@ impl Role for Rsu {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_EVERY;
             self.gone.clear();
-            self.neighbors.expire(now, self.routing.neighbor_timeout(), &mut self.gone);
+            self.neighbors
+                .expire(now, self.routing.neighbor_timeout(), &mut self.gone);
             for mac in &self.gone {
                 self.routes.remove_via(*mac);
                 tracing::debug!(neighbor = %mac, "neighbour timed out");

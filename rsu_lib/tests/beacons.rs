@@ -15,7 +15,11 @@ fn rsu(interval: u64) -> Rsu {
         id: NodeId([2, 0, 0, 0, 0, 1]),
         mac: NodeId([2, 0, 0, 0, 0, 1]),
         addresses: vec!["10.42.0.1/24".parse().unwrap()],
-        routing: RoutingConfig { beacon_interval_ms: interval, neighbor_timeout_ms: interval * 3, ..Default::default() },
+        routing: RoutingConfig {
+            beacon_interval_ms: interval,
+            neighbor_timeout_ms: interval * 3,
+            ..Default::default()
+        },
         seed: 42,
         counters: Arc::new(Counters::default()),
     })
@@ -32,7 +36,12 @@ fn beacons_every_interval_with_jitter_and_increasing_seq() {
             if now >= r.next_tick() {
                 r.on_tick(now, &mut out);
                 for a in out.drain(..) {
-                    if let Action::SendControl { dst, msg: Control::Beacon(b), .. } = a {
+                    if let Action::SendControl {
+                        dst,
+                        msg: Control::Beacon(b),
+                        ..
+                    } = a
+                    {
                         assert!(dst.is_broadcast());
                         assert_eq!(b.hops, 0);
                         assert_eq!(b.timestamp_us, now.0);
@@ -52,7 +61,8 @@ fn beacons_every_interval_with_jitter_and_increasing_seq() {
             assert_eq!(w[1].1, w[0].1.wrapping_add(1));
         }
         // Jitter actually varies the gaps.
-        let gaps: std::collections::HashSet<u64> = sent.windows(2).map(|w| w[1].0 .0 - w[0].0 .0).collect();
+        let gaps: std::collections::HashSet<u64> =
+            sent.windows(2).map(|w| w[1].0 .0 - w[0].0 .0).collect();
         assert!(gaps.len() > 5, "{interval}: no jitter");
     }
 }

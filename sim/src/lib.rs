@@ -28,6 +28,7 @@ pub const MTU: usize = 1500;
 /// Air latency of every frame.
 pub const LATENCY: Duration = Duration::from_millis(1);
 
+#[allow(clippy::large_enum_variant)] // one per simulated node, never moved on a hot path
 pub enum Machine {
     Rsu(Rsu),
     Obu(Obu),
@@ -99,7 +100,12 @@ pub fn mac(i: usize) -> NodeId {
 
 /// The IPv4 TUN address of simulated node `i`.
 pub fn addr(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, (i >> 16) as u8 + 64, (i >> 8) as u8, i as u8))
+    IpAddr::V4(Ipv4Addr::new(
+        10,
+        (i >> 16) as u8 + 64,
+        (i >> 8) as u8,
+        i as u8,
+    ))
 }
 
 impl Sim {
@@ -189,7 +195,12 @@ impl Sim {
             let dst = batch.frames()[f].dst;
             let bytes = batch.frame_bytes(f, resolve).expect("payload resolves");
             self.nodes[i].frames_sent += 1;
-            self.queue.push_back(InFlight { at: self.now + LATENCY, from: i, dst, bytes });
+            self.queue.push_back(InFlight {
+                at: self.now + LATENCY,
+                from: i,
+                dst,
+                bytes,
+            });
         }
         self.out = actions;
         self.out.clear();
@@ -199,7 +210,10 @@ impl Sim {
     pub fn send_ip(&mut self, i: usize, packet: &[u8]) {
         let now = self.now;
         let mut out = std::mem::take(&mut self.out);
-        self.nodes[i].machine.role().on_tun(now, 0, packet, &mut out);
+        self.nodes[i]
+            .machine
+            .role()
+            .on_tun(now, 0, packet, &mut out);
         self.out = out;
         self.flush(i, &[], packet);
     }
@@ -213,7 +227,11 @@ impl Sim {
     }
 
     /// Runs until `cond` holds or `limit` passes; returns the time it took.
-    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Option<Duration> {
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut cond: impl FnMut(&Sim) -> bool,
+    ) -> Option<Duration> {
         let start = self.now;
         let end = self.now + limit;
         while self.now < end {
@@ -239,7 +257,10 @@ impl Sim {
                 }
                 self.frames_delivered += 1;
                 let mut out = std::mem::take(&mut self.out);
-                self.nodes[j].machine.role().on_frame(now, 0, &f.bytes, &mut out);
+                self.nodes[j]
+                    .machine
+                    .role()
+                    .on_frame(now, 0, &f.bytes, &mut out);
                 self.out = out;
                 self.flush(j, &f.bytes, &[]);
             }

@@ -26,7 +26,9 @@ pub fn available() -> Result<(), String> {
     }
     for tool in ["ip", "nft"] {
         if which(tool).is_none() {
-            return Err(format!("`{tool}` not installed (apt-get install iproute2 nftables)"));
+            return Err(format!(
+                "`{tool}` not installed (apt-get install iproute2 nftables)"
+            ));
         }
     }
     if !Path::new("/dev/net/tun").exists() {
@@ -160,7 +162,10 @@ impl Testbed {
             dir,
             extra: Vec::new(),
         };
-        let _ = Command::new("ip").args(["netns", "del", &air]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &air])
+            .stderr(Stdio::null())
+            .status();
         run(&["ip", "netns", "add", &air]);
         ns_exec(&air, &["ip", "link", "set", "lo", "up"]);
         ns_exec(&air, &["ip", "link", "add", "br0", "type", "bridge"]);
@@ -169,14 +174,27 @@ impl Testbed {
             let ns = format!("v2x{tag}n{i}");
             let port = format!("a{tag}n{i}");
             let peer = format!("r{tag}n{i}");
-            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &ns])
+                .stderr(Stdio::null())
+                .status();
             run(&["ip", "netns", "add", &ns]);
             ns_exec(&ns, &["ip", "link", "set", "lo", "up"]);
-            ns_exec(&air, &["ip", "link", "add", &port, "type", "veth", "peer", "name", &peer]);
+            ns_exec(
+                &air,
+                &[
+                    "ip", "link", "add", &port, "type", "veth", "peer", "name", &peer,
+                ],
+            );
             ns_exec(&air, &["ip", "link", "set", &port, "master", "br0"]);
             ns_exec(&air, &["ip", "link", "set", &port, "up"]);
             ns_exec(&air, &["ip", "link", "set", &peer, "netns", &ns]);
-            let mac = format!("02:00:00:{:02x}:{:02x}:{:02x}", (n & 0xff) as u8, (i >> 8) as u8, (i & 0xff) as u8);
+            let mac = format!(
+                "02:00:00:{:02x}:{:02x}:{:02x}",
+                (n & 0xff) as u8,
+                (i >> 8) as u8,
+                (i & 0xff) as u8
+            );
             ns_exec(&ns, &["ip", "link", "set", &peer, "name", "radio0"]);
             ns_exec(&ns, &["ip", "link", "set", "radio0", "address", &mac]);
             ns_exec(&ns, &["ip", "link", "set", "radio0", "up"]);
@@ -195,9 +213,7 @@ impl Testbed {
             });
         }
         // Link rules: a set of blocked (in, out) port pairs, and a loss rule.
-        let nft = format!(
-            "table bridge v2x {{\n  set blocked {{ type ifname . ifname; }}\n  chain links {{\n    type filter hook forward priority 0; policy accept;\n    iifname . oifname @blocked drop\n  }}\n}}\n"
-        );
+        let nft = "table bridge v2x {\n  set blocked { type ifname . ifname; }\n  chain links {\n    type filter hook forward priority 0; policy accept;\n    iifname . oifname @blocked drop\n  }\n}\n";
         let path = tb.dir.join("air.nft");
         std::fs::write(&path, nft).expect("write nft");
         ns_exec(&air, &["nft", "-f", path.to_str().expect("utf8 path")]);
@@ -212,8 +228,14 @@ impl Testbed {
     }
 
     fn block_one_way(&self, from: usize, to: usize) {
-        let elem = format!("{{ \"{}\" . \"{}\" }}", self.nodes[from].port, self.nodes[to].port);
-        ns_exec(&self.air, &["nft", "add", "element", "bridge", "v2x", "blocked", &elem]);
+        let elem = format!(
+            "{{ \"{}\" . \"{}\" }}",
+            self.nodes[from].port, self.nodes[to].port
+        );
+        ns_exec(
+            &self.air,
+            &["nft", "add", "element", "bridge", "v2x", "blocked", &elem],
+        );
     }
 
     /// Cuts the link between nodes `a` and `b` (both directions).
@@ -225,14 +247,25 @@ impl Testbed {
     /// Restores a link cut with [`Testbed::cut`].
     pub fn restore(&self, a: usize, b: usize) {
         for (x, y) in [(a, b), (b, a)] {
-            let elem = format!("{{ \"{}\" . \"{}\" }}", self.nodes[x].port, self.nodes[y].port);
-            ns_exec(&self.air, &["nft", "delete", "element", "bridge", "v2x", "blocked", &elem]);
+            let elem = format!(
+                "{{ \"{}\" . \"{}\" }}",
+                self.nodes[x].port, self.nodes[y].port
+            );
+            ns_exec(
+                &self.air,
+                &[
+                    "nft", "delete", "element", "bridge", "v2x", "blocked", &elem,
+                ],
+            );
         }
     }
 
     /// Drops `percent`% of all frames crossing the air at random.
     pub fn set_loss(&self, percent: u32) {
-        let _ = ns_output(&self.air, &["nft", "delete", "chain", "bridge", "v2x", "loss"]);
+        let _ = ns_output(
+            &self.air,
+            &["nft", "delete", "chain", "bridge", "v2x", "loss"],
+        );
         if percent == 0 {
             return;
         }
@@ -333,8 +366,14 @@ impl Testbed {
 
     /// GET JSON from node `i`'s API, panicking on failure.
     pub fn api_json(&self, i: usize, path: &str) -> serde_json::Value {
-        let (code, body) = self.api(i, path).unwrap_or_else(|e| panic!("{}: {path}: {e}", self.nodes[i].name));
-        assert_eq!(code, 200, "{}: {path}: HTTP {code}: {body}", self.nodes[i].name);
+        let (code, body) = self
+            .api(i, path)
+            .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.nodes[i].name));
+        assert_eq!(
+            code, 200,
+            "{}: {path}: HTTP {code}: {body}",
+            self.nodes[i].name
+        );
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
     }
 
@@ -347,7 +386,11 @@ impl Testbed {
                     break;
                 }
                 if Instant::now() > deadline {
-                    panic!("{} not ready after {timeout:?}; log:\n{}", self.nodes[i].name, self.log(i));
+                    panic!(
+                        "{} not ready after {timeout:?}; log:\n{}",
+                        self.nodes[i].name,
+                        self.log(i)
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -369,14 +412,23 @@ impl Testbed {
     /// Runs ping from node `from` to `addr`; returns the parsed result.
     pub fn ping(&self, from: usize, addr: &str, count: u32, interval: &str) -> PingResult {
         let c = count.to_string();
-        let out = ns_output(&self.nodes[from].ns, &["ping", "-n", "-q", "-c", &c, "-i", interval, "-W", "1", addr]);
+        let out = ns_output(
+            &self.nodes[from].ns,
+            &[
+                "ping", "-n", "-q", "-c", &c, "-i", interval, "-W", "1", addr,
+            ],
+        );
         PingResult::parse(&out.stdout)
     }
 
     /// Starts a background process in node `i`'s namespace, killed on drop.
     pub fn spawn_in(&mut self, i: usize, args: &[&str]) -> usize {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.nodes[i].ns]).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(["netns", "exec", &self.nodes[i].ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         self.extra.push(cmd.spawn().expect("spawn"));
         self.extra.len() - 1
     }
@@ -405,10 +457,18 @@ impl Testbed {
     /// Sends `bytes` over one TCP connection from node `from` to node `to`
     /// (plain sockets inside the namespaces); returns the bytes the
     /// receiver counted up to EOF.
-    pub fn tcp_transfer(&self, from: usize, to: usize, port: u16, bytes: usize) -> Result<usize, String> {
+    pub fn tcp_transfer(
+        &self,
+        from: usize,
+        to: usize,
+        port: u16,
+        bytes: usize,
+    ) -> Result<usize, String> {
         use std::io::{Read, Write};
         let (to_ns, from_ns) = (self.nodes[to].ns.clone(), self.nodes[from].ns.clone());
-        let addr: std::net::SocketAddr = format!("{}:{port}", self.nodes[to].addr4).parse().map_err(|e| format!("{e}"))?;
+        let addr: std::net::SocketAddr = format!("{}:{port}", self.nodes[to].addr4)
+            .parse()
+            .map_err(|e| format!("{e}"))?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let server = std::thread::spawn(move || -> Result<usize, String> {
             cmd::enter_netns(&to_ns)?;
@@ -426,10 +486,13 @@ impl Testbed {
                 }
             }
         });
-        ready_rx.recv_timeout(Duration::from_secs(5)).map_err(|_| "server did not start".to_string())?;
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| "server did not start".to_string())?;
         let client = std::thread::spawn(move || -> Result<(), String> {
             cmd::enter_netns(&from_ns)?;
-            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect {addr}: {e}"))?;
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .map_err(|e| format!("connect {addr}: {e}"))?;
             s.set_write_timeout(Some(Duration::from_secs(10))).ok();
             let chunk = vec![0x5au8; 64 * 1024];
             let mut left = bytes;
@@ -438,14 +501,18 @@ impl Testbed {
                 s.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
                 left -= n;
             }
-            s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())
+            s.shutdown(std::net::Shutdown::Write)
+                .map_err(|e| e.to_string())
         });
         client.join().map_err(|_| "client panicked".to_string())??;
         server.join().map_err(|_| "server panicked".to_string())?
     }
 
     pub fn node_index(&self, name: &str) -> usize {
-        self.nodes.iter().position(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
     }
 }
 
@@ -461,7 +528,9 @@ impl Drop for Testbed {
         for n in &self.nodes {
             let _ = Command::new("ip").args(["netns", "del", &n.ns]).status();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.air]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.air])
+            .status();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {

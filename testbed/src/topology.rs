@@ -37,7 +37,10 @@ impl Topology {
 
     /// Adds a node; returns its index.
     pub fn node(&mut self, name: &str, role: Role) -> usize {
-        self.nodes.push(NodeSpec { name: name.to_string(), role });
+        self.nodes.push(NodeSpec {
+            name: name.to_string(),
+            role,
+        });
         self.nodes.len() - 1
     }
 

@@ -9,19 +9,40 @@ fn check(bin: &str, toml: &str) -> (i32, String) {
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{bin}.toml"));
     std::fs::write(&p, toml).unwrap();
-    let out = Command::new(bin_dir().join(bin)).arg("--config").arg(&p).arg("--check-config").output().expect("run binary");
+    let out = Command::new(bin_dir().join(bin))
+        .arg("--config")
+        .arg(&p)
+        .arg("--check-config")
+        .output()
+        .expect("run binary");
     let _ = std::fs::remove_dir_all(&dir);
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
 }
 
-const GOOD: &str = "[link]\ninterface = \"wlan0\"\n[tun]\nname = \"v2x0\"\naddresses = [\"10.42.0.2/24\"]\n";
+const GOOD: &str =
+    "[link]\ninterface = \"wlan0\"\n[tun]\nname = \"v2x0\"\naddresses = [\"10.42.0.2/24\"]\n";
 
 #[test]
 fn check_config_accepts_the_shipped_examples() {
     for (bin, file) in [("obu", "obu.toml"), ("rsu", "rsu.toml")] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config").join(file);
-        let out = Command::new(bin_dir().join(bin)).arg("--config").arg(&path).arg("--check-config").output().expect("run");
-        assert_eq!(out.status.code(), Some(0), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config")
+            .join(file);
+        let out = Command::new(bin_dir().join(bin))
+            .arg("--config")
+            .arg(&path)
+            .arg("--check-config")
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -29,7 +50,10 @@ fn check_config_accepts_the_shipped_examples() {
 fn bad_values_and_unknown_keys_exit_78_naming_the_key() {
     assert_eq!(check("obu", GOOD).0, 0);
     for (extra, needle) in [
-        ("[routing]\nbeacon_interval_ms = 1\n", "routing.beacon_interval_ms"),
+        (
+            "[routing]\nbeacon_interval_ms = 1\n",
+            "routing.beacon_interval_ms",
+        ),
         ("[routing]\nmax_hops = 99\n", "routing.max_hops"),
         ("[batching]\nmax_batch = 5000\n", "batching.max_batch"),
         ("[routing]\nno_such_key = 1\n", "no_such_key"),
@@ -38,7 +62,10 @@ fn bad_values_and_unknown_keys_exit_78_naming_the_key() {
         for bin in ["obu", "rsu"] {
             let (code, msg) = check(bin, &format!("{GOOD}{extra}"));
             assert_eq!(code, 78, "{bin} {extra:?}: {msg}");
-            assert!(msg.contains(needle), "{bin} {extra:?}: message does not name `{needle}`: {msg}");
+            assert!(
+                msg.contains(needle),
+                "{bin} {extra:?}: message does not name `{needle}`: {msg}"
+            );
         }
     }
     let (code, msg) = check("rsu", "[link]\ninterface = \"x\"\n");
@@ -53,18 +80,52 @@ fn missing_interface_and_oversized_mtu_are_clear_errors() {
     // Interface that does not exist.
     let opts = NodeOptions::default();
     let p = tb.write_config(1, &opts);
-    let text = std::fs::read_to_string(&p).unwrap().replace("interface = \"radio0\"", "interface = \"nosuch0\"");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("interface = \"radio0\"", "interface = \"nosuch0\"");
     std::fs::write(&p, text).unwrap();
-    let out = testbed::ns_output(&tb.nodes[1].ns, &[bin_dir().join("obu").to_str().unwrap(), "--config", p.to_str().unwrap()]);
+    let out = testbed::ns_output(
+        &tb.nodes[1].ns,
+        &[
+            bin_dir().join("obu").to_str().unwrap(),
+            "--config",
+            p.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status, 69, "{out:?}");
-    assert!(out.stderr.contains("nosuch0") && out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nosuch0") && out.stderr.contains("does not exist"),
+        "{}",
+        out.stderr
+    );
     // TUN MTU that does not fit the link MTU (1500).
-    let p = tb.write_config(0, &NodeOptions { extra: String::new(), ..opts });
-    let text = std::fs::read_to_string(&p).unwrap().replace("name = \"v2x0\"", "name = \"v2x0\"\nmtu = 1500");
+    let p = tb.write_config(
+        0,
+        &NodeOptions {
+            extra: String::new(),
+            ..opts
+        },
+    );
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("name = \"v2x0\"", "name = \"v2x0\"\nmtu = 1500");
     std::fs::write(&p, text).unwrap();
-    let out = testbed::ns_output(&tb.nodes[0].ns, &[bin_dir().join("rsu").to_str().unwrap(), "--config", p.to_str().unwrap()]);
+    let out = testbed::ns_output(
+        &tb.nodes[0].ns,
+        &[
+            bin_dir().join("rsu").to_str().unwrap(),
+            "--config",
+            p.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status, 78, "{out:?}");
-    assert!(out.stderr.contains("tun.mtu") && out.stderr.contains("1500") && out.stderr.contains("1518"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("tun.mtu")
+            && out.stderr.contains("1500")
+            && out.stderr.contains("1518"),
+        "{}",
+        out.stderr
+    );
     tb.start(1, &NodeOptions::default());
     assert!(tb.nodes[1].is_running());
 }

@@ -17,7 +17,11 @@ fn obu_attaches_and_pings_both_ways_ipv4_and_ipv6() {
     let tb = up(&NodeOptions::default());
     let (rsu, obu) = (0, 1);
     let routes = tb.api_json(obu, "/api/v1/routes");
-    assert_eq!(routes["upstream"]["rsu"], tb.nodes[rsu].mac.as_str(), "{routes}");
+    assert_eq!(
+        routes["upstream"]["rsu"],
+        tb.nodes[rsu].mac.as_str(),
+        "{routes}"
+    );
     assert_eq!(routes["upstream"]["hops"], 1);
     let r = tb.ping(obu, &tb.nodes[rsu].addr4.clone(), 10, "0.05");
     assert_eq!(r.received, 10, "OBU -> RSU IPv4: {r:?}\n{}", tb.log(obu));
@@ -33,12 +37,16 @@ fn obu_attaches_and_pings_both_ways_ipv4_and_ipv6() {
     assert_eq!(obus.len(), 1, "{rr}");
     assert_eq!(obus[0]["id"], tb.nodes[obu].mac.as_str());
     let addrs = obus[0]["addresses"].to_string();
-    assert!(addrs.contains(&tb.nodes[obu].addr4) && addrs.contains(&tb.nodes[obu].addr6), "{addrs}");
+    assert!(
+        addrs.contains(&tb.nodes[obu].addr4) && addrs.contains(&tb.nodes[obu].addr6),
+        "{addrs}"
+    );
 }
 
 /// Bytes iperf3 says the sender sent and the receiver received.
 fn iperf_bytes(json: &str) -> (u64, u64) {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("iperf3 JSON: {e}: {json}"));
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("iperf3 JSON: {e}: {json}"));
     let end = &v["end"];
     (
         end["sum_sent"]["bytes"].as_u64().unwrap_or(0),
@@ -57,15 +65,34 @@ fn iperf3_tcp_transfer_completes_with_all_bytes() {
     let rsu_addr = tb.nodes[0].addr4.clone();
     let server = tb.spawn_in(0, &["iperf3", "-s", "-1", "-B", &rsu_addr]);
     std::thread::sleep(Duration::from_millis(300));
-    let out = testbed::ns_output(&tb.nodes[1].ns, &["iperf3", "-c", &rsu_addr, "-n", "20M", "-J", "--connect-timeout", "3000"]);
-    assert_eq!(out.status, 0, "iperf3 client failed: {}\n{}", out.stdout, out.stderr);
+    let out = testbed::ns_output(
+        &tb.nodes[1].ns,
+        &[
+            "iperf3",
+            "-c",
+            &rsu_addr,
+            "-n",
+            "20M",
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ],
+    );
+    assert_eq!(
+        out.status, 0,
+        "iperf3 client failed: {}\n{}",
+        out.stdout, out.stderr
+    );
     let (sent, received) = iperf_bytes(&out.stdout);
     assert_eq!(sent, 20 * 1024 * 1024, "iperf3 sent");
     // iperf3 3.12 stops the receiver's count when the control channel says
     // "done", before the last in-flight bytes are read (it does the same on
     // a plain veth), so its received figure is checked loosely and the exact
     // byte count by a plain-socket transfer below.
-    assert!(received >= sent * 3 / 4, "iperf3 received {received} of {sent}");
+    assert!(
+        received >= sent * 3 / 4,
+        "iperf3 received {received} of {sent}"
+    );
     tb.wait_spawned(server, Duration::from_secs(5));
     let n = 8 * 1024 * 1024 + 12345;
     assert_eq!(tb.tcp_transfer(1, 0, 5001, n), Ok(n), "OBU -> RSU bytes");
@@ -80,10 +107,17 @@ fn sigterm_stops_cleanly_and_removes_the_tun() {
     require_testbed!();
     let mut tb = up(&NodeOptions::default());
     let ns = tb.nodes[1].ns.clone();
-    assert_eq!(testbed::ns_output(&ns, &["ip", "link", "show", "v2x0"]).status, 0);
+    assert_eq!(
+        testbed::ns_output(&ns, &["ip", "link", "show", "v2x0"]).status,
+        0
+    );
     assert_eq!(tb.stop(1), Some(0), "exit code; log:\n{}", tb.log(1));
     let after = testbed::ns_output(&ns, &["ip", "link", "show", "v2x0"]);
-    assert_ne!(after.status, 0, "TUN still there after SIGTERM: {}", after.stdout);
+    assert_ne!(
+        after.status, 0,
+        "TUN still there after SIGTERM: {}",
+        after.stdout
+    );
     assert!(tb.log(1).contains("stopped"), "{}", tb.log(1));
 }
 

@@ -8,7 +8,9 @@ use super::data::{self, Data, DataRepr};
 use super::header::{Header, HeaderRepr, HEADER_LEN};
 use super::{MessageType, Result, WireError};
 
-/// The parsed body of one message.
+/// The parsed body of one message. A transient stack value, so the large
+/// reply variant is kept inline rather than boxed (no allocation on parse).
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Body<'a> {
     Beacon(BeaconRepr),

@@ -218,6 +218,22 @@ impl Sim {
         self.flush(i, &[], packet);
     }
 
+    /// Hands node `to` a raw frame as if heard on the air now.
+    pub fn inject_frame(&mut self, to: usize, frame: &[u8]) {
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        self.nodes[to].machine.role().on_frame(now, 0, frame, &mut out);
+        self.out = out;
+        self.flush(to, frame, &[]);
+    }
+
+    /// Builds the frame node `from` would send for `action` (payload from `payload`).
+    pub fn frame_for(&self, from: usize, action: &Action, payload: &[u8]) -> Vec<u8> {
+        let mut batch = SendBatch::new(self.nodes[from].mac, DEFAULT_ETHERTYPE, MTU, false, 1);
+        assert!(batch.push_action(action), "action fits a frame");
+        batch.frame_bytes(0, |_| Some(payload)).expect("payload resolves")
+    }
+
     /// Advances simulated time by `d`, in 1 ms steps.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;

@@ -7,14 +7,9 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(version, about = "v2xd: IP over a multi-hop V2X radio network")]
 pub struct Cli {
-    /// TOML configuration file.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        default_value = "/etc/v2xd/node.toml"
-    )]
-    pub config: PathBuf,
+    /// TOML configuration file [default: /etc/v2xd/<obu|rsu>.toml].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Validate the configuration and exit (0 when valid, 78 when not).
     #[arg(long)]
     pub check_config: bool,
@@ -43,12 +38,12 @@ pub enum ShowWhat {
 
 /// Parses the command line and runs the daemon (or a subcommand).
 pub fn main(kind: RoleKind, run: fn(&std::path::Path, bool) -> i32) -> i32 {
-    let mut cli = Cli::parse();
-    if cli.config.as_os_str() == "/etc/v2xd/node.toml" {
-        cli.config = PathBuf::from(format!("/etc/v2xd/{}.toml", kind.as_str()));
-    }
+    let cli = Cli::parse();
+    let config = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from(format!("/etc/v2xd/{}.toml", kind.as_str())));
     match cli.command {
         Some(Command::Show { what, api }) => crate::show::run(kind, what, &api),
-        None => run(&cli.config, cli.check_config),
+        None => run(&config, cli.check_config),
     }
 }

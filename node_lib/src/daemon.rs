@@ -136,7 +136,13 @@ pub fn run<R: Role>(
     let dp_thread = std::thread::Builder::new()
         .name("dataplane".into())
         .spawn(move || {
+            let shared = dp.shared.clone();
             let r = dp.run();
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "data plane stopped");
+            }
+            // Whatever ended the loop ends the daemon.
+            shared.request_shutdown();
             let _ = done_tx.send(r);
         });
     if let Err(e) = dp_thread {

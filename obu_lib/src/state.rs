@@ -103,8 +103,9 @@ impl Obu {
     }
 
     /// Next hop toward `rsu`: the upstream if it leads there, else the best
-    /// candidate we know for it.
-    fn next_hop_to(&self, rsu: NodeId) -> Option<NodeId> {
+    /// candidate we know for it (a relay may carry traffic for an RSU other
+    /// than its own).
+    pub fn next_hop_to(&self, rsu: NodeId) -> Option<NodeId> {
         match self.upstream {
             Some(u) if u.rsu == rsu => Some(u.next_hop),
             _ => self.rsus.get(&rsu).and_then(|i| i.best()).map(|(nh, _)| nh),

@@ -222,7 +222,10 @@ impl Sim {
     pub fn inject_frame(&mut self, to: usize, frame: &[u8]) {
         let now = self.now;
         let mut out = std::mem::take(&mut self.out);
-        self.nodes[to].machine.role().on_frame(now, 0, frame, &mut out);
+        self.nodes[to]
+            .machine
+            .role()
+            .on_frame(now, 0, frame, &mut out);
         self.out = out;
         self.flush(to, frame, &[]);
     }
@@ -231,7 +234,9 @@ impl Sim {
     pub fn frame_for(&self, from: usize, action: &Action, payload: &[u8]) -> Vec<u8> {
         let mut batch = SendBatch::new(self.nodes[from].mac, DEFAULT_ETHERTYPE, MTU, false, 1);
         assert!(batch.push_action(action), "action fits a frame");
-        batch.frame_bytes(0, |_| Some(payload)).expect("payload resolves")
+        batch
+            .frame_bytes(0, |_| Some(payload))
+            .expect("payload resolves")
     }
 
     /// Advances simulated time by `d`, in 1 ms steps.
@@ -290,6 +295,12 @@ impl Sim {
             }
         }
         self.now = self.now + Duration::from_millis(1);
+    }
+
+    /// Index of the neighbour OBU `i` forwards to for RSU `rsu`.
+    pub fn next_hop_toward(&self, i: usize, rsu: usize) -> Option<usize> {
+        let nh = self.nodes[i].obu()?.next_hop_to(self.nodes[rsu].mac)?;
+        self.nodes.iter().position(|n| n.mac == nh)
     }
 
     /// The upstream of OBU `i` as (rsu index, next-hop index, hops).

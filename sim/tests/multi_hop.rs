@@ -31,7 +31,9 @@ fn chain_of_relays_converges_and_carries_traffic_both_ways() {
         prev = o;
     }
     let far = *obus.last().unwrap();
-    let t = s.run_until(Duration::from_secs(2), |s| s.upstream(far).is_some()).expect("far OBU attached");
+    let t = s
+        .run_until(Duration::from_secs(2), |s| s.upstream(far).is_some())
+        .expect("far OBU attached");
     assert!(t <= Duration::from_millis(3 * 110), "converged in {t:?}");
     assert_eq!(s.upstream(far).unwrap().2, 6, "six hops");
     s.run_for(Duration::from_millis(50));
@@ -39,13 +41,24 @@ fn chain_of_relays_converges_and_carries_traffic_both_ways() {
     assert!(delivers(&mut s, r, far, 2), "RSU -> far");
     // Each relay learned the far OBU downstream.
     for o in &obus[..5] {
-        assert!(s.nodes[*o].obu().unwrap().downstream().lookup_addr(&addr(far)).is_some(), "relay {o}");
+        assert!(
+            s.nodes[*o]
+                .obu()
+                .unwrap()
+                .downstream()
+                .lookup_addr(&addr(far))
+                .is_some(),
+            "relay {o}"
+        );
     }
 }
 
 #[test]
 fn beacons_stop_at_max_hops() {
-    let mut s = Sim::new(RoutingConfig { max_hops: 3, ..routing() });
+    let mut s = Sim::new(RoutingConfig {
+        max_hops: 3,
+        ..routing()
+    });
     let r = s.add_rsu();
     let mut prev = r;
     for _ in 0..5 {
@@ -99,7 +112,12 @@ fn failover_to_the_other_relay_within_timeout_plus_two_intervals() {
     assert!(gap < limit, "gap {gap:?} >= {limit:?}");
     // Downstream follows too: the RSU's route now goes via the other relay.
     s.run_for(Duration::from_millis(5));
-    let (_, route) = s.nodes[r].rsu().unwrap().routes().lookup_addr(&addr(f)).unwrap();
+    let (_, route) = s.nodes[r]
+        .rsu()
+        .unwrap()
+        .routes()
+        .lookup_addr(&addr(f))
+        .unwrap();
     assert_eq!(route.next_hop, s.nodes[other].mac);
     assert!(delivers(&mut s, r, f, 77));
 }
@@ -107,10 +125,19 @@ fn failover_to_the_other_relay_within_timeout_plus_two_intervals() {
 #[test]
 fn stable_topology_never_flaps() {
     let (mut s, _, a, b, f) = diamond();
-    let before: Vec<u64> = [a, b, f].iter().map(|&n| Counters::get(&s.nodes[n].counters.upstream_changes)).collect();
+    let before: Vec<u64> = [a, b, f]
+        .iter()
+        .map(|&n| Counters::get(&s.nodes[n].counters.upstream_changes))
+        .collect();
     s.run_for(Duration::from_secs(30));
-    let after: Vec<u64> = [a, b, f].iter().map(|&n| Counters::get(&s.nodes[n].counters.upstream_changes)).collect();
-    assert_eq!(before, after, "upstream changes during 30 s of stable topology");
+    let after: Vec<u64> = [a, b, f]
+        .iter()
+        .map(|&n| Counters::get(&s.nodes[n].counters.upstream_changes))
+        .collect();
+    assert_eq!(
+        before, after,
+        "upstream changes during 30 s of stable topology"
+    );
 }
 
 #[test]
@@ -123,7 +150,11 @@ fn link_restored_after_failover_causes_no_flapping() {
     s.run_for(Duration::from_secs(2));
     let c = Counters::get(&s.nodes[f].counters.upstream_changes);
     s.run_for(Duration::from_secs(30));
-    assert_eq!(Counters::get(&s.nodes[f].counters.upstream_changes), c, "flapped after restore");
+    assert_eq!(
+        Counters::get(&s.nodes[f].counters.upstream_changes),
+        c,
+        "flapped after restore"
+    );
 }
 
 #[test]
@@ -139,15 +170,30 @@ fn obu_stays_with_its_rsu_then_moves_when_it_goes_silent_and_old_rsu_forgets() {
     let changes = Counters::get(&s.nodes[o].counters.upstream_changes);
     s.run_for(Duration::from_secs(10));
     assert_eq!(s.upstream(o).unwrap().0, first, "stays while both are fine");
-    assert_eq!(Counters::get(&s.nodes[o].counters.upstream_changes), changes);
+    assert_eq!(
+        Counters::get(&s.nodes[o].counters.upstream_changes),
+        changes
+    );
     let second = if first == r1 { r2 } else { r1 };
     s.cut(first, o);
-    let t = s.run_until(Duration::from_secs(2), |s| s.upstream(o).map(|u| u.0) == Some(second)).expect("moved");
-    assert!(t < Duration::from_millis(300 + 2 * 100), "moved after {t:?}");
+    let t = s
+        .run_until(Duration::from_secs(2), |s| {
+            s.upstream(o).map(|u| u.0) == Some(second)
+        })
+        .expect("moved");
+    assert!(
+        t < Duration::from_millis(300 + 2 * 100),
+        "moved after {t:?}"
+    );
     assert!(delivers(&mut s, o, second, 9));
     // The RSU it left forgets it once the route expires.
     s.run_for(Duration::from_secs(1));
-    assert!(s.nodes[first].rsu().unwrap().routes().lookup_addr(&addr(o)).is_none());
+    assert!(s.nodes[first]
+        .rsu()
+        .unwrap()
+        .routes()
+        .lookup_addr(&addr(o))
+        .is_none());
 }
 
 #[test]
@@ -169,14 +215,23 @@ fn v2v_at_different_depths_and_turnaround_at_a_relay() {
     assert!(s.nodes[r].tun_out.is_empty());
     assert_eq!(Counters::get(&s.nodes[r].counters.v2v_turnaround), 2);
     // b <-> d, both children of a: turned around at a, the RSU never sees it.
-    let rx_before = s.nodes[r].counters.link_rx_messages.load(std::sync::atomic::Ordering::Relaxed);
+    let rx_before = s.nodes[r]
+        .counters
+        .link_rx_messages
+        .load(std::sync::atomic::Ordering::Relaxed);
     let p = ipv4_packet(addr(b), addr(d), 3, 32);
     s.send_ip(b, &p);
     s.run_for(Duration::from_millis(5));
     assert_eq!(s.nodes[d].tun_out, vec![p]);
     assert_eq!(Counters::get(&s.nodes[r].counters.v2v_turnaround), 2);
-    let rx_after = s.nodes[r].counters.link_rx_messages.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(rx_after - rx_before <= 3, "only control traffic reached the RSU");
+    let rx_after = s.nodes[r]
+        .counters
+        .link_rx_messages
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        rx_after - rx_before <= 3,
+        "only control traffic reached the RSU"
+    );
     // A relay delivers data for its own address directly.
     assert!(delivers(&mut s, b, a, 4));
     assert_eq!(s.nodes[r].counters.drops(DropReason::Loop), 0);
@@ -201,7 +256,12 @@ fn ttl_stops_forwarding_and_nothing_goes_back_where_it_came_from() {
         ttl,
         origin: bmac,
         dest,
-        payload: Payload { source: Source::Tun, slot: 0, offset: 0, len: ip.len() as u16 },
+        payload: Payload {
+            source: Source::Tun,
+            slot: 0,
+            offset: 0,
+            len: ip.len() as u16,
+        },
     };
     // TTL 1 arriving at a relay: dropped and counted, not forwarded.
     let f = s.frame_for(b, &data(1, rmac), &ip);

@@ -19,7 +19,7 @@ fn io(c: &mut Criterion) {
     let tx = RawLink::open("bva", DEFAULT_ETHERTYPE).expect("open bva");
     let rx = RawLink::open("bvb", DEFAULT_ETHERTYPE).expect("open bvb");
     let dst = NodeId(rx.mac());
-    let ip = vec![0x45u8; PAYLOAD];
+    let ip = [0x45u8; PAYLOAD];
     let mut g = c.benchmark_group("link_send_recv");
     for batched in [true, false] {
         for n in [1usize, 8, 32, 64] {

@@ -31,6 +31,7 @@ fn distances(s: &Sim, rsus: &[usize]) -> Vec<Option<u8>> {
     d
 }
 
+#[allow(clippy::needless_range_loop)] // node indices are ids here
 fn check(s: &mut Sim, rsus: &[usize], max_hops: u8, phase: &str) -> Result<(), TestCaseError> {
     let n = s.nodes.len();
     let dist = distances(s, rsus);

@@ -15,7 +15,7 @@ fn delivers(s: &mut Sim, from: usize, to: usize, marker: u8) -> bool {
     let p = ipv4_packet(addr(from), addr(to), marker, 32);
     s.send_ip(from, &p);
     s.run_for(Duration::from_millis(20));
-    s.nodes[to].tun_out.iter().any(|q| *q == p)
+    s.nodes[to].tun_out.contains(&p)
 }
 
 #[test]

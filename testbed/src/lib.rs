@@ -11,7 +11,7 @@ mod cmd;
 mod topology;
 
 pub use cmd::{ns_exec, ns_output, run, CmdOutput};
-pub use topology::{Role, Topology};
+pub use topology::{NodeSpec, Role, Topology};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -422,29 +422,29 @@ impl Testbed {
     }
 
     /// Starts a background process in node `i`'s namespace, killed on drop.
+    /// Its output goes to a file (a pipe could fill up and stall it).
     pub fn spawn_in(&mut self, i: usize, args: &[&str]) -> usize {
+        let h = self.extra.len();
+        let path = self.dir.join(format!("spawn{h}.out"));
+        let f = std::fs::File::create(&path).expect("output file");
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.nodes[i].ns])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(f.try_clone().expect("dup"))
+            .stderr(f);
         self.extra.push(cmd.spawn().expect("spawn"));
-        self.extra.len() - 1
+        h
     }
 
-    /// Waits for a background process and returns its stdout.
+    /// Waits for a background process and returns its output, `None` (and
+    /// kills it) on timeout.
     pub fn wait_spawned(&mut self, h: usize, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         let child = &mut self.extra[h];
         loop {
             if let Ok(Some(_)) = child.try_wait() {
-                let mut s = String::new();
-                if let Some(mut o) = child.stdout.take() {
-                    use std::io::Read;
-                    let _ = o.read_to_string(&mut s);
-                }
-                return Some(s);
+                return std::fs::read_to_string(self.dir.join(format!("spawn{h}.out"))).ok();
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -508,6 +508,68 @@ impl Testbed {
         server.join().map_err(|_| "server panicked".to_string())?
     }
 
+    /// Listens on UDP `port` (all addresses) in node `i`'s namespace for
+    /// `dur`; returns the datagrams received.
+    pub fn udp_listen(&self, i: usize, port: u16, dur: Duration) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>, String>> {
+        let ns = self.nodes[i].ns.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            cmd::enter_netns(&ns)?;
+            let s = std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind: {e}"))?;
+            let _ = tx.send(());
+            let end = Instant::now() + dur;
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            while let Some(left) = end.checked_duration_since(Instant::now()) {
+                s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok();
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    got.push(buf[..n].to_vec());
+                }
+            }
+            Ok(got)
+        });
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+        h
+    }
+
+    /// Sends each payload as a UDP datagram from node `i` to `dst:port`
+    /// (broadcast allowed).
+    pub fn udp_send(&self, i: usize, dst: &str, port: u16, payloads: &[Vec<u8>]) -> Result<(), String> {
+        let ns = self.nodes[i].ns.clone();
+        let dst = format!("{dst}:{port}");
+        let payloads = payloads.to_vec();
+        std::thread::spawn(move || {
+            cmd::enter_netns(&ns)?;
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            s.set_broadcast(true).map_err(|e| e.to_string())?;
+            for p in payloads {
+                s.send_to(&p, &dst).map_err(|e| format!("send to {dst}: {e}"))?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| "sender panicked".to_string())?
+    }
+
+    /// A counter from node `i`'s `/api/v1/stats`, e.g. ("routing", "relayed").
+    pub fn stat(&self, i: usize, section: &str, key: &str) -> u64 {
+        let v = self.api_json(i, "/api/v1/stats");
+        v[section][key].as_u64().unwrap_or_else(|| panic!("no {section}.{key} in {v}"))
+    }
+
+    /// Index of the node whose radio has MAC `mac`.
+    pub fn by_mac(&self, mac: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.mac == mac)
+    }
+
+    /// Node `i`'s current upstream as (rsu index, next-hop index).
+    pub fn upstream(&self, i: usize) -> Option<(usize, usize)> {
+        let r = self.api_json(i, "/api/v1/routes");
+        let u = &r["upstream"];
+        Some((self.by_mac(u["rsu"].as_str()?)?, self.by_mac(u["next_hop"].as_str()?)?))
+    }
+
     pub fn node_index(&self, name: &str) -> usize {
         self.nodes
             .iter()
@@ -537,6 +599,27 @@ impl Drop for Testbed {
             eprintln!("testbed {}: logs kept in {}", self.tag, self.dir.display());
         }
     }
+}
+
+/// Times (seconds, from `ping -D`) of the replies of a ping run.
+pub fn reply_times(ping_output: &str) -> Vec<f64> {
+    ping_output
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect()
+}
+
+/// Longest silence between consecutive replies inside `[from, to]`
+/// (seconds since the epoch, as printed by `ping -D`).
+pub fn longest_gap(times: &[f64], from: f64, to: f64) -> f64 {
+    let inside: Vec<f64> = times.iter().copied().filter(|t| *t >= from && *t <= to).collect();
+    inside.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// Seconds since the epoch, comparable with `ping -D` timestamps.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Summary of a `ping -q` run.
@@ -572,6 +655,15 @@ impl PingResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_longest_gap() {
+        let out = "[100.000] 64 bytes from x\n[100.010] 64 bytes from x\n[100.400] 64 bytes from x\nno answer yet\n[100.410] 64 bytes from x\n";
+        let t = reply_times(out);
+        assert_eq!(t.len(), 4);
+        assert!((longest_gap(&t, 100.0, 101.0) - 0.39).abs() < 1e-9);
+        assert_eq!(longest_gap(&t, 100.405, 101.0), 0.0);
+    }
 
     #[test]
     fn parses_ping_summary() {

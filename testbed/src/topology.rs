@@ -80,4 +80,40 @@ impl Topology {
         }
         t
     }
+
+    /// RSU, two relays in parallel (both hear the RSU and the far OBU), and a
+    /// far OBU that hears only the relays. Indices: rsu 0, relays 1 and 2, far 3.
+    pub fn diamond() -> Topology {
+        let mut t = Topology::new();
+        let r = t.node("rsu", Role::Rsu);
+        let a = t.node("relay1", Role::Obu);
+        let b = t.node("relay2", Role::Obu);
+        let f = t.node("far", Role::Obu);
+        t.link(r, a).link(r, b).link(a, f).link(b, f);
+        t
+    }
+
+    /// Two RSUs and one OBU hearing both. Indices: rsu1 0, rsu2 1, obu 2.
+    pub fn two_rsus() -> Topology {
+        let mut t = Topology::new();
+        let r1 = t.node("rsu1", Role::Rsu);
+        let r2 = t.node("rsu2", Role::Rsu);
+        let o = t.node("obu", Role::Obu);
+        t.link(r1, o).link(r2, o);
+        t
+    }
+
+    /// An RSU, a chain of `depth` OBUs, and `branches` leaf OBUs hanging off
+    /// each chain node (round-robin) until there are `total` nodes.
+    pub fn chain_with_branches(depth: usize, total: usize) -> Topology {
+        let mut t = Topology::chain(depth);
+        let mut k = 0;
+        while t.nodes.len() < total {
+            let parent = 1 + k % depth;
+            let n = t.node(&format!("leaf{}", t.nodes.len()), Role::Obu);
+            t.link(parent, n);
+            k += 1;
+        }
+        t
+    }
 }

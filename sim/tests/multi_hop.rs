@@ -280,3 +280,22 @@ fn ttl_stops_forwarding_and_nothing_goes_back_where_it_came_from() {
     s.inject_frame(a, &f);
     assert_eq!(s.nodes[a].counters.drops(DropReason::Loop), 1);
 }
+
+#[test]
+fn one_rsu_serves_a_thousand_obus() {
+    let mut s = Sim::new(routing());
+    let r = s.add_rsu();
+    for _ in 0..1000 {
+        let o = s.add_obu();
+        s.link(r, o);
+    }
+    let t = s
+        .run_until(Duration::from_secs(1), |s| {
+            s.nodes[r].rsu().unwrap().routes().len() == 1000
+        })
+        .expect("all 1000 attached");
+    assert!(t <= Duration::from_millis(3 * 110), "{t:?}");
+    for o in [1, 500, 1000] {
+        assert!(delivers(&mut s, r, o, 1), "RSU -> OBU {o}");
+    }
+}

@@ -510,18 +510,25 @@ impl Testbed {
 
     /// Listens on UDP `port` (all addresses) in node `i`'s namespace for
     /// `dur`; returns the datagrams received.
-    pub fn udp_listen(&self, i: usize, port: u16, dur: Duration) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>, String>> {
+    pub fn udp_listen(
+        &self,
+        i: usize,
+        port: u16,
+        dur: Duration,
+    ) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>, String>> {
         let ns = self.nodes[i].ns.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let h = std::thread::spawn(move || {
             cmd::enter_netns(&ns)?;
-            let s = std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind: {e}"))?;
+            let s =
+                std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind: {e}"))?;
             let _ = tx.send(());
             let end = Instant::now() + dur;
             let mut got = Vec::new();
             let mut buf = [0u8; 2048];
             while let Some(left) = end.checked_duration_since(Instant::now()) {
-                s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok();
+                s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .ok();
                 if let Ok((n, _)) = s.recv_from(&mut buf) {
                     got.push(buf[..n].to_vec());
                 }
@@ -534,7 +541,13 @@ impl Testbed {
 
     /// Sends each payload as a UDP datagram from node `i` to `dst:port`
     /// (broadcast allowed).
-    pub fn udp_send(&self, i: usize, dst: &str, port: u16, payloads: &[Vec<u8>]) -> Result<(), String> {
+    pub fn udp_send(
+        &self,
+        i: usize,
+        dst: &str,
+        port: u16,
+        payloads: &[Vec<u8>],
+    ) -> Result<(), String> {
         let ns = self.nodes[i].ns.clone();
         let dst = format!("{dst}:{port}");
         let payloads = payloads.to_vec();
@@ -543,7 +556,8 @@ impl Testbed {
             let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
             s.set_broadcast(true).map_err(|e| e.to_string())?;
             for p in payloads {
-                s.send_to(&p, &dst).map_err(|e| format!("send to {dst}: {e}"))?;
+                s.send_to(&p, &dst)
+                    .map_err(|e| format!("send to {dst}: {e}"))?;
                 std::thread::sleep(Duration::from_millis(5));
             }
             Ok(())
@@ -555,7 +569,9 @@ impl Testbed {
     /// A counter from node `i`'s `/api/v1/stats`, e.g. ("routing", "relayed").
     pub fn stat(&self, i: usize, section: &str, key: &str) -> u64 {
         let v = self.api_json(i, "/api/v1/stats");
-        v[section][key].as_u64().unwrap_or_else(|| panic!("no {section}.{key} in {v}"))
+        v[section][key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {section}.{key} in {v}"))
     }
 
     /// Index of the node whose radio has MAC `mac`.
@@ -567,7 +583,10 @@ impl Testbed {
     pub fn upstream(&self, i: usize) -> Option<(usize, usize)> {
         let r = self.api_json(i, "/api/v1/routes");
         let u = &r["upstream"];
-        Some((self.by_mac(u["rsu"].as_str()?)?, self.by_mac(u["next_hop"].as_str()?)?))
+        Some((
+            self.by_mac(u["rsu"].as_str()?)?,
+            self.by_mac(u["next_hop"].as_str()?)?,
+        ))
     }
 
     pub fn node_index(&self, name: &str) -> usize {
@@ -613,13 +632,20 @@ pub fn reply_times(ping_output: &str) -> Vec<f64> {
 /// Longest silence between consecutive replies inside `[from, to]`
 /// (seconds since the epoch, as printed by `ping -D`).
 pub fn longest_gap(times: &[f64], from: f64, to: f64) -> f64 {
-    let inside: Vec<f64> = times.iter().copied().filter(|t| *t >= from && *t <= to).collect();
+    let inside: Vec<f64> = times
+        .iter()
+        .copied()
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
     inside.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
 /// Seconds since the epoch, comparable with `ping -D` timestamps.
 pub fn epoch_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Summary of a `ping -q` run.

@@ -6,6 +6,9 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v pgrep >/dev/null || need+=(procps)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} (run as root to install them)" >&2
@@ -14,4 +17,10 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
   fi
+fi
+# The reference Prometheus text parser, used by the metrics test.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  python3 -m pip install -q prometheus-client==0.26.0 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages prometheus-client==0.26.0 \
+    || echo "could not install prometheus-client for python3; the metrics test will be skipped" >&2
 fi

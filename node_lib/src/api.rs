@@ -30,6 +30,7 @@ pub struct ApiState {
     pub shared: Arc<Shared>,
     pub info: Arc<NodeInfo>,
     pub config: Arc<std::sync::Mutex<Config>>,
+    pub metrics: Arc<prometheus_client::registry::Registry>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -40,6 +41,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/neighbors", get(neighbors))
         .route("/api/v1/routes", get(routes))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -106,4 +108,16 @@ async fn neighbors(State(s): State<ApiState>) -> Json<Value> {
 
 async fn routes(State(s): State<ApiState>) -> Json<Value> {
     Json(s.shared.snapshot().routes)
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    let body = crate::metrics::render(&s.metrics);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

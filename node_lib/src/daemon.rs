@@ -151,6 +151,11 @@ pub fn run<R: Role>(
     }
     let api_state = ApiState {
         shared: shared.clone(),
+        metrics: Arc::new(crate::metrics::registry(
+            shared.clone(),
+            kind,
+            cfg.tun_name.clone(),
+        )),
         info: Arc::new(info),
         config: Arc::new(Mutex::new(cfg.clone())),
     };
@@ -167,6 +172,7 @@ pub fn run<R: Role>(
     };
     let path: PathBuf = config_path.to_path_buf();
     let code = rt.block_on(control(kind, path, cfg, api_state, log, shared.clone()));
+    crate::notify::stopping();
     shared.request_shutdown();
     match done_rx.recv_timeout(SHUTDOWN_WAIT) {
         Ok(Ok(())) => {
@@ -223,15 +229,38 @@ async fn control(
             return 1;
         }
     };
-    let mut dp_check = tokio::time::interval(Duration::from_millis(200));
+    // Link and TUN are up and the data plane runs: tell systemd.
+    crate::notify::ready(&format!("{} on {}", kind.as_str(), cfg.link_interface));
+    let watchdog = crate::notify::watchdog_interval();
+    if let Some(w) = watchdog {
+        tracing::info!(interval = ?w, "systemd watchdog enabled");
+    }
+    let tick = watchdog.map_or(Duration::from_millis(200), |w| {
+        (w / 4).min(Duration::from_millis(200))
+    });
+    let mut dp_check = tokio::time::interval(tick);
+    let mut stuck_logged = false;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return 0; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); return 0; }
-            _ = hup.recv() => reload(kind, &path, &api_state, &log, &shared),
+            _ = hup.recv() => {
+                crate::notify::reloading();
+                reload(kind, &path, &api_state, &log, &shared);
+                crate::notify::ready("reloaded");
+            }
             _ = dp_check.tick() => {
                 if shared.is_shutting_down() {
                     return 1;
+                }
+                if let Some(w) = watchdog {
+                    if crate::notify::should_feed(shared.heartbeat_age(), w) {
+                        crate::notify::watchdog();
+                        stuck_logged = false;
+                    } else if !stuck_logged {
+                        tracing::error!(age = ?shared.heartbeat_age(), "data plane is not going round; not feeding the watchdog");
+                        stuck_logged = true;
+                    }
                 }
             }
         }

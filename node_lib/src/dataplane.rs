@@ -140,6 +140,8 @@ impl<R: Role> Dataplane<R> {
         let mut last_link_check = Time::ZERO;
         let mut link_was_up = true;
         let mut link_error_logged = false;
+        let mut tun_errors_seen = 0;
+        let mut last_tun_warning = Time::ZERO;
         loop {
             let now = shared.now();
             shared.heartbeat_us.store(now.0, Ordering::Relaxed);
@@ -165,6 +167,17 @@ impl<R: Role> Dataplane<R> {
                     link_error_logged = false;
                 }
                 shared.link_up.store(up, Ordering::Relaxed);
+            }
+            let tun_errors = Counters::get(&c.tun_errors);
+            if tun_errors > tun_errors_seen
+                && now.since(last_tun_warning) >= Duration::from_secs(10)
+            {
+                tracing::warn!(
+                    errors = tun_errors - tun_errors_seen,
+                    "TUN writes failing (queue full or device error); packets dropped and counted"
+                );
+                tun_errors_seen = tun_errors;
+                last_tun_warning = now;
             }
             if now.since(last_snapshot) >= SNAPSHOT_EVERY {
                 last_snapshot = now;
@@ -216,6 +229,14 @@ impl<R: Role> Dataplane<R> {
                         Ok(n) => n,
                         Err(e) => {
                             Counters::inc(&c.link_errors, 1);
+                            if is_link_down(&e) {
+                                shared.link_up.store(false, Ordering::Relaxed);
+                                link_was_up = false;
+                                tracing::warn!(
+                                    interface = self.link.ifname(),
+                                    "link is down; waiting for it"
+                                );
+                            }
                             if !link_error_logged {
                                 tracing::warn!(error = %e, down = is_link_down(&e), "link receive failed");
                                 link_error_logged = true;

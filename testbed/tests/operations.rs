@@ -1,0 +1,497 @@
+//! The operator surface of running daemons: every API endpoint, Prometheus
+//! metrics through the reference parser, `show` tables, systemd units and
+//! notifications, JSON logs, SIGHUP reload, and an interface flap.
+
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testbed::{bin_dir, ns_exec, ns_output, require_testbed, NodeOptions, Testbed, Topology};
+
+fn up() -> Testbed {
+    let mut tb = Testbed::new(&Topology::star(1));
+    tb.start_all(&NodeOptions::default());
+    tb.wait_ready(Duration::from_secs(15));
+    tb
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn every_endpoint_answers_and_counters_follow_1000_pings() {
+    require_testbed!();
+    let tb = up();
+    let (rsu, obu) = (0, 1);
+    for i in [rsu, obu] {
+        assert_eq!(tb.api(i, "/healthz").unwrap(), (200, "ok\n".to_string()));
+        assert_eq!(tb.api(i, "/readyz").unwrap().0, 200);
+        let st = tb.api_json(i, "/api/v1/status");
+        assert_eq!(st["role"], if i == rsu { "rsu" } else { "obu" });
+        assert_eq!(st["id"], tb.nodes[i].mac.as_str());
+        assert_eq!(st["link"]["interface"], "radio0");
+        assert_eq!(st["link"]["up"], true);
+        assert_eq!(st["tun"]["name"], "v2x0");
+        assert_eq!(st["tun"]["mtu"], 1482);
+        assert!(st["uptime_seconds"].as_f64().unwrap() > 0.0);
+        assert!(st["version"].as_str().unwrap().starts_with("0."));
+        assert_eq!(st["config"]["batching"]["max_batch"], 64);
+    }
+    let nb = tb.api_json(obu, "/api/v1/neighbors");
+    assert!(
+        nb.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == tb.nodes[rsu].mac.as_str()),
+        "{nb}"
+    );
+    let routes = tb.api_json(obu, "/api/v1/routes");
+    assert_eq!(routes["upstream"]["rsu"], tb.nodes[rsu].mac.as_str());
+    assert_eq!(routes["upstream"]["next_hop"], tb.nodes[rsu].mac.as_str());
+    assert_eq!(routes["upstream"]["hops"], 1);
+    assert!(!routes["candidates"].as_array().unwrap().is_empty());
+    let rr = tb.api_json(rsu, "/api/v1/routes");
+    let o = &rr["obus"][0];
+    assert_eq!(o["id"], tb.nodes[obu].mac.as_str());
+    assert_eq!(o["next_hop"], tb.nodes[obu].mac.as_str());
+    assert_eq!(o["hops"], 1);
+    assert!(o["addresses"].to_string().contains(&tb.nodes[obu].addr4));
+
+    let before = tb.api_json(obu, "/api/v1/stats");
+    let r = tb.ping(obu, &tb.nodes[rsu].addr4.clone(), 1000, "0.002");
+    assert!(r.received >= 990, "{r:?}");
+    let after = tb.api_json(obu, "/api/v1/stats");
+    for (sect, key) in [
+        ("link", "tx_frames"),
+        ("link", "rx_frames"),
+        ("tun", "rx_packets"),
+        ("tun", "tx_packets"),
+    ] {
+        let grew = n(&after[sect][key]) - n(&before[sect][key]);
+        assert!(grew >= r.received as u64, "{sect}.{key} grew by {grew}");
+    }
+    // The batch histograms account for every packet moved.
+    let b = &after["batching"]["batches"];
+    assert_eq!(n(&b["link_rx"]["packets"]), n(&after["link"]["rx_frames"]));
+    assert_eq!(n(&b["link_tx"]["packets"]), n(&after["link"]["tx_frames"]));
+    assert_eq!(n(&b["tun_rx"]["packets"]), n(&after["tun"]["rx_packets"]));
+    assert_eq!(
+        n(&b["tun_tx"]["packets"]),
+        n(&after["tun"]["tx_packets"]) + n(&after["tun"]["errors"])
+    );
+    for d in ["link_rx", "link_tx", "tun_rx", "tun_tx"] {
+        let h: u64 = b[d]["size_histogram"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(n)
+            .sum();
+        assert_eq!(
+            h,
+            n(&b[d]["batches"]),
+            "{d} histogram buckets sum to its batch count"
+        );
+    }
+    let moved = n(&after["batching"]["packets_moved"]);
+    assert!(moved >= 4 * r.received as u64);
+    assert!(n(&after["batching"]["syscalls_total"]) > 0);
+}
+
+fn parse_metrics(text: &str) -> Option<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/parse_metrics.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(text.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if out.status.code() == Some(3) {
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "parser rejected /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("parser JSON"))
+}
+
+fn sample(m: &Value, family: &str, sample: &str, label: Option<(&str, &str)>) -> f64 {
+    m[family]["samples"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no family {family}"))
+        .iter()
+        .find(|s| s[0] == sample && label.is_none_or(|(k, v)| s[1][k] == v))
+        .unwrap_or_else(|| panic!("no sample {sample} {label:?} in {family}"))[2]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn metrics_parse_with_the_reference_parser_and_counters_rise() {
+    require_testbed!();
+    let tb = up();
+    let obu = 1;
+    let (code, text0) = tb.api(obu, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let Some(m0) = parse_metrics(&text0) else {
+        eprintln!(
+            "SKIPPED: python3 prometheus_client not installed (pip install prometheus-client)"
+        );
+        return;
+    };
+    for (fam, ty) in [
+        ("v2x_link_rx_frames", "counter"),
+        ("v2x_link_tx_frames", "counter"),
+        ("v2x_tun_rx_packets", "counter"),
+        ("v2x_tun_tx_packets", "counter"),
+        ("v2x_dropped", "counter"),
+        ("v2x_batch_size", "histogram"),
+        ("v2x_syscalls", "counter"),
+        ("v2x_neighbors", "gauge"),
+        ("v2x_routes", "gauge"),
+        ("v2x_upstream_changes", "counter"),
+        ("v2x_link_up", "gauge"),
+        ("v2x_ready", "gauge"),
+    ] {
+        assert_eq!(m0[fam]["type"], ty, "{fam}: {}", m0[fam]);
+    }
+    assert!(
+        text0.contains("v2x_link_rx_frames_total "),
+        "counters end in _total"
+    );
+    assert!(text0.contains("v2x_dropped_total{reason=\"no_route\"}"));
+    assert!(
+        text0.contains("v2x_batch_size_bucket{le=\"64.0\",direction=\"link_tx\"}"),
+        "{text0}"
+    );
+    assert!(text0.contains("v2x_syscalls_total{op=\"sendmmsg\"}"));
+    assert_eq!(sample(&m0, "v2x_neighbors", "v2x_neighbors", None), 1.0);
+    assert_eq!(sample(&m0, "v2x_ready", "v2x_ready", None), 1.0);
+    let r = tb.ping(obu, &tb.nodes[0].addr4.clone(), 200, "0.005");
+    assert!(r.received >= 195);
+    let m1 = parse_metrics(&tb.api(obu, "/metrics").unwrap().1).unwrap();
+    for (fam, s) in [
+        ("v2x_link_tx_frames", "v2x_link_tx_frames_total"),
+        ("v2x_tun_rx_packets", "v2x_tun_rx_packets_total"),
+    ] {
+        let (a, b) = (sample(&m0, fam, s, None), sample(&m1, fam, s, None));
+        assert!(b - a >= 195.0, "{s}: {a} -> {b}");
+    }
+    let (a, b) = (
+        sample(
+            &m0,
+            "v2x_batch_size",
+            "v2x_batch_size_count",
+            Some(("direction", "link_tx")),
+        ),
+        sample(
+            &m1,
+            "v2x_batch_size",
+            "v2x_batch_size_count",
+            Some(("direction", "link_tx")),
+        ),
+    );
+    assert!(b > a, "histogram count rises: {a} -> {b}");
+    let rsu_metrics = parse_metrics(&tb.api(0, "/metrics").unwrap().1).unwrap();
+    assert!(
+        rsu_metrics.get("v2x_upstream_changes").is_none(),
+        "RSU has no upstream"
+    );
+    assert_eq!(sample(&rsu_metrics, "v2x_routes", "v2x_routes", None), 1.0);
+}
+
+#[test]
+fn show_prints_readable_tables() {
+    require_testbed!();
+    let tb = up();
+    let show = |i: usize, what: &str| {
+        let bin = bin_dir().join(tb.nodes[i].role.binary());
+        let out = ns_output(&tb.nodes[i].ns, &[bin.to_str().unwrap(), "show", what]);
+        assert_eq!(out.status, 0, "{what}: {}", out.stderr);
+        out.stdout
+    };
+    let r = show(1, "routes");
+    assert!(
+        r.starts_with(&format!(
+            "upstream: rsu {} via {} (1 hops)",
+            tb.nodes[0].mac, tb.nodes[0].mac
+        )),
+        "{r}"
+    );
+    assert!(r.contains("NEXT HOP") && r.contains("RECEPTION"), "{r}");
+    let n = show(1, "neighbors");
+    assert!(
+        n.starts_with("NEIGHBOR") && n.contains(&tb.nodes[0].mac),
+        "{n}"
+    );
+    let s = show(1, "stats");
+    assert!(
+        s.contains("link.tx_frames") && s.contains("batch.link_rx"),
+        "{s}"
+    );
+    let rr = show(0, "routes");
+    assert!(
+        rr.starts_with("OBU") && rr.contains(&tb.nodes[1].mac) && rr.contains(&tb.nodes[1].addr4),
+        "{rr}"
+    );
+    // No daemon at that address: a clear error and exit 69.
+    let bin = bin_dir().join("obu");
+    let out = ns_output(
+        &tb.nodes[1].ns,
+        &[
+            bin.to_str().unwrap(),
+            "show",
+            "stats",
+            "--api",
+            "127.0.0.1:1",
+        ],
+    );
+    assert_eq!(out.status, 69);
+    assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
+}
+
+#[test]
+fn systemd_units_verify() {
+    let Some(analyze) = testbed::which("systemd-analyze") else {
+        eprintln!("SKIPPED: systemd-analyze not installed");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("v2xd-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for role in ["obu", "rsu"] {
+        let unit = std::fs::read_to_string(format!(
+            "{}/../config/{role}.service",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for needle in [
+            "Type=notify",
+            "WatchdogSec=",
+            "Restart=on-failure",
+            "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
+            "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW",
+            "ProtectSystem=strict",
+            "NoNewPrivileges=yes",
+            "ExecReload=",
+        ] {
+            assert!(unit.contains(needle), "{role}.service lacks {needle}");
+        }
+        // Verify against the binaries just built (the unit names /usr/local/bin).
+        let bin = bin_dir().join(role);
+        let local = unit.replace(&format!("/usr/local/bin/{role}"), bin.to_str().unwrap());
+        let path = dir.join(format!("{role}.service"));
+        std::fs::write(&path, local).unwrap();
+        let out = Command::new(&analyze)
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let relevant: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(&format!("{role}.service")))
+            .collect();
+        assert!(
+            out.status.success() && relevant.is_empty(),
+            "{role}.service: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn notify_messages(sock: &UnixDatagram, want: &str, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let done = m.lines().any(|l| l == want);
+            got.push(m);
+            if done {
+                break;
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn systemd_notify_ready_watchdog_reload_and_stopping() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    tb.start(0, &NodeOptions::default());
+    let path = tb.dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    tb.write_config(1, &NodeOptions::default());
+    tb.start_with_env(
+        1,
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let m = notify_messages(&sock, "READY=1", Duration::from_secs(10));
+    assert!(m.iter().any(|x| x.contains("READY=1")), "{m:?}");
+    // READY comes once link and TUN exist.
+    assert_eq!(
+        ns_output(&tb.nodes[1].ns, &["ip", "link", "show", "v2x0"]).status,
+        0
+    );
+    let w = notify_messages(&sock, "never", Duration::from_millis(1000));
+    let feeds = w.iter().filter(|x| x.contains("WATCHDOG=1")).count();
+    assert!(
+        feeds >= 4,
+        "watchdog fed {feeds} times in 1 s with WATCHDOG_USEC=400ms: {w:?}"
+    );
+    // SIGHUP: RELOADING then READY again.
+    let pid = ns_output(
+        &tb.nodes[1].ns,
+        &["pgrep", "-f", tb.nodes[1].config.to_str().unwrap()],
+    )
+    .stdout;
+    let pid: i32 = pid
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("daemon pid");
+    // SAFETY: signals the daemon we started.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let m = notify_messages(&sock, "READY=1", Duration::from_secs(5));
+    assert!(m.iter().any(|x| x.contains("RELOADING=1")), "{m:?}");
+    assert_eq!(tb.stop(1), Some(0));
+    let m = notify_messages(&sock, "STOPPING=1", Duration::from_secs(2));
+    assert!(m.iter().any(|x| x.contains("STOPPING=1")), "{m:?}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_and_quiet_per_packet() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    let opts = NodeOptions {
+        extra: String::new(),
+        ..NodeOptions::default()
+    };
+    tb.start(0, &opts);
+    let p = tb.write_config(1, &opts);
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("[log]\n", "[log]\nformat = \"json\"\n");
+    std::fs::write(&p, text).unwrap();
+    tb.start_with_env(1, &[]);
+    tb.wait_ready(Duration::from_secs(15));
+    let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 300, "0.002");
+    assert!(r.received >= 290);
+    let log = tb.log(1);
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{l}");
+    }
+    assert!(
+        lines.len() < 20,
+        "per-packet logging at info? {} lines",
+        lines.len()
+    );
+}
+
+#[test]
+fn sighup_reloads_level_and_timers_and_rejects_a_bad_file() {
+    require_testbed!();
+    let mut tb = up();
+    let obu = 1;
+    let cfg = tb.nodes[0].config.clone();
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let pid_of = |tb: &Testbed, i: usize| -> i32 {
+        let out = ns_output(
+            &tb.nodes[i].ns,
+            &["pgrep", "-f", tb.nodes[i].config.to_str().unwrap()],
+        )
+        .stdout;
+        out.lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("pid")
+    };
+    let rsu_pid = pid_of(&tb, 0);
+    std::fs::write(
+        &cfg,
+        good.replace("beacon_interval_ms = 100", "beacon_interval_ms = 50")
+            .replace("level = \"info\"", "level = \"debug\""),
+    )
+    .unwrap();
+    // SAFETY: signals the daemon we started.
+    unsafe { libc::kill(rsu_pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    let st = tb.api_json(0, "/api/v1/status");
+    assert_eq!(st["config"]["routing"]["beacon_interval_ms"], 50, "{st}");
+    assert_eq!(st["config"]["log_level"], "debug");
+    assert!(tb.log(0).contains("configuration reloaded"));
+    // Beacons now come twice as often: the OBU's RSU frames per second rise.
+    let f0 = tb.stat(obu, "link", "rx_frames");
+    std::thread::sleep(Duration::from_secs(1));
+    let per_s = tb.stat(obu, "link", "rx_frames") - f0;
+    assert!((15..=25).contains(&per_s), "{per_s} beacons/s at 50 ms");
+    // A bad file is rejected, the running config kept, the daemon still up.
+    std::fs::write(
+        &cfg,
+        good.replace("beacon_interval_ms = 100", "beacon_interval_ms = 1"),
+    )
+    .unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(rsu_pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(tb.log(0).contains("rejected"), "{}", tb.log(0));
+    assert_eq!(
+        tb.api_json(0, "/api/v1/status")["config"]["routing"]["beacon_interval_ms"],
+        50
+    );
+    assert!(tb.nodes[0].is_running());
+}
+
+#[test]
+fn radio_interface_flap_is_reported_and_recovered_from() {
+    require_testbed!();
+    let tb = up();
+    let obu = 1;
+    let ns = tb.nodes[obu].ns.clone();
+    ns_exec(&ns, &["ip", "link", "set", "radio0", "down"]);
+    let t = Instant::now();
+    while tb.api(obu, "/readyz").map(|r| r.0).unwrap_or(0) != 503 {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "readyz never went 503"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while !tb.api(obu, "/metrics").unwrap().1.contains("v2x_link_up 0") {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "v2x_link_up never went 0"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    ns_exec(&ns, &["ip", "link", "set", "radio0", "up"]);
+    assert!(
+        tb.wait_node_ready(obu, Duration::from_secs(5)),
+        "not ready again; log:\n{}",
+        tb.log(obu)
+    );
+    let r = tb.ping(obu, &tb.nodes[0].addr4.clone(), 10, "0.05");
+    assert_eq!(r.received, 10, "ping after the flap: {r:?}");
+    let log = tb.log(obu);
+    assert!(
+        log.contains("link is down") && log.contains("link is up again"),
+        "{log}"
+    );
+}

@@ -25,6 +25,8 @@ pub fn init(level: &str, format: LogFormat) -> LogReload {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    // Colours only on a terminal: not in the journal or files.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false),
             )
             .try_init(),

@@ -347,6 +347,11 @@ impl Testbed {
         }
     }
 
+    /// PID of node `i`'s daemon (`ip netns exec` execs it in place).
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].daemon.as_ref().map(|c| c.id())
+    }
+
     /// The daemon log of node `i`.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()

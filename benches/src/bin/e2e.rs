@@ -1,0 +1,289 @@
+//! End-to-end benchmark driver: real traffic (iperf3, ping) through the
+//! daemons in namespace topologies, in one run against the kernel's own
+//! path over the same bridge (the ceiling) and against the daemons with
+//! batching disabled. Prints a markdown table and writes JSON.
+//!
+//!     scripts/bench-e2e.sh [--duration SECS] [--out FILE.json]
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use testbed::{ns_exec, ns_output, NodeOptions, Testbed, Topology};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Path {
+    Kernel,
+    Batched,
+    BatchedNoAggregation,
+    Unbatched,
+}
+
+impl Path {
+    fn name(&self) -> &'static str {
+        match self {
+            Path::Kernel => "kernel",
+            Path::Batched => "batched",
+            Path::BatchedNoAggregation => "batched_no_aggregation",
+            Path::Unbatched => "unbatched",
+        }
+    }
+}
+
+struct Net {
+    tb: Testbed,
+    /// Client node index, server node index, server address.
+    client: usize,
+    server: usize,
+    dst: String,
+    daemons: bool,
+}
+
+fn build(path: Path, hops: usize) -> Net {
+    let mut tb = Testbed::new(&Topology::chain(hops));
+    let (client, server) = (hops, 0);
+    if path == Path::Kernel {
+        // Plain IP on the same radios and bridge; middle nodes route.
+        for i in 0..=hops {
+            let ns = tb.nodes[i].ns.clone();
+            ns_exec(&ns, &["ip", "addr", "add", &format!("10.99.0.{}/24", i + 1), "dev", "radio0"]);
+            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"]);
+            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.conf.radio0.send_redirects=0"]);
+            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"]);
+        }
+        // Host routes along the chain: toward the RSU via i-1, away via i+1.
+        for i in 0..=hops {
+            let ns = tb.nodes[i].ns.clone();
+            for j in 0..=hops {
+                if j + 1 < i {
+                    ns_exec(&ns, &["ip", "route", "add", &format!("10.99.0.{}/32", j + 1), "via", &format!("10.99.0.{}", i)]);
+                } else if j > i + 1 {
+                    ns_exec(&ns, &["ip", "route", "add", &format!("10.99.0.{}/32", j + 1), "via", &format!("10.99.0.{}", i + 2)]);
+                }
+            }
+        }
+        return Net { tb, client, server, dst: "10.99.0.1".into(), daemons: false };
+    }
+    let opts = NodeOptions {
+        batching: path != Path::Unbatched,
+        aggregate: path != Path::BatchedNoAggregation,
+        log_level: "warn".into(),
+        ..NodeOptions::default()
+    };
+    tb.start_all(&opts);
+    tb.wait_ready(Duration::from_secs(20));
+    let dst = tb.nodes[server].addr4.clone();
+    Net { tb, client, server, dst, daemons: true }
+}
+
+fn iperf(net: &mut Net, args: &[&str], secs: u64) -> Value {
+    let server = net.tb.spawn_in(net.server, &["iperf3", "-s", "-1", "-J", "-B", &net.dst.clone()]);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = secs.to_string();
+    let mut a = vec!["iperf3", "-c", &net.dst, "-t", &t, "-J"];
+    a.extend_from_slice(args);
+    let out = ns_output(&net.tb.nodes[net.client].ns, &a);
+    let srv = net.tb.wait_spawned(server, Duration::from_secs(secs + 10)).unwrap_or_default();
+    let client: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let server: Value = serde_json::from_str(&srv).unwrap_or(Value::Null);
+    json!({ "client": client, "server": server })
+}
+
+/// Sum of user+system CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after "(comm) ".
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
+/// Packets a daemon moved: frames sent on the link plus packets written to its TUN.
+fn moved(tb: &Testbed, i: usize) -> u64 {
+    tb.stat(i, "link", "tx_frames") + tb.stat(i, "tun", "tx_packets")
+}
+
+fn rtts(out: &str) -> Vec<f64> {
+    let mut v: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v
+}
+
+fn pct(v: &[f64], p: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    Some(v[i])
+}
+
+fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
+    eprintln!("== {} {hops} hop(s)", path.name());
+    let mut net = build(path, hops);
+    let pids: Vec<u32> = (0..net.tb.nodes.len()).filter_map(|i| net.tb.pid(i)).collect();
+    let mut r = json!({ "path": path.name(), "hops": hops });
+    let cpu0: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let moved0: Vec<u64> = if net.daemons { (0..net.tb.nodes.len()).map(|i| moved(&net.tb, i)).collect() } else { vec![] };
+    let tx0 = if net.daemons { (net.tb.stat(net.client, "link", "tx_frames"), net.tb.stat(net.client, "link", "tx_messages")) } else { (0, 0) };
+    // UDP 64-byte payloads at full offered load.
+    let u = iperf(&mut net, &["-u", "-b", "0", "-l", "64"], secs);
+    let s = &u["server"]["end"]["sum"];
+    let (pk, lost, dur) = (s["packets"].as_f64().unwrap_or(0.0), s["lost_packets"].as_f64().unwrap_or(0.0), s["seconds"].as_f64().unwrap_or(secs as f64));
+    r["udp64_pps"] = json!((pk - lost) / dur.max(0.001));
+    r["udp64_loss"] = json!(if pk > 0.0 { lost / pk } else { 1.0 });
+    if net.daemons {
+        let f = net.tb.stat(net.client, "link", "tx_frames") - tx0.0;
+        let m = net.tb.stat(net.client, "link", "tx_messages") - tx0.1;
+        r["udp64_frames_per_packet"] = json!(f as f64 / m.max(1) as f64);
+    }
+    if only_udp64 {
+        return r;
+    }
+    // UDP 1400-byte payloads.
+    let u = iperf(&mut net, &["-u", "-b", "0", "-l", "1400"], secs);
+    let s = &u["server"]["end"]["sum"];
+    let (pk, lost, dur) = (s["packets"].as_f64().unwrap_or(0.0), s["lost_packets"].as_f64().unwrap_or(0.0), s["seconds"].as_f64().unwrap_or(secs as f64));
+    r["udp1400_pps"] = json!((pk - lost) / dur.max(0.001));
+    r["udp1400_loss"] = json!(if pk > 0.0 { lost / pk } else { 1.0 });
+    // TCP bulk.
+    let t = iperf(&mut net, &[], secs);
+    let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0);
+    r["tcp_mbps"] = json!(tcp_bps / 1e6);
+    r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
+    if net.daemons {
+        let cpu: Vec<f64> = pids.iter().zip(&cpu0).map(|(p, c)| cpu_seconds(*p) - c).collect();
+        let per: Vec<Value> = (0..net.tb.nodes.len())
+            .map(|i| {
+                let m = moved(&net.tb, i) - moved0[i];
+                json!({ "node": net.tb.nodes[i].name, "cpu_s": cpu[i], "packets": m, "us_per_packet": if m > 0 { cpu[i] * 1e6 / m as f64 } else { 0.0 } })
+            })
+            .collect();
+        r["cpu"] = Value::Array(per);
+    }
+    // Ping: idle, then under 50% of the TCP rate.
+    let dst = net.dst.clone();
+    let idle = ns_output(&net.tb.nodes[net.client].ns, &["ping", "-n", "-i", "0.01", "-c", "300", &dst]);
+    let v = rtts(&idle.stdout);
+    r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
+    r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
+    let rate = format!("{}", (tcp_bps * 0.5) as u64);
+    let server = net.tb.spawn_in(net.server, &["iperf3", "-s", "-1", "-B", &dst]);
+    std::thread::sleep(Duration::from_millis(300));
+    let load = net.tb.spawn_in(net.client, &["iperf3", "-c", &dst, "-t", &(secs + 2).to_string(), "-b", &rate]);
+    std::thread::sleep(Duration::from_millis(700));
+    let loaded = ns_output(&net.tb.nodes[net.client].ns, &["ping", "-n", "-i", "0.01", "-c", &(secs * 80).to_string(), &dst]);
+    net.tb.wait_spawned(load, Duration::from_secs(secs + 10));
+    net.tb.wait_spawned(server, Duration::from_secs(5));
+    let v = rtts(&loaded.stdout);
+    r["ping_load50_median_ms"] = json!(pct(&v, 0.5));
+    r["ping_load50_p99_ms"] = json!(pct(&v, 0.99));
+    r
+}
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let secs: u64 = get("--duration").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
+    if let Err(why) = testbed::available() {
+        eprintln!("cannot run: {why}");
+        std::process::exit(1);
+    }
+    if testbed::which("iperf3").is_none() {
+        eprintln!("cannot run: iperf3 not installed");
+        std::process::exit(1);
+    }
+    let mut results = Vec::new();
+    for hops in [1usize, 2] {
+        for path in [Path::Kernel, Path::Batched, Path::Unbatched] {
+            results.push(run_path(path, hops, secs, false));
+        }
+    }
+    results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
+    let find = |p: &str, h: u64| results.iter().find(|r| r["path"] == p && r["hops"] == h).cloned().unwrap_or(Value::Null);
+    let mut md = String::new();
+    md.push_str(&format!("Duration per measurement: {secs} s. Ratios are from this one run.\n\n"));
+    md.push_str("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    let rows: [(&str, &str, usize); 8] = [
+        ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
+        ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
+        ("UDP 1400 B delivered (pkt/s)", "udp1400_pps", 0),
+        ("UDP 64 B loss", "udp64_loss", 3),
+        ("ping idle median (ms)", "ping_idle_median_ms", 3),
+        ("ping idle p99 (ms)", "ping_idle_p99_ms", 3),
+        ("ping at 50% load median (ms)", "ping_load50_median_ms", 3),
+        ("ping at 50% load p99 (ms)", "ping_load50_p99_ms", 3),
+    ];
+    for hops in [1u64, 2] {
+        let (k, b, u) = (find("kernel", hops), find("batched", hops), find("unbatched", hops));
+        for (label, key, d) in rows {
+            md.push_str(&format!(
+                "| {label} | {hops} | {} | {} | {} | {} | {} |\n",
+                cell(f(&k[key]), d),
+                cell(f(&b[key]), d),
+                cell(f(&u[key]), d),
+                ratio(f(&b[key]), f(&u[key])),
+                ratio(f(&b[key]), f(&k[key]))
+            ));
+        }
+    }
+    md.push_str("\nIdle ping RTT added over the kernel path (median): ");
+    for hops in [1u64, 2] {
+        let (k, b) = (find("kernel", hops), find("batched", hops));
+        if let (Some(kk), Some(bb)) = (f(&k["ping_idle_median_ms"]), f(&b["ping_idle_median_ms"])) {
+            md.push_str(&format!("{hops} hop(s): {:.0} µs; ", (bb - kk) * 1000.0));
+        }
+    }
+    md.push_str("\n\nCPU time per packet moved (link frames sent + TUN packets written), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");
+    for r in &results {
+        if let Some(cpu) = r["cpu"].as_array() {
+            for c in cpu {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {:.2} | {} | {:.2} |\n",
+                    r["path"].as_str().unwrap_or(""),
+                    r["hops"],
+                    c["node"].as_str().unwrap_or(""),
+                    f(&c["cpu_s"]).unwrap_or(0.0),
+                    c["packets"],
+                    f(&c["us_per_packet"]).unwrap_or(0.0)
+                ));
+            }
+        }
+    }
+    let agg_on = f(&find("batched", 1)["udp64_frames_per_packet"]);
+    let agg_off = f(&find("batched_no_aggregation", 1)["udp64_frames_per_packet"]);
+    md.push_str(&format!(
+        "\nFrames on the wire per packet, UDP 64 B at full load, 1 hop: aggregation on {} , off {} (delivered pkt/s: on {}, off {}).\n",
+        cell(agg_on, 3),
+        cell(agg_off, 3),
+        cell(f(&find("batched", 1)["udp64_pps"]), 0),
+        cell(f(&find("batched_no_aggregation", 1)["udp64_pps"]), 0)
+    ));
+    println!("{md}");
+    let doc = json!({ "duration_s": secs, "results": results, "markdown": md });
+    if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+        eprintln!("cannot write {out}: {e}");
+    } else {
+        eprintln!("JSON written to {out}");
+    }
+}

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod counters;
 pub mod ip;
 pub mod node_id;
+pub mod offload;
 pub mod time;
 pub mod wire;
 

@@ -7,6 +7,7 @@
 //!   Small messages for the same next hop share a frame when aggregation is on.
 
 use crate::action::{Action, Payload};
+use crate::offload::{OffloadError, Segmenter};
 use crate::wire::{
     BroadcastRepr, DataRepr, EthernetRepr, HeaderRepr, MessageType, BROADCAST_OVERHEAD,
     DATA_OVERHEAD, ETH_HEADER_LEN, HEADER_LEN,
@@ -281,6 +282,41 @@ impl SendBatch {
         }
     }
 
+    /// Adds a data action whose payload is a TCP super-packet (TUN offload)
+    /// as one data message per segment of at most `gso_size` payload bytes:
+    /// each segment's rewritten IP + TCP headers go into the header store,
+    /// its payload is referenced in place. Returns the number of segments.
+    pub fn push_tcp_segments(&mut self, a: &Action, packet: &[u8], gso_size: u16) -> Result<usize, OffloadError> {
+        let (dst, kind, ttl, origin, dest, payload) = match *a {
+            Action::SendData { next_hop, kind, ttl, origin, dest, payload } => (next_hop, kind, ttl, origin, dest, payload),
+            _ => return Err(OffloadError::Unsupported),
+        };
+        let mut seg = Segmenter::new(packet, gso_size)?;
+        let hl = seg.header_len();
+        let count = seg.count();
+        let mss = gso_size as usize;
+        for i in 0..count {
+            let start = hl + i * mss;
+            let len = mss.min(packet.len().saturating_sub(start));
+            let body_len = DATA_OVERHEAD - HEADER_LEN + hl + len;
+            let mut ok = true;
+            let pushed = self.push(
+                dst,
+                DATA_OVERHEAD + hl,
+                |h| {
+                    HeaderRepr { msg_type: kind, flags: 0, ttl, body_len: body_len as u16 }.emit(h);
+                    DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
+                    ok = seg.next_into(&mut h[DATA_OVERHEAD..]) == Some(start..start + len);
+                },
+                (len > 0).then_some(Payload { offset: payload.offset + start as u16, len: len as u16, ..payload }),
+            );
+            if !pushed || !ok {
+                return Err(OffloadError::Malformed);
+            }
+        }
+        Ok(count)
+    }
+
     /// The whole frame `i` as contiguous bytes (for tests and debugging;
     /// the I/O layer sends segments by gather instead).
     pub fn frame_bytes<'a>(
@@ -400,6 +436,44 @@ mod tests {
                 len: 1
             }
         }));
+    }
+
+    #[test]
+    fn tcp_super_packet_is_cut_into_mtu_frames_that_parse_back() {
+        use crate::wire::{Body, EthernetFrame, Messages};
+        // A TCP/IPv4 super-packet of 4000 payload bytes, 20+20 header bytes.
+        let mut sup = vec![0u8; 40];
+        sup[0] = 0x45;
+        sup[2..4].copy_from_slice(&4040u16.to_be_bytes());
+        sup[9] = 6;
+        sup[32] = 5 << 4;
+        sup[33] = 0x10;
+        sup.extend((0..4000u32).map(|i| i as u8));
+        let me = NodeId([2, 0, 0, 0, 0, 9]);
+        let mut s = SendBatch::new(me, 0x88b5, 1500, true, 8);
+        let a = Action::SendData {
+            next_hop: me,
+            kind: MessageType::DataUp,
+            ttl: 3,
+            origin: me,
+            dest: me,
+            payload: Payload { source: crate::action::Source::Tun, slot: 0, offset: 0, len: sup.len() as u16 },
+        };
+        assert_eq!(s.push_tcp_segments(&a, &sup, 1400), Ok(3));
+        assert_eq!(s.frames().len(), 3, "three segments do not fit one frame together");
+        let mut payload = Vec::new();
+        for f in 0..3 {
+            let bytes = s.frame_bytes(f, |p| sup.get(p.offset as usize..(p.offset + p.len) as usize)).unwrap();
+            assert!(bytes.len() <= 1514);
+            let fr = EthernetFrame::new_checked(&bytes[..]).unwrap();
+            for m in Messages::new(fr.payload()) {
+                match m.unwrap().body {
+                    Body::Data(d) => payload.extend_from_slice(&d.payload[40..]),
+                    _ => panic!("data expected"),
+                }
+            }
+        }
+        assert_eq!(payload, sup[40..]);
     }
 
     #[test]

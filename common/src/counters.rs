@@ -198,6 +198,12 @@ pub struct Counters {
     /// Data messages forwarded as a relay.
     pub relayed: AtomicU64,
     pub upstream_changes: AtomicU64,
+    /// TUN offload: super-packets read and cut into segments.
+    pub tso_packets: AtomicU64,
+    pub tso_segments: AtomicU64,
+    /// TUN offload: segments coalesced into super-packets on write.
+    pub gro_writes: AtomicU64,
+    pub gro_segments: AtomicU64,
     pub drops: [AtomicU64; DropReason::ALL.len()],
     pub syscalls: [AtomicU64; Syscall::ALL.len()],
     pub batches: [BatchHistogram; Dir::ALL.len()],

@@ -369,7 +369,7 @@ impl Config {
             tun_name,
             tun_addresses,
             tun_mtu,
-            tun_offload: tun.offload.unwrap_or(false),
+            tun_offload: tun.offload.unwrap_or(true),
             routing,
             batching,
             api_listen,

@@ -68,12 +68,7 @@ pub fn run<R: Role>(
         Ok(m) => m,
         Err(e) => return config_error(config_path, &e),
     };
-    if cfg.tun_offload {
-        tracing::warn!(
-            "tun.offload = true: TUN offload is not available in this build; using plain TUN I/O"
-        );
-    }
-    let tun = match Tun::create(&cfg.tun_name, tun_mtu, &cfg.tun_addresses) {
+    let tun = match Tun::create(&cfg.tun_name, tun_mtu, &cfg.tun_addresses, cfg.tun_offload) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!("tun.name `{}`: {e}", cfg.tun_name);

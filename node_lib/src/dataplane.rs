@@ -11,6 +11,7 @@ use crate::sys;
 use crate::tun::Tun;
 use common::action::Action;
 use common::batch::RecvBatch;
+use common::offload::VnetHdr;
 use common::counters::{Counters, DropReason, Syscall};
 use common::Time;
 use std::io;
@@ -124,7 +125,8 @@ impl<R: Role> Dataplane<R> {
         };
         let batched = self.batching.enabled;
         let mut link_rx = RecvBatch::new(max_batch, self.link.frame_capacity());
-        let mut tun_rx = RecvBatch::new(max_batch, self.tun.mtu() + 64);
+        let mut tun_rx = RecvBatch::new(max_batch, self.tun.read_capacity());
+        let mut tun_meta = vec![VnetHdr::default(); max_batch];
         let empty = RecvBatch::new(0, 1);
         let mut scratch = LinkScratch::new(max_batch);
         let mut dispatch = Dispatcher::new(
@@ -148,7 +150,7 @@ impl<R: Role> Dataplane<R> {
             if now >= self.role.next_tick() {
                 self.role.on_tick(now, &mut actions);
                 dispatch
-                    .handle_messages_batched(&actions, &empty, &empty, &self.link, &self.tun, c);
+                    .handle_messages_batched(&actions, &empty, &empty, &[], &self.link, &self.tun, c);
                 actions.clear();
             }
             if now.since(last_link_check) >= LINK_CHECK_EVERY {
@@ -258,7 +260,7 @@ impl<R: Role> Dataplane<R> {
                         self.role.on_frame(now, i as u16, frame, &mut actions);
                     }
                     dispatch.handle_messages_batched(
-                        &actions, &link_rx, &empty, &self.link, &self.tun, c,
+                        &actions, &link_rx, &empty, &[], &self.link, &self.tun, c,
                     );
                     actions.clear();
                     if n < max_batch {
@@ -268,7 +270,7 @@ impl<R: Role> Dataplane<R> {
             }
             if fds[1].revents != 0 {
                 for _ in 0..BATCHES_PER_TURN {
-                    let n = match self.tun.recv(&mut tun_rx, max_batch, batched, c) {
+                    let n = match self.tun.recv(&mut tun_rx, &mut tun_meta, max_batch, batched, c) {
                         Ok(n) => n,
                         Err(e) => {
                             Counters::inc(&c.tun_errors, 1);
@@ -288,7 +290,7 @@ impl<R: Role> Dataplane<R> {
                         self.role.on_tun(now, i as u16, pkt, &mut actions);
                     }
                     dispatch.handle_messages_batched(
-                        &actions, &empty, &tun_rx, &self.link, &self.tun, c,
+                        &actions, &empty, &tun_rx, &tun_meta, &self.link, &self.tun, c,
                     );
                     actions.clear();
                     if n < max_batch {

@@ -3,8 +3,9 @@
 //! (grouped by next hop so small messages share frames), then the TUN writes.
 
 use crate::link::{LinkScratch, RawLink};
-use crate::tun::Tun;
+use crate::tun::{Tun, TunWriteScratch};
 use common::action::{Action, Payload, Source};
+use common::offload::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::{Counters, Dir, DropReason};
 use common::NodeId;
@@ -14,6 +15,8 @@ pub struct Dispatcher {
     send: SendBatch,
     order: Vec<(NodeId, u32)>,
     scratch: LinkScratch,
+    tun_out: Vec<Payload>,
+    tun_scratch: TunWriteScratch,
     batched: bool,
 }
 
@@ -42,17 +45,23 @@ impl Dispatcher {
             send: SendBatch::new(src, ethertype, link_mtu, aggregate && batched, frames),
             order: Vec::with_capacity(frames),
             scratch: LinkScratch::new(frames.min(1024)),
+            tun_out: Vec::with_capacity(frames),
+            tun_scratch: TunWriteScratch::default(),
             batched,
         }
     }
 
     /// Sends all actions. Link actions are grouped by destination (stable
-    /// within a destination, so per-flow order is kept).
+    /// within a destination, so per-flow order is kept). A TCP super-packet
+    /// from the TUN (offload; `tun_meta` holds the virtio-net headers of
+    /// `tun_rx`) is cut into link-MTU segments here.
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_messages_batched(
         &mut self,
         actions: &[Action],
         link_rx: &RecvBatch,
         tun_rx: &RecvBatch,
+        tun_meta: &[VnetHdr],
         link: &RawLink,
         tun: &Tun,
         counters: &Counters,
@@ -74,8 +83,11 @@ impl Dispatcher {
             // destination, and it does not allocate.
             self.order.sort_unstable();
         }
-        for &(_, i) in &self.order {
-            if !self.send.push_action(&actions[i as usize]) {
+        for k in 0..self.order.len() {
+            let a = &actions[self.order[k].1 as usize];
+            if let Some(gso) = gso_of(a, tun_meta) {
+                self.push_segments(a, gso, link_rx, tun_rx, counters);
+            } else if !self.send.push_action(a) {
                 counters.count_drop(DropReason::TooBig);
             }
         }
@@ -90,16 +102,50 @@ impl Dispatcher {
         }
         if tun_count > 0 {
             counters.batch(Dir::TunTx, tun_count);
+            self.tun_out.clear();
             for a in actions {
                 if let Action::DeliverTun { payload } = a {
-                    match resolve(payload, link_rx, tun_rx) {
-                        Some(pkt) => {
-                            tun.send(pkt, counters);
-                        }
-                        None => counters.count_drop(DropReason::Malformed),
+                    if resolve(payload, link_rx, tun_rx).is_some() {
+                        self.tun_out.push(*payload);
+                    } else {
+                        counters.count_drop(DropReason::Malformed);
                     }
                 }
             }
+            let out = &self.tun_out;
+            tun.send_all(
+                out.len(),
+                |k| resolve(&out[k], link_rx, tun_rx).unwrap_or_default(),
+                &mut self.tun_scratch,
+                counters,
+            );
         }
+    }
+
+    fn push_segments(&mut self, a: &Action, gso: VnetHdr, link_rx: &RecvBatch, tun_rx: &RecvBatch, counters: &Counters) {
+        let Action::SendData { payload, .. } = a else { return };
+        let tcp = matches!(gso.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
+        let Some(packet) = resolve(payload, link_rx, tun_rx).filter(|_| tcp) else {
+            counters.count_drop(DropReason::Malformed);
+            return;
+        };
+        match self.send.push_tcp_segments(a, packet, gso.gso_size) {
+            Ok(n) => {
+                Counters::inc(&counters.tso_packets, 1);
+                Counters::inc(&counters.tso_segments, n as u64);
+            }
+            Err(_) => counters.count_drop(DropReason::Malformed),
+        }
+    }
+}
+
+/// The virtio-net header of a data action's TUN payload, if it is a
+/// super-packet that needs cutting.
+fn gso_of(a: &Action, tun_meta: &[VnetHdr]) -> Option<VnetHdr> {
+    match a {
+        Action::SendData { payload, .. } if payload.source == Source::Tun => {
+            tun_meta.get(payload.slot as usize).filter(|h| h.is_gso()).copied()
+        }
+        _ => None,
     }
 }

@@ -69,6 +69,12 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
             "partial_sends": g(&c.partial_sends),
             "send_retries": g(&c.send_retries),
         },
+        "offload": {
+            "tso_packets": g(&c.tso_packets),
+            "tso_segments": g(&c.tso_segments),
+            "gro_writes": g(&c.gro_writes),
+            "gro_segments": g(&c.gro_segments),
+        },
         "routing": {
             "relayed": g(&c.relayed),
             "v2v_turnaround": g(&c.v2v_turnaround),

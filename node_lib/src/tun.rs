@@ -6,11 +6,19 @@ use crate::sys::{self, cvt, cvt_size};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir, DropReason, Syscall};
 use common::ip::IpPrefix;
+use common::offload::{self, VnetHdr, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const IFF_VNET_HDR: libc::c_int = 0x4000;
+const TUN_F_CSUM: libc::c_ulong = 0x01;
+const TUN_F_TSO4: libc::c_ulong = 0x02;
+const TUN_F_TSO6: libc::c_ulong = 0x04;
+/// Most segments coalesced into one TUN write (also bounds the iovecs).
+const MAX_COALESCE: usize = 64;
 
 /// `struct in6_ifreq` from <linux/ipv6.h> (not in the libc crate).
 #[repr(C)]
@@ -24,6 +32,29 @@ pub struct Tun {
     fd: OwnedFd,
     name: String,
     mtu: usize,
+    /// Every read and write carries a virtio-net header (IFF_VNET_HDR).
+    vnet: bool,
+    /// The kernel hands us TSO super-packets and accepts GSO writes.
+    offload: bool,
+}
+
+/// Reused buffers of the TUN write path (lives on the data-plane thread).
+pub struct TunWriteScratch {
+    iovs: Vec<libc::iovec>,
+    hdr: [u8; 128],
+    vnet: [u8; VNET_HDR_LEN],
+    run: Vec<usize>,
+}
+
+impl Default for TunWriteScratch {
+    fn default() -> Self {
+        TunWriteScratch {
+            iovs: Vec::with_capacity(MAX_COALESCE + 2),
+            hdr: [0; 128],
+            vnet: [0; VNET_HDR_LEN],
+            run: Vec::with_capacity(MAX_COALESCE),
+        }
+    }
 }
 
 fn sockaddr_in(a: std::net::Ipv4Addr) -> libc::sockaddr {
@@ -37,8 +68,20 @@ fn sockaddr_in(a: std::net::Ipv4Addr) -> libc::sockaddr {
 }
 
 impl Tun {
-    /// Creates the TUN device `name`, sets its MTU and addresses, brings it up.
-    pub fn create(name: &str, mtu: usize, addrs: &[IpPrefix]) -> io::Result<Tun> {
+    /// Creates the TUN device `name`, sets its MTU and addresses, brings it
+    /// up. With `offload`, asks for virtio-net headers and TSO (IPv4, IPv6);
+    /// where the kernel refuses, falls back to plain I/O and says so once.
+    pub fn create(name: &str, mtu: usize, addrs: &[IpPrefix], offload: bool) -> io::Result<Tun> {
+        if offload {
+            match Tun::open(name, mtu, addrs, true) {
+                Ok(t) => return Ok(t),
+                Err(e) => tracing::warn!(error = %e, "TUN offload unavailable; using plain TUN I/O"),
+            }
+        }
+        Tun::open(name, mtu, addrs, false)
+    }
+
+    fn open(name: &str, mtu: usize, addrs: &[IpPrefix], offload: bool) -> io::Result<Tun> {
         let path = c"/dev/net/tun";
         // SAFETY: opens a constant NUL-terminated path; the fd is owned below.
         let raw = cvt(unsafe {
@@ -51,19 +94,31 @@ impl Tun {
         // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = sys::ifreq(name)?;
-        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        let vnet_flag = if offload { IFF_VNET_HDR } else { 0 };
+        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | vnet_flag) as libc::c_short;
         sys::ioctl_ifreq(raw, TUNSETIFF, &mut req).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot create TUN `{name}` (needs CAP_NET_ADMIN; name in use?): {e}"),
             )
         })?;
+        if offload {
+            let flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+            // SAFETY: TUNSETOFFLOAD takes its argument by value.
+            cvt(unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, flags) })
+                .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD: {e}")))?;
+        }
         let tun = Tun {
             fd,
             name: name.to_string(),
             mtu,
+            vnet: offload,
+            offload,
         };
         tun.configure(addrs)?;
+        if offload {
+            tracing::info!(tun = name, "TUN offload on (virtio-net header, TSO4/6, checksum)");
+        }
         Ok(tun)
     }
 
@@ -145,35 +200,62 @@ impl Tun {
         self.mtu
     }
 
+    /// Whether offload (virtio-net headers, TSO/GRO) is active.
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    /// Bytes one read can return: a 64 KiB super-packet with offload.
+    pub fn read_capacity(&self) -> usize {
+        if self.vnet {
+            65536
+        } else {
+            self.mtu + 64
+        }
+    }
+
     /// Reads packets until EAGAIN or `max` (just one when not `batched`).
+    /// With offload, each packet's virtio-net header goes to `meta[i]`;
+    /// a checksum the kernel left partial is completed here.
     pub fn recv(
         &self,
         batch: &mut RecvBatch,
+        meta: &mut [VnetHdr],
         max: usize,
         batched: bool,
         counters: &Counters,
     ) -> io::Result<usize> {
         batch.clear();
-        let max = if batched {
-            max.min(batch.capacity())
-        } else {
-            1
-        };
+        let max = if batched { max.min(batch.capacity()).min(meta.len()) } else { 1 };
         let mut n = 0;
+        let mut vh = [0u8; VNET_HDR_LEN];
         while n < max {
             let slot = batch.slot_mut(n);
             counters.syscall(Syscall::TunRead);
-            // SAFETY: reads into the valid, exclusively borrowed slot.
-            let r = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    slot.as_mut_ptr() as *mut libc::c_void,
-                    slot.len(),
-                )
+            let r = if self.vnet {
+                let iov = [
+                    libc::iovec { iov_base: vh.as_mut_ptr() as *mut libc::c_void, iov_len: VNET_HDR_LEN },
+                    libc::iovec { iov_base: slot.as_mut_ptr() as *mut libc::c_void, iov_len: slot.len() },
+                ];
+                // SAFETY: both iovecs point to live, exclusively borrowed buffers.
+                unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) }
+            } else {
+                // SAFETY: reads into the valid, exclusively borrowed slot.
+                unsafe { libc::read(self.fd.as_raw_fd(), slot.as_mut_ptr() as *mut libc::c_void, slot.len()) }
             };
             match cvt_size(r) {
                 Ok(0) => break,
                 Ok(len) => {
+                    let len = if self.vnet { len.saturating_sub(VNET_HDR_LEN) } else { len };
+                    let hdr = if self.vnet { VnetHdr::parse(&vh) } else { VnetHdr::default() };
+                    if hdr.flags & VNET_F_NEEDS_CSUM != 0 && !hdr.is_gso() {
+                        let slot = batch.slot_mut(n);
+                        if offload::complete_checksum(&mut slot[..len], hdr.csum_start as usize, hdr.csum_offset as usize).is_err() {
+                            counters.count_drop(DropReason::Malformed);
+                            continue;
+                        }
+                    }
+                    meta[n] = hdr;
                     batch.set_len(n, len);
                     n += 1;
                 }
@@ -193,8 +275,108 @@ impl Tun {
         Ok(n)
     }
 
-    /// Writes one IP packet. A full queue or error is counted, never fatal.
-    pub fn send(&self, packet: &[u8], counters: &Counters) -> bool {
+    /// Writes IP packets to the TUN. With offload, consecutive TCP segments
+    /// of one flow are coalesced into one GSO super-packet and one writev
+    /// (payloads gathered in place); everything else is one write each.
+    /// Failures are counted, never fatal.
+    pub fn send_all<'a>(&self, count: usize, packet: impl Fn(usize) -> &'a [u8], scratch: &mut TunWriteScratch, counters: &Counters) {
+        if !self.vnet {
+            for k in 0..count {
+                self.send(packet(k), counters);
+            }
+            return;
+        }
+        let mut i = 0;
+        while i < count {
+            scratch.run.clear();
+            scratch.run.push(i);
+            let first = packet(i);
+            i += 1;
+            let Some(fi) = offload::segment_info(first).filter(|_| self.offload) else {
+                self.write_run(&packet, scratch, None, counters);
+                continue;
+            };
+            let mut bytes = fi.payload_len;
+            let mut psh = false;
+            while i < count && scratch.run.len() < MAX_COALESCE && !psh {
+                let next = packet(i);
+                let Some(ni) = offload::segment_info(next) else { break };
+                if !offload::continues(first, &fi, bytes, next, &ni) {
+                    break;
+                }
+                scratch.run.push(i);
+                bytes += ni.payload_len;
+                psh = ni.flags & 0x08 != 0;
+                i += 1;
+                if ni.payload_len < fi.payload_len {
+                    break;
+                }
+            }
+            let co = (scratch.run.len() > 1).then_some((fi, bytes, psh));
+            self.write_run(&packet, scratch, co, counters);
+        }
+    }
+
+    fn write_run<'a>(
+        &self,
+        packet: &impl Fn(usize) -> &'a [u8],
+        scratch: &mut TunWriteScratch,
+        coalesced: Option<(offload::SegmentInfo, usize, bool)>,
+        counters: &Counters,
+    ) {
+        scratch.iovs.clear();
+        let segments = scratch.run.len();
+        let total: usize;
+        match coalesced {
+            None => {
+                let p = packet(scratch.run[0]);
+                scratch.vnet = VnetHdr::default().emit();
+                scratch.iovs.push(libc::iovec { iov_base: scratch.vnet.as_ptr() as *mut libc::c_void, iov_len: VNET_HDR_LEN });
+                scratch.iovs.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+                total = p.len();
+            }
+            Some((fi, bytes, psh)) => {
+                let hl = fi.h.hdr_len();
+                let first = packet(scratch.run[0]);
+                if hl > scratch.hdr.len() {
+                    counters.count_drop(DropReason::Malformed);
+                    return;
+                }
+                scratch.hdr[..hl].copy_from_slice(&first[..hl]);
+                let vh = offload::coalesced_header(&mut scratch.hdr[..hl], &fi, bytes, psh);
+                scratch.vnet = vh.emit();
+                scratch.iovs.push(libc::iovec { iov_base: scratch.vnet.as_ptr() as *mut libc::c_void, iov_len: VNET_HDR_LEN });
+                scratch.iovs.push(libc::iovec { iov_base: scratch.hdr.as_ptr() as *mut libc::c_void, iov_len: hl });
+                for &k in &scratch.run {
+                    let p = &packet(k)[hl..];
+                    scratch.iovs.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+                }
+                total = hl + bytes;
+                Counters::inc(&counters.gro_writes, 1);
+                Counters::inc(&counters.gro_segments, segments as u64);
+            }
+        }
+        counters.syscall(Syscall::TunWrite);
+        // SAFETY: every iovec points into a live borrowed packet or into
+        // `scratch`, none of which change during the call; writev only reads.
+        let r = unsafe { libc::writev(self.fd.as_raw_fd(), scratch.iovs.as_ptr(), scratch.iovs.len() as libc::c_int) };
+        match cvt_size(r) {
+            Ok(_) => {
+                Counters::inc(&counters.tun_tx_packets, segments as u64);
+                Counters::inc(&counters.tun_tx_bytes, total as u64);
+            }
+            Err(_) => {
+                Counters::inc(&counters.tun_errors, 1);
+                for _ in 0..segments {
+                    counters.count_drop(DropReason::TunError);
+                }
+            }
+        }
+    }
+
+    /// Writes one IP packet (no virtio-net header). A full queue or error is
+    /// counted, never fatal.
+    fn send(&self, packet: &[u8], counters: &Counters) -> bool {
         counters.syscall(Syscall::TunWrite);
         // SAFETY: writes from a valid borrowed slice.
         let r = unsafe {

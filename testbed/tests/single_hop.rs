@@ -97,9 +97,22 @@ fn iperf3_tcp_transfer_completes_with_all_bytes() {
     let n = 8 * 1024 * 1024 + 12345;
     assert_eq!(tb.tcp_transfer(1, 0, 5001, n), Ok(n), "OBU -> RSU bytes");
     assert_eq!(tb.tcp_transfer(0, 1, 5002, n), Ok(n), "RSU -> OBU bytes");
-    // The daemons moved it in batches.
+    // The daemons moved it in batches, with TUN offload: the sender's
+    // super-packets were cut into link-MTU segments, and the receiver
+    // coalesced segments into super-packets again.
     let st = tb.api_json(0, "/api/v1/stats");
     assert!(st["tun"]["tx_packets"].as_u64().unwrap() > 10_000, "{st}");
+    assert!(st["offload"]["gro_writes"].as_u64().unwrap() > 0, "{st}");
+    let so = tb.api_json(1, "/api/v1/stats");
+    let (sp, ss) = (so["offload"]["tso_packets"].as_u64().unwrap(), so["offload"]["tso_segments"].as_u64().unwrap());
+    assert!(sp > 0 && ss > 2 * sp, "{so}");
+    assert_eq!(so["drops"]["malformed"], 0);
+    assert_eq!(st["drops"]["malformed"], 0);
+    assert_eq!(st["drops"]["too_big"], 0);
+    // No retransmission storm: checksums and segment sizes are right.
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let retrans = v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0);
+    assert!(retrans < 100, "{retrans} TCP retransmissions for 20 MB");
 }
 
 #[test]

@@ -286,9 +286,21 @@ impl SendBatch {
     /// as one data message per segment of at most `gso_size` payload bytes:
     /// each segment's rewritten IP + TCP headers go into the header store,
     /// its payload is referenced in place. Returns the number of segments.
-    pub fn push_tcp_segments(&mut self, a: &Action, packet: &[u8], gso_size: u16) -> Result<usize, OffloadError> {
+    pub fn push_tcp_segments(
+        &mut self,
+        a: &Action,
+        packet: &[u8],
+        gso_size: u16,
+    ) -> Result<usize, OffloadError> {
         let (dst, kind, ttl, origin, dest, payload) = match *a {
-            Action::SendData { next_hop, kind, ttl, origin, dest, payload } => (next_hop, kind, ttl, origin, dest, payload),
+            Action::SendData {
+                next_hop,
+                kind,
+                ttl,
+                origin,
+                dest,
+                payload,
+            } => (next_hop, kind, ttl, origin, dest, payload),
             _ => return Err(OffloadError::Unsupported),
         };
         let mut seg = Segmenter::new(packet, gso_size)?;
@@ -304,11 +316,21 @@ impl SendBatch {
                 dst,
                 DATA_OVERHEAD + hl,
                 |h| {
-                    HeaderRepr { msg_type: kind, flags: 0, ttl, body_len: body_len as u16 }.emit(h);
+                    HeaderRepr {
+                        msg_type: kind,
+                        flags: 0,
+                        ttl,
+                        body_len: body_len as u16,
+                    }
+                    .emit(h);
                     DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
                     ok = seg.next_into(&mut h[DATA_OVERHEAD..]) == Some(start..start + len);
                 },
-                (len > 0).then_some(Payload { offset: payload.offset + start as u16, len: len as u16, ..payload }),
+                (len > 0).then_some(Payload {
+                    offset: payload.offset + start as u16,
+                    len: len as u16,
+                    ..payload
+                }),
             );
             if !pushed || !ok {
                 return Err(OffloadError::Malformed);
@@ -457,13 +479,26 @@ mod tests {
             ttl: 3,
             origin: me,
             dest: me,
-            payload: Payload { source: crate::action::Source::Tun, slot: 0, offset: 0, len: sup.len() as u16 },
+            payload: Payload {
+                source: crate::action::Source::Tun,
+                slot: 0,
+                offset: 0,
+                len: sup.len() as u16,
+            },
         };
         assert_eq!(s.push_tcp_segments(&a, &sup, 1400), Ok(3));
-        assert_eq!(s.frames().len(), 3, "three segments do not fit one frame together");
+        assert_eq!(
+            s.frames().len(),
+            3,
+            "three segments do not fit one frame together"
+        );
         let mut payload = Vec::new();
         for f in 0..3 {
-            let bytes = s.frame_bytes(f, |p| sup.get(p.offset as usize..(p.offset + p.len) as usize)).unwrap();
+            let bytes = s
+                .frame_bytes(f, |p| {
+                    sup.get(p.offset as usize..(p.offset + p.len) as usize)
+                })
+                .unwrap();
             assert!(bytes.len() <= 1514);
             let fr = EthernetFrame::new_checked(&bytes[..]).unwrap();
             for m in Messages::new(fr.payload()) {

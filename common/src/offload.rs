@@ -131,7 +131,11 @@ pub fn tcp_headers(p: &[u8]) -> Option<TcpHeaders> {
     if tcp_len < 20 || p.len() < ip_len + tcp_len {
         return None;
     }
-    Some(TcpHeaders { v6, ip_len, tcp_len })
+    Some(TcpHeaders {
+        v6,
+        ip_len,
+        tcp_len,
+    })
 }
 
 fn pseudo_sum(p: &[u8], h: &TcpHeaders, l4_len: usize) -> u64 {
@@ -153,7 +157,11 @@ fn ipv4_header_checksum(h: &mut [u8]) {
 /// Completes a checksum the kernel left partial (VIRTIO_NET_HDR_F_NEEDS_CSUM):
 /// the ones'-complement of the sum from `csum_start` to the end, stored at
 /// `csum_start + csum_offset`.
-pub fn complete_checksum(p: &mut [u8], csum_start: usize, csum_offset: usize) -> Result<(), OffloadError> {
+pub fn complete_checksum(
+    p: &mut [u8],
+    csum_start: usize,
+    csum_offset: usize,
+) -> Result<(), OffloadError> {
     let at = csum_start + csum_offset;
     if at + 2 > p.len() {
         return Err(OffloadError::Malformed);
@@ -203,7 +211,9 @@ impl<'a> Segmenter<'a> {
 
     /// Number of segments.
     pub fn count(&self) -> usize {
-        (self.packet.len() - self.h.hdr_len()).div_ceil(self.mss).max(1)
+        (self.packet.len() - self.h.hdr_len())
+            .div_ceil(self.mss)
+            .max(1)
     }
 
     /// Writes the next segment's IP + TCP headers into `hdr` (exactly
@@ -275,7 +285,9 @@ pub fn segment_info(p: &[u8]) -> Option<SegmentInfo> {
     }
     let t = &p[h.ip_len..];
     let flags = t[13];
-    if flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG | TCP_ECE | TCP_CWR) != 0 || flags & TCP_ACK == 0 {
+    if flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG | TCP_ECE | TCP_CWR) != 0
+        || flags & TCP_ACK == 0
+    {
         return None;
     }
     Some(SegmentInfo {
@@ -288,11 +300,19 @@ pub fn segment_info(p: &[u8]) -> Option<SegmentInfo> {
 
 /// Whether `next` continues the run that starts with `first` (headers
 /// equal except what segmentation changes) after `run_bytes` of payload.
-pub fn continues(first: &[u8], fi: &SegmentInfo, run_bytes: usize, next: &[u8], ni: &SegmentInfo) -> bool {
+pub fn continues(
+    first: &[u8],
+    fi: &SegmentInfo,
+    run_bytes: usize,
+    next: &[u8],
+    ni: &SegmentInfo,
+) -> bool {
     if ni.h != fi.h || ni.payload_len > fi.payload_len || fi.flags & TCP_PSH != 0 {
         return false;
     }
-    if ni.seq != fi.seq.wrapping_add(run_bytes as u32) || run_bytes + ni.payload_len + fi.h.hdr_len() > 65535 {
+    if ni.seq != fi.seq.wrapping_add(run_bytes as u32)
+        || run_bytes + ni.payload_len + fi.h.hdr_len() > 65535
+    {
         return false;
     }
     let (a, b) = (&first[..fi.h.hdr_len()], &next[..fi.h.hdr_len()]);
@@ -315,7 +335,12 @@ pub fn continues(first: &[u8], fi: &SegmentInfo, run_bytes: usize, next: &[u8], 
 /// Rewrites `hdr` (a copy of the first segment's IP + TCP headers) for a
 /// super-packet of `payload_total` bytes and returns its virtio-net header
 /// (GSO, checksum left partial for the kernel).
-pub fn coalesced_header(hdr: &mut [u8], fi: &SegmentInfo, payload_total: usize, psh: bool) -> VnetHdr {
+pub fn coalesced_header(
+    hdr: &mut [u8],
+    fi: &SegmentInfo,
+    payload_total: usize,
+    psh: bool,
+) -> VnetHdr {
     let hl = fi.h.hdr_len();
     let (ip, tcp) = hdr[..hl].split_at_mut(fi.h.ip_len);
     if fi.h.v6 {
@@ -398,13 +423,23 @@ mod tests {
     #[test]
     fn checksum_matches_a_known_value() {
         // RFC 1071 example: 0001 f203 f4f5 f6f7 sums to ddf2.
-        assert_eq!(fold(sum(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7])), 0xddf2);
+        assert_eq!(
+            fold(sum(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7])),
+            0xddf2
+        );
         assert_eq!(fold(sum(0, &[0xff])), 0xff00);
     }
 
     #[test]
     fn vnet_header_round_trip() {
-        let h = VnetHdr { flags: 1, gso_type: GSO_TCPV4, hdr_len: 52, gso_size: 1430, csum_start: 20, csum_offset: 16 };
+        let h = VnetHdr {
+            flags: 1,
+            gso_type: GSO_TCPV4,
+            hdr_len: 52,
+            gso_size: 1430,
+            csum_start: 20,
+            csum_offset: 16,
+        };
         assert_eq!(VnetHdr::parse(&h.emit()), h);
         assert!(h.is_gso());
     }
@@ -443,7 +478,10 @@ mod tests {
                 joined.extend_from_slice(&s[info.hdr_len()..]);
                 if !v6 {
                     assert_eq!(u16::from_be_bytes([s[2], s[3]]) as usize, s.len());
-                    assert_eq!(u16::from_be_bytes([s[4], s[5]]), 0x1234u16.wrapping_add(i as u16));
+                    assert_eq!(
+                        u16::from_be_bytes([s[4], s[5]]),
+                        0x1234u16.wrapping_add(i as u16)
+                    );
                 } else {
                     assert_eq!(u16::from_be_bytes([s[4], s[5]]) as usize, s.len() - 40);
                 }
@@ -488,15 +526,30 @@ mod tests {
         let gap = tcp_packet(false, 300, &[1; 100], TCP_ACK);
         assert!(!continues(&a, &fi, 100, &gap, &segment_info(&gap).unwrap()));
         let next = tcp_packet(false, 200, &[1; 100], TCP_ACK);
-        assert!(continues(&a, &fi, 100, &next, &segment_info(&next).unwrap()));
+        assert!(continues(
+            &a,
+            &fi,
+            100,
+            &next,
+            &segment_info(&next).unwrap()
+        ));
         let bigger = tcp_packet(false, 200, &[1; 101], TCP_ACK);
-        assert!(!continues(&a, &fi, 100, &bigger, &segment_info(&bigger).unwrap()));
+        assert!(!continues(
+            &a,
+            &fi,
+            100,
+            &bigger,
+            &segment_info(&bigger).unwrap()
+        ));
         let mut other_port = next.clone();
         other_port[21] ^= 1;
         let oi = segment_info(&other_port).unwrap();
         assert!(!continues(&a, &fi, 100, &other_port, &oi));
         assert!(segment_info(&tcp_packet(false, 200, &[1; 10], TCP_ACK | TCP_FIN)).is_none());
-        assert!(segment_info(&tcp_packet(false, 200, &[], TCP_ACK)).is_none(), "pure ACK goes alone");
+        assert!(
+            segment_info(&tcp_packet(false, 200, &[], TCP_ACK)).is_none(),
+            "pure ACK goes alone"
+        );
         assert!(segment_info(&[0x45, 0, 0]).is_none());
     }
 
@@ -511,7 +564,10 @@ mod tests {
         p[36..38].copy_from_slice(&partial.to_be_bytes());
         complete_checksum(&mut p, 20, 16).unwrap();
         assert_eq!(p, good);
-        assert_eq!(complete_checksum(&mut p, 84, 16), Err(OffloadError::Malformed));
+        assert_eq!(
+            complete_checksum(&mut p, 84, 16),
+            Err(OffloadError::Malformed)
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::sys;
 use crate::tun::Tun;
 use common::action::Action;
 use common::batch::RecvBatch;
-use common::offload::VnetHdr;
 use common::counters::{Counters, DropReason, Syscall};
+use common::offload::VnetHdr;
 use common::Time;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// Batches handled from one source before the loop looks at the other, so
 /// a flood on one side cannot starve the other.
-const BATCHES_PER_TURN: usize = 8;
+const BATCHES_PER_TURN: usize = 4;
 /// How often the API snapshot and the link state are refreshed.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -149,8 +149,15 @@ impl<R: Role> Dataplane<R> {
             shared.heartbeat_us.store(now.0, Ordering::Relaxed);
             if now >= self.role.next_tick() {
                 self.role.on_tick(now, &mut actions);
-                dispatch
-                    .handle_messages_batched(&actions, &empty, &empty, &[], &self.link, &self.tun, c);
+                dispatch.handle_messages_batched(
+                    &actions,
+                    &empty,
+                    &empty,
+                    &[],
+                    &self.link,
+                    &self.tun,
+                    c,
+                );
                 actions.clear();
             }
             if now.since(last_link_check) >= LINK_CHECK_EVERY {
@@ -260,7 +267,13 @@ impl<R: Role> Dataplane<R> {
                         self.role.on_frame(now, i as u16, frame, &mut actions);
                     }
                     dispatch.handle_messages_batched(
-                        &actions, &link_rx, &empty, &[], &self.link, &self.tun, c,
+                        &actions,
+                        &link_rx,
+                        &empty,
+                        &[],
+                        &self.link,
+                        &self.tun,
+                        c,
                     );
                     actions.clear();
                     if n < max_batch {
@@ -270,7 +283,10 @@ impl<R: Role> Dataplane<R> {
             }
             if fds[1].revents != 0 {
                 for _ in 0..BATCHES_PER_TURN {
-                    let n = match self.tun.recv(&mut tun_rx, &mut tun_meta, max_batch, batched, c) {
+                    let n = match self
+                        .tun
+                        .recv(&mut tun_rx, &mut tun_meta, max_batch, batched, c)
+                    {
                         Ok(n) => n,
                         Err(e) => {
                             Counters::inc(&c.tun_errors, 1);

@@ -5,9 +5,9 @@
 use crate::link::{LinkScratch, RawLink};
 use crate::tun::{Tun, TunWriteScratch};
 use common::action::{Action, Payload, Source};
-use common::offload::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::{Counters, Dir, DropReason};
+use common::offload::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
 use common::NodeId;
 
 /// Reused state of the send path (lives on the data-plane thread).
@@ -122,8 +122,17 @@ impl Dispatcher {
         }
     }
 
-    fn push_segments(&mut self, a: &Action, gso: VnetHdr, link_rx: &RecvBatch, tun_rx: &RecvBatch, counters: &Counters) {
-        let Action::SendData { payload, .. } = a else { return };
+    fn push_segments(
+        &mut self,
+        a: &Action,
+        gso: VnetHdr,
+        link_rx: &RecvBatch,
+        tun_rx: &RecvBatch,
+        counters: &Counters,
+    ) {
+        let Action::SendData { payload, .. } = a else {
+            return;
+        };
         let tcp = matches!(gso.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
         let Some(packet) = resolve(payload, link_rx, tun_rx).filter(|_| tcp) else {
             counters.count_drop(DropReason::Malformed);
@@ -143,9 +152,10 @@ impl Dispatcher {
 /// super-packet that needs cutting.
 fn gso_of(a: &Action, tun_meta: &[VnetHdr]) -> Option<VnetHdr> {
     match a {
-        Action::SendData { payload, .. } if payload.source == Source::Tun => {
-            tun_meta.get(payload.slot as usize).filter(|h| h.is_gso()).copied()
-        }
+        Action::SendData { payload, .. } if payload.source == Source::Tun => tun_meta
+            .get(payload.slot as usize)
+            .filter(|h| h.is_gso())
+            .copied(),
         _ => None,
     }
 }

@@ -75,7 +75,9 @@ impl Tun {
         if offload {
             match Tun::open(name, mtu, addrs, true) {
                 Ok(t) => return Ok(t),
-                Err(e) => tracing::warn!(error = %e, "TUN offload unavailable; using plain TUN I/O"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TUN offload unavailable; using plain TUN I/O")
+                }
             }
         }
         Tun::open(name, mtu, addrs, false)
@@ -117,7 +119,10 @@ impl Tun {
         };
         tun.configure(addrs)?;
         if offload {
-            tracing::info!(tun = name, "TUN offload on (virtio-net header, TSO4/6, checksum)");
+            tracing::info!(
+                tun = name,
+                "TUN offload on (virtio-net header, TSO4/6, checksum)"
+            );
         }
         Ok(tun)
     }
@@ -214,9 +219,11 @@ impl Tun {
         }
     }
 
-    /// Reads packets until EAGAIN or `max` (just one when not `batched`).
-    /// With offload, each packet's virtio-net header goes to `meta[i]`;
-    /// a checksum the kernel left partial is completed here.
+    /// Reads packets until EAGAIN, `max` packets (just one when not
+    /// `batched`), or about `max` link frames' worth of bytes (a batch of
+    /// 64 KiB super-packets would otherwise hold back everything else for
+    /// milliseconds). With offload, each packet's virtio-net header goes to
+    /// `meta[i]`; a checksum the kernel left partial is completed here.
     pub fn recv(
         &self,
         batch: &mut RecvBatch,
@@ -226,37 +233,70 @@ impl Tun {
         counters: &Counters,
     ) -> io::Result<usize> {
         batch.clear();
-        let max = if batched { max.min(batch.capacity()).min(meta.len()) } else { 1 };
+        let max = if batched {
+            max.min(batch.capacity()).min(meta.len())
+        } else {
+            1
+        };
         let mut n = 0;
+        let mut bytes = 0;
+        let byte_budget = max * self.mtu;
         let mut vh = [0u8; VNET_HDR_LEN];
-        while n < max {
+        while n < max && bytes < byte_budget {
             let slot = batch.slot_mut(n);
             counters.syscall(Syscall::TunRead);
             let r = if self.vnet {
                 let iov = [
-                    libc::iovec { iov_base: vh.as_mut_ptr() as *mut libc::c_void, iov_len: VNET_HDR_LEN },
-                    libc::iovec { iov_base: slot.as_mut_ptr() as *mut libc::c_void, iov_len: slot.len() },
+                    libc::iovec {
+                        iov_base: vh.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        iov_base: slot.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: slot.len(),
+                    },
                 ];
                 // SAFETY: both iovecs point to live, exclusively borrowed buffers.
                 unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) }
             } else {
                 // SAFETY: reads into the valid, exclusively borrowed slot.
-                unsafe { libc::read(self.fd.as_raw_fd(), slot.as_mut_ptr() as *mut libc::c_void, slot.len()) }
+                unsafe {
+                    libc::read(
+                        self.fd.as_raw_fd(),
+                        slot.as_mut_ptr() as *mut libc::c_void,
+                        slot.len(),
+                    )
+                }
             };
             match cvt_size(r) {
                 Ok(0) => break,
                 Ok(len) => {
-                    let len = if self.vnet { len.saturating_sub(VNET_HDR_LEN) } else { len };
-                    let hdr = if self.vnet { VnetHdr::parse(&vh) } else { VnetHdr::default() };
+                    let len = if self.vnet {
+                        len.saturating_sub(VNET_HDR_LEN)
+                    } else {
+                        len
+                    };
+                    let hdr = if self.vnet {
+                        VnetHdr::parse(&vh)
+                    } else {
+                        VnetHdr::default()
+                    };
                     if hdr.flags & VNET_F_NEEDS_CSUM != 0 && !hdr.is_gso() {
                         let slot = batch.slot_mut(n);
-                        if offload::complete_checksum(&mut slot[..len], hdr.csum_start as usize, hdr.csum_offset as usize).is_err() {
+                        if offload::complete_checksum(
+                            &mut slot[..len],
+                            hdr.csum_start as usize,
+                            hdr.csum_offset as usize,
+                        )
+                        .is_err()
+                        {
                             counters.count_drop(DropReason::Malformed);
                             continue;
                         }
                     }
                     meta[n] = hdr;
                     batch.set_len(n, len);
+                    bytes += len;
                     n += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -279,7 +319,13 @@ impl Tun {
     /// of one flow are coalesced into one GSO super-packet and one writev
     /// (payloads gathered in place); everything else is one write each.
     /// Failures are counted, never fatal.
-    pub fn send_all<'a>(&self, count: usize, packet: impl Fn(usize) -> &'a [u8], scratch: &mut TunWriteScratch, counters: &Counters) {
+    pub fn send_all<'a>(
+        &self,
+        count: usize,
+        packet: impl Fn(usize) -> &'a [u8],
+        scratch: &mut TunWriteScratch,
+        counters: &Counters,
+    ) {
         if !self.vnet {
             for k in 0..count {
                 self.send(packet(k), counters);
@@ -300,7 +346,9 @@ impl Tun {
             let mut psh = false;
             while i < count && scratch.run.len() < MAX_COALESCE && !psh {
                 let next = packet(i);
-                let Some(ni) = offload::segment_info(next) else { break };
+                let Some(ni) = offload::segment_info(next) else {
+                    break;
+                };
                 if !offload::continues(first, &fi, bytes, next, &ni) {
                     break;
                 }
@@ -331,8 +379,14 @@ impl Tun {
             None => {
                 let p = packet(scratch.run[0]);
                 scratch.vnet = VnetHdr::default().emit();
-                scratch.iovs.push(libc::iovec { iov_base: scratch.vnet.as_ptr() as *mut libc::c_void, iov_len: VNET_HDR_LEN });
-                scratch.iovs.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+                scratch.iovs.push(libc::iovec {
+                    iov_base: scratch.vnet.as_ptr() as *mut libc::c_void,
+                    iov_len: VNET_HDR_LEN,
+                });
+                scratch.iovs.push(libc::iovec {
+                    iov_base: p.as_ptr() as *mut libc::c_void,
+                    iov_len: p.len(),
+                });
                 total = p.len();
             }
             Some((fi, bytes, psh)) => {
@@ -345,11 +399,20 @@ impl Tun {
                 scratch.hdr[..hl].copy_from_slice(&first[..hl]);
                 let vh = offload::coalesced_header(&mut scratch.hdr[..hl], &fi, bytes, psh);
                 scratch.vnet = vh.emit();
-                scratch.iovs.push(libc::iovec { iov_base: scratch.vnet.as_ptr() as *mut libc::c_void, iov_len: VNET_HDR_LEN });
-                scratch.iovs.push(libc::iovec { iov_base: scratch.hdr.as_ptr() as *mut libc::c_void, iov_len: hl });
+                scratch.iovs.push(libc::iovec {
+                    iov_base: scratch.vnet.as_ptr() as *mut libc::c_void,
+                    iov_len: VNET_HDR_LEN,
+                });
+                scratch.iovs.push(libc::iovec {
+                    iov_base: scratch.hdr.as_ptr() as *mut libc::c_void,
+                    iov_len: hl,
+                });
                 for &k in &scratch.run {
                     let p = &packet(k)[hl..];
-                    scratch.iovs.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+                    scratch.iovs.push(libc::iovec {
+                        iov_base: p.as_ptr() as *mut libc::c_void,
+                        iov_len: p.len(),
+                    });
                 }
                 total = hl + bytes;
                 Counters::inc(&counters.gro_writes, 1);
@@ -359,7 +422,13 @@ impl Tun {
         counters.syscall(Syscall::TunWrite);
         // SAFETY: every iovec points into a live borrowed packet or into
         // `scratch`, none of which change during the call; writev only reads.
-        let r = unsafe { libc::writev(self.fd.as_raw_fd(), scratch.iovs.as_ptr(), scratch.iovs.len() as libc::c_int) };
+        let r = unsafe {
+            libc::writev(
+                self.fd.as_raw_fd(),
+                scratch.iovs.as_ptr(),
+                scratch.iovs.len() as libc::c_int,
+            )
+        };
         match cvt_size(r) {
             Ok(_) => {
                 Counters::inc(&counters.tun_tx_packets, segments as u64);

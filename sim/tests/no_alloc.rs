@@ -59,14 +59,20 @@ fn count<T>(f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 /// Serialises `batch`'s frames into `frames`, payloads from `payload`.
-fn materialise<'a>(batch: &SendBatch, frames: &mut [Vec<u8>], payload: impl Fn(&Payload) -> &'a [u8]) -> usize {
+fn materialise<'a>(
+    batch: &SendBatch,
+    frames: &mut [Vec<u8>],
+    payload: impl Fn(&Payload) -> &'a [u8],
+) -> usize {
     let n = batch.frames().len();
     for (f, bytes) in frames.iter_mut().enumerate().take(n) {
         bytes.clear();
         let fr = &batch.frames()[f];
         for seg in &batch.segments()[fr.segments.clone()] {
             match seg {
-                common::batch::Segment::Header { offset, len } => bytes.extend_from_slice(batch.header_bytes(*offset, *len)),
+                common::batch::Segment::Header { offset, len } => {
+                    bytes.extend_from_slice(batch.header_bytes(*offset, *len))
+                }
                 common::batch::Segment::Payload(p) => bytes.extend_from_slice(payload(p)),
             }
         }
@@ -96,7 +102,9 @@ impl Path {
         s.link(a, b);
         s.run_for(Duration::from_secs(1));
         assert!(s.upstream(b).is_some());
-        let packets = (0..n).map(|i| ipv4_packet(addr(b), "192.0.2.1".parse().unwrap(), i as u8, 64)).collect();
+        let packets = (0..n)
+            .map(|i| ipv4_packet(addr(b), "192.0.2.1".parse().unwrap(), i as u8, 64))
+            .collect();
         Path {
             far_batch: SendBatch::new(s.nodes[b].mac, DEFAULT_ETHERTYPE, MTU, true, 2 * n),
             relay_batch: SendBatch::new(s.nodes[a].mac, DEFAULT_ETHERTYPE, MTU, true, 2 * n),
@@ -112,7 +120,15 @@ impl Path {
     fn run(&mut self) -> usize {
         let now = self.s.now;
         let (r, a, b) = (0, 1, 2);
-        let Path { s, out, far_batch, relay_batch, far_frames, relay_frames, packets } = self;
+        let Path {
+            s,
+            out,
+            far_batch,
+            relay_batch,
+            far_frames,
+            relay_frames,
+            packets,
+        } = self;
         out.clear();
         for (i, p) in packets.iter().enumerate() {
             if let sim::Machine::Obu(o) = &mut s.nodes[b].machine {
@@ -123,7 +139,9 @@ impl Path {
         for act in out.iter() {
             far_batch.push_action(act);
         }
-        let nf = materialise(far_batch, far_frames, |p| &packets[p.slot as usize][..p.len as usize]);
+        let nf = materialise(far_batch, far_frames, |p| {
+            &packets[p.slot as usize][..p.len as usize]
+        });
         assert!(nf < packets.len(), "small messages were aggregated");
         out.clear();
         for (f, frame) in far_frames.iter().enumerate().take(nf) {
@@ -144,7 +162,9 @@ impl Path {
                 rsu.on_frame(now, f as u16, frame, out);
             }
         }
-        out.iter().filter(|x| matches!(x, Action::DeliverTun { .. })).count()
+        out.iter()
+            .filter(|x| matches!(x, Action::DeliverTun { .. }))
+            .count()
     }
 }
 
@@ -157,7 +177,12 @@ fn forwarding_allocates_nothing_after_warm_up() {
     }
     let (delivered, allocs) = count(|| (0..100).map(|_| p.run()).sum::<usize>());
     assert_eq!(delivered, 100 * n);
-    assert_eq!(allocs, 0, "allocations while forwarding {} packets over two hops", 100 * n);
+    assert_eq!(
+        allocs,
+        0,
+        "allocations while forwarding {} packets over two hops",
+        100 * n
+    );
 }
 
 #[test]
@@ -168,17 +193,32 @@ fn real_link_send_and_receive_allocate_nothing() {
         return;
     }
     let ns = format!("v2xnoalloc{}", std::process::id());
-    let sh = |args: &[&str]| assert!(std::process::Command::new(args[0]).args(&args[1..]).status().unwrap().success(), "{args:?}");
-    let _ = std::process::Command::new("ip").args(["netns", "del", &ns]).status();
+    let sh = |args: &[&str]| {
+        assert!(
+            std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap()
+                .success(),
+            "{args:?}"
+        )
+    };
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &ns])
+        .status();
     sh(&["ip", "netns", "add", &ns]);
     struct Cleanup(String);
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
         }
     }
     let _c = Cleanup(ns.clone());
-    sh(&["ip", "-n", &ns, "link", "add", "na", "type", "veth", "peer", "name", "nb"]);
+    sh(&[
+        "ip", "-n", &ns, "link", "add", "na", "type", "veth", "peer", "name", "nb",
+    ]);
     sh(&["ip", "-n", &ns, "link", "set", "na", "up"]);
     sh(&["ip", "-n", &ns, "link", "set", "nb", "up"]);
     let (tx, rx) = std::thread::spawn(move || {
@@ -193,7 +233,13 @@ fn real_link_send_and_receive_allocate_nothing() {
     .join()
     .unwrap();
     let counters = Counters::default();
-    let mut send = SendBatch::new(common::NodeId(tx.mac()), DEFAULT_ETHERTYPE, tx.mtu(), true, 64);
+    let mut send = SendBatch::new(
+        common::NodeId(tx.mac()),
+        DEFAULT_ETHERTYPE,
+        tx.mtu(),
+        true,
+        64,
+    );
     let mut recv = RecvBatch::new(64, rx.frame_capacity());
     let mut s1 = node_lib::link::LinkScratch::new(64);
     let mut s2 = node_lib::link::LinkScratch::new(64);
@@ -208,11 +254,19 @@ fn real_link_send_and_receive_allocate_nothing() {
                 ttl: 4,
                 origin: dst,
                 dest: dst,
-                payload: Payload { source: Source::Tun, slot: 0, offset: 0, len: 64 },
+                payload: Payload {
+                    source: Source::Tun,
+                    slot: 0,
+                    offset: 0,
+                    len: 64,
+                },
             });
         }
         let frames = send.frames().len();
-        assert_eq!(tx.send(send, |_| Some(&ip[..]), &mut s1, true, &counters), frames);
+        assert_eq!(
+            tx.send(send, |_| Some(&ip[..]), &mut s1, true, &counters),
+            frames
+        );
         let mut got = 0;
         while got < frames {
             got += rx.recv(&mut recv, 64, &mut s2, true, &counters).unwrap();
@@ -224,5 +278,8 @@ fn real_link_send_and_receive_allocate_nothing() {
     }
     let (frames, allocs) = count(|| (0..200).map(|_| round(&mut send)).sum::<usize>());
     assert!(frames >= 200);
-    assert_eq!(allocs, 0, "allocations in link send/receive of {frames} frames");
+    assert_eq!(
+        allocs, 0,
+        "allocations in link send/receive of {frames} frames"
+    );
 }

@@ -10,7 +10,7 @@
 mod cmd;
 mod topology;
 
-pub use cmd::{ns_exec, ns_output, run, CmdOutput};
+pub use cmd::{enter_netns, ns_exec, ns_output, run, CmdOutput};
 pub use topology::{NodeSpec, Role, Topology};
 
 use std::path::{Path, PathBuf};
@@ -168,6 +168,14 @@ impl Testbed {
             .status();
         run(&["ip", "netns", "add", &air]);
         ns_exec(&air, &["ip", "link", "set", "lo", "up"]);
+        // The air is a plain bridge: no iptables hooks on bridged frames
+        // (br_netfilter may be loaded by the host; its sysctls are per netns).
+        for k in ["iptables", "ip6tables", "arptables"] {
+            let _ = ns_output(
+                &air,
+                &["sysctl", "-qw", &format!("net.bridge.bridge-nf-call-{k}=0")],
+            );
+        }
         ns_exec(&air, &["ip", "link", "add", "br0", "type", "bridge"]);
         ns_exec(&air, &["ip", "link", "set", "br0", "up"]);
         for (i, spec) in topo.nodes.iter().enumerate() {

@@ -104,7 +104,10 @@ fn iperf3_tcp_transfer_completes_with_all_bytes() {
     assert!(st["tun"]["tx_packets"].as_u64().unwrap() > 10_000, "{st}");
     assert!(st["offload"]["gro_writes"].as_u64().unwrap() > 0, "{st}");
     let so = tb.api_json(1, "/api/v1/stats");
-    let (sp, ss) = (so["offload"]["tso_packets"].as_u64().unwrap(), so["offload"]["tso_segments"].as_u64().unwrap());
+    let (sp, ss) = (
+        so["offload"]["tso_packets"].as_u64().unwrap(),
+        so["offload"]["tso_segments"].as_u64().unwrap(),
+    );
     assert!(sp > 0 && ss > 2 * sp, "{so}");
     assert_eq!(so["drops"]["malformed"], 0);
     assert_eq!(st["drops"]["malformed"], 0);

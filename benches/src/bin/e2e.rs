@@ -44,24 +44,69 @@ fn build(path: Path, hops: usize) -> Net {
         // Plain IP on the same radios and bridge; middle nodes route.
         for i in 0..=hops {
             let ns = tb.nodes[i].ns.clone();
-            ns_exec(&ns, &["ip", "addr", "add", &format!("10.99.0.{}/24", i + 1), "dev", "radio0"]);
+            ns_exec(
+                &ns,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("10.99.0.{}/24", i + 1),
+                    "dev",
+                    "radio0",
+                ],
+            );
             ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"]);
-            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.conf.radio0.send_redirects=0"]);
-            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"]);
+            ns_exec(
+                &ns,
+                &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
+            );
+            ns_exec(
+                &ns,
+                &["sysctl", "-qw", "net.ipv4.conf.radio0.send_redirects=0"],
+            );
+            ns_exec(
+                &ns,
+                &["sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"],
+            );
         }
         // Host routes along the chain: toward the RSU via i-1, away via i+1.
         for i in 0..=hops {
             let ns = tb.nodes[i].ns.clone();
             for j in 0..=hops {
                 if j + 1 < i {
-                    ns_exec(&ns, &["ip", "route", "add", &format!("10.99.0.{}/32", j + 1), "via", &format!("10.99.0.{}", i)]);
+                    ns_exec(
+                        &ns,
+                        &[
+                            "ip",
+                            "route",
+                            "add",
+                            &format!("10.99.0.{}/32", j + 1),
+                            "via",
+                            &format!("10.99.0.{}", i),
+                        ],
+                    );
                 } else if j > i + 1 {
-                    ns_exec(&ns, &["ip", "route", "add", &format!("10.99.0.{}/32", j + 1), "via", &format!("10.99.0.{}", i + 2)]);
+                    ns_exec(
+                        &ns,
+                        &[
+                            "ip",
+                            "route",
+                            "add",
+                            &format!("10.99.0.{}/32", j + 1),
+                            "via",
+                            &format!("10.99.0.{}", i + 2),
+                        ],
+                    );
                 }
             }
         }
-        return Net { tb, client, server, dst: "10.99.0.1".into(), daemons: false };
+        return Net {
+            tb,
+            client,
+            server,
+            dst: "10.99.0.1".into(),
+            daemons: false,
+        };
     }
     let opts = NodeOptions {
         batching: path != Path::Unbatched,
@@ -72,17 +117,29 @@ fn build(path: Path, hops: usize) -> Net {
     tb.start_all(&opts);
     tb.wait_ready(Duration::from_secs(20));
     let dst = tb.nodes[server].addr4.clone();
-    Net { tb, client, server, dst, daemons: true }
+    Net {
+        tb,
+        client,
+        server,
+        dst,
+        daemons: true,
+    }
 }
 
 fn iperf(net: &mut Net, args: &[&str], secs: u64) -> Value {
-    let server = net.tb.spawn_in(net.server, &["iperf3", "-s", "-1", "-J", "-B", &net.dst.clone()]);
+    let server = net.tb.spawn_in(
+        net.server,
+        &["iperf3", "-s", "-1", "-J", "-B", &net.dst.clone()],
+    );
     std::thread::sleep(Duration::from_millis(300));
     let t = secs.to_string();
     let mut a = vec!["iperf3", "-c", &net.dst, "-t", &t, "-J"];
     a.extend_from_slice(args);
     let out = ns_output(&net.tb.nodes[net.client].ns, &a);
-    let srv = net.tb.wait_spawned(server, Duration::from_secs(secs + 10)).unwrap_or_default();
+    let srv = net
+        .tb
+        .wait_spawned(server, Duration::from_secs(secs + 10))
+        .unwrap_or_default();
     let client: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     let server: Value = serde_json::from_str(&srv).unwrap_or(Value::Null);
     json!({ "client": client, "server": server })
@@ -94,7 +151,8 @@ fn cpu_seconds(pid: u32) -> f64 {
     let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after "(comm) ".
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     ticks / hz
@@ -108,7 +166,14 @@ fn moved(tb: &Testbed, i: usize) -> u64 {
 fn rtts(out: &str) -> Vec<f64> {
     let mut v: Vec<f64> = out
         .lines()
-        .filter_map(|l| l.split("time=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .filter_map(|l| {
+            l.split("time=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v
@@ -125,15 +190,32 @@ fn pct(v: &[f64], p: f64) -> Option<f64> {
 fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     eprintln!("== {} {hops} hop(s)", path.name());
     let mut net = build(path, hops);
-    let pids: Vec<u32> = (0..net.tb.nodes.len()).filter_map(|i| net.tb.pid(i)).collect();
+    let pids: Vec<u32> = (0..net.tb.nodes.len())
+        .filter_map(|i| net.tb.pid(i))
+        .collect();
     let mut r = json!({ "path": path.name(), "hops": hops });
     let cpu0: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
-    let moved0: Vec<u64> = if net.daemons { (0..net.tb.nodes.len()).map(|i| moved(&net.tb, i)).collect() } else { vec![] };
-    let tx0 = if net.daemons { (net.tb.stat(net.client, "link", "tx_frames"), net.tb.stat(net.client, "link", "tx_messages")) } else { (0, 0) };
+    let moved0: Vec<u64> = if net.daemons {
+        (0..net.tb.nodes.len()).map(|i| moved(&net.tb, i)).collect()
+    } else {
+        vec![]
+    };
+    let tx0 = if net.daemons {
+        (
+            net.tb.stat(net.client, "link", "tx_frames"),
+            net.tb.stat(net.client, "link", "tx_messages"),
+        )
+    } else {
+        (0, 0)
+    };
     // UDP 64-byte payloads at full offered load.
     let u = iperf(&mut net, &["-u", "-b", "0", "-l", "64"], secs);
     let s = &u["server"]["end"]["sum"];
-    let (pk, lost, dur) = (s["packets"].as_f64().unwrap_or(0.0), s["lost_packets"].as_f64().unwrap_or(0.0), s["seconds"].as_f64().unwrap_or(secs as f64));
+    let (pk, lost, dur) = (
+        s["packets"].as_f64().unwrap_or(0.0),
+        s["lost_packets"].as_f64().unwrap_or(0.0),
+        s["seconds"].as_f64().unwrap_or(secs as f64),
+    );
     r["udp64_pps"] = json!((pk - lost) / dur.max(0.001));
     r["udp64_loss"] = json!(if pk > 0.0 { lost / pk } else { 1.0 });
     if net.daemons {
@@ -147,16 +229,26 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     // UDP 1400-byte payloads.
     let u = iperf(&mut net, &["-u", "-b", "0", "-l", "1400"], secs);
     let s = &u["server"]["end"]["sum"];
-    let (pk, lost, dur) = (s["packets"].as_f64().unwrap_or(0.0), s["lost_packets"].as_f64().unwrap_or(0.0), s["seconds"].as_f64().unwrap_or(secs as f64));
+    let (pk, lost, dur) = (
+        s["packets"].as_f64().unwrap_or(0.0),
+        s["lost_packets"].as_f64().unwrap_or(0.0),
+        s["seconds"].as_f64().unwrap_or(secs as f64),
+    );
     r["udp1400_pps"] = json!((pk - lost) / dur.max(0.001));
     r["udp1400_loss"] = json!(if pk > 0.0 { lost / pk } else { 1.0 });
     // TCP bulk.
     let t = iperf(&mut net, &[], secs);
-    let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0);
+    let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
     r["tcp_mbps"] = json!(tcp_bps / 1e6);
     r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
     if net.daemons {
-        let cpu: Vec<f64> = pids.iter().zip(&cpu0).map(|(p, c)| cpu_seconds(*p) - c).collect();
+        let cpu: Vec<f64> = pids
+            .iter()
+            .zip(&cpu0)
+            .map(|(p, c)| cpu_seconds(*p) - c)
+            .collect();
         let per: Vec<Value> = (0..net.tb.nodes.len())
             .map(|i| {
                 let m = moved(&net.tb, i) - moved0[i];
@@ -167,22 +259,100 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     }
     // Ping: idle, then under 50% of the TCP rate.
     let dst = net.dst.clone();
-    let idle = ns_output(&net.tb.nodes[net.client].ns, &["ping", "-n", "-i", "0.01", "-c", "300", &dst]);
+    let idle = ns_output(
+        &net.tb.nodes[net.client].ns,
+        &["ping", "-n", "-i", "0.01", "-c", "300", &dst],
+    );
     let v = rtts(&idle.stdout);
     r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
     r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
+    if !net.daemons {
+        r["udp_echo_median_us"] = json!(udp_echo_median_us(&net));
+    }
     let rate = format!("{}", (tcp_bps * 0.5) as u64);
-    let server = net.tb.spawn_in(net.server, &["iperf3", "-s", "-1", "-B", &dst]);
+    let server = net
+        .tb
+        .spawn_in(net.server, &["iperf3", "-s", "-1", "-B", &dst]);
     std::thread::sleep(Duration::from_millis(300));
-    let load = net.tb.spawn_in(net.client, &["iperf3", "-c", &dst, "-t", &(secs + 2).to_string(), "-b", &rate]);
+    let load = net.tb.spawn_in(
+        net.client,
+        &[
+            "iperf3",
+            "-c",
+            &dst,
+            "-t",
+            &(secs + 2).to_string(),
+            "-b",
+            &rate,
+        ],
+    );
     std::thread::sleep(Duration::from_millis(700));
-    let loaded = ns_output(&net.tb.nodes[net.client].ns, &["ping", "-n", "-i", "0.01", "-c", &(secs * 80).to_string(), &dst]);
+    let loaded = ns_output(
+        &net.tb.nodes[net.client].ns,
+        &[
+            "ping",
+            "-n",
+            "-i",
+            "0.01",
+            "-c",
+            &(secs * 80).to_string(),
+            &dst,
+        ],
+    );
     net.tb.wait_spawned(load, Duration::from_secs(secs + 10));
     net.tb.wait_spawned(server, Duration::from_secs(5));
     let v = rtts(&loaded.stdout);
     r["ping_load50_median_ms"] = json!(pct(&v, 0.5));
     r["ping_load50_p99_ms"] = json!(pct(&v, 0.99));
     r
+}
+
+/// Median round trip of UDP datagrams echoed by a user-space server in the
+/// server namespace: one process wake-up more than ping (whose reply the
+/// kernel sends), so the difference is the cost of one wake-up here.
+fn udp_echo_median_us(net: &Net) -> Option<f64> {
+    use std::net::UdpSocket;
+    let (sns, cns) = (
+        net.tb.nodes[net.server].ns.clone(),
+        net.tb.nodes[net.client].ns.clone(),
+    );
+    let addr = format!("{}:47999", net.dst);
+    let a2 = addr.clone();
+    let server = std::thread::spawn(move || -> Option<()> {
+        testbed::enter_netns(&sns).ok()?;
+        let s = UdpSocket::bind(&a2).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            if n == 1 && buf[0] == 0xff {
+                break;
+            }
+            s.send_to(&buf[..n], from).ok()?;
+        }
+        Some(())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let client = std::thread::spawn(move || -> Option<Vec<f64>> {
+        testbed::enter_netns(&cns).ok()?;
+        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        let mut v = Vec::new();
+        let mut buf = [0u8; 64];
+        for i in 0..300u32 {
+            let t = std::time::Instant::now();
+            s.send_to(&i.to_be_bytes(), &addr).ok()?;
+            if s.recv_from(&mut buf).is_ok() {
+                v.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = s.send_to(&[0xff], &addr);
+        Some(v)
+    });
+    let mut v = client.join().ok()??;
+    let _ = server.join();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    pct(&v, 0.5)
 }
 
 fn f(v: &Value) -> Option<f64> {
@@ -202,7 +372,12 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let secs: u64 = get("--duration").and_then(|s| s.parse().ok()).unwrap_or(5);
     let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
     if let Err(why) = testbed::available() {
@@ -220,9 +395,17 @@ fn main() {
         }
     }
     results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
-    let find = |p: &str, h: u64| results.iter().find(|r| r["path"] == p && r["hops"] == h).cloned().unwrap_or(Value::Null);
+    let find = |p: &str, h: u64| {
+        results
+            .iter()
+            .find(|r| r["path"] == p && r["hops"] == h)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let mut md = String::new();
-    md.push_str(&format!("Duration per measurement: {secs} s. Ratios are from this one run.\n\n"));
+    md.push_str(&format!(
+        "Duration per measurement: {secs} s. Ratios are from this one run.\n\n"
+    ));
     md.push_str("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
     let rows: [(&str, &str, usize); 8] = [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
@@ -235,7 +418,11 @@ fn main() {
         ("ping at 50% load p99 (ms)", "ping_load50_p99_ms", 3),
     ];
     for hops in [1u64, 2] {
-        let (k, b, u) = (find("kernel", hops), find("batched", hops), find("unbatched", hops));
+        let (k, b, u) = (
+            find("kernel", hops),
+            find("batched", hops),
+            find("unbatched", hops),
+        );
         for (label, key, d) in rows {
             md.push_str(&format!(
                 "| {label} | {hops} | {} | {} | {} | {} | {} |\n",
@@ -253,6 +440,16 @@ fn main() {
         if let (Some(kk), Some(bb)) = (f(&k["ping_idle_median_ms"]), f(&b["ping_idle_median_ms"])) {
             md.push_str(&format!("{hops} hop(s): {:.0} µs; ", (bb - kk) * 1000.0));
         }
+    }
+    if let (Some(echo), Some(ping)) = (
+        f(&find("kernel", 1)["udp_echo_median_us"]),
+        f(&find("kernel", 1)["ping_idle_median_ms"]),
+    ) {
+        md.push_str(&format!(
+            "\n\nWake-up cost on this machine (kernel path, 1 hop): a UDP echo answered by a user-space process has a median RTT of {echo:.0} µs against {:.0} µs for ping answered by the kernel, so one process wake-up costs about {:.0} µs. A round trip through the daemons needs four more (each daemon wakes once per direction).",
+            ping * 1000.0,
+            echo - ping * 1000.0
+        ));
     }
     md.push_str("\n\nCPU time per packet moved (link frames sent + TUN packets written), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");
     for r in &results {

@@ -23,6 +23,8 @@ pub struct NodeInfo {
     pub ethertype: u16,
     pub tun_name: String,
     pub tun_mtu: usize,
+    /// Whether TUN offload is actually on (it falls back when refused).
+    pub tun_offload: bool,
 }
 
 #[derive(Clone)]
@@ -77,7 +79,7 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
             "name": i.tun_name,
             "mtu": i.tun_mtu,
             "addresses": cfg.tun_addresses,
-            "offload": cfg.tun_offload,
+            "offload": i.tun_offload,
         },
         "config": {
             "routing": cfg.routing,

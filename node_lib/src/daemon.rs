@@ -107,6 +107,7 @@ pub fn run<R: Role>(
         ethertype: cfg.ethertype,
         tun_name: cfg.tun_name.clone(),
         tun_mtu,
+        tun_offload: tun.offload(),
     };
     tracing::info!(
         role = kind.as_str(),

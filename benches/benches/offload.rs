@@ -38,13 +38,20 @@ fn offload(c: &mut Criterion) {
         ttl: 8,
         origin: benches::A,
         dest: benches::B,
-        payload: Payload { source: Source::Tun, slot: 0, offset: 0, len: sup.len() as u16 },
+        payload: Payload {
+            source: Source::Tun,
+            slot: 0,
+            offset: 0,
+            len: sup.len() as u16,
+        },
     };
     let mut batch = SendBatch::new(benches::A, DEFAULT_ETHERTYPE, 1500, true, 64);
     g.bench_function("split_64k_into_mtu_messages", |b| {
         b.iter(|| {
             batch.clear();
-            let k = batch.push_tcp_segments(black_box(&action), &sup, MSS).unwrap();
+            let k = batch
+                .push_tcp_segments(black_box(&action), &sup, MSS)
+                .unwrap();
             assert_eq!(k, n);
             assert_eq!(batch.frames().len(), n);
         })

@@ -165,18 +165,24 @@ fn batching_disabled_still_forwards_with_one_syscall_per_packet() {
 fn offload_off_still_carries_tcp() {
     require_testbed!();
     let mut tb = Testbed::new(&Topology::star(1));
-    tb.start_all(&NodeOptions { extra: String::new(), ..NodeOptions::default() });
-    // Restart the OBU with [tun] offload = false.
-    tb.stop(1);
-    let p = tb.nodes[1].config.clone();
-    let text = std::fs::read_to_string(&p).unwrap().replace("name = \"v2x0\"", "name = \"v2x0\"\noffload = false");
-    std::fs::write(&p, text).unwrap();
-    tb.start_with_env(1, &[]);
+    tb.start(0, &NodeOptions::default());
+    tb.start(
+        1,
+        &NodeOptions {
+            offload: false,
+            ..NodeOptions::default()
+        },
+    );
     tb.wait_ready(Duration::from_secs(10));
     let n = 4 * 1024 * 1024;
     assert_eq!(tb.tcp_transfer(1, 0, 5003, n), Ok(n));
     assert_eq!(tb.tcp_transfer(0, 1, 5004, n), Ok(n));
     let st = tb.api_json(1, "/api/v1/stats");
-    assert_eq!(st["offload"]["tso_packets"], 0, "no super-packets without offload: {st}");
+    assert_eq!(
+        st["offload"]["tso_packets"], 0,
+        "no super-packets without offload: {st}"
+    );
+    assert_eq!(st["offload"]["gro_writes"], 0, "{st}");
     assert_eq!(tb.api_json(1, "/api/v1/status")["tun"]["offload"], false);
+    assert_eq!(tb.api_json(0, "/api/v1/status")["tun"]["offload"], true);
 }

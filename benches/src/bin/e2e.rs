@@ -14,6 +14,7 @@ enum Path {
     Kernel,
     Batched,
     BatchedNoAggregation,
+    BatchedNoOffload,
     Unbatched,
 }
 
@@ -23,6 +24,7 @@ impl Path {
             Path::Kernel => "kernel",
             Path::Batched => "batched",
             Path::BatchedNoAggregation => "batched_no_aggregation",
+            Path::BatchedNoOffload => "batched_no_offload",
             Path::Unbatched => "unbatched",
         }
     }
@@ -111,6 +113,7 @@ fn build(path: Path, hops: usize) -> Net {
     let opts = NodeOptions {
         batching: path != Path::Unbatched,
         aggregate: path != Path::BatchedNoAggregation,
+        offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
         ..NodeOptions::default()
     };
@@ -185,6 +188,19 @@ fn pct(v: &[f64], p: f64) -> Option<f64> {
     }
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     Some(v[i])
+}
+
+/// TCP bulk only (for the offload on/off comparison).
+fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
+    eprintln!("== {} {hops} hop(s), TCP only", path.name());
+    let mut net = build(path, hops);
+    let t = iperf(&mut net, &[], secs);
+    json!({
+        "path": path.name(),
+        "hops": hops,
+        "tcp_mbps": t["client"]["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
+        "tcp_retransmits": t["client"]["end"]["sum_sent"]["retransmits"].clone(),
+    })
 }
 
 fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
@@ -395,6 +411,7 @@ fn main() {
         }
     }
     results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
+    results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
     let find = |p: &str, h: u64| {
         results
             .iter()
@@ -475,6 +492,15 @@ fn main() {
         cell(agg_off, 3),
         cell(f(&find("batched", 1)["udp64_pps"]), 0),
         cell(f(&find("batched_no_aggregation", 1)["udp64_pps"]), 0)
+    ));
+    md.push_str(&format!(
+        "\nTUN offload, TCP bulk 1 hop: on {} Mbit/s, off {} Mbit/s ({}×).\n",
+        cell(f(&find("batched", 1)["tcp_mbps"]), 0),
+        cell(f(&find("batched_no_offload", 1)["tcp_mbps"]), 0),
+        ratio(
+            f(&find("batched", 1)["tcp_mbps"]),
+            f(&find("batched_no_offload", 1)["tcp_mbps"])
+        )
     ));
     println!("{md}");
     let doc = json!({ "duration_s": secs, "results": results, "markdown": md });

@@ -581,6 +581,53 @@ impl Testbed {
         .map_err(|_| "sender panicked".to_string())?
     }
 
+    /// Sends raw Ethernet frames out of node `i`'s radio (an AF_PACKET
+    /// socket in its namespace); returns how many the kernel accepted.
+    pub fn raw_send(&self, i: usize, frames: &[Vec<u8>]) -> Result<usize, String> {
+        let ns = self.nodes[i].ns.clone();
+        let frames = frames.to_vec();
+        std::thread::spawn(move || -> Result<usize, String> {
+            cmd::enter_netns(&ns)?;
+            // SAFETY: plain socket(2); the fd is closed below.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+            if fd < 0 {
+                return Err(format!("socket: {}", std::io::Error::last_os_error()));
+            }
+            let idx = {
+                let name = std::ffi::CString::new("radio0").unwrap();
+                // SAFETY: valid NUL-terminated name.
+                unsafe { libc::if_nametoindex(name.as_ptr()) }
+            };
+            // SAFETY: sockaddr_ll is plain old data.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = idx as i32;
+            sll.sll_halen = 6;
+            let mut sent = 0;
+            for f in &frames {
+                // SAFETY: sends from a live buffer to a valid address of the right size.
+                let r = unsafe {
+                    libc::sendto(
+                        fd,
+                        f.as_ptr() as *const libc::c_void,
+                        f.len(),
+                        0,
+                        &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                        std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                    )
+                };
+                if r >= 0 {
+                    sent += 1;
+                }
+            }
+            // SAFETY: closes the fd opened above.
+            unsafe { libc::close(fd) };
+            Ok(sent)
+        })
+        .join()
+        .map_err(|_| "raw sender panicked".to_string())?
+    }
+
     /// A counter from node `i`'s `/api/v1/stats`, e.g. ("routing", "relayed").
     pub fn stat(&self, i: usize, section: &str, key: &str) -> u64 {
         let v = self.api_json(i, "/api/v1/stats");

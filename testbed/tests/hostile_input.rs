@@ -30,7 +30,7 @@ fn mac_bytes(s: &str) -> [u8; 6] {
 /// One hostile frame: random source among `sources`, to broadcast or a victim.
 fn hostile_frame(rng: &mut Rng, victims: &[[u8; 6]], sources: usize, rsu: [u8; 6]) -> Vec<u8> {
     let mut f = Vec::with_capacity(1514);
-    let dst = if rng.next() % 3 == 0 {
+    let dst = if rng.next().is_multiple_of(3) {
         [0xff; 6]
     } else {
         victims[(rng.next() as usize) % victims.len()]

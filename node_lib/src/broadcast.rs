@@ -1,10 +1,24 @@
-//! Broadcast-data de-duplication by (origin, sequence). Bounded.
+//! Broadcast data, shared by both roles: IP broadcast/multicast from the
+//! TUN goes out as Broadcast messages; received ones are delivered once
+//! (de-duplicated by origin and sequence) and relayed while TTL > 1.
 
+use crate::inbound::link_payload;
 use crate::seqwin::DedupWindow;
+use common::action::{Action, Payload};
+use common::counters::{Counters, DropReason};
+use common::ip::{self, IpPrefix};
+use common::wire::{BroadcastRepr, ParsedMessage};
 use common::{NodeId, Time};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
+/// Most broadcast origins tracked for de-duplication.
+pub const MAX_BROADCAST_ORIGINS: usize = 4096;
+/// A silent origin's window is forgotten after this long.
+const ORIGIN_FORGET_AFTER: Duration = Duration::from_secs(30);
+
+/// Remembers which (origin, seq) were seen. Bounded.
 pub struct BroadcastDedup {
     seen: HashMap<NodeId, (DedupWindow, Time)>,
     capacity: usize,
@@ -43,5 +57,74 @@ impl BroadcastDedup {
     }
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
+    }
+}
+
+/// A role's broadcast side: its own sequence and what it has seen.
+pub struct Broadcaster {
+    id: NodeId,
+    seq: u32,
+    seen: BroadcastDedup,
+}
+
+impl Broadcaster {
+    pub fn new(id: NodeId) -> Broadcaster {
+        Broadcaster {
+            id,
+            seq: 0,
+            seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
+        }
+    }
+
+    /// Whether a TUN packet to `dst` is broadcast data: multicast, the
+    /// limited broadcast, or a subnet broadcast of one of `addrs`.
+    pub fn is_broadcast(addrs: &[IpPrefix], dst: &IpAddr) -> bool {
+        ip::is_group(dst) || addrs.iter().any(|p| p.broadcast() == Some(*dst))
+    }
+
+    /// Sends a broadcast from our TUN with a fresh sequence number.
+    pub fn originate(&mut self, ttl: u8, payload: Payload, out: &mut Vec<Action>) {
+        self.seq = self.seq.wrapping_add(1);
+        out.push(Action::SendBroadcast {
+            ttl,
+            origin: self.id,
+            seq: self.seq,
+            payload,
+        });
+    }
+
+    /// A received broadcast: deliver once, relay while TTL > 1.
+    pub fn on_received(
+        &mut self,
+        now: Time,
+        slot: u16,
+        m: &ParsedMessage,
+        b: &BroadcastRepr,
+        counters: &Counters,
+        out: &mut Vec<Action>,
+    ) {
+        if b.origin == self.id || !self.seen.accept(b.origin, b.seq, now) {
+            counters.count_drop(DropReason::Duplicate);
+            return;
+        }
+        let pl = link_payload(slot, m, b.payload.len());
+        out.push(Action::DeliverTun { payload: pl });
+        if m.header.ttl > 1 {
+            out.push(Action::SendBroadcast {
+                ttl: m.header.ttl - 1,
+                origin: b.origin,
+                seq: b.seq,
+                payload: pl,
+            });
+        }
+    }
+
+    pub fn expire(&mut self, now: Time) {
+        self.seen.expire(now, ORIGIN_FORGET_AFTER);
+    }
+
+    /// Origins tracked (for bounded-state checks).
+    pub fn tracked(&self) -> usize {
+        self.seen.len()
     }
 }

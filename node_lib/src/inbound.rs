@@ -2,7 +2,7 @@
 
 use common::action::{Payload, Source};
 use common::counters::{Counters, DropReason};
-use common::wire::{EthernetFrame, ParsedMessage, ETH_HEADER_LEN};
+use common::wire::{EthernetFrame, Messages, ParsedMessage, ETH_HEADER_LEN};
 use common::NodeId;
 
 /// A frame that passed the link-level checks.
@@ -46,6 +46,22 @@ pub fn accept<'a>(frame: &'a [u8], own_mac: NodeId, counters: &Counters) -> Opti
     })
 }
 
+/// Calls `f` for every valid message of a frame's payload; counts each
+/// message and each invalid one (by reason).
+pub fn for_each_message<'a>(
+    payload: &'a [u8],
+    counters: &Counters,
+    mut f: impl FnMut(ParsedMessage<'a>),
+) {
+    for m in Messages::new(payload) {
+        Counters::inc(&counters.link_rx_messages, 1);
+        match m {
+            Ok(m) => f(m),
+            Err(e) => counters.count_drop(e.into()),
+        }
+    }
+}
+
 /// Where a received data message's IP packet lies in the link batch
 /// (`m` was parsed from the payload of the frame in `slot`).
 pub fn link_payload(slot: u16, m: &ParsedMessage, len: usize) -> Payload {
@@ -53,6 +69,16 @@ pub fn link_payload(slot: u16, m: &ParsedMessage, len: usize) -> Payload {
         source: Source::Link,
         slot,
         offset: (PAYLOAD_OFFSET + m.payload_offset().unwrap_or(0)) as u16,
+        len: len as u16,
+    }
+}
+
+/// A packet read from the TUN, whole, in TUN batch slot `slot`.
+pub fn tun_payload(slot: u16, len: usize) -> Payload {
+    Payload {
+        source: Source::Tun,
+        slot,
+        offset: 0,
         len: len as u16,
     }
 }

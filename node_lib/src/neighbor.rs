@@ -76,6 +76,23 @@ impl NeighborTable {
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Neighbor)> {
         self.map.iter()
     }
+
+    /// JSON list for the API, sorted by id.
+    pub fn to_json(&self, now: Time) -> serde_json::Value {
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .map(|(mac, n)| {
+                serde_json::json!({
+                    "id": mac,
+                    "last_heard_ms": now.since(n.last_heard).as_millis() as u64,
+                    "frames": n.frames,
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        serde_json::Value::Array(v)
+    }
 }
 
 #[cfg(test)]

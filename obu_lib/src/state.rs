@@ -2,19 +2,18 @@
 //! failover, replies, relaying, downstream routes, broadcast.
 
 use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
-use common::action::{Action, Control, Payload, Source};
+use common::action::{Action, Control, Payload};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
-    AddrList, BeaconReplyRepr, BeaconRepr, Body, BroadcastRepr, DataRepr, MessageType, Messages,
-    ParsedMessage,
+    AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, ParsedMessage,
 };
 use common::{NodeId, Time};
-use node_lib::broadcast::BroadcastDedup;
+use node_lib::broadcast::Broadcaster;
 use node_lib::config::RoutingConfig;
 use node_lib::daemon::RoleParams;
 use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
-use node_lib::inbound::{self, link_payload};
+use node_lib::inbound::{self, link_payload, tun_payload};
 use node_lib::neighbor::NeighborTable;
 use node_lib::role::{Role, RoleSnapshot};
 use serde_json::json;
@@ -25,7 +24,6 @@ use std::time::Duration;
 
 pub const MAX_NEIGHBORS: usize = 1024;
 pub const MAX_DOWNSTREAM: usize = 4096;
-pub const MAX_BROADCAST_ORIGINS: usize = 4096;
 /// How often timers run: bounds how late a dead next hop is noticed.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(5);
 /// RSU state with no candidates is forgotten after this long.
@@ -42,8 +40,7 @@ pub struct Obu {
     rsus: HashMap<NodeId, RsuInfo>,
     upstream: Option<Upstream>,
     downstream: DownstreamTable,
-    bcast_seen: BroadcastDedup,
-    bcast_seq: u32,
+    broadcast: Broadcaster,
     next_housekeeping: Time,
     gone: Vec<NodeId>,
 }
@@ -62,8 +59,7 @@ impl Obu {
             rsus: HashMap::new(),
             upstream: None,
             downstream: DownstreamTable::new(MAX_DOWNSTREAM),
-            bcast_seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
-            bcast_seq: 0,
+            broadcast: Broadcaster::new(p.id),
             next_housekeeping: Time::ZERO,
             gone: Vec::new(),
         }
@@ -87,7 +83,7 @@ impl Obu {
                 .map(|r| 1 + r.candidates.len())
                 .sum::<usize>()
             + self.downstream.len()
-            + self.bcast_seen.len()
+            + self.broadcast.tracked()
     }
 
     fn data_ttl(&self) -> u8 {
@@ -96,10 +92,6 @@ impl Obu {
 
     fn is_own_addr(&self, a: &IpAddr) -> bool {
         self.addrs.iter().any(|p| p.addr == *a)
-    }
-
-    fn is_local_broadcast(&self, dst: &IpAddr) -> bool {
-        ip::is_group(dst) || self.addrs.iter().any(|p| p.broadcast() == Some(*dst))
     }
 
     /// Next hop toward `rsu`: the upstream if it leads there, else the best
@@ -327,31 +319,6 @@ impl Obu {
         });
     }
 
-    fn on_broadcast(
-        &mut self,
-        now: Time,
-        slot: u16,
-        m: &ParsedMessage,
-        b: &BroadcastRepr,
-        out: &mut Vec<Action>,
-    ) {
-        let (origin, seq, payload) = (b.origin, b.seq, b.payload);
-        if origin == self.id || !self.bcast_seen.accept(origin, seq, now) {
-            self.counters.count_drop(DropReason::Duplicate);
-            return;
-        }
-        let pl = link_payload(slot, m, payload.len());
-        out.push(Action::DeliverTun { payload: pl });
-        if m.header.ttl > 1 {
-            out.push(Action::SendBroadcast {
-                ttl: m.header.ttl - 1,
-                origin,
-                seq,
-                payload: pl,
-            });
-        }
-    }
-
     fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
         let timeout = self.routing.neighbor_timeout();
         self.gone.clear();
@@ -377,7 +344,7 @@ impl Obu {
         }
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(out);
-        self.bcast_seen.expire(now, Duration::from_secs(30));
+        self.broadcast.expire(now);
     }
 }
 
@@ -390,22 +357,16 @@ impl Role for Obu {
             self.counters.count_drop(DropReason::NoRoute);
             return;
         }
-        for m in Messages::new(f.payload) {
-            Counters::inc(&self.counters.link_rx_messages, 1);
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    self.counters.count_drop(e.into());
-                    continue;
-                }
-            };
-            match m.body {
-                Body::Beacon(b) => self.on_beacon(now, f.src, &b, out),
-                Body::BeaconReply(r) => self.on_reply(now, f.src, m.header.ttl, &r, out),
-                Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
-                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, &b, out),
+        let counters = self.counters.clone();
+        inbound::for_each_message(f.payload, &counters, |m| match m.body {
+            Body::Beacon(b) => self.on_beacon(now, f.src, &b, out),
+            Body::BeaconReply(r) => self.on_reply(now, f.src, m.header.ttl, &r, out),
+            Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
+            Body::Broadcast(b) => {
+                self.broadcast
+                    .on_received(now, slot, &m, &b, &self.counters, out)
             }
-        }
+        });
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
@@ -413,20 +374,10 @@ impl Role for Obu {
             self.counters.count_drop(DropReason::NotIp);
             return;
         };
-        let payload = Payload {
-            source: Source::Tun,
-            slot,
-            offset: 0,
-            len: packet.len() as u16,
-        };
-        if self.is_local_broadcast(&dst) {
-            self.bcast_seq = self.bcast_seq.wrapping_add(1);
-            out.push(Action::SendBroadcast {
-                ttl: self.routing.broadcast_ttl,
-                origin: self.id,
-                seq: self.bcast_seq,
-                payload,
-            });
+        let payload = tun_payload(slot, packet.len());
+        if Broadcaster::is_broadcast(&self.addrs, &dst) {
+            self.broadcast
+                .originate(self.routing.broadcast_ttl, payload, out);
             return;
         }
         if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
@@ -469,12 +420,6 @@ impl Role for Obu {
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {
-        let mut neighbors: Vec<_> = self
-            .neighbors
-            .iter()
-            .map(|(mac, n)| json!({ "id": mac, "last_heard_ms": now.since(n.last_heard).as_millis() as u64, "frames": n.frames }))
-            .collect();
-        neighbors.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
         let mut candidates = Vec::new();
         for (rsu, info) in &self.rsus {
             for (nh, c) in &info.candidates {
@@ -506,7 +451,7 @@ impl Role for Obu {
             ready: self.upstream.is_some(),
             neighbor_count: self.neighbors.len(),
             route_count: self.downstream.len() + usize::from(self.upstream.is_some()),
-            neighbors: serde_json::Value::Array(neighbors),
+            neighbors: self.neighbors.to_json(now),
             routes: json!({
                 "upstream": upstream,
                 "candidates": candidates,

@@ -1,23 +1,19 @@
 //! The RSU's sans-IO state machine: beacons, route learning from replies,
 //! downstream routing, V2V turnaround, broadcast.
 
-use common::action::{Action, Control, Payload, Source};
+use common::action::{Action, Control};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
-use common::wire::{
-    BeaconReplyRepr, BeaconRepr, Body, BroadcastRepr, DataRepr, MessageType, Messages,
-    ParsedMessage,
-};
+use common::wire::{BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, ParsedMessage};
 use common::{NodeId, Time};
-use node_lib::broadcast::BroadcastDedup;
+use node_lib::broadcast::Broadcaster;
 use node_lib::config::RoutingConfig;
 use node_lib::daemon::RoleParams;
 use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
-use node_lib::inbound::{self, link_payload, Jitter};
+use node_lib::inbound::{self, link_payload, tun_payload, Jitter};
 use node_lib::neighbor::NeighborTable;
 use node_lib::role::{Role, RoleSnapshot};
 use serde_json::json;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +21,6 @@ use std::time::Duration;
 pub const MAX_ROUTES: usize = 8192;
 /// Most link neighbours tracked.
 pub const MAX_NEIGHBORS: usize = 1024;
-/// Most broadcast origins tracked for de-duplication.
-pub const MAX_BROADCAST_ORIGINS: usize = 4096;
 /// How often expiry runs.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(10);
 
@@ -42,8 +36,7 @@ pub struct Rsu {
     jitter: Jitter,
     neighbors: NeighborTable,
     routes: DownstreamTable,
-    bcast_seen: BroadcastDedup,
-    bcast_seq: u32,
+    broadcast: Broadcaster,
     gone: Vec<NodeId>,
 }
 
@@ -61,8 +54,7 @@ impl Rsu {
             jitter: Jitter::new(p.seed),
             neighbors: NeighborTable::new(MAX_NEIGHBORS),
             routes: DownstreamTable::new(MAX_ROUTES),
-            bcast_seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
-            bcast_seq: 0,
+            broadcast: Broadcaster::new(p.id),
             gone: Vec::new(),
         }
     }
@@ -82,10 +74,6 @@ impl Rsu {
 
     fn data_ttl(&self) -> u8 {
         self.routing.max_hops.saturating_mul(2).max(2)
-    }
-
-    fn is_local_broadcast(&self, dst: &IpAddr) -> bool {
-        ip::is_group(dst) || self.addrs.iter().any(|p| p.broadcast() == Some(*dst))
     }
 
     fn on_reply(&mut self, now: Time, from: NodeId, r: &BeaconReplyRepr) {
@@ -152,31 +140,6 @@ impl Rsu {
         }
         out.push(Action::DeliverTun { payload: pl });
     }
-
-    fn on_broadcast(
-        &mut self,
-        now: Time,
-        slot: u16,
-        m: &ParsedMessage,
-        b: &BroadcastRepr,
-        out: &mut Vec<Action>,
-    ) {
-        let (origin, seq, payload) = (b.origin, b.seq, b.payload);
-        if origin == self.id || !self.bcast_seen.accept(origin, seq, now) {
-            self.counters.count_drop(DropReason::Duplicate);
-            return;
-        }
-        let pl = link_payload(slot, m, payload.len());
-        out.push(Action::DeliverTun { payload: pl });
-        if m.header.ttl > 1 {
-            out.push(Action::SendBroadcast {
-                ttl: m.header.ttl - 1,
-                origin,
-                seq,
-                payload: pl,
-            });
-        }
-    }
 }
 
 impl Role for Rsu {
@@ -185,23 +148,19 @@ impl Role for Rsu {
             return;
         };
         self.neighbors.heard(f.src, now);
-        for m in Messages::new(f.payload) {
-            Counters::inc(&self.counters.link_rx_messages, 1);
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    self.counters.count_drop(e.into());
-                    continue;
-                }
-            };
+        let counters = self.counters.clone();
+        inbound::for_each_message(f.payload, &counters, |m| {
             match m.body {
                 // Our own beacon relayed back, or another RSU's: nothing to do.
                 Body::Beacon(_) => {}
                 Body::BeaconReply(r) => self.on_reply(now, f.src, &r),
                 Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
-                Body::Broadcast(b) => self.on_broadcast(now, slot, &m, &b, out),
+                Body::Broadcast(b) => {
+                    self.broadcast
+                        .on_received(now, slot, &m, &b, &self.counters, out)
+                }
             }
-        }
+        });
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
@@ -209,20 +168,10 @@ impl Role for Rsu {
             self.counters.count_drop(DropReason::NotIp);
             return;
         };
-        let payload = Payload {
-            source: Source::Tun,
-            slot,
-            offset: 0,
-            len: packet.len() as u16,
-        };
-        if self.is_local_broadcast(&dst) {
-            self.bcast_seq = self.bcast_seq.wrapping_add(1);
-            out.push(Action::SendBroadcast {
-                ttl: self.routing.broadcast_ttl,
-                origin: self.id,
-                seq: self.bcast_seq,
-                payload,
-            });
+        let payload = tun_payload(slot, packet.len());
+        if Broadcaster::is_broadcast(&self.addrs, &dst) {
+            self.broadcast
+                .originate(self.routing.broadcast_ttl, payload, out);
             return;
         }
         match self.routes.lookup_addr(&dst) {
@@ -264,7 +213,7 @@ impl Role for Rsu {
                 tracing::debug!(neighbor = %mac, "neighbour timed out");
             }
             self.routes.expire(now, self.route_timeout());
-            self.bcast_seen.expire(now, Duration::from_secs(30));
+            self.broadcast.expire(now);
         }
     }
 
@@ -278,17 +227,11 @@ impl Role for Rsu {
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {
-        let mut neighbors: Vec<_> = self
-            .neighbors
-            .iter()
-            .map(|(mac, n)| json!({ "id": mac, "last_heard_ms": now.since(n.last_heard).as_millis() as u64, "frames": n.frames }))
-            .collect();
-        neighbors.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
         RoleSnapshot {
             ready: true,
             neighbor_count: self.neighbors.len(),
             route_count: self.routes.len(),
-            neighbors: serde_json::Value::Array(neighbors),
+            neighbors: self.neighbors.to_json(now),
             routes: json!({ "obus": self.routes.to_json(now) }),
         }
     }

@@ -52,6 +52,21 @@ impl RsuInfo {
             .map(|(m, c)| (*m, *c))
     }
 
+    /// Fewest hops among the candidates.
+    pub fn min_hops(&self) -> Option<u8> {
+        self.candidates.values().map(|c| c.hops).min()
+    }
+
+    /// A candidate may carry our traffic only if its neighbour is not
+    /// farther from the RSU than we are by our best path: hops at most one
+    /// more than the best. A farther neighbour may be our own child, whose
+    /// copies of the beacons we flooded would otherwise look like a path
+    /// and keep a loop alive after our real path dies.
+    pub fn eligible(&self, c: &Candidate) -> bool {
+        self.min_hops()
+            .is_some_and(|m| c.hops <= m.saturating_add(1))
+    }
+
     /// Keeps only the `n` best candidates.
     pub fn prune(&mut self, n: usize) {
         while self.candidates.len() > n {
@@ -114,11 +129,12 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     let Some(cur) = current else {
         return overall.map(|(u, _)| u);
     };
-    let Some(cur_cand) = rsus
+    let cur_cand = rsus
         .get(&cur.rsu)
-        .and_then(|i| i.candidates.get(&cur.next_hop))
-    else {
-        // Current path is gone: fail over at once to the best remaining.
+        .and_then(|i| i.candidates.get(&cur.next_hop).filter(|c| i.eligible(c)));
+    let Some(cur_cand) = cur_cand else {
+        // Current path is gone, or now leads away from the RSU: fail over
+        // at once to the best remaining.
         return overall.map(|(u, _)| u);
     };
     let cur_ratio = cur_cand.window.ratio_permille();

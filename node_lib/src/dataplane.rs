@@ -188,7 +188,7 @@ impl<R: Role> Dataplane<R> {
                 tun_errors_seen = tun_errors;
                 last_tun_warning = now;
             }
-            if now.since(last_snapshot) >= SNAPSHOT_EVERY {
+            if self.role.take_changed() || now.since(last_snapshot) >= SNAPSHOT_EVERY {
                 last_snapshot = now;
                 let snap = self.role.snapshot(now);
                 *shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snap;

@@ -31,4 +31,9 @@ pub trait Role: Send + 'static {
     fn set_routing(&mut self, routing: &RoutingConfig);
     /// State for the API.
     fn snapshot(&self, now: Time) -> RoleSnapshot;
+    /// Whether routes or the upstream changed since the last call (the loop
+    /// then refreshes the API's snapshot at once instead of within 100 ms).
+    fn take_changed(&mut self) -> bool {
+        false
+    }
 }

@@ -43,6 +43,7 @@ pub struct Obu {
     broadcast: Broadcaster,
     next_housekeeping: Time,
     gone: Vec<NodeId>,
+    changed: bool,
 }
 
 impl Obu {
@@ -62,6 +63,7 @@ impl Obu {
             broadcast: Broadcaster::new(p.id),
             next_housekeeping: Time::ZERO,
             gone: Vec::new(),
+            changed: false,
         }
     }
 
@@ -132,6 +134,7 @@ impl Obu {
         if !changed {
             return;
         }
+        self.changed = true;
         Counters::inc(&self.counters.upstream_changes, 1);
         match new {
             Some(u) => {
@@ -225,8 +228,10 @@ impl Obu {
             rsu: r.rsu,
             rtt_us: None,
         };
-        if self.downstream.learn(r.obu, route) == Learned::Full {
-            self.counters.count_drop(DropReason::NoRoute);
+        match self.downstream.learn(r.obu, route) {
+            Learned::Full => self.counters.count_drop(DropReason::NoRoute),
+            Learned::New => self.changed = true,
+            Learned::Updated => {}
         }
         if ttl <= 1 {
             self.counters.count_drop(DropReason::TtlExpired);
@@ -417,6 +422,10 @@ impl Role for Obu {
 
     fn set_routing(&mut self, routing: &RoutingConfig) {
         self.routing = routing.clone();
+    }
+
+    fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {

@@ -38,6 +38,7 @@ pub struct Rsu {
     routes: DownstreamTable,
     broadcast: Broadcaster,
     gone: Vec<NodeId>,
+    changed: bool,
 }
 
 impl Rsu {
@@ -56,6 +57,7 @@ impl Rsu {
             routes: DownstreamTable::new(MAX_ROUTES),
             broadcast: Broadcaster::new(p.id),
             gone: Vec::new(),
+            changed: false,
         }
     }
 
@@ -92,6 +94,7 @@ impl Rsu {
         };
         match self.routes.learn(r.obu, route) {
             Learned::New => {
+                self.changed = true;
                 tracing::info!(obu = %r.obu, via = %from, hops = r.hops, "OBU attached")
             }
             Learned::Updated => {}
@@ -212,7 +215,9 @@ impl Role for Rsu {
                 self.routes.remove_via(*mac);
                 tracing::debug!(neighbor = %mac, "neighbour timed out");
             }
+            let before = self.routes.len();
             self.routes.expire(now, self.route_timeout());
+            self.changed |= self.routes.len() != before || !self.gone.is_empty();
             self.broadcast.expire(now);
         }
     }
@@ -224,6 +229,10 @@ impl Role for Rsu {
     fn set_routing(&mut self, routing: &RoutingConfig) {
         self.routing = routing.clone();
         self.next_beacon = Time::ZERO;
+    }
+
+    fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {

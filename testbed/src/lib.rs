@@ -412,6 +412,20 @@ impl Testbed {
         }
     }
 
+    /// Waits until RSU `rsu` lists `count` OBUs in its routes (the API view
+    /// follows the data plane by up to one loop turn).
+    pub fn wait_rsu_routes(&self, rsu: usize, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let r = self.api_json(rsu, "/api/v1/routes");
+            if r["obus"].as_array().is_some_and(|a| a.len() == count) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Waits for node `i`'s readiness.
     pub fn wait_node_ready(&self, i: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

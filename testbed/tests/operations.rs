@@ -52,7 +52,14 @@ fn every_endpoint_answers_and_counters_follow_1000_pings() {
     assert_eq!(routes["upstream"]["next_hop"], tb.nodes[rsu].mac.as_str());
     assert_eq!(routes["upstream"]["hops"], 1);
     assert!(!routes["candidates"].as_array().unwrap().is_empty());
-    let rr = tb.api_json(rsu, "/api/v1/routes");
+    // The API's view is refreshed every 100 ms: wait for the RSU's route.
+    let t = Instant::now();
+    let mut rr = tb.api_json(rsu, "/api/v1/routes");
+    while rr["obus"].as_array().is_none_or(|a| a.is_empty()) && t.elapsed() < Duration::from_secs(3)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+        rr = tb.api_json(rsu, "/api/v1/routes");
+    }
     let o = &rr["obus"][0];
     assert_eq!(o["id"], tb.nodes[obu].mac.as_str());
     assert_eq!(o["next_hop"], tb.nodes[obu].mac.as_str());
@@ -235,6 +242,7 @@ fn show_prints_readable_tables() {
         s.contains("link.tx_frames") && s.contains("batch.link_rx"),
         "{s}"
     );
+    assert!(tb.wait_rsu_routes(0, 1, Duration::from_secs(3)));
     let rr = show(0, "routes");
     assert!(
         rr.starts_with("OBU") && rr.contains(&tb.nodes[1].mac) && rr.contains(&tb.nodes[1].addr4),

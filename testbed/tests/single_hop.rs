@@ -32,6 +32,7 @@ fn obu_attaches_and_pings_both_ways_ipv4_and_ipv6() {
     let r = tb.ping(rsu, &tb.nodes[obu].addr6.clone(), 10, "0.05");
     assert_eq!(r.received, 10, "RSU -> OBU IPv6: {r:?}");
     // The RSU learned the OBU's route with its addresses.
+    assert!(tb.wait_rsu_routes(rsu, 1, Duration::from_secs(3)));
     let rr = tb.api_json(rsu, "/api/v1/routes");
     let obus = rr["obus"].as_array().expect("obus");
     assert_eq!(obus.len(), 1, "{rr}");

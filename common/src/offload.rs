@@ -26,6 +26,9 @@ pub const VNET_F_NEEDS_CSUM: u8 = 1;
 pub const GSO_NONE: u8 = 0;
 pub const GSO_TCPV4: u8 = 1;
 pub const GSO_TCPV6: u8 = 4;
+pub const GSO_UDP_L4: u8 = 5;
+/// Most datagrams the kernel accepts in one UDP GSO packet (UDP_MAX_SEGMENTS).
+pub const UDP_MAX_SEGMENTS: usize = 64;
 pub const GSO_ECN: u8 = 0x80;
 
 impl VnetHdr {
@@ -370,6 +373,101 @@ pub fn coalesced_header(
     }
 }
 
+/// Coalescing facts of a UDP datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpInfo {
+    pub v6: bool,
+    pub ip_len: usize,
+    pub payload_len: usize,
+}
+
+impl UdpInfo {
+    pub fn hdr_len(&self) -> usize {
+        self.ip_len + 8
+    }
+}
+
+/// Reads a UDP datagram's facts, `None` if it must go alone (not UDP, IP
+/// options or fragment, extension headers, padding, empty payload).
+pub fn udp_info(p: &[u8]) -> Option<UdpInfo> {
+    let (v6, ip_len, total) = match p.first()? >> 4 {
+        4 if p.len() >= 28 && p[0] == 0x45 && p[9] == 17 => {
+            if u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0 {
+                return None;
+            }
+            (false, 20, u16::from_be_bytes([p[2], p[3]]) as usize)
+        }
+        6 if p.len() >= 48 && p[6] == 17 => {
+            (true, 40, 40 + u16::from_be_bytes([p[4], p[5]]) as usize)
+        }
+        _ => return None,
+    };
+    let udp_len = u16::from_be_bytes([p[ip_len + 4], p[ip_len + 5]]) as usize;
+    if total != p.len() || udp_len != total - ip_len || udp_len <= 8 {
+        return None;
+    }
+    Some(UdpInfo {
+        v6,
+        ip_len,
+        payload_len: udp_len - 8,
+    })
+}
+
+/// Whether `next` continues a UDP run started by `first` (same flow and IP
+/// header fields, not larger than the first), with `count` datagrams and
+/// `run_bytes` of payload so far.
+pub fn udp_continues(
+    first: &[u8],
+    fi: &UdpInfo,
+    count: usize,
+    run_bytes: usize,
+    next: &[u8],
+    ni: &UdpInfo,
+) -> bool {
+    if ni.v6 != fi.v6 || ni.payload_len > fi.payload_len || count >= UDP_MAX_SEGMENTS {
+        return false;
+    }
+    if fi.hdr_len() + run_bytes + ni.payload_len > 65535 {
+        return false;
+    }
+    let ip_same = if fi.v6 {
+        first[..4] == next[..4] && first[6..40] == next[6..40]
+    } else {
+        first[0..2] == next[0..2] && first[6..10] == next[6..10] && first[12..20] == next[12..20]
+    };
+    ip_same && first[fi.ip_len..fi.ip_len + 4] == next[fi.ip_len..fi.ip_len + 4]
+}
+
+/// Rewrites `hdr` (a copy of the first datagram's IP + UDP headers) for a
+/// UDP GSO super-packet of `payload_total` bytes in datagrams of the first
+/// one's size, and returns its virtio-net header.
+pub fn udp_coalesced_header(hdr: &mut [u8], fi: &UdpInfo, payload_total: usize) -> VnetHdr {
+    let hl = fi.hdr_len();
+    let (ip, udp) = hdr[..hl].split_at_mut(fi.ip_len);
+    let l4 = 8 + payload_total;
+    if fi.v6 {
+        ip[4..6].copy_from_slice(&(l4 as u16).to_be_bytes());
+    } else {
+        ip[2..4].copy_from_slice(&((hl + payload_total) as u16).to_be_bytes());
+        ipv4_header_checksum(ip);
+    }
+    udp[4..6].copy_from_slice(&(l4 as u16).to_be_bytes());
+    let pseudo = if fi.v6 {
+        sum(0, &ip[8..40]) + (l4 as u64 >> 16) + (l4 as u64 & 0xffff) + 17
+    } else {
+        sum(0, &ip[12..20]) + 17 + l4 as u64
+    };
+    udp[6..8].copy_from_slice(&fold(pseudo).to_be_bytes());
+    VnetHdr {
+        flags: VNET_F_NEEDS_CSUM,
+        gso_type: GSO_UDP_L4,
+        hdr_len: hl as u16,
+        gso_size: fi.payload_len as u16,
+        csum_start: fi.ip_len as u16,
+        csum_offset: 6,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +649,105 @@ mod tests {
             "pure ACK goes alone"
         );
         assert!(segment_info(&[0x45, 0, 0]).is_none());
+    }
+
+    fn udp_packet(v6: bool, payload: &[u8]) -> Vec<u8> {
+        let ip_len = if v6 { 40 } else { 20 };
+        let mut p = vec![0u8; ip_len + 8];
+        let l4 = 8 + payload.len();
+        if v6 {
+            p[0] = 0x60;
+            p[4..6].copy_from_slice(&(l4 as u16).to_be_bytes());
+            p[6] = 17;
+            p[7] = 64;
+            p[23] = 1;
+            p[39] = 2;
+        } else {
+            p[0] = 0x45;
+            p[2..4].copy_from_slice(&((20 + l4) as u16).to_be_bytes());
+            p[6] = 0x40;
+            p[8] = 64;
+            p[9] = 17;
+            p[12..16].copy_from_slice(&[10, 42, 0, 3]);
+            p[16..20].copy_from_slice(&[10, 42, 0, 2]);
+            ipv4_header_checksum(&mut p[..20]);
+        }
+        p[ip_len..ip_len + 2].copy_from_slice(&40000u16.to_be_bytes());
+        p[ip_len + 2..ip_len + 4].copy_from_slice(&5201u16.to_be_bytes());
+        p[ip_len + 4..ip_len + 6].copy_from_slice(&(l4 as u16).to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn udp_datagrams_coalesce_into_a_consistent_gso_packet() {
+        for v6 in [false, true] {
+            let dgrams: Vec<Vec<u8>> = (0..5u8).map(|k| udp_packet(v6, &[k; 64])).collect();
+            let last = udp_packet(v6, &[9; 10]);
+            let fi = udp_info(&dgrams[0]).unwrap();
+            assert_eq!(fi.payload_len, 64);
+            let mut bytes = 64;
+            for (n, d) in dgrams[1..].iter().chain(std::iter::once(&last)).enumerate() {
+                let ni = udp_info(d).unwrap();
+                assert!(udp_continues(&dgrams[0], &fi, n + 1, bytes, d, &ni));
+                bytes += ni.payload_len;
+            }
+            let bigger = udp_packet(v6, &[1; 65]);
+            assert!(!udp_continues(
+                &dgrams[0],
+                &fi,
+                1,
+                64,
+                &bigger,
+                &udp_info(&bigger).unwrap()
+            ));
+            let mut other_port = dgrams[1].clone();
+            other_port[fi.ip_len] ^= 1;
+            assert!(!udp_continues(
+                &dgrams[0],
+                &fi,
+                1,
+                64,
+                &other_port,
+                &udp_info(&other_port).unwrap()
+            ));
+            assert!(!udp_continues(
+                &dgrams[0],
+                &fi,
+                UDP_MAX_SEGMENTS,
+                64,
+                &dgrams[1],
+                &fi
+            ));
+            let mut hdr = dgrams[0][..fi.hdr_len()].to_vec();
+            let vh = udp_coalesced_header(&mut hdr, &fi, bytes);
+            assert_eq!(
+                (vh.gso_type, vh.gso_size, vh.hdr_len as usize),
+                (GSO_UDP_L4, 64, fi.hdr_len())
+            );
+            // The partial checksum completes to a valid one over the whole
+            // super-packet, as the kernel's segmentation expects.
+            let mut whole = hdr.clone();
+            for d in dgrams.iter().chain(std::iter::once(&last)) {
+                whole.extend_from_slice(&d[fi.hdr_len()..]);
+            }
+            complete_checksum(&mut whole, vh.csum_start as usize, vh.csum_offset as usize).unwrap();
+            let l4 = whole.len() - fi.ip_len;
+            let pseudo = if v6 {
+                sum(0, &whole[8..40]) + l4 as u64 + 17
+            } else {
+                sum(0, &whole[12..20]) + 17 + l4 as u64
+            };
+            assert_eq!(fold(sum(pseudo, &whole[fi.ip_len..])), 0xffff);
+            if !v6 {
+                assert_eq!(fold(sum(0, &whole[..20])), 0xffff);
+            }
+        }
+        assert!(udp_info(&tcp_packet(false, 1, &[1; 10], TCP_ACK)).is_none());
+        assert!(
+            udp_info(&udp_packet(false, &[])).is_none(),
+            "empty datagrams go alone"
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct NodeInfo {
     pub tun_mtu: usize,
     /// Whether TUN offload is actually on (it falls back when refused).
     pub tun_offload: bool,
+    /// Whether UDP datagrams are coalesced on TUN writes (kernel USO).
+    pub tun_udp_offload: bool,
 }
 
 #[derive(Clone)]
@@ -80,6 +82,7 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
             "mtu": i.tun_mtu,
             "addresses": cfg.tun_addresses,
             "offload": i.tun_offload,
+            "udp_offload": i.tun_udp_offload,
         },
         "config": {
             "routing": cfg.routing,

@@ -108,6 +108,7 @@ pub fn run<R: Role>(
         tun_name: cfg.tun_name.clone(),
         tun_mtu,
         tun_offload: tun.offload(),
+        tun_udp_offload: tun.udp_offload(),
     };
     tracing::info!(
         role = kind.as_str(),

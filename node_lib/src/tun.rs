@@ -17,6 +17,8 @@ const IFF_VNET_HDR: libc::c_int = 0x4000;
 const TUN_F_CSUM: libc::c_ulong = 0x01;
 const TUN_F_TSO4: libc::c_ulong = 0x02;
 const TUN_F_TSO6: libc::c_ulong = 0x04;
+const TUN_F_USO4: libc::c_ulong = 0x20;
+const TUN_F_USO6: libc::c_ulong = 0x40;
 /// Most segments coalesced into one TUN write (also bounds the iovecs).
 const MAX_COALESCE: usize = 64;
 
@@ -36,6 +38,16 @@ pub struct Tun {
     vnet: bool,
     /// The kernel hands us TSO super-packets and accepts GSO writes.
     offload: bool,
+    /// The kernel also accepts UDP GSO writes (USO, Linux 6.2+).
+    uso: bool,
+}
+
+/// What a run of packets written together is.
+#[derive(Clone, Copy)]
+enum Run {
+    Single,
+    Tcp(offload::SegmentInfo, usize, bool),
+    Udp(offload::UdpInfo, usize),
 }
 
 /// Reused buffers of the TUN write path (lives on the data-plane thread).
@@ -104,11 +116,18 @@ impl Tun {
                 format!("cannot create TUN `{name}` (needs CAP_NET_ADMIN; name in use?): {e}"),
             )
         })?;
+        let mut uso = false;
         if offload {
-            let flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+            let tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+            // Probe UDP segmentation offload first; older kernels refuse it.
             // SAFETY: TUNSETOFFLOAD takes its argument by value.
-            cvt(unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, flags) })
-                .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD: {e}")))?;
+            uso =
+                unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, tso | TUN_F_USO4 | TUN_F_USO6) } == 0;
+            if !uso {
+                // SAFETY: as above.
+                cvt(unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, tso) })
+                    .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD: {e}")))?;
+            }
         }
         let tun = Tun {
             fd,
@@ -116,6 +135,7 @@ impl Tun {
             mtu,
             vnet: offload,
             offload,
+            uso,
         };
         tun.configure(addrs)?;
         if offload {
@@ -208,6 +228,11 @@ impl Tun {
     /// Whether offload (virtio-net headers, TSO/GRO) is active.
     pub fn offload(&self) -> bool {
         self.offload
+    }
+
+    /// Whether UDP datagrams are coalesced on write (kernel USO support).
+    pub fn udp_offload(&self) -> bool {
+        self.uso
     }
 
     /// Bytes one read can return: a 64 KiB super-packet with offload.
@@ -338,30 +363,55 @@ impl Tun {
             scratch.run.push(i);
             let first = packet(i);
             i += 1;
-            let Some(fi) = offload::segment_info(first).filter(|_| self.offload) else {
-                self.write_run(&packet, scratch, None, counters);
-                continue;
+            let run = if !self.offload {
+                Run::Single
+            } else if let Some(fi) = offload::segment_info(first) {
+                let mut bytes = fi.payload_len;
+                let mut psh = false;
+                while i < count && scratch.run.len() < MAX_COALESCE && !psh {
+                    let next = packet(i);
+                    let Some(ni) = offload::segment_info(next) else {
+                        break;
+                    };
+                    if !offload::continues(first, &fi, bytes, next, &ni) {
+                        break;
+                    }
+                    scratch.run.push(i);
+                    bytes += ni.payload_len;
+                    psh = ni.flags & 0x08 != 0;
+                    i += 1;
+                    if ni.payload_len < fi.payload_len {
+                        break;
+                    }
+                }
+                Run::Tcp(fi, bytes, psh)
+            } else if let Some(fi) = offload::udp_info(first).filter(|_| self.uso) {
+                let mut bytes = fi.payload_len;
+                while i < count && scratch.run.len() < MAX_COALESCE {
+                    let next = packet(i);
+                    let Some(ni) = offload::udp_info(next) else {
+                        break;
+                    };
+                    if !offload::udp_continues(first, &fi, scratch.run.len(), bytes, next, &ni) {
+                        break;
+                    }
+                    scratch.run.push(i);
+                    bytes += ni.payload_len;
+                    i += 1;
+                    if ni.payload_len < fi.payload_len {
+                        break;
+                    }
+                }
+                Run::Udp(fi, bytes)
+            } else {
+                Run::Single
             };
-            let mut bytes = fi.payload_len;
-            let mut psh = false;
-            while i < count && scratch.run.len() < MAX_COALESCE && !psh {
-                let next = packet(i);
-                let Some(ni) = offload::segment_info(next) else {
-                    break;
-                };
-                if !offload::continues(first, &fi, bytes, next, &ni) {
-                    break;
-                }
-                scratch.run.push(i);
-                bytes += ni.payload_len;
-                psh = ni.flags & 0x08 != 0;
-                i += 1;
-                if ni.payload_len < fi.payload_len {
-                    break;
-                }
-            }
-            let co = (scratch.run.len() > 1).then_some((fi, bytes, psh));
-            self.write_run(&packet, scratch, co, counters);
+            let run = if scratch.run.len() > 1 {
+                run
+            } else {
+                Run::Single
+            };
+            self.write_run(&packet, scratch, run, counters);
         }
     }
 
@@ -369,12 +419,17 @@ impl Tun {
         &self,
         packet: &impl Fn(usize) -> &'a [u8],
         scratch: &mut TunWriteScratch,
-        coalesced: Option<(offload::SegmentInfo, usize, bool)>,
+        run: Run,
         counters: &Counters,
     ) {
         scratch.iovs.clear();
         let segments = scratch.run.len();
         let total: usize;
+        let coalesced = match run {
+            Run::Single => None,
+            Run::Tcp(fi, bytes, _) => Some((fi.h.hdr_len(), bytes)),
+            Run::Udp(fi, bytes) => Some((fi.hdr_len(), bytes)),
+        };
         match coalesced {
             None => {
                 let p = packet(scratch.run[0]);
@@ -389,15 +444,22 @@ impl Tun {
                 });
                 total = p.len();
             }
-            Some((fi, bytes, psh)) => {
-                let hl = fi.h.hdr_len();
+            Some((hl, bytes)) => {
                 let first = packet(scratch.run[0]);
                 if hl > scratch.hdr.len() {
                     counters.count_drop(DropReason::Malformed);
                     return;
                 }
                 scratch.hdr[..hl].copy_from_slice(&first[..hl]);
-                let vh = offload::coalesced_header(&mut scratch.hdr[..hl], &fi, bytes, psh);
+                let vh = match run {
+                    Run::Tcp(fi, _, psh) => {
+                        offload::coalesced_header(&mut scratch.hdr[..hl], &fi, bytes, psh)
+                    }
+                    Run::Udp(fi, _) => {
+                        offload::udp_coalesced_header(&mut scratch.hdr[..hl], &fi, bytes)
+                    }
+                    Run::Single => return,
+                };
                 scratch.vnet = vh.emit();
                 scratch.iovs.push(libc::iovec {
                     iov_base: scratch.vnet.as_ptr() as *mut libc::c_void,

@@ -577,6 +577,18 @@ impl Testbed {
         port: u16,
         payloads: &[Vec<u8>],
     ) -> Result<(), String> {
+        self.udp_send_paced(i, dst, port, payloads, Duration::from_millis(5))
+    }
+
+    /// As [`Testbed::udp_send`], with `gap` between datagrams (zero: a burst).
+    pub fn udp_send_paced(
+        &self,
+        i: usize,
+        dst: &str,
+        port: u16,
+        payloads: &[Vec<u8>],
+        gap: Duration,
+    ) -> Result<(), String> {
         let ns = self.nodes[i].ns.clone();
         let dst = format!("{dst}:{port}");
         let payloads = payloads.to_vec();
@@ -587,7 +599,9 @@ impl Testbed {
             for p in payloads {
                 s.send_to(&p, &dst)
                     .map_err(|e| format!("send to {dst}: {e}"))?;
-                std::thread::sleep(Duration::from_millis(5));
+                if !gap.is_zero() {
+                    std::thread::sleep(gap);
+                }
             }
             Ok(())
         })

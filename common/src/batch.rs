@@ -304,6 +304,13 @@ impl SendBatch {
             _ => return Err(OffloadError::Unsupported),
         };
         let mut seg = Segmenter::new(packet, gso_size)?;
+        // All segments or none: a half-sent super-packet helps nobody.
+        let undo = (
+            self.headers.len(),
+            self.segments.len(),
+            self.frames.len(),
+            self.frames.last().cloned(),
+        );
         let hl = seg.header_len();
         let count = seg.count();
         let mss = gso_size as usize;
@@ -333,7 +340,18 @@ impl SendBatch {
                 }),
             );
             if !pushed || !ok {
-                return Err(OffloadError::Malformed);
+                let (h, sg, f, last) = undo;
+                self.headers.truncate(h);
+                self.segments.truncate(sg);
+                self.frames.truncate(f);
+                if let (Some(prev), Some(cur)) = (last, self.frames.last_mut()) {
+                    *cur = prev;
+                }
+                return Err(if pushed {
+                    OffloadError::Malformed
+                } else {
+                    OffloadError::TooBig
+                });
             }
         }
         Ok(count)
@@ -509,6 +527,39 @@ mod tests {
             }
         }
         assert_eq!(payload, sup[40..]);
+    }
+
+    #[test]
+    fn a_super_packet_that_does_not_fit_leaves_the_batch_as_it_was() {
+        let mut sup = vec![0u8; 40];
+        sup[0] = 0x45;
+        sup[9] = 6;
+        sup[32] = 5 << 4;
+        sup.extend([7u8; 3000]);
+        let me = NodeId([2, 0, 0, 0, 0, 9]);
+        let mut s = SendBatch::new(me, 0x88b5, 1000, true, 8);
+        assert!(s.push(me, 18, |h| h.fill(1), payload(100)));
+        let before = (s.frames().to_vec(), s.segments().to_vec());
+        let a = Action::SendData {
+            next_hop: me,
+            kind: MessageType::DataUp,
+            ttl: 3,
+            origin: me,
+            dest: me,
+            payload: Payload {
+                source: crate::action::Source::Tun,
+                slot: 0,
+                offset: 0,
+                len: sup.len() as u16,
+            },
+        };
+        // Segments of 1400 bytes cannot fit a 1000-byte link MTU.
+        assert_eq!(
+            s.push_tcp_segments(&a, &sup, 1400),
+            Err(OffloadError::TooBig)
+        );
+        assert_eq!((s.frames().to_vec(), s.segments().to_vec()), before);
+        assert_eq!(s.push_tcp_segments(&a, &sup, 900), Ok(4));
     }
 
     #[test]

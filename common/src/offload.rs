@@ -67,24 +67,33 @@ pub enum OffloadError {
     Malformed,
     /// A GSO type this build does not split (e.g. UDP).
     Unsupported,
+    /// A segment does not fit a link frame.
+    TooBig,
+}
+
+/// Adds `v` to a ones'-complement accumulator, carrying the overflow.
+pub fn add(acc: u64, v: u64) -> u64 {
+    let (s, carry) = acc.overflowing_add(v);
+    s + carry as u64
 }
 
 /// Ones'-complement sum of `data` added to `acc` (not folded).
 pub fn sum(mut acc: u64, data: &[u8]) -> u64 {
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        let v = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let (s, carry) = acc.overflowing_add(v);
-        acc = s + carry as u64;
+        acc = add(
+            acc,
+            u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        );
     }
     let rest = chunks.remainder();
     let mut i = 0;
     while i + 1 < rest.len() {
-        acc += u16::from_be_bytes([rest[i], rest[i + 1]]) as u64;
+        acc = add(acc, u16::from_be_bytes([rest[i], rest[i + 1]]) as u64);
         i += 2;
     }
     if i < rest.len() {
-        acc += (rest[i] as u64) << 8;
+        acc = add(acc, (rest[i] as u64) << 8);
     }
     acc
 }
@@ -142,12 +151,24 @@ pub fn tcp_headers(p: &[u8]) -> Option<TcpHeaders> {
 }
 
 fn pseudo_sum(p: &[u8], h: &TcpHeaders, l4_len: usize) -> u64 {
-    if h.v6 {
-        let acc = sum(0, &p[8..40]);
-        acc + (l4_len as u64 >> 16) + (l4_len as u64 & 0xffff) + 6
+    let (addrs, proto) = if h.v6 {
+        (&p[8..40], 6)
     } else {
-        sum(0, &p[12..20]) + 6 + l4_len as u64
-    }
+        (&p[12..20], 6)
+    };
+    add(add(sum(0, addrs), proto), l4_len as u64)
+}
+
+/// Whether a TCP or UDP packet's transport checksum verifies (so that
+/// coalescing never launders a corrupted segment).
+pub fn l4_checksum_ok(p: &[u8], v6: bool, ip_len: usize, proto: u8) -> bool {
+    let Some(l4) = p.get(ip_len..) else {
+        return false;
+    };
+    let addrs = if v6 { p.get(8..40) } else { p.get(12..20) };
+    let Some(addrs) = addrs else { return false };
+    let acc = add(add(sum(0, addrs), proto as u64), l4.len() as u64);
+    fold(sum(acc, l4)) == 0xffff
 }
 
 fn ipv4_header_checksum(h: &mut [u8]) {
@@ -452,11 +473,8 @@ pub fn udp_coalesced_header(hdr: &mut [u8], fi: &UdpInfo, payload_total: usize) 
         ipv4_header_checksum(ip);
     }
     udp[4..6].copy_from_slice(&(l4 as u16).to_be_bytes());
-    let pseudo = if fi.v6 {
-        sum(0, &ip[8..40]) + (l4 as u64 >> 16) + (l4 as u64 & 0xffff) + 17
-    } else {
-        sum(0, &ip[12..20]) + 17 + l4 as u64
-    };
+    let addrs = if fi.v6 { &ip[8..40] } else { &ip[12..20] };
+    let pseudo = add(add(sum(0, addrs), 17), l4 as u64);
     udp[6..8].copy_from_slice(&fold(pseudo).to_be_bytes());
     VnetHdr {
         flags: VNET_F_NEEDS_CSUM,
@@ -516,6 +534,26 @@ mod tests {
         let ip_ok = h.v6 || fold(sum(0, &p[..20])) == 0xffff;
         let l4 = p.len() - h.ip_len;
         ip_ok && fold(sum(pseudo_sum(p, &h, l4), &p[h.ip_len..])) == 0xffff
+    }
+
+    #[test]
+    fn checksum_carries_near_overflow() {
+        // An accumulator close to u64::MAX must carry, not wrap or panic.
+        let acc = sum(u64::MAX - 1, &[0xff, 0xff, 0xff]);
+        assert_eq!(fold(acc), fold(add(add(u64::MAX - 1, 0xffff), 0xff00)));
+        let data = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 0x12, 0x34];
+        let _ = fold(sum(u64::MAX, &data));
+    }
+
+    #[test]
+    fn verifies_transport_checksums() {
+        let p = tcp_packet(false, 5, &[7; 100], TCP_ACK);
+        assert!(l4_checksum_ok(&p, false, 20, 6));
+        let mut bad = p.clone();
+        bad[80] ^= 1;
+        assert!(!l4_checksum_ok(&bad, false, 20, 6));
+        let p6 = tcp_packet(true, 5, &[7; 99], TCP_ACK);
+        assert!(l4_checksum_ok(&p6, true, 40, 6));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::sys;
 use crate::tun::Tun;
 use common::action::Action;
 use common::batch::RecvBatch;
-use common::counters::{Counters, DropReason, Syscall};
+use common::counters::{Counters, Syscall};
 use common::offload::VnetHdr;
 use common::Time;
 use std::io;
@@ -162,6 +162,30 @@ impl<R: Role> Dataplane<R> {
             }
             if now.since(last_link_check) >= LINK_CHECK_EVERY {
                 last_link_check = now;
+                // Interface deleted and created again: the socket is bound to
+                // the old index, so open it anew (bounded by the check period).
+                if sys::if_index(self.link.ifname()).is_ok_and(|i| i != self.link.ifindex()) {
+                    match RawLink::open(self.link.ifname(), self.link.ethertype()) {
+                        Ok(l) => {
+                            tracing::warn!(
+                                interface = l.ifname(),
+                                "interface was re-created; link socket reopened"
+                            );
+                            if l.mac() != self.link.mac() {
+                                dispatch = Dispatcher::new(
+                                    common::NodeId(l.mac()),
+                                    l.ethertype(),
+                                    l.mtu(),
+                                    batched,
+                                    self.batching.aggregate,
+                                    max_batch,
+                                );
+                            }
+                            self.link = l;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "cannot reopen the link yet"),
+                    }
+                }
                 let up = sys::if_running(self.link.ifname()).unwrap_or(false);
                 if up != link_was_up {
                     if up {
@@ -289,10 +313,16 @@ impl<R: Role> Dataplane<R> {
                     {
                         Ok(n) => n,
                         Err(e) => {
+                            // The TUN is ours: a read error other than
+                            // EAGAIN means it is gone (deleted, fd broken).
+                            // Polling on would spin; stop and let the
+                            // service manager restart the daemon.
                             Counters::inc(&c.tun_errors, 1);
-                            c.count_drop(DropReason::TunError);
-                            tracing::debug!(error = %e, "TUN read failed");
-                            break;
+                            tracing::error!(error = %e, tun = self.tun.name(), "TUN device failed; stopping");
+                            return Err(io::Error::new(
+                                e.kind(),
+                                format!("TUN `{}`: {e}", self.tun.name()),
+                            ));
                         }
                     };
                     if n == 0 {

@@ -7,7 +7,7 @@ use crate::tun::{Tun, TunWriteScratch};
 use common::action::{Action, Payload, Source};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::{Counters, Dir, DropReason};
-use common::offload::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
+use common::offload::{OffloadError, VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
 use common::NodeId;
 
 /// Reused state of the send path (lives on the data-plane thread).
@@ -143,6 +143,7 @@ impl Dispatcher {
                 Counters::inc(&counters.tso_packets, 1);
                 Counters::inc(&counters.tso_segments, n as u64);
             }
+            Err(OffloadError::TooBig) => counters.count_drop(DropReason::TooBig),
             Err(_) => counters.count_drop(DropReason::Malformed),
         }
     }

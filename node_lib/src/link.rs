@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 const SOL_PACKET: libc::c_int = 263;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
-/// How long one send waits in total for a full socket queue before the
-/// remaining frames are counted as dropped.
-const SEND_WAIT_LIMIT: Duration = Duration::from_millis(200);
+/// How long one send waits in total for a full socket or driver queue
+/// before the remaining frames are counted as dropped.
+const SEND_WAIT_LIMIT: Duration = Duration::from_millis(50);
 
 /// A raw link socket.
 pub struct RawLink {
@@ -135,10 +135,11 @@ impl RawLink {
         Ok(link)
     }
 
-    /// Frames queued before bind/filter may come from any interface: drop them.
+    /// Frames queued before bind/filter may come from any interface: drop
+    /// them (bounded: under steady traffic the queue may never be empty).
     fn drain_stale(&self) {
         let mut buf = [0u8; 64];
-        loop {
+        for _ in 0..1024 {
             // SAFETY: receives into a valid, exclusively borrowed buffer.
             let r = unsafe {
                 libc::recv(
@@ -187,7 +188,8 @@ impl AsRawFd for RawLink {
 pub struct LinkScratch {
     msgs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
-    frame_iovs: Vec<(usize, usize)>,
+    /// Per frame: first iovec, iovec count, messages carried.
+    frame_iovs: Vec<(usize, usize, u16)>,
 }
 
 impl LinkScratch {
@@ -326,17 +328,16 @@ impl RawLink {
                 }
             }
             if ok {
-                scratch.frame_iovs.push((start, scratch.iovs.len() - start));
-                if f.messages > 1 {
-                    Counters::inc(&counters.aggregated_frames, 1);
-                    Counters::inc(&counters.aggregated_messages, f.messages as u64 - 1);
-                }
-                Counters::inc(&counters.link_tx_messages, f.messages as u64);
+                scratch
+                    .frame_iovs
+                    .push((start, scratch.iovs.len() - start, f.messages));
             } else {
                 // A payload reference that does not resolve is a bug upstream;
                 // count it rather than send a corrupt frame.
                 scratch.iovs.truncate(start);
-                counters.count_drop(DropReason::Malformed);
+                for _ in 0..f.messages {
+                    counters.count_drop(DropReason::Malformed);
+                }
             }
         }
         let total = scratch.frame_iovs.len();
@@ -344,7 +345,7 @@ impl RawLink {
             return 0;
         }
         let mut sent = 0;
-        let mut waited = Duration::ZERO;
+        let mut first_wait: Option<Instant> = None;
         while sent < total {
             let chunk = if batched {
                 (total - sent).min(scratch.msgs.len())
@@ -352,7 +353,7 @@ impl RawLink {
                 1
             };
             for i in 0..chunk {
-                let (start, len) = scratch.frame_iovs[sent + i];
+                let (start, len, _) = scratch.frame_iovs[sent + i];
                 let m = &mut scratch.msgs[i];
                 // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
                 m.msg_hdr = unsafe { std::mem::zeroed() };
@@ -389,12 +390,17 @@ impl RawLink {
             match r {
                 Ok(n) => {
                     for i in 0..n {
-                        let (start, len) = scratch.frame_iovs[sent + i];
+                        let (start, len, messages) = scratch.frame_iovs[sent + i];
                         let bytes: usize = scratch.iovs[start..start + len]
                             .iter()
                             .map(|v| v.iov_len)
                             .sum();
                         Counters::inc(&counters.link_tx_bytes, bytes as u64);
+                        Counters::inc(&counters.link_tx_messages, messages as u64);
+                        if messages > 1 {
+                            Counters::inc(&counters.aggregated_frames, 1);
+                            Counters::inc(&counters.aggregated_messages, messages as u64 - 1);
+                        }
                     }
                     Counters::inc(&counters.link_tx_frames, n as u64);
                     // Histogram: frames per send syscall.
@@ -404,17 +410,25 @@ impl RawLink {
                     }
                     sent += n;
                 }
-                Err(e) if sys::is_would_block(&e) && waited < SEND_WAIT_LIMIT => {
+                Err(e)
+                    if sys::is_would_block(&e)
+                        && first_wait.get_or_insert_with(Instant::now).elapsed()
+                            < SEND_WAIT_LIMIT =>
+                {
                     Counters::inc(&counters.send_retries, 1);
-                    let t = Instant::now();
-                    let mut pfd = [libc::pollfd {
-                        fd: self.fd.as_raw_fd(),
-                        events: libc::POLLOUT,
-                        revents: 0,
-                    }];
-                    counters.syscall(Syscall::Poll);
-                    let _ = sys::poll(&mut pfd, 20);
-                    waited += t.elapsed().max(Duration::from_millis(1));
+                    if e.raw_os_error() == Some(libc::ENOBUFS) {
+                        // The driver queue is full; the socket looks writable
+                        // anyway, so give the queue real time to drain.
+                        std::thread::sleep(Duration::from_micros(500));
+                    } else {
+                        let mut pfd = [libc::pollfd {
+                            fd: self.fd.as_raw_fd(),
+                            events: libc::POLLOUT,
+                            revents: 0,
+                        }];
+                        counters.syscall(Syscall::Poll);
+                        let _ = sys::poll(&mut pfd, 10);
+                    }
                 }
                 Err(e) => {
                     // EMSGSIZE and friends hit only the first frame: drop it
@@ -423,8 +437,10 @@ impl RawLink {
                     let fatal =
                         !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
                     let lost = if fatal { total - sent } else { 1 };
-                    for _ in 0..lost {
-                        counters.count_drop(DropReason::LinkError);
+                    for &(_, _, messages) in &scratch.frame_iovs[sent..sent + lost] {
+                        for _ in 0..messages {
+                            counters.count_drop(DropReason::LinkError);
+                        }
                     }
                     sent += lost;
                     if fatal {

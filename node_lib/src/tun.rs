@@ -17,8 +17,7 @@ const IFF_VNET_HDR: libc::c_int = 0x4000;
 const TUN_F_CSUM: libc::c_ulong = 0x01;
 const TUN_F_TSO4: libc::c_ulong = 0x02;
 const TUN_F_TSO6: libc::c_ulong = 0x04;
-const TUN_F_USO4: libc::c_ulong = 0x20;
-const TUN_F_USO6: libc::c_ulong = 0x40;
+
 /// Most segments coalesced into one TUN write (also bounds the iovecs).
 const MAX_COALESCE: usize = 64;
 
@@ -38,8 +37,9 @@ pub struct Tun {
     vnet: bool,
     /// The kernel hands us TSO super-packets and accepts GSO writes.
     offload: bool,
-    /// The kernel also accepts UDP GSO writes (USO, Linux 6.2+).
-    uso: bool,
+    /// UDP GSO writes (VIRTIO_NET_HDR_GSO_UDP_L4, Linux 6.2+) are used;
+    /// turned off for good if the kernel refuses one.
+    uso: std::sync::atomic::AtomicBool,
 }
 
 /// What a run of packets written together is.
@@ -116,26 +116,24 @@ impl Tun {
                 format!("cannot create TUN `{name}` (needs CAP_NET_ADMIN; name in use?): {e}"),
             )
         })?;
-        let mut uso = false;
         if offload {
+            // What we can take on reads: checksum and TCP segmentation. UDP
+            // segmentation (TUN_F_USO*) is deliberately not offered, since
+            // reads would then carry UDP super-packets we do not split.
             let tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-            // Probe UDP segmentation offload first; older kernels refuse it.
             // SAFETY: TUNSETOFFLOAD takes its argument by value.
-            uso =
-                unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, tso | TUN_F_USO4 | TUN_F_USO6) } == 0;
-            if !uso {
-                // SAFETY: as above.
-                cvt(unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, tso) })
-                    .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD: {e}")))?;
-            }
+            cvt(unsafe { libc::ioctl(raw, TUNSETOFFLOAD as _, tso) })
+                .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD: {e}")))?;
         }
+        // UDP GSO on writes needs no flag, only a kernel that knows it.
+        let uso = offload && kernel_at_least(6, 2);
         let tun = Tun {
             fd,
             name: name.to_string(),
             mtu,
             vnet: offload,
             offload,
-            uso,
+            uso: std::sync::atomic::AtomicBool::new(uso),
         };
         tun.configure(addrs)?;
         if offload {
@@ -232,7 +230,7 @@ impl Tun {
 
     /// Whether UDP datagrams are coalesced on write (kernel USO support).
     pub fn udp_offload(&self) -> bool {
-        self.uso
+        self.uso.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes one read can return: a 64 KiB super-packet with offload.
@@ -365,12 +363,15 @@ impl Tun {
             i += 1;
             let run = if !self.offload {
                 Run::Single
-            } else if let Some(fi) = offload::segment_info(first) {
+            } else if let Some(fi) =
+                offload::segment_info(first).filter(|f| tcp_checksum_ok(first, f))
+            {
                 let mut bytes = fi.payload_len;
                 let mut psh = false;
                 while i < count && scratch.run.len() < MAX_COALESCE && !psh {
                     let next = packet(i);
-                    let Some(ni) = offload::segment_info(next) else {
+                    let Some(ni) = offload::segment_info(next).filter(|n| tcp_checksum_ok(next, n))
+                    else {
                         break;
                     };
                     if !offload::continues(first, &fi, bytes, next, &ni) {
@@ -385,11 +386,14 @@ impl Tun {
                     }
                 }
                 Run::Tcp(fi, bytes, psh)
-            } else if let Some(fi) = offload::udp_info(first).filter(|_| self.uso) {
+            } else if let Some(fi) =
+                offload::udp_info(first).filter(|f| self.udp_offload() && udp_checksum_ok(first, f))
+            {
                 let mut bytes = fi.payload_len;
                 while i < count && scratch.run.len() < MAX_COALESCE {
                     let next = packet(i);
-                    let Some(ni) = offload::udp_info(next) else {
+                    let Some(ni) = offload::udp_info(next).filter(|n| udp_checksum_ok(next, n))
+                    else {
                         break;
                     };
                     if !offload::udp_continues(first, &fi, scratch.run.len(), bytes, next, &ni) {
@@ -496,6 +500,18 @@ impl Tun {
                 Counters::inc(&counters.tun_tx_packets, segments as u64);
                 Counters::inc(&counters.tun_tx_bytes, total as u64);
             }
+            Err(e) if matches!(run, Run::Udp(..)) && e.raw_os_error() == Some(libc::EINVAL) => {
+                // This kernel does not take UDP GSO writes after all: stop
+                // trying and deliver this run one datagram at a time.
+                self.uso.store(false, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!("TUN refused a UDP GSO write; writing UDP datagrams one by one");
+                let run: Vec<usize> = scratch.run.clone();
+                for k in run {
+                    scratch.run.clear();
+                    scratch.run.push(k);
+                    self.write_run(packet, scratch, Run::Single, counters);
+                }
+            }
             Err(_) => {
                 Counters::inc(&counters.tun_errors, 1);
                 for _ in 0..segments {
@@ -529,6 +545,39 @@ impl Tun {
                 false
             }
         }
+    }
+}
+
+fn tcp_checksum_ok(p: &[u8], i: &offload::SegmentInfo) -> bool {
+    offload::l4_checksum_ok(p, i.h.v6, i.h.ip_len, 6)
+}
+
+fn udp_checksum_ok(p: &[u8], i: &offload::UdpInfo) -> bool {
+    // IPv4 UDP may carry no checksum (0): nothing to launder then.
+    let none = !i.v6 && p[i.ip_len + 6] == 0 && p[i.ip_len + 7] == 0;
+    none || offload::l4_checksum_ok(p, i.v6, i.ip_len, 17)
+}
+
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: utsname is plain old data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: passes a valid, exclusively borrowed utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    let release: String = u
+        .release
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8 as char)
+        .collect();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
     }
 }
 

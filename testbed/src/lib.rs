@@ -248,6 +248,26 @@ impl Testbed {
         );
     }
 
+    /// Deletes node `i`'s radio and creates it again (same names and MAC,
+    /// new interface index), as a driver reload would.
+    pub fn recreate_radio(&self, i: usize) {
+        let n = &self.nodes[i];
+        ns_exec(&n.ns, &["ip", "link", "del", "radio0"]);
+        let peer = format!("r{}n{i}", self.tag);
+        ns_exec(
+            &self.air,
+            &[
+                "ip", "link", "add", &n.port, "type", "veth", "peer", "name", &peer,
+            ],
+        );
+        ns_exec(&self.air, &["ip", "link", "set", &n.port, "master", "br0"]);
+        ns_exec(&self.air, &["ip", "link", "set", &n.port, "up"]);
+        ns_exec(&self.air, &["ip", "link", "set", &peer, "netns", &n.ns]);
+        ns_exec(&n.ns, &["ip", "link", "set", &peer, "name", "radio0"]);
+        ns_exec(&n.ns, &["ip", "link", "set", "radio0", "address", &n.mac]);
+        ns_exec(&n.ns, &["ip", "link", "set", "radio0", "up"]);
+    }
+
     /// Cuts the link between nodes `a` and `b` (both directions).
     pub fn cut(&self, a: usize, b: usize) {
         self.block_one_way(a, b);

@@ -503,3 +503,47 @@ fn radio_interface_flap_is_reported_and_recovered_from() {
         "{log}"
     );
 }
+
+#[test]
+fn a_recreated_radio_interface_is_picked_up_again() {
+    require_testbed!();
+    let tb = up();
+    let obu = 1;
+    tb.recreate_radio(obu);
+    let t = Instant::now();
+    loop {
+        let r = tb.ping(obu, &tb.nodes[0].addr4.clone(), 3, "0.05");
+        if r.received == 3 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no traffic after the radio came back; log:\n{}",
+            tb.log(obu)
+        );
+    }
+    assert!(tb.log(obu).contains("re-created"), "{}", tb.log(obu));
+}
+
+#[test]
+fn a_deleted_tun_stops_the_daemon_with_an_error_instead_of_spinning() {
+    require_testbed!();
+    let mut tb = up();
+    let obu = 1;
+    ns_exec(&tb.nodes[obu].ns, &["ip", "link", "del", "v2x0"]);
+    let t = Instant::now();
+    while tb.nodes[obu].is_running() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "daemon still running; log:\n{}",
+            tb.log(obu)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(tb.log(obu).contains("TUN device failed"), "{}", tb.log(obu));
+    assert_eq!(
+        tb.stop(obu),
+        Some(1),
+        "exit code 1, for the service manager to restart it"
+    );
+}

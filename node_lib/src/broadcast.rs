@@ -93,6 +93,31 @@ impl Broadcaster {
         });
     }
 
+    /// First steps for a TUN packet in either role: not IP is a counted
+    /// drop; broadcast or multicast goes out as broadcast data (TTL `ttl`).
+    /// Otherwise returns the destination and the packet's reference, for
+    /// the role to route as unicast.
+    pub fn classify_tun(
+        &mut self,
+        addrs: &[IpPrefix],
+        ttl: u8,
+        slot: u16,
+        packet: &[u8],
+        counters: &Counters,
+        out: &mut Vec<Action>,
+    ) -> Option<(IpAddr, Payload)> {
+        let Some(dst) = ip::destination(packet) else {
+            counters.count_drop(DropReason::NotIp);
+            return None;
+        };
+        let payload = crate::inbound::tun_payload(slot, packet.len());
+        if Self::is_broadcast(addrs, &dst) {
+            self.originate(ttl, payload, out);
+            return None;
+        }
+        Some((dst, payload))
+    }
+
     /// A received broadcast: deliver once, relay while TTL > 1.
     pub fn on_received(
         &mut self,

@@ -19,6 +19,19 @@ pub struct DedupWindow {
 impl DedupWindow {
     pub const SIZE: u32 = 64;
 
+    /// Moves the newest end of the window to `seq` without recording it.
+    pub fn slide_to(&mut self, seq: u32) {
+        if self.started && seq_newer(seq, self.highest) {
+            let shift = seq.wrapping_sub(self.highest);
+            self.bits = if shift >= Self::SIZE {
+                0
+            } else {
+                self.bits << shift
+            };
+            self.highest = seq;
+        }
+    }
+
     /// Returns true (and records it) if `seq` was not seen before.
     pub fn accept(&mut self, seq: u32) -> bool {
         if !self.started {
@@ -30,14 +43,8 @@ impl DedupWindow {
             return true;
         }
         if seq_newer(seq, self.highest) {
-            let shift = seq.wrapping_sub(self.highest);
-            self.bits = if shift >= Self::SIZE {
-                0
-            } else {
-                self.bits << shift
-            };
+            self.slide_to(seq);
             self.bits |= 1;
-            self.highest = seq;
             return true;
         }
         let back = self.highest.wrapping_sub(seq);
@@ -54,63 +61,27 @@ impl DedupWindow {
 }
 
 /// Fraction of the last [`ReceptionWindow::SIZE`] beacons heard from one
-/// neighbour for one RSU.
+/// neighbour for one RSU: a [`DedupWindow`] read over its newest bits.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ReceptionWindow {
-    highest: u32,
-    bits: u32,
-    started: bool,
-}
+pub struct ReceptionWindow(DedupWindow);
 
 impl ReceptionWindow {
     pub const SIZE: u32 = 16;
 
     pub fn record(&mut self, seq: u32) {
-        if !self.started {
-            *self = ReceptionWindow {
-                highest: seq,
-                bits: 1,
-                started: true,
-            };
-        } else if seq_newer(seq, self.highest) {
-            let shift = seq.wrapping_sub(self.highest);
-            self.bits = if shift >= Self::SIZE {
-                0
-            } else {
-                self.bits << shift
-            };
-            self.bits |= 1;
-            self.highest = seq;
-        } else {
-            let back = self.highest.wrapping_sub(seq);
-            if back < Self::SIZE {
-                self.bits |= 1 << back;
-            }
-        }
+        self.0.accept(seq);
     }
 
     /// Advances the window to the RSU's latest sequence as heard via any
     /// neighbour, so a neighbour that stopped forwarding loses ratio.
     pub fn advance_to(&mut self, seq: u32) {
-        if self.started && seq_newer(seq, self.highest) {
-            let shift = seq.wrapping_sub(self.highest);
-            self.bits = if shift >= Self::SIZE {
-                0
-            } else {
-                self.bits << shift
-            };
-            self.highest = seq;
-        }
+        self.0.slide_to(seq);
     }
 
     /// Heard fraction in per-mille (0..=1000).
     pub fn ratio_permille(&self) -> u32 {
-        let mask = if Self::SIZE == 32 {
-            u32::MAX
-        } else {
-            (1u32 << Self::SIZE) - 1
-        };
-        (self.bits & mask).count_ones() * 1000 / Self::SIZE
+        let mask = (1u64 << Self::SIZE) - 1;
+        (self.0.bits & mask).count_ones() * 1000 / Self::SIZE
     }
 }
 

@@ -98,37 +98,29 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// The `keys` of every object in array `v`, as table cells.
+fn cells(v: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| keys.iter().map(|k| s(&o[*k])).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Renders one `show` view from API JSON.
 pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
     match what {
         ShowWhat::Neighbors => {
-            let rows: Vec<Vec<String>> = v
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|n| vec![s(&n["id"]), s(&n["last_heard_ms"]), s(&n["frames"])])
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rows = cells(v, &["id", "last_heard_ms", "frames"]);
             table(&["NEIGHBOR", "LAST HEARD (ms)", "FRAMES"], &rows)
         }
         ShowWhat::Routes if kind == RoleKind::Rsu => {
-            let rows: Vec<Vec<String>> = v["obus"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|r| {
-                            vec![
-                                s(&r["id"]),
-                                s(&r["next_hop"]),
-                                s(&r["hops"]),
-                                s(&r["addresses"]),
-                                s(&r["rtt_us"]),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rows = cells(
+                &v["obus"],
+                &["id", "next_hop", "hops", "addresses", "rtt_us"],
+            );
             table(&["OBU", "NEXT HOP", "HOPS", "ADDRESSES", "RTT (us)"], &rows)
         }
         ShowWhat::Routes => {
@@ -142,37 +134,12 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
                 ),
             };
             out.push('\n');
-            let rows: Vec<Vec<String>> = v["candidates"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|c| {
-                            vec![
-                                s(&c["rsu"]),
-                                s(&c["next_hop"]),
-                                s(&c["hops"]),
-                                s(&c["reception_ratio"]),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rows = cells(
+                &v["candidates"],
+                &["rsu", "next_hop", "hops", "reception_ratio"],
+            );
             out.push_str(&table(&["RSU", "NEXT HOP", "HOPS", "RECEPTION"], &rows));
-            let down: Vec<Vec<String>> = v["downstream"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|r| {
-                            vec![
-                                s(&r["id"]),
-                                s(&r["next_hop"]),
-                                s(&r["hops"]),
-                                s(&r["addresses"]),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let down = cells(&v["downstream"], &["id", "next_hop", "hops", "addresses"]);
             if !down.is_empty() {
                 out.push('\n');
                 out.push_str(&table(

@@ -13,7 +13,7 @@ use node_lib::broadcast::Broadcaster;
 use node_lib::config::RoutingConfig;
 use node_lib::daemon::RoleParams;
 use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
-use node_lib::inbound::{self, link_payload, tun_payload};
+use node_lib::inbound::{self, link_payload};
 use node_lib::neighbor::NeighborTable;
 use node_lib::role::{Role, RoleSnapshot};
 use serde_json::json;
@@ -375,16 +375,13 @@ impl Role for Obu {
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
-        let Some(dst) = ip::destination(packet) else {
-            self.counters.count_drop(DropReason::NotIp);
+        let ttl = self.routing.broadcast_ttl;
+        let Some((dst, payload)) =
+            self.broadcast
+                .classify_tun(&self.addrs, ttl, slot, packet, &self.counters, out)
+        else {
             return;
         };
-        let payload = tun_payload(slot, packet.len());
-        if Broadcaster::is_broadcast(&self.addrs, &dst) {
-            self.broadcast
-                .originate(self.routing.broadcast_ttl, payload, out);
-            return;
-        }
         if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
             out.push(Action::SendData {
                 next_hop: r.next_hop,

@@ -148,6 +148,21 @@ fn iperf(net: &mut Net, args: &[&str], secs: u64) -> Value {
     json!({ "client": client, "server": server })
 }
 
+/// UDP with `len`-byte payloads at unlimited offered rate: packets per
+/// second delivered (as the receiver counted them) and the loss ratio.
+fn udp_run(net: &mut Net, len: usize, secs: u64) -> (f64, f64) {
+    let l = len.to_string();
+    let u = iperf(net, &["-u", "-b", "0", "-l", &l], secs);
+    let s = &u["server"]["end"]["sum"];
+    let pk = s["packets"].as_f64().unwrap_or(0.0);
+    let lost = s["lost_packets"].as_f64().unwrap_or(0.0);
+    let dur = s["seconds"].as_f64().unwrap_or(secs as f64);
+    (
+        (pk - lost) / dur.max(0.001),
+        if pk > 0.0 { lost / pk } else { 1.0 },
+    )
+}
+
 /// Sum of user+system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -229,15 +244,9 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         (0, 0)
     };
     // UDP 64-byte payloads at full offered load.
-    let u = iperf(&mut net, &["-u", "-b", "0", "-l", "64"], secs);
-    let s = &u["server"]["end"]["sum"];
-    let (pk, lost, dur) = (
-        s["packets"].as_f64().unwrap_or(0.0),
-        s["lost_packets"].as_f64().unwrap_or(0.0),
-        s["seconds"].as_f64().unwrap_or(secs as f64),
-    );
-    r["udp64_pps"] = json!((pk - lost) / dur.max(0.001));
-    r["udp64_loss"] = json!(if pk > 0.0 { lost / pk } else { 1.0 });
+    let (pps, loss) = udp_run(&mut net, 64, secs);
+    r["udp64_pps"] = json!(pps);
+    r["udp64_loss"] = json!(loss);
     if net.daemons {
         let f = net.tb.stat(net.client, "link", "tx_frames") - tx0.0;
         let m = net.tb.stat(net.client, "link", "tx_messages") - tx0.1;
@@ -247,15 +256,9 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         return r;
     }
     // UDP 1400-byte payloads.
-    let u = iperf(&mut net, &["-u", "-b", "0", "-l", "1400"], secs);
-    let s = &u["server"]["end"]["sum"];
-    let (pk, lost, dur) = (
-        s["packets"].as_f64().unwrap_or(0.0),
-        s["lost_packets"].as_f64().unwrap_or(0.0),
-        s["seconds"].as_f64().unwrap_or(secs as f64),
-    );
-    r["udp1400_pps"] = json!((pk - lost) / dur.max(0.001));
-    r["udp1400_loss"] = json!(if pk > 0.0 { lost / pk } else { 1.0 });
+    let (pps, loss) = udp_run(&mut net, 1400, secs);
+    r["udp1400_pps"] = json!(pps);
+    r["udp1400_loss"] = json!(loss);
     // TCP bulk.
     let t = iperf(&mut net, &[], secs);
     let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]

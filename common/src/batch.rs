@@ -478,19 +478,18 @@ mod tests {
         }));
     }
 
-    #[test]
-    fn tcp_super_packet_is_cut_into_mtu_frames_that_parse_back() {
-        use crate::wire::{Body, EthernetFrame, Messages};
-        // A TCP/IPv4 super-packet of 4000 payload bytes, 20+20 header bytes.
+    /// A TCP/IPv4 super-packet (20 + 20 header bytes) and a data action
+    /// that carries it from the TUN.
+    fn tcp_super_packet(payload: impl IntoIterator<Item = u8>) -> (Vec<u8>, Action, NodeId) {
         let mut sup = vec![0u8; 40];
         sup[0] = 0x45;
-        sup[2..4].copy_from_slice(&4040u16.to_be_bytes());
         sup[9] = 6;
         sup[32] = 5 << 4;
         sup[33] = 0x10;
-        sup.extend((0..4000u32).map(|i| i as u8));
+        sup.extend(payload);
+        let total = sup.len() as u16;
+        sup[2..4].copy_from_slice(&total.to_be_bytes());
         let me = NodeId([2, 0, 0, 0, 0, 9]);
-        let mut s = SendBatch::new(me, 0x88b5, 1500, true, 8);
         let a = Action::SendData {
             next_hop: me,
             kind: MessageType::DataUp,
@@ -501,9 +500,17 @@ mod tests {
                 source: crate::action::Source::Tun,
                 slot: 0,
                 offset: 0,
-                len: sup.len() as u16,
+                len: total,
             },
         };
+        (sup, a, me)
+    }
+
+    #[test]
+    fn tcp_super_packet_is_cut_into_mtu_frames_that_parse_back() {
+        use crate::wire::{Body, EthernetFrame, Messages};
+        let (sup, a, me) = tcp_super_packet((0..4000u32).map(|i| i as u8));
+        let mut s = SendBatch::new(me, 0x88b5, 1500, true, 8);
         assert_eq!(s.push_tcp_segments(&a, &sup, 1400), Ok(3));
         assert_eq!(
             s.frames().len(),
@@ -531,28 +538,10 @@ mod tests {
 
     #[test]
     fn a_super_packet_that_does_not_fit_leaves_the_batch_as_it_was() {
-        let mut sup = vec![0u8; 40];
-        sup[0] = 0x45;
-        sup[9] = 6;
-        sup[32] = 5 << 4;
-        sup.extend([7u8; 3000]);
-        let me = NodeId([2, 0, 0, 0, 0, 9]);
+        let (sup, a, me) = tcp_super_packet([7u8; 3000]);
         let mut s = SendBatch::new(me, 0x88b5, 1000, true, 8);
         assert!(s.push(me, 18, |h| h.fill(1), payload(100)));
         let before = (s.frames().to_vec(), s.segments().to_vec());
-        let a = Action::SendData {
-            next_hop: me,
-            kind: MessageType::DataUp,
-            ttl: 3,
-            origin: me,
-            dest: me,
-            payload: Payload {
-                source: crate::action::Source::Tun,
-                slot: 0,
-                offset: 0,
-                len: sup.len() as u16,
-            },
-        };
         // Segments of 1400 bytes cannot fit a 1000-byte link MTU.
         assert_eq!(
             s.push_tcp_segments(&a, &sup, 1400),

@@ -2,7 +2,7 @@
 
 use common::action::{Payload, Source};
 use common::counters::{Counters, DropReason};
-use common::wire::{EthernetFrame, Messages, ParsedMessage, ETH_HEADER_LEN};
+use common::wire::{EthernetFrame, ParsedMessage, ETH_HEADER_LEN};
 use common::NodeId;
 
 /// A frame that passed the link-level checks.
@@ -46,18 +46,20 @@ pub fn accept<'a>(frame: &'a [u8], own_mac: NodeId, counters: &Counters) -> Opti
     })
 }
 
-/// Calls `f` for every valid message of a frame's payload; counts each
-/// message and each invalid one (by reason).
-pub fn for_each_message<'a>(
-    payload: &'a [u8],
+/// Counts one message walked from a frame, and drops (by reason) one that
+/// is invalid; returns the valid ones. Used as
+/// `Messages::new(payload).filter_map(|m| counted(m, counters))`-style
+/// loops that keep the role free to borrow itself mutably.
+pub fn counted<'a>(
+    m: common::wire::Result<ParsedMessage<'a>>,
     counters: &Counters,
-    mut f: impl FnMut(ParsedMessage<'a>),
-) {
-    for m in Messages::new(payload) {
-        Counters::inc(&counters.link_rx_messages, 1);
-        match m {
-            Ok(m) => f(m),
-            Err(e) => counters.count_drop(e.into()),
+) -> Option<ParsedMessage<'a>> {
+    Counters::inc(&counters.link_rx_messages, 1);
+    match m {
+        Ok(m) => Some(m),
+        Err(e) => {
+            counters.count_drop(e.into());
+            None
         }
     }
 }

@@ -6,7 +6,7 @@ use common::action::{Action, Control, Payload};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
-    AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, ParsedMessage,
+    AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, Messages, ParsedMessage,
 };
 use common::{NodeId, Time};
 use node_lib::broadcast::Broadcaster;
@@ -362,16 +362,20 @@ impl Role for Obu {
             self.counters.count_drop(DropReason::NoRoute);
             return;
         }
-        let counters = self.counters.clone();
-        inbound::for_each_message(f.payload, &counters, |m| match m.body {
-            Body::Beacon(b) => self.on_beacon(now, f.src, &b, out),
-            Body::BeaconReply(r) => self.on_reply(now, f.src, m.header.ttl, &r, out),
-            Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
-            Body::Broadcast(b) => {
-                self.broadcast
-                    .on_received(now, slot, &m, &b, &self.counters, out)
+        for m in Messages::new(f.payload) {
+            let Some(m) = inbound::counted(m, &self.counters) else {
+                continue;
+            };
+            match m.body {
+                Body::Beacon(b) => self.on_beacon(now, f.src, &b, out),
+                Body::BeaconReply(r) => self.on_reply(now, f.src, m.header.ttl, &r, out),
+                Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
+                Body::Broadcast(b) => {
+                    self.broadcast
+                        .on_received(now, slot, &m, &b, &self.counters, out)
+                }
             }
-        });
+        }
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {

@@ -4,7 +4,9 @@
 use common::action::{Action, Control};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
-use common::wire::{BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, ParsedMessage};
+use common::wire::{
+    BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, Messages, ParsedMessage,
+};
 use common::{NodeId, Time};
 use node_lib::broadcast::Broadcaster;
 use node_lib::config::RoutingConfig;
@@ -151,8 +153,10 @@ impl Role for Rsu {
             return;
         };
         self.neighbors.heard(f.src, now);
-        let counters = self.counters.clone();
-        inbound::for_each_message(f.payload, &counters, |m| {
+        for m in Messages::new(f.payload) {
+            let Some(m) = inbound::counted(m, &self.counters) else {
+                continue;
+            };
             match m.body {
                 // Our own beacon relayed back, or another RSU's: nothing to do.
                 Body::Beacon(_) => {}
@@ -163,7 +167,7 @@ impl Role for Rsu {
                         .on_received(now, slot, &m, &b, &self.counters, out)
                 }
             }
-        });
+        }
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {

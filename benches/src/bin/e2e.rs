@@ -75,31 +75,18 @@ fn build(path: Path, hops: usize) -> Net {
         for i in 0..=hops {
             let ns = tb.nodes[i].ns.clone();
             for j in 0..=hops {
-                if j + 1 < i {
-                    ns_exec(
-                        &ns,
-                        &[
-                            "ip",
-                            "route",
-                            "add",
-                            &format!("10.99.0.{}/32", j + 1),
-                            "via",
-                            &format!("10.99.0.{}", i),
-                        ],
-                    );
+                // Next hop toward j: one step along the chain (direct
+                // neighbours are on-link).
+                let via = if j + 1 < i {
+                    i
                 } else if j > i + 1 {
-                    ns_exec(
-                        &ns,
-                        &[
-                            "ip",
-                            "route",
-                            "add",
-                            &format!("10.99.0.{}/32", j + 1),
-                            "via",
-                            &format!("10.99.0.{}", i + 2),
-                        ],
-                    );
-                }
+                    i + 2
+                } else {
+                    continue;
+                };
+                let dst = format!("10.99.0.{}/32", j + 1);
+                let gw = format!("10.99.0.{via}");
+                ns_exec(&ns, &["ip", "route", "add", &dst, "via", &gw]);
             }
         }
         return Net {

@@ -222,6 +222,25 @@ impl SendBatch {
     }
 }
 
+/// Writes a data message's common header and origin/destination.
+fn emit_data_header(
+    h: &mut [u8],
+    kind: MessageType,
+    ttl: u8,
+    body_len: usize,
+    origin: NodeId,
+    dest: NodeId,
+) {
+    HeaderRepr {
+        msg_type: kind,
+        flags: 0,
+        ttl,
+        body_len: body_len as u16,
+    }
+    .emit(h);
+    DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
+}
+
 impl SendBatch {
     /// Adds the wire message an action asks for. Returns false for a TUN
     /// action or a message too big for a frame (the caller counts it).
@@ -242,16 +261,7 @@ impl SendBatch {
                 self.push(
                     next_hop,
                     DATA_OVERHEAD,
-                    |h| {
-                        HeaderRepr {
-                            msg_type: kind,
-                            flags: 0,
-                            ttl,
-                            body_len: body_len as u16,
-                        }
-                        .emit(h);
-                        DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
-                    },
+                    |h| emit_data_header(h, kind, ttl, body_len, origin, dest),
                     Some(payload),
                 )
             }
@@ -323,14 +333,7 @@ impl SendBatch {
                 dst,
                 DATA_OVERHEAD + hl,
                 |h| {
-                    HeaderRepr {
-                        msg_type: kind,
-                        flags: 0,
-                        ttl,
-                        body_len: body_len as u16,
-                    }
-                    .emit(h);
-                    DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
+                    emit_data_header(h, kind, ttl, body_len, origin, dest);
                     ok = seg.next_into(&mut h[DATA_OVERHEAD..]) == Some(start..start + len);
                 },
                 (len > 0).then_some(Payload {

@@ -29,6 +29,16 @@ pub enum Source {
 pub enum Control {
     Beacon(BeaconRepr),
     BeaconReply(Box<BeaconReplyRepr>),
+    /// A message serialised beforehand (signed control messages, handshakes).
+    Raw(Box<RawMessage>),
+}
+
+/// A whole message body, already serialised (with its trailer if signed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMessage {
+    pub msg_type: MessageType,
+    pub flags: u8,
+    pub body: Vec<u8>,
 }
 
 impl Control {
@@ -36,6 +46,7 @@ impl Control {
         match self {
             Control::Beacon(_) => MessageType::Beacon,
             Control::BeaconReply(_) => MessageType::BeaconReply,
+            Control::Raw(r) => r.msg_type,
         }
     }
 
@@ -43,6 +54,7 @@ impl Control {
         match self {
             Control::Beacon(b) => b.body_len(),
             Control::BeaconReply(r) => r.body_len(),
+            Control::Raw(r) => r.body.len(),
         }
     }
 
@@ -54,9 +66,13 @@ impl Control {
     /// Writes header + body into `buf` (at least `wire_len()` bytes).
     pub fn emit(&self, ttl: u8, buf: &mut [u8]) {
         let body_len = self.body_len();
+        let flags = match self {
+            Control::Raw(r) => r.flags,
+            _ => 0,
+        };
         HeaderRepr {
             msg_type: self.msg_type(),
-            flags: 0,
+            flags,
             ttl,
             body_len: body_len as u16,
         }
@@ -65,8 +81,32 @@ impl Control {
         match self {
             Control::Beacon(b) => b.emit(body),
             Control::BeaconReply(r) => r.emit(body),
+            Control::Raw(r) => body.copy_from_slice(&r.body),
         }
     }
+}
+
+/// How a data message's payload is protected on the way out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sealing {
+    /// Plain IP packet (security off or authenticated-only).
+    #[default]
+    Plain,
+    /// Already a sealed box (a relay forwarding it unchanged).
+    Relay,
+    /// Seal it here for the session with the message's destination.
+    Seal,
+}
+
+/// Seals outgoing data for the session with a peer (the I/O layer calls it
+/// while building frames; the role owns the sessions).
+pub trait Sealer {
+    /// `msg` is a whole data message: header and origin/destination filled
+    /// in, then [`SEALED_PREFIX_LEN`](crate::wire::SEALED_PREFIX_LEN) bytes
+    /// to fill, the plaintext, and [`TAG_LEN`](crate::wire::TAG_LEN) bytes
+    /// for the tag. Encrypts in place; false (nothing to send) if there is
+    /// no usable session with `peer`.
+    fn seal(&mut self, peer: NodeId, msg: &mut [u8]) -> bool;
 }
 
 /// One thing to do.
@@ -82,6 +122,7 @@ pub enum Action {
         origin: NodeId,
         dest: NodeId,
         payload: Payload,
+        sealing: Sealing,
     },
     /// Send broadcast data to every neighbour.
     SendBroadcast {

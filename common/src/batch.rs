@@ -6,11 +6,11 @@
 //!   kept here, payloads referenced where they lie) for one gather sendmmsg.
 //!   Small messages for the same next hop share a frame when aggregation is on.
 
-use crate::action::{Action, Payload};
+use crate::action::{Action, Payload, Sealer, Sealing};
 use crate::offload::{OffloadError, Segmenter};
 use crate::wire::{
     BroadcastRepr, DataRepr, EthernetRepr, HeaderRepr, MessageType, BROADCAST_OVERHEAD,
-    DATA_OVERHEAD, ETH_HEADER_LEN, HEADER_LEN,
+    DATA_OVERHEAD, ETH_HEADER_LEN, FLAG_SEALED, HEADER_LEN, SEALED_OVERHEAD, SEALED_PREFIX_LEN,
 };
 use crate::NodeId;
 use std::ops::Range;
@@ -223,9 +223,11 @@ impl SendBatch {
 }
 
 /// Writes a data message's common header and origin/destination.
+#[allow(clippy::too_many_arguments)]
 fn emit_data_header(
     h: &mut [u8],
     kind: MessageType,
+    flags: u8,
     ttl: u8,
     body_len: usize,
     origin: NodeId,
@@ -233,7 +235,7 @@ fn emit_data_header(
 ) {
     HeaderRepr {
         msg_type: kind,
-        flags: 0,
+        flags,
         ttl,
         body_len: body_len as u16,
     }
@@ -256,12 +258,19 @@ impl SendBatch {
                 origin,
                 dest,
                 payload,
+                sealing,
             } => {
+                let flags = match sealing {
+                    Sealing::Plain => 0,
+                    Sealing::Relay => FLAG_SEALED,
+                    // Needs the plaintext and a sealer: `push_sealed`.
+                    Sealing::Seal => return false,
+                };
                 let body_len = DATA_OVERHEAD - HEADER_LEN + payload.len as usize;
                 self.push(
                     next_hop,
                     DATA_OVERHEAD,
-                    |h| emit_data_header(h, kind, ttl, body_len, origin, dest),
+                    |h| emit_data_header(h, kind, flags, ttl, body_len, origin, dest),
                     Some(payload),
                 )
             }
@@ -292,15 +301,69 @@ impl SendBatch {
         }
     }
 
+    /// Adds a data action to be sealed here (`Sealing::Seal`): the whole
+    /// message is built in the header store, `plaintext` copied in and
+    /// sealed in place. Returns false (nothing added) if it does not fit a
+    /// frame or the sealer has no session.
+    pub fn push_sealed(&mut self, a: &Action, plaintext: &[u8], sealer: &mut dyn Sealer) -> bool {
+        let Action::SendData {
+            next_hop,
+            kind,
+            ttl,
+            origin,
+            dest,
+            ..
+        } = *a
+        else {
+            return false;
+        };
+        let undo = (
+            self.headers.len(),
+            self.segments.len(),
+            self.frames.len(),
+            self.frames.last().cloned(),
+        );
+        let body_len = DATA_OVERHEAD - HEADER_LEN + SEALED_OVERHEAD + plaintext.len();
+        let mut sealed = false;
+        let pushed = self.push(
+            next_hop,
+            HEADER_LEN + body_len,
+            |h| {
+                emit_data_header(h, kind, FLAG_SEALED, ttl, body_len, origin, dest);
+                let t = DATA_OVERHEAD + SEALED_PREFIX_LEN;
+                h[t..t + plaintext.len()].copy_from_slice(plaintext);
+                sealed = sealer.seal(dest, h);
+            },
+            None,
+        );
+        if pushed && !sealed {
+            self.undo(undo);
+        }
+        pushed && sealed
+    }
+
+    fn undo(&mut self, (h, sg, f, last): (usize, usize, usize, Option<Frame>)) {
+        self.headers.truncate(h);
+        self.segments.truncate(sg);
+        self.frames.truncate(f);
+        if let (Some(prev), Some(cur)) = (last, self.frames.last_mut()) {
+            *cur = prev;
+        }
+    }
+
     /// Adds a data action whose payload is a TCP super-packet (TUN offload)
     /// as one data message per segment of at most `gso_size` payload bytes:
     /// each segment's rewritten IP + TCP headers go into the header store,
     /// its payload is referenced in place. Returns the number of segments.
+    ///
+    /// With a `sealer` (encrypted mode) every segment is copied whole into
+    /// the header store and sealed there.
     pub fn push_tcp_segments(
         &mut self,
         a: &Action,
         packet: &[u8],
         gso_size: u16,
+        sealer: Option<&mut dyn Sealer>,
     ) -> Result<usize, OffloadError> {
         let (dst, kind, ttl, origin, dest, payload) = match *a {
             Action::SendData {
@@ -310,9 +373,11 @@ impl SendBatch {
                 origin,
                 dest,
                 payload,
+                ..
             } => (next_hop, kind, ttl, origin, dest, payload),
             _ => return Err(OffloadError::Unsupported),
         };
+        let mut sealer = sealer;
         let mut seg = Segmenter::new(packet, gso_size)?;
         // All segments or none: a half-sent super-packet helps nobody.
         let undo = (
@@ -327,29 +392,44 @@ impl SendBatch {
         for i in 0..count {
             let start = hl + i * mss;
             let len = mss.min(packet.len().saturating_sub(start));
-            let body_len = DATA_OVERHEAD - HEADER_LEN + hl + len;
             let mut ok = true;
-            let pushed = self.push(
-                dst,
-                DATA_OVERHEAD + hl,
-                |h| {
-                    emit_data_header(h, kind, ttl, body_len, origin, dest);
-                    ok = seg.next_into(&mut h[DATA_OVERHEAD..]) == Some(start..start + len);
-                },
-                (len > 0).then_some(Payload {
-                    offset: payload.offset + start as u16,
-                    len: len as u16,
-                    ..payload
-                }),
-            );
-            if !pushed || !ok {
-                let (h, sg, f, last) = undo;
-                self.headers.truncate(h);
-                self.segments.truncate(sg);
-                self.frames.truncate(f);
-                if let (Some(prev), Some(cur)) = (last, self.frames.last_mut()) {
-                    *cur = prev;
+            let pushed = match sealer.as_deref_mut() {
+                None => {
+                    let body_len = DATA_OVERHEAD - HEADER_LEN + hl + len;
+                    self.push(
+                        dst,
+                        DATA_OVERHEAD + hl,
+                        |h| {
+                            emit_data_header(h, kind, 0, ttl, body_len, origin, dest);
+                            ok = seg.next_into(&mut h[DATA_OVERHEAD..])
+                                == Some(start..start + len);
+                        },
+                        (len > 0).then_some(Payload {
+                            offset: payload.offset + start as u16,
+                            len: len as u16,
+                            ..payload
+                        }),
+                    )
                 }
+                Some(sealer) => {
+                    let text = hl + len;
+                    let body_len = DATA_OVERHEAD - HEADER_LEN + SEALED_OVERHEAD + text;
+                    self.push(
+                        dst,
+                        DATA_OVERHEAD + SEALED_OVERHEAD + text,
+                        |h| {
+                            emit_data_header(h, kind, FLAG_SEALED, ttl, body_len, origin, dest);
+                            let t = DATA_OVERHEAD + SEALED_PREFIX_LEN;
+                            ok = seg.next_into(&mut h[t..]) == Some(start..start + len);
+                            h[t + hl..t + text].copy_from_slice(&packet[start..start + len]);
+                            ok = ok && sealer.seal(dest, h);
+                        },
+                        None,
+                    )
+                }
+            };
+            if !pushed || !ok {
+                self.undo(undo.clone());
                 return Err(if pushed {
                     OffloadError::Malformed
                 } else {

@@ -30,10 +30,21 @@ pub enum DropReason {
     LinkError,
     /// The TUN refused the packet (queue full, error).
     TunError,
+    /// A control message without a valid signature, or signed by a key
+    /// that is not trusted, or a handshake that failed.
+    AuthFailed,
+    /// A captured message played again (stale time, old sequence or counter).
+    Replayed,
+    /// Sealed data whose tag did not verify (corrupted or forged).
+    DecryptFailed,
+    /// Sealed data for or from a peer without a current session.
+    NoSession,
+    /// An unprotected message where the security mode requires protection.
+    Unprotected,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::Truncated,
         DropReason::UnknownVersion,
         DropReason::UnknownType,
@@ -48,6 +59,11 @@ impl DropReason {
         DropReason::NotIp,
         DropReason::LinkError,
         DropReason::TunError,
+        DropReason::AuthFailed,
+        DropReason::Replayed,
+        DropReason::DecryptFailed,
+        DropReason::NoSession,
+        DropReason::Unprotected,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -66,6 +82,11 @@ impl DropReason {
             DropReason::NotIp => "not_ip",
             DropReason::LinkError => "link_error",
             DropReason::TunError => "tun_error",
+            DropReason::AuthFailed => "auth_failed",
+            DropReason::Replayed => "replayed",
+            DropReason::DecryptFailed => "decrypt_failed",
+            DropReason::NoSession => "no_session",
+            DropReason::Unprotected => "unprotected",
         }
     }
 }

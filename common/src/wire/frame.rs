@@ -5,8 +5,10 @@ use super::beacon::{self, Beacon, BeaconRepr};
 use super::beacon_reply::{BeaconReply, BeaconReplyRepr};
 use super::broadcast::{self, Broadcast, BroadcastRepr};
 use super::data::{self, Data, DataRepr};
+use super::auth::{BEACON_AUTH_LEN, REPLY_AUTH_LEN};
+use super::handshake::{Handshake, HandshakeRepr};
 use super::header::{Header, HeaderRepr, HEADER_LEN};
-use super::{MessageType, Result, WireError};
+use super::{MessageType, Result, WireError, FLAG_SEALED, FLAG_SIGNED, SEALED_OVERHEAD};
 
 /// The parsed body of one message. A transient stack value, so the large
 /// reply variant is kept inline rather than boxed (no allocation on parse).
@@ -18,6 +20,7 @@ pub enum Body<'a> {
     /// DataUp or DataDown (see the header's type).
     Data(DataRepr<'a>),
     Broadcast(BroadcastRepr<'a>),
+    Handshake(HandshakeRepr<'a>),
 }
 
 /// One message of a frame, with where it starts in the walked buffer.
@@ -27,6 +30,10 @@ pub struct ParsedMessage<'a> {
     pub offset: usize,
     pub header: HeaderRepr,
     pub body: Body<'a>,
+    /// The whole message (header and body) as received.
+    pub raw: &'a [u8],
+    /// A signed message's authentication trailer (empty if unsigned).
+    pub trailer: &'a [u8],
 }
 
 impl ParsedMessage<'_> {
@@ -62,7 +69,29 @@ impl<'a> Messages<'a> {
     }
 }
 
-fn parse_body(ty: MessageType, body: &[u8]) -> Result<Body<'_>> {
+/// Splits a body into (plain body, trailer) by the header flags, and
+/// rejects flags a message type does not allow.
+fn split_trailer(ty: MessageType, flags: u8, body: &[u8]) -> Result<(&[u8], &[u8])> {
+    let (allowed, trailer_len) = match ty {
+        MessageType::Beacon => (FLAG_SIGNED, BEACON_AUTH_LEN),
+        MessageType::BeaconReply => (FLAG_SIGNED, REPLY_AUTH_LEN),
+        MessageType::DataUp | MessageType::DataDown => (FLAG_SEALED, 0),
+        _ => (0, 0),
+    };
+    if flags & !allowed != 0 {
+        return Err(WireError::Malformed);
+    }
+    if flags & FLAG_SIGNED == 0 {
+        return Ok((body, &[]));
+    }
+    let at = body
+        .len()
+        .checked_sub(trailer_len)
+        .ok_or(WireError::Truncated)?;
+    Ok(body.split_at(at))
+}
+
+fn parse_body(ty: MessageType, flags: u8, body: &[u8]) -> Result<Body<'_>> {
     Ok(match ty {
         MessageType::Beacon => {
             let b = Beacon::new_checked(body)?;
@@ -75,10 +104,17 @@ fn parse_body(ty: MessageType, body: &[u8]) -> Result<Body<'_>> {
             Body::BeaconReply(BeaconReplyRepr::parse(&BeaconReply::new_checked(body)?)?)
         }
         MessageType::DataUp | MessageType::DataDown => {
-            Body::Data(DataRepr::parse(&Data::new_checked(body)?)?)
+            let d = DataRepr::parse(&Data::new_checked(body)?)?;
+            if flags & FLAG_SEALED != 0 && d.payload.len() < SEALED_OVERHEAD {
+                return Err(WireError::Truncated);
+            }
+            Body::Data(d)
         }
         MessageType::Broadcast => {
             Body::Broadcast(BroadcastRepr::parse(&Broadcast::new_checked(body)?)?)
+        }
+        MessageType::HandshakeInit | MessageType::HandshakeResponse => {
+            Body::Handshake(HandshakeRepr::parse(ty, &Handshake::new_checked(body)?)?)
         }
     })
 }
@@ -117,11 +153,18 @@ impl<'a> Iterator for Messages<'a> {
             }
         };
         self.pos += total;
-        let body: &'a [u8] = &self.buf[offset + HEADER_LEN..offset + total];
-        Some(parse_body(repr.msg_type, body).map(|body| ParsedMessage {
-            offset,
-            header: repr,
-            body,
-        }))
+        let raw: &'a [u8] = &self.buf[offset..offset + total];
+        let parsed = split_trailer(repr.msg_type, repr.flags, &raw[HEADER_LEN..]).and_then(
+            |(body, trailer)| {
+                parse_body(repr.msg_type, repr.flags, body).map(|body| ParsedMessage {
+                    offset,
+                    header: repr,
+                    body,
+                    raw,
+                    trailer,
+                })
+            },
+        );
+        Some(parsed)
     }
 }

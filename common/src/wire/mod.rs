@@ -5,20 +5,23 @@
 //! representation (`FooRepr`, with `parse` and `emit`). Byte offsets live
 //! only in the `field` module of each file.
 
+pub mod auth;
 mod beacon;
 mod beacon_reply;
 mod broadcast;
 mod data;
 mod ethernet;
 mod frame;
+mod handshake;
 mod header;
 
 pub use beacon::{Beacon, BeaconRepr};
 pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS};
 pub use broadcast::{Broadcast, BroadcastRepr};
-pub use data::{Data, DataRepr};
+pub use data::{Data, DataRepr, Sealed, SEALED_OVERHEAD, SEALED_PREFIX_LEN, TAG_LEN};
 pub use ethernet::{EthernetFrame, EthernetRepr, ETH_HEADER_LEN};
 pub use frame::{Body, Messages, ParsedMessage};
+pub use handshake::{Handshake, HandshakeRepr, MAX_NOISE_LEN};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
 
 use std::fmt;
@@ -27,6 +30,11 @@ use std::fmt;
 pub const VERSION: u8 = 1;
 /// Default EtherType of v2xd frames (IEEE local experimental 0x88B5).
 pub const DEFAULT_ETHERTYPE: u16 = 0x88b5;
+/// Header flag: a Beacon or BeaconReply carries an authentication trailer.
+pub const FLAG_SIGNED: u8 = 0x01;
+/// Header flag: a data message's payload is a sealed (encrypted) box.
+pub const FLAG_SEALED: u8 = 0x02;
+
 /// Bytes a data message adds in front of an IP packet (header + origin + destination).
 pub const DATA_OVERHEAD: usize = HEADER_LEN + data::BODY_FIXED_LEN;
 /// Bytes a broadcast-data message adds in front of an IP packet.
@@ -48,6 +56,8 @@ pub enum MessageType {
     DataUp = 3,
     DataDown = 4,
     Broadcast = 5,
+    HandshakeInit = 6,
+    HandshakeResponse = 7,
 }
 
 impl MessageType {
@@ -58,6 +68,8 @@ impl MessageType {
             3 => MessageType::DataUp,
             4 => MessageType::DataDown,
             5 => MessageType::Broadcast,
+            6 => MessageType::HandshakeInit,
+            7 => MessageType::HandshakeResponse,
             _ => return None,
         })
     }

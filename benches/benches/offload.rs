@@ -44,13 +44,14 @@ fn offload(c: &mut Criterion) {
             offset: 0,
             len: sup.len() as u16,
         },
+        sealing: Default::default(),
     };
     let mut batch = SendBatch::new(benches::A, DEFAULT_ETHERTYPE, 1500, true, 64);
     g.bench_function("split_64k_into_mtu_messages", |b| {
         b.iter(|| {
             batch.clear();
             let k = batch
-                .push_tcp_segments(black_box(&action), &sup, MSS)
+                .push_tcp_segments(black_box(&action), &sup, MSS, None)
                 .unwrap();
             assert_eq!(k, n);
             assert_eq!(batch.frames().len(), n);

@@ -53,10 +53,11 @@ fn rsu_with_routes() -> (Rsu, Vec<Vec<u8>>) {
         routing: RoutingConfig::default(),
         seed: 1,
         counters: Arc::new(Counters::default()),
+        security: None,
     });
-    let frames: Vec<Vec<u8>> = (0..OBUS).map(reply_frame).collect();
+    let mut frames: Vec<Vec<u8>> = (0..OBUS).map(reply_frame).collect();
     let mut out = Vec::new();
-    for f in &frames {
+    for f in &mut frames {
         r.on_frame(Time::from_millis(1), 0, f, &mut out);
     }
     assert_eq!(r.routes().len(), OBUS);
@@ -64,13 +65,13 @@ fn rsu_with_routes() -> (Rsu, Vec<Vec<u8>>) {
 }
 
 fn rsu_scale(c: &mut Criterion) {
-    let (mut r, frames) = rsu_with_routes();
+    let (mut r, mut frames) = rsu_with_routes();
     let mut out = Vec::with_capacity(16);
     let mut g = c.benchmark_group("rsu_1000_obus");
     g.throughput(Throughput::Elements(OBUS as u64));
     g.bench_function("beacon_reply_x1000", |b| {
         b.iter(|| {
-            for f in &frames {
+            for f in &mut frames {
                 r.on_frame(Time::from_millis(2), 0, black_box(f), &mut out);
             }
             assert!(out.is_empty());

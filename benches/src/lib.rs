@@ -22,6 +22,7 @@ pub fn data_action(len: u16) -> Action {
             offset: 0,
             len,
         },
+        sealing: Default::default(),
     }
 }
 

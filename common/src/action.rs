@@ -16,6 +16,16 @@ pub struct Payload {
     pub len: u16,
 }
 
+impl Payload {
+    /// No bytes (a sealed keepalive).
+    pub const EMPTY: Payload = Payload {
+        source: Source::Tun,
+        slot: 0,
+        offset: 0,
+        len: 0,
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Link,

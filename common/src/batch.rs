@@ -69,6 +69,11 @@ impl RecvBatch {
         let start = i * self.slot_size;
         &self.data[start..start + self.lens[i] as usize]
     }
+    /// The filled bytes of slot `i`, writable (sealed data is opened in place).
+    pub fn get_mut(&mut self, i: usize) -> &mut [u8] {
+        let start = i * self.slot_size;
+        &mut self.data[start..start + self.lens[i] as usize]
+    }
     /// Bytes `[offset, offset+len)` of slot `i`, or `None` if out of range.
     pub fn range(&self, i: usize, offset: usize, len: usize) -> Option<&[u8]> {
         if i >= self.filled || offset + len > self.lens[i] as usize {
@@ -401,8 +406,7 @@ impl SendBatch {
                         DATA_OVERHEAD + hl,
                         |h| {
                             emit_data_header(h, kind, 0, ttl, body_len, origin, dest);
-                            ok = seg.next_into(&mut h[DATA_OVERHEAD..])
-                                == Some(start..start + len);
+                            ok = seg.next_into(&mut h[DATA_OVERHEAD..]) == Some(start..start + len);
                         },
                         (len > 0).then_some(Payload {
                             offset: payload.offset + start as u16,
@@ -538,6 +542,7 @@ mod tests {
                 offset: 0,
                 len: 30
             },
+            sealing: Default::default(),
         }));
         assert_eq!(s.frames().len(), 1);
         let bytes = s.frame_bytes(0, |_| Some(&ip[..])).unwrap();
@@ -585,6 +590,7 @@ mod tests {
                 offset: 0,
                 len: total,
             },
+            sealing: Default::default(),
         };
         (sup, a, me)
     }
@@ -594,7 +600,7 @@ mod tests {
         use crate::wire::{Body, EthernetFrame, Messages};
         let (sup, a, me) = tcp_super_packet((0..4000u32).map(|i| i as u8));
         let mut s = SendBatch::new(me, 0x88b5, 1500, true, 8);
-        assert_eq!(s.push_tcp_segments(&a, &sup, 1400), Ok(3));
+        assert_eq!(s.push_tcp_segments(&a, &sup, 1400, None), Ok(3));
         assert_eq!(
             s.frames().len(),
             3,
@@ -627,11 +633,11 @@ mod tests {
         let before = (s.frames().to_vec(), s.segments().to_vec());
         // Segments of 1400 bytes cannot fit a 1000-byte link MTU.
         assert_eq!(
-            s.push_tcp_segments(&a, &sup, 1400),
+            s.push_tcp_segments(&a, &sup, 1400, None),
             Err(OffloadError::TooBig)
         );
         assert_eq!((s.frames().to_vec(), s.segments().to_vec()), before);
-        assert_eq!(s.push_tcp_segments(&a, &sup, 900), Ok(4));
+        assert_eq!(s.push_tcp_segments(&a, &sup, 900, None), Ok(4));
     }
 
     #[test]

@@ -219,6 +219,8 @@ pub struct Counters {
     /// Data messages forwarded as a relay.
     pub relayed: AtomicU64,
     pub upstream_changes: AtomicU64,
+    /// Security handshakes completed (sessions established or renewed).
+    pub handshakes: AtomicU64,
     /// TUN offload: super-packets read and cut into segments.
     pub tso_packets: AtomicU64,
     pub tso_segments: AtomicU64,

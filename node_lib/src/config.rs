@@ -74,6 +74,153 @@ struct RawConfig {
     api: RawApi,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    security: RawSecurity,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    mode: Option<String>,
+    key_file: Option<String>,
+    trusted_rsus: Option<Vec<String>>,
+    allowed_obus: Option<Vec<String>>,
+    allow_any_obu: Option<bool>,
+    max_clock_skew_ms: Option<i64>,
+    rekey_after_secs: Option<i64>,
+    rekey_after_messages: Option<i64>,
+}
+
+/// `[security] mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityMode {
+    /// No protection (a closed test network).
+    Off,
+    /// Signed beacons and replies; data in the clear.
+    Authenticated,
+    /// Signed control plane and encrypted data.
+    Encrypted,
+}
+
+/// `[security]`, validated.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SecurityConfig {
+    pub mode: SecurityMode,
+    pub key_file: Option<std::path::PathBuf>,
+    /// OBU: RSU keys it may attach to.
+    #[serde(serialize_with = "keys_hex")]
+    pub trusted_rsus: Vec<secure::PublicKey>,
+    /// RSU: OBU keys it accepts (unless `allow_any_obu`).
+    #[serde(serialize_with = "keys_hex")]
+    pub allowed_obus: Vec<secure::PublicKey>,
+    pub allow_any_obu: bool,
+    pub max_clock_skew_ms: u64,
+    pub rekey_after_secs: u64,
+    pub rekey_after_messages: u64,
+}
+
+fn keys_hex<S: serde::Serializer>(keys: &[secure::PublicKey], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(keys.iter().map(|k| k.to_string()))
+}
+
+impl SecurityConfig {
+    /// Extra bytes per data packet this mode adds on the wire.
+    pub fn data_overhead(&self) -> usize {
+        match self.mode {
+            SecurityMode::Encrypted => common::wire::SEALED_OVERHEAD,
+            _ => 0,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            mode: SecurityMode::Off,
+            key_file: None,
+            trusted_rsus: Vec::new(),
+            allowed_obus: Vec::new(),
+            allow_any_obu: false,
+            max_clock_skew_ms: 5000,
+            rekey_after_secs: 120,
+            rekey_after_messages: 1 << 60,
+        }
+    }
+}
+
+fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey>, ConfigError> {
+    v.unwrap_or_default()
+        .iter()
+        .map(|s| secure::PublicKey::from_hex(s).map_err(|e| ConfigError::key(key, e)))
+        .collect()
+}
+
+fn parse_security(r: RawSecurity, role: RoleKind) -> Result<SecurityConfig, ConfigError> {
+    let mode = match r.mode.as_deref() {
+        None | Some("off") => SecurityMode::Off,
+        Some("authenticated") => SecurityMode::Authenticated,
+        Some("encrypted") => SecurityMode::Encrypted,
+        Some(other) => {
+            return Err(ConfigError::key(
+                "security.mode",
+                format!("`{other}` is not one of: off, authenticated, encrypted"),
+            ))
+        }
+    };
+    let d = SecurityConfig::default();
+    let c = SecurityConfig {
+        mode,
+        key_file: r.key_file.map(std::path::PathBuf::from),
+        trusted_rsus: parse_keys("security.trusted_rsus", r.trusted_rsus)?,
+        allowed_obus: parse_keys("security.allowed_obus", r.allowed_obus)?,
+        allow_any_obu: r.allow_any_obu.unwrap_or(false),
+        max_clock_skew_ms: ranged(
+            "security.max_clock_skew_ms",
+            r.max_clock_skew_ms,
+            d.max_clock_skew_ms as i64,
+            100,
+            600_000,
+        )? as u64,
+        rekey_after_secs: ranged(
+            "security.rekey_after_secs",
+            r.rekey_after_secs,
+            d.rekey_after_secs as i64,
+            10,
+            86_400,
+        )? as u64,
+        rekey_after_messages: ranged(
+            "security.rekey_after_messages",
+            r.rekey_after_messages,
+            d.rekey_after_messages as i64,
+            1000,
+            1 << 60,
+        )? as u64,
+    };
+    if mode == SecurityMode::Off {
+        return Ok(c);
+    }
+    if c.key_file.is_none() {
+        return Err(ConfigError::key(
+            "security.key_file",
+            format!(
+                "is required when mode = \"{}\" (create one with `{} keygen FILE`)",
+                r.mode.as_deref().unwrap_or_default(),
+                role.as_str()
+            ),
+        ));
+    }
+    match role {
+        RoleKind::Obu if c.trusted_rsus.is_empty() => Err(ConfigError::key(
+            "security.trusted_rsus",
+            "needs at least one RSU public key: an OBU attaches only to trusted RSUs",
+        )),
+        RoleKind::Rsu if c.allowed_obus.is_empty() && !c.allow_any_obu => Err(ConfigError::key(
+            "security.allowed_obus",
+            "needs OBU public keys, or set allow_any_obu = true to accept every OBU with a valid key",
+        )),
+        _ => Ok(c),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -192,6 +339,7 @@ pub struct Config {
     pub api_listen: Option<SocketAddr>,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub security: SecurityConfig,
 }
 
 fn ranged(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
@@ -361,6 +509,7 @@ impl Config {
                 ))
             }
         };
+        let security = parse_security(raw.security, role)?;
         Ok(Config {
             role,
             node_id,
@@ -375,13 +524,14 @@ impl Config {
             api_listen,
             log_level,
             log_format,
+            security,
         })
     }
 
     /// The TUN MTU to use on a link of `link_mtu`, or an error naming both
     /// numbers when the configured one does not fit.
     pub fn effective_tun_mtu(&self, link_mtu: usize) -> Result<usize, ConfigError> {
-        let overhead = common::wire::MAX_DATA_OVERHEAD;
+        let overhead = common::wire::MAX_DATA_OVERHEAD + self.security.data_overhead();
         let max = link_mtu.saturating_sub(overhead);
         match self.tun_mtu {
             Some(m) if m > max => Err(ConfigError::key(
@@ -503,6 +653,39 @@ mod tests {
             "{s}"
         );
         assert_eq!(c.effective_tun_mtu(2000).unwrap(), 1500);
+    }
+
+    #[test]
+    fn security_section_is_validated() {
+        let key = secure::Identity::from_seed(&[1; 32]).public().to_string();
+        let c = Config::parse_only(
+            &format!("{MIN}\n[security]\nmode = \"encrypted\"\nkey_file = \"/k\"\ntrusted_rsus = [\"{key}\"]\n"),
+            RoleKind::Obu,
+        )
+        .unwrap();
+        assert_eq!(c.security.mode, SecurityMode::Encrypted);
+        assert_eq!(c.security.trusted_rsus.len(), 1);
+        // Encrypted data costs 28 more bytes of MTU.
+        assert_eq!(
+            c.effective_tun_mtu(1500).unwrap(),
+            1500 - common::wire::MAX_DATA_OVERHEAD - 28
+        );
+        let e = err("[security]\nmode = \"encrypted\"\ntrusted_rsus = []");
+        assert_eq!(e.key.as_deref(), Some("security.key_file"));
+        let e = err("[security]\nmode = \"encrypted\"\nkey_file = \"/k\"");
+        assert_eq!(e.key.as_deref(), Some("security.trusted_rsus"));
+        let e = err("[security]\nmode = \"secret\"");
+        assert_eq!(e.key.as_deref(), Some("security.mode"));
+        let e = err("[security]\ntrusted_rsus = [\"abcd\"]");
+        assert_eq!(e.key.as_deref(), Some("security.trusted_rsus"));
+        let e = Config::parse_only(
+            &format!("{MIN}\n[security]\nmode = \"authenticated\"\nkey_file = \"/k\"\n"),
+            RoleKind::Rsu,
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("security.allowed_obus"));
+        let e = err("[security]\nrekey_after_secs = 1");
+        assert_eq!(e.key.as_deref(), Some("security.rekey_after_secs"));
     }
 
     #[test]

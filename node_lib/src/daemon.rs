@@ -21,7 +21,6 @@ pub const EX_UNAVAILABLE: i32 = 69;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// What a role's state machine is built from.
-#[derive(Clone)]
 pub struct RoleParams {
     /// The node id (configured, or the link MAC).
     pub id: NodeId,
@@ -33,6 +32,8 @@ pub struct RoleParams {
     pub seed: u64,
     /// Where the role counts drops and routing events.
     pub counters: Arc<Counters>,
+    /// Identity, trust and sessions; `None` when `[security] mode = "off"`.
+    pub security: Option<crate::security::Security>,
 }
 
 fn config_error(path: &Path, e: &ConfigError) -> i32 {
@@ -50,6 +51,22 @@ pub fn run<R: Role>(
     let cfg = match Config::from_file(config_path, kind) {
         Ok(c) => c,
         Err(e) => return config_error(config_path, &e),
+    };
+    // Load the key now so that --check-config catches a bad key file too.
+    let identity = match &cfg.security.key_file {
+        Some(path) if cfg.security.mode != crate::config::SecurityMode::Off => {
+            match secure::Identity::load(path) {
+                Ok(i) => Some(Arc::new(i)),
+                Err(e) => {
+                    eprintln!(
+                        "error: config {}: `security.key_file`: {e}",
+                        config_path.display()
+                    );
+                    return EX_CONFIG;
+                }
+            }
+        }
+        _ => None,
     };
     if check_only {
         println!("{}: configuration OK", config_path.display());
@@ -82,6 +99,20 @@ pub fn run<R: Role>(
         0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5],
     ]) ^ std::process::id() as u64;
     let counters = Arc::new(Counters::default());
+    let security = identity.map(|ident| {
+        // The role's `Time` starts now; signed messages carry wall-clock time.
+        let wall_at_zero_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        crate::security::Security::new(&cfg.security, id, ident, wall_at_zero_us)
+    });
+    match &security {
+        Some(s) => tracing::info!(mode = ?s.mode, key = %s.identity.public(), "security on"),
+        None => tracing::warn!(
+            "security mode off: anyone in radio range can pose as a node or read traffic"
+        ),
+    }
     let role = make_role(RoleParams {
         id,
         mac,
@@ -89,6 +120,7 @@ pub fn run<R: Role>(
         routing: cfg.routing.clone(),
         seed,
         counters: counters.clone(),
+        security,
     });
     let shared = match Shared::new(counters) {
         Ok(s) => Arc::new(s),

@@ -157,6 +157,7 @@ impl<R: Role> Dataplane<R> {
                     &self.link,
                     &self.tun,
                     c,
+                    self.role.sealer(),
                 );
                 actions.clear();
             }
@@ -282,7 +283,7 @@ impl<R: Role> Dataplane<R> {
                     }
                     let now = shared.now();
                     for i in 0..n {
-                        let frame = link_rx.get(i);
+                        let frame = link_rx.get_mut(i);
                         if frame.is_empty() {
                             continue;
                         }
@@ -298,6 +299,7 @@ impl<R: Role> Dataplane<R> {
                         &self.link,
                         &self.tun,
                         c,
+                        self.role.sealer(),
                     );
                     actions.clear();
                     if n < max_batch {
@@ -336,7 +338,14 @@ impl<R: Role> Dataplane<R> {
                         self.role.on_tun(now, i as u16, pkt, &mut actions);
                     }
                     dispatch.handle_messages_batched(
-                        &actions, &empty, &tun_rx, &tun_meta, &self.link, &self.tun, c,
+                        &actions,
+                        &empty,
+                        &tun_rx,
+                        &tun_meta,
+                        &self.link,
+                        &self.tun,
+                        c,
+                        self.role.sealer(),
                     );
                     actions.clear();
                     if n < max_batch {

@@ -4,10 +4,11 @@
 
 use crate::link::{LinkScratch, RawLink};
 use crate::tun::{Tun, TunWriteScratch};
-use common::action::{Action, Payload, Source};
+use common::action::{Action, Payload, Sealer, Sealing, Source};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::{Counters, Dir, DropReason};
 use common::offload::{OffloadError, VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
+use common::wire::{DATA_OVERHEAD, SEALED_OVERHEAD};
 use common::NodeId;
 
 /// Reused state of the send path (lives on the data-plane thread).
@@ -65,6 +66,7 @@ impl Dispatcher {
         link: &RawLink,
         tun: &Tun,
         counters: &Counters,
+        mut sealer: Option<&mut dyn Sealer>,
     ) {
         if actions.is_empty() {
             return;
@@ -85,8 +87,20 @@ impl Dispatcher {
         }
         for k in 0..self.order.len() {
             let a = &actions[self.order[k].1 as usize];
-            if let Some(gso) = gso_of(a, tun_meta) {
-                self.push_segments(a, gso, link_rx, tun_rx, counters);
+            if let Action::SendData {
+                sealing: Sealing::Seal,
+                payload,
+                ..
+            } = a
+            {
+                match sealer.as_deref_mut() {
+                    Some(s) => {
+                        self.push_sealed(a, *payload, tun_meta, link_rx, tun_rx, counters, s)
+                    }
+                    None => counters.count_drop(DropReason::NoSession),
+                }
+            } else if let Some(gso) = gso_of(a, tun_meta) {
+                self.push_segments(a, gso, link_rx, tun_rx, counters, None);
             } else if !self.send.push_action(a) {
                 counters.count_drop(DropReason::TooBig);
             }
@@ -122,6 +136,40 @@ impl Dispatcher {
         }
     }
 
+    /// A data action to seal for its destination's session: a TCP
+    /// super-packet is cut and each segment sealed; anything else is sealed
+    /// whole. An empty payload is a keepalive (it confirms a new session).
+    #[allow(clippy::too_many_arguments)]
+    fn push_sealed(
+        &mut self,
+        a: &Action,
+        payload: Payload,
+        tun_meta: &[VnetHdr],
+        link_rx: &RecvBatch,
+        tun_rx: &RecvBatch,
+        counters: &Counters,
+        sealer: &mut dyn Sealer,
+    ) {
+        if let Some(gso) = gso_of(a, tun_meta) {
+            self.push_segments(a, gso, link_rx, tun_rx, counters, Some(sealer));
+            return;
+        }
+        let text = if payload.len == 0 {
+            Some(&[][..])
+        } else {
+            resolve(&payload, link_rx, tun_rx)
+        };
+        let Some(text) = text else {
+            counters.count_drop(DropReason::Malformed);
+            return;
+        };
+        if DATA_OVERHEAD + SEALED_OVERHEAD + text.len() > self.send.mtu() {
+            counters.count_drop(DropReason::TooBig);
+        } else if !self.send.push_sealed(a, text, sealer) {
+            counters.count_drop(DropReason::NoSession);
+        }
+    }
+
     fn push_segments(
         &mut self,
         a: &Action,
@@ -129,6 +177,7 @@ impl Dispatcher {
         link_rx: &RecvBatch,
         tun_rx: &RecvBatch,
         counters: &Counters,
+        sealer: Option<&mut dyn Sealer>,
     ) {
         let Action::SendData { payload, .. } = a else {
             return;
@@ -138,12 +187,16 @@ impl Dispatcher {
             counters.count_drop(DropReason::Malformed);
             return;
         };
-        match self.send.push_tcp_segments(a, packet, gso.gso_size) {
+        let sealing = sealer.is_some();
+        match self.send.push_tcp_segments(a, packet, gso.gso_size, sealer) {
             Ok(n) => {
                 Counters::inc(&counters.tso_packets, 1);
                 Counters::inc(&counters.tso_segments, n as u64);
             }
             Err(OffloadError::TooBig) => counters.count_drop(DropReason::TooBig),
+            // A segmenter error is malformed input; with a sealer, the
+            // likelier cause is a missing session.
+            Err(OffloadError::Malformed) if sealing => counters.count_drop(DropReason::NoSession),
             Err(_) => counters.count_drop(DropReason::Malformed),
         }
     }

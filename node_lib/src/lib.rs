@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod neighbor;
 pub mod notify;
 pub mod role;
+pub mod security;
 pub mod seqwin;
 pub mod show;
 pub mod stats_json;

@@ -1,7 +1,7 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
 use crate::config::RoutingConfig;
-use common::action::Action;
+use common::action::{Action, Sealer};
 use common::Time;
 
 /// What the API shows of a role's state, refreshed by the data-plane loop.
@@ -19,8 +19,9 @@ pub struct RoleSnapshot {
 /// input carries the current time, every output is an [`Action`] appended
 /// to `out` (a reused vector, so the hot path does not allocate).
 pub trait Role: Send + 'static {
-    /// A frame from the link (Ethernet header included) in receive slot `slot`.
-    fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>);
+    /// A frame from the link (Ethernet header included) in receive slot
+    /// `slot`. Writable: sealed data addressed to this node is opened in place.
+    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>);
     /// An IP packet read from the TUN device, in TUN slot `slot`.
     fn on_tun(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>);
     /// Timers: beacons, expiry. Called at or after [`Role::next_tick`].
@@ -35,5 +36,9 @@ pub trait Role: Send + 'static {
     /// then refreshes the API's snapshot at once instead of within 100 ms).
     fn take_changed(&mut self) -> bool {
         false
+    }
+    /// The sessions that seal `Sealing::Seal` data (encrypted mode).
+    fn sealer(&mut self) -> Option<&mut dyn Sealer> {
+        None
     }
 }

@@ -2,11 +2,12 @@
 //! failover, replies, relaying, downstream routes, broadcast.
 
 use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
-use common::action::{Action, Control, Payload};
+use common::action::{Action, Control, Payload, Sealer, Sealing};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
-    AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, Messages, ParsedMessage,
+    AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, MessageType, Messages,
+    ParsedMessage, FLAG_SEALED,
 };
 use common::{NodeId, Time};
 use node_lib::broadcast::Broadcaster;
@@ -16,6 +17,8 @@ use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
 use node_lib::inbound::{self, link_payload};
 use node_lib::neighbor::NeighborTable;
 use node_lib::role::{Role, RoleSnapshot};
+use node_lib::security::{Security, Verdict};
+use secure::control;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,6 +47,7 @@ pub struct Obu {
     next_housekeeping: Time,
     gone: Vec<NodeId>,
     changed: bool,
+    sec: Option<Security>,
 }
 
 impl Obu {
@@ -64,7 +68,12 @@ impl Obu {
             next_housekeeping: Time::ZERO,
             gone: Vec::new(),
             changed: false,
+            sec: p.security,
         }
+    }
+
+    fn encrypted(&self) -> bool {
+        self.sec.as_ref().is_some_and(|s| s.encrypted())
     }
 
     pub fn id(&self) -> NodeId {
@@ -72,6 +81,13 @@ impl Obu {
     }
     pub fn upstream(&self) -> Option<Upstream> {
         self.upstream
+    }
+    /// Encrypted mode: whether a session with the upstream RSU is up.
+    pub fn has_session(&self) -> bool {
+        match (&self.sec, self.upstream) {
+            (Some(sec), Some(u)) => sec.sessions.has_session(&u.rsu),
+            _ => false,
+        }
     }
     pub fn downstream(&self) -> &DownstreamTable {
         &self.downstream
@@ -106,24 +122,45 @@ impl Obu {
         }
     }
 
-    fn reply_to(&self, u: Upstream, info: &RsuInfo) -> Action {
+    fn reply_to(&mut self, u: Upstream, (seq, timestamp_us): (u32, u64), now: Time) -> Action {
+        let reply = BeaconReplyRepr {
+            obu: self.id,
+            rsu: u.rsu,
+            seq,
+            timestamp_us,
+            hops: u.hops,
+            addrs: self.addr_list,
+        };
+        let msg = match self.sec.as_mut() {
+            Some(sec) => {
+                let wall = sec.wall_us(now);
+                Control::Raw(Box::new(control::sign_reply(
+                    &sec.identity,
+                    &reply,
+                    wall,
+                    &mut sec.scratch,
+                )))
+            }
+            None => Control::BeaconReply(Box::new(reply)),
+        };
         Action::SendControl {
             dst: u.next_hop,
             ttl: self.routing.max_hops,
-            msg: Control::BeaconReply(Box::new(BeaconReplyRepr {
-                obu: self.id,
-                rsu: u.rsu,
-                seq: info.latest_seq,
-                timestamp_us: info.latest_ts_us,
-                hops: u.hops,
-                addrs: self.addr_list,
-            })),
+            msg,
+        }
+    }
+
+    /// Reply to our upstream RSU (if we know it).
+    fn reply_upstream(&mut self, u: Upstream, now: Time, out: &mut Vec<Action>) {
+        if let Some(info) = self.rsus.get(&u.rsu) {
+            let a = self.reply_to(u, (info.latest_seq, info.latest_ts_us), now);
+            out.push(a);
         }
     }
 
     /// Re-runs the upstream choice; on a change, counts it and tells the
     /// RSU at once (a reply along the new path) so downstream follows.
-    fn reselect(&mut self, out: &mut Vec<Action>) {
+    fn reselect(&mut self, now: Time, out: &mut Vec<Action>) {
         let new = upstream::choose(&self.rsus, self.upstream);
         let changed = match (self.upstream, new) {
             (Some(a), Some(b)) => a.rsu != b.rsu || a.next_hop != b.next_hop,
@@ -139,15 +176,61 @@ impl Obu {
         match new {
             Some(u) => {
                 tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, hops = u.hops, "upstream chosen");
-                if let Some(info) = self.rsus.get(&u.rsu) {
-                    out.push(self.reply_to(u, info));
-                }
+                self.reply_upstream(u, now, out);
             }
             None => tracing::warn!("no upstream: no RSU reachable"),
         }
     }
 
-    fn on_beacon(&mut self, now: Time, from: NodeId, b: &BeaconRepr, out: &mut Vec<Action>) {
+    /// Security on: checks a beacon's signature, trust, hop chain and
+    /// freshness, and that it is not older than the last one accepted from
+    /// its RSU. Returns false (counted) to drop it.
+    fn beacon_authentic(&mut self, now: Time, m: &ParsedMessage, b: &BeaconRepr) -> bool {
+        let Some(sec) = self.sec.as_mut() else {
+            return true;
+        };
+        let v = match sec.verify_beacon(now, m, b.hops) {
+            Ok(v) => v,
+            Err(reason) => {
+                self.counters.count_drop(reason);
+                return false;
+            }
+        };
+        if let Some(info) = self.rsus.get_mut(&b.rsu) {
+            if info.key == Some(v.key) && v.time_us < info.auth_time_us {
+                self.counters.count_drop(DropReason::Replayed);
+                return false;
+            }
+            if info.key == Some(v.key)
+                && v.time_us > info.auth_time_us
+                && b.timestamp_us + 1_000_000 < info.latest_ts_us
+            {
+                // Newer beacon, older RSU clock: the RSU restarted and lost
+                // its sessions; ours with it are useless.
+                tracing::info!(rsu = %b.rsu, "RSU restarted; renewing the session");
+                sec.sessions.forget(&b.rsu);
+                info.latest_ts_us = b.timestamp_us;
+                info.latest_seq = b.seq;
+                info.dedup = Default::default();
+            }
+            info.key = Some(v.key);
+            info.auth_time_us = info.auth_time_us.max(v.time_us);
+        } else if self.rsus.len() < MAX_RSUS {
+            let info = self.rsus.entry(b.rsu).or_default();
+            info.key = Some(v.key);
+            info.auth_time_us = v.time_us;
+        }
+        true
+    }
+
+    fn on_beacon(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        b: &BeaconRepr,
+        out: &mut Vec<Action>,
+    ) {
         if b.rsu == self.id {
             self.counters.count_drop(DropReason::Loop);
             return;
@@ -159,6 +242,9 @@ impl Obu {
         }
         if !self.rsus.contains_key(&b.rsu) && self.rsus.len() >= MAX_RSUS {
             self.counters.count_drop(DropReason::NoRoute);
+            return;
+        }
+        if !self.beacon_authentic(now, m, b) {
             return;
         }
         let n = self.routing.candidates;
@@ -182,28 +268,33 @@ impl Obu {
         info.age_windows();
         info.prune(n);
         if !fresh {
-            self.reselect(out);
+            self.reselect(now, out);
             return;
         }
         // First copy of (rsu, seq): flood it on, one hop further.
         if my_hops < self.routing.max_hops {
-            out.push(Action::SendControl {
-                dst: NodeId::BROADCAST,
-                ttl: 1,
-                msg: Control::Beacon(BeaconRepr {
+            let msg = if self.sec.is_some() {
+                control::relay_beacon(m.raw, my_hops).map(|r| Control::Raw(Box::new(r)))
+            } else {
+                Some(Control::Beacon(BeaconRepr {
                     hops: my_hops,
                     ..*b
-                }),
-            });
+                }))
+            };
+            if let Some(msg) = msg {
+                out.push(Action::SendControl {
+                    dst: NodeId::BROADCAST,
+                    ttl: 1,
+                    msg,
+                });
+            }
         }
         let before = self.upstream;
-        self.reselect(out);
+        self.reselect(now, out);
         // Answer each beacon of our RSU once (a change already answered).
         if let Some(u) = self.upstream {
             if u.rsu == b.rsu && before == self.upstream {
-                if let Some(info) = self.rsus.get(&u.rsu) {
-                    out.push(self.reply_to(u, info));
-                }
+                self.reply_upstream(u, now, out);
             }
         }
     }
@@ -212,13 +303,20 @@ impl Obu {
         &mut self,
         now: Time,
         from: NodeId,
-        ttl: u8,
+        m: &ParsedMessage,
         r: &BeaconReplyRepr,
         out: &mut Vec<Action>,
     ) {
+        let ttl = m.header.ttl;
         if r.obu == self.id {
             self.counters.count_drop(DropReason::Loop);
             return;
+        }
+        if let Some(sec) = self.sec.as_mut() {
+            if let Err(reason) = sec.verify_reply(now, m) {
+                self.counters.count_drop(reason);
+                return;
+            }
         }
         let route = DownRoute {
             next_hop: from,
@@ -239,26 +337,152 @@ impl Obu {
         }
         match self.next_hop_to(r.rsu) {
             Some(nh) if nh == from => self.counters.count_drop(DropReason::Loop),
-            Some(nh) => out.push(Action::SendControl {
-                dst: nh,
-                ttl: ttl - 1,
-                msg: Control::BeaconReply(Box::new(*r)),
-            }),
+            Some(nh) => {
+                let msg = if self.sec.is_some() {
+                    control::relay_reply(m.raw).map(|r| Control::Raw(Box::new(r)))
+                } else {
+                    Some(Control::BeaconReply(Box::new(*r)))
+                };
+                if let Some(msg) = msg {
+                    out.push(Action::SendControl {
+                        dst: nh,
+                        ttl: ttl - 1,
+                        msg,
+                    });
+                }
+            }
             None => self.counters.count_drop(DropReason::NoRoute),
         }
     }
 
+    /// Handshake messages: ours to finish, or relayed (init toward its RSU,
+    /// response down toward its OBU), like replies and downstream data.
+    fn on_handshake(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        h: &HandshakeRepr,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) else {
+            self.counters.count_drop(DropReason::Unprotected);
+            return;
+        };
+        if h.kind == MessageType::HandshakeResponse && h.to == self.id {
+            match sec.sessions.complete(now, h) {
+                Ok(rsu) => {
+                    Counters::inc(&self.counters.handshakes, 1);
+                    tracing::info!(%rsu, "session established");
+                    // An empty sealed message confirms the session to the RSU.
+                    if let Some(nh) = self.next_hop_to(rsu) {
+                        out.push(self.sealed_up(nh, rsu, Payload::EMPTY));
+                    }
+                }
+                Err(reason) => self.counters.count_drop(reason),
+            }
+            return;
+        }
+        let ttl = m.header.ttl;
+        if ttl <= 1 {
+            self.counters.count_drop(DropReason::TtlExpired);
+            return;
+        }
+        let nh = match h.kind {
+            MessageType::HandshakeInit => self.next_hop_to(h.to),
+            _ => self.downstream.get(&h.to).map(|r| r.next_hop),
+        };
+        let Some(nh) = nh else {
+            self.counters.count_drop(DropReason::NoRoute);
+            return;
+        };
+        if nh == from {
+            self.counters.count_drop(DropReason::Loop);
+            return;
+        }
+        out.push(Action::SendControl {
+            dst: nh,
+            ttl: ttl - 1,
+            msg: Control::Raw(Box::new(common::action::RawMessage {
+                msg_type: h.kind,
+                flags: 0,
+                body: m.raw[common::wire::HEADER_LEN..].to_vec(),
+            })),
+        });
+    }
+
+    fn sealed_up(&self, next_hop: NodeId, rsu: NodeId, payload: Payload) -> Action {
+        Action::SendData {
+            next_hop,
+            kind: MessageType::DataUp,
+            ttl: self.data_ttl(),
+            origin: self.id,
+            dest: rsu,
+            payload,
+            sealing: Sealing::Seal,
+        }
+    }
+
+    /// Encrypted mode: start (or renew) the session with our RSU.
+    fn maybe_handshake(&mut self, now: Time, out: &mut Vec<Action>) {
+        let Some(u) = self.upstream else { return };
+        let key = self.rsus.get(&u.rsu).and_then(|i| i.key);
+        let max_hops = self.routing.max_hops;
+        let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) else {
+            return;
+        };
+        let Some(key) = key else { return };
+        if !sec.sessions.needs_handshake(now, &u.rsu) {
+            return;
+        }
+        let wall = sec.wall_us(now);
+        match sec.sessions.initiate(now, wall, u.rsu, key) {
+            Ok(init) => out.push(Action::SendControl {
+                dst: u.next_hop,
+                ttl: max_hops,
+                msg: Control::Raw(Box::new(init)),
+            }),
+            Err(e) => tracing::warn!(rsu = %u.rsu, error = %e, "cannot start a handshake"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn on_data(
         &mut self,
         from: NodeId,
         slot: u16,
         m: &ParsedMessage,
         d: &DataRepr,
+        verdict: Verdict,
         out: &mut Vec<Action>,
     ) {
         let (origin, dest, payload) = (d.origin, d.dest, d.payload);
         let pl = link_payload(slot, m, payload.len());
         let ttl = m.header.ttl;
+        let sealed = m.header.flags & FLAG_SEALED != 0;
+        if sealed != self.encrypted() {
+            let reason = if sealed {
+                DropReason::NoSession
+            } else {
+                DropReason::Unprotected
+            };
+            self.counters.count_drop(reason);
+            return;
+        }
+        if sealed {
+            self.on_sealed(
+                from,
+                slot,
+                m.header.msg_type,
+                ttl,
+                origin,
+                dest,
+                pl,
+                verdict,
+                out,
+            );
+            return;
+        }
         if m.header.msg_type == MessageType::DataDown {
             if dest == self.id {
                 out.push(Action::DeliverTun { payload: pl });
@@ -269,7 +493,17 @@ impl Obu {
                 return;
             };
             let nh = r.next_hop;
-            self.forward(from, nh, MessageType::DataDown, ttl, origin, dest, pl, out);
+            self.forward(
+                from,
+                nh,
+                MessageType::DataDown,
+                ttl,
+                origin,
+                dest,
+                pl,
+                Sealing::Plain,
+                out,
+            );
             return;
         }
         // DataUp from a child.
@@ -284,11 +518,76 @@ impl Obu {
         if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
             // Both ends below us: turn around here, the RSU need not see it.
             let nh = r.next_hop;
-            self.forward(from, nh, MessageType::DataDown, ttl, origin, obu, pl, out);
+            self.forward(
+                from,
+                nh,
+                MessageType::DataDown,
+                ttl,
+                origin,
+                obu,
+                pl,
+                Sealing::Plain,
+                out,
+            );
             return;
         }
         match self.next_hop_to(dest) {
-            Some(nh) => self.forward(from, nh, MessageType::DataUp, ttl, origin, dest, pl, out),
+            Some(nh) => self.forward(
+                from,
+                nh,
+                MessageType::DataUp,
+                ttl,
+                origin,
+                dest,
+                pl,
+                Sealing::Plain,
+                out,
+            ),
+            None => self.counters.count_drop(DropReason::NoRoute),
+        }
+    }
+
+    /// Sealed data: ours (opened by the pre-pass) to deliver, or somebody
+    /// else's to relay by node ids alone (relays cannot read it).
+    #[allow(clippy::too_many_arguments)]
+    fn on_sealed(
+        &mut self,
+        from: NodeId,
+        slot: u16,
+        kind: MessageType,
+        ttl: u8,
+        origin: NodeId,
+        dest: NodeId,
+        pl: Payload,
+        verdict: Verdict,
+        out: &mut Vec<Action>,
+    ) {
+        if dest == self.id {
+            match verdict {
+                // Empty: a keepalive, nothing to deliver.
+                Verdict::Opened { len: 0, .. } => {}
+                Verdict::Opened { start, len } if kind == MessageType::DataDown => {
+                    out.push(Action::DeliverTun {
+                        payload: Payload {
+                            source: common::action::Source::Link,
+                            slot,
+                            offset: start,
+                            len,
+                        },
+                    })
+                }
+                Verdict::Opened { .. } => self.counters.count_drop(DropReason::NotForUs),
+                Verdict::Failed => {}
+                Verdict::Untouched => self.counters.count_drop(DropReason::Malformed),
+            }
+            return;
+        }
+        let nh = match kind {
+            MessageType::DataDown => self.downstream.get(&dest).map(|r| r.next_hop),
+            _ => self.next_hop_to(dest),
+        };
+        match nh {
+            Some(nh) => self.forward(from, nh, kind, ttl, origin, dest, pl, Sealing::Relay, out),
             None => self.counters.count_drop(DropReason::NoRoute),
         }
     }
@@ -303,6 +602,7 @@ impl Obu {
         origin: NodeId,
         dest: NodeId,
         payload: Payload,
+        sealing: Sealing,
         out: &mut Vec<Action>,
     ) {
         if nh == from {
@@ -321,6 +621,7 @@ impl Obu {
             origin,
             dest,
             payload,
+            sealing,
         });
     }
 
@@ -348,13 +649,17 @@ impl Obu {
             }
         }
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
-        self.reselect(out);
+        self.reselect(now, out);
         self.broadcast.expire(now);
     }
 }
 
 impl Role for Obu {
-    fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>) {
+    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
+        if let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) {
+            sec.open_frame(self.id, frame, &self.counters);
+        }
+        let frame = &*frame;
         let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {
             return;
         };
@@ -362,23 +667,58 @@ impl Role for Obu {
             self.counters.count_drop(DropReason::NoRoute);
             return;
         }
-        for m in Messages::new(f.payload) {
+        for (k, m) in Messages::new(f.payload).enumerate() {
             let Some(m) = inbound::counted(m, &self.counters) else {
                 continue;
             };
             match m.body {
-                Body::Beacon(b) => self.on_beacon(now, f.src, &b, out),
-                Body::BeaconReply(r) => self.on_reply(now, f.src, m.header.ttl, &r, out),
-                Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
+                Body::Beacon(b) => self.on_beacon(now, f.src, &m, &b, out),
+                Body::BeaconReply(r) => self.on_reply(now, f.src, &m, &r, out),
+                Body::Data(d) => {
+                    let v = self
+                        .sec
+                        .as_ref()
+                        .map_or(Verdict::Untouched, |s| s.verdict(k));
+                    self.on_data(f.src, slot, &m, &d, v, out)
+                }
                 Body::Broadcast(b) => {
+                    if self.encrypted() {
+                        self.counters.count_drop(DropReason::Unprotected);
+                        continue;
+                    }
                     self.broadcast
                         .on_received(now, slot, &m, &b, &self.counters, out)
                 }
+                Body::Handshake(h) => self.on_handshake(now, f.src, &m, &h, out),
             }
         }
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
+        if self.encrypted() {
+            // Everything goes to the RSU sealed; it turns V2V traffic around.
+            // Broadcast has no group key yet: refused, counted.
+            match ip::destination(packet) {
+                None => {
+                    self.counters.count_drop(DropReason::NotIp);
+                    return;
+                }
+                Some(d) if Broadcaster::is_broadcast(&self.addrs, &d) => {
+                    self.counters.count_drop(DropReason::Unprotected);
+                    return;
+                }
+                Some(_) => {}
+            }
+            match self.upstream {
+                Some(u) => out.push(self.sealed_up(
+                    u.next_hop,
+                    u.rsu,
+                    inbound::tun_payload(slot, packet.len()),
+                )),
+                None => self.counters.count_drop(DropReason::NoRoute),
+            }
+            return;
+        }
         let ttl = self.routing.broadcast_ttl;
         let Some((dst, payload)) =
             self.broadcast
@@ -394,6 +734,7 @@ impl Role for Obu {
                 origin: self.id,
                 dest: obu,
                 payload,
+                sealing: Sealing::Plain,
             });
             return;
         }
@@ -405,6 +746,7 @@ impl Role for Obu {
                 origin: self.id,
                 dest: u.rsu,
                 payload,
+                sealing: Sealing::Plain,
             }),
             None => self.counters.count_drop(DropReason::NoRoute),
         }
@@ -414,7 +756,18 @@ impl Role for Obu {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_EVERY;
             self.housekeeping(now, out);
+            if let Some(sec) = self.sec.as_mut() {
+                sec.sessions.expire(now);
+            }
+            self.maybe_handshake(now, out);
         }
+    }
+
+    fn sealer(&mut self) -> Option<&mut dyn Sealer> {
+        self.sec
+            .as_mut()
+            .filter(|s| s.encrypted())
+            .map(|s| &mut s.sessions as &mut dyn Sealer)
     }
 
     fn next_tick(&self) -> Time {

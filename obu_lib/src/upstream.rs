@@ -24,6 +24,10 @@ pub struct RsuInfo {
     pub latest_ts_us: u64,
     pub last_heard: Time,
     pub candidates: HashMap<NodeId, Candidate>,
+    /// Security on: the RSU's verified key and the newest signed beacon
+    /// time accepted from it (older ones are replays).
+    pub key: Option<secure::PublicKey>,
+    pub auth_time_us: u64,
 }
 
 /// The chosen way to an RSU.

@@ -1,11 +1,12 @@
 //! The RSU's sans-IO state machine: beacons, route learning from replies,
 //! downstream routing, V2V turnaround, broadcast.
 
-use common::action::{Action, Control};
+use common::action::{Action, Control, Payload, Sealer, Sealing, Source};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
-    BeaconReplyRepr, BeaconRepr, Body, DataRepr, MessageType, Messages, ParsedMessage,
+    BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, MessageType, Messages,
+    ParsedMessage, FLAG_SEALED,
 };
 use common::{NodeId, Time};
 use node_lib::broadcast::Broadcaster;
@@ -15,6 +16,7 @@ use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
 use node_lib::inbound::{self, link_payload, Jitter};
 use node_lib::neighbor::NeighborTable;
 use node_lib::role::{Role, RoleSnapshot};
+use node_lib::security::{Security, Verdict};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,11 @@ pub struct Rsu {
     broadcast: Broadcaster,
     gone: Vec<NodeId>,
     changed: bool,
+    sec: Option<Security>,
 }
+
+/// Security on: a reply must answer one of our last this-many beacons.
+const REPLY_SEQ_WINDOW: u32 = 16;
 
 impl Rsu {
     pub fn new(p: RoleParams) -> Rsu {
@@ -60,6 +66,68 @@ impl Rsu {
             broadcast: Broadcaster::new(p.id),
             gone: Vec::new(),
             changed: false,
+            sec: p.security,
+        }
+    }
+
+    fn encrypted(&self) -> bool {
+        self.sec.as_ref().is_some_and(|s| s.encrypted())
+    }
+
+    /// Security on: the reply is signed, fresh, answers a recent beacon of
+    /// ours, comes from an allowed key, and that key is the one this OBU id
+    /// proved in its handshake (if any).
+    fn reply_authentic(&mut self, now: Time, m: &ParsedMessage, r: &BeaconReplyRepr) -> bool {
+        let seq = self.seq;
+        let Some(sec) = self.sec.as_mut() else {
+            return true;
+        };
+        let key = match sec.verify_reply(now, m) {
+            Ok(k) => k,
+            Err(reason) => {
+                self.counters.count_drop(reason);
+                return false;
+            }
+        };
+        if seq.wrapping_sub(r.seq) > REPLY_SEQ_WINDOW {
+            self.counters.count_drop(DropReason::Replayed);
+            return false;
+        }
+        let bound = sec.sessions.peer_key(&r.obu);
+        if !sec.obu_allowed(&key) || bound.is_some_and(|b| b != key) {
+            self.counters.count_drop(DropReason::AuthFailed);
+            return false;
+        }
+        true
+    }
+
+    fn on_handshake(&mut self, now: Time, from: NodeId, h: &HandshakeRepr, out: &mut Vec<Action>) {
+        let max_hops = self.routing.max_hops;
+        let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) else {
+            self.counters.count_drop(DropReason::Unprotected);
+            return;
+        };
+        if h.kind != MessageType::HandshakeInit || h.to != self.id {
+            self.counters.count_drop(DropReason::NotForUs);
+            return;
+        }
+        let fresh = sec.freshness(now);
+        let (allowed, any) = (sec.allowed_obus().to_vec(), sec.allow_any_obu());
+        match sec
+            .sessions
+            .respond(now, fresh, h, |k| any || allowed.contains(k))
+        {
+            Ok((resp, key)) => {
+                Counters::inc(&self.counters.handshakes, 1);
+                tracing::debug!(obu = %h.from, %key, "handshake answered");
+                // Back the way it came; relays route it by the OBU's id.
+                out.push(Action::SendControl {
+                    dst: from,
+                    ttl: max_hops,
+                    msg: Control::Raw(Box::new(resp)),
+                });
+            }
+            Err(reason) => self.counters.count_drop(reason),
         }
     }
 
@@ -80,9 +148,12 @@ impl Rsu {
         self.routing.max_hops.saturating_mul(2).max(2)
     }
 
-    fn on_reply(&mut self, now: Time, from: NodeId, r: &BeaconReplyRepr) {
+    fn on_reply(&mut self, now: Time, from: NodeId, m: &ParsedMessage, r: &BeaconReplyRepr) {
         if r.rsu != self.id {
             self.counters.count_drop(DropReason::NotForUs);
+            return;
+        }
+        if !self.reply_authentic(now, m, r) {
             return;
         }
         let rtt = now.0.checked_sub(r.timestamp_us);
@@ -104,12 +175,14 @@ impl Rsu {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_data(
         &mut self,
         from: NodeId,
         slot: u16,
         m: &ParsedMessage,
         d: &DataRepr,
+        verdict: Verdict,
         out: &mut Vec<Action>,
     ) {
         let (origin, dest, payload) = (d.origin, d.dest, d.payload);
@@ -117,14 +190,50 @@ impl Rsu {
             self.counters.count_drop(DropReason::NotForUs);
             return;
         }
-        let Some(dst) = ip::destination(payload) else {
+        let sealed = m.header.flags & FLAG_SEALED != 0;
+        if sealed != self.encrypted() {
+            let reason = if sealed {
+                DropReason::NoSession
+            } else {
+                DropReason::Unprotected
+            };
+            self.counters.count_drop(reason);
+            return;
+        }
+        let (pl, packet) = if sealed {
+            match verdict {
+                // A keepalive (confirms a new session): nothing to deliver.
+                Verdict::Opened { len: 0, .. } => return,
+                Verdict::Opened { start, len } => {
+                    let pl = Payload {
+                        source: Source::Link,
+                        slot,
+                        offset: start,
+                        len,
+                    };
+                    let off = start as usize - (node_lib::inbound::PAYLOAD_OFFSET + m.offset);
+                    (pl, m.raw.get(off..off + len as usize).unwrap_or_default())
+                }
+                Verdict::Failed => return,
+                Verdict::Untouched => {
+                    self.counters.count_drop(DropReason::Malformed);
+                    return;
+                }
+            }
+        } else {
+            (link_payload(slot, m, payload.len()), payload)
+        };
+        let Some(dst) = ip::destination(packet) else {
             self.counters.count_drop(DropReason::NotIp);
             return;
         };
-        let pl = link_payload(slot, m, payload.len());
         if let Some((obu, route)) = self.routes.lookup_addr(&dst) {
-            // V2V: turn around toward the other OBU without touching the TUN.
-            if route.next_hop == from {
+            // V2V: turn around toward the other OBU without touching the TUN
+            // (encrypted: re-sealed for the other OBU's session).
+            // (Sealed traffic may go back to the relay it came from: relays
+            // cannot turn it around themselves, and it leaves as a new
+            // downstream message on another session.)
+            if route.next_hop == from && !sealed {
                 self.counters.count_drop(DropReason::Loop);
                 return;
             }
@@ -137,9 +246,15 @@ impl Rsu {
                 next_hop: route.next_hop,
                 kind: MessageType::DataDown,
                 ttl: m.header.ttl - 1,
-                origin,
+                // Re-sealed here: the session (and so the origin) is ours.
+                origin: if sealed { self.id } else { origin },
                 dest: obu,
                 payload: pl,
+                sealing: if sealed {
+                    Sealing::Seal
+                } else {
+                    Sealing::Plain
+                },
             });
             return;
         }
@@ -148,35 +263,67 @@ impl Rsu {
 }
 
 impl Role for Rsu {
-    fn on_frame(&mut self, now: Time, slot: u16, frame: &[u8], out: &mut Vec<Action>) {
+    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
+        if let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) {
+            sec.open_frame(self.id, frame, &self.counters);
+        }
+        let frame = &*frame;
         let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {
             return;
         };
         self.neighbors.heard(f.src, now);
-        for m in Messages::new(f.payload) {
+        for (k, m) in Messages::new(f.payload).enumerate() {
             let Some(m) = inbound::counted(m, &self.counters) else {
                 continue;
             };
             match m.body {
                 // Our own beacon relayed back, or another RSU's: nothing to do.
                 Body::Beacon(_) => {}
-                Body::BeaconReply(r) => self.on_reply(now, f.src, &r),
-                Body::Data(d) => self.on_data(f.src, slot, &m, &d, out),
+                Body::BeaconReply(r) => self.on_reply(now, f.src, &m, &r),
+                Body::Data(d) => {
+                    let v = self
+                        .sec
+                        .as_ref()
+                        .map_or(Verdict::Untouched, |s| s.verdict(k));
+                    self.on_data(f.src, slot, &m, &d, v, out)
+                }
                 Body::Broadcast(b) => {
+                    if self.encrypted() {
+                        self.counters.count_drop(DropReason::Unprotected);
+                        continue;
+                    }
                     self.broadcast
                         .on_received(now, slot, &m, &b, &self.counters, out)
                 }
+                Body::Handshake(h) => self.on_handshake(now, f.src, &h, out),
             }
         }
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
         let ttl = self.routing.broadcast_ttl;
-        let Some((dst, payload)) =
-            self.broadcast
-                .classify_tun(&self.addrs, ttl, slot, packet, &self.counters, out)
-        else {
-            return;
+        let encrypted = self.encrypted();
+        let (dst, payload) = if encrypted {
+            // No group key yet: broadcast is refused (counted) when encrypted.
+            match ip::destination(packet) {
+                None => {
+                    self.counters.count_drop(DropReason::NotIp);
+                    return;
+                }
+                Some(d) if Broadcaster::is_broadcast(&self.addrs, &d) => {
+                    self.counters.count_drop(DropReason::Unprotected);
+                    return;
+                }
+                Some(d) => (d, inbound::tun_payload(slot, packet.len())),
+            }
+        } else {
+            let Some(x) =
+                self.broadcast
+                    .classify_tun(&self.addrs, ttl, slot, packet, &self.counters, out)
+            else {
+                return;
+            };
+            x
         };
         match self.routes.lookup_addr(&dst) {
             Some((obu, r)) => out.push(Action::SendData {
@@ -186,6 +333,11 @@ impl Role for Rsu {
                 origin: self.id,
                 dest: obu,
                 payload,
+                sealing: if encrypted {
+                    Sealing::Seal
+                } else {
+                    Sealing::Plain
+                },
             }),
             None => self.counters.count_drop(DropReason::NoRoute),
         }
@@ -194,16 +346,29 @@ impl Role for Rsu {
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         if now >= self.next_beacon {
             self.seq = self.seq.wrapping_add(1);
+            let beacon = BeaconRepr {
+                rsu: self.id,
+                seq: self.seq,
+                hops: 0,
+                timestamp_us: now.0,
+                interval_ms: self.routing.beacon_interval_ms.min(u16::MAX as u64) as u16,
+            };
+            let msg = match self.sec.as_mut() {
+                Some(sec) => {
+                    let wall = sec.wall_us(now);
+                    Control::Raw(Box::new(secure::control::sign_beacon(
+                        &sec.identity,
+                        &beacon,
+                        wall,
+                        &mut sec.scratch,
+                    )))
+                }
+                None => Control::Beacon(beacon),
+            };
             out.push(Action::SendControl {
                 dst: NodeId::BROADCAST,
                 ttl: 1,
-                msg: Control::Beacon(BeaconRepr {
-                    rsu: self.id,
-                    seq: self.seq,
-                    hops: 0,
-                    timestamp_us: now.0,
-                    interval_ms: self.routing.beacon_interval_ms.min(u16::MAX as u64) as u16,
-                }),
+                msg,
             });
             self.next_beacon = now + self.jitter.around(self.routing.beacon_interval(), 10);
         }
@@ -220,7 +385,17 @@ impl Role for Rsu {
             self.routes.expire(now, self.route_timeout());
             self.changed |= self.routes.len() != before || !self.gone.is_empty();
             self.broadcast.expire(now);
+            if let Some(sec) = self.sec.as_mut() {
+                sec.sessions.expire(now);
+            }
         }
+    }
+
+    fn sealer(&mut self) -> Option<&mut dyn Sealer> {
+        self.sec
+            .as_mut()
+            .filter(|s| s.encrypted())
+            .map(|s| &mut s.sessions as &mut dyn Sealer)
     }
 
     fn next_tick(&self) -> Time {

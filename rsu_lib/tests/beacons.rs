@@ -22,6 +22,7 @@ fn rsu(interval: u64) -> Rsu {
         },
         seed: 42,
         counters: Arc::new(Counters::default()),
+        security: None,
     })
 }
 

@@ -54,7 +54,12 @@ fn finish(
 }
 
 /// An RSU's signed beacon (hop count 0) with a fresh hop chain.
-pub fn sign_beacon(id: &Identity, b: &BeaconRepr, wall_us: u64, scratch: &mut Vec<u8>) -> RawMessage {
+pub fn sign_beacon(
+    id: &Identity,
+    b: &BeaconRepr,
+    wall_us: u64,
+    scratch: &mut Vec<u8>,
+) -> RawMessage {
     let mut seed = [0u8; CHAIN_LEN];
     let _ = getrandom::fill(&mut seed);
     let mut body = [0u8; 22];
@@ -128,7 +133,12 @@ pub fn verify_beacon(
 }
 
 /// An OBU's signed reply.
-pub fn sign_reply(id: &Identity, r: &BeaconReplyRepr, wall_us: u64, scratch: &mut Vec<u8>) -> RawMessage {
+pub fn sign_reply(
+    id: &Identity,
+    r: &BeaconReplyRepr,
+    wall_us: u64,
+    scratch: &mut Vec<u8>,
+) -> RawMessage {
     let mut body = vec![0u8; r.body_len()];
     r.emit(&mut body);
     finish(

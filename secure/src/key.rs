@@ -19,9 +19,8 @@ impl PublicKey {
 
     /// Parses 64 hex digits.
     pub fn from_hex(s: &str) -> Result<PublicKey, String> {
-        let b = hex32(s.trim()).ok_or_else(|| {
-            format!("not a public key (64 hex digits expected): {s:?}")
-        })?;
+        let b = hex32(s.trim())
+            .ok_or_else(|| format!("not a public key (64 hex digits expected): {s:?}"))?;
         VerifyingKey::from_bytes(&b).map_err(|_| format!("not a valid Ed25519 public key: {s}"))?;
         Ok(PublicKey(b))
     }
@@ -107,8 +106,8 @@ impl Identity {
     /// Reads a key file written by [`Identity::save`]. Refuses a file that
     /// others can read.
     pub fn load(path: &Path) -> Result<Identity, String> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("key file {}: {e}", path.display()))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("key file {}: {e}", path.display()))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(format!(

@@ -15,8 +15,8 @@
 //! arrives on the new one (the initiator sends an empty one at once).
 
 use crate::key::{Identity, PublicKey};
-use crate::Freshness;
 use crate::session::{OpenError, Session};
+use crate::Freshness;
 use common::action::{RawMessage, Sealer};
 use common::counters::DropReason;
 use common::wire::{HandshakeRepr, MessageType, Sealed, DATA_OVERHEAD};
@@ -274,7 +274,13 @@ impl Sessions {
         if let Some(old) = p.next.take() {
             self.index.remove(&old.local_index);
         }
-        p.next = Some(Session::new(local_index, init.sender_index, &r2i, &i2r, now));
+        p.next = Some(Session::new(
+            local_index,
+            init.sender_index,
+            &r2i,
+            &i2r,
+            now,
+        ));
         self.index.insert(local_index, peer);
         self.completed += 1;
         let msg = handshake_message(HandshakeRepr {
@@ -400,7 +406,10 @@ impl Sessions {
             drop_old(&mut p.current, index, now, limit);
             drop_old(&mut p.previous, index, now, limit);
             drop_old(&mut p.next, index, now, limit);
-            if p.pending.as_ref().is_some_and(|h| now.since(h.started) >= retry) {
+            if p.pending
+                .as_ref()
+                .is_some_and(|h| now.since(h.started) >= retry)
+            {
                 if let Some(h) = p.pending.take() {
                     index.remove(&h.local_index);
                 }

@@ -160,8 +160,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let c = (max + 200).saturating_sub(x % 3000);
-                let expect = !seen.contains(&c)
-                    && (seen.is_empty() || c > max || max - c < WINDOW);
+                let expect = !seen.contains(&c) && (seen.is_empty() || c > max || max - c < WINDOW);
                 assert_eq!(w.update(c), expect, "counter {c}, max {max}");
                 if expect {
                     seen.insert(c);

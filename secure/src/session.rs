@@ -43,7 +43,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(local_index: u32, remote_index: u32, send: &[u8; 32], recv: &[u8; 32], now: Time) -> Session {
+    pub fn new(
+        local_index: u32,
+        remote_index: u32,
+        send: &[u8; 32],
+        recv: &[u8; 32],
+        now: Time,
+    ) -> Session {
         Session {
             local_index,
             remote_index,
@@ -76,11 +82,10 @@ impl Session {
         let (text, tag) = (sealed.text_range(), sealed.tag_range());
         let aad = aad(head, body);
         let (text_buf, tag_buf) = body.split_at_mut(tag.start);
-        match self.send.encrypt_in_place_detached(
-            &nonce(counter).into(),
-            &aad,
-            &mut text_buf[text],
-        ) {
+        match self
+            .send
+            .encrypt_in_place_detached(&nonce(counter).into(), &aad, &mut text_buf[text])
+        {
             Ok(t) => {
                 tag_buf.copy_from_slice(&t);
                 true
@@ -107,7 +112,9 @@ impl Session {
         let (text, tag) = (sealed.text_range(), sealed.tag_range());
         let aad = aad(head, body);
         let (text_buf, tag_buf) = body.split_at_mut(tag.start);
-        let tag_arr: [u8; TAG_LEN] = tag_buf[..TAG_LEN].try_into().map_err(|_| OpenError::Malformed)?;
+        let tag_arr: [u8; TAG_LEN] = tag_buf[..TAG_LEN]
+            .try_into()
+            .map_err(|_| OpenError::Malformed)?;
         self.recv
             .decrypt_in_place_detached(
                 &nonce(counter).into(),

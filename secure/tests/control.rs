@@ -47,7 +47,9 @@ fn beacons_verify_through_relays_and_tampering_fails() {
     let parsed = Messages::new(&raw).next().unwrap().unwrap();
     assert!(matches!(parsed.body, Body::Beacon(b) if b == beacon()));
     assert_eq!(
-        verify_beacon(parsed.raw, parsed.trailer, 0, trusted, F, &mut s).unwrap().key,
+        verify_beacon(parsed.raw, parsed.trailer, 0, trusted, F, &mut s)
+            .unwrap()
+            .key,
         rsu.public()
     );
     // Relayed twice: hop count 2, still valid.
@@ -115,7 +117,10 @@ fn replies_verify_and_tampering_fails() {
     let raw = wire(&sign_reply(&obu, &r, NOW, &mut s), 8);
     let p = Messages::new(&raw).next().unwrap().unwrap();
     assert!(matches!(p.body, Body::BeaconReply(x) if x == r));
-    assert_eq!(verify_reply(p.raw, p.trailer, F, &mut s).unwrap().0, obu.public());
+    assert_eq!(
+        verify_reply(p.raw, p.trailer, F, &mut s).unwrap().0,
+        obu.public()
+    );
     for byte in 0..raw.len() {
         if byte == 3 {
             continue;

@@ -4,7 +4,7 @@
 use common::action::{RawMessage, Sealer};
 use common::counters::DropReason;
 use common::wire::{
-    HandshakeRepr, Handshake, HeaderRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED, HEADER_LEN,
+    Handshake, HandshakeRepr, HeaderRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED, HEADER_LEN,
     SEALED_OVERHEAD, SEALED_PREFIX_LEN,
 };
 use common::{NodeId, Time};
@@ -52,7 +52,9 @@ impl Pair {
             .initiate(now, WALL + now.0, RSU, self.rsu_id.public())
             .unwrap();
         let want = self.obu_id.public();
-        let (resp, key) = self.rsu.respond(now, fresh(now), &parse(&init), |k| *k == want)?;
+        let (resp, key) = self
+            .rsu
+            .respond(now, fresh(now), &parse(&init), |k| *k == want)?;
         assert_eq!(key, want);
         self.obu.complete(now, &parse(&resp)).map(|_| ())
     }
@@ -78,11 +80,17 @@ fn message(origin: NodeId, dest: NodeId, text: &[u8]) -> Vec<u8> {
 #[test]
 fn handshake_then_data_both_ways() {
     let mut p = pair(Limits::default());
-    assert!(!p.obu.seal(RSU, &mut message(OBU, RSU, b"x")), "no session yet");
+    assert!(
+        !p.obu.seal(RSU, &mut message(OBU, RSU, b"x")),
+        "no session yet"
+    );
     p.handshake(Time::ZERO).unwrap();
     let mut m = message(OBU, RSU, b"hello rsu");
     assert!(p.obu.seal(RSU, &mut m));
-    assert!(!m.windows(9).any(|w| w == b"hello rsu"), "plaintext visible");
+    assert!(
+        !m.windows(9).any(|w| w == b"hello rsu"),
+        "plaintext visible"
+    );
     let r = p.rsu.open(OBU, &mut m).unwrap();
     assert_eq!(&m[r], b"hello rsu");
     // The RSU's session is confirmed now; it can answer.
@@ -107,7 +115,10 @@ fn replayed_flipped_and_misattributed_messages_are_refused() {
     assert!(p.obu.seal(RSU, &mut m));
     let copy = m.clone();
     assert!(p.rsu.open(OBU, &mut m).is_ok());
-    assert_eq!(p.rsu.open(OBU, &mut copy.clone()), Err(DropReason::Replayed));
+    assert_eq!(
+        p.rsu.open(OBU, &mut copy.clone()),
+        Err(DropReason::Replayed)
+    );
     // Every single bit flipped outside the TTL byte is detected.
     let mut m2 = message(OBU, RSU, b"another payload");
     assert!(p.obu.seal(RSU, &mut m2));
@@ -155,30 +166,50 @@ fn reordered_messages_inside_the_window_open_once() {
 #[test]
 fn untrusted_initiator_and_replayed_init_are_refused() {
     let mut p = pair(Limits::default());
-    let init = p.obu.initiate(Time::ZERO, WALL, RSU, p.rsu_id.public()).unwrap();
+    let init = p
+        .obu
+        .initiate(Time::ZERO, WALL, RSU, p.rsu_id.public())
+        .unwrap();
     assert_eq!(
-        p.rsu.respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| false).err(),
+        p.rsu
+            .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| false)
+            .err(),
         Some(DropReason::AuthFailed)
     );
     // Accepted once...
-    assert!(p.rsu.respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true).is_ok());
+    assert!(p
+        .rsu
+        .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
+        .is_ok());
     // ...a second time it is a replay (timestamp not newer).
     assert_eq!(
-        p.rsu.respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true).err(),
+        p.rsu
+            .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
+            .err(),
         Some(DropReason::Replayed)
     );
     // An init for an impostor RSU key does not decrypt at the real RSU.
     let other = Identity::from_seed(&[3; 32]);
-    let init = p.obu.initiate(Time::ZERO, WALL + 1, RSU, other.public()).unwrap();
+    let init = p
+        .obu
+        .initiate(Time::ZERO, WALL + 1, RSU, other.public())
+        .unwrap();
     assert_eq!(
-        p.rsu.respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true).err(),
+        p.rsu
+            .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
+            .err(),
         Some(DropReason::AuthFailed)
     );
     // A stale init (old wall clock) is refused.
-    let init = p.obu.initiate(Time::ZERO, WALL - 60_000_000, RSU, p.rsu_id.public()).unwrap();
+    let init = p
+        .obu
+        .initiate(Time::ZERO, WALL - 60_000_000, RSU, p.rsu_id.public())
+        .unwrap();
     let mut q = pair(Limits::default());
     assert_eq!(
-        q.rsu.respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true).err(),
+        q.rsu
+            .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
+            .err(),
         Some(DropReason::Replayed)
     );
 }
@@ -204,7 +235,10 @@ fn rekey_keeps_traffic_flowing_both_ways() {
             assert!(p.rsu.seal(OBU, &mut late_down));
             p.handshake(now).unwrap();
             handshakes += 1;
-            assert!(p.rsu.open(OBU, &mut late).is_ok(), "old session still opens");
+            assert!(
+                p.rsu.open(OBU, &mut late).is_ok(),
+                "old session still opens"
+            );
             assert!(p.obu.open(RSU, &mut late_down).is_ok());
         }
         let mut up = message(OBU, RSU, &i.to_be_bytes());

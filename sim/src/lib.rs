@@ -12,9 +12,11 @@ use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::wire::DEFAULT_ETHERTYPE;
 use common::{NodeId, Time};
-use node_lib::config::RoutingConfig;
+use node_lib::config::{RoutingConfig, SecurityConfig, SecurityMode};
 use node_lib::daemon::RoleParams;
 use node_lib::role::Role;
+use node_lib::security::Security;
+use secure::Identity;
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -91,6 +93,23 @@ pub struct Sim {
     /// Frames delivered over the air so far.
     pub frames_delivered: u64,
     out: Vec<Action>,
+    /// Security for every node (None: off). All RSUs share the trusted
+    /// fleet key; every OBU has its own key; RSUs accept any OBU key.
+    security: Option<SecurityConfig>,
+}
+
+/// Wall clock of the simulation at `Time::ZERO` (any fixed value).
+pub const WALL_AT_ZERO_US: u64 = 1_800_000_000_000_000;
+
+/// The key every honest simulated RSU signs with.
+pub fn rsu_fleet_key() -> Identity {
+    Identity::from_seed(&[0xa5; 32])
+}
+
+fn node_key(i: usize) -> Identity {
+    let mut seed = [0x5a; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    Identity::from_seed(&seed)
 }
 
 /// The MAC of simulated node `i`.
@@ -118,11 +137,40 @@ impl Sim {
             routing,
             frames_delivered: 0,
             out: Vec::new(),
+            security: None,
         }
+    }
+
+    /// Runs every node with `[security] mode` (authenticated or encrypted).
+    pub fn with_security(self, mode: SecurityMode) -> Sim {
+        self.with_security_config(SecurityConfig {
+            mode,
+            ..SecurityConfig::default()
+        })
+    }
+
+    /// Like [`Sim::with_security`] with other settings (keys and trust are
+    /// always the simulation's own).
+    pub fn with_security_config(mut self, c: SecurityConfig) -> Sim {
+        self.security = Some(SecurityConfig {
+            key_file: None,
+            trusted_rsus: vec![rsu_fleet_key().public()],
+            allowed_obus: Vec::new(),
+            allow_any_obu: true,
+            ..c
+        });
+        self
+    }
+
+    fn security(&self, i: usize, identity: Identity) -> Option<Security> {
+        self.security
+            .as_ref()
+            .map(|c| Security::new(c, mac(i), Arc::new(identity), WALL_AT_ZERO_US))
     }
 
     fn params(&self, i: usize) -> RoleParams {
         RoleParams {
+            security: None,
             id: mac(i),
             mac: mac(i),
             addresses: vec![IpPrefix::new(addr(i), 8).expect("valid prefix")],
@@ -132,13 +180,21 @@ impl Sim {
         }
     }
 
-    fn push(&mut self, machine: Machine, p: &RoleParams) -> usize {
+    fn add(&mut self, rsu: bool, identity: Identity) -> usize {
         let i = self.nodes.len();
+        let mut p = self.params(i);
+        p.security = self.security(i, identity);
+        let (mac, addr, counters) = (p.mac, p.addresses[0].addr, p.counters.clone());
+        let machine = if rsu {
+            Machine::Rsu(Rsu::new(p))
+        } else {
+            Machine::Obu(Obu::new(p))
+        };
         self.nodes.push(SimNode {
-            mac: p.mac,
-            addr: p.addresses[0].addr,
+            mac,
+            addr,
             machine,
-            counters: p.counters.clone(),
+            counters,
             tun_out: Vec::new(),
             frames_sent: 0,
         });
@@ -146,13 +202,18 @@ impl Sim {
     }
 
     pub fn add_rsu(&mut self) -> usize {
-        let p = self.params(self.nodes.len());
-        self.push(Machine::Rsu(Rsu::new(p.clone())), &p)
+        self.add(true, rsu_fleet_key())
+    }
+
+    /// An RSU signing with a key nobody trusts (security on).
+    pub fn add_rogue_rsu(&mut self) -> usize {
+        let i = self.nodes.len();
+        self.add(true, node_key(i))
     }
 
     pub fn add_obu(&mut self) -> usize {
-        let p = self.params(self.nodes.len());
-        self.push(Machine::Obu(Obu::new(p.clone())), &p)
+        let i = self.nodes.len();
+        self.add(false, node_key(i))
     }
 
     pub fn link(&mut self, a: usize, b: usize) {
@@ -184,6 +245,22 @@ impl Sim {
                 Action::DeliverTun { payload } => {
                     if let Some(b) = resolve(payload) {
                         self.nodes[i].tun_out.push(b.to_vec());
+                    }
+                }
+                Action::SendData {
+                    sealing: common::action::Sealing::Seal,
+                    payload,
+                    ..
+                } => {
+                    let text = if payload.len == 0 {
+                        Some(&[][..])
+                    } else {
+                        resolve(payload)
+                    };
+                    if let (Some(text), Some(sealer)) =
+                        (text, self.nodes[i].machine.role().sealer())
+                    {
+                        batch.push_sealed(a, text, sealer);
                     }
                 }
                 other => {
@@ -222,12 +299,18 @@ impl Sim {
     pub fn inject_frame(&mut self, to: usize, frame: &[u8]) {
         let now = self.now;
         let mut out = std::mem::take(&mut self.out);
+        let mut frame = frame.to_vec();
         self.nodes[to]
             .machine
             .role()
-            .on_frame(now, 0, frame, &mut out);
+            .on_frame(now, 0, &mut frame, &mut out);
         self.out = out;
-        self.flush(to, frame, &[]);
+        self.flush(to, &frame, &[]);
+    }
+
+    /// Frames in flight (not yet delivered), as (sender, bytes).
+    pub fn in_flight(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        self.queue.iter().map(|f| (f.from, &f.bytes[..]))
     }
 
     /// Builds the frame node `from` would send for `action` (payload from `payload`).
@@ -278,12 +361,14 @@ impl Sim {
                 }
                 self.frames_delivered += 1;
                 let mut out = std::mem::take(&mut self.out);
+                // Each receiver gets its own copy: sealed data opens in place.
+                let mut bytes = f.bytes.clone();
                 self.nodes[j]
                     .machine
                     .role()
-                    .on_frame(now, 0, &f.bytes, &mut out);
+                    .on_frame(now, 0, &mut bytes, &mut out);
                 self.out = out;
-                self.flush(j, &f.bytes, &[]);
+                self.flush(j, &bytes, &[]);
             }
         }
         for i in 0..self.nodes.len() {

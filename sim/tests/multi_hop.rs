@@ -262,6 +262,7 @@ fn ttl_stops_forwarding_and_nothing_goes_back_where_it_came_from() {
             offset: 0,
             len: ip.len() as u16,
         },
+        sealing: Default::default(),
     };
     // TTL 1 arriving at a relay: dropped and counted, not forwarded.
     let f = s.frame_for(b, &data(1, rmac), &ip);

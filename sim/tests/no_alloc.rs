@@ -144,7 +144,7 @@ impl Path {
         });
         assert!(nf < packets.len(), "small messages were aggregated");
         out.clear();
-        for (f, frame) in far_frames.iter().enumerate().take(nf) {
+        for (f, frame) in far_frames.iter_mut().enumerate().take(nf) {
             if let sim::Machine::Obu(o) = &mut s.nodes[a].machine {
                 o.on_frame(now, f as u16, frame, out);
             }
@@ -157,7 +157,7 @@ impl Path {
             &far_frames[p.slot as usize][p.offset as usize..(p.offset + p.len) as usize]
         });
         out.clear();
-        for (f, frame) in relay_frames.iter().enumerate().take(nr) {
+        for (f, frame) in relay_frames.iter_mut().enumerate().take(nr) {
             if let sim::Machine::Rsu(rsu) = &mut s.nodes[r].machine {
                 rsu.on_frame(now, f as u16, frame, out);
             }
@@ -260,6 +260,7 @@ fn real_link_send_and_receive_allocate_nothing() {
                     offset: 0,
                     len: 64,
                 },
+                sealing: Default::default(),
             });
         }
         let frames = send.frames().len();

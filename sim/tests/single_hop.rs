@@ -172,8 +172,8 @@ fn garbage_frames_are_counted_never_panic() {
         let mut out = Vec::new();
         use node_lib::role::Role;
         if let sim::Machine::Obu(o) = &mut s.nodes[1].machine {
-            o.on_frame(s.now, 0, &frame, &mut out);
-            o.on_frame(s.now, 0, &frame[..10], &mut out);
+            o.on_frame(s.now, 0, &mut frame.clone(), &mut out);
+            o.on_frame(s.now, 0, &mut frame[..10], &mut out);
         }
         assert!(out.is_empty());
     }

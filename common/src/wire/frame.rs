@@ -1,11 +1,11 @@
 //! A frame's payload holds one or more messages back to back. [`Messages`]
 //! walks them; Ethernet padding after the last message is ignored.
 
+use super::auth::{BEACON_AUTH_LEN, REPLY_AUTH_LEN};
 use super::beacon::{self, Beacon, BeaconRepr};
 use super::beacon_reply::{BeaconReply, BeaconReplyRepr};
 use super::broadcast::{self, Broadcast, BroadcastRepr};
 use super::data::{self, Data, DataRepr};
-use super::auth::{BEACON_AUTH_LEN, REPLY_AUTH_LEN};
 use super::handshake::{Handshake, HandshakeRepr};
 use super::header::{Header, HeaderRepr, HEADER_LEN};
 use super::{MessageType, Result, WireError, FLAG_SEALED, FLAG_SIGNED, SEALED_OVERHEAD};

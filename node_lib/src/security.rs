@@ -1,0 +1,200 @@
+//! The security state a role carries when `[security] mode` is not "off":
+//! its identity, who it trusts, its sessions, and the wall clock it stamps
+//! and checks control messages with. Sans-IO like the roles: time comes in
+//! as [`Time`] and is mapped to the wall clock by a fixed offset taken at
+//! start.
+
+use crate::config::{SecurityConfig, SecurityMode};
+use crate::inbound::PAYLOAD_OFFSET;
+use common::counters::{Counters, DropReason};
+use common::wire::{Body, Messages, ParsedMessage, FLAG_SEALED};
+use common::{NodeId, Time};
+use secure::control::{self, VerifiedBeacon};
+use secure::{Freshness, Identity, Limits, PublicKey, Sessions};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most peers with sessions (an RSU's OBUs).
+pub const MAX_PEERS: usize = 8192;
+
+/// What the pre-pass of a received frame decided for one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not sealed data addressed to us: the role decides.
+    Untouched,
+    /// Sealed data for us, opened in place: the plaintext's range in the frame.
+    Opened { start: u16, len: u16 },
+    /// Sealed data for us that did not open (already counted).
+    Failed,
+}
+
+pub struct Security {
+    pub mode: SecurityMode,
+    pub identity: Arc<Identity>,
+    trusted_rsus: Vec<PublicKey>,
+    allowed_obus: Vec<PublicKey>,
+    allow_any_obu: bool,
+    max_skew_us: u64,
+    /// Wall clock (µs since the Unix epoch) at `Time::ZERO`.
+    wall_at_zero_us: u64,
+    pub sessions: Sessions,
+    /// Reused buffer for signed bytes.
+    pub scratch: Vec<u8>,
+    verdicts: Vec<Verdict>,
+    found: Vec<(usize, Range<usize>, NodeId)>,
+}
+
+/// Session limits from the config.
+pub fn limits(c: &SecurityConfig) -> Limits {
+    let rekey = Duration::from_secs(c.rekey_after_secs);
+    Limits {
+        rekey_after: rekey,
+        rekey_after_messages: c.rekey_after_messages,
+        reject_after: rekey + rekey / 2,
+        ..Limits::default()
+    }
+}
+
+impl Security {
+    /// `None` for mode "off". Loads the key file.
+    pub fn from_config(
+        c: &SecurityConfig,
+        id: NodeId,
+        wall_at_zero_us: u64,
+    ) -> Result<Option<Security>, String> {
+        if c.mode == SecurityMode::Off {
+            return Ok(None);
+        }
+        let path = c.key_file.as_ref().ok_or("security.key_file is required")?;
+        let identity = Arc::new(Identity::load(path)?);
+        Ok(Some(Security::new(c, id, identity, wall_at_zero_us)))
+    }
+
+    pub fn new(
+        c: &SecurityConfig,
+        id: NodeId,
+        identity: Arc<Identity>,
+        wall_at_zero_us: u64,
+    ) -> Security {
+        Security {
+            mode: c.mode,
+            sessions: Sessions::new(id, identity.clone(), limits(c), MAX_PEERS),
+            identity,
+            trusted_rsus: c.trusted_rsus.clone(),
+            allowed_obus: c.allowed_obus.clone(),
+            allow_any_obu: c.allow_any_obu,
+            max_skew_us: c.max_clock_skew_ms * 1000,
+            wall_at_zero_us,
+            scratch: Vec::with_capacity(512),
+            verdicts: Vec::with_capacity(64),
+            found: Vec::with_capacity(64),
+        }
+    }
+
+    /// New trust lists and limits (SIGHUP reload); sessions are kept.
+    pub fn reload(&mut self, c: &SecurityConfig) {
+        self.trusted_rsus = c.trusted_rsus.clone();
+        self.allowed_obus = c.allowed_obus.clone();
+        self.allow_any_obu = c.allow_any_obu;
+        self.max_skew_us = c.max_clock_skew_ms * 1000;
+        self.sessions.set_limits(limits(c));
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.mode == SecurityMode::Encrypted
+    }
+
+    pub fn wall_us(&self, now: Time) -> u64 {
+        self.wall_at_zero_us + now.0
+    }
+
+    pub fn freshness(&self, now: Time) -> Freshness {
+        Freshness {
+            now_us: self.wall_us(now),
+            max_age_us: self.max_skew_us,
+        }
+    }
+
+    pub fn rsu_trusted(&self, k: &PublicKey) -> bool {
+        self.trusted_rsus.contains(k)
+    }
+
+    pub fn allowed_obus(&self) -> &[PublicKey] {
+        &self.allowed_obus
+    }
+
+    pub fn allow_any_obu(&self) -> bool {
+        self.allow_any_obu
+    }
+
+    pub fn obu_allowed(&self, k: &PublicKey) -> bool {
+        self.allow_any_obu || self.allowed_obus.contains(k)
+    }
+
+    /// Checks a received signed beacon (see `secure::control::verify_beacon`)
+    /// against the trusted RSU keys.
+    pub fn verify_beacon(
+        &mut self,
+        now: Time,
+        m: &ParsedMessage,
+        hops: u8,
+    ) -> Result<VerifiedBeacon, DropReason> {
+        let fresh = self.freshness(now);
+        let trusted = &self.trusted_rsus;
+        control::verify_beacon(
+            m.raw,
+            m.trailer,
+            hops,
+            |k| trusted.contains(k),
+            fresh,
+            &mut self.scratch,
+        )
+    }
+
+    /// Checks a received signed reply; returns the signer's key.
+    pub fn verify_reply(&mut self, now: Time, m: &ParsedMessage) -> Result<PublicKey, DropReason> {
+        let fresh = self.freshness(now);
+        control::verify_reply(m.raw, m.trailer, fresh, &mut self.scratch).map(|(k, _)| k)
+    }
+
+    /// Pre-pass over a received frame (Ethernet header included): opens in
+    /// place every sealed data message addressed to `me`, counting failures.
+    /// Afterwards [`Security::verdict`] tells the role, per message, what
+    /// happened.
+    pub fn open_frame(&mut self, me: NodeId, frame: &mut [u8], counters: &Counters) {
+        self.verdicts.clear();
+        self.found.clear();
+        let Some(payload) = frame.get(PAYLOAD_OFFSET..) else {
+            return;
+        };
+        for (k, m) in Messages::new(payload).enumerate() {
+            self.verdicts.push(Verdict::Untouched);
+            let Ok(m) = m else { continue };
+            if let Body::Data(d) = m.body {
+                if m.header.flags & FLAG_SEALED != 0 && d.dest == me {
+                    let start = PAYLOAD_OFFSET + m.offset;
+                    self.found.push((k, start..start + m.raw.len(), d.origin));
+                }
+            }
+        }
+        for (k, range, origin) in self.found.drain(..) {
+            let base = range.start;
+            self.verdicts[k] = match self.sessions.open(origin, &mut frame[range]) {
+                Ok(text) => Verdict::Opened {
+                    start: (base + text.start) as u16,
+                    len: text.len() as u16,
+                },
+                Err(reason) => {
+                    counters.count_drop(reason);
+                    Verdict::Failed
+                }
+            };
+        }
+    }
+
+    /// The pre-pass verdict for the `k`-th message of the last frame.
+    pub fn verdict(&self, k: usize) -> Verdict {
+        self.verdicts.get(k).copied().unwrap_or(Verdict::Untouched)
+    }
+}

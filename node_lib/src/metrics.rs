@@ -150,6 +150,12 @@ impl Collector for NodeCollector {
         ] {
             counter(&mut e, name, help, get(v))?;
         }
+        counter(
+            &mut e,
+            "v2x_security_handshakes",
+            "Security handshakes completed (sessions established or renewed).",
+            get(&c.handshakes),
+        )?;
         if self.role == RoleKind::Obu {
             counter(
                 &mut e,

@@ -79,6 +79,7 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
             "relayed": g(&c.relayed),
             "v2v_turnaround": g(&c.v2v_turnaround),
             "upstream_changes": g(&c.upstream_changes),
+            "handshakes": g(&c.handshakes),
         },
         "drops": drops,
     })

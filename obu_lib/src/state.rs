@@ -189,6 +189,15 @@ impl Obu {
         let Some(sec) = self.sec.as_mut() else {
             return true;
         };
+        // Older than what this RSU already proved: a replay, refused before
+        // the (costly) signature check.
+        let last = self.rsus.get(&b.rsu).filter(|i| i.key.is_some());
+        if let (Some(info), Some(t)) = (last, control::claimed_time(m.trailer)) {
+            if t < info.auth_time_us {
+                self.counters.count_drop(DropReason::Replayed);
+                return false;
+            }
+        }
         let v = match sec.verify_beacon(now, m, b.hops) {
             Ok(v) => v,
             Err(reason) => {

@@ -82,6 +82,12 @@ impl Rsu {
         let Some(sec) = self.sec.as_mut() else {
             return true;
         };
+        // Not an answer to a recent beacon: a replay (checked before the
+        // costly signature).
+        if seq.wrapping_sub(r.seq) > REPLY_SEQ_WINDOW {
+            self.counters.count_drop(DropReason::Replayed);
+            return false;
+        }
         let key = match sec.verify_reply(now, m) {
             Ok(k) => k,
             Err(reason) => {
@@ -89,10 +95,6 @@ impl Rsu {
                 return false;
             }
         };
-        if seq.wrapping_sub(r.seq) > REPLY_SEQ_WINDOW {
-            self.counters.count_drop(DropReason::Replayed);
-            return false;
-        }
         let bound = sec.sessions.peer_key(&r.obu);
         if !sec.obu_allowed(&key) || bound.is_some_and(|b| b != key) {
             self.counters.count_drop(DropReason::AuthFailed);

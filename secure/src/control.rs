@@ -101,6 +101,12 @@ pub fn relay_beacon(raw: &[u8], hops: u8) -> Option<RawMessage> {
     })
 }
 
+/// A signed beacon's claimed generation time, unverified: lets a receiver
+/// drop an obvious replay before paying for the signature check.
+pub fn claimed_time(trailer: &[u8]) -> Option<u64> {
+    BeaconAuth::new_checked(trailer).map(|a| a.time_us())
+}
+
 /// Checks a signed beacon: trailer present, signer trusted, hop count
 /// matching the chain, fresh, signature valid (cheapest checks first).
 pub fn verify_beacon(

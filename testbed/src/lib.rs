@@ -112,6 +112,10 @@ pub struct Testbed {
     pub nodes: Vec<Node>,
     pub dir: PathBuf,
     extra: Vec<Child>,
+    /// Security on: each node's public key (made by the daemon's `keygen`).
+    pub keys: Vec<String>,
+    /// Nodes whose keys nobody trusts (rogue RSUs / OBUs).
+    pub distrusted: Vec<usize>,
 }
 
 /// Options for the node configs.
@@ -126,6 +130,8 @@ pub struct NodeOptions {
     pub broadcast_ttl: u8,
     pub max_hops: u8,
     pub log_level: String,
+    /// `[security] mode` ("authenticated" or "encrypted"); `None`: off.
+    pub security: Option<String>,
     /// Extra TOML appended to every config.
     pub extra: String,
 }
@@ -142,6 +148,7 @@ impl Default for NodeOptions {
             broadcast_ttl: 1,
             max_hops: 8,
             log_level: "info".into(),
+            security: None,
             extra: String::new(),
         }
     }
@@ -163,6 +170,8 @@ impl Testbed {
             nodes: Vec::new(),
             dir,
             extra: Vec::new(),
+            keys: Vec::new(),
+            distrusted: Vec::new(),
         };
         let _ = Command::new("ip")
             .args(["netns", "del", &air])
@@ -307,15 +316,153 @@ impl Testbed {
         ns_exec(&self.air, &["nft", "-f", path.to_str().expect("utf8 path")]);
     }
 
+    /// Makes every node's key pair once, with the daemons' own `keygen`.
+    pub fn ensure_keys(&mut self) {
+        if !self.keys.is_empty() {
+            return;
+        }
+        for n in &self.nodes {
+            let path = self.dir.join(format!("{}.key", n.name));
+            let bin = daemon_binary(n.role);
+            let out = Command::new(&bin)
+                .arg("keygen")
+                .arg(&path)
+                .output()
+                .expect("run keygen");
+            assert!(
+                out.status.success(),
+                "keygen: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            self.keys
+                .push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+    }
+
+    /// The `[security]` section for node `i`: OBUs trust every RSU key,
+    /// RSUs allow every OBU key, except the distrusted nodes' keys.
+    fn security_toml(&mut self, i: usize, mode: &str) -> String {
+        self.ensure_keys();
+        let list = |role: Role| -> String {
+            self.nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, n)| n.role == role && !self.distrusted.contains(j))
+                .map(|(j, _)| format!("\"{}\"", self.keys[j]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let key = self.dir.join(format!("{}.key", self.nodes[i].name));
+        let trust = match self.nodes[i].role {
+            Role::Obu => format!("trusted_rsus = [{}]", list(Role::Rsu)),
+            Role::Rsu => format!("allowed_obus = [{}]", list(Role::Obu)),
+        };
+        format!(
+            "\n[security]\nmode = \"{mode}\"\nkey_file = \"{}\"\n{trust}\n",
+            key.display()
+        )
+    }
+
+    /// Makes the air a hub: the bridge forgets MACs at once and floods every
+    /// frame, as a radio channel would (so frames injected with another
+    /// node's source MAC do not redirect the bridge's unicast forwarding).
+    pub fn hub_mode(&self) {
+        ns_exec(
+            &self.air,
+            &[
+                "ip",
+                "link",
+                "set",
+                "br0",
+                "type",
+                "bridge",
+                "ageing_time",
+                "0",
+            ],
+        );
+    }
+
+    /// Captures our frames (EtherType 0x88B5) seen on node `i`'s radio for
+    /// `dur`, in a thread.
+    pub fn capture(
+        &self,
+        i: usize,
+        dur: Duration,
+    ) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>, String>> {
+        let ns = self.nodes[i].ns.clone();
+        std::thread::spawn(move || {
+            cmd::enter_netns(&ns)?;
+            let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+            // SAFETY: plain socket(2); closed below.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+            if fd < 0 {
+                return Err(format!("socket: {}", std::io::Error::last_os_error()));
+            }
+            let name = std::ffi::CString::new("radio0").unwrap();
+            // SAFETY: valid NUL-terminated name.
+            let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            // SAFETY: sockaddr_ll is plain old data.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_protocol = proto as u16;
+            sll.sll_ifindex = idx as i32;
+            // SAFETY: binds the fd to a valid address of the right size.
+            let r = unsafe {
+                libc::bind(
+                    fd,
+                    &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                )
+            };
+            if r < 0 {
+                // SAFETY: closes the fd opened above.
+                unsafe { libc::close(fd) };
+                return Err(format!("bind: {}", std::io::Error::last_os_error()));
+            }
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 100_000,
+            };
+            // SAFETY: sets a receive timeout from a valid timeval.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    &tv as *const libc::timeval as *const libc::c_void,
+                    std::mem::size_of::<libc::timeval>() as u32,
+                )
+            };
+            let end = std::time::Instant::now() + dur;
+            let mut frames = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            while std::time::Instant::now() < end {
+                // SAFETY: receives into a live buffer of the given length.
+                let n =
+                    unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+                if n >= 14 && buf[12..14] == [0x88, 0xb5] {
+                    frames.push(buf[..n as usize].to_vec());
+                }
+            }
+            // SAFETY: closes the fd opened above.
+            unsafe { libc::close(fd) };
+            Ok(frames)
+        })
+    }
+
     /// Writes node `i`'s config (TUN addresses from the addressing plan).
     pub fn write_config(&mut self, i: usize, opts: &NodeOptions) -> PathBuf {
+        let security = match &opts.security {
+            Some(mode) => self.security_toml(i, mode),
+            None => String::new(),
+        };
         let n = &self.nodes[i];
         let timeout = opts
             .neighbor_timeout_ms
             .map(|t| format!("neighbor_timeout_ms = {t}\n"))
             .unwrap_or_default();
         let text = format!(
-            "# generated by the testbed\n[link]\ninterface = \"radio0\"\n\n[tun]\nname = \"v2x0\"\naddresses = [\"{}/16\", \"{}/64\"]\noffload = {}\n\n[routing]\nbeacon_interval_ms = {}\n{timeout}max_hops = {}\nbroadcast_ttl = {}\n\n[batching]\nenabled = {}\nmax_batch = {}\naggregate = {}\n\n[api]\nlisten = \"127.0.0.1:9100\"\n\n[log]\nlevel = \"{}\"\n{}\n",
+            "# generated by the testbed\n[link]\ninterface = \"radio0\"\n\n[tun]\nname = \"v2x0\"\naddresses = [\"{}/16\", \"{}/64\"]\noffload = {}\n\n[routing]\nbeacon_interval_ms = {}\n{timeout}max_hops = {}\nbroadcast_ttl = {}\n\n[batching]\nenabled = {}\nmax_batch = {}\naggregate = {}\n\n[api]\nlisten = \"127.0.0.1:9100\"\n\n[log]\nlevel = \"{}\"\n{}\n{security}",
             n.addr4, n.addr6, opts.offload, opts.beacon_interval_ms, opts.max_hops, opts.broadcast_ttl, opts.batching, opts.max_batch, opts.aggregate, opts.log_level, opts.extra
         );
         let path = self.dir.join(format!("{}.toml", n.name));

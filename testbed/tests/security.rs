@@ -1,0 +1,215 @@
+//! Security in real namespaces with the real daemons: encrypted traffic
+//! over two hops, a rogue RSU, frames captured off the air and replayed,
+//! flipped bits, and key files.
+
+use std::time::Duration;
+use testbed::{require_testbed, NodeOptions, Role, Testbed, Topology};
+
+fn secure_opts(mode: &str) -> NodeOptions {
+    NodeOptions {
+        security: Some(mode.into()),
+        ..NodeOptions::default()
+    }
+}
+
+fn drops(tb: &Testbed, i: usize, reason: &str) -> u64 {
+    tb.stat(i, "drops", reason)
+}
+
+/// RSU (0) — OBU (1) — OBU (2), encrypted, sessions up.
+fn chain() -> Testbed {
+    let mut tb = Testbed::new(&Topology::chain(2));
+    tb.start_all(&secure_opts("encrypted"));
+    tb.wait_ready(Duration::from_secs(10));
+    let ok = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        tb.stat(1, "routing", "handshakes") >= 1 && tb.stat(2, "routing", "handshakes") >= 1
+    });
+    assert!(ok, "sessions up\n{}\n{}", tb.log(1), tb.log(2));
+    tb
+}
+
+#[test]
+fn encrypted_two_hops_ping_tcp_and_no_plaintext_on_the_air() {
+    require_testbed!();
+    let tb = chain();
+    let rsu4 = tb.nodes[0].addr4.clone();
+    let far4 = tb.nodes[2].addr4.clone();
+    let r = tb.ping(2, &rsu4, 20, "0.02");
+    assert_eq!(r.received, 20, "far OBU -> RSU: {r:?}\n{}", tb.log(2));
+    let r = tb.ping(0, &far4, 20, "0.02");
+    assert_eq!(r.received, 20, "RSU -> far OBU: {r:?}");
+    let r = tb.ping(2, &tb.nodes[0].addr6.clone(), 10, "0.02");
+    assert_eq!(r.received, 10, "IPv6: {r:?}");
+    let r = tb.ping(2, &tb.nodes[1].addr4.clone(), 10, "0.02");
+    assert_eq!(r.received, 10, "V2V through the RSU: {r:?}");
+    let n = 4 * 1024 * 1024 + 777;
+    assert_eq!(
+        tb.tcp_transfer(2, 0, 5101, n),
+        Ok(n),
+        "far OBU -> RSU bytes"
+    );
+    assert_eq!(
+        tb.tcp_transfer(0, 2, 5102, n),
+        Ok(n),
+        "RSU -> far OBU bytes"
+    );
+    // A marker sent over UDP arrives, but never shows on the relay's radio.
+    let marker = b"V2XD-PLAINTEXT-MARKER-0123456789";
+    let cap = tb.capture(1, Duration::from_millis(1500));
+    let rx = tb.udp_listen(0, 5103, Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(200));
+    tb.udp_send(2, &rsu4, 5103, &vec![marker.to_vec(); 20])
+        .expect("udp send");
+    let got = rx.join().unwrap().expect("udp listen");
+    assert!(got.iter().any(|d| d == marker), "marker delivered");
+    let frames = cap.join().unwrap().expect("capture");
+    assert!(frames.len() >= 20, "captured {}", frames.len());
+    assert!(
+        !frames
+            .iter()
+            .any(|f| f.windows(marker.len()).any(|w| w == marker)),
+        "plaintext seen on the air"
+    );
+    for i in 0..3 {
+        assert_eq!(drops(&tb, i, "decrypt_failed"), 0, "node {i}");
+    }
+}
+
+#[test]
+fn obu_never_attaches_to_a_rogue_rsu() {
+    require_testbed!();
+    // Trusted RSU 0, rogue RSU 1 (key in nobody's list), OBU 2 hears both.
+    let mut t = Topology::new();
+    let good = t.node("rsu", Role::Rsu);
+    let rogue = t.node("rogue", Role::Rsu);
+    let obu = t.node("obu", Role::Obu);
+    t.link(good, obu).link(rogue, obu);
+    let mut tb = Testbed::new(&t);
+    tb.distrusted.push(rogue);
+    tb.start_all(&secure_opts("encrypted"));
+    assert!(
+        tb.wait_node_ready(obu, Duration::from_secs(10)),
+        "{}",
+        tb.log(obu)
+    );
+    for _ in 0..10 {
+        assert_eq!(tb.upstream(obu).map(|u| u.0), Some(good));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cands = tb.api_json(obu, "/api/v1/routes")["candidates"].to_string();
+    assert!(
+        !cands.contains(&tb.nodes[rogue].mac),
+        "rogue is a candidate: {cands}"
+    );
+    assert!(
+        drops(&tb, obu, "auth_failed") >= 10,
+        "rogue beacons refused"
+    );
+    let r = tb.ping(obu, &tb.nodes[good].addr4.clone(), 10, "0.02");
+    assert_eq!(r.received, 10, "{r:?}");
+    // Take the trusted RSU away: the OBU loses its upstream and does not
+    // fall back to the rogue.
+    tb.cut(good, obu);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(tb.upstream(obu), None, "attached to the rogue");
+    let (code, _) = tb.api(obu, "/readyz").expect("readyz");
+    assert_eq!(code, 503);
+}
+
+#[test]
+fn replayed_and_bit_flipped_frames_are_dropped_while_traffic_flows() {
+    require_testbed!();
+    let mut tb = chain();
+    tb.hub_mode();
+    let rsu4 = tb.nodes[0].addr4.clone();
+    // Record the relay's air while traffic flows through it.
+    let cap = tb.capture(1, Duration::from_millis(1500));
+    let r = tb.ping(2, &rsu4, 50, "0.02");
+    assert_eq!(r.received, 50, "{r:?}");
+    let frames = cap.join().unwrap().expect("capture");
+    assert!(frames.len() > 100, "captured {}", frames.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let before: u64 = (0..3).map(|i| drops(&tb, i, "replayed")).sum();
+    let delivered_before = tb.stat(0, "tun", "tx_packets");
+    // Replay everything (from the relay's port), with a ping running.
+    let ping = tb.spawn_in(2, &["ping", "-n", "-q", "-i", "0.01", "-c", "200", &rsu4]);
+    for _ in 0..3 {
+        tb.raw_send(1, &frames).expect("replay");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = tb
+        .wait_spawned(ping, Duration::from_secs(15))
+        .unwrap_or_default();
+    let p = testbed::PingResult::parse(&out);
+    assert!(p.received >= 190, "ping during replays: {p:?}\n{out}");
+    let replayed: u64 = (0..3).map(|i| drops(&tb, i, "replayed")).sum::<u64>() - before;
+    assert!(
+        replayed >= frames.len() as u64,
+        "replays counted: {replayed} of {} frames x3",
+        frames.len()
+    );
+    // No replayed packet reached the RSU's TUN: only the new pings did.
+    let delivered = tb.stat(0, "tun", "tx_packets") - delivered_before;
+    assert!(
+        delivered <= 200,
+        "RSU delivered {delivered} packets for 200 pings"
+    );
+    // One flipped bit in a sealed data frame: the counter's top byte (a
+    // fresh counter, so the tag is checked and fails).
+    let sealed = frames
+        .iter()
+        .find(|f| f.len() > 100 && f[14 + 1] == 3 && f[14 + 2] & 2 != 0)
+        .expect("a sealed upstream data frame");
+    let mut flipped = sealed.clone();
+    flipped[14 + 6 + 16] ^= 0x80;
+    let before = drops(&tb, 0, "decrypt_failed");
+    tb.raw_send(1, &[flipped]).expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(drops(&tb, 0, "decrypt_failed"), before + 1);
+    let r = tb.ping(2, &rsu4, 10, "0.02");
+    assert_eq!(r.received, 10, "traffic after the attacks: {r:?}");
+}
+
+#[test]
+fn keygen_writes_private_keys_and_bad_key_files_are_config_errors() {
+    require_testbed!();
+    use std::os::unix::fs::PermissionsExt;
+    let mut tb = Testbed::new(&Topology::star(1));
+    tb.ensure_keys();
+    let key = tb.dir.join(format!("{}.key", tb.nodes[1].name));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(key.with_extension("key.pub"))
+            .unwrap()
+            .trim(),
+        tb.keys[1]
+    );
+    let cfg = tb.write_config(1, &secure_opts("encrypted"));
+    let bin = testbed::bin_dir().join("obu");
+    let check = |cfg: &std::path::Path| {
+        std::process::Command::new(&bin)
+            .arg("--check-config")
+            .arg("--config")
+            .arg(cfg)
+            .output()
+            .unwrap()
+    };
+    assert!(check(&cfg).status.success());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check(&cfg);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("security.key_file") && err.contains("chmod 600"),
+        "{err}"
+    );
+    // keygen never overwrites a key.
+    let again = std::process::Command::new(&bin)
+        .arg("keygen")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+}

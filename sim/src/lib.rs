@@ -22,6 +22,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod fuzz;
+
 pub use obu_lib::Obu;
 pub use rsu_lib::Rsu;
 

@@ -16,6 +16,8 @@ enum Path {
     BatchedNoAggregation,
     BatchedNoOffload,
     Unbatched,
+    /// Batched, with `[security] mode = "encrypted"`.
+    Encrypted,
 }
 
 impl Path {
@@ -26,6 +28,7 @@ impl Path {
             Path::BatchedNoAggregation => "batched_no_aggregation",
             Path::BatchedNoOffload => "batched_no_offload",
             Path::Unbatched => "unbatched",
+            Path::Encrypted => "encrypted",
         }
     }
 }
@@ -102,9 +105,18 @@ fn build(path: Path, hops: usize) -> Net {
         aggregate: path != Path::BatchedNoAggregation,
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
+        security: (path == Path::Encrypted).then(|| "encrypted".to_string()),
         ..NodeOptions::default()
     };
     tb.start_all(&opts);
+    if path == Path::Encrypted {
+        // Ready means attached; wait for the sessions too.
+        let c = (0..100).position(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            (1..=hops).all(|i| tb.stat(i, "routing", "handshakes") >= 1)
+        });
+        assert!(c.is_some(), "sessions did not come up");
+    }
     tb.wait_ready(Duration::from_secs(20));
     let dst = tb.nodes[server].addr4.clone();
     Net {
@@ -380,6 +392,30 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// Encryption cost: TCP bulk with `[security] mode = "encrypted"` against
+/// the same batched path with security off (first result of each kind).
+fn security_table(results: &[Value]) -> String {
+    let tcp = |p: &str, h: u64| {
+        results
+            .iter()
+            .find(|r| r["path"] == p && r["hops"] == h)
+            .and_then(|r| f(&r["tcp_mbps"]))
+    };
+    let mut md = String::from(
+        "\nEncryption cost, TCP bulk (Mbit/s):\n\n| Hops | security off | encrypted | encrypted ÷ off |\n|---:|---:|---:|---:|\n",
+    );
+    for h in [1u64, 2] {
+        let (off, on) = (tcp("batched", h), tcp("encrypted", h));
+        md.push_str(&format!(
+            "| {h} | {} | {} | {} |\n",
+            cell(off, 0),
+            cell(on, 0),
+            ratio(on, off)
+        ));
+    }
+    md
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let get = |k: &str| {
@@ -399,6 +435,18 @@ fn main() {
         std::process::exit(1);
     }
     let mut results = Vec::new();
+    if args.iter().any(|a| a == "--security-only") {
+        // Encryption cost alone: TCP bulk with security off and on, one run.
+        for hops in [1usize, 2] {
+            results.push(run_tcp_only(Path::Batched, hops, secs));
+            results.push(run_tcp_only(Path::Encrypted, hops, secs));
+        }
+        let md = security_table(&results);
+        println!("{md}");
+        let doc = json!({ "duration_s": secs, "results": results, "markdown": md });
+        let _ = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
     for hops in [1usize, 2] {
         for path in [Path::Kernel, Path::Batched, Path::Unbatched] {
             results.push(run_path(path, hops, secs, false));
@@ -406,6 +454,9 @@ fn main() {
     }
     results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
     results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
+    for hops in [1usize, 2] {
+        results.push(run_tcp_only(Path::Encrypted, hops, secs));
+    }
     let find = |p: &str, h: u64| {
         results
             .iter()
@@ -496,6 +547,7 @@ fn main() {
             f(&find("batched_no_offload", 1)["tcp_mbps"])
         )
     ));
+    md.push_str(&security_table(&results));
     println!("{md}");
     let doc = json!({ "duration_s": secs, "results": results, "markdown": md });
     if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default()) {

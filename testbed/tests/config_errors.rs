@@ -27,13 +27,47 @@ const GOOD: &str =
 
 #[test]
 fn check_config_accepts_the_shipped_examples() {
-    for (bin, file) in [("obu", "obu.toml"), ("rsu", "rsu.toml")] {
+    // The examples use encrypted mode: give them real key files and keys
+    // in place of their placeholders; every other line is checked as is.
+    let dir = std::env::temp_dir().join(format!("v2xd-examples-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (bin, file, placeholder) in [
+        (
+            "obu",
+            "obu.toml",
+            "REPLACE-WITH-RSU-PUBLIC-KEY-64-HEX-DIGITS-000000000000000000000000",
+        ),
+        (
+            "rsu",
+            "rsu.toml",
+            "REPLACE-WITH-OBU-PUBLIC-KEY-64-HEX-DIGITS-000000000000000000000000",
+        ),
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../config")
             .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("mode = \"encrypted\""),
+            "{file} ships encrypted"
+        );
+        let key = dir.join(format!("{bin}.key"));
+        let out = Command::new(bin_dir().join(bin))
+            .arg("keygen")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let text = text
+            .replace(&format!("/etc/v2xd/{bin}.key"), key.to_str().unwrap())
+            .replace(placeholder, &public);
+        let local = dir.join(file);
+        std::fs::write(&local, text).unwrap();
         let out = Command::new(bin_dir().join(bin))
             .arg("--config")
-            .arg(&path)
+            .arg(&local)
             .arg("--check-config")
             .output()
             .expect("run");
@@ -43,7 +77,17 @@ fn check_config_accepts_the_shipped_examples() {
             "{file}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Unchanged, the placeholder is refused with the key named.
+        let out = Command::new(bin_dir().join(bin))
+            .arg("--config")
+            .arg(&path)
+            .arg("--check-config")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(78));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("security."));
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -32,8 +32,26 @@ fn main() {
     topo.link(rsu, obu1).link(obu1, obu2);
     println!("== topology: rsu <-> obu1 <-> obu2 (obu2 cannot hear the rsu)\n");
     let mut tb = Testbed::new(&topo);
-    tb.start_all(&NodeOptions::default());
+    // Every node gets its own key pair from the daemons' `keygen`; OBUs
+    // trust the RSU's key, the RSU allows the OBUs' keys.
+    tb.ensure_keys();
+    println!("== security: encrypted; keys made with `obu keygen` / `rsu keygen`:");
+    for (n, k) in tb.nodes.iter().zip(&tb.keys) {
+        println!("{:5} {k}", n.name);
+    }
+    tb.start_all(&NodeOptions {
+        security: Some("encrypted".into()),
+        ..NodeOptions::default()
+    });
     tb.wait_ready(Duration::from_secs(15));
+    // Attached; now wait for both OBUs' sessions with the RSU.
+    for _ in 0..100 {
+        if (1..=2).all(|i| tb.stat(i, "routing", "handshakes") >= 1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!();
     for n in &tb.nodes {
         println!(
             "{:5} ns={} mac={} tun v2x0 {} {}",

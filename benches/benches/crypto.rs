@@ -9,7 +9,8 @@ use common::wire::{
     HEADER_LEN, SEALED_OVERHEAD,
 };
 use common::{NodeId, Time};
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
 use secure::{Freshness, Identity, Limits, Sessions};
 use std::sync::Arc;
 

@@ -10,8 +10,8 @@ use common::wire::{
 };
 use common::{NodeId, Time};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::hint::black_box;
 use secure::{Freshness, Identity, Limits, Sessions};
+use std::hint::black_box;
 use std::sync::Arc;
 
 const LEN: usize = 1400;

@@ -132,6 +132,8 @@ pub struct NodeOptions {
     pub log_level: String,
     /// `[security] mode` ("authenticated" or "encrypted"); `None`: off.
     pub security: Option<String>,
+    /// Extra TOML lines inside `[security]` (e.g. rekey limits).
+    pub security_extra: String,
     /// Extra TOML appended to every config.
     pub extra: String,
 }
@@ -149,6 +151,7 @@ impl Default for NodeOptions {
             max_hops: 8,
             log_level: "info".into(),
             security: None,
+            security_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -341,7 +344,7 @@ impl Testbed {
 
     /// The `[security]` section for node `i`: OBUs trust every RSU key,
     /// RSUs allow every OBU key, except the distrusted nodes' keys.
-    fn security_toml(&mut self, i: usize, mode: &str) -> String {
+    fn security_toml(&mut self, i: usize, mode: &str, extra: &str) -> String {
         self.ensure_keys();
         let list = |role: Role| -> String {
             self.nodes
@@ -358,7 +361,7 @@ impl Testbed {
             Role::Rsu => format!("allowed_obus = [{}]", list(Role::Obu)),
         };
         format!(
-            "\n[security]\nmode = \"{mode}\"\nkey_file = \"{}\"\n{trust}\n",
+            "\n[security]\nmode = \"{mode}\"\nkey_file = \"{}\"\n{trust}\n{extra}\n",
             key.display()
         )
     }
@@ -453,7 +456,7 @@ impl Testbed {
     /// Writes node `i`'s config (TUN addresses from the addressing plan).
     pub fn write_config(&mut self, i: usize, opts: &NodeOptions) -> PathBuf {
         let security = match &opts.security {
-            Some(mode) => self.security_toml(i, mode),
+            Some(mode) => self.security_toml(i, mode, &opts.security_extra),
             None => String::new(),
         };
         let n = &self.nodes[i];

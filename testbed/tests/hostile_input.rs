@@ -47,7 +47,7 @@ fn hostile_frame(rng: &mut Rng, victims: &[[u8; 6]], sources: usize, rsu: [u8; 6
         }
         // A plausible header with a lying length.
         1 => {
-            f.extend_from_slice(&[1, (rng.next() % 7) as u8, 0, 8]);
+            f.extend_from_slice(&[1, (rng.next() % 8) as u8, (rng.next() % 4) as u8, 8]);
             f.extend_from_slice(&((rng.next() % 4000) as u16).to_be_bytes());
             let n = (rng.next() % 200) as usize;
             f.extend(rng.bytes(n));
@@ -90,7 +90,8 @@ fn hostile_frame(rng: &mut Rng, victims: &[[u8; 6]], sources: usize, rsu: [u8; 6
         // Data messages with random "IP" payloads and TTLs.
         4 => {
             let n = (rng.next() % 1400) as usize;
-            f.extend_from_slice(&[1, 3 + (rng.next() % 2) as u8, 0, (rng.next() % 3) as u8]);
+            let flags = (rng.next() % 4) as u8;
+            f.extend_from_slice(&[1, 3 + (rng.next() % 2) as u8, flags, (rng.next() % 3) as u8]);
             f.extend_from_slice(&((12 + n) as u16).to_be_bytes());
             f.extend(rng.bytes(12 + n));
         }
@@ -115,11 +116,24 @@ fn hostile_frame(rng: &mut Rng, victims: &[[u8; 6]], sources: usize, rsu: [u8; 6
 #[test]
 fn spray_of_hostile_frames_does_not_crash_or_stop_traffic() {
     require_testbed!();
+    spray(NodeOptions::default());
+}
+
+#[test]
+fn spray_at_encrypted_daemons_does_not_crash_or_stop_traffic() {
+    require_testbed!();
+    spray(NodeOptions {
+        security: Some("encrypted".into()),
+        ..NodeOptions::default()
+    });
+}
+
+fn spray(opts: NodeOptions) {
     let mut topo = Topology::star(2);
     let attacker = topo.node("attacker", Role::Obu); // never started
     let mut tb = Testbed::new(&topo);
     for i in 0..3 {
-        tb.start(i, &NodeOptions::default());
+        tb.start(i, &opts);
     }
     for i in 0..3 {
         assert!(
@@ -127,6 +141,13 @@ fn spray_of_hostile_frames_does_not_crash_or_stop_traffic() {
             "{} not ready",
             tb.nodes[i].name
         );
+    }
+    if opts.security.is_some() {
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            tb.stat(1, "routing", "handshakes") >= 1
+        });
+        assert!(up, "session up");
     }
     let victims: Vec<[u8; 6]> = (0..3).map(|i| mac_bytes(&tb.nodes[i].mac)).collect();
     let rsu_mac = victims[0];
@@ -174,6 +195,11 @@ fn spray_of_hostile_frames_does_not_crash_or_stop_traffic() {
             "not_ip",
             "ttl_expired",
             "not_for_us",
+            "auth_failed",
+            "replayed",
+            "decrypt_failed",
+            "no_session",
+            "unprotected",
         ]
         .iter()
         .map(|k| drops[k].as_u64().unwrap())

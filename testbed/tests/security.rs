@@ -213,3 +213,28 @@ fn keygen_writes_private_keys_and_bad_key_files_are_config_errors() {
         .unwrap();
     assert!(!again.status.success());
 }
+
+#[test]
+fn sessions_rekey_under_traffic_without_losing_bytes() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    tb.start_all(&NodeOptions {
+        security: Some("encrypted".into()),
+        security_extra: "rekey_after_messages = 1000".into(),
+        ..NodeOptions::default()
+    });
+    tb.wait_ready(Duration::from_secs(10));
+    let up = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        tb.stat(1, "routing", "handshakes") >= 1
+    });
+    assert!(up, "session up");
+    // 8 MiB each way is several thousand sealed segments: several rekeys.
+    let n = 8 * 1024 * 1024 + 3;
+    assert_eq!(tb.tcp_transfer(1, 0, 5201, n), Ok(n), "OBU -> RSU bytes");
+    assert_eq!(tb.tcp_transfer(0, 1, 5202, n), Ok(n), "RSU -> OBU bytes");
+    let hs = tb.stat(1, "routing", "handshakes");
+    assert!(hs >= 4, "only {hs} handshakes");
+    let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 20, "0.01");
+    assert_eq!(r.received, 20, "{r:?}");
+}

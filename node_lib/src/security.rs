@@ -45,6 +45,18 @@ pub struct Security {
     found: Vec<(usize, Range<usize>, NodeId)>,
 }
 
+/// Whether a data message's protection matches the node's mode: `Ok(sealed)`
+/// or the drop reason (sealed data at a node without encryption, plain data
+/// at one with it).
+pub fn check_sealing(flags: u8, encrypted: bool) -> Result<bool, DropReason> {
+    let sealed = flags & FLAG_SEALED != 0;
+    match (sealed, encrypted) {
+        (true, false) => Err(DropReason::NoSession),
+        (false, true) => Err(DropReason::Unprotected),
+        _ => Ok(sealed),
+    }
+}
+
 /// Session limits from the config.
 pub fn limits(c: &SecurityConfig) -> Limits {
     let rekey = Duration::from_secs(c.rekey_after_secs);

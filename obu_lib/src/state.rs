@@ -7,7 +7,7 @@ use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
     AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, MessageType, Messages,
-    ParsedMessage, FLAG_SEALED,
+    ParsedMessage,
 };
 use common::{NodeId, Time};
 use node_lib::broadcast::Broadcaster;
@@ -468,16 +468,13 @@ impl Obu {
         let (origin, dest, payload) = (d.origin, d.dest, d.payload);
         let pl = link_payload(slot, m, payload.len());
         let ttl = m.header.ttl;
-        let sealed = m.header.flags & FLAG_SEALED != 0;
-        if sealed != self.encrypted() {
-            let reason = if sealed {
-                DropReason::NoSession
-            } else {
-                DropReason::Unprotected
-            };
-            self.counters.count_drop(reason);
-            return;
-        }
+        let sealed = match node_lib::security::check_sealing(m.header.flags, self.encrypted()) {
+            Ok(s) => s,
+            Err(reason) => {
+                self.counters.count_drop(reason);
+                return;
+            }
+        };
         if sealed {
             self.on_sealed(
                 from,

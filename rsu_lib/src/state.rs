@@ -6,7 +6,7 @@ use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
     BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, MessageType, Messages,
-    ParsedMessage, FLAG_SEALED,
+    ParsedMessage,
 };
 use common::{NodeId, Time};
 use node_lib::broadcast::Broadcaster;
@@ -192,16 +192,13 @@ impl Rsu {
             self.counters.count_drop(DropReason::NotForUs);
             return;
         }
-        let sealed = m.header.flags & FLAG_SEALED != 0;
-        if sealed != self.encrypted() {
-            let reason = if sealed {
-                DropReason::NoSession
-            } else {
-                DropReason::Unprotected
-            };
-            self.counters.count_drop(reason);
-            return;
-        }
+        let sealed = match node_lib::security::check_sealing(m.header.flags, self.encrypted()) {
+            Ok(s) => s,
+            Err(reason) => {
+                self.counters.count_drop(reason);
+                return;
+            }
+        };
         let (pl, packet) = if sealed {
             match verdict {
                 // A keepalive (confirms a new session): nothing to deliver.
@@ -213,8 +210,14 @@ impl Rsu {
                         offset: start,
                         len,
                     };
-                    let off = start as usize - (node_lib::inbound::PAYLOAD_OFFSET + m.offset);
-                    (pl, m.raw.get(off..off + len as usize).unwrap_or_default())
+                    let text = (start as usize)
+                        .checked_sub(node_lib::inbound::PAYLOAD_OFFSET + m.offset)
+                        .and_then(|off| m.raw.get(off..off + len as usize));
+                    let Some(text) = text else {
+                        self.counters.count_drop(DropReason::Malformed);
+                        return;
+                    };
+                    (pl, text)
                 }
                 Verdict::Failed => return,
                 Verdict::Untouched => {

@@ -333,9 +333,10 @@ fn reload(
         || new.batching != cur.batching
         || new.api_listen != cur.api_listen
         || new.node_id != cur.node_id
-        || new.log_format != cur.log_format;
+        || new.log_format != cur.log_format
+        || new.security != cur.security;
     if restart_needed {
-        tracing::warn!("SIGHUP: link, tun, node, batching, api and log.format changes take effect after a restart");
+        tracing::warn!("SIGHUP: link, tun, node, batching, api, log.format and security changes take effect after a restart");
     }
     cur.log_level = new.log_level;
     cur.routing = new.routing;

@@ -117,6 +117,8 @@ pub trait Sealer {
     /// for the tag. Encrypts in place; false (nothing to send) if there is
     /// no usable session with `peer`.
     fn seal(&mut self, peer: NodeId, msg: &mut [u8]) -> bool;
+    /// Whether there is a session to seal for `peer` with.
+    fn can_seal(&self, peer: NodeId) -> bool;
 }
 
 /// One thing to do.

@@ -151,7 +151,15 @@ impl Dispatcher {
         sealer: &mut dyn Sealer,
     ) {
         if let Some(gso) = gso_of(a, tun_meta) {
-            self.push_segments(a, gso, link_rx, tun_rx, counters, Some(sealer));
+            let dest = match a {
+                Action::SendData { dest, .. } => *dest,
+                _ => return,
+            };
+            if sealer.can_seal(dest) {
+                self.push_segments(a, gso, link_rx, tun_rx, counters, Some(sealer));
+            } else {
+                counters.count_drop(DropReason::NoSession);
+            }
             return;
         }
         let text = if payload.len == 0 {
@@ -187,16 +195,12 @@ impl Dispatcher {
             counters.count_drop(DropReason::Malformed);
             return;
         };
-        let sealing = sealer.is_some();
         match self.send.push_tcp_segments(a, packet, gso.gso_size, sealer) {
             Ok(n) => {
                 Counters::inc(&counters.tso_packets, 1);
                 Counters::inc(&counters.tso_segments, n as u64);
             }
             Err(OffloadError::TooBig) => counters.count_drop(DropReason::TooBig),
-            // A segmenter error is malformed input; with a sealer, the
-            // likelier cause is a missing session.
-            Err(OffloadError::Malformed) if sealing => counters.count_drop(DropReason::NoSession),
             Err(_) => counters.count_drop(DropReason::Malformed),
         }
     }

@@ -21,6 +21,19 @@ pub struct DownRoute {
     pub rsu: NodeId,
     /// Round trip measured from the echoed beacon timestamp (RSU only).
     pub rtt_us: Option<u64>,
+    /// Security on: the key that signed the replies for this route. While
+    /// the route lives, replies for the same OBU id under another key are
+    /// refused.
+    pub key: Option<[u8; 32]>,
+}
+
+impl DownstreamTable {
+    /// Whether a reply for `obu` signed by `key` may update its route: no
+    /// route yet, or the route was learned from the same key.
+    pub fn key_matches(&self, obu: &NodeId, key: &[u8; 32]) -> bool {
+        self.get(obu)
+            .is_none_or(|r| r.key.is_none_or(|k| k == *key))
+    }
 }
 
 /// Outcome of [`DownstreamTable::learn`].
@@ -158,6 +171,7 @@ mod tests {
 
     fn route(nh: u8, addr: &str, t: u64) -> DownRoute {
         DownRoute {
+            key: None,
             next_hop: NodeId([2, 0, 0, 0, 0, nh]),
             hops: 1,
             addrs: AddrList::from_slice(&[addr.parse().unwrap()]).unwrap(),

@@ -46,6 +46,15 @@ pub fn accept<'a>(frame: &'a [u8], own_mac: NodeId, counters: &Counters) -> Opti
     })
 }
 
+/// Whether a frame is addressed to us (or broadcast) and not our own; no
+/// counting (that is [`accept`]'s job). Sealed data is opened only then.
+pub fn addressed_to(frame: &[u8], own_mac: NodeId) -> bool {
+    EthernetFrame::new_checked(frame).is_ok_and(|e| {
+        let dst = e.dst();
+        e.src() != own_mac && (dst == own_mac || dst.is_broadcast())
+    })
+}
+
 /// Counts one message walked from a frame, and drops (by reason) one that
 /// is invalid; returns the valid ones. Used as
 /// `Messages::new(payload).filter_map(|m| counted(m, counters))`-style

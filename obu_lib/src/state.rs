@@ -29,6 +29,8 @@ pub const MAX_NEIGHBORS: usize = 1024;
 pub const MAX_DOWNSTREAM: usize = 4096;
 /// How often timers run: bounds how late a dead next hop is noticed.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(5);
+/// Encrypted: replies carry a keepalive while the session is this young.
+const KEEPALIVE_WHILE_YOUNGER: Duration = Duration::from_secs(1);
 /// RSU state with no candidates is forgotten after this long.
 const RSU_FORGET_AFTER: Duration = Duration::from_secs(30);
 
@@ -156,6 +158,17 @@ impl Obu {
             let a = self.reply_to(u, (info.latest_seq, info.latest_ts_us), now);
             out.push(a);
         }
+        // A young session is confirmed again with each reply, so one lost
+        // keepalive does not leave the RSU on the old session.
+        let young = self
+            .sec
+            .as_ref()
+            .filter(|s| s.encrypted())
+            .and_then(|s| s.sessions.session_age(now, &u.rsu))
+            .is_some_and(|age| age < KEEPALIVE_WHILE_YOUNGER);
+        if young {
+            out.push(self.sealed_up(u.next_hop, u.rsu, Payload::EMPTY));
+        }
     }
 
     /// Re-runs the upstream choice; on a change, counts it and tells the
@@ -210,9 +223,14 @@ impl Obu {
                 self.counters.count_drop(DropReason::Replayed);
                 return false;
             }
-            if info.key == Some(v.key)
+            if info.key.is_some_and(|k| k != v.key) {
+                // The RSU now signs with another (trusted) key: a rotated
+                // key means a restarted RSU; our session with it is gone.
+                tracing::info!(rsu = %b.rsu, key = %v.key, "RSU key changed; renewing the session");
+                sec.sessions.forget(&b.rsu);
+            } else if info.key == Some(v.key)
                 && v.time_us > info.auth_time_us
-                && b.timestamp_us + 1_000_000 < info.latest_ts_us
+                && b.timestamp_us.saturating_add(1_000_000) < info.latest_ts_us
             {
                 // Newer beacon, older RSU clock: the RSU restarted and lost
                 // its sessions; ours with it are useless.
@@ -221,6 +239,9 @@ impl Obu {
                 info.latest_ts_us = b.timestamp_us;
                 info.latest_seq = b.seq;
                 info.dedup = Default::default();
+            }
+            if info.key != Some(v.key) {
+                info.auth_time_us = 0;
             }
             info.key = Some(v.key);
             info.auth_time_us = info.auth_time_us.max(v.time_us);
@@ -321,10 +342,19 @@ impl Obu {
             self.counters.count_drop(DropReason::Loop);
             return;
         }
+        let mut key = None;
         if let Some(sec) = self.sec.as_mut() {
-            if let Err(reason) = sec.verify_reply(now, m) {
-                self.counters.count_drop(reason);
-                return;
+            match sec.verify_reply(now, m) {
+                Ok(k) if self.downstream.key_matches(&r.obu, &k.0) => key = Some(k.0),
+                Ok(_) => {
+                    // Another key already speaks for this OBU id here.
+                    self.counters.count_drop(DropReason::AuthFailed);
+                    return;
+                }
+                Err(reason) => {
+                    self.counters.count_drop(reason);
+                    return;
+                }
             }
         }
         let route = DownRoute {
@@ -334,6 +364,7 @@ impl Obu {
             last_seen: now,
             rsu: r.rsu,
             rtt_us: None,
+            key,
         };
         match self.downstream.learn(r.obu, route) {
             Learned::Full => self.counters.count_drop(DropReason::NoRoute),
@@ -663,7 +694,10 @@ impl Obu {
 impl Role for Obu {
     fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
         if let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) {
-            sec.open_frame(self.id, frame, &self.counters);
+            // Only frames for us: opening spends the counter.
+            if inbound::addressed_to(frame, self.mac) {
+                sec.open_frame(self.id, frame, &self.counters);
+            }
         }
         let frame = &*frame;
         let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {

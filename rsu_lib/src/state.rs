@@ -44,6 +44,8 @@ pub struct Rsu {
     gone: Vec<NodeId>,
     changed: bool,
     sec: Option<Security>,
+    /// The key of the reply being handled (set by `reply_authentic`).
+    reply_key: Option<[u8; 32]>,
 }
 
 /// Security on: a reply must answer one of our last this-many beacons.
@@ -67,6 +69,7 @@ impl Rsu {
             gone: Vec::new(),
             changed: false,
             sec: p.security,
+            reply_key: None,
         }
     }
 
@@ -84,7 +87,7 @@ impl Rsu {
         };
         // Not an answer to a recent beacon: a replay (checked before the
         // costly signature).
-        if seq.wrapping_sub(r.seq) > REPLY_SEQ_WINDOW {
+        if seq.wrapping_sub(r.seq) >= REPLY_SEQ_WINDOW {
             self.counters.count_drop(DropReason::Replayed);
             return false;
         }
@@ -96,10 +99,14 @@ impl Rsu {
             }
         };
         let bound = sec.sessions.peer_key(&r.obu);
-        if !sec.obu_allowed(&key) || bound.is_some_and(|b| b != key) {
+        if !sec.obu_allowed(&key)
+            || bound.is_some_and(|b| b != key)
+            || !self.routes.key_matches(&r.obu, &key.0)
+        {
             self.counters.count_drop(DropReason::AuthFailed);
             return false;
         }
+        self.reply_key = Some(key.0);
         true
     }
 
@@ -166,6 +173,7 @@ impl Rsu {
             last_seen: now,
             rsu: self.id,
             rtt_us: rtt,
+            key: self.reply_key.take(),
         };
         match self.routes.learn(r.obu, route) {
             Learned::New => {
@@ -270,7 +278,10 @@ impl Rsu {
 impl Role for Rsu {
     fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
         if let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) {
-            sec.open_frame(self.id, frame, &self.counters);
+            // Only frames for us: opening spends the counter.
+            if inbound::addressed_to(frame, self.mac) {
+                sec.open_frame(self.id, frame, &self.counters);
+            }
         }
         let frame = &*frame;
         let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {

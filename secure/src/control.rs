@@ -61,7 +61,13 @@ pub fn sign_beacon(
     scratch: &mut Vec<u8>,
 ) -> RawMessage {
     let mut seed = [0u8; CHAIN_LEN];
-    let _ = getrandom::fill(&mut seed);
+    if getrandom::fill(&mut seed).is_err() {
+        // No OS randomness: derive the seed from our signature over the
+        // beacon's time and sequence (unpredictable without the key).
+        let mut input = wall_us.to_be_bytes().to_vec();
+        input.extend_from_slice(&b.seq.to_be_bytes());
+        seed.copy_from_slice(&id.sign(&input)[..CHAIN_LEN]);
+    }
     let mut body = [0u8; 22];
     BeaconRepr { hops: 0, ..*b }.emit(&mut body);
     finish(

@@ -28,8 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
-/// Initiator payload: Ed25519 key (32) + wall-clock microseconds (8).
-const INIT_PAYLOAD_LEN: usize = 40;
+/// Initiator payload: Ed25519 key (32) + wall-clock microseconds (8) +
+/// the initiator's session index (4). The indices travel inside the Noise
+/// payloads (authenticated); the copies in the clear only route lookups.
+const INIT_PAYLOAD_LEN: usize = 44;
+/// Responder payload: its session index (4).
+const RESP_PAYLOAD_LEN: usize = 4;
+/// An unconfirmed responder session of a peer with nothing else is
+/// forgotten after this many handshake retries' time.
+const UNCONFIRMED_RETRIES: u32 = 10;
 
 /// When sessions are renewed and when they stop being usable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +130,14 @@ impl Sessions {
         self.peers.get(peer).is_some_and(|p| p.current.is_some())
     }
 
+    /// Age of the current session with `peer`.
+    pub fn session_age(&self, now: Time, peer: &NodeId) -> Option<Duration> {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.current.as_ref())
+            .map(|s| now.since(s.created))
+    }
+
     /// The key a peer proved in its last handshake.
     pub fn peer_key(&self, peer: &NodeId) -> Option<PublicKey> {
         self.peers.get(peer).and_then(|p| p.key)
@@ -185,14 +200,15 @@ impl Sessions {
             .and_then(|b| b.prologue(&prologue))
             .and_then(|b| b.build_initiator())
             .map_err(|e| format!("noise: {e}"))?;
+        let local_index = self.new_index();
         let mut payload = [0u8; INIT_PAYLOAD_LEN];
         payload[..32].copy_from_slice(&self.identity.public().0);
-        payload[32..].copy_from_slice(&wall_us.to_be_bytes());
+        payload[32..40].copy_from_slice(&wall_us.to_be_bytes());
+        payload[40..].copy_from_slice(&local_index.to_be_bytes());
         let mut noise = [0u8; 256];
         let n = hs
             .write_message(&payload, &mut noise)
             .map_err(|e| format!("noise: {e}"))?;
-        let local_index = self.new_index();
         let p = self.peers.entry(peer).or_default();
         if let Some(old) = p.pending.take() {
             self.index.remove(&old.local_index);
@@ -247,6 +263,10 @@ impl Sessions {
         }
         let key = PublicKey::from_slice(&payload[..32]).ok_or(DropReason::AuthFailed)?;
         let wall_us = u64::from_be_bytes(payload[32..40].try_into().unwrap_or_default());
+        let init_index = u32::from_be_bytes(payload[40..44].try_into().unwrap_or_default());
+        if init_index == 0 {
+            return Err(DropReason::AuthFailed);
+        }
         // The Noise static key must be the X25519 form of the claimed identity.
         if key.x25519().as_ref().map(|k| &k[..]) != hs.get_remote_static() {
             return Err(DropReason::AuthFailed);
@@ -262,25 +282,19 @@ impl Sessions {
         if (p.key == Some(key) && wall_us <= p.last_init_time) || !freshness.accepts(wall_us) {
             return Err(DropReason::Replayed);
         }
+        let local_index = self.new_index();
         let mut noise = [0u8; 256];
         let m = hs
-            .write_message(&[], &mut noise)
+            .write_message(&local_index.to_be_bytes(), &mut noise)
             .map_err(|_| DropReason::AuthFailed)?;
         let (i2r, r2i) = hs.dangerously_get_raw_split();
-        let local_index = self.new_index();
         let p = self.peers.entry(peer).or_default();
         p.key = Some(key);
         p.last_init_time = wall_us;
         if let Some(old) = p.next.take() {
             self.index.remove(&old.local_index);
         }
-        p.next = Some(Session::new(
-            local_index,
-            init.sender_index,
-            &r2i,
-            &i2r,
-            now,
-        ));
+        p.next = Some(Session::new(local_index, init_index, &r2i, &i2r, now));
         self.index.insert(local_index, peer);
         self.completed += 1;
         let msg = handshake_message(HandshakeRepr {
@@ -288,7 +302,7 @@ impl Sessions {
             from: self.me,
             to: peer,
             sender_index: local_index,
-            receiver_index: init.sender_index,
+            receiver_index: init_index,
             noise: &noise[..m],
         });
         Ok((msg, key))
@@ -318,13 +332,17 @@ impl Sessions {
         }
         let mut pending = p.pending.take().ok_or(DropReason::NoSession)?;
         let mut payload = [0u8; 64];
-        if pending.hs.read_message(resp.noise, &mut payload).is_err() {
+        let remote_index = match pending.hs.read_message(resp.noise, &mut payload) {
+            Ok(RESP_PAYLOAD_LEN) => u32::from_be_bytes(payload[..4].try_into().unwrap_or_default()),
+            _ => 0,
+        };
+        if remote_index == 0 {
             // Keep waiting: a forged response must not cancel a real handshake.
             p.pending = Some(pending);
             return Err(DropReason::AuthFailed);
         }
         let (i2r, r2i) = pending.hs.dangerously_get_raw_split();
-        let session = Session::new(pending.local_index, resp.sender_index, &i2r, &r2i, now);
+        let session = Session::new(pending.local_index, remote_index, &i2r, &r2i, now);
         if let Some(old) = p.previous.take() {
             self.index.remove(&old.local_index);
         }
@@ -402,7 +420,32 @@ impl Sessions {
                 }
             }
         }
+        let unconfirmed = self.limits.retry * UNCONFIRMED_RETRIES;
         for p in self.peers.values_mut() {
+            if p.next.is_some()
+                && p.current
+                    .as_ref()
+                    .is_some_and(|c| now.since(c.created) >= limit)
+            {
+                // The current session ends and the newer one was never
+                // confirmed (a lost keepalive): move to the newer one.
+                if let Some(old) = p.current.take() {
+                    index.remove(&old.local_index);
+                }
+                p.current = p.next.take();
+            }
+            if p.current.is_none()
+                && p.previous.is_none()
+                && p.next
+                    .as_ref()
+                    .is_some_and(|n| now.since(n.created) >= unconfirmed)
+            {
+                // Never confirmed and nothing else: likely a flood of
+                // handshakes with throwaway keys; free the slot.
+                if let Some(n) = p.next.take() {
+                    index.remove(&n.local_index);
+                }
+            }
             drop_old(&mut p.current, index, now, limit);
             drop_old(&mut p.previous, index, now, limit);
             drop_old(&mut p.next, index, now, limit);
@@ -433,10 +476,21 @@ impl Sessions {
 impl Sealer for Sessions {
     fn seal(&mut self, peer: NodeId, msg: &mut [u8]) -> bool {
         let limit = self.limits.reject_after_messages;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return false;
+        };
+        if p.current.is_none() {
+            // Responder with only an unconfirmed session (the initiator's
+            // confirmation was lost): use it rather than drop.
+            p.current = p.next.take();
+        }
+        p.current.as_mut().is_some_and(|s| s.seal(msg, limit))
+    }
+
+    fn can_seal(&self, peer: NodeId) -> bool {
         self.peers
-            .get_mut(&peer)
-            .and_then(|p| p.current.as_mut())
-            .is_some_and(|s| s.seal(msg, limit))
+            .get(&peer)
+            .is_some_and(|p| p.current.is_some() || p.next.is_some())
     }
 }
 

@@ -101,10 +101,40 @@ fn handshake_then_data_both_ways() {
 }
 
 #[test]
-fn responder_waits_for_confirmation_before_sending() {
+fn responder_with_no_other_session_uses_the_unconfirmed_one() {
     let mut p = pair(Limits::default());
     p.handshake(Time::ZERO).unwrap();
-    assert!(!p.rsu.seal(OBU, &mut message(RSU, OBU, b"early")));
+    let mut m = message(RSU, OBU, b"early");
+    assert!(p.rsu.seal(OBU, &mut m));
+    let r = p.obu.open(RSU, &mut m).unwrap();
+    assert_eq!(&m[r], b"early");
+}
+
+#[test]
+fn lost_confirmation_does_not_strand_the_responder() {
+    let mut p = pair(Limits::default());
+    p.handshake(Time::ZERO).unwrap();
+    let mut m = message(OBU, RSU, b"confirm");
+    assert!(p.obu.seal(RSU, &mut m));
+    assert!(p.rsu.open(OBU, &mut m).is_ok());
+    // Rekey; the initiator's confirmation of the new session is lost.
+    let t = Time::ZERO + Duration::from_secs(120);
+    p.handshake(t).unwrap();
+    // The responder keeps the old session while it lasts...
+    let mut down = message(RSU, OBU, b"old session");
+    assert!(p.rsu.seal(OBU, &mut down));
+    assert!(p.obu.open(RSU, &mut down).is_ok());
+    // ...and moves to the new one when the old one ends.
+    let later = Time::ZERO + Duration::from_secs(181);
+    p.rsu.expire(later);
+    p.obu.expire(later);
+    let mut down = message(RSU, OBU, b"new session");
+    assert!(p.rsu.seal(OBU, &mut down));
+    let r = p
+        .obu
+        .open(RSU, &mut down)
+        .expect("opens on the initiator's current session");
+    assert_eq!(&down[r], b"new session");
 }
 
 #[test]
@@ -265,4 +295,32 @@ fn sessions_expire_by_age() {
     p.rsu.expire(later);
     assert!(p.obu.is_empty() && p.rsu.is_empty());
     assert!(!p.obu.seal(RSU, &mut message(OBU, RSU, b"x")));
+}
+
+#[test]
+fn tampered_indices_in_the_clear_do_not_break_the_session() {
+    let mut p = pair(Limits::default());
+    let init = p
+        .obu
+        .initiate(Time::ZERO, WALL, RSU, p.rsu_id.public())
+        .unwrap();
+    let mut init_t = init.clone();
+    init_t.body[12..16].copy_from_slice(&0xdead_beefu32.to_be_bytes());
+    let want = p.obu_id.public();
+    let (resp, _) = p
+        .rsu
+        .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init_t), |k| {
+            *k == want
+        })
+        .unwrap();
+    let mut resp_t = resp.clone();
+    resp_t.body[12..16].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    p.obu.complete(Time::ZERO, &parse(&resp_t)).unwrap();
+    // The indices that count came inside the authenticated payloads.
+    let mut up = message(OBU, RSU, b"still works");
+    assert!(p.obu.seal(RSU, &mut up));
+    assert!(p.rsu.open(OBU, &mut up).is_ok());
+    let mut down = message(RSU, OBU, b"both ways");
+    assert!(p.rsu.seal(OBU, &mut down));
+    assert_eq!(p.obu.open(RSU, &mut down).map(|_| ()), Ok(()));
 }

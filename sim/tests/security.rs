@@ -265,3 +265,44 @@ fn rekeying_under_traffic_loses_nothing() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(hs >= 5, "rekeyed: {hs} handshakes");
 }
+
+#[test]
+fn relays_refuse_replies_for_a_known_obu_under_another_key() {
+    use common::wire::{AddrList, BeaconReplyRepr, HeaderRepr, HEADER_LEN};
+    let mut s = chain(SecurityMode::Encrypted);
+    ready(&mut s, &[1, 2]);
+    // An outsider signs a reply claiming OBU 2's id with its own key.
+    let outsider = secure::Identity::from_seed(&[0x99; 32]);
+    let reply = BeaconReplyRepr {
+        obu: s.nodes[2].mac,
+        rsu: s.nodes[0].mac,
+        seq: 1,
+        timestamp_us: 0,
+        hops: 1,
+        addrs: AddrList::default(),
+    };
+    let wall = sim::WALL_AT_ZERO_US + s.now.0;
+    let raw = secure::control::sign_reply(&outsider, &reply, wall, &mut Vec::new());
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&s.nodes[1].mac.0);
+    frame.extend_from_slice(&[0x06, 0xee, 0, 0, 0, 1]);
+    frame.extend_from_slice(&[0x88, 0xb5]);
+    let mut hdr = [0u8; HEADER_LEN];
+    HeaderRepr {
+        msg_type: raw.msg_type,
+        flags: raw.flags,
+        ttl: 8,
+        body_len: raw.body.len() as u16,
+    }
+    .emit(&mut hdr);
+    frame.extend_from_slice(&hdr);
+    frame.extend_from_slice(&raw.body);
+    let before = drops(&s, 1, DropReason::AuthFailed);
+    s.inject_frame(1, &frame);
+    assert_eq!(drops(&s, 1, DropReason::AuthFailed), before + 1);
+    // OBU 2 is still reached through its real path.
+    let down = ipv4_packet("192.0.2.9".parse().unwrap(), addr(2), 5, 20);
+    s.send_ip(0, &down);
+    s.run_for(Duration::from_millis(10));
+    assert_eq!(s.nodes[2].tun_out, vec![down]);
+}

@@ -157,10 +157,15 @@ fn replayed_and_bit_flipped_frames_are_dropped_while_traffic_flows() {
     );
     // One flipped bit in a sealed data frame: the counter's top byte (a
     // fresh counter, so the tag is checked and fails).
+    let rsu_mac: Vec<u8> = tb.nodes[0]
+        .mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
     let sealed = frames
         .iter()
-        .find(|f| f.len() > 100 && f[14 + 1] == 3 && f[14 + 2] & 2 != 0)
-        .expect("a sealed upstream data frame");
+        .find(|f| f.len() > 100 && f[..6] == rsu_mac[..] && f[14 + 1] == 3 && f[14 + 2] & 2 != 0)
+        .expect("a sealed upstream data frame to the RSU");
     let mut flipped = sealed.clone();
     flipped[14 + 6 + 16] ^= 0x80;
     let before = drops(&tb, 0, "decrypt_failed");

@@ -118,6 +118,27 @@ impl Broadcaster {
         Some((dst, payload))
     }
 
+    /// [`Broadcaster::classify_tun`] for encrypted mode: broadcast has no
+    /// group key yet, so it is refused (counted `unprotected`), not sent.
+    pub fn classify_tun_sealed(
+        addrs: &[IpPrefix],
+        slot: u16,
+        packet: &[u8],
+        counters: &Counters,
+    ) -> Option<(IpAddr, Payload)> {
+        match ip::destination(packet) {
+            None => {
+                counters.count_drop(DropReason::NotIp);
+                None
+            }
+            Some(d) if Self::is_broadcast(addrs, &d) => {
+                counters.count_drop(DropReason::Unprotected);
+                None
+            }
+            Some(d) => Some((d, crate::inbound::tun_payload(slot, packet.len()))),
+        }
+    }
+
     /// A received broadcast: deliver once, relay while TTL > 1.
     pub fn on_received(
         &mut self,

@@ -737,17 +737,9 @@ impl Role for Obu {
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
         if self.encrypted() {
             // Everything goes to the RSU sealed; it turns V2V traffic around.
-            // Broadcast has no group key yet: refused, counted.
-            match ip::destination(packet) {
-                None => {
-                    self.counters.count_drop(DropReason::NotIp);
-                    return;
-                }
-                Some(d) if Broadcaster::is_broadcast(&self.addrs, &d) => {
-                    self.counters.count_drop(DropReason::Unprotected);
-                    return;
-                }
-                Some(_) => {}
+            if Broadcaster::classify_tun_sealed(&self.addrs, slot, packet, &self.counters).is_none()
+            {
+                return;
             }
             match self.upstream {
                 Some(u) => out.push(self.sealed_up(

@@ -320,18 +320,12 @@ impl Role for Rsu {
         let ttl = self.routing.broadcast_ttl;
         let encrypted = self.encrypted();
         let (dst, payload) = if encrypted {
-            // No group key yet: broadcast is refused (counted) when encrypted.
-            match ip::destination(packet) {
-                None => {
-                    self.counters.count_drop(DropReason::NotIp);
-                    return;
-                }
-                Some(d) if Broadcaster::is_broadcast(&self.addrs, &d) => {
-                    self.counters.count_drop(DropReason::Unprotected);
-                    return;
-                }
-                Some(d) => (d, inbound::tun_payload(slot, packet.len())),
-            }
+            let Some(x) =
+                Broadcaster::classify_tun_sealed(&self.addrs, slot, packet, &self.counters)
+            else {
+                return;
+            };
+            x
         } else {
             let Some(x) =
                 self.broadcast

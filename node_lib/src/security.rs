@@ -205,6 +205,28 @@ impl Security {
         }
     }
 
+    /// A role's pre-pass over a received frame: in encrypted mode, and only
+    /// for frames addressed to us (opening spends the counter).
+    pub fn before_frame(
+        sec: Option<&mut Security>,
+        id: NodeId,
+        mac: NodeId,
+        frame: &mut [u8],
+        counters: &Counters,
+    ) {
+        if let Some(sec) = sec.filter(|s| s.encrypted()) {
+            if crate::inbound::addressed_to(frame, mac) {
+                sec.open_frame(id, frame, counters);
+            }
+        }
+    }
+
+    /// The verdict for message `k` of the last frame (`Untouched` when
+    /// security is off).
+    pub fn verdict_of(sec: Option<&Security>, k: usize) -> Verdict {
+        sec.map_or(Verdict::Untouched, |s| s.verdict(k))
+    }
+
     /// The pre-pass verdict for the `k`-th message of the last frame.
     pub fn verdict(&self, k: usize) -> Verdict {
         self.verdicts.get(k).copied().unwrap_or(Verdict::Untouched)

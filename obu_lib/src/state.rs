@@ -693,12 +693,7 @@ impl Obu {
 
 impl Role for Obu {
     fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
-        if let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) {
-            // Only frames for us: opening spends the counter.
-            if inbound::addressed_to(frame, self.mac) {
-                sec.open_frame(self.id, frame, &self.counters);
-            }
-        }
+        Security::before_frame(self.sec.as_mut(), self.id, self.mac, frame, &self.counters);
         let frame = &*frame;
         let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {
             return;
@@ -715,10 +710,7 @@ impl Role for Obu {
                 Body::Beacon(b) => self.on_beacon(now, f.src, &m, &b, out),
                 Body::BeaconReply(r) => self.on_reply(now, f.src, &m, &r, out),
                 Body::Data(d) => {
-                    let v = self
-                        .sec
-                        .as_ref()
-                        .map_or(Verdict::Untouched, |s| s.verdict(k));
+                    let v = Security::verdict_of(self.sec.as_ref(), k);
                     self.on_data(f.src, slot, &m, &d, v, out)
                 }
                 Body::Broadcast(b) => {

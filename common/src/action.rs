@@ -3,7 +3,9 @@
 //! Actions never own packet bytes: a data action names where the IP packet
 //! already lies ([`Payload`]), so forwarding is zero-copy (gather I/O).
 
-use crate::wire::{BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, HEADER_LEN};
+use crate::wire::{
+    BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, ParsedMessage, HEADER_LEN,
+};
 use crate::NodeId;
 
 /// Where a packet's bytes are: a slot of the link receive batch or of the
@@ -92,6 +94,18 @@ impl Control {
             Control::Beacon(b) => b.emit(body),
             Control::BeaconReply(r) => r.emit(body),
             Control::Raw(r) => body.copy_from_slice(&r.body),
+        }
+    }
+}
+
+impl RawMessage {
+    /// A received message passed on unchanged but for its TTL (signed
+    /// replies, handshakes: relays must not touch what they cannot re-sign).
+    pub fn copy_of(m: &ParsedMessage) -> RawMessage {
+        RawMessage {
+            msg_type: m.header.msg_type,
+            flags: m.header.flags,
+            body: m.raw.get(HEADER_LEN..).unwrap_or_default().to_vec(),
         }
     }
 }

@@ -104,6 +104,9 @@ pub struct Frame {
     pub messages: u16,
 }
 
+/// Header, segment and frame counts plus the last frame, before an add.
+type Checkpoint = (usize, usize, usize, Option<Frame>);
+
 /// Frames being assembled for one batched send.
 pub struct SendBatch {
     src: NodeId,
@@ -322,12 +325,7 @@ impl SendBatch {
         else {
             return false;
         };
-        let undo = (
-            self.headers.len(),
-            self.segments.len(),
-            self.frames.len(),
-            self.frames.last().cloned(),
-        );
+        let undo = self.checkpoint();
         let body_len = DATA_OVERHEAD - HEADER_LEN + SEALED_OVERHEAD + plaintext.len();
         let mut sealed = false;
         let pushed = self.push(
@@ -347,7 +345,19 @@ impl SendBatch {
         pushed && sealed
     }
 
-    fn undo(&mut self, (h, sg, f, last): (usize, usize, usize, Option<Frame>)) {
+    /// Where the batch stands, for [`SendBatch::undo`].
+    fn checkpoint(&self) -> Checkpoint {
+        (
+            self.headers.len(),
+            self.segments.len(),
+            self.frames.len(),
+            self.frames.last().cloned(),
+        )
+    }
+
+    /// Takes the batch back to a checkpoint (a message or super-packet that
+    /// could not be added whole).
+    fn undo(&mut self, (h, sg, f, last): Checkpoint) {
         self.headers.truncate(h);
         self.segments.truncate(sg);
         self.frames.truncate(f);
@@ -385,12 +395,7 @@ impl SendBatch {
         let mut sealer = sealer;
         let mut seg = Segmenter::new(packet, gso_size)?;
         // All segments or none: a half-sent super-packet helps nobody.
-        let undo = (
-            self.headers.len(),
-            self.segments.len(),
-            self.frames.len(),
-            self.frames.last().cloned(),
-        );
+        let undo = self.checkpoint();
         let hl = seg.header_len();
         let count = seg.count();
         let mss = gso_size as usize;

@@ -6,8 +6,9 @@
 
 use crate::config::{SecurityConfig, SecurityMode};
 use crate::inbound::PAYLOAD_OFFSET;
+use common::action::RawMessage;
 use common::counters::{Counters, DropReason};
-use common::wire::{Body, Messages, ParsedMessage, FLAG_SEALED};
+use common::wire::{Body, HandshakeRepr, Messages, ParsedMessage, FLAG_SEALED};
 use common::{NodeId, Time};
 use secure::control::{self, VerifiedBeacon};
 use secure::{Freshness, Identity, Limits, PublicKey, Sessions};
@@ -128,18 +129,6 @@ impl Security {
         }
     }
 
-    pub fn rsu_trusted(&self, k: &PublicKey) -> bool {
-        self.trusted_rsus.contains(k)
-    }
-
-    pub fn allowed_obus(&self) -> &[PublicKey] {
-        &self.allowed_obus
-    }
-
-    pub fn allow_any_obu(&self) -> bool {
-        self.allow_any_obu
-    }
-
     pub fn obu_allowed(&self, k: &PublicKey) -> bool {
         self.allow_any_obu || self.allowed_obus.contains(k)
     }
@@ -162,6 +151,19 @@ impl Security {
             fresh,
             &mut self.scratch,
         )
+    }
+
+    /// RSU: answers a handshake init from an allowed OBU key (see
+    /// `secure::Sessions::respond`).
+    pub fn respond_handshake(
+        &mut self,
+        now: Time,
+        init: &HandshakeRepr,
+    ) -> Result<(RawMessage, PublicKey), DropReason> {
+        let fresh = self.freshness(now);
+        let (any, allowed) = (self.allow_any_obu, &self.allowed_obus);
+        self.sessions
+            .respond(now, fresh, init, |k| any || allowed.contains(k))
     }
 
     /// Checks a received signed reply; returns the signer's key.

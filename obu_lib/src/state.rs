@@ -2,7 +2,7 @@
 //! failover, replies, relaying, downstream routes, broadcast.
 
 use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
-use common::action::{Action, Control, Payload, Sealer, Sealing};
+use common::action::{Action, Control, Payload, RawMessage, Sealer, Sealing};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
 use common::wire::{
@@ -379,17 +379,15 @@ impl Obu {
             Some(nh) if nh == from => self.counters.count_drop(DropReason::Loop),
             Some(nh) => {
                 let msg = if self.sec.is_some() {
-                    control::relay_reply(m.raw).map(|r| Control::Raw(Box::new(r)))
+                    Control::Raw(Box::new(RawMessage::copy_of(m)))
                 } else {
-                    Some(Control::BeaconReply(Box::new(*r)))
+                    Control::BeaconReply(Box::new(*r))
                 };
-                if let Some(msg) = msg {
-                    out.push(Action::SendControl {
-                        dst: nh,
-                        ttl: ttl - 1,
-                        msg,
-                    });
-                }
+                out.push(Action::SendControl {
+                    dst: nh,
+                    ttl: ttl - 1,
+                    msg,
+                });
             }
             None => self.counters.count_drop(DropReason::NoRoute),
         }
@@ -443,11 +441,7 @@ impl Obu {
         out.push(Action::SendControl {
             dst: nh,
             ttl: ttl - 1,
-            msg: Control::Raw(Box::new(common::action::RawMessage {
-                msg_type: h.kind,
-                flags: 0,
-                body: m.raw[common::wire::HEADER_LEN..].to_vec(),
-            })),
+            msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
         });
     }
 

@@ -120,12 +120,7 @@ impl Rsu {
             self.counters.count_drop(DropReason::NotForUs);
             return;
         }
-        let fresh = sec.freshness(now);
-        let (allowed, any) = (sec.allowed_obus().to_vec(), sec.allow_any_obu());
-        match sec
-            .sessions
-            .respond(now, fresh, h, |k| any || allowed.contains(k))
-        {
+        match sec.respond_handshake(now, h) {
             Ok((resp, key)) => {
                 Counters::inc(&self.counters.handshakes, 1);
                 tracing::debug!(obu = %h.from, %key, "handshake answered");

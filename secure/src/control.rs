@@ -188,12 +188,3 @@ pub fn verify_reply(
     }
     Ok((key, a.time_us()))
 }
-
-/// A relay's copy of a signed reply: unchanged (TTL is in the header).
-pub fn relay_reply(raw: &[u8]) -> Option<RawMessage> {
-    Some(RawMessage {
-        msg_type: MessageType::BeaconReply,
-        flags: FLAG_SIGNED,
-        body: raw.get(HEADER_LEN..)?.to_vec(),
-    })
-}

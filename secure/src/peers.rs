@@ -121,11 +121,6 @@ impl Sessions {
         self.limits = limits;
     }
 
-    /// Peers with a usable session.
-    pub fn established(&self) -> usize {
-        self.peers.values().filter(|p| p.current.is_some()).count()
-    }
-
     pub fn has_session(&self, peer: &NodeId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.current.is_some())
     }

@@ -59,6 +59,10 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Normal scheduling unless asked: realtime priority cuts tail latency
+/// under CPU contention but shrinks batches (docs/BENCHMARKS.md).
+const DEFAULT_REALTIME_PRIORITY: i64 = 0;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -70,6 +74,8 @@ struct RawConfig {
     routing: RawRouting,
     #[serde(default)]
     batching: RawBatching,
+    #[serde(default)]
+    dataplane: RawDataplane,
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
@@ -265,6 +271,12 @@ struct RawBatching {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawDataplane {
+    realtime_priority: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawApi {
     listen: Option<String>,
 }
@@ -321,6 +333,14 @@ pub struct BatchingConfig {
     pub aggregate: bool,
 }
 
+/// How the data-plane thread is scheduled.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DataplaneConfig {
+    /// SCHED_FIFO priority of the data-plane thread (1..=99); 0: normal
+    /// scheduling.
+    pub realtime_priority: u8,
+}
+
 /// A validated configuration with defaults applied.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
@@ -335,6 +355,7 @@ pub struct Config {
     pub tun_offload: bool,
     pub routing: RoutingConfig,
     pub batching: BatchingConfig,
+    pub dataplane: DataplaneConfig,
     /// `None`: API disabled (`listen = ""`).
     pub api_listen: Option<SocketAddr>,
     pub log_level: String,
@@ -482,6 +503,16 @@ impl Config {
             max_batch: ranged("batching.max_batch", b.max_batch, 64, 1, 1024)? as usize,
             aggregate: b.aggregate.unwrap_or(true),
         };
+        let d = raw.dataplane;
+        let dataplane = DataplaneConfig {
+            realtime_priority: ranged(
+                "dataplane.realtime_priority",
+                d.realtime_priority,
+                DEFAULT_REALTIME_PRIORITY,
+                0,
+                99,
+            )? as u8,
+        };
         let api_listen = match raw.api.listen.as_deref() {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
             Some("") => None,
@@ -521,6 +552,7 @@ impl Config {
             tun_offload: tun.offload.unwrap_or(true),
             routing,
             batching,
+            dataplane,
             api_listen,
             log_level,
             log_format,
@@ -571,6 +603,7 @@ mod tests {
         assert_eq!(c.routing, RoutingConfig::default());
         assert!(c.batching.enabled && c.batching.aggregate);
         assert_eq!(c.batching.max_batch, 64);
+        assert_eq!(c.dataplane.realtime_priority, 0);
         assert_eq!(c.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.tun_addresses.len(), 2);
         assert_eq!(
@@ -600,6 +633,11 @@ mod tests {
         assert!(e.to_string().contains("10..=60000"), "{e}");
         let e = err("[batching]\nmax_batch = 0");
         assert_eq!(e.key.as_deref(), Some("batching.max_batch"));
+        let e = err("[dataplane]\nrealtime_priority = 100");
+        assert_eq!(e.key.as_deref(), Some("dataplane.realtime_priority"));
+        assert!(e.to_string().contains("0..=99"), "{e}");
+        let e = err("[dataplane]\nbusy_poll = true");
+        assert!(e.to_string().contains("busy_poll"), "{e}");
         let e = err("[log]\nformat = \"xml\"");
         assert_eq!(e.key.as_deref(), Some("log.format"));
         let e = err("[api]\nlisten = \"nonsense\"");

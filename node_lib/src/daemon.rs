@@ -152,6 +152,7 @@ pub fn run<R: Role>(
         batching = cfg.batching.enabled,
         max_batch = cfg.batching.max_batch,
         aggregate = cfg.batching.aggregate,
+        realtime_priority = cfg.dataplane.realtime_priority,
         "starting"
     );
     let dp = Dataplane {
@@ -159,6 +160,7 @@ pub fn run<R: Role>(
         tun,
         role,
         batching: cfg.batching.clone(),
+        dataplane: cfg.dataplane.clone(),
         shared: shared.clone(),
     };
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -331,12 +333,13 @@ fn reload(
         || new.tun_addresses != cur.tun_addresses
         || new.tun_mtu != cur.tun_mtu
         || new.batching != cur.batching
+        || new.dataplane != cur.dataplane
         || new.api_listen != cur.api_listen
         || new.node_id != cur.node_id
         || new.log_format != cur.log_format
         || new.security != cur.security;
     if restart_needed {
-        tracing::warn!("SIGHUP: link, tun, node, batching, api, log.format and security changes take effect after a restart");
+        tracing::warn!("SIGHUP: link, tun, node, batching, dataplane, api, log.format and security changes take effect after a restart");
     }
     cur.log_level = new.log_level;
     cur.routing = new.routing;

@@ -3,7 +3,7 @@
 //! role's state machine. No timers on the forwarding path: whatever is
 //! queued when the loop wakes is one batch, so a lone packet leaves at once.
 
-use crate::config::{BatchingConfig, RoutingConfig};
+use crate::config::{BatchingConfig, DataplaneConfig, RoutingConfig};
 use crate::dispatch::Dispatcher;
 use crate::link::{LinkScratch, RawLink};
 use crate::role::{Role, RoleSnapshot};
@@ -102,6 +102,7 @@ pub struct Dataplane<R: Role> {
     pub tun: Tun,
     pub role: R,
     pub batching: BatchingConfig,
+    pub dataplane: DataplaneConfig,
     pub shared: Arc<Shared>,
 }
 
@@ -144,6 +145,9 @@ impl<R: Role> Dataplane<R> {
         let mut link_error_logged = false;
         let mut tun_errors_seen = 0;
         let mut last_tun_warning = Time::ZERO;
+        if self.dataplane.realtime_priority > 0 {
+            sys::set_realtime(self.dataplane.realtime_priority);
+        }
         loop {
             let now = shared.now();
             shared.heartbeat_us.store(now.0, Ordering::Relaxed);

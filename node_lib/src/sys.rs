@@ -139,6 +139,29 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     }
 }
 
+/// Puts the calling thread under SCHED_FIFO at `priority`, so it runs as
+/// soon as it is woken instead of waiting behind busy normal tasks. Needs
+/// CAP_SYS_NICE or an RLIMIT_RTPRIO of at least `priority` (systemd:
+/// `LimitRTPRIO=`); without them it says so once and keeps normal
+/// scheduling.
+pub fn set_realtime(priority: u8) {
+    let p = libc::sched_param {
+        sched_priority: priority as libc::c_int,
+    };
+    // SAFETY: pid 0 is the calling thread; `p` is a valid sched_param.
+    match cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) }) {
+        Ok(_) => tracing::info!(
+            priority,
+            "data plane runs with realtime priority (SCHED_FIFO)"
+        ),
+        Err(e) => tracing::warn!(
+            priority,
+            error = %e,
+            "cannot set realtime priority (needs CAP_SYS_NICE or LimitRTPRIO=); normal scheduling"
+        ),
+    }
+}
+
 /// Sets an integer socket option.
 pub fn setsockopt_int(
     fd: RawFd,

@@ -482,12 +482,20 @@ impl Testbed {
 
     /// Starts node `i`'s daemon with its current config and extra environment.
     pub fn start_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        self.start_wrapped(i, env, &[]);
+    }
+
+    /// Starts node `i`'s daemon with its current config, extra environment,
+    /// and `wrapper` (a command that execs its arguments, e.g. `setpriv
+    /// ... --`) in front of the daemon binary, so the PID stays the daemon's.
+    pub fn start_wrapped(&mut self, i: usize, env: &[(&str, &str)], wrapper: &[&str]) {
         let bin = daemon_binary(self.nodes[i].role);
         let n = &mut self.nodes[i];
         let log = self.dir.join(format!("{}.log", n.name));
         let f = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &n.ns])
+            .args(wrapper)
             .arg(&bin)
             .arg("--config")
             .arg(&n.config)

@@ -547,3 +547,62 @@ fn a_deleted_tun_stops_the_daemon_with_an_error_instead_of_spinning() {
         "exit code 1, for the service manager to restart it"
     );
 }
+
+/// Scheduling policy and realtime priority of `pid`'s thread named `name`
+/// (fields 41 and 40 of /proc/PID/task/TID/stat).
+fn thread_sched(pid: u32, name: &str) -> Option<(u32, u32)> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let dir = t.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+        // After "(comm) " the fields start at number 3.
+        return Some((f.get(40 - 3)?.parse().ok()?, f.get(41 - 3)?.parse().ok()?))
+            .map(|(prio, policy)| (policy, prio));
+    }
+    None
+}
+
+#[test]
+fn realtime_priority_puts_only_the_data_plane_under_sched_fifo_and_warns_without_the_right() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    let opts = NodeOptions {
+        extra: "[dataplane]\nrealtime_priority = 3\n".into(),
+        ..NodeOptions::default()
+    };
+    tb.start(0, &opts);
+    // The OBU gets the same setting but not the right to use it.
+    tb.write_config(1, &opts);
+    tb.start_wrapped(1, &[], &["setpriv", "--bounding-set", "-sys_nice", "--"]);
+    tb.wait_ready(Duration::from_secs(15));
+    let (rsu, obu) = (tb.pid(0).unwrap(), tb.pid(1).unwrap());
+    assert_eq!(
+        thread_sched(rsu, "dataplane"),
+        Some((libc::SCHED_FIFO as u32, 3)),
+        "RSU data plane not SCHED_FIFO 3; log:\n{}",
+        tb.log(0)
+    );
+    // The API and control threads keep normal scheduling.
+    assert_eq!(
+        thread_sched(rsu, "rsu"),
+        Some((libc::SCHED_OTHER as u32, 0))
+    );
+    assert!(
+        tb.log(1).contains("cannot set realtime priority"),
+        "no warning; log:\n{}",
+        tb.log(1)
+    );
+    assert_eq!(
+        thread_sched(obu, "dataplane"),
+        Some((libc::SCHED_OTHER as u32, 0))
+    );
+    let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 50, "0.01");
+    assert_eq!(r.received, 50, "both daemons forward");
+}

@@ -12,23 +12,30 @@ use testbed::{ns_exec, ns_output, NodeOptions, Testbed, Topology};
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Path {
     Kernel,
+    /// The kernel path with every frame on the radio at most the link MTU
+    /// (no GSO/TSO super-frames), as the daemons must send them.
+    KernelMtu,
     Batched,
     BatchedNoAggregation,
     BatchedNoOffload,
     Unbatched,
     /// Batched, with `[security] mode = "encrypted"`.
     Encrypted,
+    /// Batched, with `[dataplane] realtime_priority = 1`.
+    Realtime,
 }
 
 impl Path {
     fn name(&self) -> &'static str {
         match self {
             Path::Kernel => "kernel",
+            Path::KernelMtu => "kernel_mtu",
             Path::Batched => "batched",
             Path::BatchedNoAggregation => "batched_no_aggregation",
             Path::BatchedNoOffload => "batched_no_offload",
             Path::Unbatched => "unbatched",
             Path::Encrypted => "encrypted",
+            Path::Realtime => "realtime",
         }
     }
 }
@@ -43,9 +50,14 @@ struct Net {
 }
 
 fn build(path: Path, hops: usize) -> Net {
+    build_with(path, hops, "")
+}
+
+/// `extra`: TOML appended to every daemon's config.
+fn build_with(path: Path, hops: usize, extra: &str) -> Net {
     let mut tb = Testbed::new(&Topology::chain(hops));
     let (client, server) = (hops, 0);
-    if path == Path::Kernel {
+    if matches!(path, Path::Kernel | Path::KernelMtu) {
         // Plain IP on the same radios and bridge; middle nodes route.
         for i in 0..=hops {
             let ns = tb.nodes[i].ns.clone();
@@ -61,6 +73,15 @@ fn build(path: Path, hops: usize) -> Net {
                 ],
             );
             ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            if path == Path::KernelMtu {
+                // One segment per skb: TCP cuts to the MTU itself.
+                ns_exec(
+                    &ns,
+                    &[
+                        "ethtool", "-K", "radio0", "tso", "off", "gso", "off", "gro", "off",
+                    ],
+                );
+            }
             ns_exec(
                 &ns,
                 &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
@@ -106,6 +127,11 @@ fn build(path: Path, hops: usize) -> Net {
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
         security: (path == Path::Encrypted).then(|| "encrypted".to_string()),
+        extra: if path == Path::Realtime {
+            format!("[dataplane]\nrealtime_priority = 1\n{extra}")
+        } else {
+            extra.to_string()
+        },
         ..NodeOptions::default()
     };
     tb.start_all(&opts);
@@ -160,6 +186,27 @@ fn udp_run(net: &mut Net, len: usize, secs: u64) -> (f64, f64) {
         (pk - lost) / dur.max(0.001),
         if pk > 0.0 { lost / pk } else { 1.0 },
     )
+}
+
+/// UDP 64 B at full load through the batched and the unbatched daemons,
+/// both networks up at once and measured in turns (`rounds` each), so slow
+/// phases of a shared machine hit both alike: median packets/s of each.
+fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
+    eprintln!("== UDP 64 B batched/unbatched in turns, {hops} hop(s)");
+    let mut b = build(Path::Batched, hops);
+    let mut u = build(Path::Unbatched, hops);
+    let (mut vb, mut vu) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        vb.push(udp_run(&mut b, 64, secs).0);
+        vu.push(udp_run(&mut u, 64, secs).0);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        pct(v, 0.5)
+    };
+    let (mb, mu) = (med(&mut vb), med(&mut vu));
+    json!({ "path": "udp64_paired", "hops": hops, "batched_pps": vb, "unbatched_pps": vu,
+            "batched_median_pps": mb, "unbatched_median_pps": mu })
 }
 
 /// Sum of user+system CPU seconds of a process.
@@ -291,6 +338,21 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     if !net.daemons {
         r["udp_echo_median_us"] = json!(udp_echo_median_us(&net));
     }
+    let (m, p99) = ping_under_load(&mut net, secs, Some(tcp_bps));
+    r["ping_load50_median_ms"] = json!(m);
+    r["ping_load50_p99_ms"] = json!(p99);
+    r
+}
+
+/// Ping every 10 ms while iperf3 TCP runs at half of `tcp_bps` (measured
+/// first when not given): median and p99 RTT in ms.
+fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>) -> (Option<f64>, Option<f64>) {
+    let tcp_bps = tcp_bps.unwrap_or_else(|| {
+        iperf(net, &[], secs)["client"]["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+    });
+    let dst = net.dst.clone();
     let rate = format!("{}", (tcp_bps * 0.5) as u64);
     let server = net
         .tb
@@ -324,9 +386,7 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     net.tb.wait_spawned(load, Duration::from_secs(secs + 10));
     net.tb.wait_spawned(server, Duration::from_secs(5));
     let v = rtts(&loaded.stdout);
-    r["ping_load50_median_ms"] = json!(pct(&v, 0.5));
-    r["ping_load50_p99_ms"] = json!(pct(&v, 0.99));
-    r
+    (pct(&v, 0.5), pct(&v, 0.99))
 }
 
 /// Median round trip of UDP datagrams echoed by a user-space server in the
@@ -416,6 +476,120 @@ fn security_table(results: &[Value]) -> String {
     md
 }
 
+/// Sets every thread of `pid` to `sched`: "fifo" (SCHED_FIFO priority 1)
+/// or "nice:N" (nice value N). For experiments with the daemons' priority.
+fn set_sched(pid: u32, sched: &str) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    for t in tasks.flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if sched == "fifo" {
+            let p = libc::sched_param { sched_priority: 1 };
+            // SAFETY: plain syscall on a thread id with a valid parameter.
+            unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &p) };
+        } else if let Some(n) = sched
+            .strip_prefix("nice:")
+            .and_then(|n| n.parse::<i32>().ok())
+        {
+            // SAFETY: plain syscall; PRIO_PROCESS with a thread id sets that thread.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as u32, n) };
+        }
+    }
+}
+
+/// A quick partial run for development: selected measurements on selected
+/// paths, printed as JSON lines.
+fn run_probe(args: &[String], secs: u64) {
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let probes = get("--probe").unwrap_or_default();
+    let hops: usize = get("--hops").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let extra = get("--daemon-extra")
+        .unwrap_or_default()
+        .replace("\\n", "\n");
+    let sched = get("--sched");
+    let paths = get("--paths").unwrap_or_else(|| "kernel,batched".into());
+    for p in paths.split(',') {
+        let path = match p {
+            "kernel" => Path::Kernel,
+            "kernel_mtu" => Path::KernelMtu,
+            "batched" => Path::Batched,
+            "unbatched" => Path::Unbatched,
+            "encrypted" => Path::Encrypted,
+            "no_offload" => Path::BatchedNoOffload,
+            "realtime" => Path::Realtime,
+            _ => continue,
+        };
+        let mut net = build_with(path, hops, &extra);
+        if let Some(s) = &sched {
+            for i in 0..net.tb.nodes.len() {
+                if let Some(pid) = net.tb.pid(i) {
+                    set_sched(pid, s);
+                }
+            }
+        }
+        if let Some(h) = get("--hold").and_then(|s| s.parse().ok()) {
+            // Time to attach a profiler or tracer to the running network.
+            for (i, n) in net.tb.nodes.iter().enumerate() {
+                eprintln!("node {i}: ns {} pid {:?}", n.ns, net.tb.pid(i));
+            }
+            std::thread::sleep(Duration::from_secs(h));
+        }
+        let mut r = json!({ "path": path.name(), "hops": hops });
+        for probe in probes.split(',') {
+            match probe {
+                "tcp" => {
+                    let t = iperf(&mut net, &[], secs);
+                    r["tcp_mbps"] = json!(
+                        t["client"]["end"]["sum_received"]["bits_per_second"]
+                            .as_f64()
+                            .unwrap_or(0.0)
+                            / 1e6
+                    );
+                    r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
+                }
+                "udp64" | "udp1400" => {
+                    let len = if probe == "udp64" { 64 } else { 1400 };
+                    let (pps, loss) = udp_run(&mut net, len, secs);
+                    r[format!("{probe}_pps")] = json!(pps);
+                    r[format!("{probe}_loss")] = json!(loss);
+                }
+                "ping" => {
+                    let dst = net.dst.clone();
+                    let idle = ns_output(
+                        &net.tb.nodes[net.client].ns,
+                        &["ping", "-n", "-i", "0.01", "-c", "300", &dst],
+                    );
+                    let v = rtts(&idle.stdout);
+                    r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
+                    r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
+                }
+                "load" => {
+                    let (m, p99) = ping_under_load(&mut net, secs, None);
+                    r["ping_load50_median_ms"] = json!(m);
+                    r["ping_load50_p99_ms"] = json!(p99);
+                }
+                _ => {}
+            }
+        }
+        if net.daemons {
+            let cpu: Vec<f64> = (0..net.tb.nodes.len())
+                .filter_map(|i| net.tb.pid(i))
+                .map(cpu_seconds)
+                .collect();
+            r["cpu_s"] = json!(cpu);
+        }
+        println!("{r}");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let get = |k: &str| {
@@ -433,6 +607,10 @@ fn main() {
     if testbed::which("iperf3").is_none() {
         eprintln!("cannot run: iperf3 not installed");
         std::process::exit(1);
+    }
+    if args.iter().any(|a| a == "--probe") {
+        run_probe(&args, secs);
+        return;
     }
     let mut results = Vec::new();
     if args.iter().any(|a| a == "--security-only") {
@@ -454,6 +632,11 @@ fn main() {
     }
     results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
     results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
+    results.push(run_path(Path::Realtime, 1, secs, false));
+    results.push(run_udp64_paired(1, secs, 3));
+    for hops in [1usize, 2] {
+        results.push(run_tcp_only(Path::KernelMtu, hops, secs));
+    }
     for hops in [1usize, 2] {
         results.push(run_tcp_only(Path::Encrypted, hops, secs));
     }
@@ -547,6 +730,51 @@ fn main() {
             f(&find("batched_no_offload", 1)["tcp_mbps"])
         )
     ));
+    let paired = find("udp64_paired", 1);
+    let (pb, pu) = (
+        f(&paired["batched_median_pps"]),
+        f(&paired["unbatched_median_pps"]),
+    );
+    md.push_str(&format!(
+        "\nUDP 64 B, 1 hop, batched and unbatched networks up together and measured in turns (3 × {secs} s each; median pkt/s): batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}).\n",
+        cell(pb, 0),
+        cell(pu, 0),
+        ratio(pb, pu),
+        paired["batched_pps"],
+        paired["unbatched_pps"]
+    ));
+    md.push_str("\nThe kernel path with every radio frame at most the link MTU (TSO, GSO and GRO off on the radio interfaces), TCP bulk, against the daemons (which must cut to the MTU):\n\n| Hops | kernel (GSO) | kernel (MTU frames) | batched | MTU-frame kernel ÷ GSO kernel | batched ÷ MTU-frame kernel |\n|---:|---:|---:|---:|---:|---:|\n");
+    for hops in [1u64, 2] {
+        let (k, km, b) = (
+            f(&find("kernel", hops)["tcp_mbps"]),
+            f(&find("kernel_mtu", hops)["tcp_mbps"]),
+            f(&find("batched", hops)["tcp_mbps"]),
+        );
+        md.push_str(&format!(
+            "| {hops} | {} | {} | {} | {} | {} |\n",
+            cell(k, 0),
+            cell(km, 0),
+            cell(b, 0),
+            ratio(km, k),
+            ratio(b, km)
+        ));
+    }
+    let rt = find("realtime", 1);
+    let b1 = find("batched", 1);
+    md.push_str("\nRealtime priority (`[dataplane] realtime_priority = 1`) against the default, 1 hop:\n\n| Measurement | batched (default) | batched, realtime |\n|---|---:|---:|\n");
+    for (label, key, d) in [
+        ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
+        ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
+        ("ping idle median (ms)", "ping_idle_median_ms", 3),
+        ("ping at 50% load median (ms)", "ping_load50_median_ms", 3),
+        ("ping at 50% load p99 (ms)", "ping_load50_p99_ms", 3),
+    ] {
+        md.push_str(&format!(
+            "| {label} | {} | {} |\n",
+            cell(f(&b1[key]), d),
+            cell(f(&rt[key]), d)
+        ));
+    }
     md.push_str(&security_table(&results));
     println!("{md}");
     let doc = json!({ "duration_s": secs, "results": results, "markdown": md });

@@ -327,14 +327,7 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         r["cpu"] = Value::Array(per);
     }
     // Ping: idle, then under 50% of the TCP rate.
-    let dst = net.dst.clone();
-    let idle = ns_output(
-        &net.tb.nodes[net.client].ns,
-        &["ping", "-n", "-i", "0.01", "-c", "300", &dst],
-    );
-    let v = rtts(&idle.stdout);
-    r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
-    r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
+    ping_idle(&net, &mut r);
     if !net.daemons {
         r["udp_echo_median_us"] = json!(udp_echo_median_us(&net));
     }
@@ -342,6 +335,17 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     r["ping_load50_median_ms"] = json!(m);
     r["ping_load50_p99_ms"] = json!(p99);
     r
+}
+
+/// 300 pings 10 ms apart on an otherwise idle path: median and p99 into `r`.
+fn ping_idle(net: &Net, r: &mut Value) {
+    let idle = ns_output(
+        &net.tb.nodes[net.client].ns,
+        &["ping", "-n", "-i", "0.01", "-c", "300", &net.dst],
+    );
+    let v = rtts(&idle.stdout);
+    r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
+    r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
 }
 
 /// Ping every 10 ms while iperf3 TCP runs at half of `tcp_bps` (measured
@@ -561,16 +565,7 @@ fn run_probe(args: &[String], secs: u64) {
                     r[format!("{probe}_pps")] = json!(pps);
                     r[format!("{probe}_loss")] = json!(loss);
                 }
-                "ping" => {
-                    let dst = net.dst.clone();
-                    let idle = ns_output(
-                        &net.tb.nodes[net.client].ns,
-                        &["ping", "-n", "-i", "0.01", "-c", "300", &dst],
-                    );
-                    let v = rtts(&idle.stdout);
-                    r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
-                    r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
-                }
+                "ping" => ping_idle(&net, &mut r),
                 "load" => {
                     let (m, p99) = ping_under_load(&mut net, secs, None);
                     r["ping_load50_median_ms"] = json!(m);

@@ -578,9 +578,21 @@ fn realtime_priority_puts_only_the_data_plane_under_sched_fifo_and_warns_without
         ..NodeOptions::default()
     };
     tb.start(0, &opts);
-    // The OBU gets the same setting but not the right to use it.
+    // The OBU gets the same setting but not the right to use it: neither
+    // CAP_SYS_NICE nor a realtime-priority limit.
     tb.write_config(1, &opts);
-    tb.start_wrapped(1, &[], &["setpriv", "--bounding-set", "-sys_nice", "--"]);
+    tb.start_wrapped(
+        1,
+        &[],
+        &[
+            "prlimit",
+            "--rtprio=0:0",
+            "setpriv",
+            "--bounding-set",
+            "-sys_nice",
+            "--",
+        ],
+    );
     tb.wait_ready(Duration::from_secs(15));
     let (rsu, obu) = (tb.pid(0).unwrap(), tb.pid(1).unwrap());
     assert_eq!(

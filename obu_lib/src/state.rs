@@ -480,7 +480,6 @@ impl Obu {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn on_data(
         &mut self,
         from: NodeId,

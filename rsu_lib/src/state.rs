@@ -180,7 +180,6 @@ impl Rsu {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn on_data(
         &mut self,
         from: NodeId,

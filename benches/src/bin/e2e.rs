@@ -504,15 +504,18 @@ fn set_sched(pid: u32, sched: &str) {
     }
 }
 
+/// The value after option `k` on the command line.
+fn arg(args: &[String], k: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == k)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 /// A quick partial run for development: selected measurements on selected
 /// paths, printed as JSON lines.
 fn run_probe(args: &[String], secs: u64) {
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let get = |k: &str| arg(args, k);
     let probes = get("--probe").unwrap_or_default();
     let hops: usize = get("--hops").and_then(|s| s.parse().ok()).unwrap_or(1);
     let extra = get("--daemon-extra")
@@ -587,12 +590,7 @@ fn run_probe(args: &[String], secs: u64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let get = |k: &str| arg(&args, k);
     let secs: u64 = get("--duration").and_then(|s| s.parse().ok()).unwrap_or(5);
     let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
     if let Err(why) = testbed::available() {

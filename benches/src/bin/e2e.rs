@@ -173,19 +173,56 @@ fn iperf(net: &mut Net, args: &[&str], secs: u64) -> Value {
     json!({ "client": client, "server": server })
 }
 
-/// UDP with `len`-byte payloads at unlimited offered rate: packets per
-/// second delivered (as the receiver counted them) and the loss ratio.
-fn udp_run(net: &mut Net, len: usize, secs: u64) -> (f64, f64) {
+/// One UDP run at full offered load.
+struct Udp {
+    /// Packets per second the receiving iperf3 got.
+    delivered_pps: f64,
+    /// Share of the sent packets it did not get.
+    loss: f64,
+    /// Packets per second iperf3's client sent.
+    sent_pps: f64,
+    /// Packets per second that reached the receiving host's UDP layer: what
+    /// the network delivered, whether or not the receiving program then had
+    /// the CPU to read them (the rest overflow its socket buffer).
+    arrived_pps: f64,
+}
+
+/// The receiving namespace's UDP counters (InDatagrams, RcvbufErrors) from
+/// /proc/net/snmp.
+fn udp_counters(ns: &str) -> (u64, u64) {
+    let out = ns_output(ns, &["cat", "/proc/net/snmp"]).stdout;
+    let mut rows = out.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (rows.next(), rows.next()) else {
+        return (0, 0);
+    };
+    let get = |k: &str| {
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == k)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("InDatagrams"), get("RcvbufErrors"))
+}
+
+/// UDP with `len`-byte payloads at unlimited offered rate.
+fn udp_run(net: &mut Net, len: usize, secs: u64) -> Udp {
     let l = len.to_string();
+    let ns = net.tb.nodes[net.server].ns.clone();
+    let (in0, full0) = udp_counters(&ns);
     let u = iperf(net, &["-u", "-b", "0", "-l", &l], secs);
+    let (in1, full1) = udp_counters(&ns);
     let s = &u["server"]["end"]["sum"];
     let pk = s["packets"].as_f64().unwrap_or(0.0);
     let lost = s["lost_packets"].as_f64().unwrap_or(0.0);
-    let dur = s["seconds"].as_f64().unwrap_or(secs as f64);
-    (
-        (pk - lost) / dur.max(0.001),
-        if pk > 0.0 { lost / pk } else { 1.0 },
-    )
+    let dur = s["seconds"].as_f64().unwrap_or(secs as f64).max(0.001);
+    Udp {
+        delivered_pps: (pk - lost) / dur,
+        loss: if pk > 0.0 { lost / pk } else { 1.0 },
+        sent_pps: pk / dur,
+        arrived_pps: (in1 - in0 + full1 - full0) as f64 / dur,
+    }
 }
 
 /// UDP 64 B at full load through the batched and the unbatched daemons,
@@ -196,17 +233,24 @@ fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
     let mut b = build(Path::Batched, hops);
     let mut u = build(Path::Unbatched, hops);
     let (mut vb, mut vu) = (Vec::new(), Vec::new());
+    let (mut ab, mut au) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        vb.push(udp_run(&mut b, 64, secs).0);
-        vu.push(udp_run(&mut u, 64, secs).0);
+        let (x, y) = (udp_run(&mut b, 64, secs), udp_run(&mut u, 64, secs));
+        vb.push(x.delivered_pps);
+        vu.push(y.delivered_pps);
+        ab.push(x.arrived_pps);
+        au.push(y.arrived_pps);
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         pct(v, 0.5)
     };
     let (mb, mu) = (med(&mut vb), med(&mut vu));
+    let (amb, amu) = (med(&mut ab), med(&mut au));
     json!({ "path": "udp64_paired", "hops": hops, "batched_pps": vb, "unbatched_pps": vu,
-            "batched_median_pps": mb, "unbatched_median_pps": mu })
+            "batched_median_pps": mb, "unbatched_median_pps": mu,
+            "batched_arrived_pps": ab, "unbatched_arrived_pps": au,
+            "batched_arrived_median_pps": amb, "unbatched_arrived_median_pps": amu })
 }
 
 /// Sum of user+system CPU seconds of a process.
@@ -290,9 +334,11 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         (0, 0)
     };
     // UDP 64-byte payloads at full offered load.
-    let (pps, loss) = udp_run(&mut net, 64, secs);
-    r["udp64_pps"] = json!(pps);
-    r["udp64_loss"] = json!(loss);
+    let u = udp_run(&mut net, 64, secs);
+    r["udp64_pps"] = json!(u.delivered_pps);
+    r["udp64_loss"] = json!(u.loss);
+    r["udp64_arrived_pps"] = json!(u.arrived_pps);
+    r["udp64_sent_pps"] = json!(u.sent_pps);
     if net.daemons {
         let f = net.tb.stat(net.client, "link", "tx_frames") - tx0.0;
         let m = net.tb.stat(net.client, "link", "tx_messages") - tx0.1;
@@ -302,9 +348,11 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         return r;
     }
     // UDP 1400-byte payloads.
-    let (pps, loss) = udp_run(&mut net, 1400, secs);
-    r["udp1400_pps"] = json!(pps);
-    r["udp1400_loss"] = json!(loss);
+    let u = udp_run(&mut net, 1400, secs);
+    r["udp1400_pps"] = json!(u.delivered_pps);
+    r["udp1400_loss"] = json!(u.loss);
+    r["udp1400_arrived_pps"] = json!(u.arrived_pps);
+    r["udp1400_sent_pps"] = json!(u.sent_pps);
     // TCP bulk.
     let t = iperf(&mut net, &[], secs);
     let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]
@@ -564,9 +612,11 @@ fn run_probe(args: &[String], secs: u64) {
                 }
                 "udp64" | "udp1400" => {
                     let len = if probe == "udp64" { 64 } else { 1400 };
-                    let (pps, loss) = udp_run(&mut net, len, secs);
-                    r[format!("{probe}_pps")] = json!(pps);
-                    r[format!("{probe}_loss")] = json!(loss);
+                    let u = udp_run(&mut net, len, secs);
+                    r[format!("{probe}_pps")] = json!(u.delivered_pps);
+                    r[format!("{probe}_loss")] = json!(u.loss);
+                    r[format!("{probe}_arrived_pps")] = json!(u.arrived_pps);
+                    r[format!("{probe}_sent_pps")] = json!(u.sent_pps);
                 }
                 "ping" => ping_idle(&net, &mut r),
                 "load" => {
@@ -645,10 +695,21 @@ fn main() {
         "Duration per measurement: {secs} s. Ratios are from this one run.\n\n"
     ));
     md.push_str("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
-    let rows: [(&str, &str, usize); 8] = [
+    let rows: [(&str, &str, usize); 11] = [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
+        ("UDP 64 B sent by iperf3 (pkt/s)", "udp64_sent_pps", 0),
         ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
+        (
+            "UDP 64 B reaching the receiving host (pkt/s)",
+            "udp64_arrived_pps",
+            0,
+        ),
         ("UDP 1400 B delivered (pkt/s)", "udp1400_pps", 0),
+        (
+            "UDP 1400 B reaching the receiving host (pkt/s)",
+            "udp1400_arrived_pps",
+            0,
+        ),
         ("UDP 64 B loss", "udp64_loss", 3),
         ("ping idle median (ms)", "ping_idle_median_ms", 3),
         ("ping idle p99 (ms)", "ping_idle_p99_ms", 3),
@@ -728,13 +789,22 @@ fn main() {
         f(&paired["batched_median_pps"]),
         f(&paired["unbatched_median_pps"]),
     );
+    let (ab, au) = (
+        f(&paired["batched_arrived_median_pps"]),
+        f(&paired["unbatched_arrived_median_pps"]),
+    );
     md.push_str(&format!(
-        "\nUDP 64 B, 1 hop, batched and unbatched networks up together and measured in turns (3 × {secs} s each; median pkt/s): batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}).\n",
+        "\nUDP 64 B, 1 hop, batched and unbatched networks up together and measured in turns (3 × {secs} s each; median pkt/s): delivered to iperf3: batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}); reaching the receiving host: batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}).\n",
         cell(pb, 0),
         cell(pu, 0),
         ratio(pb, pu),
         paired["batched_pps"],
-        paired["unbatched_pps"]
+        paired["unbatched_pps"],
+        cell(ab, 0),
+        cell(au, 0),
+        ratio(ab, au),
+        paired["batched_arrived_pps"],
+        paired["unbatched_arrived_pps"]
     ));
     md.push_str("\nThe kernel path with every radio frame at most the link MTU (TSO, GSO and GRO off on the radio interfaces), TCP bulk, against the daemons (which must cut to the MTU):\n\n| Hops | kernel (GSO) | kernel (MTU frames) | batched | MTU-frame kernel ÷ GSO kernel | batched ÷ MTU-frame kernel |\n|---:|---:|---:|---:|---:|---:|\n");
     for hops in [1u64, 2] {

@@ -769,9 +769,11 @@ fn main() {
     let agg_on = f(&find("batched", 1)["udp64_frames_per_packet"]);
     let agg_off = f(&find("batched_no_aggregation", 1)["udp64_frames_per_packet"]);
     md.push_str(&format!(
-        "\nFrames on the wire per packet, UDP 64 B at full load, 1 hop: aggregation on {} , off {} (delivered pkt/s: on {}, off {}).\n",
+        "\nFrames on the wire per packet, UDP 64 B at full load, 1 hop: aggregation on {} , off {} (pkt/s reaching the receiving host: on {}, off {}; read by iperf3: on {}, off {}).\n",
         cell(agg_on, 3),
         cell(agg_off, 3),
+        cell(f(&find("batched", 1)["udp64_arrived_pps"]), 0),
+        cell(f(&find("batched_no_aggregation", 1)["udp64_arrived_pps"]), 0),
         cell(f(&find("batched", 1)["udp64_pps"]), 0),
         cell(f(&find("batched_no_aggregation", 1)["udp64_pps"]), 0)
     ));
@@ -828,6 +830,8 @@ fn main() {
     for (label, key, d) in [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
         ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
+        ("UDP 64 B reaching the receiving host (pkt/s)", "udp64_arrived_pps", 0),
+        ("UDP 64 B frames per packet", "udp64_frames_per_packet", 3),
         ("ping idle median (ms)", "ping_idle_median_ms", 3),
         ("ping at 50% load median (ms)", "ping_load50_median_ms", 3),
         ("ping at 50% load p99 (ms)", "ping_load50_p99_ms", 3),

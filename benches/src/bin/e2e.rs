@@ -830,7 +830,11 @@ fn main() {
     for (label, key, d) in [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
         ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
-        ("UDP 64 B reaching the receiving host (pkt/s)", "udp64_arrived_pps", 0),
+        (
+            "UDP 64 B reaching the receiving host (pkt/s)",
+            "udp64_arrived_pps",
+            0,
+        ),
         ("UDP 64 B frames per packet", "udp64_frames_per_packet", 3),
         ("ping idle median (ms)", "ping_idle_median_ms", 3),
         ("ping at 50% load median (ms)", "ping_load50_median_ms", 3),

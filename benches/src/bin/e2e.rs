@@ -221,8 +221,17 @@ fn udp_run(net: &mut Net, len: usize, secs: u64) -> Udp {
         delivered_pps: (pk - lost) / dur,
         loss: if pk > 0.0 { lost / pk } else { 1.0 },
         sent_pps: pk / dur,
-        arrived_pps: (in1 - in0 + full1 - full0) as f64 / dur,
+        arrived_pps: (in1.saturating_sub(in0) + full1.saturating_sub(full0)) as f64 / dur,
     }
+}
+
+/// Puts a UDP run into `r` under `{prefix}_pps` (read by iperf3), `_loss`,
+/// `_arrived_pps` and `_sent_pps`.
+fn put_udp(r: &mut Value, prefix: &str, u: &Udp) {
+    r[format!("{prefix}_pps")] = json!(u.delivered_pps);
+    r[format!("{prefix}_loss")] = json!(u.loss);
+    r[format!("{prefix}_arrived_pps")] = json!(u.arrived_pps);
+    r[format!("{prefix}_sent_pps")] = json!(u.sent_pps);
 }
 
 /// UDP 64 B at full load through the batched and the unbatched daemons,
@@ -334,11 +343,7 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         (0, 0)
     };
     // UDP 64-byte payloads at full offered load.
-    let u = udp_run(&mut net, 64, secs);
-    r["udp64_pps"] = json!(u.delivered_pps);
-    r["udp64_loss"] = json!(u.loss);
-    r["udp64_arrived_pps"] = json!(u.arrived_pps);
-    r["udp64_sent_pps"] = json!(u.sent_pps);
+    put_udp(&mut r, "udp64", &udp_run(&mut net, 64, secs));
     if net.daemons {
         let f = net.tb.stat(net.client, "link", "tx_frames") - tx0.0;
         let m = net.tb.stat(net.client, "link", "tx_messages") - tx0.1;
@@ -348,11 +353,7 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         return r;
     }
     // UDP 1400-byte payloads.
-    let u = udp_run(&mut net, 1400, secs);
-    r["udp1400_pps"] = json!(u.delivered_pps);
-    r["udp1400_loss"] = json!(u.loss);
-    r["udp1400_arrived_pps"] = json!(u.arrived_pps);
-    r["udp1400_sent_pps"] = json!(u.sent_pps);
+    put_udp(&mut r, "udp1400", &udp_run(&mut net, 1400, secs));
     // TCP bulk.
     let t = iperf(&mut net, &[], secs);
     let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]
@@ -612,11 +613,7 @@ fn run_probe(args: &[String], secs: u64) {
                 }
                 "udp64" | "udp1400" => {
                     let len = if probe == "udp64" { 64 } else { 1400 };
-                    let u = udp_run(&mut net, len, secs);
-                    r[format!("{probe}_pps")] = json!(u.delivered_pps);
-                    r[format!("{probe}_loss")] = json!(u.loss);
-                    r[format!("{probe}_arrived_pps")] = json!(u.arrived_pps);
-                    r[format!("{probe}_sent_pps")] = json!(u.sent_pps);
+                    put_udp(&mut r, probe, &udp_run(&mut net, len, secs));
                 }
                 "ping" => ping_idle(&net, &mut r),
                 "load" => {

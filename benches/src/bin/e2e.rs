@@ -742,7 +742,7 @@ fn main() {
         f(&find("kernel", 1)["ping_idle_median_ms"]),
     ) {
         md.push_str(&format!(
-            "\n\nWake-up cost on this machine (kernel path, 1 hop): a UDP echo answered by a user-space process has a median RTT of {echo:.0} µs against {:.0} µs for ping answered by the kernel, so one process wake-up costs about {:.0} µs. A round trip through the daemons needs four more (each daemon wakes once per direction).",
+            "\n\nWake-up cost on this machine (kernel path, 1 hop): a UDP echo answered by a user-space process has a median RTT of {echo:.0} µs against {:.0} µs for ping answered by the kernel, so one process wake-up costs about {:.0} µs. A round trip through one hop of daemons needs three more: the OBU for the request and for the reply, the RSU for the request (its reply is already waiting when it next polls).",
             ping * 1000.0,
             echo - ping * 1000.0
         ));

@@ -65,14 +65,18 @@ pub struct Broadcaster {
     id: NodeId,
     seq: u32,
     seen: BroadcastDedup,
+    /// Encrypted mode: broadcast has no group key yet, so it is refused
+    /// both ways (counted `unprotected`), neither sent nor accepted.
+    sealed: bool,
 }
 
 impl Broadcaster {
-    pub fn new(id: NodeId) -> Broadcaster {
+    pub fn new(id: NodeId, sealed: bool) -> Broadcaster {
         Broadcaster {
             id,
             seq: 0,
             seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
+            sealed,
         }
     }
 
@@ -94,8 +98,8 @@ impl Broadcaster {
     }
 
     /// First steps for a TUN packet in either role: not IP is a counted
-    /// drop; broadcast or multicast goes out as broadcast data (TTL `ttl`).
-    /// Otherwise returns the destination and the packet's reference, for
+    /// drop; broadcast or multicast goes out as broadcast data (TTL `ttl`),
+    /// or is a counted `unprotected` drop when sealed. Otherwise returns the destination and the packet's reference, for
     /// the role to route as unicast.
     pub fn classify_tun(
         &mut self,
@@ -112,34 +116,18 @@ impl Broadcaster {
         };
         let payload = crate::inbound::tun_payload(slot, packet.len());
         if Self::is_broadcast(addrs, &dst) {
-            self.originate(ttl, payload, out);
+            if self.sealed {
+                counters.count_drop(DropReason::Unprotected);
+            } else {
+                self.originate(ttl, payload, out);
+            }
             return None;
         }
         Some((dst, payload))
     }
 
-    /// [`Broadcaster::classify_tun`] for encrypted mode: broadcast has no
-    /// group key yet, so it is refused (counted `unprotected`), not sent.
-    pub fn classify_tun_sealed(
-        addrs: &[IpPrefix],
-        slot: u16,
-        packet: &[u8],
-        counters: &Counters,
-    ) -> Option<(IpAddr, Payload)> {
-        match ip::destination(packet) {
-            None => {
-                counters.count_drop(DropReason::NotIp);
-                None
-            }
-            Some(d) if Self::is_broadcast(addrs, &d) => {
-                counters.count_drop(DropReason::Unprotected);
-                None
-            }
-            Some(d) => Some((d, crate::inbound::tun_payload(slot, packet.len()))),
-        }
-    }
-
-    /// A received broadcast: deliver once, relay while TTL > 1.
+    /// A received broadcast: deliver once, relay while TTL > 1; refused
+    /// when sealed.
     pub fn on_received(
         &mut self,
         now: Time,
@@ -149,6 +137,10 @@ impl Broadcaster {
         counters: &Counters,
         out: &mut Vec<Action>,
     ) {
+        if self.sealed {
+            counters.count_drop(DropReason::Unprotected);
+            return;
+        }
         if b.origin == self.id || !self.seen.accept(b.origin, b.seq, now) {
             counters.count_drop(DropReason::Duplicate);
             return;
@@ -172,5 +164,66 @@ impl Broadcaster {
     /// Origins tracked (for bounded-state checks).
     pub fn tracked(&self) -> usize {
         self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::wire::{Body, HeaderRepr, MessageType};
+    use std::net::Ipv4Addr;
+
+    /// A bare IPv4 header to `dst`.
+    fn packet_to(dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![0u8; 28];
+        p[0] = 0x45;
+        p[16..20].copy_from_slice(&dst);
+        p
+    }
+
+    fn received(b: &mut Broadcaster, counters: &Counters) -> Vec<Action> {
+        let payload = packet_to([255, 255, 255, 255]);
+        let repr = BroadcastRepr {
+            origin: NodeId([2, 0, 0, 0, 0, 9]),
+            seq: 1,
+            payload: &payload,
+        };
+        let m = ParsedMessage {
+            offset: 0,
+            header: HeaderRepr {
+                msg_type: MessageType::Broadcast,
+                flags: 0,
+                ttl: 3,
+                body_len: 0,
+            },
+            body: Body::Broadcast(repr),
+            raw: &[],
+            trailer: &[],
+        };
+        let mut out = Vec::new();
+        b.on_received(Time::ZERO, 0, &m, &repr, counters, &mut out);
+        out
+    }
+
+    #[test]
+    fn sealed_refuses_broadcast_both_ways_and_still_passes_unicast() {
+        let addrs = [IpPrefix::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24).unwrap()];
+        for sealed in [false, true] {
+            let c = Counters::default();
+            let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), sealed);
+            let mut out = Vec::new();
+            let bc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 255]), &c, &mut out);
+            assert!(bc.is_none());
+            assert_eq!(out.len(), usize::from(!sealed), "sealed {sealed}");
+            let uc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 7]), &c, &mut out);
+            assert_eq!(
+                uc.map(|x| x.0),
+                Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)))
+            );
+            let delivered = received(&mut b, &c);
+            // Open: delivered to the TUN and relayed (TTL 3).
+            assert_eq!(delivered.len(), if sealed { 0 } else { 2 });
+            assert_eq!(c.drops(DropReason::Unprotected), if sealed { 2 } else { 0 });
+        }
     }
 }

@@ -66,7 +66,7 @@ impl Obu {
             rsus: HashMap::new(),
             upstream: None,
             downstream: DownstreamTable::new(MAX_DOWNSTREAM),
-            broadcast: Broadcaster::new(p.id),
+            broadcast: Broadcaster::new(p.id, p.security.as_ref().is_some_and(|s| s.encrypted())),
             next_housekeeping: Time::ZERO,
             gone: Vec::new(),
             changed: false,
@@ -707,10 +707,6 @@ impl Role for Obu {
                     self.on_data(f.src, slot, &m, &d, v, out)
                 }
                 Body::Broadcast(b) => {
-                    if self.encrypted() {
-                        self.counters.count_drop(DropReason::Unprotected);
-                        continue;
-                    }
                     self.broadcast
                         .on_received(now, slot, &m, &b, &self.counters, out)
                 }
@@ -720,22 +716,6 @@ impl Role for Obu {
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
-        if self.encrypted() {
-            // Everything goes to the RSU sealed; it turns V2V traffic around.
-            if Broadcaster::classify_tun_sealed(&self.addrs, slot, packet, &self.counters).is_none()
-            {
-                return;
-            }
-            match self.upstream {
-                Some(u) => out.push(self.sealed_up(
-                    u.next_hop,
-                    u.rsu,
-                    inbound::tun_payload(slot, packet.len()),
-                )),
-                None => self.counters.count_drop(DropReason::NoRoute),
-            }
-            return;
-        }
         let ttl = self.routing.broadcast_ttl;
         let Some((dst, payload)) =
             self.broadcast
@@ -743,6 +723,14 @@ impl Role for Obu {
         else {
             return;
         };
+        if self.encrypted() {
+            // Everything goes to the RSU sealed; it turns V2V traffic around.
+            match self.upstream {
+                Some(u) => out.push(self.sealed_up(u.next_hop, u.rsu, payload)),
+                None => self.counters.count_drop(DropReason::NoRoute),
+            }
+            return;
+        }
         if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
             out.push(Action::SendData {
                 next_hop: r.next_hop,

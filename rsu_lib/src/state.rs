@@ -65,7 +65,7 @@ impl Rsu {
             jitter: Jitter::new(p.seed),
             neighbors: NeighborTable::new(MAX_NEIGHBORS),
             routes: DownstreamTable::new(MAX_ROUTES),
-            broadcast: Broadcaster::new(p.id),
+            broadcast: Broadcaster::new(p.id, p.security.as_ref().is_some_and(|s| s.encrypted())),
             gone: Vec::new(),
             changed: false,
             sec: p.security,
@@ -290,10 +290,6 @@ impl Role for Rsu {
                     self.on_data(f.src, slot, &m, &d, v, out)
                 }
                 Body::Broadcast(b) => {
-                    if self.encrypted() {
-                        self.counters.count_drop(DropReason::Unprotected);
-                        continue;
-                    }
                     self.broadcast
                         .on_received(now, slot, &m, &b, &self.counters, out)
                 }
@@ -305,21 +301,11 @@ impl Role for Rsu {
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
         let ttl = self.routing.broadcast_ttl;
         let encrypted = self.encrypted();
-        let (dst, payload) = if encrypted {
-            let Some(x) =
-                Broadcaster::classify_tun_sealed(&self.addrs, slot, packet, &self.counters)
-            else {
-                return;
-            };
-            x
-        } else {
-            let Some(x) =
-                self.broadcast
-                    .classify_tun(&self.addrs, ttl, slot, packet, &self.counters, out)
-            else {
-                return;
-            };
-            x
+        let Some((dst, payload)) =
+            self.broadcast
+                .classify_tun(&self.addrs, ttl, slot, packet, &self.counters, out)
+        else {
+            return;
         };
         match self.routes.lookup_addr(&dst) {
             Some((obu, r)) => out.push(Action::SendData {

@@ -84,9 +84,14 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
             "offload": i.tun_offload,
             "udp_offload": i.tun_udp_offload,
         },
+        "dataplane": {
+            "realtime": s.shared.realtime.load(std::sync::atomic::Ordering::Relaxed),
+            "realtime_switches": s.shared.realtime_switches.load(std::sync::atomic::Ordering::Relaxed),
+        },
         "config": {
             "routing": cfg.routing,
             "batching": cfg.batching,
+            "dataplane": cfg.dataplane,
             "log_level": cfg.log_level,
         },
     }))

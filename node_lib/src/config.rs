@@ -59,9 +59,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Normal scheduling unless asked: realtime priority cuts tail latency
-/// under CPU contention but shrinks batches (docs/BENCHMARKS.md).
-const DEFAULT_REALTIME_PRIORITY: i64 = 0;
+/// Realtime priority 1 while the CPUs are contended (`realtime = "auto"`):
+/// it cuts the tail latency under load to the kernel's own order, and on
+/// an idle machine the thread stays under normal scheduling, where its
+/// wake-ups are cheaper (docs/BENCHMARKS.md).
+const DEFAULT_REALTIME_PRIORITY: i64 = 1;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -273,6 +275,7 @@ struct RawBatching {
 #[serde(deny_unknown_fields)]
 struct RawDataplane {
     realtime_priority: Option<i64>,
+    realtime: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -339,6 +342,19 @@ pub struct DataplaneConfig {
     /// SCHED_FIFO priority of the data-plane thread (1..=99); 0: normal
     /// scheduling.
     pub realtime_priority: u8,
+    /// When a nonzero `realtime_priority` applies.
+    pub realtime: RealtimeMode,
+}
+
+/// When the data-plane thread runs under realtime scheduling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RealtimeMode {
+    /// All the time.
+    Always,
+    /// While other tasks wait for the CPUs and the data plane does not
+    /// saturate its own (see `realtime.rs`).
+    Auto,
 }
 
 /// A validated configuration with defaults applied.
@@ -512,6 +528,16 @@ impl Config {
                 0,
                 99,
             )? as u8,
+            realtime: match d.realtime.as_deref() {
+                None | Some("auto") => RealtimeMode::Auto,
+                Some("always") => RealtimeMode::Always,
+                Some(other) => {
+                    return Err(ConfigError::key(
+                        "dataplane.realtime",
+                        format!("`{other}` is not one of: auto, always"),
+                    ))
+                }
+            },
         };
         let api_listen = match raw.api.listen.as_deref() {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
@@ -603,7 +629,8 @@ mod tests {
         assert_eq!(c.routing, RoutingConfig::default());
         assert!(c.batching.enabled && c.batching.aggregate);
         assert_eq!(c.batching.max_batch, 64);
-        assert_eq!(c.dataplane.realtime_priority, 0);
+        assert_eq!(c.dataplane.realtime_priority, 1);
+        assert_eq!(c.dataplane.realtime, RealtimeMode::Auto);
         assert_eq!(c.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.tun_addresses.len(), 2);
         assert_eq!(
@@ -636,6 +663,9 @@ mod tests {
         let e = err("[dataplane]\nrealtime_priority = 100");
         assert_eq!(e.key.as_deref(), Some("dataplane.realtime_priority"));
         assert!(e.to_string().contains("0..=99"), "{e}");
+        let e = err("[dataplane]\nrealtime = \"sometimes\"");
+        assert_eq!(e.key.as_deref(), Some("dataplane.realtime"));
+        assert!(e.to_string().contains("auto, always"), "{e}");
         let e = err("[dataplane]\nbusy_poll = true");
         assert!(e.to_string().contains("busy_poll"), "{e}");
         let e = err("[log]\nformat = \"xml\"");

@@ -3,9 +3,10 @@
 //! role's state machine. No timers on the forwarding path: whatever is
 //! queued when the loop wakes is one batch, so a lone packet leaves at once.
 
-use crate::config::{BatchingConfig, DataplaneConfig, RoutingConfig};
+use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode, RoutingConfig};
 use crate::dispatch::Dispatcher;
 use crate::link::{LinkScratch, RawLink};
+use crate::realtime::{AutoRealtime, Sample, Thresholds};
 use crate::role::{Role, RoleSnapshot};
 use crate::sys;
 use crate::tun::Tun;
@@ -26,6 +27,113 @@ const BATCHES_PER_TURN: usize = 4;
 /// How often the API snapshot and the link state are refreshed.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
+/// Window of the auto-realtime decision: long enough for steady shares,
+/// short enough to follow a load that starts.
+const REALTIME_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Applies `[dataplane] realtime_priority` and `realtime` to the calling
+/// (data-plane) thread: once at start for "always", per sampling window
+/// for "auto".
+struct RealtimeControl {
+    priority: u8,
+    auto: Option<(AutoRealtime, sys::CpuPressure)>,
+    last_sample: Time,
+}
+
+impl RealtimeControl {
+    fn start(cfg: &DataplaneConfig, shared: &Shared) -> RealtimeControl {
+        let mut rc = RealtimeControl {
+            priority: cfg.realtime_priority,
+            auto: None,
+            last_sample: Time::ZERO,
+        };
+        if cfg.realtime_priority == 0 {
+            return rc;
+        }
+        match cfg.realtime {
+            RealtimeMode::Always => match sys::set_realtime(rc.priority) {
+                Ok(()) => {
+                    shared.realtime.store(true, Ordering::Relaxed);
+                    tracing::info!(
+                        priority = rc.priority,
+                        "data plane runs with realtime priority (SCHED_FIFO)"
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    priority = rc.priority,
+                    error = %e,
+                    "cannot set realtime priority (needs CAP_SYS_NICE or LimitRTPRIO=); normal scheduling"
+                ),
+            },
+            RealtimeMode::Auto => {
+                // Try once up front, so a missing permission is reported at
+                // start and not at the first busy moment.
+                let permitted =
+                    sys::set_realtime(rc.priority).and_then(|()| sys::set_normal_scheduling());
+                match (permitted, sys::CpuPressure::open()) {
+                    (Ok(()), Ok(psi)) => {
+                        tracing::info!(
+                            priority = rc.priority,
+                            "data plane takes realtime priority (SCHED_FIFO) while the CPUs are contended"
+                        );
+                        rc.auto = Some((AutoRealtime::new(Thresholds::default()), psi));
+                    }
+                    (Err(e), _) => tracing::warn!(
+                        priority = rc.priority,
+                        error = %e,
+                        "cannot set realtime priority (needs CAP_SYS_NICE or LimitRTPRIO=); normal scheduling"
+                    ),
+                    (_, Err(e)) => tracing::warn!(
+                        path = sys::CpuPressure::PATH,
+                        error = %e,
+                        "no CPU pressure information (kernel without PSI, or psi=0); realtime = \"auto\" keeps normal scheduling"
+                    ),
+                }
+            }
+        }
+        rc
+    }
+
+    /// Takes a sample when a window has passed and switches if the policy
+    /// says so.
+    fn on_loop(&mut self, now: Time, shared: &Shared) {
+        let Some((policy, psi)) = &mut self.auto else {
+            return;
+        };
+        if now.since(self.last_sample) < REALTIME_SAMPLE_EVERY {
+            return;
+        }
+        self.last_sample = now;
+        let Ok(cpu_pressure_us) = psi.some_total_us() else {
+            return;
+        };
+        let sample = Sample {
+            at_us: now.0,
+            cpu_pressure_us,
+        };
+        let Some(realtime) = policy.on_sample(sample) else {
+            return;
+        };
+        let r = if realtime {
+            sys::set_realtime(self.priority)
+        } else {
+            sys::set_normal_scheduling()
+        };
+        match r {
+            Ok(()) => {
+                shared.realtime.store(realtime, Ordering::Relaxed);
+                shared.realtime_switches.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(realtime, "data-plane scheduling switched");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot switch data-plane scheduling; normal scheduling from now on");
+                let _ = sys::set_normal_scheduling();
+                shared.realtime.store(false, Ordering::Relaxed);
+                self.auto = None;
+            }
+        }
+    }
+}
 
 /// State shared between the data-plane thread and the control side
 /// (API, signals, watchdog).
@@ -37,6 +145,10 @@ pub struct Shared {
     /// Last loop iteration, microseconds since start (watchdog feed).
     pub heartbeat_us: AtomicU64,
     pub link_up: AtomicBool,
+    /// Whether the data-plane thread runs under realtime scheduling now.
+    pub realtime: AtomicBool,
+    /// Times `[dataplane] realtime = "auto"` switched it in or out.
+    pub realtime_switches: AtomicU64,
     pub snapshot: Mutex<RoleSnapshot>,
     routing_update: Mutex<Option<RoutingConfig>>,
 }
@@ -50,6 +162,8 @@ impl Shared {
             wake: sys::eventfd()?,
             heartbeat_us: AtomicU64::new(0),
             link_up: AtomicBool::new(true),
+            realtime: AtomicBool::new(false),
+            realtime_switches: AtomicU64::new(0),
             snapshot: Mutex::new(RoleSnapshot::default()),
             routing_update: Mutex::new(None),
         })
@@ -145,12 +259,11 @@ impl<R: Role> Dataplane<R> {
         let mut link_error_logged = false;
         let mut tun_errors_seen = 0;
         let mut last_tun_warning = Time::ZERO;
-        if self.dataplane.realtime_priority > 0 {
-            sys::set_realtime(self.dataplane.realtime_priority);
-        }
+        let mut realtime = RealtimeControl::start(&self.dataplane, &shared);
         loop {
             let now = shared.now();
             shared.heartbeat_us.store(now.0, Ordering::Relaxed);
+            realtime.on_loop(now, &shared);
             if now >= self.role.next_tick() {
                 self.role.on_tick(now, &mut actions);
                 dispatch.handle_messages_batched(

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod neighbor;
 pub mod notify;
+pub mod realtime;
 pub mod role;
 pub mod security;
 pub mod seqwin;

@@ -246,6 +246,18 @@ impl Collector for NodeCollector {
         )?;
         gauge(
             &mut e,
+            "v2x_dataplane_realtime",
+            "1 while the data-plane thread runs under realtime scheduling.",
+            i64::from(self.shared.realtime.load(Ordering::Relaxed)),
+        )?;
+        counter(
+            &mut e,
+            "v2x_dataplane_realtime_switches",
+            "Times [dataplane] realtime = \"auto\" switched realtime scheduling on or off.",
+            get(&self.shared.realtime_switches),
+        )?;
+        gauge(
+            &mut e,
             "v2x_uptime_seconds",
             "Seconds since the daemon started.",
             self.shared.uptime().as_secs() as i64,

@@ -142,24 +142,65 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
 /// Puts the calling thread under SCHED_FIFO at `priority`, so it runs as
 /// soon as it is woken instead of waiting behind busy normal tasks. Needs
 /// CAP_SYS_NICE or an RLIMIT_RTPRIO of at least `priority` (systemd:
-/// `LimitRTPRIO=`); without them it says so once and keeps normal
-/// scheduling.
-pub fn set_realtime(priority: u8) {
+/// `LimitRTPRIO=`).
+pub fn set_realtime(priority: u8) -> io::Result<()> {
+    set_scheduler(libc::SCHED_FIFO, priority)
+}
+
+/// Puts the calling thread back under normal scheduling (SCHED_OTHER).
+pub fn set_normal_scheduling() -> io::Result<()> {
+    set_scheduler(libc::SCHED_OTHER, 0)
+}
+
+fn set_scheduler(policy: libc::c_int, priority: u8) -> io::Result<()> {
     let p = libc::sched_param {
         sched_priority: priority as libc::c_int,
     };
     // SAFETY: pid 0 is the calling thread; `p` is a valid sched_param.
-    match cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) }) {
-        Ok(_) => tracing::info!(
-            priority,
-            "data plane runs with realtime priority (SCHED_FIFO)"
-        ),
-        Err(e) => tracing::warn!(
-            priority,
-            error = %e,
-            "cannot set realtime priority (needs CAP_SYS_NICE or LimitRTPRIO=); normal scheduling"
-        ),
+    cvt(unsafe { libc::sched_setscheduler(0, policy, &p) }).map(|_| ())
+}
+
+/// The kernel's CPU pressure-stall information (`/proc/pressure/cpu`),
+/// kept open and read again from the start for each sample.
+pub struct CpuPressure {
+    file: std::fs::File,
+}
+
+impl CpuPressure {
+    pub const PATH: &'static str = "/proc/pressure/cpu";
+
+    /// Opens the file; fails where the kernel has no PSI (built without it
+    /// or booted with `psi=0`).
+    pub fn open() -> io::Result<CpuPressure> {
+        let c = CpuPressure {
+            file: std::fs::File::open(Self::PATH)?,
+        };
+        c.some_total_us()?;
+        Ok(c)
     }
+
+    /// Microseconds some task has waited for a CPU since boot.
+    pub fn some_total_us(&self) -> io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 256];
+        let n = self.file.read_at(&mut buf, 0)?;
+        parse_psi_some_total(&buf[..n]).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("no `some ... total=` line in {}", Self::PATH),
+            )
+        })
+    }
+}
+
+/// The `total=` value of the `some` line of a PSI file.
+fn parse_psi_some_total(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let line = text.lines().find(|l| l.starts_with("some "))?;
+    let total = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?;
+    total.parse().ok()
 }
 
 /// Sets an integer socket option.
@@ -184,4 +225,18 @@ pub fn setsockopt_int(
 
 pub fn is_would_block(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOBUFS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psi_some_total_is_read_and_bad_text_refused() {
+        let text = b"some avg10=0.05 avg60=5.38 avg300=7.58 total=1630651460\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+        assert_eq!(parse_psi_some_total(text), Some(1_630_651_460));
+        assert_eq!(parse_psi_some_total(b"full avg10=0.00 total=7\n"), None);
+        assert_eq!(parse_psi_some_total(b"some avg10=0.00 total=x\n"), None);
+        assert_eq!(parse_psi_some_total(b"\xff\xfe"), None);
+    }
 }

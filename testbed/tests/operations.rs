@@ -574,7 +574,7 @@ fn realtime_priority_puts_only_the_data_plane_under_sched_fifo_and_warns_without
     require_testbed!();
     let mut tb = Testbed::new(&Topology::star(1));
     let opts = NodeOptions {
-        extra: "[dataplane]\nrealtime_priority = 3\n".into(),
+        extra: "[dataplane]\nrealtime_priority = 3\nrealtime = \"always\"\n".into(),
         ..NodeOptions::default()
     };
     tb.start(0, &opts);
@@ -617,4 +617,92 @@ fn realtime_priority_puts_only_the_data_plane_under_sched_fifo_and_warns_without
     );
     let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 50, "0.01");
     assert_eq!(r.received, 50, "both daemons forward");
+}
+
+/// Busy loops on every CPU and then some, killed when dropped (also when
+/// the test fails).
+struct CpuHogs(Vec<std::process::Child>);
+
+impl CpuHogs {
+    fn start() -> CpuHogs {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        CpuHogs(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("spawn sh")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for CpuHogs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn by_default_the_data_plane_turns_realtime_when_the_cpus_are_contended() {
+    require_testbed!();
+    if !std::path::Path::new("/proc/pressure/cpu").exists() {
+        eprintln!("SKIPPED: this kernel has no CPU pressure information (PSI)");
+        return;
+    }
+    let mut tb = Testbed::new(&Topology::star(1));
+    tb.start_all(&NodeOptions::default());
+    tb.wait_ready(Duration::from_secs(15));
+    let rsu = tb.pid(0).unwrap();
+    let hogs = CpuHogs::start();
+    // The decision runs every 100 ms; give a loaded CI machine time.
+    let turned = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        thread_sched(rsu, "dataplane") == Some((libc::SCHED_FIFO as u32, 1))
+    });
+    let status = tb.api_json(0, "/api/v1/status");
+    drop(hogs);
+    assert!(
+        turned,
+        "data plane never became SCHED_FIFO 1 under CPU contention; status {status}; log:\n{}",
+        tb.log(0)
+    );
+    assert!(
+        status["dataplane"]["realtime_switches"].as_u64() >= Some(1),
+        "switch not counted: {status}"
+    );
+    assert_eq!(
+        status["config"]["dataplane"]["realtime"], "auto",
+        "{status}"
+    );
+    // Only the data plane: the control thread keeps normal scheduling.
+    assert_eq!(
+        thread_sched(rsu, "rsu"),
+        Some((libc::SCHED_OTHER as u32, 0))
+    );
+    let log = tb.log(0);
+    assert!(
+        log.contains("while the CPUs are contended")
+            && !log.contains("cannot set realtime")
+            && !log.contains("cannot switch"),
+        "log:\n{log}"
+    );
+    // What the API says is what the thread has, whichever way it went since.
+    let agree = (0..20).any(|_| {
+        let api = tb.api_json(0, "/api/v1/status")["dataplane"]["realtime"].as_bool();
+        let fifo = thread_sched(rsu, "dataplane").map(|(p, _)| p == libc::SCHED_FIFO as u32);
+        if api == fifo {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    });
+    assert!(agree, "API and thread disagree on realtime");
+    let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 50, "0.01");
+    assert_eq!(r.received, 50, "forwarding goes on");
 }

@@ -649,14 +649,18 @@ impl Drop for CpuHogs {
 }
 
 #[test]
-fn by_default_the_data_plane_turns_realtime_when_the_cpus_are_contended() {
+fn auto_realtime_turns_the_data_plane_realtime_when_the_cpus_are_contended() {
     require_testbed!();
     if !std::path::Path::new("/proc/pressure/cpu").exists() {
         eprintln!("SKIPPED: this kernel has no CPU pressure information (PSI)");
         return;
     }
     let mut tb = Testbed::new(&Topology::star(1));
-    tb.start_all(&NodeOptions::default());
+    // `realtime = "auto"` is the default mode.
+    tb.start_all(&NodeOptions {
+        extra: "[dataplane]\nrealtime_priority = 1\n".into(),
+        ..NodeOptions::default()
+    });
     tb.wait_ready(Duration::from_secs(15));
     let rsu = tb.pid(0).unwrap();
     let hogs = CpuHogs::start();

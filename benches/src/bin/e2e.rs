@@ -21,9 +21,9 @@ enum Path {
     Unbatched,
     /// Batched, with `[security] mode = "encrypted"`.
     Encrypted,
-    /// Batched, with `[dataplane] realtime_priority = 0`: never realtime
-    /// (the default takes realtime priority while the CPUs are contended).
-    NormalScheduling,
+    /// Batched, with `[dataplane] realtime_priority = 1` (realtime while
+    /// the CPUs are contended).
+    Realtime,
 }
 
 impl Path {
@@ -36,7 +36,7 @@ impl Path {
             Path::BatchedNoOffload => "batched_no_offload",
             Path::Unbatched => "unbatched",
             Path::Encrypted => "encrypted",
-            Path::NormalScheduling => "normal_scheduling",
+            Path::Realtime => "realtime",
         }
     }
 }
@@ -128,8 +128,8 @@ fn build_with(path: Path, hops: usize, extra: &str) -> Net {
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
         security: (path == Path::Encrypted).then(|| "encrypted".to_string()),
-        extra: if path == Path::NormalScheduling {
-            format!("[dataplane]\nrealtime_priority = 0\n{extra}")
+        extra: if path == Path::Realtime {
+            format!("[dataplane]\nrealtime_priority = 1\n{extra}")
         } else {
             extra.to_string()
         },
@@ -581,7 +581,7 @@ fn run_probe(args: &[String], secs: u64) {
             "unbatched" => Path::Unbatched,
             "encrypted" => Path::Encrypted,
             "no_offload" => Path::BatchedNoOffload,
-            "normal_scheduling" => Path::NormalScheduling,
+            "realtime" => Path::Realtime,
             _ => continue,
         };
         let mut net = build_with(path, hops, &extra);
@@ -673,7 +673,7 @@ fn main() {
     }
     results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
     results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
-    results.push(run_path(Path::NormalScheduling, 1, secs, false));
+    results.push(run_path(Path::Realtime, 1, secs, false));
     results.push(run_udp64_paired(1, secs, 3));
     for hops in [1usize, 2] {
         results.push(run_tcp_only(Path::KernelMtu, hops, secs));
@@ -822,9 +822,9 @@ fn main() {
             ratio(b, km)
         ));
     }
-    let normal = find("normal_scheduling", 1);
+    let rt = find("realtime", 1);
     let b1 = find("batched", 1);
-    md.push_str("\nThe default scheduling (realtime priority while the CPUs are contended: `[dataplane] realtime_priority = 1`, `realtime = \"auto\"`) against normal scheduling only (`realtime_priority = 0`), 1 hop:\n\n| Measurement | batched (default) | batched, normal scheduling only |\n|---|---:|---:|\n");
+    md.push_str("\nRealtime priority while the CPUs are contended (`[dataplane] realtime_priority = 1`, `realtime = \"auto\"`) against the default (normal scheduling), 1 hop:\n\n| Measurement | batched (default) | batched, realtime |\n|---|---:|---:|\n");
     for (label, key, d) in [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
         ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
@@ -841,7 +841,7 @@ fn main() {
         md.push_str(&format!(
             "| {label} | {} | {} |\n",
             cell(f(&b1[key]), d),
-            cell(f(&normal[key]), d)
+            cell(f(&rt[key]), d)
         ));
     }
     md.push_str(&security_table(&results));

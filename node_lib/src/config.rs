@@ -65,6 +65,9 @@ impl std::error::Error for ConfigError {}
 /// rate as a default (docs/BENCHMARKS.md).
 const DEFAULT_REALTIME_PRIORITY: i64 = 0;
 
+/// The kernel's own slice unless asked (see `DataplaneConfig::slice_us`).
+const DEFAULT_SLICE_US: i64 = 0;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -276,6 +279,7 @@ struct RawBatching {
 struct RawDataplane {
     realtime_priority: Option<i64>,
     realtime: Option<String>,
+    slice_us: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -344,6 +348,9 @@ pub struct DataplaneConfig {
     pub realtime_priority: u8,
     /// When a nonzero `realtime_priority` applies.
     pub realtime: RealtimeMode,
+    /// Time slice asked of the kernel's fair scheduler for the data-plane
+    /// thread, in microseconds (100..=100000); 0: the kernel's default.
+    pub slice_us: u32,
 }
 
 /// When the data-plane thread runs under realtime scheduling.
@@ -528,6 +535,10 @@ impl Config {
                 0,
                 99,
             )? as u8,
+            slice_us: match d.slice_us {
+                Some(0) => 0,
+                v => ranged("dataplane.slice_us", v, DEFAULT_SLICE_US, 100, 100_000)? as u32,
+            },
             realtime: match d.realtime.as_deref() {
                 None | Some("auto") => RealtimeMode::Auto,
                 Some("always") => RealtimeMode::Always,

@@ -10,6 +10,7 @@ use crate::realtime::{AutoRealtime, Sample, Thresholds};
 use crate::role::{Role, RoleSnapshot};
 use crate::sys;
 use crate::tun::Tun;
+use crate::tun_backlog::TunBacklog;
 use common::action::Action;
 use common::batch::RecvBatch;
 use common::counters::{Counters, Syscall};
@@ -36,6 +37,9 @@ const REALTIME_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// for "auto".
 struct RealtimeControl {
     priority: u8,
+    /// `[dataplane] slice_us`, applied whenever the thread is under normal
+    /// scheduling.
+    slice: Option<Duration>,
     auto: Option<(AutoRealtime, sys::CpuPressure)>,
     last_sample: Time,
 }
@@ -44,9 +48,23 @@ impl RealtimeControl {
     fn start(cfg: &DataplaneConfig, shared: &Shared) -> RealtimeControl {
         let mut rc = RealtimeControl {
             priority: cfg.realtime_priority,
+            slice: (cfg.slice_us > 0).then(|| Duration::from_micros(cfg.slice_us.into())),
             auto: None,
             last_sample: Time::ZERO,
         };
+        if let Some(slice) = rc.slice {
+            match sys::set_fair_scheduling(slice) {
+                Ok(()) => tracing::info!(
+                    slice_us = cfg.slice_us,
+                    kernel_slice_us = sys::current_slice().map(|d| d.as_micros() as u64),
+                    "data plane asks the scheduler for a short time slice"
+                ),
+                Err(e) => {
+                    tracing::warn!(slice_us = cfg.slice_us, error = %e, "cannot set the data-plane time slice; the kernel's default applies");
+                    rc.slice = None;
+                }
+            }
+        }
         if cfg.realtime_priority == 0 {
             return rc;
         }
@@ -68,8 +86,7 @@ impl RealtimeControl {
             RealtimeMode::Auto => {
                 // Try once up front, so a missing permission is reported at
                 // start and not at the first busy moment.
-                let permitted =
-                    sys::set_realtime(rc.priority).and_then(|()| sys::set_normal_scheduling());
+                let permitted = sys::set_realtime(rc.priority).and_then(|()| rc.normal());
                 match (permitted, sys::CpuPressure::open()) {
                     (Ok(()), Ok(psi)) => {
                         tracing::info!(
@@ -92,6 +109,14 @@ impl RealtimeControl {
             }
         }
         rc
+    }
+
+    /// Normal scheduling, with the configured slice if there is one.
+    fn normal(&self) -> io::Result<()> {
+        match self.slice {
+            Some(slice) => sys::set_fair_scheduling(slice),
+            None => sys::set_normal_scheduling(),
+        }
     }
 
     /// Takes a sample when a window has passed and switches if the policy
@@ -117,7 +142,7 @@ impl RealtimeControl {
         let r = if realtime {
             sys::set_realtime(self.priority)
         } else {
-            sys::set_normal_scheduling()
+            self.normal()
         };
         match r {
             Ok(()) => {
@@ -127,7 +152,7 @@ impl RealtimeControl {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot switch data-plane scheduling; normal scheduling from now on");
-                let _ = sys::set_normal_scheduling();
+                let _ = self.normal();
                 shared.realtime.store(false, Ordering::Relaxed);
                 self.auto = None;
             }
@@ -228,6 +253,15 @@ fn is_link_down(e: &io::Error) -> bool {
 }
 
 impl<R: Role> Dataplane<R> {
+    /// The TUN is ours: a read error other than EAGAIN means it is gone
+    /// (deleted, fd broken). Polling on would spin; the loop stops and the
+    /// service manager restarts the daemon.
+    fn tun_failed(&self, e: io::Error, c: &Counters) -> io::Error {
+        Counters::inc(&c.tun_errors, 1);
+        tracing::error!(error = %e, tun = self.tun.name(), "TUN device failed; stopping");
+        io::Error::new(e.kind(), format!("TUN `{}`: {e}", self.tun.name()))
+    }
+
     /// Runs until shutdown is requested. Never returns early on bad input or
     /// a link that goes down; only a failing poll ends it with an error.
     pub fn run(mut self) -> io::Result<()> {
@@ -240,8 +274,18 @@ impl<R: Role> Dataplane<R> {
         };
         let batched = self.batching.enabled;
         let mut link_rx = RecvBatch::new(max_batch, self.link.frame_capacity());
-        let mut tun_rx = RecvBatch::new(max_batch, self.tun.read_capacity());
-        let mut tun_meta = vec![VnetHdr::default(); max_batch];
+        // Batched: the TUN is read through the backlog; unbatched: one
+        // packet at a time through `tun_rx`.
+        let unbatched_slots = if batched { 0 } else { max_batch };
+        let mut tun_rx = RecvBatch::new(unbatched_slots, self.tun.read_capacity());
+        let mut tun_meta = vec![VnetHdr::default(); unbatched_slots];
+        let mut backlog = TunBacklog::new(
+            if batched { max_batch } else { 0 },
+            self.tun.read_capacity(),
+            // Bulk per turn: about one sendmmsg of link frames, so the loop
+            // is back at the link and the TUN within a fraction of a ms.
+            max_batch * self.link.mtu(),
+        );
         let empty = RecvBatch::new(0, 1);
         let mut scratch = LinkScratch::new(max_batch);
         let mut dispatch = Dispatcher::new(
@@ -336,7 +380,11 @@ impl<R: Role> Dataplane<R> {
                 *shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snap;
             }
             let wait = self.role.next_tick().0.saturating_sub(now.0);
-            let timeout_ms = wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32;
+            let timeout_ms = if backlog.has_bulk() {
+                0
+            } else {
+                wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32
+            };
             let mut fds = [
                 libc::pollfd {
                     fd: self.link.as_raw_fd(),
@@ -357,6 +405,22 @@ impl<R: Role> Dataplane<R> {
             c.syscall(Syscall::Poll);
             sys::poll(&mut fds, timeout_ms)?;
             if shared.is_shutting_down() {
+                // What was read from the TUN is accepted: send it all.
+                while backlog.has_bulk() {
+                    backlog.take_bulk();
+                    let (out, pool, meta) = backlog.to_send();
+                    dispatch.handle_messages_batched(
+                        out,
+                        &empty,
+                        pool,
+                        meta,
+                        &self.link,
+                        &self.tun,
+                        c,
+                        self.role.sealer(),
+                    );
+                    backlog.sent();
+                }
                 return Ok(());
             }
             if fds[2].revents != 0 {
@@ -424,25 +488,42 @@ impl<R: Role> Dataplane<R> {
                     }
                 }
             }
-            if fds[1].revents != 0 {
+            if batched && (fds[1].revents != 0 || backlog.has_bulk()) {
+                if fds[1].revents != 0 {
+                    if let Err(e) = backlog.read(&self.tun, c) {
+                        return Err(self.tun_failed(e, c));
+                    }
+                    let now = shared.now();
+                    for k in 0..backlog.fresh().len() {
+                        let slot = backlog.fresh()[k];
+                        let pkt = backlog.packet(slot);
+                        Counters::inc(&c.tun_rx_packets, 1);
+                        Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
+                        self.role.on_tun(now, slot, pkt, &mut actions);
+                        backlog.file(slot, &mut actions);
+                    }
+                }
+                backlog.take_bulk();
+                let (out, pool, meta) = backlog.to_send();
+                dispatch.handle_messages_batched(
+                    out,
+                    &empty,
+                    pool,
+                    meta,
+                    &self.link,
+                    &self.tun,
+                    c,
+                    self.role.sealer(),
+                );
+                backlog.sent();
+            } else if fds[1].revents != 0 {
                 for _ in 0..BATCHES_PER_TURN {
                     let n = match self
                         .tun
                         .recv(&mut tun_rx, &mut tun_meta, max_batch, batched, c)
                     {
                         Ok(n) => n,
-                        Err(e) => {
-                            // The TUN is ours: a read error other than
-                            // EAGAIN means it is gone (deleted, fd broken).
-                            // Polling on would spin; stop and let the
-                            // service manager restart the daemon.
-                            Counters::inc(&c.tun_errors, 1);
-                            tracing::error!(error = %e, tun = self.tun.name(), "TUN device failed; stopping");
-                            return Err(io::Error::new(
-                                e.kind(),
-                                format!("TUN `{}`: {e}", self.tun.name()),
-                            ));
-                        }
+                        Err(e) => return Err(self.tun_failed(e, c)),
                     };
                     if n == 0 {
                         break;

@@ -2,6 +2,7 @@
 //! syscalls — one gather sendmmsg for everything bound for the link
 //! (grouped by next hop so small messages share frames), then the TUN writes.
 
+use crate::expedite::Expedite;
 use crate::link::{LinkScratch, RawLink};
 use crate::tun::{Tun, TunWriteScratch};
 use common::action::{Action, Payload, Sealer, Sealing, Source};
@@ -14,7 +15,11 @@ use common::NodeId;
 /// Reused state of the send path (lives on the data-plane thread).
 pub struct Dispatcher {
     send: SendBatch,
-    order: Vec<(NodeId, u32)>,
+    /// Link actions in send order: (bulk, next hop, index in the batch).
+    order: Vec<(bool, NodeId, u32)>,
+    expedite: Expedite,
+    /// Whether each action of the batch is bulk (for the TUN writes).
+    bulk: Vec<bool>,
     scratch: LinkScratch,
     tun_out: Vec<Payload>,
     tun_scratch: TunWriteScratch,
@@ -45,6 +50,8 @@ impl Dispatcher {
         Dispatcher {
             send: SendBatch::new(src, ethertype, link_mtu, aggregate && batched, frames),
             order: Vec::with_capacity(frames),
+            expedite: Expedite::with_capacity(frames),
+            bulk: Vec::with_capacity(frames * 2),
             scratch: LinkScratch::new(frames.min(1024)),
             tun_out: Vec::with_capacity(frames),
             tun_scratch: TunWriteScratch::default(),
@@ -52,8 +59,10 @@ impl Dispatcher {
         }
     }
 
-    /// Sends all actions. Link actions are grouped by destination (stable
-    /// within a destination, so per-flow order is kept). A TCP super-packet
+    /// Sends all actions. Small packets of flows with nothing bulky ahead of
+    /// them go first (see `expedite`); then link actions are grouped by
+    /// destination (stable within a destination, so per-flow order is
+    /// kept). A TCP super-packet
     /// from the TUN (offload; `tun_meta` holds the virtio-net headers of
     /// `tun_rx`) is cut into link-MTU segments here.
     #[allow(clippy::too_many_arguments)]
@@ -73,20 +82,24 @@ impl Dispatcher {
         }
         self.send.clear();
         self.order.clear();
+        self.bulk.clear();
+        self.expedite.start_batch();
         let mut tun_count = 0;
         for (i, a) in actions.iter().enumerate() {
+            let bulk = !self.batched || !self.is_expedited(a, link_rx, tun_rx, tun_meta);
+            self.bulk.push(bulk);
             match a.link_dst() {
-                Some(dst) => self.order.push((dst, i as u32)),
+                Some(dst) => self.order.push((bulk, dst, i as u32)),
                 None => tun_count += 1,
             }
         }
         if self.batched {
-            // (dst, index) keys are unique, so the unstable sort is stable per
-            // destination, and it does not allocate.
+            // (bulk, dst, index) keys are unique, so the unstable sort is
+            // stable per class and destination, and it does not allocate.
             self.order.sort_unstable();
         }
         for k in 0..self.order.len() {
-            let a = &actions[self.order[k].1 as usize];
+            let a = &actions[self.order[k].2 as usize];
             if let Action::SendData {
                 sealing: Sealing::Seal,
                 payload,
@@ -117,12 +130,14 @@ impl Dispatcher {
         if tun_count > 0 {
             counters.batch(Dir::TunTx, tun_count);
             self.tun_out.clear();
-            for a in actions {
-                if let Action::DeliverTun { payload } = a {
-                    if resolve(payload, link_rx, tun_rx).is_some() {
-                        self.tun_out.push(*payload);
-                    } else {
-                        counters.count_drop(DropReason::Malformed);
+            for bulk in [false, true] {
+                for (a, _) in actions.iter().zip(&self.bulk).filter(|(_, b)| **b == bulk) {
+                    if let Action::DeliverTun { payload } = a {
+                        if resolve(payload, link_rx, tun_rx).is_some() {
+                            self.tun_out.push(*payload);
+                        } else {
+                            counters.count_drop(DropReason::Malformed);
+                        }
                     }
                 }
             }
@@ -134,6 +149,32 @@ impl Dispatcher {
                 counters,
             );
         }
+    }
+
+    /// Whether action `a` (the next of the batch) may go ahead of bulk.
+    fn is_expedited(
+        &mut self,
+        a: &Action,
+        link_rx: &RecvBatch,
+        tun_rx: &RecvBatch,
+        tun_meta: &[VnetHdr],
+    ) -> bool {
+        let payload = match a {
+            // A relayed sealed box has no readable flow; control messages
+            // keep their place among the data of their peer.
+            Action::SendData {
+                sealing: Sealing::Relay,
+                ..
+            }
+            | Action::SendControl { .. } => return false,
+            Action::SendData { payload, .. }
+            | Action::SendBroadcast { payload, .. }
+            | Action::DeliverTun { payload } => payload,
+        };
+        let flow = resolve(payload, link_rx, tun_rx).and_then(common::ip::flow_hash);
+        let super_packet = gso_of(a, tun_meta).is_some();
+        self.expedite
+            .is_expedited(flow, usize::from(payload.len), super_packet)
     }
 
     /// A data action to seal for its destination's session: a TCP

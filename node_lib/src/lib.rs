@@ -2,7 +2,8 @@
 //!
 //! * Platform I/O: [`link`] (AF_PACKET raw socket, recvmmsg/sendmmsg),
 //!   [`tun`] (TUN device), [`sys`] (the libc calls).
-//! * Send path: [`dispatch`] (`handle_messages_batched`).
+//! * Send path: [`dispatch`] (`handle_messages_batched`), [`expedite`]
+//!   (small packets ahead of bulk).
 //! * The loop: [`dataplane`], driving a [`role::Role`] state machine.
 //! * Shared routing pieces: [`neighbor`], [`seqwin`].
 //! * Operations: [`config`], [`logging`], [`api`], [`daemon`].
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod dispatch;
 pub mod downstream;
+pub mod expedite;
 pub mod inbound;
 pub mod link;
 pub mod logging;
@@ -29,3 +31,4 @@ pub mod show;
 pub mod stats_json;
 pub mod sys;
 pub mod tun;
+pub mod tun_backlog;

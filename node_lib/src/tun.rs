@@ -29,6 +29,18 @@ struct In6Ifreq {
     ifindex: libc::c_int,
 }
 
+/// What one TUN read gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunRead {
+    /// A packet of this many bytes, with its virtio-net header (default
+    /// without offload).
+    Packet(usize, VnetHdr),
+    /// A packet that was malformed, counted and dropped.
+    Dropped,
+    /// Nothing to read now.
+    Empty,
+}
+
 pub struct Tun {
     fd: OwnedFd,
     name: String,
@@ -264,9 +276,36 @@ impl Tun {
         let mut n = 0;
         let mut bytes = 0;
         let byte_budget = max * self.mtu;
-        let mut vh = [0u8; VNET_HDR_LEN];
         while n < max && bytes < byte_budget {
-            let slot = batch.slot_mut(n);
+            match self.read_one(batch.slot_mut(n), counters) {
+                Ok(TunRead::Packet(len, hdr)) => {
+                    meta[n] = hdr;
+                    batch.set_len(n, len);
+                    bytes += len;
+                    n += 1;
+                }
+                Ok(TunRead::Dropped) => continue,
+                Ok(TunRead::Empty) => break,
+                Err(e) => {
+                    batch.set_filled(n);
+                    if n > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        batch.set_filled(n);
+        counters.batch(Dir::TunRx, n);
+        Ok(n)
+    }
+
+    /// Reads one packet into `slot` (at least [`Self::read_capacity`]
+    /// bytes). With offload, its virtio-net header is returned and a
+    /// checksum the kernel left partial is completed.
+    pub fn read_one(&self, slot: &mut [u8], counters: &Counters) -> io::Result<TunRead> {
+        let mut vh = [0u8; VNET_HDR_LEN];
+        loop {
             counters.syscall(Syscall::TunRead);
             let r = if self.vnet {
                 let iov = [
@@ -291,51 +330,37 @@ impl Tun {
                     )
                 }
             };
-            match cvt_size(r) {
-                Ok(0) => break,
-                Ok(len) => {
-                    let len = if self.vnet {
-                        len.saturating_sub(VNET_HDR_LEN)
-                    } else {
-                        len
-                    };
-                    let hdr = if self.vnet {
-                        VnetHdr::parse(&vh)
-                    } else {
-                        VnetHdr::default()
-                    };
-                    if hdr.flags & VNET_F_NEEDS_CSUM != 0 && !hdr.is_gso() {
-                        let slot = batch.slot_mut(n);
-                        if offload::complete_checksum(
-                            &mut slot[..len],
-                            hdr.csum_start as usize,
-                            hdr.csum_offset as usize,
-                        )
-                        .is_err()
-                        {
-                            counters.count_drop(DropReason::Malformed);
-                            continue;
-                        }
-                    }
-                    meta[n] = hdr;
-                    batch.set_len(n, len);
-                    bytes += len;
-                    n += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            let len = match cvt_size(r) {
+                Ok(0) => return Ok(TunRead::Empty),
+                Ok(len) => len,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(TunRead::Empty),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    batch.set_filled(n);
-                    if n > 0 {
-                        break;
-                    }
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
+            };
+            let len = if self.vnet {
+                len.saturating_sub(VNET_HDR_LEN)
+            } else {
+                len
+            };
+            let hdr = if self.vnet {
+                VnetHdr::parse(&vh)
+            } else {
+                VnetHdr::default()
+            };
+            if hdr.flags & VNET_F_NEEDS_CSUM != 0
+                && !hdr.is_gso()
+                && offload::complete_checksum(
+                    &mut slot[..len],
+                    hdr.csum_start as usize,
+                    hdr.csum_offset as usize,
+                )
+                .is_err()
+            {
+                counters.count_drop(DropReason::Malformed);
+                return Ok(TunRead::Dropped);
             }
+            return Ok(TunRead::Packet(len, hdr));
         }
-        batch.set_filled(n);
-        counters.batch(Dir::TunRx, n);
-        Ok(n)
     }
 
     /// Writes IP packets to the TUN. With offload, consecutive TCP segments

@@ -185,6 +185,59 @@ fn forwarding_allocates_nothing_after_warm_up() {
     );
 }
 
+/// The TUN backlog (small packets ahead of bulk, bulk in bounded turns)
+/// with a mix of bulk and pings: nothing allocated per packet.
+#[test]
+fn tun_backlog_allocates_nothing_after_warm_up() {
+    use common::offload::VnetHdr;
+    use common::wire::MessageType;
+    use node_lib::tun_backlog::TunBacklog;
+    let bulk = ipv4_packet(addr(1), addr(2), 1, 1_380);
+    let ping = ipv4_packet(addr(1), addr(3), 2, 64);
+    let mut b = TunBacklog::new(64, 2048, 8 * 1_400);
+    let mut actions: Vec<Action> = Vec::with_capacity(8);
+    let mut round = |b: &mut TunBacklog| -> usize {
+        let mut sent = 0;
+        b.clear_fresh();
+        for k in 0..48 {
+            let p = if k % 8 == 7 { &ping } else { &bulk };
+            assert!(b.push_packet(p, VnetHdr::default()));
+        }
+        for k in 0..b.fresh().len() {
+            let slot = b.fresh()[k];
+            actions.push(Action::SendData {
+                next_hop: common::NodeId([2, 0, 0, 0, 0, 1]),
+                kind: MessageType::DataUp,
+                ttl: 8,
+                origin: common::NodeId([2, 0, 0, 0, 0, 2]),
+                dest: common::NodeId([2, 0, 0, 0, 0, 1]),
+                payload: Payload {
+                    source: Source::Tun,
+                    slot,
+                    offset: 0,
+                    len: b.packet(slot).len() as u16,
+                },
+                sealing: Default::default(),
+            });
+            b.file(slot, &mut actions);
+        }
+        b.clear_fresh();
+        while b.has_bulk() || sent == 0 {
+            b.take_bulk();
+            sent += b.to_send().0.len();
+            b.sent();
+        }
+        sent
+    };
+    for _ in 0..3 {
+        assert_eq!(round(&mut b), 48);
+    }
+    let (sent, allocs) = count(|| (0..100).map(|_| round(&mut b)).sum::<usize>());
+    assert_eq!(sent, 100 * 48);
+    assert_eq!(allocs, 0, "allocations while queueing {sent} packets");
+    assert_eq!(b.free_slots(), 64);
+}
+
 #[test]
 fn real_link_send_and_receive_allocate_nothing() {
     // SAFETY: geteuid has no preconditions.

@@ -1,0 +1,341 @@
+//! The TUN side of the batched data plane: packets are read from the TUN as
+//! deep as free slots allow, small ones leave at once, bulk waits in a FIFO
+//! and leaves a bounded amount per loop turn.
+//!
+//! Why: the kernel's TUN queue is a FIFO without priorities, and the host's
+//! TCP fills it freely (the TUN releases each packet's socket memory when it
+//! queues it, so TCP Small Queues never hold TCP back). When the data plane
+//! is descheduled for a moment, megabytes build up there, and a ping or an
+//! ACK of another connection behind them waits until all are cut and sent.
+//! Reading is cheap next to sending, so the packets are taken into our
+//! memory, where small ones can pass the bulk (see `expedite`) and the turn
+//! stays short enough to come back to the TUN and the link soon.
+
+use crate::expedite::Expedite;
+use crate::tun::{Tun, TunRead};
+use common::action::{Action, Payload, Source};
+use common::batch::RecvBatch;
+use common::counters::{Counters, Dir};
+use common::offload::VnetHdr;
+use std::collections::VecDeque;
+use std::io;
+
+/// Packets read from the TUN and not yet sent.
+pub struct TunBacklog {
+    /// Every slot is readable by index; which are in use is `refs`.
+    pool: RecvBatch,
+    meta: Vec<VnetHdr>,
+    free: Vec<u16>,
+    /// Actions still to send per slot; the slot is free again at zero.
+    refs: Vec<u16>,
+    /// Slots read by the last [`TunBacklog::read`], in arrival order.
+    fresh: Vec<u16>,
+    /// Bulk actions in arrival order, with their packet's flow.
+    queue: VecDeque<(Action, Option<u32>)>,
+    /// Flows with bulk in `queue`.
+    expedite: Expedite,
+    /// What to send now: expedited actions, then bulk from the queue.
+    out: Vec<Action>,
+    /// Bulk bytes sent per turn.
+    budget: usize,
+}
+
+impl TunBacklog {
+    /// `slots` packets of `slot_size` bytes; `budget`: bulk bytes per turn.
+    pub fn new(slots: usize, slot_size: usize, budget: usize) -> TunBacklog {
+        let slots = slots.min(usize::from(u16::MAX));
+        let mut pool = RecvBatch::new(slots, slot_size);
+        pool.set_filled(slots);
+        TunBacklog {
+            pool,
+            meta: vec![VnetHdr::default(); slots],
+            free: (0..slots as u16).rev().collect(),
+            refs: vec![0; slots],
+            fresh: Vec::with_capacity(slots),
+            queue: VecDeque::with_capacity(slots * 4),
+            expedite: Expedite::with_capacity(slots * 4),
+            out: Vec::with_capacity(slots * 4),
+            budget,
+        }
+    }
+
+    /// Whether bulk waits to be sent (the loop must not sleep then).
+    pub fn has_bulk(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Reads packets into free slots until the TUN is empty or no slot is
+    /// free; they are then in [`Self::fresh`]. Errors other than EAGAIN
+    /// are returned only when nothing was read.
+    pub fn read(&mut self, tun: &Tun, counters: &Counters) -> io::Result<usize> {
+        self.fresh.clear();
+        while let Some(&slot) = self.free.last() {
+            let i = usize::from(slot);
+            match tun.read_one(self.pool.slot_mut(i), counters) {
+                Ok(TunRead::Packet(len, hdr)) => {
+                    self.pool.set_len(i, len);
+                    self.meta[i] = hdr;
+                    self.free.pop();
+                    self.fresh.push(slot);
+                }
+                Ok(TunRead::Dropped) => continue,
+                Ok(TunRead::Empty) => break,
+                Err(e) if self.fresh.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        counters.batch(Dir::TunRx, self.fresh.len());
+        Ok(self.fresh.len())
+    }
+
+    /// Takes a packet from memory instead of the TUN (tests, benches): as
+    /// if [`Self::read`] had read it. False if no slot is free or it does
+    /// not fit.
+    pub fn push_packet(&mut self, bytes: &[u8], hdr: VnetHdr) -> bool {
+        let Some(&slot) = self.free.last() else {
+            return false;
+        };
+        let i = usize::from(slot);
+        let Some(dst) = self.pool.slot_mut(i).get_mut(..bytes.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        self.pool.set_len(i, bytes.len());
+        self.meta[i] = hdr;
+        self.free.pop();
+        self.fresh.push(slot);
+        true
+    }
+
+    /// Starts a new set of fresh packets for [`Self::push_packet`].
+    pub fn clear_fresh(&mut self) {
+        self.fresh.clear();
+    }
+
+    /// Slots free for reading.
+    pub fn free_slots(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Slots read by the last [`Self::read`].
+    pub fn fresh(&self) -> &[u16] {
+        &self.fresh
+    }
+
+    /// The packet in `slot`.
+    pub fn packet(&self, slot: u16) -> &[u8] {
+        self.pool.get(usize::from(slot))
+    }
+
+    /// Takes the actions the role made of the fresh packet in `slot`
+    /// (drained from `actions`): to send now if the packet is small and its
+    /// flow has no bulk waiting, else to the back of the queue.
+    pub fn file(&mut self, slot: u16, actions: &mut Vec<Action>) {
+        let i = usize::from(slot);
+        let refs = actions
+            .iter()
+            .filter(|a| pooled(a).is_some_and(|p| p.slot == slot))
+            .count();
+        if refs == 0 {
+            self.free.push(slot);
+            self.queue_or_send(actions, None, true);
+            return;
+        }
+        self.refs[i] = refs as u16;
+        let packet = self.pool.get(i);
+        let flow = common::ip::flow_hash(packet);
+        let mut now = true;
+        for _ in 0..actions.len() {
+            // One verdict per action: each queued one counts for its flow.
+            now &= self
+                .expedite
+                .is_expedited(flow, packet.len(), self.meta[i].is_gso());
+        }
+        self.queue_or_send(actions, flow, now);
+    }
+
+    fn queue_or_send(&mut self, actions: &mut Vec<Action>, flow: Option<u32>, now: bool) {
+        if now {
+            self.out.append(actions);
+        } else {
+            self.queue.extend(actions.drain(..).map(|a| (a, flow)));
+        }
+    }
+
+    /// Moves bulk from the head of the queue to the send list, up to the
+    /// per-turn budget (at least one action).
+    pub fn take_bulk(&mut self) {
+        let mut bytes = 0;
+        while bytes < self.budget {
+            let Some((a, flow)) = self.queue.pop_front() else {
+                break;
+            };
+            self.expedite.left(flow);
+            bytes += pooled(&a).map_or(0, |p| usize::from(p.len));
+            self.out.push(a);
+        }
+    }
+
+    /// What to send now, with the batch and headers its payloads refer to.
+    pub fn to_send(&self) -> (&[Action], &RecvBatch, &[VnetHdr]) {
+        (&self.out, &self.pool, &self.meta)
+    }
+
+    /// After the send list went out: frees the slots nothing refers to now.
+    pub fn sent(&mut self) {
+        for k in 0..self.out.len() {
+            if let Some(p) = pooled(&self.out[k]) {
+                let slot = p.slot;
+                let r = &mut self.refs[usize::from(slot)];
+                if *r > 0 {
+                    *r -= 1;
+                    if *r == 0 {
+                        self.free.push(slot);
+                    }
+                }
+            }
+        }
+        self.out.clear();
+        if self.queue.is_empty() {
+            self.expedite.start_batch();
+        }
+    }
+}
+
+/// The pool payload an action refers to (not the empty keepalive).
+fn pooled(a: &Action) -> Option<&Payload> {
+    match a {
+        Action::SendData { payload, .. }
+        | Action::SendBroadcast { payload, .. }
+        | Action::DeliverTun { payload } => {
+            (payload.source == Source::Tun && payload.len > 0).then_some(payload)
+        }
+        Action::SendControl { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::action::Sealing;
+    use common::wire::MessageType;
+    use common::NodeId;
+
+    fn packet(proto: u8, sport: u16, len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[0] = 0x45;
+        p[9] = proto;
+        p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p
+    }
+
+    /// What a role makes of a packet: one data action naming its slot.
+    fn forward(b: &TunBacklog, slot: u16, out: &mut Vec<Action>) {
+        out.push(Action::SendData {
+            next_hop: NodeId([2, 0, 0, 0, 0, 1]),
+            kind: MessageType::DataUp,
+            ttl: 8,
+            origin: NodeId([2, 0, 0, 0, 0, 2]),
+            dest: NodeId([2, 0, 0, 0, 0, 1]),
+            payload: Payload {
+                source: Source::Tun,
+                slot,
+                offset: 0,
+                len: b.packet(slot).len() as u16,
+            },
+            sealing: Sealing::Plain,
+        });
+    }
+
+    /// Files every fresh packet, then returns the source ports of what one
+    /// turn sends.
+    fn turn(b: &mut TunBacklog) -> Vec<u16> {
+        let mut actions = Vec::new();
+        for k in 0..b.fresh().len() {
+            let slot = b.fresh()[k];
+            forward(b, slot, &mut actions);
+            b.file(slot, &mut actions);
+        }
+        b.clear_fresh();
+        b.take_bulk();
+        let (out, pool, _) = b.to_send();
+        let ports = out
+            .iter()
+            .map(|a| match a {
+                Action::SendData { payload, .. } => {
+                    let p = pool.get(usize::from(payload.slot));
+                    u16::from_be_bytes([p[20], p[21]])
+                }
+                _ => 0,
+            })
+            .collect();
+        b.sent();
+        ports
+    }
+
+    #[test]
+    fn a_ping_read_behind_bulk_leaves_in_the_first_turn() {
+        // Budget: two 1400-byte packets per turn.
+        let mut b = TunBacklog::new(16, 2048, 2_800);
+        for port in 1..=6 {
+            assert!(b.push_packet(&packet(6, port, 1_400), VnetHdr::default()));
+        }
+        assert!(b.push_packet(&packet(1, 99, 84), VnetHdr::default()));
+        assert_eq!(turn(&mut b), vec![99, 1, 2]);
+        assert!(b.has_bulk());
+        assert_eq!(turn(&mut b), vec![3, 4]);
+        assert_eq!(turn(&mut b), vec![5, 6]);
+        assert!(!b.has_bulk());
+        assert_eq!(b.free_slots(), 16, "every slot is free again");
+    }
+
+    #[test]
+    fn a_small_packet_of_a_flow_with_bulk_waiting_keeps_its_place() {
+        let mut b = TunBacklog::new(16, 2048, 1_400);
+        // Same flow (TCP, port 7): bulk, then a small packet.
+        assert!(b.push_packet(&packet(6, 7, 1_400), VnetHdr::default()));
+        assert!(b.push_packet(&packet(6, 7, 1_400), VnetHdr::default()));
+        assert_eq!(turn(&mut b), vec![7]);
+        assert!(b.push_packet(&packet(6, 7, 60), VnetHdr::default()));
+        assert!(b.push_packet(&packet(6, 8, 60), VnetHdr::default()));
+        // Port 8 passes; port 7's small packet waits behind its own bulk.
+        assert_eq!(turn(&mut b), vec![8, 7]);
+        assert_eq!(turn(&mut b), vec![7]);
+        assert!(!b.has_bulk());
+        // With the bulk gone, flow 7 may be expedited again.
+        assert!(b.push_packet(&packet(6, 9, 1_400), VnetHdr::default()));
+        assert!(b.push_packet(&packet(6, 7, 60), VnetHdr::default()));
+        assert_eq!(turn(&mut b), vec![7, 9]);
+        assert_eq!(b.free_slots(), 16);
+    }
+
+    #[test]
+    fn a_full_pool_takes_no_more_and_frees_as_it_sends() {
+        let mut b = TunBacklog::new(3, 2048, 1_400);
+        for port in 1..=3 {
+            assert!(b.push_packet(&packet(17, port, 1_400), VnetHdr::default()));
+        }
+        assert!(!b.push_packet(&packet(17, 4, 1_400), VnetHdr::default()));
+        assert_eq!(turn(&mut b), vec![1]);
+        assert_eq!(b.free_slots(), 1);
+        assert!(b.push_packet(&packet(17, 4, 1_400), VnetHdr::default()));
+        assert_eq!(turn(&mut b), vec![2]);
+        assert_eq!(turn(&mut b), vec![3]);
+        assert_eq!(turn(&mut b), vec![4]);
+        assert_eq!(b.free_slots(), 3);
+    }
+
+    #[test]
+    fn packets_the_role_drops_free_their_slot_at_once() {
+        let mut b = TunBacklog::new(2, 2048, 1_400);
+        assert!(b.push_packet(&packet(17, 1, 100), VnetHdr::default()));
+        let slot = b.fresh()[0];
+        b.file(slot, &mut Vec::new());
+        assert_eq!(b.free_slots(), 2);
+        // Too big for a slot: refused, nothing taken.
+        assert!(!b.push_packet(&[0x45; 4096], VnetHdr::default()));
+        assert_eq!(b.free_slots(), 2);
+    }
+}

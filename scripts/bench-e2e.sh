@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: builds release binaries and drives iperf3/ping
 # through the daemons, the kernel path and the unbatched daemons in one run.
-# Needs root. Options: --duration SECS (default 5), --out FILE.json.
+# Needs root. Options: --duration SECS (default 5), --out FILE.json,
+# --no-pin (let the kernel place the data planes), --dataplane "TOML LINES".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh

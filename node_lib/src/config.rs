@@ -280,6 +280,7 @@ struct RawDataplane {
     realtime_priority: Option<i64>,
     realtime: Option<String>,
     slice_us: Option<i64>,
+    cpu: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -351,6 +352,8 @@ pub struct DataplaneConfig {
     /// Time slice asked of the kernel's fair scheduler for the data-plane
     /// thread, in microseconds (100..=100000); 0: the kernel's default.
     pub slice_us: u32,
+    /// CPU the data-plane thread is bound to; `None`: any.
+    pub cpu: Option<u16>,
 }
 
 /// When the data-plane thread runs under realtime scheduling.
@@ -535,6 +538,10 @@ impl Config {
                 0,
                 99,
             )? as u8,
+            cpu: match d.cpu {
+                None => None,
+                v => Some(ranged("dataplane.cpu", v, 0, 0, 1023)? as u16),
+            },
             slice_us: match d.slice_us {
                 Some(0) => 0,
                 v => ranged("dataplane.slice_us", v, DEFAULT_SLICE_US, 100, 100_000)? as u32,
@@ -642,6 +649,7 @@ mod tests {
         assert_eq!(c.batching.max_batch, 64);
         assert_eq!(c.dataplane.realtime_priority, 0);
         assert_eq!(c.dataplane.realtime, RealtimeMode::Auto);
+        assert_eq!((c.dataplane.slice_us, c.dataplane.cpu), (0, None));
         assert_eq!(c.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.tun_addresses.len(), 2);
         assert_eq!(
@@ -677,6 +685,18 @@ mod tests {
         let e = err("[dataplane]\nrealtime = \"sometimes\"");
         assert_eq!(e.key.as_deref(), Some("dataplane.realtime"));
         assert!(e.to_string().contains("auto, always"), "{e}");
+        let e = err("[dataplane]\nslice_us = 50");
+        assert_eq!(e.key.as_deref(), Some("dataplane.slice_us"));
+        assert!(e.to_string().contains("100..=100000"), "{e}");
+        let e = err("[dataplane]\ncpu = -1");
+        assert_eq!(e.key.as_deref(), Some("dataplane.cpu"));
+        assert!(e.to_string().contains("0..=1023"), "{e}");
+        let c = Config::parse_only(
+            &format!("{MIN}\n[dataplane]\nslice_us = 0\ncpu = 1\n"),
+            RoleKind::Obu,
+        )
+        .unwrap();
+        assert_eq!((c.dataplane.slice_us, c.dataplane.cpu), (0, Some(1)));
         let e = err("[dataplane]\nbusy_poll = true");
         assert!(e.to_string().contains("busy_poll"), "{e}");
         let e = err("[log]\nformat = \"xml\"");

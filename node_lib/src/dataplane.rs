@@ -52,6 +52,16 @@ impl RealtimeControl {
             auto: None,
             last_sample: Time::ZERO,
         };
+        if let Some(cpu) = cfg.cpu {
+            match sys::pin_to_cpu(cpu.into()) {
+                Ok(()) => tracing::info!(cpu, "data plane bound to its CPU"),
+                Err(e) => tracing::warn!(
+                    cpu,
+                    error = %e,
+                    "cannot bind the data plane to this CPU (offline, absent or not allowed); it runs on any"
+                ),
+            }
+        }
         if let Some(slice) = rc.slice {
             match sys::set_fair_scheduling(slice) {
                 Ok(()) => tracing::info!(

@@ -154,6 +154,23 @@ pub fn set_normal_scheduling() -> io::Result<()> {
     set_scheduler(libc::SCHED_OTHER, 0)
 }
 
+/// Binds the calling thread to CPU `cpu` (below `libc::CPU_SETSIZE`).
+/// Fails (EINVAL) if that CPU is offline or outside the allowed set.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit lies
+    // inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of
+    // the size passed.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })
+        .map(|_| ())
+}
+
 /// `struct sched_attr` of sched_setattr(2), first version (56 bytes).
 #[repr(C)]
 struct SchedAttr {

@@ -4,8 +4,15 @@
 //! batching disabled. Prints a markdown table and writes JSON.
 //!
 //!     scripts/bench-e2e.sh [--duration SECS] [--out FILE.json]
+//!         [--no-pin] [--dataplane 'TOML LINES']
+//!
+//! Each daemon's data plane is bound to a CPU of its own (node i to CPU i
+//! modulo the count), as if each node were its own box; `--no-pin` leaves
+//! placement to the kernel, which tends to put the sender's and the
+//! receiver's data planes on one CPU (see docs/BENCHMARKS.md).
 
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 use std::time::Duration;
 use testbed::{ns_exec, ns_output, NodeOptions, Testbed, Topology};
 
@@ -48,6 +55,23 @@ struct Net {
     server: usize,
     dst: String,
     daemons: bool,
+}
+
+/// How every daemon's data plane is set up in this run.
+struct DataplaneOpts {
+    /// TOML lines inside `[dataplane]`.
+    lines: String,
+    /// One CPU per node's data plane.
+    pin: bool,
+}
+
+static DATAPLANE: OnceLock<DataplaneOpts> = OnceLock::new();
+
+fn dataplane_opts() -> &'static DataplaneOpts {
+    DATAPLANE.get_or_init(|| DataplaneOpts {
+        lines: String::new(),
+        pin: true,
+    })
 }
 
 fn build(path: Path, hops: usize) -> Net {
@@ -122,17 +146,20 @@ fn build_with(path: Path, hops: usize, extra: &str) -> Net {
             daemons: false,
         };
     }
+    let dp = dataplane_opts();
     let opts = NodeOptions {
         batching: path != Path::Unbatched,
         aggregate: path != Path::BatchedNoAggregation,
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
         security: (path == Path::Encrypted).then(|| "encrypted".to_string()),
-        extra: if path == Path::Realtime {
-            format!("[dataplane]\nrealtime_priority = 1\n{extra}")
+        dataplane: if path == Path::Realtime {
+            format!("realtime_priority = 1\n{}", dp.lines)
         } else {
-            extra.to_string()
+            dp.lines.clone()
         },
+        pin_cpus: dp.pin,
+        extra: extra.to_string(),
         ..NodeOptions::default()
     };
     tb.start_all(&opts);
@@ -640,6 +667,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let get = |k: &str| arg(&args, k);
     let secs: u64 = get("--duration").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let _ = DATAPLANE.set(DataplaneOpts {
+        lines: get("--dataplane")
+            .unwrap_or_default()
+            .replace("\\n", "\n"),
+        pin: !args.iter().any(|a| a == "--no-pin"),
+    });
     let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
     if let Err(why) = testbed::available() {
         eprintln!("cannot run: {why}");
@@ -662,7 +695,7 @@ fn main() {
         }
         let md = security_table(&results);
         println!("{md}");
-        let doc = json!({ "duration_s": secs, "results": results, "markdown": md });
+        let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "results": results, "markdown": md });
         let _ = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
@@ -689,8 +722,19 @@ fn main() {
             .unwrap_or(Value::Null)
     };
     let mut md = String::new();
+    let dp = dataplane_opts();
     md.push_str(&format!(
-        "Duration per measurement: {secs} s. Ratios are from this one run.\n\n"
+        "Duration per measurement: {secs} s. Ratios are from this one run. Data planes {}.{}\n\n",
+        if dp.pin {
+            "bound to a CPU each (node i to CPU i mod count)"
+        } else {
+            "placed by the kernel (`--no-pin`)"
+        },
+        if dp.lines.is_empty() {
+            String::new()
+        } else {
+            format!(" `[dataplane]` lines: `{}`.", dp.lines.replace('\n', "; "))
+        }
     ));
     md.push_str("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
     let rows: [(&str, &str, usize); 11] = [
@@ -846,7 +890,7 @@ fn main() {
     }
     md.push_str(&security_table(&results));
     println!("{md}");
-    let doc = json!({ "duration_s": secs, "results": results, "markdown": md });
+    let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "results": results, "markdown": md });
     if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
         eprintln!("cannot write {out}: {e}");
     } else {

@@ -2,7 +2,7 @@
 # End-to-end benchmark: builds release binaries and drives iperf3/ping
 # through the daemons, the kernel path and the unbatched daemons in one run.
 # Needs root. Options: --duration SECS (default 5), --out FILE.json,
-# --no-pin (let the kernel place the data planes), --dataplane "TOML LINES".
+# --pin (bind each node's data plane to a CPU of its own), --dataplane "TOML LINES".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh

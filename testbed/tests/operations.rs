@@ -710,3 +710,71 @@ fn auto_realtime_turns_the_data_plane_realtime_when_the_cpus_are_contended() {
     let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 50, "0.01");
     assert_eq!(r.received, 50, "forwarding goes on");
 }
+
+/// A line `key: value` of `/proc/PID/task/TID/<file>` for `pid`'s thread
+/// named `name`.
+fn thread_field(pid: u32, name: &str, file: &str, key: &str) -> Option<String> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let dir = t.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join(file)).ok()?;
+        return text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        });
+    }
+    None
+}
+
+#[test]
+fn slice_and_cpu_settings_reach_the_data_plane_thread_only() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    let opts = NodeOptions {
+        dataplane: "slice_us = 200\ncpu = 0\n".into(),
+        ..NodeOptions::default()
+    };
+    tb.start_all(&opts);
+    tb.wait_ready(Duration::from_secs(15));
+    let rsu = tb.pid(0).unwrap();
+    assert_eq!(
+        thread_field(rsu, "dataplane", "status", "Cpus_allowed_list").as_deref(),
+        Some("0"),
+        "data plane not bound to CPU 0; log:\n{}",
+        tb.log(0)
+    );
+    // The main thread keeps every CPU the daemon may use.
+    let all = thread_field(rsu, "rsu", "status", "Cpus_allowed_list");
+    assert!(
+        all.is_some() && all.as_deref() != Some("0") || num_cpus() == 1,
+        "{all:?}"
+    );
+    // se.slice is shown from Linux 6.6; custom slices exist from 6.12.
+    match thread_field(rsu, "dataplane", "sched", "se.slice") {
+        Some(ns) if kernel_at_least(6, 12) => {
+            assert_eq!(ns, "200000", "data-plane slice; log:\n{}", tb.log(0))
+        }
+        other => eprintln!("SKIPPED slice check: kernel too old ({other:?})"),
+    }
+    let cfg = tb.api_json(0, "/api/v1/status");
+    assert_eq!(cfg["config"]["dataplane"]["slice_us"], 200, "{cfg}");
+    assert_eq!(cfg["config"]["dataplane"]["cpu"], 0, "{cfg}");
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = r.trim().split(|c: char| !c.is_ascii_digit());
+    let a: u32 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let b: u32 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (a, b) >= (major, minor)
+}

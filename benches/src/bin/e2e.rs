@@ -4,12 +4,12 @@
 //! batching disabled. Prints a markdown table and writes JSON.
 //!
 //!     scripts/bench-e2e.sh [--duration SECS] [--out FILE.json]
-//!         [--no-pin] [--dataplane 'TOML LINES']
+//!         [--pin] [--dataplane 'TOML LINES']
 //!
-//! Each daemon's data plane is bound to a CPU of its own (node i to CPU i
-//! modulo the count), as if each node were its own box; `--no-pin` leaves
-//! placement to the kernel, which tends to put the sender's and the
-//! receiver's data planes on one CPU (see docs/BENCHMARKS.md).
+//! By default the kernel places the daemons' data planes, and it tends to
+//! put the sender's and the receiver's on one CPU, where they take turns;
+//! `--pin` binds node i's data plane to CPU i modulo the count, as if each
+//! node were its own box (see docs/BENCHMARKS.md).
 
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -70,7 +70,7 @@ static DATAPLANE: OnceLock<DataplaneOpts> = OnceLock::new();
 fn dataplane_opts() -> &'static DataplaneOpts {
     DATAPLANE.get_or_init(|| DataplaneOpts {
         lines: String::new(),
-        pin: true,
+        pin: false,
     })
 }
 
@@ -668,10 +668,8 @@ fn main() {
     let get = |k: &str| arg(&args, k);
     let secs: u64 = get("--duration").and_then(|s| s.parse().ok()).unwrap_or(5);
     let _ = DATAPLANE.set(DataplaneOpts {
-        lines: get("--dataplane")
-            .unwrap_or_default()
-            .replace("\\n", "\n"),
-        pin: !args.iter().any(|a| a == "--no-pin"),
+        lines: get("--dataplane").unwrap_or_default().replace("\\n", "\n"),
+        pin: args.iter().any(|a| a == "--pin"),
     });
     let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
     if let Err(why) = testbed::available() {
@@ -726,9 +724,9 @@ fn main() {
     md.push_str(&format!(
         "Duration per measurement: {secs} s. Ratios are from this one run. Data planes {}.{}\n\n",
         if dp.pin {
-            "bound to a CPU each (node i to CPU i mod count)"
+            "bound to a CPU each (`--pin`: node i to CPU i mod count)"
         } else {
-            "placed by the kernel (`--no-pin`)"
+            "placed by the kernel"
         },
         if dp.lines.is_empty() {
             String::new()

@@ -263,6 +263,30 @@ fn is_link_down(e: &io::Error) -> bool {
 }
 
 impl<R: Role> Dataplane<R> {
+    /// Sends what the TUN backlog has for this turn: the small packets
+    /// just read, then a turn's share of the queued bulk.
+    fn send_backlog_turn(
+        &mut self,
+        backlog: &mut TunBacklog,
+        dispatch: &mut Dispatcher,
+        empty: &RecvBatch,
+        c: &Counters,
+    ) {
+        backlog.take_bulk();
+        let (out, pool, meta) = backlog.to_send();
+        dispatch.handle_messages_batched(
+            out,
+            empty,
+            pool,
+            meta,
+            &self.link,
+            &self.tun,
+            c,
+            self.role.sealer(),
+        );
+        backlog.sent();
+    }
+
     /// The TUN is ours: a read error other than EAGAIN means it is gone
     /// (deleted, fd broken). Polling on would spin; the loop stops and the
     /// service manager restarts the daemon.
@@ -417,19 +441,7 @@ impl<R: Role> Dataplane<R> {
             if shared.is_shutting_down() {
                 // What was read from the TUN is accepted: send it all.
                 while backlog.has_bulk() {
-                    backlog.take_bulk();
-                    let (out, pool, meta) = backlog.to_send();
-                    dispatch.handle_messages_batched(
-                        out,
-                        &empty,
-                        pool,
-                        meta,
-                        &self.link,
-                        &self.tun,
-                        c,
-                        self.role.sealer(),
-                    );
-                    backlog.sent();
+                    self.send_backlog_turn(&mut backlog, &mut dispatch, &empty, c);
                 }
                 return Ok(());
             }
@@ -513,19 +525,7 @@ impl<R: Role> Dataplane<R> {
                         backlog.file(slot, &mut actions);
                     }
                 }
-                backlog.take_bulk();
-                let (out, pool, meta) = backlog.to_send();
-                dispatch.handle_messages_batched(
-                    out,
-                    &empty,
-                    pool,
-                    meta,
-                    &self.link,
-                    &self.tun,
-                    c,
-                    self.role.sealer(),
-                );
-                backlog.sent();
+                self.send_backlog_turn(&mut backlog, &mut dispatch, &empty, c);
             } else if fds[1].revents != 0 {
                 for _ in 0..BATCHES_PER_TURN {
                     let n = match self

@@ -548,25 +548,23 @@ fn a_deleted_tun_stops_the_daemon_with_an_error_instead_of_spinning() {
     );
 }
 
+/// `/proc/PID/task/TID` of `pid`'s thread named `name`.
+fn thread_dir(pid: u32, name: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .map(|t| t.path())
+        .find(|dir| std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == name))
+}
+
 /// Scheduling policy and realtime priority of `pid`'s thread named `name`
 /// (fields 41 and 40 of /proc/PID/task/TID/stat).
 fn thread_sched(pid: u32, name: &str) -> Option<(u32, u32)> {
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let dir = t.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-        let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-        // After "(comm) " the fields start at number 3.
-        return Some((f.get(40 - 3)?.parse().ok()?, f.get(41 - 3)?.parse().ok()?))
-            .map(|(prio, policy)| (policy, prio));
-    }
-    None
+    let stat = std::fs::read_to_string(thread_dir(pid, name)?.join("stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    // After "(comm) " the fields start at number 3.
+    let (prio, policy): (u32, u32) = (f.get(40 - 3)?.parse().ok()?, f.get(41 - 3)?.parse().ok()?);
+    Some((policy, prio))
 }
 
 #[test]
@@ -714,22 +712,11 @@ fn auto_realtime_turns_the_data_plane_realtime_when_the_cpus_are_contended() {
 /// A line `key: value` of `/proc/PID/task/TID/<file>` for `pid`'s thread
 /// named `name`.
 fn thread_field(pid: u32, name: &str, file: &str, key: &str) -> Option<String> {
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let dir = t.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        let text = std::fs::read_to_string(dir.join(file)).ok()?;
-        return text.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == key).then(|| v.trim().to_string())
-        });
-    }
-    None
+    let text = std::fs::read_to_string(thread_dir(pid, name)?.join(file)).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
 }
 
 #[test]

@@ -21,35 +21,22 @@ pub fn destination(packet: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// A hash of the packet's flow: addresses and protocol, plus the ports
-/// where TCP or UDP follows the fixed header directly. Packets of one
-/// connection always hash alike; different flows rarely do (a caller that
+/// A hash of the packet's flow: source and destination address and the
+/// protocol (IPv4) or first next header (IPv6). Ports are left out on
+/// purpose: a fragmented datagram's later fragments carry none, so a
+/// ports-aware hash would split one datagram over two flows. All packets of
+/// one connection hash alike; different flows rarely do (a caller that
 /// keeps order per flow must treat a collision as the same flow). `None` if
 /// the bytes are not an IPv4 or IPv6 packet.
 pub fn flow_hash(packet: &[u8]) -> Option<u32> {
-    let (addrs, proto, l4) = match packet.first()? >> 4 {
-        4 if packet.len() >= 20 => {
-            let ihl = usize::from(packet[0] & 0x0f) * 4;
-            // Later fragments carry no ports; hash them without.
-            let first_fragment = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff == 0;
-            (
-                &packet[12..20],
-                packet[9],
-                (first_fragment && ihl >= 20).then_some(ihl),
-            )
-        }
-        6 if packet.len() >= 40 => (&packet[8..40], packet[6], Some(40)),
+    let (addrs, proto) = match packet.first()? >> 4 {
+        4 if packet.len() >= 20 => (&packet[12..20], packet[9]),
+        6 if packet.len() >= 40 => (&packet[8..40], packet[6]),
         _ => return None,
-    };
-    const TCP: u8 = 6;
-    const UDP: u8 = 17;
-    let ports = match (proto, l4) {
-        (TCP | UDP, Some(at)) => packet.get(at..at + 4).unwrap_or_default(),
-        _ => &[],
     };
     // FNV-1a: a few bytes, no allocation, no key (order, not security).
     let mut h: u32 = 0x811c_9dc5;
-    for &b in addrs.iter().chain(&[proto]).chain(ports) {
+    for &b in addrs.iter().chain(&[proto]) {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
     Some(h)
@@ -162,38 +149,28 @@ mod tests {
     #[test]
     fn flow_hash_tells_flows_apart_and_keeps_one_flow_together() {
         let tcp = flow_hash(&v4(6, 1, 40000)).unwrap();
-        // Same flow, longer packet: same hash.
-        let mut longer = v4(6, 1, 40000);
+        // Same flow, longer packet, other port: same hash.
+        let mut longer = v4(6, 1, 40001);
         longer.extend_from_slice(&[0xab; 1000]);
         assert_eq!(flow_hash(&longer), Some(tcp));
-        assert_ne!(flow_hash(&v4(6, 1, 40001)), Some(tcp), "source port");
         assert_ne!(flow_hash(&v4(6, 2, 40000)), Some(tcp), "source address");
         assert_ne!(flow_hash(&v4(17, 1, 40000)), Some(tcp), "protocol");
-        // ICMP has no ports: bytes 20.. do not matter.
-        assert_eq!(flow_hash(&v4(1, 1, 1)), flow_hash(&v4(1, 1, 2)));
-        // A later fragment hashes without ports.
-        let mut frag = v4(17, 1, 40000);
-        frag[7] = 10;
-        assert_eq!(
-            flow_hash(&frag),
-            flow_hash(&{
-                let mut f = v4(17, 1, 7);
-                f[7] = 20;
-                f
-            })
-        );
+        // The fragments of one datagram hash alike.
+        let mut first = v4(17, 1, 40000);
+        first[6] = 0x20; // more fragments
+        let mut later = v4(17, 1, 7);
+        later[7] = 20; // offset, no ports
+        assert_eq!(flow_hash(&first), flow_hash(&later));
         let mut v6 = vec![0u8; 44];
         v6[0] = 0x60;
         v6[6] = 17;
-        v6[40] = 1;
+        v6[8] = 1;
         let a = flow_hash(&v6).unwrap();
-        v6[40] = 2;
+        v6[8] = 2;
         assert_ne!(flow_hash(&v6), Some(a));
         assert_eq!(flow_hash(&v6[..39]), None);
         assert_eq!(flow_hash(&[]), None);
         assert_eq!(flow_hash(&[0x45; 19]), None);
-        // A short TCP packet without room for ports still hashes.
-        assert!(flow_hash(&v4(6, 1, 1)[..20]).is_some());
     }
 
     #[test]

@@ -367,6 +367,7 @@ impl<R: Role> Dataplane<R> {
                                 interface = l.ifname(),
                                 "interface was re-created; link socket reopened"
                             );
+                            backlog.set_budget(max_batch * l.mtu());
                             if l.mac() != self.link.mac() {
                                 dispatch = Dispatcher::new(
                                     common::NodeId(l.mac()),

@@ -1,14 +1,13 @@
 //! Small packets first: within one batch, a small packet whose flow has
 //! nothing bulky ahead of it in the batch leaves before the batch's bulk.
 //!
-//! Why: a batch read from the TUN can hold megabytes of one TCP flow (the
-//! host's TCP keeps up to `tcp_limit_output_bytes` queued in the TUN), and
-//! cutting and sending that takes milliseconds. A ping, a TCP ACK of another
-//! connection or a DNS query read in the same batch would wait for all of
-//! it. This is fq_codel's "sparse flow" idea cut down to one batch: no
-//! queues, no state across batches, and the order within every flow is kept
-//! (a flow's packets are expedited only until its first bulky one, so none
-//! of them can overtake an earlier one).
+//! Why: what the TUN holds can be megabytes of one TCP flow, and cutting
+//! and sending that takes milliseconds. A ping, or a DNS query to another
+//! host, read behind it would wait for all of it. This is fq_codel's
+//! "sparse flow" idea without its queues: the order within every flow is
+//! kept (a flow's packets are expedited only while none of its bulk is
+//! ahead, so none of them can overtake an earlier one). A flow is an
+//! address pair and protocol (`common::ip::flow_hash`).
 
 /// Largest packet that may be expedited: pings, pure ACKs, DNS, voice.
 pub const SMALL_PACKET: usize = 256;

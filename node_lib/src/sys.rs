@@ -171,7 +171,8 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
         .map(|_| ())
 }
 
-/// `struct sched_attr` of sched_setattr(2), first version (56 bytes).
+/// `struct sched_attr` of sched_setattr(2), first layout
+/// (`SCHED_ATTR_SIZE_VER0`, 48 bytes; the kernel accepts any known size).
 #[repr(C)]
 struct SchedAttr {
     size: u32,

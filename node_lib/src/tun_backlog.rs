@@ -6,7 +6,7 @@
 //! TCP fills it freely (the TUN releases each packet's socket memory when it
 //! queues it, so TCP Small Queues never hold TCP back). When the data plane
 //! is descheduled for a moment, megabytes build up there, and a ping or an
-//! ACK of another connection behind them waits until all are cut and sent.
+//! packet to another host behind them waits until all are cut and sent.
 //! Reading is cheap next to sending, so the packets are taken into our
 //! memory, where small ones can pass the bulk (see `expedite`) and the turn
 //! stays short enough to come back to the TUN and the link soon.
@@ -57,6 +57,12 @@ impl TunBacklog {
             out: Vec::with_capacity(slots * 4),
             budget,
         }
+    }
+
+    /// Bulk bytes sent per turn (the link MTU can change when the radio
+    /// interface is re-created).
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
     }
 
     /// Whether bulk waits to be sent (the loop must not sleep then).
@@ -136,6 +142,13 @@ impl TunBacklog {
             .iter()
             .filter(|a| pooled(a).is_some_and(|p| p.slot == slot))
             .count();
+        // A role refers to the packet it was given and to nothing else in
+        // the pool: anything else would free a slot still in use.
+        debug_assert_eq!(
+            refs,
+            actions.iter().filter(|a| pooled(a).is_some()).count(),
+            "an action refers to another pool slot"
+        );
         if refs == 0 {
             self.free.push(slot);
             self.queue_or_send(actions, None, true);
@@ -163,10 +176,12 @@ impl TunBacklog {
     }
 
     /// Moves bulk from the head of the queue to the send list, up to the
-    /// per-turn budget (at least one action).
+    /// per-turn budget (at least one action, so the queue always drains).
     pub fn take_bulk(&mut self) {
         let mut bytes = 0;
-        while bytes < self.budget {
+        let mut first = true;
+        while first || bytes < self.budget {
+            first = false;
             let Some((a, flow)) = self.queue.pop_front() else {
                 break;
             };
@@ -186,7 +201,9 @@ impl TunBacklog {
         for k in 0..self.out.len() {
             if let Some(p) = pooled(&self.out[k]) {
                 let slot = p.slot;
-                let r = &mut self.refs[usize::from(slot)];
+                let Some(r) = self.refs.get_mut(usize::from(slot)) else {
+                    continue;
+                };
                 if *r > 0 {
                     *r -= 1;
                     if *r == 0 {
@@ -225,7 +242,9 @@ mod tests {
         let mut p = vec![0u8; len];
         p[0] = 0x45;
         p[9] = proto;
-        p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        // The flow is the address pair and protocol: one source address
+        // per port.
+        p[12..16].copy_from_slice(&[10, 0, (sport >> 8) as u8, sport as u8]);
         p[16..20].copy_from_slice(&[10, 0, 0, 2]);
         p[20..22].copy_from_slice(&sport.to_be_bytes());
         p
@@ -325,6 +344,17 @@ mod tests {
         assert_eq!(turn(&mut b), vec![3]);
         assert_eq!(turn(&mut b), vec![4]);
         assert_eq!(b.free_slots(), 3);
+    }
+
+    #[test]
+    fn a_zero_budget_still_drains_one_action_per_turn() {
+        let mut b = TunBacklog::new(4, 2048, 0);
+        for port in 1..=2 {
+            assert!(b.push_packet(&packet(17, port, 1_400), VnetHdr::default()));
+        }
+        assert_eq!(turn(&mut b), vec![1]);
+        assert_eq!(turn(&mut b), vec![2]);
+        assert!(!b.has_bulk());
     }
 
     #[test]

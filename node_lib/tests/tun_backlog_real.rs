@@ -19,7 +19,7 @@ fn is_root() -> bool {
 /// Destination UDP port of the test's own IPv4 packets (no options) in
 /// `p`; `None` for anything else the kernel sends (IPv6 MLD and the like).
 fn dport(p: &[u8]) -> Option<u16> {
-    let ours = p.len() >= 24 && p[0] == 0x45 && p[9] == 17 && p[16..20] == [10, 77, 0, 2];
+    let ours = p.len() >= 24 && p[0] == 0x45 && p[9] == 17 && p[16..19] == [10, 77, 0];
     ours.then(|| u16::from_be_bytes([p[22], p[23]]))
 }
 
@@ -43,7 +43,8 @@ fn a_small_packet_queued_behind_bulk_in_the_kernel_leaves_first() {
             s.send_to(&[0xb0; 1_400], "10.77.0.2:1000")
                 .map_err(|e| e.to_string())?;
         }
-        s.send_to(&[0x5a; 20], "10.77.0.2:2000")
+        // Another host: another flow (flows are address pairs).
+        s.send_to(&[0x5a; 20], "10.77.0.3:2000")
             .map_err(|e| e.to_string())?;
         let counters = Counters::default();
         let mut b = TunBacklog::new(64, tun.read_capacity(), 2 * 1_500);

@@ -2,10 +2,10 @@
 //! verdict, queueing and slot bookkeeping), against the flow hash alone: a
 //! batch of 64 packets, 7 bulk to 1 small, filed, sent over turns, freed.
 
-use common::action::{Action, Payload, Sealing, Source};
+use benches::{A, B};
+use common::action::{Action, Payload};
 use common::offload::VnetHdr;
 use common::wire::MessageType;
-use common::NodeId;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use node_lib::tun_backlog::TunBacklog;
 use sim::{addr, ipv4_packet};
@@ -14,20 +14,8 @@ use std::hint::black_box;
 const BATCH: usize = 64;
 
 fn action(slot: u16, len: usize) -> Action {
-    Action::SendData {
-        next_hop: NodeId([2, 0, 0, 0, 0, 1]),
-        kind: MessageType::DataUp,
-        ttl: 8,
-        origin: NodeId([2, 0, 0, 0, 0, 2]),
-        dest: NodeId([2, 0, 0, 0, 0, 1]),
-        payload: Payload {
-            source: Source::Tun,
-            slot,
-            offset: 0,
-            len: len as u16,
-        },
-        sealing: Sealing::Plain,
-    }
+    let payload = Payload::tun(slot, len as u16);
+    Action::data(B, MessageType::DataUp, 8, A, B, payload)
 }
 
 fn bench(c: &mut Criterion) {

@@ -1,6 +1,6 @@
 //! Helpers shared by the benchmarks.
 
-use common::action::{Action, Control, Payload, Source};
+use common::action::{Action, Control, Payload};
 use common::ip::IpPrefix;
 use common::wire::{AddrList, BeaconReplyRepr, BeaconRepr, MessageType};
 use common::NodeId;
@@ -10,20 +10,7 @@ pub const A: NodeId = NodeId([2, 0, 0, 0, 0, 1]);
 pub const B: NodeId = NodeId([2, 0, 0, 0, 0, 2]);
 
 pub fn data_action(len: u16) -> Action {
-    Action::SendData {
-        next_hop: B,
-        kind: MessageType::DataUp,
-        ttl: 16,
-        origin: A,
-        dest: B,
-        payload: Payload {
-            source: Source::Tun,
-            slot: 0,
-            offset: 0,
-            len,
-        },
-        sealing: Default::default(),
-    }
+    Action::data(B, MessageType::DataUp, 16, A, B, Payload::tun(0, len))
 }
 
 pub fn beacon_action() -> Action {

@@ -26,6 +26,16 @@ impl Payload {
         offset: 0,
         len: 0,
     };
+
+    /// The first `len` bytes of TUN read slot `slot`: a packet as read.
+    pub fn tun(slot: u16, len: u16) -> Payload {
+        Payload {
+            source: Source::Tun,
+            slot,
+            offset: 0,
+            len,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +172,27 @@ pub enum Action {
 }
 
 impl Action {
+    /// A data message, plain (not sealed here), from `origin` to `dest` via
+    /// `next_hop`.
+    pub fn data(
+        next_hop: NodeId,
+        kind: MessageType,
+        ttl: u8,
+        origin: NodeId,
+        dest: NodeId,
+        payload: Payload,
+    ) -> Action {
+        Action::SendData {
+            next_hop,
+            kind,
+            ttl,
+            origin,
+            dest,
+            payload,
+            sealing: Sealing::Plain,
+        }
+    }
+
     /// Link-layer destination for wire actions, `None` for TUN delivery.
     pub fn link_dst(&self) -> Option<NodeId> {
         match self {

@@ -234,7 +234,6 @@ fn pooled(a: &Action) -> Option<&Payload> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::action::Sealing;
     use common::wire::MessageType;
     use common::NodeId;
 
@@ -252,20 +251,9 @@ mod tests {
 
     /// What a role makes of a packet: one data action naming its slot.
     fn forward(b: &TunBacklog, slot: u16, out: &mut Vec<Action>) {
-        out.push(Action::SendData {
-            next_hop: NodeId([2, 0, 0, 0, 0, 1]),
-            kind: MessageType::DataUp,
-            ttl: 8,
-            origin: NodeId([2, 0, 0, 0, 0, 2]),
-            dest: NodeId([2, 0, 0, 0, 0, 1]),
-            payload: Payload {
-                source: Source::Tun,
-                slot,
-                offset: 0,
-                len: b.packet(slot).len() as u16,
-            },
-            sealing: Sealing::Plain,
-        });
+        let (a, z) = (NodeId([2, 0, 0, 0, 0, 1]), NodeId([2, 0, 0, 0, 0, 2]));
+        let payload = Payload::tun(slot, b.packet(slot).len() as u16);
+        out.push(Action::data(a, MessageType::DataUp, 8, z, a, payload));
     }
 
     /// Files every fresh packet, then returns the source ports of what one

@@ -2,7 +2,7 @@
 //! the test thread's own): packets the kernel queued behind bulk are read
 //! in one go, and a small packet of another flow leaves before the bulk.
 
-use common::action::{Action, Payload, Sealing, Source};
+use common::action::{Action, Payload};
 use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::wire::MessageType;
@@ -60,20 +60,9 @@ fn a_small_packet_queued_behind_bulk_in_the_kernel_leaves_first() {
         let mut actions = Vec::new();
         for slot in fresh {
             let len = b.packet(slot).len() as u16;
-            actions.push(Action::SendData {
-                next_hop: NodeId([2, 0, 0, 0, 0, 1]),
-                kind: MessageType::DataUp,
-                ttl: 8,
-                origin: NodeId([2, 0, 0, 0, 0, 2]),
-                dest: NodeId([2, 0, 0, 0, 0, 1]),
-                payload: Payload {
-                    source: Source::Tun,
-                    slot,
-                    offset: 0,
-                    len,
-                },
-                sealing: Sealing::Plain,
-            });
+            let (hop, me) = (NodeId([2, 0, 0, 0, 0, 1]), NodeId([2, 0, 0, 0, 0, 2]));
+            let payload = Payload::tun(slot, len);
+            actions.push(Action::data(hop, MessageType::DataUp, 8, me, hop, payload));
             b.file(slot, &mut actions);
         }
         // The first turn: the small packet, then the turn's share of bulk.

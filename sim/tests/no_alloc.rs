@@ -205,20 +205,12 @@ fn tun_backlog_allocates_nothing_after_warm_up() {
         }
         for k in 0..b.fresh().len() {
             let slot = b.fresh()[k];
-            actions.push(Action::SendData {
-                next_hop: common::NodeId([2, 0, 0, 0, 0, 1]),
-                kind: MessageType::DataUp,
-                ttl: 8,
-                origin: common::NodeId([2, 0, 0, 0, 0, 2]),
-                dest: common::NodeId([2, 0, 0, 0, 0, 1]),
-                payload: Payload {
-                    source: Source::Tun,
-                    slot,
-                    offset: 0,
-                    len: b.packet(slot).len() as u16,
-                },
-                sealing: Default::default(),
-            });
+            let (hop, me) = (
+                common::NodeId([2, 0, 0, 0, 0, 1]),
+                common::NodeId([2, 0, 0, 0, 0, 2]),
+            );
+            let payload = Payload::tun(slot, b.packet(slot).len() as u16);
+            actions.push(Action::data(hop, MessageType::DataUp, 8, me, hop, payload));
             b.file(slot, &mut actions);
         }
         b.clear_fresh();

@@ -81,23 +81,7 @@ impl Dispatcher {
             return;
         }
         self.send.clear();
-        self.order.clear();
-        self.bulk.clear();
-        self.expedite.start_batch();
-        let mut tun_count = 0;
-        for (i, a) in actions.iter().enumerate() {
-            let bulk = !self.batched || !self.is_expedited(a, link_rx, tun_rx, tun_meta);
-            self.bulk.push(bulk);
-            match a.link_dst() {
-                Some(dst) => self.order.push((bulk, dst, i as u32)),
-                None => tun_count += 1,
-            }
-        }
-        if self.batched {
-            // (bulk, dst, index) keys are unique, so the unstable sort is
-            // stable per class and destination, and it does not allocate.
-            self.order.sort_unstable();
-        }
+        self.plan(actions, link_rx, tun_rx, counters);
         for k in 0..self.order.len() {
             let a = &actions[self.order[k].2 as usize];
             if let Action::SendData {
@@ -127,20 +111,8 @@ impl Dispatcher {
                 counters,
             );
         }
-        if tun_count > 0 {
-            counters.batch(Dir::TunTx, tun_count);
-            self.tun_out.clear();
-            for bulk in [false, true] {
-                for (a, _) in actions.iter().zip(&self.bulk).filter(|(_, b)| **b == bulk) {
-                    if let Action::DeliverTun { payload } = a {
-                        if resolve(payload, link_rx, tun_rx).is_some() {
-                            self.tun_out.push(*payload);
-                        } else {
-                            counters.count_drop(DropReason::Malformed);
-                        }
-                    }
-                }
-            }
+        if !self.tun_out.is_empty() {
+            counters.batch(Dir::TunTx, self.tun_out.len());
             let out = &self.tun_out;
             tun.send_all(
                 out.len(),
@@ -151,14 +123,49 @@ impl Dispatcher {
         }
     }
 
-    /// Whether action `a` (the next of the batch) may go ahead of bulk.
-    fn is_expedited(
+    /// Puts the batch in send order: `order` for the link (small packets
+    /// first, then by next hop, stable), `tun_out` for the TUN writes
+    /// (small packets first, stable).
+    fn plan(
         &mut self,
-        a: &Action,
+        actions: &[Action],
         link_rx: &RecvBatch,
         tun_rx: &RecvBatch,
-        tun_meta: &[VnetHdr],
-    ) -> bool {
+        counters: &Counters,
+    ) {
+        self.order.clear();
+        self.bulk.clear();
+        self.tun_out.clear();
+        self.expedite.start_batch();
+        for (i, a) in actions.iter().enumerate() {
+            let bulk = !self.batched || !self.is_expedited(a, link_rx);
+            self.bulk.push(bulk);
+            if let Some(dst) = a.link_dst() {
+                self.order.push((bulk, dst, i as u32));
+            }
+        }
+        if self.batched {
+            // (bulk, dst, index) keys are unique, so the unstable sort is
+            // stable per class and destination, and it does not allocate.
+            self.order.sort_unstable();
+        }
+        for bulk in [false, true] {
+            for (a, _) in actions.iter().zip(&self.bulk).filter(|(_, b)| **b == bulk) {
+                if let Action::DeliverTun { payload } = a {
+                    if resolve(payload, link_rx, tun_rx).is_some() {
+                        self.tun_out.push(*payload);
+                    } else {
+                        counters.count_drop(DropReason::Malformed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether action `a` (the next of the batch) may go ahead of bulk.
+    /// Only packets received from the link are judged here: what comes
+    /// from the TUN was put in order by the TUN backlog already.
+    fn is_expedited(&mut self, a: &Action, link_rx: &RecvBatch) -> bool {
         let payload = match a {
             // A relayed sealed box has no readable flow; control messages
             // keep their place among the data of their peer.
@@ -171,10 +178,19 @@ impl Dispatcher {
             | Action::SendBroadcast { payload, .. }
             | Action::DeliverTun { payload } => payload,
         };
-        let flow = resolve(payload, link_rx, tun_rx).and_then(common::ip::flow_hash);
-        let super_packet = gso_of(a, tun_meta).is_some();
+        if payload.source != Source::Link {
+            return false;
+        }
+        let flow = link_rx
+            .range(
+                usize::from(payload.slot),
+                usize::from(payload.offset),
+                usize::from(payload.len),
+            )
+            .and_then(common::ip::flow_hash);
+        // Link payloads are never offload super-packets.
         self.expedite
-            .is_expedited(flow, usize::from(payload.len), super_packet)
+            .is_expedited(flow, usize::from(payload.len), false)
     }
 
     /// A data action to seal for its destination's session: a TCP
@@ -256,5 +272,108 @@ fn gso_of(a: &Action, tun_meta: &[VnetHdr]) -> Option<VnetHdr> {
             .filter(|h| h.is_gso())
             .copied(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::wire::MessageType;
+
+    const ME: NodeId = NodeId([2, 0, 0, 0, 0, 9]);
+    const HOP: NodeId = NodeId([2, 0, 0, 0, 0, 1]);
+
+    /// An IPv4 packet of `len` bytes from 10.0.0.`src` with protocol `proto`.
+    fn ip(src: u8, proto: u8, len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[0] = 0x45;
+        p[9] = proto;
+        p[12..16].copy_from_slice(&[10, 0, 0, src]);
+        p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        p
+    }
+
+    /// A link receive batch holding `packets`, one per slot.
+    fn link_batch(packets: &[Vec<u8>]) -> RecvBatch {
+        let mut b = RecvBatch::new(packets.len(), 2048);
+        for (i, p) in packets.iter().enumerate() {
+            b.slot_mut(i)[..p.len()].copy_from_slice(p);
+            b.set_len(i, p.len());
+        }
+        b.set_filled(packets.len());
+        b
+    }
+
+    fn link_payload(slot: u16, len: usize) -> Payload {
+        Payload {
+            source: Source::Link,
+            slot,
+            offset: 0,
+            len: len as u16,
+        }
+    }
+
+    #[test]
+    fn a_ping_received_among_data_frames_is_written_and_forwarded_first() {
+        // Slots 0-2: bulk of one flow, 3: a ping from another host, 4: the
+        // bulk flow's small tail, which must stay behind its bulk.
+        let packets = [
+            ip(1, 6, 1400),
+            ip(1, 6, 1400),
+            ip(1, 6, 1400),
+            ip(3, 1, 84),
+            ip(1, 6, 60),
+        ];
+        let link_rx = link_batch(&packets);
+        let empty = RecvBatch::new(0, 1);
+        let mut d = Dispatcher::new(ME, 0x88b5, 1500, true, true, 8);
+        let c = Counters::default();
+        let deliver: Vec<Action> = (0..5)
+            .map(|i| Action::DeliverTun {
+                payload: link_payload(i, packets[usize::from(i)].len()),
+            })
+            .collect();
+        d.plan(&deliver, &link_rx, &empty, &c);
+        let slots: Vec<u16> = d.tun_out.iter().map(|p| p.slot).collect();
+        assert_eq!(slots, vec![3, 0, 1, 2, 4]);
+        // Forwarded by a relay: the same order on the link.
+        let forward: Vec<Action> = (0..5)
+            .map(|i| {
+                let payload = link_payload(i, packets[usize::from(i)].len());
+                Action::data(HOP, MessageType::DataUp, 8, ME, HOP, payload)
+            })
+            .collect();
+        d.plan(&forward, &link_rx, &empty, &c);
+        let order: Vec<u32> = d.order.iter().map(|o| o.2).collect();
+        assert_eq!(order, vec![3, 0, 1, 2, 4]);
+    }
+
+    #[test]
+    fn unbatched_and_tun_sourced_batches_keep_their_order() {
+        let packets = [ip(1, 6, 1400), ip(3, 1, 84)];
+        let link_rx = link_batch(&packets);
+        let empty = RecvBatch::new(0, 1);
+        let c = Counters::default();
+        let deliver: Vec<Action> = (0..2)
+            .map(|i| Action::DeliverTun {
+                payload: link_payload(i, packets[usize::from(i)].len()),
+            })
+            .collect();
+        let mut unbatched = Dispatcher::new(ME, 0x88b5, 1500, false, false, 1);
+        unbatched.plan(&deliver, &link_rx, &empty, &c);
+        let slots: Vec<u16> = unbatched.tun_out.iter().map(|p| p.slot).collect();
+        assert_eq!(slots, vec![0, 1]);
+        // From the TUN the backlog has ordered the batch already.
+        let mut d = Dispatcher::new(ME, 0x88b5, 1500, true, true, 8);
+        let tun_rx = link_batch(&packets);
+        let from_tun: Vec<Action> = (0..2)
+            .map(|i| {
+                let payload = Payload::tun(i, packets[usize::from(i)].len() as u16);
+                Action::data(HOP, MessageType::DataUp, 8, ME, HOP, payload)
+            })
+            .collect();
+        d.plan(&from_tun, &empty, &tun_rx, &c);
+        let order: Vec<u32> = d.order.iter().map(|o| o.2).collect();
+        assert_eq!(order, vec![0, 1]);
     }
 }

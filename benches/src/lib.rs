@@ -1,5 +1,8 @@
 //! Helpers shared by the benchmarks.
 
+pub mod link_ceiling;
+pub mod wakeup;
+
 use common::action::{Action, Control, Payload};
 use common::ip::IpPrefix;
 use common::wire::{AddrList, BeaconReplyRepr, BeaconRepr, MessageType};

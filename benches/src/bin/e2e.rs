@@ -11,6 +11,7 @@
 //! `--pin` binds node i's data plane to CPU i modulo the count, as if each
 //! node were its own box (see docs/BENCHMARKS.md).
 
+use benches::wakeup::{self, Answer};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -349,6 +350,49 @@ fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
     })
 }
 
+/// The emulated radio's ceiling for full-MTU frames from one sending
+/// thread (`benches::link_ceiling`), on the 1-hop kernel path's namespaces
+/// (no daemons running): batched and one frame per syscall, each the best
+/// of `rounds` alternating runs.
+fn run_link_ceiling(secs: u64, rounds: usize) -> Value {
+    eprintln!("== link ceiling, 1 hop");
+    let net = build(Path::Kernel, 1);
+    let mut r = json!({ "path": "link_ceiling", "hops": 1 });
+    for _ in 0..rounds {
+        for batched in [true, false] {
+            let key = if batched { "batched" } else { "unbatched" };
+            match link_ceiling(&net, batched, secs) {
+                Ok(c) => {
+                    if f(&r[format!("{key}_received_fps")])
+                        .is_none_or(|best| c.received_per_s > best)
+                    {
+                        r[format!("{key}_received_fps")] = json!(c.received_per_s);
+                        r[format!("{key}_sent_fps")] = json!(c.sent_per_s);
+                        r[format!("{key}_tcp_mbps")] = json!(c.tcp_mbps());
+                        r["tcp_payload_per_frame"] = json!(c.tcp_payload);
+                    }
+                }
+                Err(e) => eprintln!("link ceiling ({key}): {e}"),
+            }
+        }
+    }
+    r
+}
+
+fn link_ceiling(
+    net: &Net,
+    batched: bool,
+    secs: u64,
+) -> Result<benches::link_ceiling::Ceiling, String> {
+    benches::link_ceiling::measure(
+        &net.tb.nodes[net.client].ns,
+        &net.tb.nodes[net.server].ns,
+        "radio0",
+        batched,
+        Duration::from_secs(secs),
+    )
+}
+
 fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     eprintln!("== {} {hops} hop(s)", path.name());
     let mut net = build(path, hops);
@@ -406,11 +450,9 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     // Ping: idle, then under 50% of the TCP rate.
     ping_idle(&net, &mut r);
     if !net.daemons {
-        r["udp_echo_median_us"] = json!(udp_echo_median_us(&net));
+        wakeup_cost(&net, &mut r);
     }
-    let (m, p99) = ping_under_load(&mut net, secs, Some(tcp_bps));
-    r["ping_load50_median_ms"] = json!(m);
-    r["ping_load50_p99_ms"] = json!(p99);
+    ping_under_load(&mut net, secs, Some(tcp_bps), &mut r);
     r
 }
 
@@ -427,7 +469,10 @@ fn ping_idle(net: &Net, r: &mut Value) {
 
 /// Ping every 10 ms while iperf3 TCP runs at half of `tcp_bps` (measured
 /// first when not given): median and p99 RTT in ms.
-fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>) -> (Option<f64>, Option<f64>) {
+/// At the same time, a UDP echo over loopback in the client's namespace
+/// (two ordinary-thread wake-ups per round trip, no daemon involved) gives
+/// the scheduler's own tail under this load.
+fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>, r: &mut Value) {
     let tcp_bps = tcp_bps.unwrap_or_else(|| {
         iperf(net, &[], secs)["client"]["end"]["sum_received"]["bits_per_second"]
             .as_f64()
@@ -452,6 +497,18 @@ fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>) -> (Option<f6
         ],
     );
     std::thread::sleep(Duration::from_millis(700));
+    let cns = net.tb.nodes[net.client].ns.clone();
+    let count = secs as usize * 80;
+    let local = std::thread::spawn(move || {
+        let _server = wakeup::EchoServer::start(&cns, "127.0.0.1:47996")?;
+        wakeup::round_trips(
+            &cns,
+            "127.0.0.1:47996",
+            Answer::Echo,
+            count,
+            Duration::from_millis(10),
+        )
+    });
     let loaded = ns_output(
         &net.tb.nodes[net.client].ns,
         &[
@@ -467,55 +524,44 @@ fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>) -> (Option<f6
     net.tb.wait_spawned(load, Duration::from_secs(secs + 10));
     net.tb.wait_spawned(server, Duration::from_secs(5));
     let v = rtts(&loaded.stdout);
-    (pct(&v, 0.5), pct(&v, 0.99))
+    r["ping_load50_median_ms"] = json!(pct(&v, 0.5));
+    r["ping_load50_p99_ms"] = json!(pct(&v, 0.99));
+    match local
+        .join()
+        .unwrap_or_else(|_| Err("echo thread panicked".into()))
+    {
+        Ok(mut w) => {
+            w.sort_by(|a, b| a.total_cmp(b));
+            r["wake_load50_median_us"] = json!(pct(&w, 0.5));
+            r["wake_load50_p99_us"] = json!(pct(&w, 0.99));
+        }
+        Err(e) => eprintln!("loopback echo under load: {e}"),
+    }
 }
 
-/// Median round trip of UDP datagrams echoed by a user-space server in the
-/// server namespace: one process wake-up more than ping (whose reply the
-/// kernel sends), so the difference is the cost of one wake-up here.
-fn udp_echo_median_us(net: &Net) -> Option<f64> {
-    use std::net::UdpSocket;
-    let (sns, cns) = (
-        net.tb.nodes[net.server].ns.clone(),
-        net.tb.nodes[net.client].ns.clone(),
-    );
-    let addr = format!("{}:47999", net.dst);
-    let a2 = addr.clone();
-    let server = std::thread::spawn(move || -> Option<()> {
-        testbed::enter_netns(&sns).ok()?;
-        let s = UdpSocket::bind(&a2).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-        let mut buf = [0u8; 64];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            if n == 1 && buf[0] == 0xff {
-                break;
-            }
-            s.send_to(&buf[..n], from).ok()?;
-        }
-        Some(())
+/// Median UDP round trip from the client to the server namespace, timed by
+/// the same client, answered by the server's kernel (closed port) and by an
+/// echo thread there: the difference is one process wake-up (`wakeup`).
+fn wakeup_cost(net: &Net, r: &mut Value) {
+    let (sns, cns) = (&net.tb.nodes[net.server].ns, &net.tb.nodes[net.client].ns);
+    wakeup::allow_icmp_errors(sns);
+    let gap = Duration::from_millis(5);
+    let kernel = wakeup::round_trips(cns, &format!("{}:47997", net.dst), Answer::Kernel, 300, gap);
+    let echo = wakeup::EchoServer::start(sns, &format!("{}:47999", net.dst)).and_then(|_server| {
+        wakeup::round_trips(cns, &format!("{}:47999", net.dst), Answer::Echo, 300, gap)
     });
-    std::thread::sleep(Duration::from_millis(200));
-    let client = std::thread::spawn(move || -> Option<Vec<f64>> {
-        testbed::enter_netns(&cns).ok()?;
-        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-        let mut v = Vec::new();
-        let mut buf = [0u8; 64];
-        for i in 0..300u32 {
-            let t = std::time::Instant::now();
-            s.send_to(&i.to_be_bytes(), &addr).ok()?;
-            if s.recv_from(&mut buf).is_ok() {
-                v.push(t.elapsed().as_secs_f64() * 1e6);
+    for (key, v) in [
+        ("udp_kernel_median_us", kernel),
+        ("udp_echo_median_us", echo),
+    ] {
+        match v {
+            Ok(mut v) => {
+                v.sort_by(|a, b| a.total_cmp(b));
+                r[key] = json!(pct(&v, 0.5));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            Err(e) => eprintln!("{key}: {e}"),
         }
-        let _ = s.send_to(&[0xff], &addr);
-        Some(v)
-    });
-    let mut v = client.join().ok()??;
-    let _ = server.join();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    pct(&v, 0.5)
+    }
 }
 
 fn f(v: &Value) -> Option<f64> {
@@ -644,10 +690,25 @@ fn run_probe(args: &[String], secs: u64) {
                     put_udp(&mut r, probe, &udp_run(&mut net, len, secs));
                 }
                 "ping" => ping_idle(&net, &mut r),
+                "wake" => wakeup_cost(&net, &mut r),
+                "ceiling" if net.daemons => {
+                    eprintln!("the ceiling probe needs a path without daemons (kernel)")
+                }
+                "ceiling" => {
+                    for batched in [true, false] {
+                        let key = if batched { "batched" } else { "unbatched" };
+                        match link_ceiling(&net, batched, secs) {
+                            Ok(c) => {
+                                r[format!("ceiling_{key}_received_fps")] = json!(c.received_per_s);
+                                r[format!("ceiling_{key}_sent_fps")] = json!(c.sent_per_s);
+                                r[format!("ceiling_{key}_tcp_mbps")] = json!(c.tcp_mbps());
+                            }
+                            Err(e) => eprintln!("link ceiling ({key}): {e}"),
+                        }
+                    }
+                }
                 "load" => {
-                    let (m, p99) = ping_under_load(&mut net, secs, None);
-                    r["ping_load50_median_ms"] = json!(m);
-                    r["ping_load50_p99_ms"] = json!(p99);
+                    ping_under_load(&mut net, secs, None, &mut r);
                 }
                 _ => {}
             }
@@ -706,6 +767,7 @@ fn main() {
     results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
     results.push(run_path(Path::Realtime, 1, secs, false));
     results.push(run_udp64_paired(1, secs, 3));
+    results.push(run_link_ceiling(secs, 2));
     for hops in [1usize, 2] {
         results.push(run_tcp_only(Path::KernelMtu, hops, secs));
     }
@@ -780,14 +842,47 @@ fn main() {
             md.push_str(&format!("{hops} hop(s): {:.0} µs; ", (bb - kk) * 1000.0));
         }
     }
-    if let (Some(echo), Some(ping)) = (
+    if let (Some(echo), Some(kern)) = (
         f(&find("kernel", 1)["udp_echo_median_us"]),
-        f(&find("kernel", 1)["ping_idle_median_ms"]),
+        f(&find("kernel", 1)["udp_kernel_median_us"]),
     ) {
         md.push_str(&format!(
-            "\n\nWake-up cost on this machine (kernel path, 1 hop): a UDP echo answered by a user-space process has a median RTT of {echo:.0} µs against {:.0} µs for ping answered by the kernel, so one process wake-up costs about {:.0} µs. A round trip through one hop of daemons needs three more: the OBU for the request and for the reply, the RSU for the request (its reply is already waiting when it next polls).",
-            ping * 1000.0,
-            echo - ping * 1000.0
+            "\n\nWake-up cost on this machine (kernel path, 1 hop, UDP round trips timed by one user-space client, median of 300): answered by the far kernel (port unreachable) {kern:.0} µs, answered by an echo thread there {echo:.0} µs, so one process wake-up with its two syscalls costs about {:.0} µs. A round trip through one hop of daemons needs three more: the OBU for the request and for the reply, the RSU for the request (its reply is already waiting when it next polls).",
+            echo - kern
+        ));
+    }
+    let wake: Vec<String> = ["kernel", "batched", "unbatched"]
+        .iter()
+        .filter_map(|p| {
+            let r = find(p, 1);
+            Some(format!(
+                "{p} {:.0} / {:.0} µs",
+                f(&r["wake_load50_median_us"])?,
+                f(&r["wake_load50_p99_us"])?
+            ))
+        })
+        .collect();
+    if !wake.is_empty() {
+        md.push_str(&format!(
+            "\n\nThe scheduler's own tail at 50 % load (1 hop): a UDP echo over loopback in the sending namespace, two ordinary-thread wake-ups per round trip and no daemon on its path, run beside the loaded ping; median / p99 while the load went through each path: {}.",
+            wake.join(", ")
+        ));
+    }
+    let lc = find("link_ceiling", 1);
+    if let (Some(cb), Some(cu)) = (f(&lc["batched_tcp_mbps"]), f(&lc["unbatched_tcp_mbps"])) {
+        let (b, u) = (
+            f(&find("batched", 1)["tcp_mbps"]).unwrap_or(0.0),
+            f(&find("unbatched", 1)["tcp_mbps"]).unwrap_or(0.0),
+        );
+        md.push_str(&format!(
+            "\n\nLink ceiling (1 hop, no daemons): one thread sending full-MTU data frames through the emulated radio with the data plane's own send path, another reading them, nothing else running, best of 2: {:.0} frames/s batched and {:.0} frames/s one frame per syscall ({:.2} ×), that is {cb:.0} and {cu:.0} Mbit/s of TCP payload at {} bytes per frame. The batched daemons' TCP reached {:.0} % of the batched ceiling; 3 × the unbatched daemons' TCP ({:.0} Mbit/s) would be {:.0} % of it.",
+            f(&lc["batched_received_fps"]).unwrap_or(0.0),
+            f(&lc["unbatched_received_fps"]).unwrap_or(0.0),
+            cb / cu.max(1e-9),
+            lc["tcp_payload_per_frame"],
+            100.0 * b / cb.max(1e-9),
+            3.0 * u,
+            300.0 * u / cb.max(1e-9),
         ));
     }
     md.push_str("\n\nCPU time per packet forwarded (messages received from the link + packets read from the TUN, super-packets counted per segment), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");

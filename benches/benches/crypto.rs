@@ -5,7 +5,7 @@
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use common::action::Sealer;
 use common::wire::{
-    DataRepr, Handshake, HandshakeRepr, HeaderRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED,
+    emit_data_header, Handshake, HandshakeRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED,
     HEADER_LEN, SEALED_OVERHEAD,
 };
 use common::{NodeId, Time};
@@ -63,16 +63,17 @@ fn pair() -> (Sessions, Sessions, Arc<Identity>) {
 }
 
 fn message() -> Vec<u8> {
-    let body_len = DATA_OVERHEAD - HEADER_LEN + SEALED_OVERHEAD + LEN;
-    let mut m = vec![0u8; HEADER_LEN + body_len];
-    HeaderRepr {
-        msg_type: MessageType::DataUp,
-        flags: FLAG_SEALED,
-        ttl: 16,
-        body_len: body_len as u16,
-    }
-    .emit(&mut m);
-    DataRepr::emit_fixed(OBU, RSU, &mut m[HEADER_LEN..]);
+    let mut m = vec![0u8; DATA_OVERHEAD + SEALED_OVERHEAD + LEN];
+    let body_len = m.len() - HEADER_LEN;
+    emit_data_header(
+        &mut m,
+        MessageType::DataUp,
+        FLAG_SEALED,
+        16,
+        body_len,
+        OBU,
+        RSU,
+    );
     m
 }
 

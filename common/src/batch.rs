@@ -9,7 +9,7 @@
 use crate::action::{Action, Payload, Sealer, Sealing};
 use crate::offload::{OffloadError, Segmenter};
 use crate::wire::{
-    BroadcastRepr, DataRepr, EthernetRepr, HeaderRepr, MessageType, BROADCAST_OVERHEAD,
+    emit_data_header, BroadcastRepr, EthernetRepr, HeaderRepr, MessageType, BROADCAST_OVERHEAD,
     DATA_OVERHEAD, ETH_HEADER_LEN, FLAG_SEALED, HEADER_LEN, SEALED_OVERHEAD, SEALED_PREFIX_LEN,
 };
 use crate::NodeId;
@@ -228,27 +228,6 @@ impl SendBatch {
         f.messages += 1;
         true
     }
-}
-
-/// Writes a data message's common header and origin/destination.
-#[allow(clippy::too_many_arguments)]
-fn emit_data_header(
-    h: &mut [u8],
-    kind: MessageType,
-    flags: u8,
-    ttl: u8,
-    body_len: usize,
-    origin: NodeId,
-    dest: NodeId,
-) {
-    HeaderRepr {
-        msg_type: kind,
-        flags,
-        ttl,
-        body_len: body_len as u16,
-    }
-    .emit(h);
-    DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
 }
 
 impl SendBatch {

@@ -4,8 +4,8 @@
 use common::action::{RawMessage, Sealer};
 use common::counters::DropReason;
 use common::wire::{
-    Handshake, HandshakeRepr, HeaderRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED, HEADER_LEN,
-    SEALED_OVERHEAD, SEALED_PREFIX_LEN,
+    emit_data_header, Handshake, HandshakeRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED,
+    HEADER_LEN, SEALED_OVERHEAD, SEALED_PREFIX_LEN,
 };
 use common::{NodeId, Time};
 use secure::{Freshness, Identity, Limits, Sessions};
@@ -62,16 +62,17 @@ impl Pair {
 
 /// A whole data message from `origin` to `dest` ready for sealing.
 fn message(origin: NodeId, dest: NodeId, text: &[u8]) -> Vec<u8> {
-    let body_len = DATA_OVERHEAD - HEADER_LEN + SEALED_OVERHEAD + text.len();
-    let mut m = vec![0u8; HEADER_LEN + body_len];
-    HeaderRepr {
-        msg_type: MessageType::DataUp,
-        flags: FLAG_SEALED,
-        ttl: 16,
-        body_len: body_len as u16,
-    }
-    .emit(&mut m);
-    common::wire::DataRepr::emit_fixed(origin, dest, &mut m[HEADER_LEN..]);
+    let mut m = vec![0u8; DATA_OVERHEAD + SEALED_OVERHEAD + text.len()];
+    let body_len = m.len() - HEADER_LEN;
+    emit_data_header(
+        &mut m,
+        MessageType::DataUp,
+        FLAG_SEALED,
+        16,
+        body_len,
+        origin,
+        dest,
+    );
     let t = DATA_OVERHEAD + SEALED_PREFIX_LEN;
     m[t..t + text.len()].copy_from_slice(text);
     m

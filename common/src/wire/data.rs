@@ -5,7 +5,7 @@
 //! index, the nonce counter, the ciphertext and the AEAD tag. Relays
 //! forward the box unchanged; only the destination opens it.
 
-use super::{be_u32, be_u64, Result, WireError};
+use super::{be_u32, be_u64, HeaderRepr, MessageType, Result, WireError, HEADER_LEN};
 use crate::NodeId;
 use std::ops::Range;
 
@@ -114,4 +114,26 @@ impl<'a> DataRepr<'a> {
         buf[field::ORIGIN].copy_from_slice(origin.as_bytes());
         buf[field::DEST].copy_from_slice(dest.as_bytes());
     }
+}
+
+/// Writes a data message's common header and its origin/destination into
+/// `h`; `body_len` counts everything after the common header.
+#[allow(clippy::too_many_arguments)]
+pub fn emit_data_header(
+    h: &mut [u8],
+    kind: MessageType,
+    flags: u8,
+    ttl: u8,
+    body_len: usize,
+    origin: NodeId,
+    dest: NodeId,
+) {
+    HeaderRepr {
+        msg_type: kind,
+        flags,
+        ttl,
+        body_len: body_len as u16,
+    }
+    .emit(h);
+    DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
 }

@@ -41,10 +41,13 @@ pub enum DropReason {
     NoSession,
     /// An unprotected message where the security mode requires protection.
     Unprotected,
+    /// Dropped by the kernel before the daemon read it: the link socket's
+    /// receive queue was full (the data plane fell behind).
+    LinkQueueFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 19] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Truncated,
         DropReason::UnknownVersion,
         DropReason::UnknownType,
@@ -64,6 +67,7 @@ impl DropReason {
         DropReason::DecryptFailed,
         DropReason::NoSession,
         DropReason::Unprotected,
+        DropReason::LinkQueueFull,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -87,6 +91,7 @@ impl DropReason {
             DropReason::DecryptFailed => "decrypt_failed",
             DropReason::NoSession => "no_session",
             DropReason::Unprotected => "unprotected",
+            DropReason::LinkQueueFull => "link_queue_full",
         }
     }
 }
@@ -235,6 +240,9 @@ pub struct Counters {
 impl Counters {
     pub fn count_drop(&self, r: DropReason) {
         add(&self.drops[r as usize], 1);
+    }
+    pub fn count_drops(&self, r: DropReason, n: u64) {
+        add(&self.drops[r as usize], n);
     }
     pub fn drops(&self, r: DropReason) -> u64 {
         self.drops[r as usize].load(Ordering::Relaxed)

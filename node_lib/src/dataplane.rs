@@ -13,7 +13,7 @@ use crate::tun::Tun;
 use crate::tun_backlog::TunBacklog;
 use common::action::Action;
 use common::batch::RecvBatch;
-use common::counters::{Counters, Syscall};
+use common::counters::{Counters, DropReason, Syscall};
 use common::offload::VnetHdr;
 use common::Time;
 use std::io;
@@ -337,6 +337,7 @@ impl<R: Role> Dataplane<R> {
         let mut link_error_logged = false;
         let mut tun_errors_seen = 0;
         let mut last_tun_warning = Time::ZERO;
+        let mut last_queue_warning = Time::ZERO;
         let mut realtime = RealtimeControl::start(&self.dataplane, &shared);
         loop {
             let now = shared.now();
@@ -358,6 +359,20 @@ impl<R: Role> Dataplane<R> {
             }
             if now.since(last_link_check) >= LINK_CHECK_EVERY {
                 last_link_check = now;
+                // Frames the kernel dropped because we did not read them in
+                // time are lost before we accepted them: count them.
+                if let Ok(n) = self.link.take_queue_drops() {
+                    if n > 0 {
+                        c.count_drops(DropReason::LinkQueueFull, u64::from(n));
+                        if now.since(last_queue_warning) >= Duration::from_secs(10) {
+                            tracing::warn!(
+                                frames = n,
+                                "link receive queue overflowed; frames dropped by the kernel and counted (link_queue_full)"
+                            );
+                            last_queue_warning = now;
+                        }
+                    }
+                }
                 // Interface deleted and created again: the socket is bound to
                 // the old index, so open it anew (bounded by the check period).
                 if sys::if_index(self.link.ifname()).is_ok_and(|i| i != self.link.ifindex()) {

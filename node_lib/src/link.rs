@@ -175,6 +175,27 @@ impl RawLink {
     pub fn frame_capacity(&self) -> usize {
         self.mtu + ETH_HEADER_LEN + 4
     }
+
+    /// Frames the kernel dropped since the last call because this socket's
+    /// receive queue was full (the data plane fell behind). Reading the
+    /// kernel's count resets it.
+    pub fn take_queue_drops(&self) -> io::Result<u32> {
+        // SAFETY: tpacket_stats is plain old data; all-zero is valid.
+        let mut st: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: `st` and `len` are valid for writes and `len` holds the
+        // size of `st`; the kernel writes at most that many bytes.
+        cvt(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                &mut st as *mut libc::tpacket_stats as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(st.tp_drops)
+    }
 }
 
 impl AsRawFd for RawLink {

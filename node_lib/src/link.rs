@@ -382,7 +382,9 @@ impl RawLink {
                 m.msg_hdr.msg_iovlen = len as _;
                 m.msg_len = 0;
             }
-            let r = if batched {
+            // A lone frame takes the plain call: sendmmsg's header-array
+            // pass costs more than it saves for one (batch_io bench).
+            let r = if batched && chunk > 1 {
                 counters.syscall(Syscall::Sendmmsg);
                 // SAFETY: the first `chunk` msgs point into `iovs`, whose
                 // entries point to header bytes in `batch` and payloads in

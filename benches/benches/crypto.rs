@@ -4,10 +4,7 @@
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use common::action::Sealer;
-use common::wire::{
-    emit_data_header, Handshake, HandshakeRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED,
-    HEADER_LEN, SEALED_OVERHEAD,
-};
+use common::wire::{sealable_data_message, Handshake, HandshakeRepr, MessageType};
 use common::{NodeId, Time};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use secure::{Freshness, Identity, Limits, Sessions};
@@ -63,18 +60,7 @@ fn pair() -> (Sessions, Sessions, Arc<Identity>) {
 }
 
 fn message() -> Vec<u8> {
-    let mut m = vec![0u8; DATA_OVERHEAD + SEALED_OVERHEAD + LEN];
-    let body_len = m.len() - HEADER_LEN;
-    emit_data_header(
-        &mut m,
-        MessageType::DataUp,
-        FLAG_SEALED,
-        16,
-        body_len,
-        OBU,
-        RSU,
-    );
-    m
+    sealable_data_message(MessageType::DataUp, 16, OBU, RSU, &[0; LEN])
 }
 
 fn sessions(c: &mut Criterion) {

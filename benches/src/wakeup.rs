@@ -127,34 +127,16 @@ mod tests {
 
     #[test]
     fn loopback_echo_and_refusal_are_both_answered() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED: needs root (network namespace)");
+        let Some(scratch) = testbed::ScratchNetns::new("v2xwake") else {
             return;
-        }
-        let ns = format!("v2xwake{}", std::process::id());
-        let ok = std::process::Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "ip netns add");
-        struct Cleanup(String);
-        impl Drop for Cleanup {
-            fn drop(&mut self) {
-                let _ = std::process::Command::new("ip")
-                    .args(["netns", "del", &self.0])
-                    .status();
-            }
-        }
-        let _c = Cleanup(ns.clone());
-        testbed::ns_output(&ns, &["ip", "link", "set", "lo", "up"]);
-        allow_icmp_errors(&ns);
-        let echo = EchoServer::start(&ns, "127.0.0.1:47998").expect("echo");
-        let e = round_trips(&ns, "127.0.0.1:47998", Answer::Echo, 20, Duration::ZERO)
+        };
+        let ns = scratch.name();
+        allow_icmp_errors(ns);
+        let echo = EchoServer::start(ns, "127.0.0.1:47998").expect("echo");
+        let e = round_trips(ns, "127.0.0.1:47998", Answer::Echo, 20, Duration::ZERO)
             .expect("echo trips");
         drop(echo);
-        let k = round_trips(&ns, "127.0.0.1:47997", Answer::Kernel, 20, Duration::ZERO)
+        let k = round_trips(ns, "127.0.0.1:47997", Answer::Kernel, 20, Duration::ZERO)
             .expect("kernel trips");
         assert_eq!(e.len(), 20, "every echo answered");
         assert_eq!(k.len(), 20, "every datagram refused by the kernel");

@@ -3,10 +3,7 @@
 
 use common::action::{RawMessage, Sealer};
 use common::counters::DropReason;
-use common::wire::{
-    emit_data_header, Handshake, HandshakeRepr, MessageType, DATA_OVERHEAD, FLAG_SEALED,
-    HEADER_LEN, SEALED_OVERHEAD, SEALED_PREFIX_LEN,
-};
+use common::wire::{sealable_data_message, Handshake, HandshakeRepr, MessageType};
 use common::{NodeId, Time};
 use secure::{Freshness, Identity, Limits, Sessions};
 use std::sync::Arc;
@@ -62,20 +59,7 @@ impl Pair {
 
 /// A whole data message from `origin` to `dest` ready for sealing.
 fn message(origin: NodeId, dest: NodeId, text: &[u8]) -> Vec<u8> {
-    let mut m = vec![0u8; DATA_OVERHEAD + SEALED_OVERHEAD + text.len()];
-    let body_len = m.len() - HEADER_LEN;
-    emit_data_header(
-        &mut m,
-        MessageType::DataUp,
-        FLAG_SEALED,
-        16,
-        body_len,
-        origin,
-        dest,
-    );
-    let t = DATA_OVERHEAD + SEALED_PREFIX_LEN;
-    m[t..t + text.len()].copy_from_slice(text);
-    m
+    sealable_data_message(MessageType::DataUp, 16, origin, dest, text)
 }
 
 #[test]

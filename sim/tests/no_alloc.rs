@@ -232,45 +232,12 @@ fn tun_backlog_allocates_nothing_after_warm_up() {
 
 #[test]
 fn real_link_send_and_receive_allocate_nothing() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root for a veth pair");
+    let Some(scratch) = testbed::ScratchNetns::with_veth("v2xnoalloc", "na", "nb") else {
         return;
-    }
-    let ns = format!("v2xnoalloc{}", std::process::id());
-    let sh = |args: &[&str]| {
-        assert!(
-            std::process::Command::new(args[0])
-                .args(&args[1..])
-                .status()
-                .unwrap()
-                .success(),
-            "{args:?}"
-        )
     };
-    let _ = std::process::Command::new("ip")
-        .args(["netns", "del", &ns])
-        .status();
-    sh(&["ip", "netns", "add", &ns]);
-    struct Cleanup(String);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &self.0])
-                .status();
-        }
-    }
-    let _c = Cleanup(ns.clone());
-    sh(&[
-        "ip", "-n", &ns, "link", "add", "na", "type", "veth", "peer", "name", "nb",
-    ]);
-    sh(&["ip", "-n", &ns, "link", "set", "na", "up"]);
-    sh(&["ip", "-n", &ns, "link", "set", "nb", "up"]);
+    let ns = scratch.name().to_string();
     let (tx, rx) = std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns on a valid netns fd; affects only this thread.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        testbed::enter_netns(&ns).unwrap();
         let tx = node_lib::link::RawLink::open("na", DEFAULT_ETHERTYPE).unwrap();
         let rx = node_lib::link::RawLink::open("nb", DEFAULT_ETHERTYPE).unwrap();
         (tx, rx)

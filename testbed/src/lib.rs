@@ -8,9 +8,11 @@
 //! Everything is removed on drop, including when a test panics.
 
 mod cmd;
+mod scratch_netns;
 mod topology;
 
 pub use cmd::{enter_netns, ns_exec, ns_output, run, CmdOutput};
+pub use scratch_netns::ScratchNetns;
 pub use topology::{NodeSpec, Role, Topology};
 
 use std::path::{Path, PathBuf};

@@ -137,3 +137,29 @@ pub fn emit_data_header(
     .emit(h);
     DataRepr::emit_fixed(origin, dest, &mut h[HEADER_LEN..]);
 }
+
+/// A whole sealed-data message from `origin` to `dest` with `text` where
+/// the plaintext goes, ready to be sealed in place: what the session code
+/// seals (tests, benches). The send path builds the same in its header store.
+pub fn sealable_data_message(
+    kind: MessageType,
+    ttl: u8,
+    origin: NodeId,
+    dest: NodeId,
+    text: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![0u8; super::DATA_OVERHEAD + SEALED_OVERHEAD + text.len()];
+    let body_len = m.len() - HEADER_LEN;
+    emit_data_header(
+        &mut m,
+        kind,
+        super::FLAG_SEALED,
+        ttl,
+        body_len,
+        origin,
+        dest,
+    );
+    let t = super::DATA_OVERHEAD + SEALED_PREFIX_LEN;
+    m[t..t + text.len()].copy_from_slice(text);
+    m
+}

@@ -19,7 +19,8 @@ pub use beacon::{Beacon, BeaconRepr};
 pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS};
 pub use broadcast::{Broadcast, BroadcastRepr};
 pub use data::{
-    emit_data_header, Data, DataRepr, Sealed, SEALED_OVERHEAD, SEALED_PREFIX_LEN, TAG_LEN,
+    emit_data_header, sealable_data_message, Data, DataRepr, Sealed, SEALED_OVERHEAD,
+    SEALED_PREFIX_LEN, TAG_LEN,
 };
 pub use ethernet::{EthernetFrame, EthernetRepr, ETH_HEADER_LEN};
 pub use frame::{Body, Messages, ParsedMessage};

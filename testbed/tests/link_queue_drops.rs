@@ -9,46 +9,13 @@ use common::counters::Counters;
 use common::wire::{MessageType, DATA_OVERHEAD, DEFAULT_ETHERTYPE};
 use common::NodeId;
 use node_lib::link::{LinkScratch, RawLink};
-use std::process::Command;
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn sh(args: &[&str]) {
-    let ok = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "`{}` failed", args.join(" "));
-}
 
 #[test]
 fn frames_dropped_by_a_full_receive_queue_are_counted() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root for a veth pair and raw sockets");
+    let Some(ns) = testbed::ScratchNetns::with_veth("v2xqd", "qa", "qb") else {
         return;
-    }
-    let name = format!("v2xqd{}", std::process::id());
-    let _ = Command::new("ip").args(["netns", "del", &name]).status();
-    sh(&["ip", "netns", "add", &name]);
-    let ns = Netns(name);
-    sh(&[
-        "ip", "-n", &ns.0, "link", "add", "qa", "type", "veth", "peer", "name", "qb",
-    ]);
-    sh(&["ip", "-n", &ns.0, "link", "set", "qa", "up"]);
-    sh(&["ip", "-n", &ns.0, "link", "set", "qb", "up"]);
-    let f = std::fs::File::open(format!("/run/netns/{}", ns.0)).expect("netns file");
-    use std::os::fd::AsRawFd;
-    // SAFETY: setns on a valid netns fd; affects only this test's thread.
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-
+    };
+    ns.enter();
     let tx = RawLink::open("qa", DEFAULT_ETHERTYPE).expect("open qa");
     let rx = RawLink::open("qb", DEFAULT_ETHERTYPE).expect("open qb");
     assert_eq!(

@@ -336,8 +336,13 @@ impl<R: Role> Dataplane<R> {
         let mut link_was_up = true;
         let mut link_error_logged = false;
         let mut tun_errors_seen = 0;
-        let mut last_tun_warning = Time::ZERO;
-        let mut last_queue_warning = Time::ZERO;
+        // When each rate-limited warning was last logged (none yet: the
+        // first one is logged at once, even in the first seconds).
+        let mut last_tun_warning: Option<Time> = None;
+        let mut last_queue_warning: Option<Time> = None;
+        let warn_again = |last: Option<Time>, now: Time| {
+            last.is_none_or(|t| now.since(t) >= Duration::from_secs(10))
+        };
         let mut realtime = RealtimeControl::start(&self.dataplane, &shared);
         loop {
             let now = shared.now();
@@ -364,12 +369,12 @@ impl<R: Role> Dataplane<R> {
                 if let Ok(n) = self.link.take_queue_drops() {
                     if n > 0 {
                         c.count_drops(DropReason::LinkQueueFull, u64::from(n));
-                        if now.since(last_queue_warning) >= Duration::from_secs(10) {
+                        if warn_again(last_queue_warning, now) {
                             tracing::warn!(
                                 frames = n,
                                 "link receive queue overflowed; frames dropped by the kernel and counted (link_queue_full)"
                             );
-                            last_queue_warning = now;
+                            last_queue_warning = Some(now);
                         }
                     }
                 }
@@ -414,15 +419,13 @@ impl<R: Role> Dataplane<R> {
                 shared.link_up.store(up, Ordering::Relaxed);
             }
             let tun_errors = Counters::get(&c.tun_errors);
-            if tun_errors > tun_errors_seen
-                && now.since(last_tun_warning) >= Duration::from_secs(10)
-            {
+            if tun_errors > tun_errors_seen && warn_again(last_tun_warning, now) {
                 tracing::warn!(
                     errors = tun_errors - tun_errors_seen,
                     "TUN writes failing (queue full or device error); packets dropped and counted"
                 );
                 tun_errors_seen = tun_errors;
-                last_tun_warning = now;
+                last_tun_warning = Some(now);
             }
             if self.role.take_changed() || now.since(last_snapshot) >= SNAPSHOT_EVERY {
                 last_snapshot = now;

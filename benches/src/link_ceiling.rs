@@ -5,16 +5,15 @@
 //! upper bound on what any single-threaded sender of one in-order flow can
 //! forward over this link on this machine.
 
-use crate::data_action;
-use common::action::{Action, Payload};
-use common::batch::{RecvBatch, SendBatch};
+use common::batch::RecvBatch;
 use common::counters::Counters;
-use common::wire::{DATA_OVERHEAD, DEFAULT_ETHERTYPE};
+use common::wire::{MessageType, DATA_OVERHEAD, DEFAULT_ETHERTYPE};
 use common::NodeId;
 use node_lib::link::{LinkScratch, RawLink};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use testbed::MtuFrames;
 
 /// Frames per send call, as the data plane's default `max_batch`.
 const BATCH: usize = 64;
@@ -136,44 +135,11 @@ fn send(
     testbed::enter_netns(ns)?;
     let link =
         RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(|e| format!("{ns}/{ifname}: {e}"))?;
-    let len = link.mtu() - DATA_OVERHEAD;
-    let payload = vec![0x45u8; len];
-    let mut batch = SendBatch::new(
-        NodeId(link.mac()),
-        DEFAULT_ETHERTYPE,
-        link.mtu(),
-        false,
-        BATCH,
-    );
-    for _ in 0..BATCH {
-        let mut a = data_action(len as u16);
-        if let Action::SendData {
-            next_hop,
-            dest,
-            payload,
-            ..
-        } = &mut a
-        {
-            *next_hop = dst;
-            *dest = dst;
-            *payload = Payload::tun(0, len as u16);
-        }
-        if !batch.push_action(&a) {
-            return Err(format!("a {len}-byte payload does not fit the link MTU"));
-        }
-    }
-    let mut scratch = LinkScratch::new(BATCH);
-    let counters = Counters::default();
+    let mut frames = MtuFrames::new(&link, dst, MessageType::DataUp, dst, BATCH);
     let start = Instant::now();
     let mut sent = 0u64;
     while start.elapsed() < dur {
-        sent += link.send(
-            &batch,
-            |_| Some(&payload[..]),
-            &mut scratch,
-            batched,
-            &counters,
-        ) as u64;
+        sent += frames.send(&link, batched) as u64;
     }
-    Ok((sent, link.mtu()))
+    Ok((sent, frames.frame_payload()))
 }

@@ -8,10 +8,12 @@
 //! Everything is removed on drop, including when a test panics.
 
 mod cmd;
+mod mtu_frames;
 mod scratch_netns;
 mod topology;
 
 pub use cmd::{enter_netns, ns_exec, ns_output, run, CmdOutput};
+pub use mtu_frames::MtuFrames;
 pub use scratch_netns::ScratchNetns;
 pub use topology::{NodeSpec, Role, Topology};
 

@@ -3,10 +3,9 @@
 //! frame sent is either read or counted, and reading the count resets it.
 //! Needs root (a network namespace and raw sockets).
 
-use common::action::{Action, Payload};
-use common::batch::{RecvBatch, SendBatch};
+use common::batch::RecvBatch;
 use common::counters::Counters;
-use common::wire::{MessageType, DATA_OVERHEAD, DEFAULT_ETHERTYPE};
+use common::wire::{MessageType, DEFAULT_ETHERTYPE};
 use common::NodeId;
 use node_lib::link::{LinkScratch, RawLink};
 
@@ -27,34 +26,11 @@ fn frames_dropped_by_a_full_receive_queue_are_counted() {
     // Full-MTU frames, far more than the receive queue (4 MiB) holds, sent
     // without reading any: the veth delivers synchronously, so the queue
     // overflows while we send.
-    let len = tx.mtu() - DATA_OVERHEAD;
-    let payload = vec![0x45u8; len];
-    let (src, dst) = (NodeId(tx.mac()), NodeId(rx.mac()));
-    let mut batch = SendBatch::new(src, DEFAULT_ETHERTYPE, tx.mtu(), false, 64);
-    for _ in 0..64 {
-        let a = Action::data(
-            dst,
-            MessageType::DataUp,
-            16,
-            src,
-            dst,
-            Payload::tun(0, len as u16),
-        );
-        assert!(batch.push_action(&a));
-    }
-    let counters = Counters::default();
-    let mut scratch = LinkScratch::new(64);
-    let mut sent = 0u64;
-    for _ in 0..100 {
-        sent += tx.send(
-            &batch,
-            |_| Some(&payload[..]),
-            &mut scratch,
-            true,
-            &counters,
-        ) as u64;
-    }
+    let dst = NodeId(rx.mac());
+    let mut frames = testbed::MtuFrames::new(&tx, dst, MessageType::DataUp, dst, 64);
+    let sent: u64 = (0..100).map(|_| frames.send(&tx, true) as u64).sum();
     assert_eq!(sent, 6400);
+    let counters = Counters::default();
 
     let mut recv = RecvBatch::new(64, rx.frame_capacity());
     let mut rx_scratch = LinkScratch::new(64);

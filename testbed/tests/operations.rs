@@ -768,14 +768,11 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
 }
 
 /// Full-MTU data frames from `ns`'s radio to the radio with MAC `dst`,
-/// addressed to an OBU that does not exist: `n` of them, without pause.
+/// addressed to an OBU that does not exist: at least `n` of them, without
+/// pause. Returns how many were sent.
 fn flood_radio(ns: &str, dst: &str, n: usize) -> usize {
-    use common::action::{Action, Payload};
-    use common::batch::SendBatch;
-    use common::counters::Counters;
-    use common::wire::{MessageType, DATA_OVERHEAD, DEFAULT_ETHERTYPE};
+    use common::wire::{MessageType, DEFAULT_ETHERTYPE};
     use common::NodeId;
-    use node_lib::link::{LinkScratch, RawLink};
     let mut mac = [0u8; 6];
     for (b, h) in mac.iter_mut().zip(dst.split(':')) {
         *b = u8::from_str_radix(h, 16).expect("hex MAC");
@@ -783,33 +780,13 @@ fn flood_radio(ns: &str, dst: &str, n: usize) -> usize {
     let ns = ns.to_string();
     std::thread::spawn(move || {
         testbed::enter_netns(&ns).expect("enter namespace");
-        let link = RawLink::open("radio0", DEFAULT_ETHERTYPE).expect("raw socket");
-        let len = link.mtu() - DATA_OVERHEAD;
-        let payload = vec![0x45u8; len];
-        let src = NodeId(link.mac());
-        let mut batch = SendBatch::new(src, DEFAULT_ETHERTYPE, link.mtu(), false, 64);
-        for _ in 0..64 {
-            let nobody = NodeId([2, 0, 0, 0, 0x7e, 0x7e]);
-            let a = Action::data(
-                NodeId(mac),
-                MessageType::DataDown,
-                16,
-                src,
-                nobody,
-                Payload::tun(0, len as u16),
-            );
-            assert!(batch.push_action(&a));
-        }
-        let (counters, mut scratch) = (Counters::default(), LinkScratch::new(64));
+        let link = node_lib::link::RawLink::open("radio0", DEFAULT_ETHERTYPE).expect("raw socket");
+        let nobody = NodeId([2, 0, 0, 0, 0x7e, 0x7e]);
+        let mut frames =
+            testbed::MtuFrames::new(&link, NodeId(mac), MessageType::DataDown, nobody, 64);
         let mut sent = 0;
         while sent < n {
-            sent += link.send(
-                &batch,
-                |_| Some(&payload[..]),
-                &mut scratch,
-                true,
-                &counters,
-            );
+            sent += frames.send(&link, true);
         }
         sent
     })

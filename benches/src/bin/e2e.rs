@@ -304,25 +304,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / hz
 }
 
-/// CPU seconds the whole machine has been busy (user, system, interrupts;
-/// not idle, I/O wait or steal), summed over all CPUs.
-fn machine_busy_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let f: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy: f64 = [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    busy / hz
-}
-
 /// Packets a daemon forwarded: each enters once, as a message from the link
 /// or a packet read from its TUN (a TSO super-packet counts once per
 /// segment it was cut into).
@@ -377,19 +358,21 @@ fn run_link_ceiling(secs: u64, rounds: usize) -> Value {
     eprintln!("== link ceiling, 1 hop");
     let net = build(Path::Kernel, 1);
     let mut r = json!({ "path": "link_ceiling", "hops": 1 });
+    link_ceilings(&net, secs, rounds, &mut r);
+    r
+}
+
+/// Both ceilings on `net` (which must run no daemons) into `r`, each the
+/// best of `rounds`.
+fn link_ceilings(net: &Net, secs: u64, rounds: usize, r: &mut Value) {
     for _ in 0..rounds {
         for batched in [true, false] {
             let key = if batched { "batched" } else { "unbatched" };
-            let busy0 = machine_busy_s();
-            let measured = link_ceiling(&net, batched, secs);
-            let busy = machine_busy_s() - busy0;
-            match measured {
+            match link_ceiling(net, batched, secs) {
                 Ok(c) => {
                     if f(&r[format!("{key}_received_fps")])
                         .is_none_or(|best| c.received_per_s > best)
                     {
-                        r[format!("{key}_machine_cpu_s")] = json!(busy);
-                        r[format!("{key}_frames")] = json!(c.received_per_s * secs as f64);
                         r[format!("{key}_received_fps")] = json!(c.received_per_s);
                         r[format!("{key}_sent_fps")] = json!(c.sent_per_s);
                         r[format!("{key}_tcp_mbps")] = json!(c.tcp_mbps());
@@ -400,7 +383,6 @@ fn run_link_ceiling(secs: u64, rounds: usize) -> Value {
             }
         }
     }
-    r
 }
 
 fn link_ceiling(
@@ -450,12 +432,10 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     }
     // UDP 1400-byte payloads.
     put_udp(&mut r, "udp1400", &udp_run(&mut net, 1400, secs));
-    // TCP bulk, with the whole machine's and the sending daemon's CPU time.
-    let busy0 = machine_busy_s();
+    // TCP bulk, with the sending daemon's CPU time over it.
     let sender = net.tb.pid(net.client);
     let sender0 = sender.map(cpu_seconds);
     let t = iperf(&mut net, &[], secs);
-    r["tcp_machine_cpu_s"] = json!(machine_busy_s() - busy0);
     if let (Some(p), Some(c0)) = (sender, sender0) {
         r["tcp_sender_cpu_s"] = json!(cpu_seconds(p) - c0);
     }
@@ -727,17 +707,9 @@ fn run_probe(args: &[String], secs: u64) {
                     eprintln!("the ceiling probe needs a path without daemons (kernel)")
                 }
                 "ceiling" => {
-                    for batched in [true, false] {
-                        let key = if batched { "batched" } else { "unbatched" };
-                        match link_ceiling(&net, batched, secs) {
-                            Ok(c) => {
-                                r[format!("ceiling_{key}_received_fps")] = json!(c.received_per_s);
-                                r[format!("ceiling_{key}_sent_fps")] = json!(c.sent_per_s);
-                                r[format!("ceiling_{key}_tcp_mbps")] = json!(c.tcp_mbps());
-                            }
-                            Err(e) => eprintln!("link ceiling ({key}): {e}"),
-                        }
-                    }
+                    let mut c = json!({});
+                    link_ceilings(&net, secs, 1, &mut c);
+                    r["ceiling"] = c;
                 }
                 "load" => {
                     ping_under_load(&mut net, secs, None, &mut r);

@@ -291,6 +291,69 @@ fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
             "batched_arrived_median_pps": amb, "unbatched_arrived_median_pps": amu })
 }
 
+/// Idle ping through the kernel, batched and unbatched networks, all up at
+/// once and pinged in turns (`rounds` × `count` pings 10 ms apart, the
+/// order rotating each round), so slow phases of a shared machine hit all
+/// three alike: pooled median and p99 of each, and each round's medians.
+fn run_ping_idle_turns(hops: usize, rounds: usize, count: u32) -> Value {
+    eprintln!("== idle ping kernel/batched/unbatched in turns, {hops} hop(s)");
+    let paths = [Path::Kernel, Path::Batched, Path::Unbatched];
+    let nets: Vec<Net> = paths.iter().map(|&p| build(p, hops)).collect();
+    let mut pooled = vec![Vec::new(); paths.len()];
+    let mut per_round = vec![Vec::new(); paths.len()];
+    let c = count.to_string();
+    for round in 0..rounds {
+        for k in 0..paths.len() {
+            let i = (round + k) % paths.len();
+            let net = &nets[i];
+            let out = ns_output(
+                &net.tb.nodes[net.client].ns,
+                &["ping", "-n", "-i", "0.01", "-c", &c, &net.dst],
+            );
+            let v = rtts(&out.stdout);
+            per_round[i].push(pct(&v, 0.5));
+            pooled[i].extend(v);
+        }
+    }
+    let mut r = json!({ "path": "ping_idle_turns", "hops": hops, "rounds": rounds, "count": count });
+    for (i, p) in paths.iter().enumerate() {
+        pooled[i].sort_by(|a, b| a.partial_cmp(b).unwrap());
+        r[format!("{}_median_ms", p.name())] = json!(pct(&pooled[i], 0.5));
+        r[format!("{}_p99_ms", p.name())] = json!(pct(&pooled[i], 0.99));
+        r[format!("{}_round_medians_ms", p.name())] = json!(per_round[i]);
+    }
+    r
+}
+
+/// The markdown line for one `run_ping_idle_turns` result.
+fn ping_turns_line(t: &Value) -> Option<String> {
+    let (k, b, u) = (
+        f(&t["kernel_median_ms"])?,
+        f(&t["batched_median_ms"])?,
+        f(&t["unbatched_median_ms"])?,
+    );
+    let rb = t["batched_round_medians_ms"].as_array()?;
+    let ru = t["unbatched_round_medians_ms"].as_array()?;
+    let mut ratios: Vec<f64> = rb
+        .iter()
+        .zip(ru)
+        .filter_map(|(x, y)| Some(f(x)? / f(y)?))
+        .collect();
+    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let over = ratios.iter().filter(|&&x| x > 1.10).count();
+    Some(format!(
+        "{} hop(s): median kernel {k:.3}, batched {b:.3}, unbatched {u:.3} ms; batched ÷ unbatched {:.2} × (per round {:.2}–{:.2} ×, median {:.2} ×, above 1.10 × in {over} of {}); added over the kernel path: batched {:.0} µs, unbatched {:.0} µs",
+        t["hops"],
+        b / u,
+        ratios.first()?,
+        ratios.last()?,
+        pct(&ratios, 0.5)?,
+        ratios.len(),
+        (b - k) * 1000.0,
+        (u - k) * 1000.0,
+    ))
+}
+
 /// Sum of user+system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -658,6 +721,11 @@ fn run_probe(args: &[String], secs: u64) {
         .replace("\\n", "\n");
     let sched = get("--sched");
     let paths = get("--paths").unwrap_or_else(|| "kernel,batched".into());
+    if probes.split(',').any(|p| p == "ping_turns") {
+        let t = run_ping_idle_turns(hops, 10, 100);
+        eprintln!("{}", ping_turns_line(&t).unwrap_or_default());
+        println!("{t}");
+    }
     for p in paths.split(',') {
         let path = match p {
             "kernel" => Path::Kernel,
@@ -771,6 +839,9 @@ fn main() {
     results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
     results.push(run_path(Path::Realtime, 1, secs, false));
     results.push(run_udp64_paired(1, secs, 3));
+    for hops in [1usize, 2] {
+        results.push(run_ping_idle_turns(hops, 10, 100));
+    }
     results.push(run_link_ceiling(secs, 2));
     for hops in [1usize, 2] {
         results.push(run_tcp_only(Path::KernelMtu, hops, secs));
@@ -845,6 +916,16 @@ fn main() {
         if let (Some(kk), Some(bb)) = (f(&k["ping_idle_median_ms"]), f(&b["ping_idle_median_ms"])) {
             md.push_str(&format!("{hops} hop(s): {:.0} µs; ", (bb - kk) * 1000.0));
         }
+    }
+    let turns: Vec<String> = [1u64, 2]
+        .iter()
+        .filter_map(|&h| ping_turns_line(&find("ping_idle_turns", h)))
+        .collect();
+    if !turns.is_empty() {
+        md.push_str(&format!(
+            "\n\nIdle ping with the kernel, batched and unbatched networks up together and pinged in turns (10 rounds of 100 pings 10 ms apart each, the order rotating): {}.",
+            turns.join("; ")
+        ));
     }
     if let (Some(echo), Some(kern)) = (
         f(&find("kernel", 1)["udp_echo_median_us"]),

@@ -295,10 +295,24 @@ fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
 /// once and pinged in turns (`rounds` × `count` pings 10 ms apart, the
 /// order rotating each round), so slow phases of a shared machine hit all
 /// three alike: pooled median and p99 of each, and each round's medians.
-fn run_ping_idle_turns(hops: usize, rounds: usize, count: u32) -> Value {
+/// `batched` is the batched path (a variant of it in probes), reported
+/// under the name "batched"; `extra` is TOML for its daemons only.
+fn run_ping_idle_turns(
+    hops: usize,
+    rounds: usize,
+    count: u32,
+    batched: Path,
+    extra: &str,
+) -> Value {
     eprintln!("== idle ping kernel/batched/unbatched in turns, {hops} hop(s)");
     let paths = [Path::Kernel, Path::Batched, Path::Unbatched];
-    let nets: Vec<Net> = paths.iter().map(|&p| build(p, hops)).collect();
+    let nets: Vec<Net> = paths
+        .iter()
+        .map(|&p| match p {
+            Path::Batched => build_with(batched, hops, extra),
+            _ => build(p, hops),
+        })
+        .collect();
     let mut pooled = vec![Vec::new(); paths.len()];
     let mut per_round = vec![Vec::new(); paths.len()];
     let c = count.to_string();
@@ -721,21 +735,34 @@ fn run_probe(args: &[String], secs: u64) {
         .replace("\\n", "\n");
     let sched = get("--sched");
     let paths = get("--paths").unwrap_or_else(|| "kernel,batched".into());
+    let path_named = |p: &str| match p {
+        "kernel" => Some(Path::Kernel),
+        "kernel_mtu" => Some(Path::KernelMtu),
+        "batched" => Some(Path::Batched),
+        "unbatched" => Some(Path::Unbatched),
+        "encrypted" => Some(Path::Encrypted),
+        "no_offload" => Some(Path::BatchedNoOffload),
+        "no_aggregation" => Some(Path::BatchedNoAggregation),
+        "realtime" => Some(Path::Realtime),
+        _ => None,
+    };
     if probes.split(',').any(|p| p == "ping_turns") {
-        let t = run_ping_idle_turns(hops, 10, 100);
+        // The batched network of the turns, or a variant of it named in --paths.
+        let variant = paths
+            .split(',')
+            .filter_map(path_named)
+            .find(|p| !matches!(p, Path::Kernel | Path::KernelMtu | Path::Unbatched))
+            .unwrap_or(Path::Batched);
+        let t = run_ping_idle_turns(hops, 10, 100, variant, &extra);
         eprintln!("{}", ping_turns_line(&t).unwrap_or_default());
         println!("{t}");
+        if probes.split(',').all(|p| p == "ping_turns") {
+            return;
+        }
     }
     for p in paths.split(',') {
-        let path = match p {
-            "kernel" => Path::Kernel,
-            "kernel_mtu" => Path::KernelMtu,
-            "batched" => Path::Batched,
-            "unbatched" => Path::Unbatched,
-            "encrypted" => Path::Encrypted,
-            "no_offload" => Path::BatchedNoOffload,
-            "realtime" => Path::Realtime,
-            _ => continue,
+        let Some(path) = path_named(p) else {
+            continue;
         };
         let mut net = build_with(path, hops, &extra);
         if let Some(s) = &sched {
@@ -840,7 +867,7 @@ fn main() {
     results.push(run_path(Path::Realtime, 1, secs, false));
     results.push(run_udp64_paired(1, secs, 3));
     for hops in [1usize, 2] {
-        results.push(run_ping_idle_turns(hops, 10, 100));
+        results.push(run_ping_idle_turns(hops, 10, 100, Path::Batched, ""));
     }
     results.push(run_link_ceiling(secs, 2));
     for hops in [1usize, 2] {

@@ -211,6 +211,15 @@ pub struct LinkScratch {
     iovs: Vec<libc::iovec>,
     /// Per frame: first iovec, iovec count, messages carried.
     frame_iovs: Vec<(usize, usize, u16)>,
+    /// recvmmsg headers, one per slot of the receive batch they were built
+    /// for. Built once and reused: the kernel writes back only `msg_len`,
+    /// `msg_flags` and `msg_controllen`, so a lone frame touches one header
+    /// instead of rebuilding all of them (idle latency is made of such
+    /// cold cache lines).
+    rx_msgs: Vec<libc::mmsghdr>,
+    rx_iovs: Vec<libc::iovec>,
+    /// The receive batch the headers point into: first byte, slot size.
+    rx_for: (usize, usize),
 }
 
 impl LinkScratch {
@@ -222,7 +231,43 @@ impl LinkScratch {
                 .collect(),
             iovs: Vec::with_capacity(max_frames * 8),
             frame_iovs: Vec::with_capacity(max_frames),
+            rx_msgs: Vec::new(),
+            rx_iovs: Vec::new(),
+            rx_for: (0, 0),
         }
+    }
+
+    /// Points the receive headers at the slots of `batch` unless they
+    /// already do; returns how many there are.
+    fn rx_headers_for(&mut self, batch: &mut RecvBatch) -> usize {
+        let slots = batch.capacity();
+        let key = (batch.slot_mut(0).as_mut_ptr() as usize, batch.slot_size());
+        if self.rx_for == key && self.rx_msgs.len() == slots {
+            return slots;
+        }
+        // The iovecs are complete before any header points at them, and
+        // neither vector grows afterwards, so the pointers stay valid.
+        self.rx_iovs = batch.slots_mut().map(iovec_mut).collect();
+        self.rx_msgs = self
+            .rx_iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: mmsghdr is plain old data; zeroed is a valid empty header.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_iov = iov as *mut libc::iovec;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        self.rx_for = key;
+        slots
+    }
+}
+
+fn iovec_mut(b: &mut [u8]) -> libc::iovec {
+    libc::iovec {
+        iov_base: b.as_mut_ptr() as *mut libc::c_void,
+        iov_len: b.len(),
     }
 }
 
@@ -246,7 +291,10 @@ impl RawLink {
         counters: &Counters,
     ) -> io::Result<usize> {
         batch.clear();
-        let max = max.min(batch.capacity()).min(scratch.msgs.len()).max(1);
+        if batch.capacity() == 0 {
+            return Ok(0);
+        }
+        let max = max.min(batch.capacity()).max(1);
         if !batched {
             let slot = batch.slot_mut(0);
             let cap = slot.len();
@@ -275,28 +323,17 @@ impl RawLink {
             counters.batch(Dir::LinkRx, 1);
             return Ok(1);
         }
-        scratch.iovs.clear();
-        for slot in batch.slots_mut().take(max) {
-            scratch.iovs.push(libc::iovec {
-                iov_base: slot.as_mut_ptr() as *mut libc::c_void,
-                iov_len: slot.len(),
-            });
-        }
-        for (m, iov) in scratch.msgs.iter_mut().zip(scratch.iovs.iter_mut()) {
-            // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
-            m.msg_hdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_iov = iov as *mut libc::iovec;
-            m.msg_hdr.msg_iovlen = 1;
-            m.msg_len = 0;
-        }
+        let max = max.min(scratch.rx_headers_for(batch));
         counters.syscall(Syscall::Recvmmsg);
-        // SAFETY: the first `max` entries of `msgs` each point to one iovec
-        // in `iovs`, which covers one slot of `batch`; both outlive the call
-        // and nothing else touches them meanwhile.
+        // SAFETY: each of the first `max` entries of `rx_msgs` points to one
+        // iovec in `rx_iovs`, which covers one slot of `batch` (checked by
+        // `rx_headers_for` just now: same buffer, same slot size); `batch`
+        // is exclusively borrowed for this call and the vectors are not
+        // touched meanwhile.
         let r = unsafe {
             libc::recvmmsg(
                 self.fd.as_raw_fd(),
-                scratch.msgs.as_mut_ptr(),
+                scratch.rx_msgs.as_mut_ptr(),
                 max as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -308,7 +345,7 @@ impl RawLink {
             Err(e) => return Err(e),
         };
         for i in 0..n {
-            let m = &scratch.msgs[i];
+            let m = &scratch.rx_msgs[i];
             if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 counters.count_drop(DropReason::TooBig);
                 batch.set_len(i, 0);

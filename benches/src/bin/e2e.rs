@@ -329,7 +329,8 @@ fn run_ping_idle_turns(
             pooled[i].extend(v);
         }
     }
-    let mut r = json!({ "path": "ping_idle_turns", "hops": hops, "rounds": rounds, "count": count });
+    let mut r =
+        json!({ "path": "ping_idle_turns", "hops": hops, "rounds": rounds, "count": count });
     for (i, p) in paths.iter().enumerate() {
         pooled[i].sort_by(|a, b| a.partial_cmp(b).unwrap());
         r[format!("{}_median_ms", p.name())] = json!(pct(&pooled[i], 0.5));

@@ -192,14 +192,54 @@ fn iperf(net: &mut Net, args: &[&str], secs: u64) -> Value {
     let t = secs.to_string();
     let mut a = vec!["iperf3", "-c", &net.dst, "-t", &t, "-J"];
     a.extend_from_slice(args);
+    let stat0 = machine_ticks();
     let out = ns_output(&net.tb.nodes[net.client].ns, &a);
+    let stat1 = machine_ticks();
     let srv = net
         .tb
         .wait_spawned(server, Duration::from_secs(secs + 10))
         .unwrap_or_default();
     let client: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     let server: Value = serde_json::from_str(&srv).unwrap_or(Value::Null);
-    json!({ "client": client, "server": server })
+    let busy = stat1.0.saturating_sub(stat0.0) as f64;
+    let all = stat1.1.saturating_sub(stat0.1) as f64;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    json!({ "client": client, "server": server,
+            "machine": { "busy_cpu_s": busy / hz, "busy_share": busy / all.max(1.0) } })
+}
+
+/// The whole machine's CPU ticks from `/proc/stat`: (busy, all). Busy is
+/// user, nice, system, irq and softirq; all adds idle, iowait and steal.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return (0, 0);
+    }
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6];
+    (busy, busy + v[3] + v[4] + v[7])
+}
+
+/// Whole-machine CPU per 1430 bytes of TCP payload (one full segment of
+/// the daemons' path) in the TCP run `t`, and the machine's busy share.
+fn machine_per_segment(t: &Value) -> Option<(f64, f64)> {
+    let bytes = f(&t["server"]["end"]["sum_received"]["bytes"])?;
+    let busy = f(&t["machine"]["busy_cpu_s"])?;
+    (bytes > 0.0).then(|| {
+        (
+            busy * 1e6 / (bytes / 1430.0),
+            f(&t["machine"]["busy_share"]).unwrap_or(0.0),
+        )
+    })
 }
 
 /// One UDP run at full offered load.
@@ -420,9 +460,12 @@ fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
     eprintln!("== {} {hops} hop(s), TCP only", path.name());
     let mut net = build(path, hops);
     let t = iperf(&mut net, &[], secs);
+    let m = machine_per_segment(&t);
     json!({
         "path": path.name(),
         "hops": hops,
+        "tcp_machine_us_per_segment": m.map(|x| x.0),
+        "tcp_machine_busy_share": m.map(|x| x.1),
         "tcp_mbps": t["client"]["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
         "tcp_retransmits": t["client"]["end"]["sum_sent"]["retransmits"].clone(),
     })
@@ -518,6 +561,10 @@ fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
         r["tcp_sender_cpu_s"] = json!(cpu_seconds(p) - c0);
     }
     r["tcp_bytes"] = t["server"]["end"]["sum_received"]["bytes"].clone();
+    if let Some((us, share)) = machine_per_segment(&t) {
+        r["tcp_machine_us_per_segment"] = json!(us);
+        r["tcp_machine_busy_share"] = json!(share);
+    }
     let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap_or(0.0);
@@ -792,6 +839,10 @@ fn run_probe(args: &[String], secs: u64) {
                             / 1e6
                     );
                     r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
+                    if let Some((us, share)) = machine_per_segment(&t) {
+                        r["tcp_machine_us_per_segment"] = json!(us);
+                        r["tcp_machine_busy_share"] = json!(share);
+                    }
                 }
                 "udp64" | "udp1400" => {
                     let len = if probe == "udp64" { 64 } else { 1400 };
@@ -1015,6 +1066,31 @@ fn main() {
             "\n\nCPU budget of the sending OBU's data plane (one thread) for 1-hop TCP at 3 × unbatched, {need:.0} segments/s of {seg:.0} bytes: handing one frame to the link costs a thread {link:.2} µs (the ceiling's sender, which never sleeps), so one CPU leaves {left:.2} µs per segment for everything else the thread does (reading the TUN, cutting and checksumming segments, writing the receiver's ACKs to its TUN, with the TCP processing that runs inside those writes). In the batched run the OBU spent {per_seg:.2} µs per segment in all ({:.0} % of a CPU), {:.2} µs of it beyond the link.",
             100.0 * cpu_s / secs as f64,
             per_seg - link
+        ));
+    }
+    let machine: Vec<String> = ["kernel", "kernel_mtu", "batched", "unbatched"]
+        .iter()
+        .filter_map(|p| {
+            let r = find(p, 1);
+            Some(format!(
+                "{p} {:.2} µs ({:.0} % busy)",
+                f(&r["tcp_machine_us_per_segment"])?,
+                100.0 * f(&r["tcp_machine_busy_share"])?
+            ))
+        })
+        .collect();
+    if let (true, Some(ub), Some(share)) = (
+        machine.len() == 4,
+        f(&find("unbatched", 1)["tcp_machine_us_per_segment"]),
+        f(&find("batched", 1)["tcp_machine_busy_share"]),
+    ) {
+        let ushare = f(&find("unbatched", 1)["tcp_machine_busy_share"]).unwrap_or(share);
+        // At 3 × the unbatched rate with the machine as busy as in the
+        // batched run, one segment may cost the whole machine this much.
+        let need = ub * share / ushare.max(1e-9) / 3.0;
+        md.push_str(&format!(
+            "\n\nThe whole machine during 1-hop TCP (`/proc/stat` over each iperf3 run, all CPUs): CPU per 1430 bytes of payload and the machine's busy share: {}. At the batched run's busy share, 3 × the unbatched rate allows {need:.2} µs per segment.",
+            machine.join(", ")
         ));
     }
     md.push_str("\n\nCPU time per packet forwarded (messages received from the link + packets read from the TUN, super-packets counted per segment), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");

@@ -1,0 +1,506 @@
+//! The measurements: iperf3 TCP and UDP, ping idle and under load, the
+//! wake-up cost, the link ceiling and the CPU each run costs, each writing
+//! its figures into a JSON result.
+
+use crate::net::{build, build_with, Net, Path};
+use benches::wakeup::{self, Answer};
+use serde_json::{json, Value};
+use std::time::Duration;
+use testbed::{ns_output, Testbed};
+
+/// A JSON number as f64.
+pub fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// iperf3 from the client to the server for `secs` (TCP unless `args`
+/// say otherwise): both JSON reports, and the whole machine's busy CPU
+/// over the client's run.
+pub fn iperf(net: &mut Net, args: &[&str], secs: u64) -> Value {
+    let server = net.tb.spawn_in(
+        net.server,
+        &["iperf3", "-s", "-1", "-J", "-B", &net.dst.clone()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = secs.to_string();
+    let mut a = vec!["iperf3", "-c", &net.dst, "-t", &t, "-J"];
+    a.extend_from_slice(args);
+    let stat0 = machine_ticks();
+    let out = ns_output(&net.tb.nodes[net.client].ns, &a);
+    let stat1 = machine_ticks();
+    let srv = net
+        .tb
+        .wait_spawned(server, Duration::from_secs(secs + 10))
+        .unwrap_or_default();
+    let client: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let server: Value = serde_json::from_str(&srv).unwrap_or(Value::Null);
+    let busy = stat1.0.saturating_sub(stat0.0) as f64;
+    let all = stat1.1.saturating_sub(stat0.1) as f64;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    json!({ "client": client, "server": server,
+            "machine": { "busy_cpu_s": busy / hz, "busy_share": busy / all.max(1.0) } })
+}
+
+/// The whole machine's CPU ticks from `/proc/stat`: (busy, all). Busy is
+/// user, nice, system, irq and softirq; all adds idle, iowait and steal.
+pub fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return (0, 0);
+    }
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6];
+    (busy, busy + v[3] + v[4] + v[7])
+}
+
+/// Whole-machine CPU per 1430 bytes of TCP payload (one full segment of
+/// the daemons' path) in the TCP run `t`, and the machine's busy share.
+pub fn machine_per_segment(t: &Value) -> Option<(f64, f64)> {
+    let bytes = f(&t["server"]["end"]["sum_received"]["bytes"])?;
+    let busy = f(&t["machine"]["busy_cpu_s"])?;
+    (bytes > 0.0).then(|| {
+        (
+            busy * 1e6 / (bytes / 1430.0),
+            f(&t["machine"]["busy_share"]).unwrap_or(0.0),
+        )
+    })
+}
+
+/// One UDP run at full offered load.
+pub struct Udp {
+    /// Packets per second the receiving iperf3 got.
+    pub delivered_pps: f64,
+    /// Share of the sent packets it did not get.
+    pub loss: f64,
+    /// Packets per second iperf3's client sent.
+    pub sent_pps: f64,
+    /// Packets per second that reached the receiving host's UDP layer: what
+    /// the network delivered, whether or not the receiving program then had
+    /// the CPU to read them (the rest overflow its socket buffer).
+    pub arrived_pps: f64,
+}
+
+/// The receiving namespace's UDP counters (InDatagrams, RcvbufErrors) from
+/// /proc/net/snmp.
+pub fn udp_counters(ns: &str) -> (u64, u64) {
+    let out = ns_output(ns, &["cat", "/proc/net/snmp"]).stdout;
+    let mut rows = out.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (rows.next(), rows.next()) else {
+        return (0, 0);
+    };
+    let get = |k: &str| {
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == k)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("InDatagrams"), get("RcvbufErrors"))
+}
+
+/// UDP with `len`-byte payloads at unlimited offered rate.
+pub fn udp_run(net: &mut Net, len: usize, secs: u64) -> Udp {
+    let l = len.to_string();
+    let ns = net.tb.nodes[net.server].ns.clone();
+    let (in0, full0) = udp_counters(&ns);
+    let u = iperf(net, &["-u", "-b", "0", "-l", &l], secs);
+    let (in1, full1) = udp_counters(&ns);
+    let s = &u["server"]["end"]["sum"];
+    let pk = s["packets"].as_f64().unwrap_or(0.0);
+    let lost = s["lost_packets"].as_f64().unwrap_or(0.0);
+    let dur = s["seconds"].as_f64().unwrap_or(secs as f64).max(0.001);
+    Udp {
+        delivered_pps: (pk - lost) / dur,
+        loss: if pk > 0.0 { lost / pk } else { 1.0 },
+        sent_pps: pk / dur,
+        arrived_pps: (in1.saturating_sub(in0) + full1.saturating_sub(full0)) as f64 / dur,
+    }
+}
+
+/// Puts a UDP run into `r` under `{prefix}_pps` (read by iperf3), `_loss`,
+/// `_arrived_pps` and `_sent_pps`.
+pub fn put_udp(r: &mut Value, prefix: &str, u: &Udp) {
+    r[format!("{prefix}_pps")] = json!(u.delivered_pps);
+    r[format!("{prefix}_loss")] = json!(u.loss);
+    r[format!("{prefix}_arrived_pps")] = json!(u.arrived_pps);
+    r[format!("{prefix}_sent_pps")] = json!(u.sent_pps);
+}
+
+/// UDP 64 B at full load through the batched and the unbatched daemons,
+/// both networks up at once and measured in turns (`rounds` each), so slow
+/// phases of a shared machine hit both alike: median packets/s of each.
+pub fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
+    eprintln!("== UDP 64 B batched/unbatched in turns, {hops} hop(s)");
+    let mut b = build(Path::Batched, hops);
+    let mut u = build(Path::Unbatched, hops);
+    let (mut vb, mut vu) = (Vec::new(), Vec::new());
+    let (mut ab, mut au) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (x, y) = (udp_run(&mut b, 64, secs), udp_run(&mut u, 64, secs));
+        vb.push(x.delivered_pps);
+        vu.push(y.delivered_pps);
+        ab.push(x.arrived_pps);
+        au.push(y.arrived_pps);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        pct(v, 0.5)
+    };
+    let (mb, mu) = (med(&mut vb), med(&mut vu));
+    let (amb, amu) = (med(&mut ab), med(&mut au));
+    json!({ "path": "udp64_paired", "hops": hops, "batched_pps": vb, "unbatched_pps": vu,
+            "batched_median_pps": mb, "unbatched_median_pps": mu,
+            "batched_arrived_pps": ab, "unbatched_arrived_pps": au,
+            "batched_arrived_median_pps": amb, "unbatched_arrived_median_pps": amu })
+}
+
+/// Idle ping through the kernel, batched and unbatched networks, all up at
+/// once and pinged in turns (`rounds` × `count` pings 10 ms apart, the
+/// order rotating each round), so slow phases of a shared machine hit all
+/// three alike: pooled median and p99 of each, and each round's medians.
+/// `batched` is the batched path (a variant of it in probes), reported
+/// under the name "batched"; `extra` is TOML for its daemons only.
+pub fn run_ping_idle_turns(
+    hops: usize,
+    rounds: usize,
+    count: u32,
+    batched: Path,
+    extra: &str,
+) -> Value {
+    eprintln!("== idle ping kernel/batched/unbatched in turns, {hops} hop(s)");
+    let paths = [Path::Kernel, Path::Batched, Path::Unbatched];
+    let nets: Vec<Net> = paths
+        .iter()
+        .map(|&p| match p {
+            Path::Batched => build_with(batched, hops, extra),
+            _ => build(p, hops),
+        })
+        .collect();
+    let mut pooled = vec![Vec::new(); paths.len()];
+    let mut per_round = vec![Vec::new(); paths.len()];
+    let c = count.to_string();
+    for round in 0..rounds {
+        for k in 0..paths.len() {
+            let i = (round + k) % paths.len();
+            let net = &nets[i];
+            let out = ns_output(
+                &net.tb.nodes[net.client].ns,
+                &["ping", "-n", "-i", "0.01", "-c", &c, &net.dst],
+            );
+            let v = rtts(&out.stdout);
+            per_round[i].push(pct(&v, 0.5));
+            pooled[i].extend(v);
+        }
+    }
+    let mut r =
+        json!({ "path": "ping_idle_turns", "hops": hops, "rounds": rounds, "count": count });
+    for (i, p) in paths.iter().enumerate() {
+        pooled[i].sort_by(|a, b| a.partial_cmp(b).unwrap());
+        r[format!("{}_median_ms", p.name())] = json!(pct(&pooled[i], 0.5));
+        r[format!("{}_p99_ms", p.name())] = json!(pct(&pooled[i], 0.99));
+        r[format!("{}_round_medians_ms", p.name())] = json!(per_round[i]);
+    }
+    r
+}
+
+/// Sum of user+system CPU seconds of a process.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after "(comm) ".
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
+/// Packets a daemon forwarded: each enters once, as a message from the link
+/// or a packet read from its TUN (a TSO super-packet counts once per
+/// segment it was cut into).
+pub fn moved(tb: &Testbed, i: usize) -> u64 {
+    let super_packets = tb.stat(i, "offload", "tso_packets");
+    let segments = tb.stat(i, "offload", "tso_segments");
+    tb.stat(i, "link", "rx_messages") + tb.stat(i, "tun", "rx_packets") - super_packets + segments
+}
+
+pub fn rtts(out: &str) -> Vec<f64> {
+    let mut v: Vec<f64> = out
+        .lines()
+        .filter_map(|l| {
+            l.split("time=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v
+}
+
+pub fn pct(v: &[f64], p: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    Some(v[i])
+}
+
+/// TCP bulk only (for the offload on/off comparison).
+pub fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
+    eprintln!("== {} {hops} hop(s), TCP only", path.name());
+    let mut net = build(path, hops);
+    let t = iperf(&mut net, &[], secs);
+    let m = machine_per_segment(&t);
+    json!({
+        "path": path.name(),
+        "hops": hops,
+        "tcp_machine_us_per_segment": m.map(|x| x.0),
+        "tcp_machine_busy_share": m.map(|x| x.1),
+        "tcp_mbps": t["client"]["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
+        "tcp_retransmits": t["client"]["end"]["sum_sent"]["retransmits"].clone(),
+    })
+}
+
+/// The emulated radio's ceiling for full-MTU frames from one sending
+/// thread (`benches::link_ceiling`), on the 1-hop kernel path's namespaces
+/// (no daemons running): batched and one frame per syscall, each the best
+/// of `rounds` alternating runs.
+pub fn run_link_ceiling(secs: u64, rounds: usize) -> Value {
+    eprintln!("== link ceiling, 1 hop");
+    let net = build(Path::Kernel, 1);
+    let mut r = json!({ "path": "link_ceiling", "hops": 1 });
+    link_ceilings(&net, secs, rounds, &mut r);
+    r
+}
+
+/// Both ceilings on `net` (which must run no daemons) into `r`, each the
+/// best of `rounds`.
+pub fn link_ceilings(net: &Net, secs: u64, rounds: usize, r: &mut Value) {
+    for _ in 0..rounds {
+        for batched in [true, false] {
+            let key = if batched { "batched" } else { "unbatched" };
+            match link_ceiling(net, batched, secs) {
+                Ok(c) => {
+                    if f(&r[format!("{key}_received_fps")])
+                        .is_none_or(|best| c.received_per_s > best)
+                    {
+                        r[format!("{key}_received_fps")] = json!(c.received_per_s);
+                        r[format!("{key}_sent_fps")] = json!(c.sent_per_s);
+                        r[format!("{key}_tcp_mbps")] = json!(c.tcp_mbps());
+                        r["tcp_payload_per_frame"] = json!(c.tcp_payload);
+                    }
+                }
+                Err(e) => eprintln!("link ceiling ({key}): {e}"),
+            }
+        }
+    }
+}
+
+pub fn link_ceiling(
+    net: &Net,
+    batched: bool,
+    secs: u64,
+) -> Result<benches::link_ceiling::Ceiling, String> {
+    benches::link_ceiling::measure(
+        &net.tb.nodes[net.client].ns,
+        &net.tb.nodes[net.server].ns,
+        "radio0",
+        batched,
+        Duration::from_secs(secs),
+    )
+}
+
+pub fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
+    eprintln!("== {} {hops} hop(s)", path.name());
+    let mut net = build(path, hops);
+    let pids: Vec<u32> = (0..net.tb.nodes.len())
+        .filter_map(|i| net.tb.pid(i))
+        .collect();
+    let mut r = json!({ "path": path.name(), "hops": hops });
+    let cpu0: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let moved0: Vec<u64> = if net.daemons {
+        (0..net.tb.nodes.len()).map(|i| moved(&net.tb, i)).collect()
+    } else {
+        vec![]
+    };
+    let tx0 = if net.daemons {
+        (
+            net.tb.stat(net.client, "link", "tx_frames"),
+            net.tb.stat(net.client, "link", "tx_messages"),
+        )
+    } else {
+        (0, 0)
+    };
+    // UDP 64-byte payloads at full offered load.
+    put_udp(&mut r, "udp64", &udp_run(&mut net, 64, secs));
+    if net.daemons {
+        let f = net.tb.stat(net.client, "link", "tx_frames") - tx0.0;
+        let m = net.tb.stat(net.client, "link", "tx_messages") - tx0.1;
+        r["udp64_frames_per_packet"] = json!(f as f64 / m.max(1) as f64);
+    }
+    if only_udp64 {
+        return r;
+    }
+    // UDP 1400-byte payloads.
+    put_udp(&mut r, "udp1400", &udp_run(&mut net, 1400, secs));
+    // TCP bulk, with the sending daemon's CPU time over it.
+    let sender = net.tb.pid(net.client);
+    let sender0 = sender.map(cpu_seconds);
+    let t = iperf(&mut net, &[], secs);
+    if let (Some(p), Some(c0)) = (sender, sender0) {
+        r["tcp_sender_cpu_s"] = json!(cpu_seconds(p) - c0);
+    }
+    r["tcp_bytes"] = t["server"]["end"]["sum_received"]["bytes"].clone();
+    if let Some((us, share)) = machine_per_segment(&t) {
+        r["tcp_machine_us_per_segment"] = json!(us);
+        r["tcp_machine_busy_share"] = json!(share);
+    }
+    let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    r["tcp_mbps"] = json!(tcp_bps / 1e6);
+    r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
+    if net.daemons {
+        let cpu: Vec<f64> = pids
+            .iter()
+            .zip(&cpu0)
+            .map(|(p, c)| cpu_seconds(*p) - c)
+            .collect();
+        let per: Vec<Value> = (0..net.tb.nodes.len())
+            .map(|i| {
+                let m = moved(&net.tb, i) - moved0[i];
+                json!({ "node": net.tb.nodes[i].name, "cpu_s": cpu[i], "packets": m, "us_per_packet": if m > 0 { cpu[i] * 1e6 / m as f64 } else { 0.0 } })
+            })
+            .collect();
+        r["cpu"] = Value::Array(per);
+    }
+    // Ping: idle, then under 50% of the TCP rate.
+    ping_idle(&net, &mut r);
+    if !net.daemons {
+        wakeup_cost(&net, &mut r);
+    }
+    ping_under_load(&mut net, secs, Some(tcp_bps), &mut r);
+    r
+}
+
+/// 300 pings 10 ms apart on an otherwise idle path: median and p99 into `r`.
+pub fn ping_idle(net: &Net, r: &mut Value) {
+    let idle = ns_output(
+        &net.tb.nodes[net.client].ns,
+        &["ping", "-n", "-i", "0.01", "-c", "300", &net.dst],
+    );
+    let v = rtts(&idle.stdout);
+    r["ping_idle_median_ms"] = json!(pct(&v, 0.5));
+    r["ping_idle_p99_ms"] = json!(pct(&v, 0.99));
+}
+
+/// Ping every 10 ms while iperf3 TCP runs at half of `tcp_bps` (measured
+/// first when not given): median and p99 RTT in ms.
+/// At the same time, a UDP echo over loopback in the client's namespace
+/// (two ordinary-thread wake-ups per round trip, no daemon involved) gives
+/// the scheduler's own tail under this load.
+pub fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>, r: &mut Value) {
+    let tcp_bps = tcp_bps.unwrap_or_else(|| {
+        iperf(net, &[], secs)["client"]["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+    });
+    let dst = net.dst.clone();
+    let rate = format!("{}", (tcp_bps * 0.5) as u64);
+    let server = net
+        .tb
+        .spawn_in(net.server, &["iperf3", "-s", "-1", "-B", &dst]);
+    std::thread::sleep(Duration::from_millis(300));
+    let load = net.tb.spawn_in(
+        net.client,
+        &[
+            "iperf3",
+            "-c",
+            &dst,
+            "-t",
+            &(secs + 2).to_string(),
+            "-b",
+            &rate,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let cns = net.tb.nodes[net.client].ns.clone();
+    let count = secs as usize * 80;
+    let local = std::thread::spawn(move || {
+        let _server = wakeup::EchoServer::start(&cns, "127.0.0.1:47996")?;
+        wakeup::round_trips(
+            &cns,
+            "127.0.0.1:47996",
+            Answer::Echo,
+            count,
+            Duration::from_millis(10),
+        )
+    });
+    let loaded = ns_output(
+        &net.tb.nodes[net.client].ns,
+        &[
+            "ping",
+            "-n",
+            "-i",
+            "0.01",
+            "-c",
+            &(secs * 80).to_string(),
+            &dst,
+        ],
+    );
+    net.tb.wait_spawned(load, Duration::from_secs(secs + 10));
+    net.tb.wait_spawned(server, Duration::from_secs(5));
+    let v = rtts(&loaded.stdout);
+    r["ping_load50_median_ms"] = json!(pct(&v, 0.5));
+    r["ping_load50_p99_ms"] = json!(pct(&v, 0.99));
+    match local
+        .join()
+        .unwrap_or_else(|_| Err("echo thread panicked".into()))
+    {
+        Ok(mut w) => {
+            w.sort_by(|a, b| a.total_cmp(b));
+            r["wake_load50_median_us"] = json!(pct(&w, 0.5));
+            r["wake_load50_p99_us"] = json!(pct(&w, 0.99));
+        }
+        Err(e) => eprintln!("loopback echo under load: {e}"),
+    }
+}
+
+/// Median UDP round trip from the client to the server namespace, timed by
+/// the same client, answered by the server's kernel (closed port) and by an
+/// echo thread there: the difference is one process wake-up (`wakeup`).
+pub fn wakeup_cost(net: &Net, r: &mut Value) {
+    let (sns, cns) = (&net.tb.nodes[net.server].ns, &net.tb.nodes[net.client].ns);
+    wakeup::allow_icmp_errors(sns);
+    let gap = Duration::from_millis(5);
+    let kernel = wakeup::round_trips(cns, &format!("{}:47997", net.dst), Answer::Kernel, 300, gap);
+    let echo = wakeup::EchoServer::start(sns, &format!("{}:47999", net.dst)).and_then(|_server| {
+        wakeup::round_trips(cns, &format!("{}:47999", net.dst), Answer::Echo, 300, gap)
+    });
+    for (key, v) in [
+        ("udp_kernel_median_us", kernel),
+        ("udp_echo_median_us", echo),
+    ] {
+        match v {
+            Ok(mut v) => {
+                v.sort_by(|a, b| a.total_cmp(b));
+                r[key] = json!(pct(&v, 0.5));
+            }
+            Err(e) => eprintln!("{key}: {e}"),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The paths the driver compares and the namespace networks it builds
+//! for them: the kernel's own forwarding, or the daemons with a given
+//! configuration, over the testbed's emulated radio.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+use testbed::{ns_exec, NodeOptions, Testbed, Topology};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Path {
+    Kernel,
+    /// The kernel path with every frame on the radio at most the link MTU
+    /// (no GSO/TSO super-frames), as the daemons must send them.
+    KernelMtu,
+    Batched,
+    BatchedNoAggregation,
+    BatchedNoOffload,
+    Unbatched,
+    /// Batched, with `[security] mode = "encrypted"`.
+    Encrypted,
+    /// Batched, with `[dataplane] realtime_priority = 1` (realtime while
+    /// the CPUs are contended).
+    Realtime,
+}
+
+impl Path {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Path::Kernel => "kernel",
+            Path::KernelMtu => "kernel_mtu",
+            Path::Batched => "batched",
+            Path::BatchedNoAggregation => "batched_no_aggregation",
+            Path::BatchedNoOffload => "batched_no_offload",
+            Path::Unbatched => "unbatched",
+            Path::Encrypted => "encrypted",
+            Path::Realtime => "realtime",
+        }
+    }
+}
+
+pub struct Net {
+    pub tb: Testbed,
+    /// Client node index, server node index, server address.
+    pub client: usize,
+    pub server: usize,
+    pub dst: String,
+    pub daemons: bool,
+}
+
+/// How every daemon's data plane is set up in this run.
+pub struct DataplaneOpts {
+    /// TOML lines inside `[dataplane]`.
+    pub lines: String,
+    /// One CPU per node's data plane.
+    pub pin: bool,
+}
+
+pub static DATAPLANE: OnceLock<DataplaneOpts> = OnceLock::new();
+
+pub fn dataplane_opts() -> &'static DataplaneOpts {
+    DATAPLANE.get_or_init(|| DataplaneOpts {
+        lines: String::new(),
+        pin: false,
+    })
+}
+
+pub fn build(path: Path, hops: usize) -> Net {
+    build_with(path, hops, "")
+}
+
+/// `extra`: TOML appended to every daemon's config.
+pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
+    let mut tb = Testbed::new(&Topology::chain(hops));
+    let (client, server) = (hops, 0);
+    if matches!(path, Path::Kernel | Path::KernelMtu) {
+        // Plain IP on the same radios and bridge; middle nodes route.
+        for i in 0..=hops {
+            let ns = tb.nodes[i].ns.clone();
+            ns_exec(
+                &ns,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("10.99.0.{}/24", i + 1),
+                    "dev",
+                    "radio0",
+                ],
+            );
+            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            if path == Path::KernelMtu {
+                // One segment per skb: TCP cuts to the MTU itself.
+                ns_exec(
+                    &ns,
+                    &[
+                        "ethtool", "-K", "radio0", "tso", "off", "gso", "off", "gro", "off",
+                    ],
+                );
+            }
+            ns_exec(
+                &ns,
+                &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
+            );
+            ns_exec(
+                &ns,
+                &["sysctl", "-qw", "net.ipv4.conf.radio0.send_redirects=0"],
+            );
+            ns_exec(
+                &ns,
+                &["sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"],
+            );
+        }
+        // Host routes along the chain: toward the RSU via i-1, away via i+1.
+        for i in 0..=hops {
+            let ns = tb.nodes[i].ns.clone();
+            for j in 0..=hops {
+                // Next hop toward j: one step along the chain (direct
+                // neighbours are on-link).
+                let via = if j + 1 < i {
+                    i
+                } else if j > i + 1 {
+                    i + 2
+                } else {
+                    continue;
+                };
+                let dst = format!("10.99.0.{}/32", j + 1);
+                let gw = format!("10.99.0.{via}");
+                ns_exec(&ns, &["ip", "route", "add", &dst, "via", &gw]);
+            }
+        }
+        return Net {
+            tb,
+            client,
+            server,
+            dst: "10.99.0.1".into(),
+            daemons: false,
+        };
+    }
+    let dp = dataplane_opts();
+    let opts = NodeOptions {
+        batching: path != Path::Unbatched,
+        aggregate: path != Path::BatchedNoAggregation,
+        offload: path != Path::BatchedNoOffload,
+        log_level: "warn".into(),
+        security: (path == Path::Encrypted).then(|| "encrypted".to_string()),
+        dataplane: if path == Path::Realtime {
+            format!("realtime_priority = 1\n{}", dp.lines)
+        } else {
+            dp.lines.clone()
+        },
+        pin_cpus: dp.pin,
+        extra: extra.to_string(),
+        ..NodeOptions::default()
+    };
+    tb.start_all(&opts);
+    if path == Path::Encrypted {
+        // Ready means attached; wait for the sessions too.
+        let c = (0..100).position(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            (1..=hops).all(|i| tb.stat(i, "routing", "handshakes") >= 1)
+        });
+        assert!(c.is_some(), "sessions did not come up");
+    }
+    tb.wait_ready(Duration::from_secs(20));
+    let dst = tb.nodes[server].addr4.clone();
+    Net {
+        tb,
+        client,
+        server,
+        dst,
+        daemons: true,
+    }
+}

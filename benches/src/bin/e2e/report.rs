@@ -1,0 +1,347 @@
+//! The markdown report of a full run: the main table, the reference
+//! lines (wake-up cost, scheduler's tail, link ceiling, CPU budget, whole
+//! machine) and the side tables.
+
+use crate::measure::{f, pct};
+use crate::net::dataplane_opts;
+use serde_json::Value;
+
+pub fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".into(),
+    }
+}
+
+/// Encryption cost: TCP bulk with `[security] mode = "encrypted"` against
+/// the same batched path with security off (first result of each kind).
+pub fn security_table(results: &[Value]) -> String {
+    let tcp = |p: &str, h: u64| {
+        results
+            .iter()
+            .find(|r| r["path"] == p && r["hops"] == h)
+            .and_then(|r| f(&r["tcp_mbps"]))
+    };
+    let mut md = String::from(
+        "\nEncryption cost, TCP bulk (Mbit/s):\n\n| Hops | security off | encrypted | encrypted ÷ off |\n|---:|---:|---:|---:|\n",
+    );
+    for h in [1u64, 2] {
+        let (off, on) = (tcp("batched", h), tcp("encrypted", h));
+        md.push_str(&format!(
+            "| {h} | {} | {} | {} |\n",
+            cell(off, 0),
+            cell(on, 0),
+            ratio(on, off)
+        ));
+    }
+    md
+}
+
+/// The markdown line for one `run_ping_idle_turns` result.
+pub fn ping_turns_line(t: &Value) -> Option<String> {
+    let (k, b, u) = (
+        f(&t["kernel_median_ms"])?,
+        f(&t["batched_median_ms"])?,
+        f(&t["unbatched_median_ms"])?,
+    );
+    let rb = t["batched_round_medians_ms"].as_array()?;
+    let ru = t["unbatched_round_medians_ms"].as_array()?;
+    let mut ratios: Vec<f64> = rb
+        .iter()
+        .zip(ru)
+        .filter_map(|(x, y)| Some(f(x)? / f(y)?))
+        .collect();
+    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let over = ratios.iter().filter(|&&x| x > 1.10).count();
+    Some(format!(
+        "{} hop(s): median kernel {k:.3}, batched {b:.3}, unbatched {u:.3} ms; batched ÷ unbatched {:.2} × (per round {:.2}–{:.2} ×, median {:.2} ×, above 1.10 × in {over} of {}); added over the kernel path: batched {:.0} µs, unbatched {:.0} µs",
+        t["hops"],
+        b / u,
+        ratios.first()?,
+        ratios.last()?,
+        pct(&ratios, 0.5)?,
+        ratios.len(),
+        (b - k) * 1000.0,
+        (u - k) * 1000.0,
+    ))
+}
+
+/// A JSON array of numbers as "[a, b, c]", each rounded to a whole number.
+fn whole(v: &Value) -> String {
+    let parts: Vec<String> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(f).map(|x| format!("{x:.0}")).collect())
+        .unwrap_or_default();
+    format!("[{}]", parts.join(", "))
+}
+
+/// The markdown report of a full run's `results` (`secs` per measurement).
+pub fn markdown(results: &[Value], secs: u64) -> String {
+    let find = |p: &str, h: u64| {
+        results
+            .iter()
+            .find(|r| r["path"] == p && r["hops"] == h)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let mut md = String::new();
+    let dp = dataplane_opts();
+    md.push_str(&format!(
+        "Duration per measurement: {secs} s. Ratios are from this one run. Data planes {}.{}\n\n",
+        if dp.pin {
+            "bound to a CPU each (`--pin`: node i to CPU i mod count)"
+        } else {
+            "placed by the kernel"
+        },
+        if dp.lines.is_empty() {
+            String::new()
+        } else {
+            format!(" `[dataplane]` lines: `{}`.", dp.lines.replace('\n', "; "))
+        }
+    ));
+    md.push_str("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    let rows: [(&str, &str, usize); 11] = [
+        ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
+        ("UDP 64 B sent by iperf3 (pkt/s)", "udp64_sent_pps", 0),
+        ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
+        (
+            "UDP 64 B reaching the receiving host (pkt/s)",
+            "udp64_arrived_pps",
+            0,
+        ),
+        ("UDP 1400 B delivered (pkt/s)", "udp1400_pps", 0),
+        (
+            "UDP 1400 B reaching the receiving host (pkt/s)",
+            "udp1400_arrived_pps",
+            0,
+        ),
+        ("UDP 64 B loss", "udp64_loss", 3),
+        ("ping idle median (ms)", "ping_idle_median_ms", 3),
+        ("ping idle p99 (ms)", "ping_idle_p99_ms", 3),
+        ("ping at 50% load median (ms)", "ping_load50_median_ms", 3),
+        ("ping at 50% load p99 (ms)", "ping_load50_p99_ms", 3),
+    ];
+    for hops in [1u64, 2] {
+        let (k, b, u) = (
+            find("kernel", hops),
+            find("batched", hops),
+            find("unbatched", hops),
+        );
+        for (label, key, d) in rows {
+            md.push_str(&format!(
+                "| {label} | {hops} | {} | {} | {} | {} | {} |\n",
+                cell(f(&k[key]), d),
+                cell(f(&b[key]), d),
+                cell(f(&u[key]), d),
+                ratio(f(&b[key]), f(&u[key])),
+                ratio(f(&b[key]), f(&k[key]))
+            ));
+        }
+    }
+    md.push_str("\nIdle ping RTT added over the kernel path (median): ");
+    for hops in [1u64, 2] {
+        let (k, b) = (find("kernel", hops), find("batched", hops));
+        if let (Some(kk), Some(bb)) = (f(&k["ping_idle_median_ms"]), f(&b["ping_idle_median_ms"])) {
+            md.push_str(&format!("{hops} hop(s): {:.0} µs; ", (bb - kk) * 1000.0));
+        }
+    }
+    let turns: Vec<String> = [1u64, 2]
+        .iter()
+        .filter_map(|&h| ping_turns_line(&find("ping_idle_turns", h)))
+        .collect();
+    if !turns.is_empty() {
+        md.push_str(&format!(
+            "\n\nIdle ping with the kernel, batched and unbatched networks up together and pinged in turns (10 rounds of 100 pings 10 ms apart each, the order rotating): {}.",
+            turns.join("; ")
+        ));
+    }
+    if let (Some(echo), Some(kern)) = (
+        f(&find("kernel", 1)["udp_echo_median_us"]),
+        f(&find("kernel", 1)["udp_kernel_median_us"]),
+    ) {
+        md.push_str(&format!(
+            "\n\nWake-up cost on this machine (kernel path, 1 hop, UDP round trips timed by one user-space client, median of 300): answered by the far kernel (port unreachable) {kern:.0} µs, answered by an echo thread there {echo:.0} µs, so one process wake-up with its two syscalls costs about {:.0} µs. A round trip through one hop of daemons needs three more: the OBU for the request and for the reply, the RSU for the request (its reply is already waiting when it next polls).",
+            echo - kern
+        ));
+    }
+    let wake: Vec<String> = ["kernel", "batched", "unbatched"]
+        .iter()
+        .filter_map(|p| {
+            let r = find(p, 1);
+            Some(format!(
+                "{p} {:.0} / {:.0} µs",
+                f(&r["wake_load50_median_us"])?,
+                f(&r["wake_load50_p99_us"])?
+            ))
+        })
+        .collect();
+    if !wake.is_empty() {
+        md.push_str(&format!(
+            "\n\nThe scheduler's own tail at 50 % load (1 hop): a UDP echo over loopback in the sending namespace, two ordinary-thread wake-ups per round trip and no daemon on its path, run beside the loaded ping; median / p99 while the load went through each path: {}.",
+            wake.join(", ")
+        ));
+    }
+    let lc = find("link_ceiling", 1);
+    if let (Some(cb), Some(cu)) = (f(&lc["batched_tcp_mbps"]), f(&lc["unbatched_tcp_mbps"])) {
+        let (b, u) = (
+            f(&find("batched", 1)["tcp_mbps"]).unwrap_or(0.0),
+            f(&find("unbatched", 1)["tcp_mbps"]).unwrap_or(0.0),
+        );
+        md.push_str(&format!(
+            "\n\nLink ceiling (1 hop, no daemons): one thread sending full-MTU data frames through the emulated radio with the data plane's own send path, another reading them, nothing else running, best of 2: {:.0} frames/s batched and {:.0} frames/s one frame per syscall ({:.2} ×), that is {cb:.0} and {cu:.0} Mbit/s of TCP payload at {} bytes per frame. The batched daemons' TCP reached {:.0} % of the batched ceiling; 3 × the unbatched daemons' TCP ({:.0} Mbit/s) would be {:.0} % of it.",
+            f(&lc["batched_received_fps"]).unwrap_or(0.0),
+            f(&lc["unbatched_received_fps"]).unwrap_or(0.0),
+            cb / cu.max(1e-9),
+            lc["tcp_payload_per_frame"],
+            100.0 * b / cb.max(1e-9),
+            3.0 * u,
+            300.0 * u / cb.max(1e-9),
+        ));
+    }
+    let b1 = find("batched", 1);
+    if let (Some(cpu_s), Some(bytes_b), Some(sent), Some(u), Some(seg)) = (
+        f(&b1["tcp_sender_cpu_s"]),
+        f(&b1["tcp_bytes"]),
+        f(&lc["batched_sent_fps"]),
+        f(&find("unbatched", 1)["tcp_mbps"]),
+        f(&lc["tcp_payload_per_frame"]),
+    ) {
+        // The ceiling's sender never sleeps: one CPU over the frames it sent.
+        let link = 1e6 / sent.max(1.0);
+        let per_seg = cpu_s * 1e6 / (bytes_b / seg).max(1.0);
+        let need = 3.0 * u * 1e6 / 8.0 / seg;
+        let left = 1e6 / need - link;
+        md.push_str(&format!(
+            "\n\nCPU budget of the sending OBU's data plane (one thread) for 1-hop TCP at 3 × unbatched, {need:.0} segments/s of {seg:.0} bytes: handing one frame to the link costs a thread {link:.2} µs (the ceiling's sender, which never sleeps), so one CPU leaves {left:.2} µs per segment for everything else the thread does (reading the TUN, cutting and checksumming segments, writing the receiver's ACKs to its TUN, with the TCP processing that runs inside those writes). In the batched run the OBU spent {per_seg:.2} µs per segment in all ({:.0} % of a CPU), {:.2} µs of it beyond the link.",
+            100.0 * cpu_s / secs as f64,
+            per_seg - link
+        ));
+    }
+    let machine: Vec<String> = ["kernel", "kernel_mtu", "batched", "unbatched"]
+        .iter()
+        .filter_map(|p| {
+            let r = find(p, 1);
+            Some(format!(
+                "{p} {:.2} µs ({:.0} % busy)",
+                f(&r["tcp_machine_us_per_segment"])?,
+                100.0 * f(&r["tcp_machine_busy_share"])?
+            ))
+        })
+        .collect();
+    if let (true, Some(ub), Some(share)) = (
+        machine.len() == 4,
+        f(&find("unbatched", 1)["tcp_machine_us_per_segment"]),
+        f(&find("batched", 1)["tcp_machine_busy_share"]),
+    ) {
+        let ushare = f(&find("unbatched", 1)["tcp_machine_busy_share"]).unwrap_or(share);
+        // At 3 × the unbatched rate with the machine as busy as in the
+        // batched run, one segment may cost the whole machine this much.
+        let need = ub * share / ushare.max(1e-9) / 3.0;
+        md.push_str(&format!(
+            "\n\nThe whole machine during 1-hop TCP (`/proc/stat` over each iperf3 run, all CPUs): CPU per 1430 bytes of payload and the machine's busy share: {}. At the batched run's busy share, 3 × the unbatched rate allows {need:.2} µs per segment.",
+            machine.join(", ")
+        ));
+    }
+    md.push_str("\n\nCPU time per packet forwarded (messages received from the link + packets read from the TUN, super-packets counted per segment), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");
+    for r in results {
+        if let Some(cpu) = r["cpu"].as_array() {
+            for c in cpu {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {:.2} | {} | {:.2} |\n",
+                    r["path"].as_str().unwrap_or(""),
+                    r["hops"],
+                    c["node"].as_str().unwrap_or(""),
+                    f(&c["cpu_s"]).unwrap_or(0.0),
+                    c["packets"],
+                    f(&c["us_per_packet"]).unwrap_or(0.0)
+                ));
+            }
+        }
+    }
+    let agg_on = f(&find("batched", 1)["udp64_frames_per_packet"]);
+    let agg_off = f(&find("batched_no_aggregation", 1)["udp64_frames_per_packet"]);
+    md.push_str(&format!(
+        "\nFrames on the wire per packet, UDP 64 B at full load, 1 hop: aggregation on {} , off {} (pkt/s reaching the receiving host: on {}, off {}; read by iperf3: on {}, off {}).\n",
+        cell(agg_on, 3),
+        cell(agg_off, 3),
+        cell(f(&find("batched", 1)["udp64_arrived_pps"]), 0),
+        cell(f(&find("batched_no_aggregation", 1)["udp64_arrived_pps"]), 0),
+        cell(f(&find("batched", 1)["udp64_pps"]), 0),
+        cell(f(&find("batched_no_aggregation", 1)["udp64_pps"]), 0)
+    ));
+    md.push_str(&format!(
+        "\nTUN offload, TCP bulk 1 hop: on {} Mbit/s, off {} Mbit/s ({}×).\n",
+        cell(f(&find("batched", 1)["tcp_mbps"]), 0),
+        cell(f(&find("batched_no_offload", 1)["tcp_mbps"]), 0),
+        ratio(
+            f(&find("batched", 1)["tcp_mbps"]),
+            f(&find("batched_no_offload", 1)["tcp_mbps"])
+        )
+    ));
+    let paired = find("udp64_paired", 1);
+    let (pb, pu) = (
+        f(&paired["batched_median_pps"]),
+        f(&paired["unbatched_median_pps"]),
+    );
+    let (ab, au) = (
+        f(&paired["batched_arrived_median_pps"]),
+        f(&paired["unbatched_arrived_median_pps"]),
+    );
+    md.push_str(&format!(
+        "\nUDP 64 B, 1 hop, batched and unbatched networks up together and measured in turns (3 × {secs} s each; median pkt/s): delivered to iperf3: batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}); reaching the receiving host: batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}).\n",
+        cell(pb, 0),
+        cell(pu, 0),
+        ratio(pb, pu),
+        whole(&paired["batched_pps"]),
+        whole(&paired["unbatched_pps"]),
+        cell(ab, 0),
+        cell(au, 0),
+        ratio(ab, au),
+        whole(&paired["batched_arrived_pps"]),
+        whole(&paired["unbatched_arrived_pps"])
+    ));
+    md.push_str("\nThe kernel path with every radio frame at most the link MTU (TSO, GSO and GRO off on the radio interfaces), TCP bulk, against the daemons (which must cut to the MTU):\n\n| Hops | kernel (GSO) | kernel (MTU frames) | batched | MTU-frame kernel ÷ GSO kernel | batched ÷ MTU-frame kernel |\n|---:|---:|---:|---:|---:|---:|\n");
+    for hops in [1u64, 2] {
+        let (k, km, b) = (
+            f(&find("kernel", hops)["tcp_mbps"]),
+            f(&find("kernel_mtu", hops)["tcp_mbps"]),
+            f(&find("batched", hops)["tcp_mbps"]),
+        );
+        md.push_str(&format!(
+            "| {hops} | {} | {} | {} | {} | {} |\n",
+            cell(k, 0),
+            cell(km, 0),
+            cell(b, 0),
+            ratio(km, k),
+            ratio(b, km)
+        ));
+    }
+    let rt = find("realtime", 1);
+    let b1 = find("batched", 1);
+    md.push_str("\nRealtime priority while the CPUs are contended (`[dataplane] realtime_priority = 1`, `realtime = \"auto\"`) against the default (normal scheduling), 1 hop:\n\n| Measurement | batched (default) | batched, realtime |\n|---|---:|---:|\n");
+    for (label, key, d) in [
+        ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
+        ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
+        (
+            "UDP 64 B reaching the receiving host (pkt/s)",
+            "udp64_arrived_pps",
+            0,
+        ),
+        ("UDP 64 B frames per packet", "udp64_frames_per_packet", 3),
+        ("ping idle median (ms)", "ping_idle_median_ms", 3),
+        ("ping at 50% load median (ms)", "ping_load50_median_ms", 3),
+        ("ping at 50% load p99 (ms)", "ping_load50_p99_ms", 3),
+    ] {
+        md.push_str(&format!(
+            "| {label} | {} | {} |\n",
+            cell(f(&b1[key]), d),
+            cell(f(&rt[key]), d)
+        ));
+    }
+    md.push_str(&security_table(results));
+    md
+}

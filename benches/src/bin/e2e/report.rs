@@ -345,3 +345,58 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
     md.push_str(&security_table(results));
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn turns() -> Value {
+        json!({ "path": "ping_idle_turns", "hops": 1,
+                "kernel_median_ms": 0.08, "batched_median_ms": 0.22, "unbatched_median_ms": 0.20,
+                "batched_round_medians_ms": [0.21, 0.24, 0.215],
+                "unbatched_round_medians_ms": [0.20, 0.20, 0.20] })
+    }
+
+    #[test]
+    fn paired_idle_line_gives_ratios_and_added_time() {
+        let line = ping_turns_line(&turns()).expect("a line");
+        assert!(line.contains("batched ÷ unbatched 1.10 ×"), "{line}");
+        // Per-round ratios 1.05, 1.20, 1.075: one above 1.10.
+        assert!(line.contains("per round 1.05–1.20 ×"), "{line}");
+        assert!(line.contains("above 1.10 × in 1 of 3"), "{line}");
+        assert!(line.contains("batched 140 µs, unbatched 120 µs"), "{line}");
+        let mut t = turns();
+        t["unbatched_median_ms"] = Value::Null;
+        assert!(
+            ping_turns_line(&t).is_none(),
+            "no line without all three paths"
+        );
+    }
+
+    #[test]
+    fn whole_machine_line_and_its_budget() {
+        let tcp = |p: &str, us: f64, share: f64| json!({ "path": p, "hops": 1, "tcp_machine_us_per_segment": us, "tcp_machine_busy_share": share });
+        let results = vec![
+            tcp("kernel", 1.0, 0.7),
+            tcp("kernel_mtu", 3.5, 0.65),
+            tcp("batched", 8.0, 0.9),
+            tcp("unbatched", 18.0, 0.9),
+        ];
+        let md = markdown(&results, 5);
+        assert!(md.contains("batched 8.00 µs (90 % busy)"), "{md}");
+        // 3 × the unbatched rate at the same busy share: 18 / 3 µs.
+        assert!(md.contains("allows 6.00 µs per segment"), "{md}");
+        let md = markdown(&results[..3], 5);
+        assert!(
+            !md.contains("The whole machine"),
+            "no line with a path missing"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_in_brackets() {
+        assert_eq!(whole(&json!([1.4, 2.6, 1000.49])), "[1, 3, 1000]");
+        assert_eq!(whole(&Value::Null), "[]");
+    }
+}

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 /// Batches handled from one source before the loop looks at the other, so
 /// a flood on one side cannot starve the other.
 const BATCHES_PER_TURN: usize = 4;
+/// A link that has been quiet this long is read one frame at a time first:
+/// a plain `recv` of a lone frame is cheaper than a `recvmmsg` that then
+/// tries the empty queue again (paired idle pings). Traffic within this
+/// window is read in batches.
+const LINK_QUIET: Duration = Duration::from_millis(1);
 /// How often the API snapshot and the link state are refreshed.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -333,6 +338,7 @@ impl<R: Role> Dataplane<R> {
         let mut actions: Vec<Action> = Vec::with_capacity(max_batch * 4);
         let mut last_snapshot = Time::ZERO;
         let mut last_link_check = Time::ZERO;
+        let mut last_link_rx = Time::ZERO;
         let mut link_was_up = true;
         let mut link_error_logged = false;
         let mut tun_errors_seen = 0;
@@ -477,11 +483,17 @@ impl<R: Role> Dataplane<R> {
                 }
             }
             if fds[0].revents != 0 {
+                // After a quiet spell, one frame by plain recv; if more are
+                // queued, poll returns at once and the next read is batched.
+                let lone = shared.now().since(last_link_rx) >= LINK_QUIET;
                 for _ in 0..BATCHES_PER_TURN {
-                    let n = match self
-                        .link
-                        .recv(&mut link_rx, max_batch, &mut scratch, batched, c)
-                    {
+                    let n = match self.link.recv(
+                        &mut link_rx,
+                        max_batch,
+                        &mut scratch,
+                        batched && !lone,
+                        c,
+                    ) {
                         Ok(n) => n,
                         Err(e) => {
                             Counters::inc(&c.link_errors, 1);
@@ -504,6 +516,7 @@ impl<R: Role> Dataplane<R> {
                         break;
                     }
                     let now = shared.now();
+                    last_link_rx = now;
                     for i in 0..n {
                         let frame = link_rx.get_mut(i);
                         if frame.is_empty() {

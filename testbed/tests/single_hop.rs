@@ -236,3 +236,43 @@ fn udp_bursts_arrive_intact_as_separate_datagrams() {
         st["offload"]["gro_writes"]
     );
 }
+
+#[test]
+fn a_quiet_link_is_read_a_frame_at_a_time_and_a_busy_one_in_batches() {
+    require_testbed!();
+    let tb = up(&NodeOptions::default());
+    let (rsu, obu) = (0, 1);
+    let stats = |tb: &Testbed| {
+        let st = tb.api_json(rsu, "/api/v1/stats");
+        let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let b = &st["batching"];
+        (
+            n(&b["syscalls"]["recvmsg"]),
+            n(&b["syscalls"]["recvmmsg"]),
+            n(&b["batches"]["link_rx"]["batches"]),
+            n(&b["batches"]["link_rx"]["packets"]),
+        )
+    };
+    // Pings 20 ms apart: each request reaches a link quiet for far longer
+    // than the batching window, and is read by one plain recv.
+    let (m0, mm0, _, _) = stats(&tb);
+    let r = tb.ping(obu, &tb.nodes[rsu].addr4.clone(), 20, "0.02");
+    assert_eq!(r.received, 20, "{r:?}");
+    let (m1, mm1, b1, p1) = stats(&tb);
+    assert!(
+        m1 - m0 >= 20,
+        "lone frames by recv: {} recv, {} recvmmsg",
+        m1 - m0,
+        mm1 - mm0
+    );
+    // A bulk transfer: frames arrive back to back and are read in batches.
+    let n = 4 * 1024 * 1024;
+    assert_eq!(tb.tcp_transfer(obu, rsu, 5010, n), Ok(n));
+    let (_, mm2, b2, p2) = stats(&tb);
+    assert!(mm2 > mm1, "bulk read by recvmmsg");
+    let per_batch = (p2 - p1) as f64 / (b2 - b1).max(1) as f64;
+    assert!(
+        per_batch > 2.0,
+        "bulk frames per receive batch: {per_batch:.2}"
+    );
+}

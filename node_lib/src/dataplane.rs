@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 /// Batches handled from one source before the loop looks at the other, so
 /// a flood on one side cannot starve the other.
 const BATCHES_PER_TURN: usize = 4;
-/// A link that has been quiet this long is read one frame at a time first:
-/// a plain `recv` of a lone frame is cheaper than a `recvmmsg` that then
-/// tries the empty queue again (paired idle pings). Traffic within this
-/// window is read in batches.
+/// A link whose receive queue has been empty this long is read one frame
+/// at a time first: a plain `recv` of a lone frame is cheaper than a
+/// `recvmmsg` that then tries the empty queue again (paired idle pings).
+/// A queue that has not been seen empty is always read in batches.
 const LINK_QUIET: Duration = Duration::from_millis(1);
 /// How often the API snapshot and the link state are refreshed.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
@@ -338,7 +338,9 @@ impl<R: Role> Dataplane<R> {
         let mut actions: Vec<Action> = Vec::with_capacity(max_batch * 4);
         let mut last_snapshot = Time::ZERO;
         let mut last_link_check = Time::ZERO;
-        let mut last_link_rx = Time::ZERO;
+        // Since when the link's receive queue is known to be empty (None:
+        // frames may be waiting).
+        let mut link_empty_since: Option<Time> = Some(Time::ZERO);
         let mut link_was_up = true;
         let mut link_error_logged = false;
         let mut tun_errors_seen = 0;
@@ -482,10 +484,14 @@ impl<R: Role> Dataplane<R> {
                     tracing::info!(?r, "routing settings reloaded");
                 }
             }
-            if fds[0].revents != 0 {
+            if fds[0].revents == 0 {
+                // Poll says nothing is queued on the link.
+                link_empty_since.get_or_insert(shared.now());
+            } else {
                 // After a quiet spell, one frame by plain recv; if more are
                 // queued, poll returns at once and the next read is batched.
-                let lone = shared.now().since(last_link_rx) >= LINK_QUIET;
+                let lone = batched
+                    && link_empty_since.is_some_and(|t| shared.now().since(t) >= LINK_QUIET);
                 for _ in 0..BATCHES_PER_TURN {
                     let n = match self.link.recv(
                         &mut link_rx,
@@ -513,10 +519,13 @@ impl<R: Role> Dataplane<R> {
                         }
                     };
                     if n == 0 {
+                        link_empty_since.get_or_insert(shared.now());
                         break;
                     }
                     let now = shared.now();
-                    last_link_rx = now;
+                    // A batched read that came back short emptied the queue;
+                    // after a full batch or a lone read frames may wait.
+                    link_empty_since = (!lone && n < max_batch).then_some(now);
                     for i in 0..n {
                         let frame = link_rx.get_mut(i);
                         if frame.is_empty() {

@@ -486,7 +486,7 @@ impl<R: Role> Dataplane<R> {
             }
             if fds[0].revents == 0 {
                 // Poll says nothing is queued on the link.
-                link_empty_since.get_or_insert(shared.now());
+                link_empty_since.get_or_insert_with(|| shared.now());
             } else {
                 // After a quiet spell, one frame by plain recv; if more are
                 // queued, poll returns at once and the next read is batched.
@@ -519,7 +519,7 @@ impl<R: Role> Dataplane<R> {
                         }
                     };
                     if n == 0 {
-                        link_empty_since.get_or_insert(shared.now());
+                        link_empty_since.get_or_insert_with(|| shared.now());
                         break;
                     }
                     let now = shared.now();

@@ -117,17 +117,7 @@ fn run_probe(args: &[String], secs: u64) {
             match probe {
                 "tcp" => {
                     let t = iperf(&mut net, &[], secs);
-                    r["tcp_mbps"] = json!(
-                        t["client"]["end"]["sum_received"]["bits_per_second"]
-                            .as_f64()
-                            .unwrap_or(0.0)
-                            / 1e6
-                    );
-                    r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
-                    if let Some((us, share)) = machine_per_segment(&t) {
-                        r["tcp_machine_us_per_segment"] = json!(us);
-                        r["tcp_machine_busy_share"] = json!(share);
-                    }
+                    put_tcp(&mut r, &t);
                 }
                 "udp64" | "udp1400" => {
                     let len = if probe == "udp64" { 64 } else { 1400 };

@@ -62,9 +62,24 @@ pub fn machine_ticks() -> (u64, u64) {
     (busy, busy + v[3] + v[4] + v[7])
 }
 
+/// The figures of one iperf3 TCP run `t` into `r`: rate, retransmits,
+/// bytes received, and what a segment cost the whole machine. Returns the
+/// rate in bits/s.
+pub fn put_tcp(r: &mut Value, t: &Value) -> f64 {
+    let bps = f(&t["client"]["end"]["sum_received"]["bits_per_second"]).unwrap_or(0.0);
+    r["tcp_mbps"] = json!(bps / 1e6);
+    r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
+    r["tcp_bytes"] = t["server"]["end"]["sum_received"]["bytes"].clone();
+    if let Some((us, share)) = machine_per_segment(t) {
+        r["tcp_machine_us_per_segment"] = json!(us);
+        r["tcp_machine_busy_share"] = json!(share);
+    }
+    bps
+}
+
 /// Whole-machine CPU per 1430 bytes of TCP payload (one full segment of
 /// the daemons' path) in the TCP run `t`, and the machine's busy share.
-pub fn machine_per_segment(t: &Value) -> Option<(f64, f64)> {
+fn machine_per_segment(t: &Value) -> Option<(f64, f64)> {
     let bytes = f(&t["server"]["end"]["sum_received"]["bytes"])?;
     let busy = f(&t["machine"]["busy_cpu_s"])?;
     (bytes > 0.0).then(|| {
@@ -264,15 +279,9 @@ pub fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
     eprintln!("== {} {hops} hop(s), TCP only", path.name());
     let mut net = build(path, hops);
     let t = iperf(&mut net, &[], secs);
-    let m = machine_per_segment(&t);
-    json!({
-        "path": path.name(),
-        "hops": hops,
-        "tcp_machine_us_per_segment": m.map(|x| x.0),
-        "tcp_machine_busy_share": m.map(|x| x.1),
-        "tcp_mbps": t["client"]["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6,
-        "tcp_retransmits": t["client"]["end"]["sum_sent"]["retransmits"].clone(),
-    })
+    let mut r = json!({ "path": path.name(), "hops": hops });
+    put_tcp(&mut r, &t);
+    r
 }
 
 /// The emulated radio's ceiling for full-MTU frames from one sending
@@ -364,16 +373,7 @@ pub fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     if let (Some(p), Some(c0)) = (sender, sender0) {
         r["tcp_sender_cpu_s"] = json!(cpu_seconds(p) - c0);
     }
-    r["tcp_bytes"] = t["server"]["end"]["sum_received"]["bytes"].clone();
-    if let Some((us, share)) = machine_per_segment(&t) {
-        r["tcp_machine_us_per_segment"] = json!(us);
-        r["tcp_machine_busy_share"] = json!(share);
-    }
-    let tcp_bps = t["client"]["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .unwrap_or(0.0);
-    r["tcp_mbps"] = json!(tcp_bps / 1e6);
-    r["tcp_retransmits"] = t["client"]["end"]["sum_sent"]["retransmits"].clone();
+    let tcp_bps = put_tcp(&mut r, &t);
     if net.daemons {
         let cpu: Vec<f64> = pids
             .iter()

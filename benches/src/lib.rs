@@ -1,5 +1,6 @@
 //! Helpers shared by the benchmarks.
 
+pub mod floor_relay;
 pub mod link_ceiling;
 pub mod wakeup;
 

@@ -15,6 +15,7 @@
 //! `net` builds the networks, `measure` runs the measurements and
 //! `report` writes the markdown; this file reads the command line.
 
+mod floor;
 mod measure;
 mod net;
 mod report;
@@ -77,8 +78,15 @@ fn run_probe(args: &[String], secs: u64) {
         "no_offload" => Some(Path::BatchedNoOffload),
         "no_aggregation" => Some(Path::BatchedNoAggregation),
         "realtime" => Some(Path::Realtime),
+        "floor" => Some(Path::Floor),
+        "floor_spin" => Some(Path::FloorSpin),
         _ => None,
     };
+    if probes.split(',').any(|p| p == "floor_turns") {
+        let r = floor::run_floor(secs, 3);
+        eprintln!("{}", floor::floor_lines(&r).unwrap_or_default());
+        println!("{r}");
+    }
     if probes.split(',').any(|p| p == "ping_turns") {
         // The batched network of the turns, or a variant of it named in --paths.
         let variant = paths
@@ -89,9 +97,12 @@ fn run_probe(args: &[String], secs: u64) {
         let t = run_ping_idle_turns(hops, 10, 100, variant, &extra);
         eprintln!("{}", ping_turns_line(&t).unwrap_or_default());
         println!("{t}");
-        if probes.split(',').all(|p| p == "ping_turns") {
-            return;
-        }
+    }
+    if probes
+        .split(',')
+        .all(|p| p == "ping_turns" || p == "floor_turns")
+    {
+        return;
     }
     for p in paths.split(',') {
         let Some(path) = path_named(p) else {
@@ -138,6 +149,10 @@ fn run_probe(args: &[String], secs: u64) {
                 }
                 _ => {}
             }
+        }
+        if !net.floor.is_empty() {
+            let moved: Vec<u64> = net.floor.iter().map(|f| f.moved()).collect();
+            r["floor_moved"] = json!(moved);
         }
         if net.daemons {
             let cpu: Vec<f64> = (0..net.tb.nodes.len())
@@ -215,6 +230,7 @@ fn main() {
         results.push(run_ping_idle_turns(hops, 10, 100, Path::Batched, ""));
     }
     results.push(run_link_ceiling(secs, 2));
+    results.push(floor::run_floor(secs, 3));
     for hops in [1usize, 2] {
         results.push(run_tcp_only(Path::KernelMtu, hops, secs));
     }

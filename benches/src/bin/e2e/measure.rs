@@ -201,22 +201,8 @@ pub fn run_ping_idle_turns(
             _ => build(p, hops),
         })
         .collect();
-    let mut pooled = vec![Vec::new(); paths.len()];
-    let mut per_round = vec![Vec::new(); paths.len()];
-    let c = count.to_string();
-    for round in 0..rounds {
-        for k in 0..paths.len() {
-            let i = (round + k) % paths.len();
-            let net = &nets[i];
-            let out = ns_output(
-                &net.tb.nodes[net.client].ns,
-                &["ping", "-n", "-i", "0.01", "-c", &c, &net.dst],
-            );
-            let v = rtts(&out.stdout);
-            per_round[i].push(pct(&v, 0.5));
-            pooled[i].extend(v);
-        }
-    }
+    let refs: Vec<&Net> = nets.iter().collect();
+    let (mut pooled, per_round) = ping_in_turns(&refs, rounds, count);
     let mut r =
         json!({ "path": "ping_idle_turns", "hops": hops, "rounds": rounds, "count": count });
     for (i, p) in paths.iter().enumerate() {
@@ -226,6 +212,33 @@ pub fn run_ping_idle_turns(
         r[format!("{}_round_medians_ms", p.name())] = json!(per_round[i]);
     }
     r
+}
+
+/// Pings each of `nets` in turns, `rounds` × `count` pings 10 ms apart,
+/// the order rotating each round: every RTT of each (unsorted) and each
+/// round's median.
+pub fn ping_in_turns(
+    nets: &[&Net],
+    rounds: usize,
+    count: u32,
+) -> (Vec<Vec<f64>>, Vec<Vec<Option<f64>>>) {
+    let mut pooled = vec![Vec::new(); nets.len()];
+    let mut per_round = vec![Vec::new(); nets.len()];
+    let c = count.to_string();
+    for round in 0..rounds {
+        for k in 0..nets.len() {
+            let i = (round + k) % nets.len();
+            let net = nets[i];
+            let out = ns_output(
+                &net.tb.nodes[net.client].ns,
+                &["ping", "-n", "-i", "0.01", "-c", &c, &net.dst],
+            );
+            let v = rtts(&out.stdout);
+            per_round[i].push(pct(&v, 0.5));
+            pooled[i].extend(v);
+        }
+    }
+    (pooled, per_round)
 }
 
 /// Sum of user+system CPU seconds of a process.

@@ -2,6 +2,8 @@
 //! for them: the kernel's own forwarding, or the daemons with a given
 //! configuration, over the testbed's emulated radio.
 
+use benches::floor_relay::{FloorEnd, FloorRelay};
+use common::NodeId;
 use std::sync::OnceLock;
 use std::time::Duration;
 use testbed::{ns_exec, NodeOptions, Testbed, Topology};
@@ -21,6 +23,11 @@ pub enum Path {
     /// Batched, with `[dataplane] realtime_priority = 1` (realtime while
     /// the CPUs are contended).
     Realtime,
+    /// No daemons: the least relay of this design
+    /// (`benches::floor_relay`), batched, 1 hop only.
+    Floor,
+    /// The floor relay polling without sleeping.
+    FloorSpin,
 }
 
 impl Path {
@@ -34,6 +41,8 @@ impl Path {
             Path::Unbatched => "unbatched",
             Path::Encrypted => "encrypted",
             Path::Realtime => "realtime",
+            Path::Floor => "floor",
+            Path::FloorSpin => "floor_spin",
         }
     }
 }
@@ -45,6 +54,8 @@ pub struct Net {
     pub server: usize,
     pub dst: String,
     pub daemons: bool,
+    /// The floor relays of the floor path (stopped on drop).
+    pub floor: Vec<FloorRelay>,
 }
 
 /// How every daemon's data plane is set up in this run.
@@ -134,7 +145,11 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
             server,
             dst: "10.99.0.1".into(),
             daemons: false,
+            floor: Vec::new(),
         };
+    }
+    if matches!(path, Path::Floor | Path::FloorSpin) {
+        return build_floor(tb, hops, path == Path::FloorSpin);
     }
     let dp = dataplane_opts();
     let opts = NodeOptions {
@@ -169,5 +184,41 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
         server,
         dst,
         daemons: true,
+        floor: Vec::new(),
+    }
+}
+
+/// The floor path: a floor relay in the RSU's and the OBU's namespace,
+/// each sending everything to the other.
+fn build_floor(tb: Testbed, hops: usize, spin: bool) -> Net {
+    assert_eq!(hops, 1, "the floor path is 1 hop only");
+    let mac = |i: usize| {
+        let b: Vec<u8> = tb.nodes[i]
+            .mac
+            .split(':')
+            .filter_map(|x| u8::from_str_radix(x, 16).ok())
+            .collect();
+        NodeId(b.try_into().expect("a testbed MAC"))
+    };
+    let floor = (0..=1)
+        .map(|i| {
+            FloorRelay::start(FloorEnd {
+                ns: tb.nodes[i].ns.clone(),
+                radio: "radio0".into(),
+                addr: format!("10.98.0.{}/24", i + 1).parse().expect("prefix"),
+                peer: mac(1 - i),
+                batched: true,
+                spin,
+            })
+            .unwrap_or_else(|e| panic!("floor relay: {e}"))
+        })
+        .collect();
+    Net {
+        tb,
+        client: 1,
+        server: 0,
+        dst: "10.98.0.1".into(),
+        daemons: false,
+        floor,
     }
 }

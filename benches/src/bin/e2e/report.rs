@@ -159,6 +159,9 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
             turns.join("; ")
         ));
     }
+    if let Some(floor) = crate::floor::floor_lines(&find("floor", 1)) {
+        md.push_str(&format!("\n\n{floor}"));
+    }
     if let (Some(echo), Some(kern)) = (
         f(&find("kernel", 1)["udp_echo_median_us"]),
         f(&find("kernel", 1)["udp_kernel_median_us"]),

@@ -2,19 +2,21 @@
 //! daemons: read the TUN (with offload), cut TCP super-packets into
 //! link-MTU segments with their checksums, hand the frames to the radio's
 //! packet socket; read frames from the socket, coalesce, write the TUN.
-//! Nothing else: no routing, no neighbours, no beacons, no aggregation,
-//! no backlog, no control plane, one fixed peer. It uses the data plane's
+//! Small packets share frames (aggregation, as in the daemons: the TCP
+//! ACKs of a bulk transfer are most of the frames on the way back).
+//! Nothing else: no routing, no neighbours, no beacons, no backlog, no
+//! control plane, one fixed peer. It uses the data plane's
 //! own I/O pieces (`Tun`, `RawLink`, `SendBatch`), so the difference
 //! between it and the daemons is the daemons' own logic, and what it
 //! costs is what the I/O of this design costs on this machine: a bound
 //! that no implementation of the design can beat here.
 
-use common::action::{Action, Payload};
+use common::action::{Action, Payload, Source};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::offload::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
-use common::wire::{MessageType, DATA_OVERHEAD, ETH_HEADER_LEN};
+use common::wire::{Body, MessageType, Messages, DATA_OVERHEAD, ETH_HEADER_LEN};
 use common::NodeId;
 use node_lib::link::{LinkScratch, RawLink};
 use node_lib::tun::{Tun, TunWriteScratch};
@@ -35,7 +37,8 @@ pub const FLOOR_TUN: &str = "floor0";
 /// One running relay (a thread in a node's namespace). Stops on drop.
 pub struct FloorRelay {
     stop: Arc<AtomicBool>,
-    moved: Arc<AtomicU64>,
+    /// Frames sent to the link, frames received from it.
+    moved: Arc<[AtomicU64; 2]>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -60,7 +63,7 @@ impl FloorRelay {
     /// Starts the relay and waits until its TUN and socket are open.
     pub fn start(end: FloorEnd) -> Result<FloorRelay, String> {
         let stop = Arc::new(AtomicBool::new(false));
-        let moved = Arc::new(AtomicU64::new(0));
+        let moved = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
             let (stop, moved) = (stop.clone(), moved.clone());
@@ -85,10 +88,19 @@ impl FloorRelay {
         }
     }
 
-    /// Packets moved so far: segments sent to the link plus packets
-    /// received from it.
+    /// Frames sent to the link so far (one per packet or TSO segment).
+    pub fn frames_sent(&self) -> u64 {
+        self.moved[0].load(Ordering::Relaxed)
+    }
+
+    /// Frames received from the link so far.
+    pub fn frames_received(&self) -> u64 {
+        self.moved[1].load(Ordering::Relaxed)
+    }
+
+    /// Packets moved so far, both ways.
     pub fn moved(&self) -> u64 {
-        self.moved.load(Ordering::Relaxed)
+        self.frames_sent() + self.frames_received()
     }
 }
 
@@ -99,6 +111,37 @@ impl Drop for FloorRelay {
             let _ = t.join();
         }
     }
+}
+
+/// The two relays of a 1-hop testbed (node 0 the server side at
+/// 10.98.0.1, node 1 at 10.98.0.2, both /24 on their TUN), each sending
+/// everything to the other over `radio0`.
+pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, String> {
+    let mac = |i: usize| -> Result<NodeId, String> {
+        let m = &tb.nodes[i].mac;
+        let b: Vec<u8> = m
+            .split(':')
+            .filter_map(|x| u8::from_str_radix(x, 16).ok())
+            .collect();
+        Ok(NodeId(b.try_into().map_err(|_| format!("bad MAC {m}"))?))
+    };
+    if tb.nodes.len() != 2 {
+        return Err("the floor relays need a 1-hop testbed (two nodes)".into());
+    }
+    (0..2)
+        .map(|i| {
+            FloorRelay::start(FloorEnd {
+                ns: tb.nodes[i].ns.clone(),
+                radio: "radio0".into(),
+                addr: format!("10.98.0.{}/24", i + 1)
+                    .parse()
+                    .map_err(|e| format!("{e:?}"))?,
+                peer: mac(1 - i)?,
+                batched: true,
+                spin,
+            })
+        })
+        .collect()
 }
 
 fn open(end: &FloorEnd) -> Result<(Tun, RawLink), String> {
@@ -112,13 +155,14 @@ fn open(end: &FloorEnd) -> Result<(Tun, RawLink), String> {
     Ok((tun, link))
 }
 
-fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &AtomicU64) {
+fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &[AtomicU64; 2]) {
     let me = NodeId(link.mac());
     let counters = Counters::default();
     let mut tun_rx = RecvBatch::new(BATCH, tun.read_capacity());
     let mut meta = vec![VnetHdr::default(); BATCH];
     let mut link_rx = RecvBatch::new(BATCH, link.frame_capacity());
-    let mut send = SendBatch::new(me, FLOOR_ETHERTYPE, link.mtu(), false, BATCH * 48);
+    let mut send = SendBatch::new(me, FLOOR_ETHERTYPE, link.mtu(), true, BATCH * 48);
+    let mut to_tun: Vec<Payload> = Vec::with_capacity(BATCH * 32);
     let mut scratch = LinkScratch::new(BATCH * 48);
     let mut tun_scratch = TunWriteScratch::default();
     let mut fds = [
@@ -136,7 +180,7 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &A
     while !stop.load(Ordering::Relaxed) {
         let _ = node_lib::sys::poll(&mut fds, if end.spin { 0 } else { 50 });
         loop {
-            let mut n_moved = 0;
+            let (mut sent, mut received) = (0, 0);
             // TUN to link: each packet (each TSO segment) one frame.
             let n = tun
                 .recv(&mut tun_rx, &mut meta, BATCH, end.batched, &counters)
@@ -160,7 +204,7 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &A
                         send.push_action(&a);
                     }
                 }
-                n_moved += link.send(
+                sent = link.send(
                     &send,
                     |p| tun_rx.range(p.slot as usize, p.offset as usize, p.len as usize),
                     &mut scratch,
@@ -168,29 +212,43 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &A
                     &counters,
                 );
             }
-            // Link to TUN: one message per frame, its IP packet after the
-            // data header.
+            // Link to TUN: the IP packet of every data message.
             let m = link
                 .recv(&mut link_rx, BATCH, &mut scratch, end.batched, &counters)
                 .unwrap_or(0);
             if m > 0 {
+                to_tun.clear();
+                for k in 0..m {
+                    let frame = link_rx.get(k).get(ETH_HEADER_LEN..).unwrap_or_default();
+                    for msg in Messages::new(frame).flatten() {
+                        if let (Body::Data(d), Some(at)) = (msg.body, msg.payload_offset()) {
+                            to_tun.push(Payload {
+                                source: Source::Link,
+                                slot: k as u16,
+                                offset: (ETH_HEADER_LEN + at) as u16,
+                                len: d.payload.len() as u16,
+                            });
+                        }
+                    }
+                }
                 tun.send_all(
-                    m,
-                    |k| {
+                    to_tun.len(),
+                    |i| {
+                        let p = &to_tun[i];
                         link_rx
-                            .get(k)
-                            .get(ETH_HEADER_LEN + DATA_OVERHEAD..)
+                            .range(p.slot as usize, p.offset as usize, p.len as usize)
                             .unwrap_or_default()
                     },
                     &mut tun_scratch,
                     &counters,
                 );
-                n_moved += m;
+                received = m;
             }
-            if n_moved == 0 {
+            if n + m == 0 {
                 break;
             }
-            moved.fetch_add(n_moved as u64, Ordering::Relaxed);
+            moved[0].fetch_add(sent as u64, Ordering::Relaxed);
+            moved[1].fetch_add(received as u64, Ordering::Relaxed);
         }
     }
 }

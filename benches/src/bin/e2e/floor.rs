@@ -74,10 +74,19 @@ pub fn floor_lines(r: &Value) -> Option<String> {
     let cpus = f(&r["cpus"])?;
     let mbps = |p: &str| series(r, p, "tcp_mbps");
     let us = |p: &str| series(r, p, "tcp_machine_us_per_segment");
-    let (k, fl, b, u) = (mbps("kernel"), mbps("floor"), mbps("batched"), mbps("unbatched"));
+    let (k, fl, b, u) = (
+        mbps("kernel"),
+        mbps("floor"),
+        mbps("batched"),
+        mbps("unbatched"),
+    );
     let fus = us("floor");
     let n = k.len();
-    if n == 0 || [fl.len(), b.len(), u.len(), fus.len()].iter().any(|&l| l != n) {
+    if n == 0
+        || [fl.len(), b.len(), u.len(), fus.len()]
+            .iter()
+            .any(|&l| l != n)
+    {
         return None;
     }
     // With every CPU busy a path moves `cpus` CPU-seconds per second, so a

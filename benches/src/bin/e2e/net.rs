@@ -2,8 +2,7 @@
 //! for them: the kernel's own forwarding, or the daemons with a given
 //! configuration, over the testbed's emulated radio.
 
-use benches::floor_relay::{FloorEnd, FloorRelay};
-use common::NodeId;
+use benches::floor_relay::{self, FloorRelay};
 use std::sync::OnceLock;
 use std::time::Duration;
 use testbed::{ns_exec, NodeOptions, Testbed, Topology};
@@ -192,27 +191,7 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
 /// each sending everything to the other.
 fn build_floor(tb: Testbed, hops: usize, spin: bool) -> Net {
     assert_eq!(hops, 1, "the floor path is 1 hop only");
-    let mac = |i: usize| {
-        let b: Vec<u8> = tb.nodes[i]
-            .mac
-            .split(':')
-            .filter_map(|x| u8::from_str_radix(x, 16).ok())
-            .collect();
-        NodeId(b.try_into().expect("a testbed MAC"))
-    };
-    let floor = (0..=1)
-        .map(|i| {
-            FloorRelay::start(FloorEnd {
-                ns: tb.nodes[i].ns.clone(),
-                radio: "radio0".into(),
-                addr: format!("10.98.0.{}/24", i + 1).parse().expect("prefix"),
-                peer: mac(1 - i),
-                batched: true,
-                spin,
-            })
-            .unwrap_or_else(|e| panic!("floor relay: {e}"))
-        })
-        .collect();
+    let floor = floor_relay::start_pair(&tb, spin).unwrap_or_else(|e| panic!("floor relay: {e}"));
     Net {
         tb,
         client: 1,

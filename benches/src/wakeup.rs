@@ -3,7 +3,8 @@
 //! datagram to a closed port comes back as ICMP port unreachable, raised in
 //! softirq with no process woken) or by an echo thread (one wake-up more).
 //! The difference is one wake-up with its two syscalls; under load, the
-//! tail of the echo round trip is the scheduler's tail for ordinary threads.
+//! tail of the echo round trip is the scheduler's tail for ordinary threads
+//! (or, with both threads under `SCHED_FIFO`, for realtime ones).
 
 use std::io::ErrorKind;
 use std::net::UdpSocket;
@@ -29,11 +30,19 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn start(ns: &str, addr: &str) -> Result<EchoServer, String> {
+        EchoServer::start_with(ns, addr, false)
+    }
+
+    /// `realtime`: the echo thread runs under `SCHED_FIFO` priority 1.
+    pub fn start_with(ns: &str, addr: &str, realtime: bool) -> Result<EchoServer, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (ns, addr, flag) = (ns.to_string(), addr.to_string(), stop.clone());
         let thread = std::thread::spawn(move || {
             let bound = testbed::enter_netns(&ns).and_then(|()| {
+                if realtime {
+                    set_fifo()?;
+                }
                 let s = UdpSocket::bind(&addr).map_err(|e| format!("bind {addr}: {e}"))?;
                 s.set_read_timeout(Some(Duration::from_millis(100)))
                     .map_err(|e| e.to_string())?;
@@ -82,6 +91,16 @@ pub fn allow_icmp_errors(ns: &str) {
     testbed::ns_output(ns, &["sysctl", "-qw", "net.ipv4.icmp_msgs_per_sec=100000"]);
 }
 
+/// Puts the calling thread under `SCHED_FIFO` priority 1.
+fn set_fifo() -> Result<(), String> {
+    let p = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pid 0 is the calling thread; `p` is a valid sched_param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) } != 0 {
+        return Err(format!("SCHED_FIFO: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// `count` round trips from `ns` to `addr`, `interval` apart, in µs (lost
 /// ones left out). With `Answer::Kernel` the port at `addr` must be closed.
 pub fn round_trips(
@@ -91,9 +110,25 @@ pub fn round_trips(
     count: usize,
     interval: Duration,
 ) -> Result<Vec<f64>, String> {
+    round_trips_with(ns, addr, answer, count, interval, false)
+}
+
+/// As [`round_trips`]; `realtime`: the client thread runs under
+/// `SCHED_FIFO` priority 1.
+pub fn round_trips_with(
+    ns: &str,
+    addr: &str,
+    answer: Answer,
+    count: usize,
+    interval: Duration,
+    realtime: bool,
+) -> Result<Vec<f64>, String> {
     let (ns, addr) = (ns.to_string(), addr.to_string());
     std::thread::spawn(move || {
         testbed::enter_netns(&ns)?;
+        if realtime {
+            set_fifo()?;
+        }
         let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
         s.connect(&addr)
             .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -138,6 +173,18 @@ mod tests {
         drop(echo);
         let k = round_trips(ns, "127.0.0.1:47997", Answer::Kernel, 20, Duration::ZERO)
             .expect("kernel trips");
+        let rt = EchoServer::start_with(ns, "127.0.0.1:47996", true).expect("realtime echo");
+        let r = round_trips_with(
+            ns,
+            "127.0.0.1:47996",
+            Answer::Echo,
+            20,
+            Duration::ZERO,
+            true,
+        )
+        .expect("realtime echo trips");
+        drop(rt);
+        assert_eq!(r.len(), 20, "every realtime echo answered");
         assert_eq!(e.len(), 20, "every echo answered");
         assert_eq!(k.len(), 20, "every datagram refused by the kernel");
         assert!(e.iter().chain(&k).all(|&us| us > 0.0 && us < 200_000.0));

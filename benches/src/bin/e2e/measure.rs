@@ -425,7 +425,8 @@ pub fn ping_idle(net: &Net, r: &mut Value) {
 /// first when not given): median and p99 RTT in ms.
 /// At the same time, a UDP echo over loopback in the client's namespace
 /// (two ordinary-thread wake-ups per round trip, no daemon involved) gives
-/// the scheduler's own tail under this load.
+/// the scheduler's own tail under this load, and a second one with both
+/// threads under `SCHED_FIFO` the same for realtime threads.
 pub fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>, r: &mut Value) {
     let tcp_bps = tcp_bps.unwrap_or_else(|| {
         iperf(net, &[], secs)["client"]["end"]["sum_received"]["bits_per_second"]
@@ -451,18 +452,26 @@ pub fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>, r: &mut V
         ],
     );
     std::thread::sleep(Duration::from_millis(700));
-    let cns = net.tb.nodes[net.client].ns.clone();
-    let count = secs as usize * 80;
-    let local = std::thread::spawn(move || {
-        let _server = wakeup::EchoServer::start(&cns, "127.0.0.1:47996")?;
-        wakeup::round_trips(
-            &cns,
-            "127.0.0.1:47996",
-            Answer::Echo,
-            count,
-            Duration::from_millis(10),
-        )
-    });
+    // The scheduler's tail for ordinary and for realtime threads, side by
+    // side on two ports.
+    let echo = |port: u16, realtime: bool| {
+        let cns = net.tb.nodes[net.client].ns.clone();
+        let count = secs as usize * 80;
+        std::thread::spawn(move || {
+            let addr = format!("127.0.0.1:{port}");
+            let _server = wakeup::EchoServer::start_with(&cns, &addr, realtime)?;
+            wakeup::round_trips_with(
+                &cns,
+                &addr,
+                Answer::Echo,
+                count,
+                Duration::from_millis(10),
+                realtime,
+            )
+        })
+    };
+    let local = echo(47996, false);
+    let local_rt = echo(47995, true);
     let loaded = ns_output(
         &net.tb.nodes[net.client].ns,
         &[
@@ -480,16 +489,18 @@ pub fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>, r: &mut V
     let v = rtts(&loaded.stdout);
     r["ping_load50_median_ms"] = json!(pct(&v, 0.5));
     r["ping_load50_p99_ms"] = json!(pct(&v, 0.99));
-    match local
-        .join()
-        .unwrap_or_else(|_| Err("echo thread panicked".into()))
-    {
-        Ok(mut w) => {
-            w.sort_by(|a, b| a.total_cmp(b));
-            r["wake_load50_median_us"] = json!(pct(&w, 0.5));
-            r["wake_load50_p99_us"] = json!(pct(&w, 0.99));
+    for (key, thread) in [("wake_load50", local), ("wake_rt_load50", local_rt)] {
+        match thread
+            .join()
+            .unwrap_or_else(|_| Err("echo thread panicked".into()))
+        {
+            Ok(mut w) => {
+                w.sort_by(|a, b| a.total_cmp(b));
+                r[format!("{key}_median_us")] = json!(pct(&w, 0.5));
+                r[format!("{key}_p99_us")] = json!(pct(&w, 0.99));
+            }
+            Err(e) => eprintln!("loopback echo under load ({key}): {e}"),
         }
-        Err(e) => eprintln!("loopback echo under load: {e}"),
     }
 }
 

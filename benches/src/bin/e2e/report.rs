@@ -171,22 +171,32 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
             echo - kern
         ));
     }
-    let wake: Vec<String> = ["kernel", "batched", "unbatched"]
-        .iter()
-        .filter_map(|p| {
-            let r = find(p, 1);
-            Some(format!(
-                "{p} {:.0} / {:.0} µs",
-                f(&r["wake_load50_median_us"])?,
-                f(&r["wake_load50_p99_us"])?
-            ))
-        })
-        .collect();
+    let tails = |key: &str| -> Vec<String> {
+        ["kernel", "batched", "unbatched", "realtime"]
+            .iter()
+            .filter_map(|p| {
+                let r = find(p, 1);
+                Some(format!(
+                    "{p} {:.0} / {:.0} µs",
+                    f(&r[format!("{key}_median_us")])?,
+                    f(&r[format!("{key}_p99_us")])?
+                ))
+            })
+            .collect()
+    };
+    let wake = tails("wake_load50");
     if !wake.is_empty() {
         md.push_str(&format!(
             "\n\nThe scheduler's own tail at 50 % load (1 hop): a UDP echo over loopback in the sending namespace, two ordinary-thread wake-ups per round trip and no daemon on its path, run beside the loaded ping; median / p99 while the load went through each path: {}.",
             wake.join(", ")
         ));
+        let rt = tails("wake_rt_load50");
+        if !rt.is_empty() {
+            md.push_str(&format!(
+                " The same echo with both threads under `SCHED_FIFO`, beside it: {}.",
+                rt.join(", ")
+            ));
+        }
     }
     let lc = find("link_ceiling", 1);
     if let (Some(cb), Some(cu)) = (f(&lc["batched_tcp_mbps"]), f(&lc["unbatched_tcp_mbps"])) {

@@ -181,7 +181,8 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &[
         let _ = node_lib::sys::poll(&mut fds, if end.spin { 0 } else { 50 });
         loop {
             let (mut sent, mut received) = (0, 0);
-            // TUN to link: each packet (each TSO segment) one frame.
+            // TUN to link: each packet (each TSO segment) one message;
+            // small ones share frames.
             let n = tun
                 .recv(&mut tun_rx, &mut meta, BATCH, end.batched, &counters)
                 .unwrap_or(0);

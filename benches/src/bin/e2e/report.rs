@@ -229,7 +229,12 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
         let need = 3.0 * u * 1e6 / 8.0 / seg;
         let left = 1e6 / need - link;
         md.push_str(&format!(
-            "\n\nCPU budget of the sending OBU's data plane (one thread) for 1-hop TCP at 3 × unbatched, {need:.0} segments/s of {seg:.0} bytes: handing one frame to the link costs a thread {link:.2} µs (the ceiling's sender, which never sleeps), so one CPU leaves {left:.2} µs per segment for everything else the thread does (reading the TUN, cutting and checksumming segments, writing the receiver's ACKs to its TUN, with the TCP processing that runs inside those writes). In the batched run the OBU spent {per_seg:.2} µs per segment in all ({:.0} % of a CPU), {:.2} µs of it beyond the link.",
+            "\n\nCPU budget of the sending OBU's data plane (one thread) for 1-hop TCP at 3 × unbatched, {need:.0} segments/s of {seg:.0} bytes: handing one frame to the link costs a thread {link:.2} µs (the ceiling's sender, which never sleeps), so {} In the batched run the OBU spent {per_seg:.2} µs per segment in all ({:.0} % of a CPU), {:.2} µs of it beyond the link.",
+            if left > 0.0 {
+                format!("one CPU leaves {left:.2} µs per segment for everything else the thread does (reading the TUN, cutting and checksumming segments, writing the receiver's ACKs to its TUN, with the TCP processing that runs inside those writes).")
+            } else {
+                format!("one CPU cannot even hand that many frames to the link ({:.2} µs per segment short, before anything else the thread does).", -left)
+            },
             100.0 * cpu_s / secs as f64,
             per_seg - link
         ));

@@ -5,19 +5,20 @@
 //! Small packets share frames (aggregation, as in the daemons: the TCP
 //! ACKs of a bulk transfer are most of the frames on the way back).
 //! Nothing else: no routing, no neighbours, no beacons, no backlog, no
-//! control plane, one fixed peer. It uses the data plane's
-//! own I/O pieces (`Tun`, `RawLink`, `SendBatch`), so the difference
-//! between it and the daemons is the daemons' own logic, and what it
-//! costs is what the I/O of this design costs on this machine: a bound
-//! that no implementation of the design can beat here.
+//! control plane, one fixed peer. It uses the data plane's own I/O pieces
+//! (`Tun`, `RawLink`, `SendBatch`), so the difference between it and the
+//! daemons is the daemons' own logic, and what it costs is what the I/O
+//! of this design costs on this machine.
 
-use common::action::{Action, Payload, Source};
+use common::action::{Action, Payload};
 use common::batch::{RecvBatch, SendBatch};
-use common::counters::Counters;
+use common::counters::{Counters, DropReason};
 use common::ip::IpPrefix;
-use common::offload::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
+use common::offload::VnetHdr;
 use common::wire::{Body, MessageType, Messages, DATA_OVERHEAD, ETH_HEADER_LEN};
 use common::NodeId;
+use node_lib::dispatch::push_super_packet;
+use node_lib::inbound::{link_payload, tun_payload};
 use node_lib::link::{LinkScratch, RawLink};
 use node_lib::tun::{Tun, TunWriteScratch};
 use std::os::fd::AsRawFd;
@@ -39,6 +40,10 @@ pub struct FloorRelay {
     stop: Arc<AtomicBool>,
     /// Frames sent to the link, frames received from it.
     moved: Arc<[AtomicU64; 2]>,
+    /// The data plane's counters, kept by the relay's I/O (drops, TSO).
+    counters: Arc<Counters>,
+    /// Whether its TUN runs with offload (it asks for it).
+    offload: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -64,28 +69,56 @@ impl FloorRelay {
     pub fn start(end: FloorEnd) -> Result<FloorRelay, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let moved = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let counters = Arc::new(Counters::default());
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
-            let (stop, moved) = (stop.clone(), moved.clone());
+            let (stop, moved, counters) = (stop.clone(), moved.clone(), counters.clone());
             std::thread::spawn(move || match open(&end) {
                 Ok((tun, link)) => {
-                    let _ = ready_tx.send(Ok(()));
-                    relay(&tun, &link, &end, &stop, &moved);
+                    let _ = ready_tx.send(Ok(tun.offload()));
+                    relay(&tun, &link, &end, &stop, &moved, &counters);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
                 }
             })
         };
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(FloorRelay {
+        let ready = ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| Err("the floor relay did not start".into()));
+        match ready {
+            Ok(offload) => Ok(FloorRelay {
                 stop,
                 moved,
+                counters,
+                offload,
                 thread: Some(thread),
             }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err("the floor relay did not start".into()),
+            Err(e) => {
+                // Late or not: never leave it running detached.
+                stop.store(true, Ordering::Relaxed);
+                let _ = thread.join();
+                Err(e)
+            }
         }
+    }
+
+    /// Whether its TUN runs with offload (TSO reads, coalesced writes).
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    /// The data plane's counters of this relay's I/O.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Packets it dropped, for any reason.
+    pub fn drops(&self) -> u64 {
+        DropReason::ALL
+            .iter()
+            .map(|&r| self.counters.drops(r))
+            .sum()
     }
 
     /// Frames sent to the link so far (one per packet or TSO segment).
@@ -117,17 +150,13 @@ impl Drop for FloorRelay {
 /// 10.98.0.1, node 1 at 10.98.0.2, both /24 on their TUN), each sending
 /// everything to the other over `radio0`.
 pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, String> {
-    let mac = |i: usize| -> Result<NodeId, String> {
-        let m = &tb.nodes[i].mac;
-        let b: Vec<u8> = m
-            .split(':')
-            .filter_map(|x| u8::from_str_radix(x, 16).ok())
-            .collect();
-        Ok(NodeId(b.try_into().map_err(|_| format!("bad MAC {m}"))?))
-    };
     if tb.nodes.len() != 2 {
         return Err("the floor relays need a 1-hop testbed (two nodes)".into());
     }
+    let mac = |i: usize| -> Result<NodeId, String> {
+        let m = &tb.nodes[i].mac;
+        m.parse().map_err(|_| format!("bad MAC {m}"))
+    };
     (0..2)
         .map(|i| {
             FloorRelay::start(FloorEnd {
@@ -155,9 +184,15 @@ fn open(end: &FloorEnd) -> Result<(Tun, RawLink), String> {
     Ok((tun, link))
 }
 
-fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &[AtomicU64; 2]) {
+fn relay(
+    tun: &Tun,
+    link: &RawLink,
+    end: &FloorEnd,
+    stop: &AtomicBool,
+    moved: &[AtomicU64; 2],
+    counters: &Counters,
+) {
     let me = NodeId(link.mac());
-    let counters = Counters::default();
     let mut tun_rx = RecvBatch::new(BATCH, tun.read_capacity());
     let mut meta = vec![VnetHdr::default(); BATCH];
     let mut link_rx = RecvBatch::new(BATCH, link.frame_capacity());
@@ -179,30 +214,37 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &[
     ];
     while !stop.load(Ordering::Relaxed) {
         let _ = node_lib::sys::poll(&mut fds, if end.spin { 0 } else { 50 });
-        loop {
+        if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
+            return;
+        }
+        // Until both sides are empty (or we are told to stop).
+        while !stop.load(Ordering::Relaxed) {
             let (mut sent, mut received) = (0, 0);
             // TUN to link: each packet (each TSO segment) one message;
             // small ones share frames.
             let n = tun
-                .recv(&mut tun_rx, &mut meta, BATCH, end.batched, &counters)
+                .recv(&mut tun_rx, &mut meta, BATCH, end.batched, counters)
                 .unwrap_or(0);
             if n > 0 {
                 send.clear();
                 for (k, hdr) in meta.iter().enumerate().take(n) {
                     let packet = tun_rx.get(k);
+                    let Ok(len) = u16::try_from(packet.len()) else {
+                        counters.count_drop(DropReason::TooBig);
+                        continue;
+                    };
                     let a = Action::data(
                         end.peer,
                         MessageType::DataUp,
                         1,
                         me,
                         end.peer,
-                        Payload::tun(k as u16, packet.len() as u16),
+                        tun_payload(k as u16, len as usize),
                     );
-                    let tcp = matches!(hdr.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
-                    if tcp {
-                        let _ = send.push_tcp_segments(&a, packet, hdr.gso_size, None);
-                    } else if !hdr.is_gso() {
-                        send.push_action(&a);
+                    if hdr.is_gso() {
+                        push_super_packet(&mut send, &a, Some(packet), *hdr, counters, None);
+                    } else if !send.push_action(&a) {
+                        counters.count_drop(DropReason::TooBig);
                     }
                 }
                 sent = link.send(
@@ -210,25 +252,28 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &[
                     |p| tun_rx.range(p.slot as usize, p.offset as usize, p.len as usize),
                     &mut scratch,
                     end.batched,
-                    &counters,
+                    counters,
                 );
             }
             // Link to TUN: the IP packet of every data message.
             let m = link
-                .recv(&mut link_rx, BATCH, &mut scratch, end.batched, &counters)
+                .recv(&mut link_rx, BATCH, &mut scratch, end.batched, counters)
                 .unwrap_or(0);
             if m > 0 {
                 to_tun.clear();
                 for k in 0..m {
                     let frame = link_rx.get(k).get(ETH_HEADER_LEN..).unwrap_or_default();
-                    for msg in Messages::new(frame).flatten() {
-                        if let (Body::Data(d), Some(at)) = (msg.body, msg.payload_offset()) {
-                            to_tun.push(Payload {
-                                source: Source::Link,
-                                slot: k as u16,
-                                offset: (ETH_HEADER_LEN + at) as u16,
-                                len: d.payload.len() as u16,
-                            });
+                    for msg in Messages::new(frame) {
+                        match msg {
+                            Ok(msg) => {
+                                if let Body::Data(d) = msg.body {
+                                    to_tun.push(link_payload(k as u16, &msg, d.payload.len()));
+                                }
+                            }
+                            Err(_) => {
+                                counters.count_drop(DropReason::Malformed);
+                                break;
+                            }
                         }
                     }
                 }
@@ -241,7 +286,7 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, moved: &[
                             .unwrap_or_default()
                     },
                     &mut tun_scratch,
-                    &counters,
+                    counters,
                 );
                 received = m;
             }

@@ -33,7 +33,7 @@ impl EchoServer {
         EchoServer::start_with(ns, addr, false)
     }
 
-    /// `realtime`: the echo thread runs under `SCHED_FIFO` priority 1.
+    /// `realtime`: the echo thread runs under `SCHED_FIFO` (priority 2).
     pub fn start_with(ns: &str, addr: &str, realtime: bool) -> Result<EchoServer, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -91,14 +91,13 @@ pub fn allow_icmp_errors(ns: &str) {
     testbed::ns_output(ns, &["sysctl", "-qw", "net.ipv4.icmp_msgs_per_sec=100000"]);
 }
 
-/// Puts the calling thread under `SCHED_FIFO` priority 1.
+/// Realtime priority of the echo's threads: above the daemons' data
+/// planes (`realtime_priority = 1` in the driver), so what it measures is
+/// the machine's tail, not queueing behind a data plane.
+const ECHO_PRIORITY: u8 = 2;
+
 fn set_fifo() -> Result<(), String> {
-    let p = libc::sched_param { sched_priority: 1 };
-    // SAFETY: pid 0 is the calling thread; `p` is a valid sched_param.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) } != 0 {
-        return Err(format!("SCHED_FIFO: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
+    node_lib::sys::set_realtime(ECHO_PRIORITY).map_err(|e| format!("SCHED_FIFO: {e}"))
 }
 
 /// `count` round trips from `ns` to `addr`, `interval` apart, in µs (lost
@@ -114,7 +113,7 @@ pub fn round_trips(
 }
 
 /// As [`round_trips`]; `realtime`: the client thread runs under
-/// `SCHED_FIFO` priority 1.
+/// `SCHED_FIFO` (priority 2).
 pub fn round_trips_with(
     ns: &str,
     addr: &str,

@@ -3,6 +3,7 @@
 //! namespaces over the emulated radio.
 
 use benches::floor_relay;
+use std::sync::atomic::Ordering::Relaxed;
 use testbed::{ns_output, require_testbed, Testbed, Topology};
 
 #[test]
@@ -51,4 +52,16 @@ fn floor_relays_carry_ping_and_tcp_cut_into_link_frames() {
         "{} ACK frames",
         relays[0].frames_sent()
     );
+    // It ran as the daemons do: TUN offload on, super-packets cut, ACKs
+    // sharing frames, and nothing dropped on either side.
+    assert!(relays.iter().all(|r| r.offload()), "TUN offload off");
+    let c = relays[1].counters();
+    let (tso, segs) = (c.tso_packets.load(Relaxed), c.tso_segments.load(Relaxed));
+    assert!(
+        tso > 0 && segs > tso,
+        "{tso} super-packets cut into {segs} segments"
+    );
+    let aggregated = relays[0].counters().aggregated_frames.load(Relaxed);
+    assert!(aggregated > 0, "no ACKs shared a frame");
+    assert_eq!(relays[0].drops() + relays[1].drops(), 0, "drops");
 }

@@ -247,19 +247,34 @@ impl Dispatcher {
         let Action::SendData { payload, .. } = a else {
             return;
         };
-        let tcp = matches!(gso.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
-        let Some(packet) = resolve(payload, link_rx, tun_rx).filter(|_| tcp) else {
-            counters.count_drop(DropReason::Malformed);
-            return;
-        };
-        match self.send.push_tcp_segments(a, packet, gso.gso_size, sealer) {
-            Ok(n) => {
-                Counters::inc(&counters.tso_packets, 1);
-                Counters::inc(&counters.tso_segments, n as u64);
-            }
-            Err(OffloadError::TooBig) => counters.count_drop(DropReason::TooBig),
-            Err(_) => counters.count_drop(DropReason::Malformed),
+        let packet = resolve(payload, link_rx, tun_rx);
+        push_super_packet(&mut self.send, a, packet, gso, counters, sealer);
+    }
+}
+
+/// Adds the TSO super-packet `packet` of data action `a` (its virtio-net
+/// header `gso`) to `send`, cut into link-MTU segments; what cannot be
+/// cut (not TCP, malformed, too big) is counted as dropped.
+pub fn push_super_packet(
+    send: &mut SendBatch,
+    a: &Action,
+    packet: Option<&[u8]>,
+    gso: VnetHdr,
+    counters: &Counters,
+    sealer: Option<&mut dyn Sealer>,
+) {
+    let tcp = matches!(gso.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
+    let Some(packet) = packet.filter(|_| tcp) else {
+        counters.count_drop(DropReason::Malformed);
+        return;
+    };
+    match send.push_tcp_segments(a, packet, gso.gso_size, sealer) {
+        Ok(n) => {
+            Counters::inc(&counters.tso_packets, 1);
+            Counters::inc(&counters.tso_segments, n as u64);
         }
+        Err(OffloadError::TooBig) => counters.count_drop(DropReason::TooBig),
+        Err(_) => counters.count_drop(DropReason::Malformed),
     }
 }
 

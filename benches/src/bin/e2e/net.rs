@@ -47,14 +47,15 @@ impl Path {
 }
 
 pub struct Net {
+    /// The floor relays of the floor path (stopped on drop, before the
+    /// testbed removes their namespaces: fields drop in this order).
+    pub floor: Vec<FloorRelay>,
     pub tb: Testbed,
     /// Client node index, server node index, server address.
     pub client: usize,
     pub server: usize,
     pub dst: String,
     pub daemons: bool,
-    /// The floor relays of the floor path (stopped on drop).
-    pub floor: Vec<FloorRelay>,
 }
 
 /// How every daemon's data plane is set up in this run.

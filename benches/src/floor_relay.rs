@@ -22,7 +22,7 @@ use node_lib::inbound::{link_payload, tun_payload};
 use node_lib::link::{LinkScratch, RawLink};
 use node_lib::tun::{Tun, TunWriteScratch};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -38,9 +38,8 @@ pub const FLOOR_TUN: &str = "floor0";
 /// One running relay (a thread in a node's namespace). Stops on drop.
 pub struct FloorRelay {
     stop: Arc<AtomicBool>,
-    /// Frames sent to the link, frames received from it.
-    moved: Arc<[AtomicU64; 2]>,
-    /// The data plane's counters, kept by the relay's I/O (drops, TSO).
+    /// The data plane's counters, kept by the relay's I/O (frames, drops,
+    /// TSO).
     counters: Arc<Counters>,
     /// Whether its TUN runs with offload (it asks for it).
     offload: bool,
@@ -68,15 +67,14 @@ impl FloorRelay {
     /// Starts the relay and waits until its TUN and socket are open.
     pub fn start(end: FloorEnd) -> Result<FloorRelay, String> {
         let stop = Arc::new(AtomicBool::new(false));
-        let moved = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let counters = Arc::new(Counters::default());
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
-            let (stop, moved, counters) = (stop.clone(), moved.clone(), counters.clone());
+            let (stop, counters) = (stop.clone(), counters.clone());
             std::thread::spawn(move || match open(&end) {
                 Ok((tun, link)) => {
                     let _ = ready_tx.send(Ok(tun.offload()));
-                    relay(&tun, &link, &end, &stop, &moved, &counters);
+                    relay(&tun, &link, &end, &stop, &counters);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -89,7 +87,6 @@ impl FloorRelay {
         match ready {
             Ok(offload) => Ok(FloorRelay {
                 stop,
-                moved,
                 counters,
                 offload,
                 thread: Some(thread),
@@ -121,14 +118,15 @@ impl FloorRelay {
             .sum()
     }
 
-    /// Frames sent to the link so far (one per packet or TSO segment).
+    /// Frames sent to the link so far (a full TSO segment is one frame;
+    /// small packets may share one).
     pub fn frames_sent(&self) -> u64 {
-        self.moved[0].load(Ordering::Relaxed)
+        Counters::get(&self.counters.link_tx_frames)
     }
 
     /// Frames received from the link so far.
     pub fn frames_received(&self) -> u64 {
-        self.moved[1].load(Ordering::Relaxed)
+        Counters::get(&self.counters.link_rx_frames)
     }
 
     /// Packets moved so far, both ways.
@@ -184,14 +182,7 @@ fn open(end: &FloorEnd) -> Result<(Tun, RawLink), String> {
     Ok((tun, link))
 }
 
-fn relay(
-    tun: &Tun,
-    link: &RawLink,
-    end: &FloorEnd,
-    stop: &AtomicBool,
-    moved: &[AtomicU64; 2],
-    counters: &Counters,
-) {
+fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, counters: &Counters) {
     let me = NodeId(link.mac());
     let mut tun_rx = RecvBatch::new(BATCH, tun.read_capacity());
     let mut meta = vec![VnetHdr::default(); BATCH];
@@ -219,7 +210,6 @@ fn relay(
         }
         // Until both sides are empty (or we are told to stop).
         while !stop.load(Ordering::Relaxed) {
-            let (mut sent, mut received) = (0, 0);
             // TUN to link: each packet (each TSO segment) one message;
             // small ones share frames.
             let n = tun
@@ -247,7 +237,7 @@ fn relay(
                         counters.count_drop(DropReason::TooBig);
                     }
                 }
-                sent = link.send(
+                link.send(
                     &send,
                     |p| tun_rx.range(p.slot as usize, p.offset as usize, p.len as usize),
                     &mut scratch,
@@ -288,13 +278,11 @@ fn relay(
                     &mut tun_scratch,
                     counters,
                 );
-                received = m;
+                Counters::inc(&counters.link_rx_frames, m as u64);
             }
             if n + m == 0 {
                 break;
             }
-            moved[0].fetch_add(sent as u64, Ordering::Relaxed);
-            moved[1].fetch_add(received as u64, Ordering::Relaxed);
         }
     }
 }

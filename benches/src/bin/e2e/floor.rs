@@ -2,7 +2,7 @@
 //! (`benches::floor_relay`, no protocol at all) measured beside the kernel
 //! path and the daemons in one run, and what it shows about the targets.
 
-use crate::measure::{f, iperf, pct, ping_in_turns, ping_under_load, put_tcp};
+use crate::measure::{f, iperf, median, ping_in_turns, ping_under_load, put_tcp};
 use crate::net::{build, Net, Path};
 use serde_json::{json, Value};
 
@@ -40,7 +40,7 @@ pub fn run_floor(secs: u64, rounds: usize) -> Value {
     let refs: Vec<&Net> = nets.iter().collect();
     let (pooled, _) = ping_in_turns(&refs, 5, 100);
     for (i, p) in paths.iter().enumerate() {
-        r["idle"][format!("{}_median_ms", p.name())] = json!(median(pooled[i].clone()));
+        r["idle"][format!("{}_median_ms", p.name())] = json!(median(&pooled[i]));
     }
     let mut load = json!({});
     ping_under_load(&mut nets[1], secs, None, &mut load);
@@ -49,14 +49,9 @@ pub fn run_floor(secs: u64, rounds: usize) -> Value {
     // Alone: spinning relays take a CPU each and would slow the others.
     let spin = [build(Path::Kernel, 1), build(Path::FloorSpin, 1)];
     let (pooled, _) = ping_in_turns(&[&spin[0], &spin[1]], 5, 100);
-    r["spin"] = json!({ "kernel_median_ms": median(pooled[0].clone()),
-                        "floor_spin_median_ms": median(pooled[1].clone()) });
+    r["spin"] = json!({ "kernel_median_ms": median(&pooled[0]),
+                        "floor_spin_median_ms": median(&pooled[1]) });
     r
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    pct(&v, 0.5)
 }
 
 /// The numbers of path `p` under `key` in the TCP turns.
@@ -96,8 +91,7 @@ pub fn floor_lines(r: &Value) -> Option<String> {
     let b3: Vec<f64> = u.iter().map(|&m| budget(m, 3.0)).collect();
     let over25 = fus.iter().zip(&b25).filter(|(c, b)| c > b).count();
     let over3 = fus.iter().zip(&b3).filter(|(c, b)| c > b).count();
-    let med = |v: &[f64]| median(v.to_vec());
-    let (mk, mf, mb, mu) = (med(&k)?, med(&fl)?, med(&b)?, med(&u)?);
+    let (mk, mf, mb, mu) = (median(&k)?, median(&fl)?, median(&b)?, median(&u)?);
     let per_turn = |x: &[f64], y: &[f64]| -> String {
         let v: Vec<String> = x
             .iter()
@@ -113,11 +107,11 @@ pub fn floor_lines(r: &Value) -> Option<String> {
         mf / mu,
         per_turn(&fl, &u),
         mb / mf,
-        med(&fus)?,
-        med(&us("batched")).unwrap_or(f64::NAN),
-        med(&us("unbatched")).unwrap_or(f64::NAN),
-        med(&b25)?,
-        med(&b3)?,
+        median(&fus)?,
+        median(&us("batched")).unwrap_or(f64::NAN),
+        median(&us("unbatched")).unwrap_or(f64::NAN),
+        median(&b25)?,
+        median(&b3)?,
     );
     let idle = &r["idle"];
     if let (Some(ik), Some(ifl), Some(ib)) = (

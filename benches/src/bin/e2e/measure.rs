@@ -167,12 +167,8 @@ pub fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
         ab.push(x.arrived_pps);
         au.push(y.arrived_pps);
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        pct(v, 0.5)
-    };
-    let (mb, mu) = (med(&mut vb), med(&mut vu));
-    let (amb, amu) = (med(&mut ab), med(&mut au));
+    let (mb, mu) = (median(&vb), median(&vu));
+    let (amb, amu) = (median(&ab), median(&au));
     json!({ "path": "udp64_paired", "hops": hops, "batched_pps": vb, "unbatched_pps": vu,
             "batched_median_pps": mb, "unbatched_median_pps": mu,
             "batched_arrived_pps": ab, "unbatched_arrived_pps": au,
@@ -277,6 +273,13 @@ pub fn rtts(out: &str) -> Vec<f64> {
         .collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v
+}
+
+/// The median of `v` (any order; the upper one of an even count).
+pub fn median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    pct(&v, 0.5)
 }
 
 pub fn pct(v: &[f64], p: f64) -> Option<f64> {

@@ -26,6 +26,7 @@ pub fn beacon_action() -> Action {
             hops: 0,
             timestamp_us: 1,
             interval_ms: 100,
+            epoch: 7,
         }),
     }
 }

@@ -508,6 +508,7 @@ mod tests {
             hops: 0,
             timestamp_us: 5,
             interval_ms: 100,
+            epoch: 7,
         };
         assert!(s.push_action(&Action::SendControl {
             dst: hop,

@@ -44,10 +44,13 @@ pub enum DropReason {
     /// Dropped by the kernel before the daemon read it: the link socket's
     /// receive queue was full (the data plane fell behind).
     LinkQueueFull,
+    /// Over a rate limit that bounds the CPU spent on costly messages
+    /// (handshakes from unknown or too eager sources).
+    RateLimited,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::Truncated,
         DropReason::UnknownVersion,
         DropReason::UnknownType,
@@ -68,6 +71,7 @@ impl DropReason {
         DropReason::NoSession,
         DropReason::Unprotected,
         DropReason::LinkQueueFull,
+        DropReason::RateLimited,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -92,6 +96,7 @@ impl DropReason {
             DropReason::NoSession => "no_session",
             DropReason::Unprotected => "unprotected",
             DropReason::LinkQueueFull => "link_queue_full",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 }
@@ -226,6 +231,12 @@ pub struct Counters {
     pub upstream_changes: AtomicU64,
     /// Security handshakes completed (sessions established or renewed).
     pub handshakes: AtomicU64,
+    /// Restarts of a peer noticed (an RSU beacon with a new epoch): its
+    /// sequence windows start afresh and, encrypted, the session is renewed.
+    pub restarts_seen: AtomicU64,
+    /// Sequence windows re-synchronised after a source's numbers jumped out
+    /// of them (a restart not otherwise seen, or the end of a forgery).
+    pub seq_resyncs: AtomicU64,
     /// TUN offload: super-packets read and cut into segments.
     pub tso_packets: AtomicU64,
     pub tso_segments: AtomicU64,

@@ -17,6 +17,7 @@ fn beacon() -> BeaconRepr {
         hops: 3,
         timestamp_us: 0x0102_0304_0506_0708,
         interval_ms: 100,
+        epoch: 7,
     }
 }
 
@@ -214,7 +215,7 @@ fn every_truncation_is_rejected() {
 #[test]
 fn bad_bodies_are_rejected() {
     // Body length shorter than the fixed part of each type.
-    for (ty, fixed) in [(1u8, 22usize), (2, 26), (3, 12), (4, 12), (5, 10)] {
+    for (ty, fixed) in [(1u8, 26usize), (2, 26), (3, 12), (4, 12), (5, 10)] {
         let mut m = vec![VERSION, ty, 0, 1, 0, (fixed - 1) as u8];
         m.extend(vec![0x11; fixed - 1]);
         let all: Vec<_> = Messages::new(&m).collect();

@@ -3,7 +3,7 @@
 //! (de-duplicated by origin and sequence) and relayed while TTL > 1.
 
 use crate::inbound::link_payload;
-use crate::seqwin::DedupWindow;
+use crate::seqwin::{DedupWindow, SeqCheck};
 use common::action::{Action, Payload};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
@@ -32,20 +32,22 @@ impl BroadcastDedup {
         }
     }
 
-    /// True the first time (origin, seq) is seen. A new origin beyond the
-    /// capacity is refused (false) rather than growing the table.
-    pub fn accept(&mut self, origin: NodeId, seq: u32, now: Time) -> bool {
+    /// Whether (origin, seq) is new: seen for the first time, or its
+    /// origin's window re-synchronised (`resync`, see [`DedupWindow`]). A new
+    /// origin beyond the capacity is refused (duplicate) rather than growing
+    /// the table.
+    pub fn check(&mut self, origin: NodeId, seq: u32, now: Time, resync: Duration) -> SeqCheck {
         if let Some((w, t)) = self.seen.get_mut(&origin) {
             *t = now;
-            return w.accept(seq);
+            return w.check(seq, now, resync);
         }
         if self.seen.len() >= self.capacity {
-            return false;
+            return SeqCheck::Duplicate;
         }
         let mut w = DedupWindow::default();
-        w.accept(seq);
+        w.reset_to(seq, now);
         self.seen.insert(origin, (w, now));
-        true
+        SeqCheck::Fresh
     }
 
     pub fn expire(&mut self, now: Time, timeout: Duration) {
@@ -128,12 +130,16 @@ impl Broadcaster {
 
     /// A received broadcast: deliver once, relay while TTL > 1; refused
     /// when sealed.
+    /// An origin whose numbers jumped out of its window is re-synchronised
+    /// after `resync` without an accepted message.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_received(
         &mut self,
         now: Time,
         slot: u16,
         m: &ParsedMessage,
         b: &BroadcastRepr,
+        resync: Duration,
         counters: &Counters,
         out: &mut Vec<Action>,
     ) {
@@ -141,9 +147,17 @@ impl Broadcaster {
             counters.count_drop(DropReason::Unprotected);
             return;
         }
-        if b.origin == self.id || !self.seen.accept(b.origin, b.seq, now) {
+        if b.origin == self.id {
             counters.count_drop(DropReason::Duplicate);
             return;
+        }
+        match self.seen.check(b.origin, b.seq, now, resync) {
+            SeqCheck::Fresh => {}
+            SeqCheck::Resynced => Counters::inc(&counters.seq_resyncs, 1),
+            SeqCheck::Duplicate => {
+                counters.count_drop(DropReason::Duplicate);
+                return;
+            }
         }
         let pl = link_payload(slot, m, b.payload.len());
         out.push(Action::DeliverTun { payload: pl });
@@ -201,7 +215,15 @@ mod tests {
             trailer: &[],
         };
         let mut out = Vec::new();
-        b.on_received(Time::ZERO, 0, &m, &repr, counters, &mut out);
+        b.on_received(
+            Time::ZERO,
+            0,
+            &m,
+            &repr,
+            Duration::from_millis(300),
+            counters,
+            &mut out,
+        );
         out
     }
 

@@ -28,7 +28,7 @@ pub struct RoleParams {
     pub mac: NodeId,
     pub addresses: Vec<IpPrefix>,
     pub routing: RoutingConfig,
-    /// Seeds beacon jitter.
+    /// Random per process: seeds beacon jitter and an RSU's beacon epoch.
     pub seed: u64,
     /// Where the role counts drops and routing events.
     pub counters: Arc<Counters>,
@@ -95,9 +95,18 @@ pub fn run<R: Role>(
     };
     let mac = NodeId(link.mac());
     let id = cfg.node_id.unwrap_or(mac);
-    let seed = u64::from_be_bytes([
-        0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5],
-    ]) ^ std::process::id() as u64;
+    // Random per process (it also makes an RSU's beacon epoch, which tells
+    // OBUs of a restart); without OS randomness, the MAC, PID and start time.
+    let seed = getrandom::u64().unwrap_or_else(|_| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        u64::from_be_bytes([
+            0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5],
+        ]) ^ std::process::id() as u64
+            ^ wall
+    });
     let counters = Arc::new(Counters::default());
     let security = identity.map(|ident| {
         // The role's `Time` starts now; signed messages carry wall-clock time.

@@ -156,6 +156,18 @@ impl Collector for NodeCollector {
             "Security handshakes completed (sessions established or renewed).",
             get(&c.handshakes),
         )?;
+        counter(
+            &mut e,
+            "v2x_restarts_seen",
+            "Peer restarts noticed (an RSU beacon with a new epoch); encrypted, each renews the session at once.",
+            get(&c.restarts_seen),
+        )?;
+        counter(
+            &mut e,
+            "v2x_seq_resyncs",
+            "Sequence windows re-synchronised after a source's numbers jumped out of them.",
+            get(&c.seq_resyncs),
+        )?;
         if self.role == RoleKind::Obu {
             counter(
                 &mut e,

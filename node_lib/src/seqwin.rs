@@ -1,19 +1,53 @@
 //! Sequence numbers with wrap-around: freshness, de-duplication windows and
 //! reception-ratio windows.
+//!
+//! Every window re-synchronises: a number behind the window is refused
+//! while its source keeps sending numbers the window accepts, but once
+//! nothing was accepted for the resync time (the caller's, typically the
+//! neighbour timeout), the next number starts the window afresh. So a
+//! forged far-ahead number, or a source that restarted at 0, can lock the
+//! real source out for at most the resync time after the last forged
+//! message (the rule Babel and OLSR apply to their sequence numbers).
+
+use common::Time;
+use std::time::Duration;
 
 /// True when `a` is newer than `b` in 32-bit serial-number arithmetic.
 pub fn seq_newer(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
+/// What a window said of one sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqCheck {
+    /// Not seen before: recorded.
+    Fresh,
+    /// Seen before, or behind the window while the source is live.
+    Duplicate,
+    /// Behind the window after the source was silent for the resync time:
+    /// the window now starts at this number (a restart, or the end of a
+    /// far-ahead forgery). Recorded, and to be treated as fresh.
+    Resynced,
+}
+
+impl SeqCheck {
+    /// Fresh or resynced: the message is new.
+    pub fn is_new(self) -> bool {
+        self != SeqCheck::Duplicate
+    }
+}
+
 /// Remembers which of the last 64 sequence numbers of one origin were seen,
-/// so each (origin, seq) is accepted once. Older than the window: rejected.
+/// so each (origin, seq) is accepted once. Older than the window: refused,
+/// until the window re-synchronises (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DedupWindow {
     highest: u32,
     /// Bit i set: `highest - i` seen.
     bits: u64,
     started: bool,
+    /// When the window last accepted a number (fresh or resynced).
+    last_accepted: Time,
 }
 
 impl DedupWindow {
@@ -32,31 +66,49 @@ impl DedupWindow {
         }
     }
 
-    /// Returns true (and records it) if `seq` was not seen before.
-    pub fn accept(&mut self, seq: u32) -> bool {
+    /// Starts the window afresh at `seq` (recorded).
+    pub fn reset_to(&mut self, seq: u32, now: Time) {
+        *self = DedupWindow {
+            highest: seq,
+            bits: 1,
+            started: true,
+            last_accepted: now,
+        };
+    }
+
+    /// The newest number seen (meaningless before the first).
+    pub fn highest(&self) -> u32 {
+        self.highest
+    }
+
+    /// Checks `seq` at `now` and records it when new. A number behind the
+    /// window re-synchronises it when nothing was accepted for `resync`.
+    pub fn check(&mut self, seq: u32, now: Time, resync: Duration) -> SeqCheck {
         if !self.started {
-            *self = DedupWindow {
-                highest: seq,
-                bits: 1,
-                started: true,
-            };
-            return true;
+            self.reset_to(seq, now);
+            return SeqCheck::Fresh;
         }
         if seq_newer(seq, self.highest) {
             self.slide_to(seq);
             self.bits |= 1;
-            return true;
+            self.last_accepted = now;
+            return SeqCheck::Fresh;
         }
         let back = self.highest.wrapping_sub(seq);
         if back >= Self::SIZE {
-            return false;
+            if now.since(self.last_accepted) >= resync {
+                self.reset_to(seq, now);
+                return SeqCheck::Resynced;
+            }
+            return SeqCheck::Duplicate;
         }
         let mask = 1u64 << back;
         if self.bits & mask != 0 {
-            return false;
+            return SeqCheck::Duplicate;
         }
         self.bits |= mask;
-        true
+        self.last_accepted = now;
+        SeqCheck::Fresh
     }
 }
 
@@ -68,8 +120,15 @@ pub struct ReceptionWindow(DedupWindow);
 impl ReceptionWindow {
     pub const SIZE: u32 = 16;
 
+    /// Records a heard beacon. A number behind the window is ignored: the
+    /// owner resets the window when the source's sequence resynchronises.
     pub fn record(&mut self, seq: u32) {
-        self.0.accept(seq);
+        self.0.check(seq, Time::ZERO, Duration::MAX);
+    }
+
+    /// Forgets everything heard (the source restarted or resynchronised).
+    pub fn reset(&mut self) {
+        *self = ReceptionWindow::default();
     }
 
     /// Advances the window to the RSU's latest sequence as heard via any
@@ -98,28 +157,135 @@ mod tests {
         assert!(!seq_newer(7, 7));
     }
 
+    const RESYNC: Duration = Duration::from_millis(300);
+
+    fn t(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
+    /// Checks at a fixed time, where no resync can happen.
+    fn accept(w: &mut DedupWindow, seq: u32) -> bool {
+        w.check(seq, t(0), RESYNC).is_new()
+    }
+
     #[test]
     fn dedup_accepts_each_once_with_reordering() {
         let mut w = DedupWindow::default();
-        assert!(w.accept(10));
-        assert!(!w.accept(10));
-        assert!(w.accept(12));
-        assert!(w.accept(11)); // late but new
-        assert!(!w.accept(11));
-        assert!(w.accept(100)); // jump
-        assert!(!w.accept(12)); // too old now
-        assert!(w.accept(99));
+        assert!(accept(&mut w, 10));
+        assert!(!accept(&mut w, 10));
+        assert!(accept(&mut w, 12));
+        assert!(accept(&mut w, 11)); // late but new
+        assert!(!accept(&mut w, 11));
+        assert!(accept(&mut w, 100)); // jump
+        assert!(!accept(&mut w, 12)); // too old now
+        assert!(accept(&mut w, 99));
     }
 
     #[test]
     fn dedup_across_wrap() {
         let mut w = DedupWindow::default();
-        assert!(w.accept(u32::MAX - 1));
-        assert!(w.accept(u32::MAX));
-        assert!(w.accept(0));
-        assert!(w.accept(1));
-        assert!(!w.accept(u32::MAX));
-        assert!(!w.accept(0));
+        assert!(accept(&mut w, u32::MAX - 1));
+        assert!(accept(&mut w, u32::MAX));
+        assert!(accept(&mut w, 0));
+        assert!(accept(&mut w, 1));
+        assert!(!accept(&mut w, u32::MAX));
+        assert!(!accept(&mut w, 0));
+    }
+
+    /// A real source sending every 100 ms from `seq` at `start_ms`; returns
+    /// the time (ms) its first message was accepted again.
+    fn real_source_back(w: &mut DedupWindow, mut seq: u32, start_ms: u64) -> Option<u64> {
+        for k in 0..100u64 {
+            let now = start_ms + 100 * k;
+            if w.check(seq, t(now), RESYNC).is_new() {
+                return Some(now);
+            }
+            seq = seq.wrapping_add(1);
+        }
+        None
+    }
+
+    #[test]
+    fn a_far_ahead_forgery_locks_out_for_at_most_the_resync_time_after_it_ends() {
+        for forged_ahead in [65u32, 1000, 1 << 20, 1 << 30] {
+            let mut w = DedupWindow::default();
+            // The real source at 100 ms intervals, seq 1..=20.
+            for s in 1..=20u32 {
+                assert!(w.check(s, t(100 * s as u64), RESYNC).is_new());
+            }
+            // Forged numbers far ahead, for 2 s (every 10 ms), ending at 4000 ms.
+            for k in 0..200u64 {
+                let now = 2000 + 10 * k;
+                w.check(20 + forged_ahead + k as u32, t(now), RESYNC);
+                // Meanwhile the real source is refused.
+                if k % 10 == 0 {
+                    let real = 21 + (k / 10) as u32;
+                    assert!(
+                        !w.check(real, t(now + 1), RESYNC).is_new(),
+                        "ahead {forged_ahead}"
+                    );
+                }
+            }
+            let back = real_source_back(&mut w, 41, 4000).expect("resynchronised");
+            assert!(
+                back - 3990 <= RESYNC.as_millis() as u64 + 100,
+                "ahead {forged_ahead}: back at {back} ms"
+            );
+            // And from then on the real source is accepted in order.
+            let s = w.highest();
+            assert!(w.check(s.wrapping_add(1), t(back + 100), RESYNC) == SeqCheck::Fresh);
+            assert!(w.check(s, t(back + 100), RESYNC) == SeqCheck::Duplicate);
+        }
+    }
+
+    #[test]
+    fn a_restarted_source_at_zero_is_taken_back() {
+        let mut w = DedupWindow::default();
+        for s in 1..=500u32 {
+            w.check(s, t(100 * s as u64), RESYNC);
+        }
+        // Restarted quickly (100 ms gap): refused until the resync time
+        // since the last accepted number has passed, then accepted.
+        let back = real_source_back(&mut w, 0, 50_100).expect("resynchronised");
+        assert!(
+            back - 50_000 <= RESYNC.as_millis() as u64 + 100,
+            "back at {back}"
+        );
+        assert_eq!(w.highest(), ((back - 50_100) / 100) as u32);
+        // Restarted after a long silence: the first number resynchronises.
+        let mut w = DedupWindow::default();
+        w.check(900, t(0), RESYNC);
+        assert_eq!(w.check(0, t(1000), RESYNC), SeqCheck::Resynced);
+        assert_eq!(w.check(1, t(1100), RESYNC), SeqCheck::Fresh);
+    }
+
+    #[test]
+    fn resync_works_across_wrap_and_never_lets_duplicates_through_while_live() {
+        let mut w = DedupWindow::default();
+        let start = u32::MAX - 30;
+        for k in 0..60u32 {
+            let s = start.wrapping_add(k);
+            assert_eq!(w.check(s, t(10 * k as u64), RESYNC), SeqCheck::Fresh);
+            // Every earlier number inside the window is a duplicate.
+            assert_eq!(
+                w.check(s.wrapping_sub(1), t(10 * k as u64), RESYNC),
+                if k == 0 {
+                    SeqCheck::Fresh
+                } else {
+                    SeqCheck::Duplicate
+                }
+            );
+        }
+        // Behind the window but the source is live: refused, not resynced.
+        assert_eq!(
+            w.check(start.wrapping_sub(100), t(600), RESYNC),
+            SeqCheck::Duplicate
+        );
+        // Silent for the resync time: the old number restarts the window.
+        assert_eq!(
+            w.check(start.wrapping_sub(100), t(590 + 300), RESYNC),
+            SeqCheck::Resynced
+        );
     }
 
     #[test]

@@ -172,7 +172,14 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
                 ),
                 (
                     "routing",
-                    &["relayed", "v2v_turnaround", "upstream_changes"][..],
+                    &[
+                        "relayed",
+                        "v2v_turnaround",
+                        "upstream_changes",
+                        "handshakes",
+                        "restarts_seen",
+                        "seq_resyncs",
+                    ][..],
                 ),
             ] {
                 for k in keys {

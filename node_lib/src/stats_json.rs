@@ -80,6 +80,8 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
             "v2v_turnaround": g(&c.v2v_turnaround),
             "upstream_changes": g(&c.upstream_changes),
             "handshakes": g(&c.handshakes),
+            "restarts_seen": g(&c.restarts_seen),
+            "seq_resyncs": g(&c.seq_resyncs),
         },
         "drops": drops,
     })

@@ -18,6 +18,7 @@ use node_lib::inbound::{self, link_payload};
 use node_lib::neighbor::NeighborTable;
 use node_lib::role::{Role, RoleSnapshot};
 use node_lib::security::{Security, Verdict};
+use node_lib::seqwin::SeqCheck;
 use secure::control;
 use serde_json::json;
 use std::collections::HashMap;
@@ -228,17 +229,6 @@ impl Obu {
                 // key means a restarted RSU; our session with it is gone.
                 tracing::info!(rsu = %b.rsu, key = %v.key, "RSU key changed; renewing the session");
                 sec.sessions.forget(&b.rsu);
-            } else if info.key == Some(v.key)
-                && v.time_us > info.auth_time_us
-                && b.timestamp_us.saturating_add(1_000_000) < info.latest_ts_us
-            {
-                // Newer beacon, older RSU clock: the RSU restarted and lost
-                // its sessions; ours with it are useless.
-                tracing::info!(rsu = %b.rsu, "RSU restarted; renewing the session");
-                sec.sessions.forget(&b.rsu);
-                info.latest_ts_us = b.timestamp_us;
-                info.latest_seq = b.seq;
-                info.dedup = Default::default();
             }
             if info.key != Some(v.key) {
                 info.auth_time_us = 0;
@@ -278,8 +268,28 @@ impl Obu {
             return;
         }
         let n = self.routing.candidates;
+        let resync = self.routing.neighbor_timeout();
         let info = self.rsus.entry(b.rsu).or_default();
-        let fresh = info.dedup.accept(b.seq);
+        if info.epoch.is_some_and(|e| e != b.epoch) {
+            // A new process behind the same RSU id (authentic, in the
+            // secure modes): its sequence starts afresh and, encrypted, it
+            // has none of our sessions; renew ours at once.
+            tracing::info!(rsu = %b.rsu, epoch = b.epoch, "RSU restarted");
+            Counters::inc(&self.counters.restarts_seen, 1);
+            info.start_afresh(b);
+            info.dedup = Default::default();
+            if let Some(sec) = self.sec.as_mut() {
+                sec.sessions.forget(&b.rsu);
+            }
+        }
+        info.epoch = Some(b.epoch);
+        let check = info.dedup.check(b.seq, now, resync);
+        if check == SeqCheck::Resynced {
+            tracing::info!(rsu = %b.rsu, seq = b.seq, "beacon sequence resynchronised");
+            Counters::inc(&self.counters.seq_resyncs, 1);
+            info.start_afresh(b);
+        }
+        let fresh = check.is_new();
         if fresh
             && (info.candidates.is_empty() || node_lib::seqwin::seq_newer(b.seq, info.latest_seq))
         {
@@ -707,8 +717,9 @@ impl Role for Obu {
                     self.on_data(f.src, slot, &m, &d, v, out)
                 }
                 Body::Broadcast(b) => {
+                    let resync = self.routing.neighbor_timeout();
                     self.broadcast
-                        .on_received(now, slot, &m, &b, &self.counters, out)
+                        .on_received(now, slot, &m, &b, resync, &self.counters, out)
                 }
                 Body::Handshake(h) => self.on_handshake(now, f.src, &m, &h, out),
             }

@@ -1,6 +1,7 @@
 //! Per-RSU candidate next hops and the upstream choice with hysteresis.
 //! Pure data and rules; the OBU state machine feeds it beacons and time.
 
+use common::wire::BeaconRepr;
 use common::{NodeId, Time};
 use node_lib::seqwin::{DedupWindow, ReceptionWindow};
 use std::collections::HashMap;
@@ -28,6 +29,8 @@ pub struct RsuInfo {
     /// time accepted from it (older ones are replays).
     pub key: Option<secure::PublicKey>,
     pub auth_time_us: u64,
+    /// The epoch of the RSU process last heard (a new one: it restarted).
+    pub epoch: Option<u32>,
 }
 
 /// The chosen way to an RSU.
@@ -99,6 +102,17 @@ impl RsuInfo {
             alive
         });
         lost_current
+    }
+
+    /// The RSU's sequence starts afresh at `b` (it restarted, or its window
+    /// resynchronised): reception windows and the latest sequence follow
+    /// `b`; the candidates stay (their neighbours are still heard).
+    pub fn start_afresh(&mut self, b: &BeaconRepr) {
+        self.latest_seq = b.seq;
+        self.latest_ts_us = b.timestamp_us;
+        for c in self.candidates.values_mut() {
+            c.window.reset();
+        }
     }
 
     /// Ages every candidate's window to the RSU's latest sequence.

@@ -35,6 +35,8 @@ pub struct Rsu {
     routing: RoutingConfig,
     counters: Arc<Counters>,
     seq: u32,
+    /// Random per process, carried in every beacon: OBUs see a restart.
+    epoch: u32,
     next_beacon: Time,
     next_housekeeping: Time,
     jitter: Jitter,
@@ -51,6 +53,16 @@ pub struct Rsu {
 /// Security on: a reply must answer one of our last this-many beacons.
 const REPLY_SEQ_WINDOW: u32 = 16;
 
+/// A non-zero beacon epoch from the process's random seed.
+fn epoch_from(seed: u64) -> u32 {
+    let e = (seed ^ (seed >> 32)) as u32;
+    if e == 0 {
+        1
+    } else {
+        e
+    }
+}
+
 impl Rsu {
     pub fn new(p: RoleParams) -> Rsu {
         Rsu {
@@ -60,6 +72,7 @@ impl Rsu {
             routing: p.routing,
             counters: p.counters,
             seq: 0,
+            epoch: epoch_from(p.seed),
             next_beacon: Time::ZERO,
             next_housekeeping: Time::ZERO,
             jitter: Jitter::new(p.seed),
@@ -137,6 +150,11 @@ impl Rsu {
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// This process's beacon epoch.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     pub fn routes(&self) -> &DownstreamTable {
@@ -290,8 +308,9 @@ impl Role for Rsu {
                     self.on_data(f.src, slot, &m, &d, v, out)
                 }
                 Body::Broadcast(b) => {
+                    let resync = self.routing.neighbor_timeout();
                     self.broadcast
-                        .on_received(now, slot, &m, &b, &self.counters, out)
+                        .on_received(now, slot, &m, &b, resync, &self.counters, out)
                 }
                 Body::Handshake(h) => self.on_handshake(now, f.src, &h, out),
             }
@@ -334,6 +353,7 @@ impl Role for Rsu {
                 hops: 0,
                 timestamp_us: now.0,
                 interval_ms: self.routing.beacon_interval_ms.min(u16::MAX as u64) as u16,
+                epoch: self.epoch,
             };
             let msg = match self.sec.as_mut() {
                 Some(sec) => {

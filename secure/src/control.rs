@@ -68,7 +68,7 @@ pub fn sign_beacon(
         input.extend_from_slice(&b.seq.to_be_bytes());
         seed.copy_from_slice(&id.sign(&input)[..CHAIN_LEN]);
     }
-    let mut body = [0u8; 22];
+    let mut body = [0u8; common::wire::BEACON_BODY_LEN];
     BeaconRepr { hops: 0, ..*b }.emit(&mut body);
     finish(
         MessageType::Beacon,

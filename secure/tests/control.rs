@@ -34,6 +34,7 @@ fn beacon() -> BeaconRepr {
         hops: 0,
         timestamp_us: 1234,
         interval_ms: 100,
+        epoch: 7,
     }
 }
 

@@ -62,6 +62,8 @@ pub struct SimNode {
     pub tun_out: Vec<Vec<u8>>,
     /// Frames this node sent.
     pub frames_sent: u64,
+    identity: Arc<Identity>,
+    restarts: u64,
 }
 
 impl SimNode {
@@ -164,10 +166,10 @@ impl Sim {
         self
     }
 
-    fn security(&self, i: usize, identity: Identity) -> Option<Security> {
+    fn security(&self, i: usize, identity: Arc<Identity>) -> Option<Security> {
         self.security
             .as_ref()
-            .map(|c| Security::new(c, mac(i), Arc::new(identity), WALL_AT_ZERO_US))
+            .map(|c| Security::new(c, mac(i), identity, WALL_AT_ZERO_US))
     }
 
     fn params(&self, i: usize) -> RoleParams {
@@ -183,9 +185,10 @@ impl Sim {
     }
 
     fn add(&mut self, rsu: bool, identity: Identity) -> usize {
+        let identity = Arc::new(identity);
         let i = self.nodes.len();
         let mut p = self.params(i);
-        p.security = self.security(i, identity);
+        p.security = self.security(i, identity.clone());
         let (mac, addr, counters) = (p.mac, p.addresses[0].addr, p.counters.clone());
         let machine = if rsu {
             Machine::Rsu(Rsu::new(p))
@@ -199,8 +202,30 @@ impl Sim {
             counters,
             tun_out: Vec::new(),
             frames_sent: 0,
+            identity,
+            restarts: 0,
         });
         i
+    }
+
+    /// Restarts node `i` as a new process would: same identity, address
+    /// and counters, a new random seed (so a new RSU epoch), and none of
+    /// its tables or sessions.
+    pub fn restart(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.restarts += 1;
+        let restarts = n.restarts;
+        let identity = n.identity.clone();
+        let rsu = n.rsu().is_some();
+        let mut p = self.params(i);
+        p.security = self.security(i, identity);
+        p.seed ^= restarts.wrapping_mul(0xd1b5_4a32_d192_ed03);
+        p.counters = self.nodes[i].counters.clone();
+        self.nodes[i].machine = if rsu {
+            Machine::Rsu(Rsu::new(p))
+        } else {
+            Machine::Obu(Obu::new(p))
+        };
     }
 
     pub fn add_rsu(&mut self) -> usize {

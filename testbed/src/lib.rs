@@ -557,6 +557,30 @@ impl Testbed {
         }
     }
 
+    /// Kills node `i`'s daemon with SIGKILL, as a crash would: it gets no
+    /// chance to clean up. Returns once the process is gone.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `i`'s daemon again with its current config (after
+    /// [`Testbed::kill9`] or [`Testbed::stop`]); its earlier log is kept
+    /// beside the new one.
+    pub fn restart(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        if n.log.exists() {
+            let mut old = std::fs::read(&n.log).unwrap_or_default();
+            let keep = self.dir.join(format!("{}.old.log", n.name));
+            let mut all = std::fs::read(&keep).unwrap_or_default();
+            all.append(&mut old);
+            let _ = std::fs::write(&keep, all);
+        }
+        self.start_with_env(i, &[]);
+    }
+
     /// PID of node `i`'s daemon (`ip netns exec` execs it in place).
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.nodes[i].daemon.as_ref().map(|c| c.id())

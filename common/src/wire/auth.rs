@@ -169,12 +169,12 @@ mod tests {
 
     #[test]
     fn signed_bytes_ignore_mutable_fields() {
-        let mut msg = vec![7u8; HEADER_LEN + 22 + BEACON_AUTH_LEN];
+        let mut msg = vec![7u8; HEADER_LEN + crate::wire::BEACON_BODY_LEN + BEACON_AUTH_LEN];
         let mut a = Vec::new();
         beacon_signed_bytes(&msg, &mut a).unwrap();
         msg[3] = 1; // TTL
         msg[HEADER_LEN + 10] = 9; // hops
-        let t = HEADER_LEN + 22;
+        let t = HEADER_LEN + crate::wire::BEACON_BODY_LEN;
         msg[t + 30] ^= 0xff; // chain element
         let n = msg.len();
         msg[n - 1] ^= 0xff; // signature

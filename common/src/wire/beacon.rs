@@ -11,7 +11,8 @@ mod field {
     pub const RESERVED: usize = 11;
     pub const TIMESTAMP: Range<usize> = 12..20;
     pub const INTERVAL: Range<usize> = 20..22;
-    pub const LEN: usize = 22;
+    pub const EPOCH: Range<usize> = 22..26;
+    pub const LEN: usize = 26;
 }
 
 pub const BODY_LEN: usize = field::LEN;
@@ -43,6 +44,9 @@ impl<T: AsRef<[u8]>> Beacon<T> {
     pub fn interval_ms(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::INTERVAL])
     }
+    pub fn epoch(&self) -> u32 {
+        be_u32(&self.buffer.as_ref()[field::EPOCH])
+    }
 }
 
 /// Parsed beacon.
@@ -58,6 +62,9 @@ pub struct BeaconRepr {
     pub timestamp_us: u64,
     /// The RSU's beacon interval.
     pub interval_ms: u16,
+    /// Chosen at random by each RSU process: a new epoch tells OBUs that
+    /// the RSU restarted (its sequence starts afresh, its sessions are gone).
+    pub epoch: u32,
 }
 
 impl BeaconRepr {
@@ -72,6 +79,7 @@ impl BeaconRepr {
             hops: b.hops(),
             timestamp_us: b.timestamp_us(),
             interval_ms: b.interval_ms(),
+            epoch: b.epoch(),
         })
     }
 
@@ -86,5 +94,6 @@ impl BeaconRepr {
         buf[field::RESERVED] = 0;
         buf[field::TIMESTAMP].copy_from_slice(&self.timestamp_us.to_be_bytes());
         buf[field::INTERVAL].copy_from_slice(&self.interval_ms.to_be_bytes());
+        buf[field::EPOCH].copy_from_slice(&self.epoch.to_be_bytes());
     }
 }

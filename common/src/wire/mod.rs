@@ -15,7 +15,7 @@ mod frame;
 mod handshake;
 mod header;
 
-pub use beacon::{Beacon, BeaconRepr};
+pub use beacon::{Beacon, BeaconRepr, BODY_LEN as BEACON_BODY_LEN};
 pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS};
 pub use broadcast::{Broadcast, BroadcastRepr};
 pub use data::{

@@ -5,7 +5,7 @@
 //! * Send path: [`dispatch`] (`handle_messages_batched`), [`expedite`]
 //!   (small packets ahead of bulk).
 //! * The loop: [`dataplane`], driving a [`role::Role`] state machine.
-//! * Shared routing pieces: [`neighbor`], [`seqwin`].
+//! * Shared routing pieces: [`neighbor`], [`seqwin`], [`ratelimit`].
 //! * Operations: [`config`], [`logging`], [`api`], [`daemon`].
 
 pub mod api;
@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod neighbor;
 pub mod notify;
+pub mod ratelimit;
 pub mod realtime;
 pub mod role;
 pub mod security;

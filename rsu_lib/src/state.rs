@@ -15,6 +15,7 @@ use node_lib::daemon::RoleParams;
 use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
 use node_lib::inbound::{self, link_payload, Jitter};
 use node_lib::neighbor::NeighborTable;
+use node_lib::ratelimit::CostLimiter;
 use node_lib::role::{Role, RoleSnapshot};
 use node_lib::security::{Security, Verdict};
 use serde_json::json;
@@ -48,6 +49,8 @@ pub struct Rsu {
     sec: Option<Security>,
     /// The key of the reply being handled (set by `reply_authentic`).
     reply_key: Option<[u8; 32]>,
+    /// Bounds the CPU spent on handshakes and on unknown OBUs' replies.
+    limiter: CostLimiter,
 }
 
 /// Security on: a reply must answer one of our last this-many beacons.
@@ -83,6 +86,7 @@ impl Rsu {
             changed: false,
             sec: p.security,
             reply_key: None,
+            limiter: CostLimiter::new(),
         }
     }
 
@@ -102,6 +106,12 @@ impl Rsu {
         // costly signature).
         if seq.wrapping_sub(r.seq) >= REPLY_SEQ_WINDOW {
             self.counters.count_drop(DropReason::Replayed);
+            return false;
+        }
+        // An OBU we have no route for: a bounded number of verifications a
+        // second, so a flood of made-up ids cannot take the CPU.
+        if self.routes.get(&r.obu).is_none() && !self.limiter.unknown_reply(now) {
+            self.counters.count_drop(DropReason::RateLimited);
             return false;
         }
         let key = match sec.verify_reply(now, m) {
@@ -131,6 +141,14 @@ impl Rsu {
         };
         if h.kind != MessageType::HandshakeInit || h.to != self.id {
             self.counters.count_drop(DropReason::NotForUs);
+            return;
+        }
+        // Answering costs several curve operations: bounded per id and
+        // per class (ids we know keep their share under a flood).
+        let known = self.routes.get(&h.from).is_some() || sec.sessions.peer_key(&h.from).is_some();
+        if let Err(why) = self.limiter.handshake(h.from, known, now) {
+            tracing::debug!(obu = %h.from, ?why, "handshake rate-limited");
+            self.counters.count_drop(DropReason::RateLimited);
             return;
         }
         match sec.respond_handshake(now, h) {
@@ -387,6 +405,7 @@ impl Role for Rsu {
             self.routes.expire(now, self.route_timeout());
             self.changed |= self.routes.len() != before || !self.gone.is_empty();
             self.broadcast.expire(now);
+            self.limiter.forget_idle(now);
             if let Some(sec) = self.sec.as_mut() {
                 sec.sessions.expire(now);
             }

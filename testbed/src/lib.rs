@@ -880,6 +880,76 @@ impl Testbed {
         .map_err(|_| "raw sender panicked".to_string())?
     }
 
+    /// Sends `frames` round and round from node `i`'s radio at
+    /// `per_second` for `dur`, in a thread (the node's daemon need not
+    /// run: an attacker's radio). Returns the frames sent.
+    pub fn spray(
+        &self,
+        i: usize,
+        frames: Vec<Vec<u8>>,
+        per_second: u32,
+        dur: Duration,
+    ) -> std::thread::JoinHandle<Result<u64, String>> {
+        let ns = self.nodes[i].ns.clone();
+        std::thread::spawn(move || -> Result<u64, String> {
+            cmd::enter_netns(&ns)?;
+            // SAFETY: plain socket(2); the fd is closed below.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+            if fd < 0 {
+                return Err(format!("socket: {}", std::io::Error::last_os_error()));
+            }
+            let idx = {
+                let name = std::ffi::CString::new("radio0").unwrap();
+                // SAFETY: valid NUL-terminated name.
+                unsafe { libc::if_nametoindex(name.as_ptr()) }
+            };
+            // SAFETY: sockaddr_ll is plain old data.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = idx as i32;
+            sll.sll_halen = 6;
+            let start = Instant::now();
+            let mut sent = 0u64;
+            let mut k = 0usize;
+            while !frames.is_empty() && start.elapsed() < dur {
+                // Frames due by now at the asked rate, sent back to back.
+                let due = (start.elapsed().as_secs_f64() * f64::from(per_second)) as u64;
+                while sent < due {
+                    let f = &frames[k % frames.len()];
+                    k += 1;
+                    // SAFETY: sends from a live buffer to a valid address of the right size.
+                    unsafe {
+                        libc::sendto(
+                            fd,
+                            f.as_ptr() as *const libc::c_void,
+                            f.len(),
+                            0,
+                            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                        )
+                    };
+                    sent += 1;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: closes the fd opened above.
+            unsafe { libc::close(fd) };
+            Ok(sent)
+        })
+    }
+
+    /// CPU time (user + system) node `i`'s daemon has used so far.
+    pub fn cpu_time(&self, i: usize) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid(i)?)).ok()?;
+        // Fields after the command name (which may hold spaces).
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(Duration::from_micros(ticks * 1_000_000 / hz))
+    }
+
     /// A counter from node `i`'s `/api/v1/stats`, e.g. ("routing", "relayed").
     pub fn stat(&self, i: usize, section: &str, key: &str) -> u64 {
         let v = self.api_json(i, "/api/v1/stats");

@@ -1,0 +1,218 @@
+//! Rate limits that bound the CPU a flood of costly messages can take
+//! (handshakes cost several X25519 operations, signed replies an Ed25519
+//! verification), while nodes already known keep their service. Sans-IO:
+//! time comes in; nothing here allocates past its fixed capacity.
+
+use common::{NodeId, Time};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A token bucket in the form of the generic cell rate algorithm: one
+/// message per `interval` on average, up to `burst` at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    /// When the bucket would be full again ("theoretical arrival time").
+    tat: Time,
+    interval: Duration,
+    burst: u32,
+}
+
+impl Bucket {
+    /// `per_second` messages a second on average, `burst` at once.
+    pub fn new(per_second: u32, burst: u32) -> Bucket {
+        Bucket {
+            tat: Time::ZERO,
+            interval: Duration::from_micros(1_000_000 / u64::from(per_second.max(1))),
+            burst: burst.max(1),
+        }
+    }
+
+    /// Takes one token at `now`; false when the bucket is empty.
+    pub fn allow(&mut self, now: Time) -> bool {
+        let tat = self.tat.max(now);
+        if tat.since(now) > self.interval * (self.burst - 1) {
+            return false;
+        }
+        self.tat = tat + self.interval;
+        true
+    }
+
+    /// Whether the bucket has refilled completely by `now` (nothing to remember).
+    pub fn is_full(&self, now: Time) -> bool {
+        self.tat <= now
+    }
+}
+
+/// Handshakes a second any one OBU id may start (it retries once a second).
+pub const HANDSHAKES_PER_ID: (u32, u32) = (2, 4);
+/// Handshakes a second from ids the RSU knows (a route from a verified
+/// reply, or a session): enough for a whole cell renewing after a restart.
+pub const HANDSHAKES_KNOWN: (u32, u32) = (2000, 2000);
+/// Handshakes a second from ids the RSU does not know yet: new OBUs, or a
+/// flood of throwaway keys.
+pub const HANDSHAKES_UNKNOWN: (u32, u32) = (200, 200);
+/// Signed replies a second from ids without a route yet.
+pub const REPLIES_UNKNOWN: (u32, u32) = (500, 500);
+/// Most known ids with a bucket of their own (an RSU's route capacity).
+pub const MAX_TRACKED_IDS: usize = 8192;
+
+/// Why a costly message was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limited {
+    /// This id is over its own rate.
+    PerId,
+    /// Its class (known or unknown ids) is over the shared rate.
+    Class,
+}
+
+/// An RSU's limits on handshakes and on replies from unknown OBUs.
+pub struct CostLimiter {
+    per_id: HashMap<NodeId, Bucket>,
+    known: Bucket,
+    unknown: Bucket,
+    replies_unknown: Bucket,
+}
+
+impl Default for CostLimiter {
+    fn default() -> Self {
+        CostLimiter::new()
+    }
+}
+
+impl CostLimiter {
+    pub fn new() -> CostLimiter {
+        let b = |(rate, burst): (u32, u32)| Bucket::new(rate, burst);
+        CostLimiter {
+            per_id: HashMap::new(),
+            known: b(HANDSHAKES_KNOWN),
+            unknown: b(HANDSHAKES_UNKNOWN),
+            replies_unknown: b(REPLIES_UNKNOWN),
+        }
+    }
+
+    /// May a handshake from `id` be answered now? `known`: the RSU has a
+    /// route or a session for `id`; such ids draw on the larger shared
+    /// rate, each within a rate of its own (anyone can claim a known id).
+    /// Unknown ids share one smaller rate and get no state of their own,
+    /// so a flood of throwaway ids costs no memory.
+    pub fn handshake(&mut self, id: NodeId, known: bool, now: Time) -> Result<(), Limited> {
+        if !known {
+            return if self.unknown.allow(now) {
+                Ok(())
+            } else {
+                Err(Limited::Class)
+            };
+        }
+        if !self.per_id.contains_key(&id) && self.per_id.len() >= MAX_TRACKED_IDS {
+            self.forget_idle(now);
+        }
+        let room = self.per_id.len() < MAX_TRACKED_IDS;
+        match self.per_id.get_mut(&id) {
+            Some(b) => {
+                if !b.allow(now) {
+                    return Err(Limited::PerId);
+                }
+            }
+            None if room => {
+                let (rate, burst) = HANDSHAKES_PER_ID;
+                let mut b = Bucket::new(rate, burst);
+                b.allow(now);
+                self.per_id.insert(id, b);
+            }
+            // Every tracked id is busy: no bucket for this one.
+            None => return Err(Limited::PerId),
+        }
+        if self.known.allow(now) {
+            Ok(())
+        } else {
+            Err(Limited::Class)
+        }
+    }
+
+    /// May a signed reply from an id without a route be verified now?
+    pub fn unknown_reply(&mut self, now: Time) -> bool {
+        self.replies_unknown.allow(now)
+    }
+
+    /// Forgets ids whose buckets are full again (housekeeping).
+    pub fn forget_idle(&mut self, now: Time) {
+        self.per_id.retain(|_, b| !b.is_full(now));
+    }
+
+    /// Ids tracked (for bounded-state checks).
+    pub fn tracked(&self) -> usize {
+        self.per_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Time {
+        Time::from_millis(n)
+    }
+
+    #[test]
+    fn bucket_allows_the_burst_then_the_rate() {
+        let mut b = Bucket::new(10, 3);
+        assert!(b.allow(ms(0)) && b.allow(ms(0)) && b.allow(ms(0)));
+        assert!(!b.allow(ms(0)));
+        assert!(!b.allow(ms(50)));
+        assert!(b.allow(ms(100)));
+        assert!(!b.allow(ms(120)));
+        // Over a long run: 10 a second, whatever is asked.
+        let allowed = (0..10_000u64).filter(|k| b.allow(ms(1000 + k))).count();
+        assert!((99..=104).contains(&allowed), "{allowed} in 10 s");
+        assert!(b.is_full(ms(20_000)));
+    }
+
+    #[test]
+    fn a_flood_of_unknown_ids_is_bounded_and_known_ids_keep_their_rate() {
+        let mut l = CostLimiter::new();
+        let known = NodeId([2, 0, 0, 0, 0, 1]);
+        let mut passed_unknown = 0;
+        let mut passed_known = 0;
+        // 10 000 forged inits a second from random ids for 2 s, and one
+        // real retry a second from a known id.
+        for k in 0..20_000u64 {
+            let now = Time(k * 100);
+            let id = NodeId([
+                6,
+                0xee,
+                (k >> 24) as u8,
+                (k >> 16) as u8,
+                (k >> 8) as u8,
+                k as u8,
+            ]);
+            if l.handshake(id, false, now).is_ok() {
+                passed_unknown += 1;
+            }
+            if k % 10_000 == 0 && l.handshake(known, true, now).is_ok() {
+                passed_known += 1;
+            }
+        }
+        let (rate, burst) = HANDSHAKES_UNKNOWN;
+        assert!(
+            passed_unknown <= (2 * rate + burst) as usize,
+            "{passed_unknown}"
+        );
+        assert_eq!(passed_known, 2);
+        assert_eq!(l.tracked(), 1, "unknown ids hold no state");
+        l.forget_idle(Time(20_000 * 100) + Duration::from_secs(10));
+        assert_eq!(l.tracked(), 0);
+    }
+
+    #[test]
+    fn one_id_cannot_hog_the_handshakes() {
+        let mut l = CostLimiter::new();
+        let id = NodeId([2, 0, 0, 0, 0, 7]);
+        let ok = (0..1000u64)
+            .filter(|k| l.handshake(id, true, ms(*k)).is_ok())
+            .count();
+        let (rate, burst) = HANDSHAKES_PER_ID;
+        assert!(ok <= (rate + burst) as usize, "{ok} in 1 s");
+        assert_eq!(l.handshake(id, true, ms(1000)), Ok(()));
+        assert_eq!(l.handshake(id, true, ms(1000)), Err(Limited::PerId));
+    }
+}

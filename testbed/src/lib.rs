@@ -7,6 +7,7 @@
 //! Daemons run in their namespaces; real `ping`/`iperf3` drive traffic.
 //! Everything is removed on drop, including when a test panics.
 
+pub mod chaos;
 mod cmd;
 mod mtu_frames;
 mod scratch_netns;
@@ -717,48 +718,14 @@ impl Testbed {
         port: u16,
         bytes: usize,
     ) -> Result<usize, String> {
-        use std::io::{Read, Write};
-        let (to_ns, from_ns) = (self.nodes[to].ns.clone(), self.nodes[from].ns.clone());
-        let addr: std::net::SocketAddr = format!("{}:{port}", self.nodes[to].addr4)
-            .parse()
-            .map_err(|e| format!("{e}"))?;
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let server = std::thread::spawn(move || -> Result<usize, String> {
-            cmd::enter_netns(&to_ns)?;
-            let l = std::net::TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
-            let _ = ready_tx.send(());
-            let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut total = 0;
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => return Ok(total),
-                    Ok(n) => total += n,
-                    Err(e) => return Err(format!("after {total} bytes: {e}")),
-                }
-            }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| "server did not start".to_string())?;
-        let client = std::thread::spawn(move || -> Result<(), String> {
-            cmd::enter_netns(&from_ns)?;
-            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                .map_err(|e| format!("connect {addr}: {e}"))?;
-            s.set_write_timeout(Some(Duration::from_secs(10))).ok();
-            let chunk = vec![0x5au8; 64 * 1024];
-            let mut left = bytes;
-            while left > 0 {
-                let n = left.min(chunk.len());
-                s.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
-                left -= n;
-            }
-            s.shutdown(std::net::Shutdown::Write)
-                .map_err(|e| e.to_string())
-        });
-        client.join().map_err(|_| "client panicked".to_string())??;
-        server.join().map_err(|_| "server panicked".to_string())?
+        tcp_transfer_between(
+            &self.nodes[from].ns,
+            &self.nodes[to].ns,
+            &self.nodes[to].addr4,
+            port,
+            bytes,
+            Duration::from_secs(10),
+        )
     }
 
     /// Listens on UDP `port` (all addresses) in node `i`'s namespace for
@@ -1002,6 +969,79 @@ impl Drop for Testbed {
             eprintln!("testbed {}: logs kept in {}", self.tag, self.dir.display());
         }
     }
+}
+
+/// Sends `bytes` over one TCP connection from namespace `from_ns` to
+/// `addr:port` in `to_ns` (plain sockets); returns the bytes the receiver
+/// counted up to EOF. Gives up after `stall` without progress (or without
+/// a connection) on either side, so it never hangs.
+pub fn tcp_transfer_between(
+    from_ns: &str,
+    to_ns: &str,
+    addr: &str,
+    port: u16,
+    bytes: usize,
+    stall: Duration,
+) -> Result<usize, String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{addr}:{port}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let to_ns = to_ns.to_string();
+    let server = std::thread::spawn(move || -> Result<usize, String> {
+        cmd::enter_netns(&to_ns)?;
+        let l = std::net::TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+        let _ = ready_tx.send(());
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + stall;
+        let mut s = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return Err("no connection".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        s.set_nonblocking(false).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(stall)).ok();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n,
+                Err(e) => return Err(format!("after {total} bytes: {e}")),
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "server did not start".to_string())?;
+    let from_ns = from_ns.to_string();
+    let client = std::thread::spawn(move || -> Result<(), String> {
+        cmd::enter_netns(&from_ns)?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, stall)
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        s.set_write_timeout(Some(stall)).ok();
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
+            left -= n;
+        }
+        s.shutdown(std::net::Shutdown::Write)
+            .map_err(|e| e.to_string())
+    });
+    let c = client.join().map_err(|_| "client panicked".to_string())?;
+    let s = server.join().map_err(|_| "server panicked".to_string())?;
+    c?;
+    s
 }
 
 /// Times (seconds, from `ping -D`) of the replies of a ping run.

@@ -32,7 +32,9 @@ fn chaos(mode: Option<&str>) {
     let seed: u64 = std::env::var("V2XD_CHAOS_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| (epoch_now() * 1e6) as u64 | 1);
+        .unwrap_or_else(|| {
+            ((epoch_now() * 1e6) as u64 ^ mode.map_or(0, |m| m.len() as u64) << 40) | 1
+        });
     eprintln!("chaos {mode:?}: seed {seed}, {secs} s");
     let mut rng = Rng(seed);
     let mut tb = Testbed::new(&road());

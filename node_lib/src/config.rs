@@ -6,11 +6,11 @@
 use common::ip::IpPrefix;
 use common::wire::DEFAULT_ETHERTYPE;
 use common::NodeId;
+pub use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 /// Exit code for configuration errors (sysexits.h EX_CONFIG).
 pub const EX_CONFIG: i32 = 78;
@@ -100,64 +100,6 @@ struct RawSecurity {
     max_clock_skew_ms: Option<i64>,
     rekey_after_secs: Option<i64>,
     rekey_after_messages: Option<i64>,
-}
-
-/// `[security] mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecurityMode {
-    /// No protection (a closed test network).
-    Off,
-    /// Signed beacons and replies; data in the clear.
-    Authenticated,
-    /// Signed control plane and encrypted data.
-    Encrypted,
-}
-
-/// `[security]`, validated.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct SecurityConfig {
-    pub mode: SecurityMode,
-    pub key_file: Option<std::path::PathBuf>,
-    /// OBU: RSU keys it may attach to.
-    #[serde(serialize_with = "keys_hex")]
-    pub trusted_rsus: Vec<secure::PublicKey>,
-    /// RSU: OBU keys it accepts (unless `allow_any_obu`).
-    #[serde(serialize_with = "keys_hex")]
-    pub allowed_obus: Vec<secure::PublicKey>,
-    pub allow_any_obu: bool,
-    pub max_clock_skew_ms: u64,
-    pub rekey_after_secs: u64,
-    pub rekey_after_messages: u64,
-}
-
-fn keys_hex<S: serde::Serializer>(keys: &[secure::PublicKey], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(keys.iter().map(|k| k.to_string()))
-}
-
-impl SecurityConfig {
-    /// Extra bytes per data packet this mode adds on the wire.
-    pub fn data_overhead(&self) -> usize {
-        match self.mode {
-            SecurityMode::Encrypted => common::wire::SEALED_OVERHEAD,
-            _ => 0,
-        }
-    }
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        SecurityConfig {
-            mode: SecurityMode::Off,
-            key_file: None,
-            trusted_rsus: Vec::new(),
-            allowed_obus: Vec::new(),
-            allow_any_obu: false,
-            max_clock_skew_ms: 5000,
-            rekey_after_secs: 120,
-            rekey_after_messages: 1 << 60,
-        }
-    }
 }
 
 fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey>, ConfigError> {
@@ -301,37 +243,6 @@ struct RawLog {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Routing timers and limits (reloadable on SIGHUP).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct RoutingConfig {
-    pub beacon_interval_ms: u64,
-    pub neighbor_timeout_ms: u64,
-    pub max_hops: u8,
-    pub candidates: usize,
-    pub broadcast_ttl: u8,
-}
-
-impl RoutingConfig {
-    pub fn beacon_interval(&self) -> Duration {
-        Duration::from_millis(self.beacon_interval_ms)
-    }
-    pub fn neighbor_timeout(&self) -> Duration {
-        Duration::from_millis(self.neighbor_timeout_ms)
-    }
-}
-
-impl Default for RoutingConfig {
-    fn default() -> Self {
-        RoutingConfig {
-            beacon_interval_ms: 100,
-            neighbor_timeout_ms: 300,
-            max_hops: 8,
-            candidates: 3,
-            broadcast_ttl: 1,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

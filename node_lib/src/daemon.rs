@@ -2,15 +2,15 @@
 //! data-plane thread, API, signals, clean shutdown.
 
 use crate::api::{self, ApiState, NodeInfo};
-use crate::config::{Config, ConfigError, RoleKind, RoutingConfig, EX_CONFIG};
+use crate::config::{Config, ConfigError, RoleKind, EX_CONFIG};
 use crate::dataplane::{Dataplane, Shared};
 use crate::link::RawLink;
 use crate::logging;
 use crate::role::Role;
 use crate::tun::Tun;
 use common::counters::Counters;
-use common::ip::IpPrefix;
 use common::NodeId;
+pub use protocol::params::RoleParams;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,22 +19,6 @@ use std::time::Duration;
 pub const EX_UNAVAILABLE: i32 = 69;
 /// How long shutdown waits for the data plane to stop.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
-
-/// What a role's state machine is built from.
-pub struct RoleParams {
-    /// The node id (configured, or the link MAC).
-    pub id: NodeId,
-    /// The link MAC: Ethernet source of our frames.
-    pub mac: NodeId,
-    pub addresses: Vec<IpPrefix>,
-    pub routing: RoutingConfig,
-    /// Random per process: seeds beacon jitter and an RSU's beacon epoch.
-    pub seed: u64,
-    /// Where the role counts drops and routing events.
-    pub counters: Arc<Counters>,
-    /// Identity, trust and sessions; `None` when `[security] mode = "off"`.
-    pub security: Option<crate::security::Security>,
-}
 
 fn config_error(path: &Path, e: &ConfigError) -> i32 {
     eprintln!("error: config {}: {e}", path.display());

@@ -8,26 +8,21 @@
 //! * Shared routing pieces: [`neighbor`], [`seqwin`], [`ratelimit`].
 //! * Operations: [`config`], [`logging`], [`api`], [`daemon`].
 
+pub use protocol::{
+    broadcast, downstream, expedite, inbound, neighbor, ratelimit, role, security, seqwin,
+};
+
 pub mod api;
-pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod dispatch;
-pub mod downstream;
-pub mod expedite;
-pub mod inbound;
 pub mod link;
 pub mod logging;
 pub mod metrics;
-pub mod neighbor;
 pub mod notify;
-pub mod ratelimit;
 pub mod realtime;
-pub mod role;
-pub mod security;
-pub mod seqwin;
 pub mod show;
 pub mod stats_json;
 pub mod sys;

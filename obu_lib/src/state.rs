@@ -10,15 +10,15 @@ use common::wire::{
     ParsedMessage,
 };
 use common::{NodeId, Time};
-use node_lib::broadcast::Broadcaster;
-use node_lib::config::RoutingConfig;
-use node_lib::daemon::RoleParams;
-use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
-use node_lib::inbound::{self, link_payload};
-use node_lib::neighbor::NeighborTable;
-use node_lib::role::{Role, RoleSnapshot};
-use node_lib::security::{Security, Verdict};
-use node_lib::seqwin::SeqCheck;
+use protocol::broadcast::Broadcaster;
+use protocol::downstream::{DownRoute, DownstreamTable, Learned};
+use protocol::inbound::{self, link_payload};
+use protocol::neighbor::NeighborTable;
+use protocol::params::RoleParams;
+use protocol::params::RoutingConfig;
+use protocol::role::{Role, RoleSnapshot};
+use protocol::security::{Security, Verdict};
+use protocol::seqwin::SeqCheck;
 use secure::control;
 use serde_json::json;
 use std::collections::HashMap;
@@ -291,7 +291,7 @@ impl Obu {
         }
         let fresh = check.is_new();
         if fresh
-            && (info.candidates.is_empty() || node_lib::seqwin::seq_newer(b.seq, info.latest_seq))
+            && (info.candidates.is_empty() || protocol::seqwin::seq_newer(b.seq, info.latest_seq))
         {
             info.latest_seq = b.seq;
             info.latest_ts_us = b.timestamp_us;
@@ -502,7 +502,7 @@ impl Obu {
         let (origin, dest, payload) = (d.origin, d.dest, d.payload);
         let pl = link_payload(slot, m, payload.len());
         let ttl = m.header.ttl;
-        let sealed = match node_lib::security::check_sealing(m.header.flags, self.encrypted()) {
+        let sealed = match protocol::security::check_sealing(m.header.flags, self.encrypted()) {
             Ok(s) => s,
             Err(reason) => {
                 self.counters.count_drop(reason);

@@ -3,7 +3,7 @@
 
 use common::wire::BeaconRepr;
 use common::{NodeId, Time};
-use node_lib::seqwin::{DedupWindow, ReceptionWindow};
+use protocol::seqwin::{DedupWindow, ReceptionWindow};
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -9,15 +9,15 @@ use common::wire::{
     ParsedMessage,
 };
 use common::{NodeId, Time};
-use node_lib::broadcast::Broadcaster;
-use node_lib::config::RoutingConfig;
-use node_lib::daemon::RoleParams;
-use node_lib::downstream::{DownRoute, DownstreamTable, Learned};
-use node_lib::inbound::{self, link_payload, Jitter};
-use node_lib::neighbor::NeighborTable;
-use node_lib::ratelimit::CostLimiter;
-use node_lib::role::{Role, RoleSnapshot};
-use node_lib::security::{Security, Verdict};
+use protocol::broadcast::Broadcaster;
+use protocol::downstream::{DownRoute, DownstreamTable, Learned};
+use protocol::inbound::{self, link_payload, Jitter};
+use protocol::neighbor::NeighborTable;
+use protocol::params::RoleParams;
+use protocol::params::RoutingConfig;
+use protocol::ratelimit::CostLimiter;
+use protocol::role::{Role, RoleSnapshot};
+use protocol::security::{Security, Verdict};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,7 +230,7 @@ impl Rsu {
             self.counters.count_drop(DropReason::NotForUs);
             return;
         }
-        let sealed = match node_lib::security::check_sealing(m.header.flags, self.encrypted()) {
+        let sealed = match protocol::security::check_sealing(m.header.flags, self.encrypted()) {
             Ok(s) => s,
             Err(reason) => {
                 self.counters.count_drop(reason);
@@ -249,7 +249,7 @@ impl Rsu {
                         len,
                     };
                     let text = (start as usize)
-                        .checked_sub(node_lib::inbound::PAYLOAD_OFFSET + m.offset)
+                        .checked_sub(protocol::inbound::PAYLOAD_OFFSET + m.offset)
                         .and_then(|off| m.raw.get(off..off + len as usize));
                     let Some(text) = text else {
                         self.counters.count_drop(DropReason::Malformed);

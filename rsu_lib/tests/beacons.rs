@@ -4,9 +4,9 @@
 use common::action::{Action, Control};
 use common::counters::Counters;
 use common::{NodeId, Time};
-use node_lib::config::RoutingConfig;
-use node_lib::daemon::RoleParams;
-use node_lib::role::Role;
+use protocol::params::RoleParams;
+use protocol::params::RoutingConfig;
+use protocol::role::Role;
 use rsu_lib::Rsu;
 use std::sync::Arc;
 

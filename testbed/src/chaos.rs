@@ -10,14 +10,14 @@ use std::time::Duration;
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     /// A duration between `lo` and `hi` milliseconds.
     pub fn ms(&mut self, lo: u64, hi: u64) -> Duration {
@@ -63,20 +63,27 @@ pub fn mutated(learned: &[Vec<u8>], rng: &mut Rng, count: usize) -> Vec<Vec<u8>>
                 .filter(|f| f.len() > 15);
             let Some(copy) = copy.filter(|_| rng.below(4) != 0) else {
                 let mut f = vec![0xffu8; 6];
-                f.extend_from_slice(&[0x06, 0xcc, 0, 0, rng.next() as u8, rng.next() as u8]);
+                f.extend_from_slice(&[
+                    0x06,
+                    0xcc,
+                    0,
+                    0,
+                    rng.next_u64() as u8,
+                    rng.next_u64() as u8,
+                ]);
                 f.extend_from_slice(&[0x88, 0xb5, 1]);
                 let n = rng.below(300) as usize;
-                f.extend((0..n).map(|_| rng.next() as u8));
+                f.extend((0..n).map(|_| rng.next_u64() as u8));
                 return f;
             };
             let mut f = copy.clone();
             for _ in 0..1 + rng.below(4) {
                 let at = 14 + rng.below((f.len() - 14) as u64) as usize;
-                f[at] = rng.next() as u8;
+                f[at] = rng.next_u64() as u8;
             }
             // A beacon (type 1) whose sequence jumps far ahead.
             if f.len() > 14 + 6 + 10 && f[15] == 1 && rng.below(2) == 0 {
-                f[14 + 6 + 6] = 0x40 | (rng.next() as u8 & 0x3f);
+                f[14 + 6 + 6] = 0x40 | (rng.next_u64() as u8 & 0x3f);
             }
             if rng.below(8) == 0 {
                 let n = 14 + rng.below((f.len() - 14) as u64) as usize;

@@ -4,8 +4,8 @@
 //! as [`Time`] and is mapped to the wall clock by a fixed offset taken at
 //! start.
 
-use crate::config::{SecurityConfig, SecurityMode};
 use crate::inbound::PAYLOAD_OFFSET;
+use crate::params::{SecurityConfig, SecurityMode};
 use common::action::RawMessage;
 use common::counters::{Counters, DropReason};
 use common::wire::{Body, HandshakeRepr, Messages, ParsedMessage, FLAG_SEALED};

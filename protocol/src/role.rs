@@ -1,6 +1,6 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
-use crate::config::RoutingConfig;
+use crate::params::RoutingConfig;
 use common::action::{Action, Sealer};
 use common::Time;
 

@@ -1,0 +1,24 @@
+//! The protocol machinery both roles share, without I/O: no socket, no
+//! clock, no runtime. `obu_lib` and `rsu_lib` build on it, the daemons
+//! (`node_lib`) drive it, and the simulator runs the very same code.
+//!
+//! * The role interface: [`role`] (`Role`, `RoleSnapshot`) and [`params`]
+//!   (what a role is built from: `RoleParams`, `RoutingConfig`,
+//!   `SecurityConfig`; plain types, filled from TOML by `node_lib::config`).
+//! * Tables: [`neighbor`], [`downstream`], [`seqwin`] (sequence windows
+//!   that resynchronise), [`broadcast`] (broadcast data, de-duplicated).
+//! * Checks on what arrives: [`inbound`] (frame and message checks),
+//!   [`security`] (identity, trust, sessions and the pre-pass that opens
+//!   sealed data), [`ratelimit`] (bounds on costly messages).
+//! * Send ordering: [`expedite`] (small packets ahead of bulk).
+
+pub mod broadcast;
+pub mod downstream;
+pub mod expedite;
+pub mod inbound;
+pub mod neighbor;
+pub mod params;
+pub mod ratelimit;
+pub mod role;
+pub mod security;
+pub mod seqwin;

@@ -1,0 +1,115 @@
+//! The plain parameters a role is built from: routing timers and limits,
+//! the security settings, and the role's identity. The daemon fills them
+//! from its TOML file (`node_lib::config`); the simulator fills them
+//! directly.
+
+use common::counters::Counters;
+use common::ip::IpPrefix;
+use common::NodeId;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Routing timers and limits (reloadable on SIGHUP).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RoutingConfig {
+    pub beacon_interval_ms: u64,
+    pub neighbor_timeout_ms: u64,
+    pub max_hops: u8,
+    pub candidates: usize,
+    pub broadcast_ttl: u8,
+}
+
+impl RoutingConfig {
+    pub fn beacon_interval(&self) -> Duration {
+        Duration::from_millis(self.beacon_interval_ms)
+    }
+    pub fn neighbor_timeout(&self) -> Duration {
+        Duration::from_millis(self.neighbor_timeout_ms)
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            beacon_interval_ms: 100,
+            neighbor_timeout_ms: 300,
+            max_hops: 8,
+            candidates: 3,
+            broadcast_ttl: 1,
+        }
+    }
+}
+
+/// `[security] mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityMode {
+    /// No protection (a closed test network).
+    Off,
+    /// Signed beacons and replies; data in the clear.
+    Authenticated,
+    /// Signed control plane and encrypted data.
+    Encrypted,
+}
+
+/// `[security]`, validated.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SecurityConfig {
+    pub mode: SecurityMode,
+    pub key_file: Option<std::path::PathBuf>,
+    /// OBU: RSU keys it may attach to.
+    #[serde(serialize_with = "keys_hex")]
+    pub trusted_rsus: Vec<secure::PublicKey>,
+    /// RSU: OBU keys it accepts (unless `allow_any_obu`).
+    #[serde(serialize_with = "keys_hex")]
+    pub allowed_obus: Vec<secure::PublicKey>,
+    pub allow_any_obu: bool,
+    pub max_clock_skew_ms: u64,
+    pub rekey_after_secs: u64,
+    pub rekey_after_messages: u64,
+}
+
+fn keys_hex<S: serde::Serializer>(keys: &[secure::PublicKey], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(keys.iter().map(|k| k.to_string()))
+}
+
+impl SecurityConfig {
+    /// Extra bytes per data packet this mode adds on the wire.
+    pub fn data_overhead(&self) -> usize {
+        match self.mode {
+            SecurityMode::Encrypted => common::wire::SEALED_OVERHEAD,
+            _ => 0,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            mode: SecurityMode::Off,
+            key_file: None,
+            trusted_rsus: Vec::new(),
+            allowed_obus: Vec::new(),
+            allow_any_obu: false,
+            max_clock_skew_ms: 5000,
+            rekey_after_secs: 120,
+            rekey_after_messages: 1 << 60,
+        }
+    }
+}
+
+/// What a role's state machine is built from.
+pub struct RoleParams {
+    /// The node id (configured, or the link MAC).
+    pub id: NodeId,
+    /// The link MAC: Ethernet source of our frames.
+    pub mac: NodeId,
+    pub addresses: Vec<IpPrefix>,
+    pub routing: RoutingConfig,
+    /// Random per process: seeds beacon jitter and an RSU's beacon epoch.
+    pub seed: u64,
+    /// Where the role counts drops and routing events.
+    pub counters: Arc<Counters>,
+    /// Identity, trust and sessions; `None` when `[security] mode = "off"`.
+    pub security: Option<crate::security::Security>,
+}

@@ -315,6 +315,210 @@ fn required<T>(key: &str, v: Option<T>) -> Result<T, ConfigError> {
     v.ok_or_else(|| ConfigError::key(key, "is required"))
 }
 
+/// `[node]`: the optional id.
+fn parse_node(node: RawNode) -> Result<Option<NodeId>, ConfigError> {
+    let node_id = match node.id {
+        None => None,
+        Some(s) => {
+            let id: NodeId = s
+                .parse()
+                .map_err(|e| ConfigError::key("node.id", format!("`{s}`: {e}")))?;
+            if id.is_group() || id == NodeId::default() {
+                return Err(ConfigError::key(
+                    "node.id",
+                    format!("`{s}` is a group or zero address; use a unicast MAC"),
+                ));
+            }
+            Some(id)
+        }
+    };
+    Ok(node_id)
+}
+
+/// `[link]` (required): interface and EtherType.
+fn parse_link(link: Option<RawLink>) -> Result<(String, u16), ConfigError> {
+    let link = required("link", link)?;
+    let link_interface = required("link.interface", link.interface)?;
+    if link_interface.is_empty() || link_interface.len() > 15 {
+        return Err(ConfigError::key(
+            "link.interface",
+            "must be 1..=15 characters",
+        ));
+    }
+    let ethertype = ranged(
+        "link.ethertype",
+        link.ethertype,
+        DEFAULT_ETHERTYPE as i64,
+        0x0600,
+        0xffff,
+    )? as u16;
+    Ok((link_interface, ethertype))
+}
+
+/// `[tun]`, validated.
+struct TunSection {
+    name: String,
+    addresses: Vec<IpPrefix>,
+    mtu: Option<usize>,
+    offload: bool,
+}
+
+/// `[tun]` (required): name, addresses, MTU, offload.
+fn parse_tun(tun: Option<RawTun>) -> Result<TunSection, ConfigError> {
+    let tun = required("tun", tun)?;
+    let tun_name = required("tun.name", tun.name)?;
+    if tun_name.is_empty()
+        || tun_name.len() > 15
+        || tun_name.contains('/')
+        || tun_name.contains(char::is_whitespace)
+    {
+        return Err(ConfigError::key(
+            "tun.name",
+            "must be 1..=15 characters, no '/' or spaces",
+        ));
+    }
+    let addrs = required("tun.addresses", tun.addresses)?;
+    if addrs.is_empty() || addrs.len() > common::wire::MAX_ADDRS {
+        return Err(ConfigError::key(
+            "tun.addresses",
+            format!(
+                "needs 1..={} entries, got {}",
+                common::wire::MAX_ADDRS,
+                addrs.len()
+            ),
+        ));
+    }
+    let tun_addresses = addrs
+        .iter()
+        .map(|a| {
+            a.parse::<IpPrefix>()
+                .map_err(|e| ConfigError::key("tun.addresses", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let min_mtu = if tun_addresses.iter().any(|p| p.addr.is_ipv6()) {
+        1280
+    } else {
+        576
+    };
+    let tun_mtu = match tun.mtu {
+        None => None,
+        Some(m) => Some(ranged("tun.mtu", Some(m), 0, min_mtu, 65535)? as usize),
+    };
+    Ok(TunSection {
+        name: tun_name,
+        addresses: tun_addresses,
+        mtu: tun_mtu,
+        offload: tun.offload.unwrap_or(true),
+    })
+}
+
+/// `[routing]`: timers and limits.
+fn parse_routing(r: RawRouting) -> Result<RoutingConfig, ConfigError> {
+    let beacon_interval_ms = ranged(
+        "routing.beacon_interval_ms",
+        r.beacon_interval_ms,
+        100,
+        10,
+        60_000,
+    )?;
+    let neighbor_timeout_ms = ranged(
+        "routing.neighbor_timeout_ms",
+        r.neighbor_timeout_ms,
+        3 * beacon_interval_ms,
+        2 * beacon_interval_ms,
+        600_000,
+    )?;
+    let routing = RoutingConfig {
+        beacon_interval_ms: beacon_interval_ms as u64,
+        neighbor_timeout_ms: neighbor_timeout_ms as u64,
+        max_hops: ranged("routing.max_hops", r.max_hops, 8, 1, 32)? as u8,
+        candidates: ranged("routing.candidates", r.candidates, 3, 1, 16)? as usize,
+        broadcast_ttl: ranged("routing.broadcast_ttl", r.broadcast_ttl, 1, 1, 32)? as u8,
+    };
+    Ok(routing)
+}
+
+/// `[batching]`.
+fn parse_batching(b: RawBatching) -> Result<BatchingConfig, ConfigError> {
+    let batching = BatchingConfig {
+        enabled: b.enabled.unwrap_or(true),
+        max_batch: ranged("batching.max_batch", b.max_batch, 64, 1, 1024)? as usize,
+        aggregate: b.aggregate.unwrap_or(true),
+    };
+    Ok(batching)
+}
+
+/// `[dataplane]`: how the data-plane thread is scheduled.
+fn parse_dataplane(d: RawDataplane) -> Result<DataplaneConfig, ConfigError> {
+    let dataplane = DataplaneConfig {
+        realtime_priority: ranged(
+            "dataplane.realtime_priority",
+            d.realtime_priority,
+            DEFAULT_REALTIME_PRIORITY,
+            0,
+            99,
+        )? as u8,
+        cpu: match d.cpu {
+            None => None,
+            v => Some(ranged("dataplane.cpu", v, 0, 0, 1023)? as u16),
+        },
+        slice_us: match d.slice_us {
+            Some(0) => 0,
+            v => ranged("dataplane.slice_us", v, DEFAULT_SLICE_US, 100, 100_000)? as u32,
+        },
+        realtime: match d.realtime.as_deref() {
+            None | Some("auto") => RealtimeMode::Auto,
+            Some("always") => RealtimeMode::Always,
+            Some(other) => {
+                return Err(ConfigError::key(
+                    "dataplane.realtime",
+                    format!("`{other}` is not one of: auto, always"),
+                ))
+            }
+        },
+    };
+    Ok(dataplane)
+}
+
+/// `[api]`: the listen address, `None` when disabled.
+fn parse_api(api: RawApi) -> Result<Option<SocketAddr>, ConfigError> {
+    let api_listen = match api.listen.as_deref() {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+        Some("") => None,
+        Some(s) => Some(s.parse().map_err(|_| {
+            ConfigError::key(
+                "api.listen",
+                format!("`{s}` is not ADDRESS:PORT (e.g. 127.0.0.1:9100), or \"\" to disable"),
+            )
+        })?),
+    };
+    Ok(api_listen)
+}
+
+/// `[log]`: level (or filter) and format.
+fn parse_log(log: RawLog) -> Result<(String, LogFormat), ConfigError> {
+    let log_level = log.level.unwrap_or_else(|| "info".to_string());
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        return Err(ConfigError::key(
+            "log.level",
+            format!(
+                "`{log_level}` is not a level (error, warn, info, debug, trace) or tracing filter"
+            ),
+        ));
+    }
+    let log_format = match log.format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(ConfigError::key(
+                "log.format",
+                format!("`{other}` is not one of: text, json"),
+            ))
+        }
+    };
+    Ok((log_level, log_format))
+}
+
 impl Config {
     pub fn from_file(path: &Path, role: RoleKind) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -324,195 +528,60 @@ impl Config {
         Config::parse(&text, role)
     }
 
-    /// Parses and validates TOML text; honours `V2XD_DISABLE_BATCHING=1`.
-    pub fn parse(text: &str, role: RoleKind) -> Result<Config, ConfigError> {
-        let mut c = Config::parse_only(text, role)?;
-        if std::env::var("V2XD_DISABLE_BATCHING").is_ok_and(|v| v == "1" || v == "true") {
-            c.batching.enabled = false;
-        }
-        if !c.batching.enabled {
-            // One syscall per packet everywhere: no aggregation, no offload.
-            c.batching.aggregate = false;
-            c.tun_offload = false;
-        }
-        Ok(c)
+    /// What the daemon runs with: the file, read and validated, then the
+    /// environment's overrides ([`Config::with_env`]).
+    pub fn load(path: &Path, role: RoleKind) -> Result<Config, ConfigError> {
+        Ok(Config::from_file(path, role)?.with_env())
     }
 
-    fn parse_only(text: &str, role: RoleKind) -> Result<Config, ConfigError> {
+    /// Parses and validates TOML text: the file alone, no environment.
+    pub fn parse(text: &str, role: RoleKind) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
             key: None,
             message: e.to_string().trim_end().to_string(),
         })?;
-        let node_id = match raw.node.id {
-            None => None,
-            Some(s) => {
-                let id: NodeId = s
-                    .parse()
-                    .map_err(|e| ConfigError::key("node.id", format!("`{s}`: {e}")))?;
-                if id.is_group() || id == NodeId::default() {
-                    return Err(ConfigError::key(
-                        "node.id",
-                        format!("`{s}` is a group or zero address; use a unicast MAC"),
-                    ));
-                }
-                Some(id)
-            }
-        };
-        let link = required("link", raw.link)?;
-        let link_interface = required("link.interface", link.interface)?;
-        if link_interface.is_empty() || link_interface.len() > 15 {
-            return Err(ConfigError::key(
-                "link.interface",
-                "must be 1..=15 characters",
-            ));
-        }
-        let ethertype = ranged(
-            "link.ethertype",
-            link.ethertype,
-            DEFAULT_ETHERTYPE as i64,
-            0x0600,
-            0xffff,
-        )? as u16;
-        let tun = required("tun", raw.tun)?;
-        let tun_name = required("tun.name", tun.name)?;
-        if tun_name.is_empty()
-            || tun_name.len() > 15
-            || tun_name.contains('/')
-            || tun_name.contains(char::is_whitespace)
-        {
-            return Err(ConfigError::key(
-                "tun.name",
-                "must be 1..=15 characters, no '/' or spaces",
-            ));
-        }
-        let addrs = required("tun.addresses", tun.addresses)?;
-        if addrs.is_empty() || addrs.len() > common::wire::MAX_ADDRS {
-            return Err(ConfigError::key(
-                "tun.addresses",
-                format!(
-                    "needs 1..={} entries, got {}",
-                    common::wire::MAX_ADDRS,
-                    addrs.len()
-                ),
-            ));
-        }
-        let tun_addresses = addrs
-            .iter()
-            .map(|a| {
-                a.parse::<IpPrefix>()
-                    .map_err(|e| ConfigError::key("tun.addresses", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let min_mtu = if tun_addresses.iter().any(|p| p.addr.is_ipv6()) {
-            1280
-        } else {
-            576
-        };
-        let tun_mtu = match tun.mtu {
-            None => None,
-            Some(m) => Some(ranged("tun.mtu", Some(m), 0, min_mtu, 65535)? as usize),
-        };
-        let r = raw.routing;
-        let beacon_interval_ms = ranged(
-            "routing.beacon_interval_ms",
-            r.beacon_interval_ms,
-            100,
-            10,
-            60_000,
-        )?;
-        let neighbor_timeout_ms = ranged(
-            "routing.neighbor_timeout_ms",
-            r.neighbor_timeout_ms,
-            3 * beacon_interval_ms,
-            2 * beacon_interval_ms,
-            600_000,
-        )?;
-        let routing = RoutingConfig {
-            beacon_interval_ms: beacon_interval_ms as u64,
-            neighbor_timeout_ms: neighbor_timeout_ms as u64,
-            max_hops: ranged("routing.max_hops", r.max_hops, 8, 1, 32)? as u8,
-            candidates: ranged("routing.candidates", r.candidates, 3, 1, 16)? as usize,
-            broadcast_ttl: ranged("routing.broadcast_ttl", r.broadcast_ttl, 1, 1, 32)? as u8,
-        };
-        let b = raw.batching;
-        let batching = BatchingConfig {
-            enabled: b.enabled.unwrap_or(true),
-            max_batch: ranged("batching.max_batch", b.max_batch, 64, 1, 1024)? as usize,
-            aggregate: b.aggregate.unwrap_or(true),
-        };
-        let d = raw.dataplane;
-        let dataplane = DataplaneConfig {
-            realtime_priority: ranged(
-                "dataplane.realtime_priority",
-                d.realtime_priority,
-                DEFAULT_REALTIME_PRIORITY,
-                0,
-                99,
-            )? as u8,
-            cpu: match d.cpu {
-                None => None,
-                v => Some(ranged("dataplane.cpu", v, 0, 0, 1023)? as u16),
-            },
-            slice_us: match d.slice_us {
-                Some(0) => 0,
-                v => ranged("dataplane.slice_us", v, DEFAULT_SLICE_US, 100, 100_000)? as u32,
-            },
-            realtime: match d.realtime.as_deref() {
-                None | Some("auto") => RealtimeMode::Auto,
-                Some("always") => RealtimeMode::Always,
-                Some(other) => {
-                    return Err(ConfigError::key(
-                        "dataplane.realtime",
-                        format!("`{other}` is not one of: auto, always"),
-                    ))
-                }
-            },
-        };
-        let api_listen = match raw.api.listen.as_deref() {
-            None => Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
-            Some("") => None,
-            Some(s) => Some(s.parse().map_err(|_| {
-                ConfigError::key(
-                    "api.listen",
-                    format!("`{s}` is not ADDRESS:PORT (e.g. 127.0.0.1:9100), or \"\" to disable"),
-                )
-            })?),
-        };
-        let log_level = raw.log.level.unwrap_or_else(|| "info".to_string());
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(ConfigError::key(
-                "log.level",
-                format!("`{log_level}` is not a level (error, warn, info, debug, trace) or tracing filter"),
-            ));
-        }
-        let log_format = match raw.log.format.as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::key(
-                    "log.format",
-                    format!("`{other}` is not one of: text, json"),
-                ))
-            }
-        };
-        let security = parse_security(raw.security, role)?;
-        Ok(Config {
+        let (link_interface, ethertype) = parse_link(raw.link)?;
+        let tun = parse_tun(raw.tun)?;
+        let (log_level, log_format) = parse_log(raw.log)?;
+        let mut c = Config {
             role,
-            node_id,
+            node_id: parse_node(raw.node)?,
             link_interface,
             ethertype,
-            tun_name,
-            tun_addresses,
-            tun_mtu,
-            tun_offload: tun.offload.unwrap_or(true),
-            routing,
-            batching,
-            dataplane,
-            api_listen,
+            tun_name: tun.name,
+            tun_addresses: tun.addresses,
+            tun_mtu: tun.mtu,
+            tun_offload: tun.offload,
+            routing: parse_routing(raw.routing)?,
+            batching: parse_batching(raw.batching)?,
+            dataplane: parse_dataplane(raw.dataplane)?,
+            api_listen: parse_api(raw.api)?,
             log_level,
             log_format,
-            security,
-        })
+            security: parse_security(raw.security, role)?,
+        };
+        c.settle_batching();
+        Ok(c)
+    }
+
+    /// The environment's overrides, all applied here and nowhere else:
+    /// `V2XD_DISABLE_BATCHING=1` (or `true`) turns batching off, as
+    /// `[batching] enabled = false` would.
+    pub fn with_env(mut self) -> Config {
+        if std::env::var("V2XD_DISABLE_BATCHING").is_ok_and(|v| v == "1" || v == "true") {
+            self.batching.enabled = false;
+        }
+        self.settle_batching();
+        self
+    }
+
+    /// Batching off means one syscall per packet everywhere: no frame
+    /// aggregation and no TUN offload either.
+    fn settle_batching(&mut self) {
+        if !self.batching.enabled {
+            self.batching.aggregate = false;
+            self.tun_offload = false;
+        }
     }
 
     /// The TUN MTU to use on a link of `link_mtu`, or an error naming both
@@ -553,7 +622,7 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let c = Config::parse_only(MIN, RoleKind::Obu).unwrap();
+        let c = Config::parse(MIN, RoleKind::Obu).unwrap();
         assert_eq!(c.ethertype, 0x88b5);
         assert_eq!(c.routing, RoutingConfig::default());
         assert!(c.batching.enabled && c.batching.aggregate);
@@ -571,7 +640,7 @@ mod tests {
 
     #[test]
     fn neighbor_timeout_defaults_to_three_intervals() {
-        let c = Config::parse_only(
+        let c = Config::parse(
             &format!("{MIN}\n[routing]\nbeacon_interval_ms = 50\n"),
             RoleKind::Rsu,
         )
@@ -580,7 +649,7 @@ mod tests {
     }
 
     fn err(extra: &str) -> ConfigError {
-        Config::parse_only(&format!("{MIN}\n{extra}\n"), RoleKind::Obu).unwrap_err()
+        Config::parse(&format!("{MIN}\n{extra}\n"), RoleKind::Obu).unwrap_err()
     }
 
     #[test]
@@ -602,7 +671,7 @@ mod tests {
         let e = err("[dataplane]\ncpu = -1");
         assert_eq!(e.key.as_deref(), Some("dataplane.cpu"));
         assert!(e.to_string().contains("0..=1023"), "{e}");
-        let c = Config::parse_only(
+        let c = Config::parse(
             &format!("{MIN}\n[dataplane]\nslice_us = 0\ncpu = 1\n"),
             RoleKind::Obu,
         )
@@ -628,19 +697,19 @@ mod tests {
 
     #[test]
     fn required_keys_are_named() {
-        let e = Config::parse_only(
+        let e = Config::parse(
             "[tun]\nname = \"a\"\naddresses = [\"10.0.0.1/24\"]",
             RoleKind::Obu,
         )
         .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("link"));
-        let e = Config::parse_only(
+        let e = Config::parse(
             "[link]\ninterface = \"x\"\n[tun]\nname = \"a\"",
             RoleKind::Obu,
         )
         .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("tun.addresses"));
-        let e = Config::parse_only(
+        let e = Config::parse(
             "[link]\ninterface = \"x\"\n[tun]\nname = \"a\"\naddresses = [\"10.0.0.1\"]",
             RoleKind::Obu,
         )
@@ -650,7 +719,7 @@ mod tests {
 
     #[test]
     fn mtu_check_names_both_numbers() {
-        let c = Config::parse_only(
+        let c = Config::parse(
             &MIN.replace("name = \"v2x0\"", "name = \"v2x0\"\nmtu = 1500"),
             RoleKind::Obu,
         )
@@ -668,7 +737,7 @@ mod tests {
     #[test]
     fn security_section_is_validated() {
         let key = secure::Identity::from_seed(&[1; 32]).public().to_string();
-        let c = Config::parse_only(
+        let c = Config::parse(
             &format!("{MIN}\n[security]\nmode = \"encrypted\"\nkey_file = \"/k\"\ntrusted_rsus = [\"{key}\"]\n"),
             RoleKind::Obu,
         )
@@ -688,7 +757,7 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("security.mode"));
         let e = err("[security]\ntrusted_rsus = [\"abcd\"]");
         assert_eq!(e.key.as_deref(), Some("security.trusted_rsus"));
-        let e = Config::parse_only(
+        let e = Config::parse(
             &format!("{MIN}\n[security]\nmode = \"authenticated\"\nkey_file = \"/k\"\n"),
             RoleKind::Rsu,
         )
@@ -696,6 +765,19 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("security.allowed_obus"));
         let e = err("[security]\nrekey_after_secs = 1");
         assert_eq!(e.key.as_deref(), Some("security.rekey_after_secs"));
+    }
+
+    #[test]
+    fn the_environment_overrides_only_through_with_env() {
+        let c = Config::parse(MIN, RoleKind::Obu).unwrap();
+        assert!(c.batching.enabled && c.batching.aggregate && c.tun_offload);
+        // Parsing alone never reads the environment.
+        std::env::set_var("V2XD_DISABLE_BATCHING", "1");
+        let parsed = Config::parse(MIN, RoleKind::Obu).unwrap();
+        let loaded = parsed.clone().with_env();
+        std::env::remove_var("V2XD_DISABLE_BATCHING");
+        assert!(parsed.batching.enabled);
+        assert!(!loaded.batching.enabled && !loaded.batching.aggregate && !loaded.tun_offload);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn run<R: Role>(
     check_only: bool,
     make_role: impl FnOnce(RoleParams) -> R,
 ) -> i32 {
-    let cfg = match Config::from_file(config_path, kind) {
+    let cfg = match Config::load(config_path, kind) {
         Ok(c) => c,
         Err(e) => return config_error(config_path, &e),
     };
@@ -300,7 +300,7 @@ fn reload(
     log: &logging::LogReload,
     shared: &Shared,
 ) {
-    let new = match Config::from_file(path, kind) {
+    let new = match Config::load(path, kind) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(
@@ -320,6 +320,13 @@ fn reload(
     if new.routing != cur.routing {
         shared.update_routing(new.routing.clone());
     }
+    // Trust lists and session limits reload; the mode and the key need a
+    // restart (a new identity is a new node).
+    let security_restart =
+        new.security.mode != cur.security.mode || new.security.key_file != cur.security.key_file;
+    if new.security != cur.security && !security_restart {
+        shared.update_security(new.security.clone());
+    }
     let restart_needed = new.link_interface != cur.link_interface
         || new.ethertype != cur.ethertype
         || new.tun_name != cur.tun_name
@@ -330,11 +337,14 @@ fn reload(
         || new.api_listen != cur.api_listen
         || new.node_id != cur.node_id
         || new.log_format != cur.log_format
-        || new.security != cur.security;
+        || security_restart;
     if restart_needed {
-        tracing::warn!("SIGHUP: link, tun, node, batching, dataplane, api, log.format and security changes take effect after a restart");
+        tracing::warn!("SIGHUP: link, tun, node, batching, dataplane, api, log.format, security.mode and security.key_file changes take effect after a restart");
     }
     cur.log_level = new.log_level;
     cur.routing = new.routing;
+    if !security_restart {
+        cur.security = new.security;
+    }
     tracing::info!("SIGHUP: configuration reloaded");
 }

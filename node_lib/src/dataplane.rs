@@ -3,7 +3,7 @@
 //! role's state machine. No timers on the forwarding path: whatever is
 //! queued when the loop wakes is one batch, so a lone packet leaves at once.
 
-use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode, RoutingConfig};
+use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode, RoutingConfig, SecurityConfig};
 use crate::dispatch::Dispatcher;
 use crate::link::{LinkScratch, RawLink};
 use crate::realtime::{AutoRealtime, Sample, Thresholds};
@@ -191,6 +191,7 @@ pub struct Shared {
     pub realtime_switches: AtomicU64,
     pub snapshot: Mutex<RoleSnapshot>,
     routing_update: Mutex<Option<RoutingConfig>>,
+    security_update: Mutex<Option<SecurityConfig>>,
 }
 
 impl Shared {
@@ -206,6 +207,7 @@ impl Shared {
             realtime_switches: AtomicU64::new(0),
             snapshot: Mutex::new(RoleSnapshot::default()),
             routing_update: Mutex::new(None),
+            security_update: Mutex::new(None),
         })
     }
 
@@ -233,6 +235,15 @@ impl Shared {
             .routing_update
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(r);
+        sys::eventfd_signal(self.wake.as_raw_fd());
+    }
+
+    /// Hands new trust lists and session limits to the loop (SIGHUP).
+    pub fn update_security(&self, c: SecurityConfig) {
+        *self
+            .security_update
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(c);
         sys::eventfd_signal(self.wake.as_raw_fd());
     }
 
@@ -482,6 +493,15 @@ impl<R: Role> Dataplane<R> {
                 if let Some(r) = update {
                     self.role.set_routing(&r);
                     tracing::info!(?r, "routing settings reloaded");
+                }
+                let update = shared
+                    .security_update
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                if let Some(c) = update {
+                    self.role.set_security(&c);
+                    tracing::info!("security trust lists and limits reloaded");
                 }
             }
             if fds[0].revents == 0 {

@@ -15,7 +15,7 @@ use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::inbound::{self, link_payload};
 use protocol::neighbor::NeighborTable;
 use protocol::params::RoleParams;
-use protocol::params::RoutingConfig;
+use protocol::params::{RoutingConfig, SecurityConfig};
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::{Security, Verdict};
 use protocol::seqwin::SeqCheck;
@@ -792,6 +792,12 @@ impl Role for Obu {
 
     fn set_routing(&mut self, routing: &RoutingConfig) {
         self.routing = routing.clone();
+    }
+
+    fn set_security(&mut self, security: &SecurityConfig) {
+        if let Some(sec) = self.sec.as_mut() {
+            sec.reload(security);
+        }
     }
 
     fn take_changed(&mut self) -> bool {

@@ -1,6 +1,6 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
-use crate::params::RoutingConfig;
+use crate::params::{RoutingConfig, SecurityConfig};
 use common::action::{Action, Sealer};
 use common::Time;
 
@@ -30,6 +30,9 @@ pub trait Role: Send + 'static {
     fn next_tick(&self) -> Time;
     /// New routing timers and limits (SIGHUP reload).
     fn set_routing(&mut self, routing: &RoutingConfig);
+    /// New trust lists and session limits (SIGHUP reload; the mode and the
+    /// key file need a restart). Sessions are kept.
+    fn set_security(&mut self, security: &SecurityConfig);
     /// State for the API.
     fn snapshot(&self, now: Time) -> RoleSnapshot;
     /// Whether routes or the upstream changed since the last call (the loop

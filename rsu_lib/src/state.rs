@@ -14,7 +14,7 @@ use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::inbound::{self, link_payload, Jitter};
 use protocol::neighbor::NeighborTable;
 use protocol::params::RoleParams;
-use protocol::params::RoutingConfig;
+use protocol::params::{RoutingConfig, SecurityConfig};
 use protocol::ratelimit::CostLimiter;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::{Security, Verdict};
@@ -426,6 +426,12 @@ impl Role for Rsu {
     fn set_routing(&mut self, routing: &RoutingConfig) {
         self.routing = routing.clone();
         self.next_beacon = Time::ZERO;
+    }
+
+    fn set_security(&mut self, security: &SecurityConfig) {
+        if let Some(sec) = self.sec.as_mut() {
+            sec.reload(security);
+        }
     }
 
     fn take_changed(&mut self) -> bool {

@@ -243,3 +243,32 @@ fn sessions_rekey_under_traffic_without_losing_bytes() {
     let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 20, "0.01");
     assert_eq!(r.received, 20, "{r:?}");
 }
+
+#[test]
+fn sighup_reloads_the_trust_lists() {
+    require_testbed!();
+    // The RSU allows OBU 2's key but not OBU 1's at first.
+    let mut tb = Testbed::new(&Topology::star(2));
+    tb.ensure_keys();
+    tb.distrusted.push(1);
+    tb.start_all(&secure_opts("encrypted"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(tb.stat(1, "routing", "handshakes"), 0, "refused at first");
+    assert!(drops(&tb, 0, "auth_failed") > 0);
+    // Allow it in the file, then SIGHUP: the OBU gets its session.
+    tb.distrusted.clear();
+    tb.write_config(0, &secure_opts("encrypted"));
+    let pid = tb.pid(0).expect("rsu pid") as i32;
+    // SAFETY: signals the daemon we started.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let up = (0..40).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        tb.stat(1, "routing", "handshakes") >= 1
+    });
+    assert!(up, "session after the reload\n{}", tb.log(0));
+    assert!(tb
+        .log(0)
+        .contains("security trust lists and limits reloaded"));
+    let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 10, "0.02");
+    assert_eq!(r.received, 10, "{r:?}");
+}

@@ -486,6 +486,107 @@ pub fn udp_coalesced_header(hdr: &mut [u8], fi: &UdpInfo, payload_total: usize) 
     }
 }
 
+/// Most segments coalesced into one TUN write (also bounds the iovecs).
+pub const MAX_COALESCE: usize = 64;
+
+/// What one TUN write carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    /// One packet as it is.
+    Single,
+    /// Consecutive TCP segments of one flow as one GSO super-packet: the
+    /// first segment's headers, the payload bytes of all, and whether the
+    /// last had PSH.
+    Tcp(SegmentInfo, usize, bool),
+    /// Consecutive UDP datagrams of one flow as one UDP GSO super-packet:
+    /// the first datagram's headers and the payload bytes of all.
+    Udp(UdpInfo, usize),
+}
+
+/// One TUN write of the plan: packets `start .. start + count` of the
+/// batch, as `kind` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunWrite {
+    pub start: usize,
+    pub count: usize,
+    pub kind: WriteKind,
+}
+
+fn tcp_checksum_ok(p: &[u8], i: &SegmentInfo) -> bool {
+    l4_checksum_ok(p, i.h.v6, i.h.ip_len, 6)
+}
+
+fn udp_checksum_ok(p: &[u8], i: &UdpInfo) -> bool {
+    // IPv4 UDP may carry no checksum (0): nothing to launder then.
+    let none = !i.v6 && p[i.ip_len + 6] == 0 && p[i.ip_len + 7] == 0;
+    none || l4_checksum_ok(p, i.v6, i.ip_len, 17)
+}
+
+/// GRO planning: groups the `count` packets to deliver (`packet(k)`) into
+/// TUN writes, appended to `out`. With `tcp`, consecutive TCP segments of
+/// one flow that continue each other (checksums valid, same headers, up to
+/// [`MAX_COALESCE`], ending at a short segment or PSH) become one write;
+/// with `udp` likewise for UDP datagrams of one flow. Everything else is a
+/// write of its own. The writes cover the packets in order.
+pub fn plan_tun_writes<'a>(
+    count: usize,
+    packet: impl Fn(usize) -> &'a [u8],
+    tcp: bool,
+    udp: bool,
+    out: &mut Vec<TunWrite>,
+) {
+    let mut i = 0;
+    while i < count {
+        let start = i;
+        let first = packet(i);
+        i += 1;
+        let mut kind = WriteKind::Single;
+        if let Some(fi) = segment_info(first).filter(|f| tcp && tcp_checksum_ok(first, f)) {
+            let mut bytes = fi.payload_len;
+            let mut psh = false;
+            while i < count && i - start < MAX_COALESCE && !psh {
+                let next = packet(i);
+                let Some(ni) = segment_info(next).filter(|n| tcp_checksum_ok(next, n)) else {
+                    break;
+                };
+                if !continues(first, &fi, bytes, next, &ni) {
+                    break;
+                }
+                bytes += ni.payload_len;
+                psh = ni.flags & 0x08 != 0;
+                i += 1;
+                if ni.payload_len < fi.payload_len {
+                    break;
+                }
+            }
+            kind = WriteKind::Tcp(fi, bytes, psh);
+        } else if let Some(fi) = udp_info(first).filter(|f| udp && udp_checksum_ok(first, f)) {
+            let mut bytes = fi.payload_len;
+            while i < count && i - start < MAX_COALESCE {
+                let next = packet(i);
+                let Some(ni) = udp_info(next).filter(|n| udp_checksum_ok(next, n)) else {
+                    break;
+                };
+                if !udp_continues(first, &fi, i - start, bytes, next, &ni) {
+                    break;
+                }
+                bytes += ni.payload_len;
+                i += 1;
+                if ni.payload_len < fi.payload_len {
+                    break;
+                }
+            }
+            kind = WriteKind::Udp(fi, bytes);
+        }
+        let count = i - start;
+        out.push(TunWrite {
+            start,
+            count,
+            kind: if count > 1 { kind } else { WriteKind::Single },
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,6 +628,55 @@ mod tests {
         let acc = sum(pseudo_sum(&p, &h, l4), &p[ip_len..]);
         p[ip_len + 16..ip_len + 18].copy_from_slice(&(!fold(acc)).to_be_bytes());
         p
+    }
+
+    #[test]
+    fn gro_plan_coalesces_a_flow_and_stops_where_it_must() {
+        let seg = |seq: u32, len: usize, flags: u8| tcp_packet(false, seq, &vec![7u8; len], flags);
+        let mut bad = seg(12_000, 1000, 0x10);
+        bad[60] ^= 1;
+        let pk = [
+            // A run of one flow, ended by a short segment.
+            seg(1000, 1000, 0x10),
+            seg(2000, 1000, 0x10),
+            seg(3000, 1000, 0x10),
+            seg(4000, 200, 0x10),
+            // Not in sequence with it: a new run, ended by PSH.
+            seg(9000, 1000, 0x10),
+            seg(10_000, 1000, 0x18),
+            // After PSH, alone; a broken checksum is never coalesced.
+            seg(11_000, 1000, 0x10),
+            bad,
+        ];
+        let mut w = Vec::new();
+        plan_tun_writes(pk.len(), |k| &pk[k], true, false, &mut w);
+        let shape: Vec<(usize, usize, usize)> = w
+            .iter()
+            .map(|x| match x.kind {
+                WriteKind::Tcp(_, bytes, _) => (x.start, x.count, bytes),
+                _ => (x.start, x.count, 0),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![(0, 4, 3200), (4, 2, 2000), (6, 1, 0), (7, 1, 0)]
+        );
+        assert!(matches!(w[1].kind, WriteKind::Tcp(_, _, true)), "PSH kept");
+        // Without TCP coalescing every packet is a write of its own.
+        w.clear();
+        plan_tun_writes(pk.len(), |k| &pk[k], false, true, &mut w);
+        assert_eq!(w.len(), pk.len());
+        assert!(w
+            .iter()
+            .all(|x| x.count == 1 && x.kind == WriteKind::Single));
+        // At most MAX_COALESCE segments in one write.
+        let long: Vec<Vec<u8>> = (0..MAX_COALESCE as u32 + 5)
+            .map(|k| seg(1000 + 100 * k, 100, 0x10))
+            .collect();
+        w.clear();
+        plan_tun_writes(long.len(), |k| &long[k], true, false, &mut w);
+        assert_eq!(w[0].count, MAX_COALESCE);
+        assert_eq!(w.iter().map(|x| x.count).sum::<usize>(), long.len());
     }
 
     fn checksums_ok(p: &[u8]) -> bool {

@@ -6,7 +6,8 @@ use crate::sys::{self, cvt, cvt_size};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir, DropReason, Syscall};
 use common::ip::IpPrefix;
-use common::offload::{self, VnetHdr, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
+use common::offload::{self, TunWrite, VnetHdr, WriteKind, VNET_F_NEEDS_CSUM, VNET_HDR_LEN};
+use protocol::plan::Coalesce;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -17,9 +18,6 @@ const IFF_VNET_HDR: libc::c_int = 0x4000;
 const TUN_F_CSUM: libc::c_ulong = 0x01;
 const TUN_F_TSO4: libc::c_ulong = 0x02;
 const TUN_F_TSO6: libc::c_ulong = 0x04;
-
-/// Most segments coalesced into one TUN write (also bounds the iovecs).
-const MAX_COALESCE: usize = 64;
 
 /// `struct in6_ifreq` from <linux/ipv6.h> (not in the libc crate).
 #[repr(C)]
@@ -54,29 +52,22 @@ pub struct Tun {
     uso: std::sync::atomic::AtomicBool,
 }
 
-/// What a run of packets written together is.
-#[derive(Clone, Copy)]
-enum Run {
-    Single,
-    Tcp(offload::SegmentInfo, usize, bool),
-    Udp(offload::UdpInfo, usize),
-}
-
 /// Reused buffers of the TUN write path (lives on the data-plane thread).
 pub struct TunWriteScratch {
     iovs: Vec<libc::iovec>,
     hdr: [u8; 128],
     vnet: [u8; VNET_HDR_LEN],
-    run: Vec<usize>,
+    /// The plan of [`Tun::send_all`].
+    writes: Vec<TunWrite>,
 }
 
 impl Default for TunWriteScratch {
     fn default() -> Self {
         TunWriteScratch {
-            iovs: Vec::with_capacity(MAX_COALESCE + 2),
+            iovs: Vec::with_capacity(offload::MAX_COALESCE + 2),
             hdr: [0; 128],
             vnet: [0; VNET_HDR_LEN],
-            run: Vec::with_capacity(MAX_COALESCE),
+            writes: Vec::with_capacity(64),
         }
     }
 }
@@ -363,10 +354,17 @@ impl Tun {
         }
     }
 
-    /// Writes IP packets to the TUN. With offload, consecutive TCP segments
-    /// of one flow are coalesced into one GSO super-packet and one writev
-    /// (payloads gathered in place); everything else is one write each.
-    /// Failures are counted, never fatal.
+    /// How deliveries to this TUN may be coalesced: TCP with offload, UDP
+    /// too where the kernel takes UDP GSO writes.
+    pub fn coalesce(&self) -> Coalesce {
+        Coalesce {
+            tcp: self.vnet && self.offload,
+            udp: self.vnet && self.offload && self.udp_offload(),
+        }
+    }
+
+    /// Plans and writes IP packets to the TUN (see
+    /// [`Tun::write_planned`]), for callers without a send planner.
     pub fn send_all<'a>(
         &self,
         count: usize,
@@ -374,73 +372,32 @@ impl Tun {
         scratch: &mut TunWriteScratch,
         counters: &Counters,
     ) {
-        if !self.vnet {
-            for k in 0..count {
-                self.send(packet(k), counters);
+        let mut writes = std::mem::take(&mut scratch.writes);
+        writes.clear();
+        let c = self.coalesce();
+        offload::plan_tun_writes(count, &packet, c.tcp, c.udp, &mut writes);
+        self.write_planned(&writes, packet, scratch, counters);
+        scratch.writes = writes;
+    }
+
+    /// Carries out planned TUN writes (`offload::plan_tun_writes`): one
+    /// writev per write, a coalesced one as a GSO super-packet with its
+    /// payloads gathered in place. Failures are counted, never fatal.
+    pub fn write_planned<'a>(
+        &self,
+        writes: &[TunWrite],
+        packet: impl Fn(usize) -> &'a [u8],
+        scratch: &mut TunWriteScratch,
+        counters: &Counters,
+    ) {
+        for w in writes {
+            if !self.vnet {
+                for k in w.start..w.start + w.count {
+                    self.send(packet(k), counters);
+                }
+                continue;
             }
-            return;
-        }
-        let mut i = 0;
-        while i < count {
-            scratch.run.clear();
-            scratch.run.push(i);
-            let first = packet(i);
-            i += 1;
-            let run = if !self.offload {
-                Run::Single
-            } else if let Some(fi) =
-                offload::segment_info(first).filter(|f| tcp_checksum_ok(first, f))
-            {
-                let mut bytes = fi.payload_len;
-                let mut psh = false;
-                while i < count && scratch.run.len() < MAX_COALESCE && !psh {
-                    let next = packet(i);
-                    let Some(ni) = offload::segment_info(next).filter(|n| tcp_checksum_ok(next, n))
-                    else {
-                        break;
-                    };
-                    if !offload::continues(first, &fi, bytes, next, &ni) {
-                        break;
-                    }
-                    scratch.run.push(i);
-                    bytes += ni.payload_len;
-                    psh = ni.flags & 0x08 != 0;
-                    i += 1;
-                    if ni.payload_len < fi.payload_len {
-                        break;
-                    }
-                }
-                Run::Tcp(fi, bytes, psh)
-            } else if let Some(fi) =
-                offload::udp_info(first).filter(|f| self.udp_offload() && udp_checksum_ok(first, f))
-            {
-                let mut bytes = fi.payload_len;
-                while i < count && scratch.run.len() < MAX_COALESCE {
-                    let next = packet(i);
-                    let Some(ni) = offload::udp_info(next).filter(|n| udp_checksum_ok(next, n))
-                    else {
-                        break;
-                    };
-                    if !offload::udp_continues(first, &fi, scratch.run.len(), bytes, next, &ni) {
-                        break;
-                    }
-                    scratch.run.push(i);
-                    bytes += ni.payload_len;
-                    i += 1;
-                    if ni.payload_len < fi.payload_len {
-                        break;
-                    }
-                }
-                Run::Udp(fi, bytes)
-            } else {
-                Run::Single
-            };
-            let run = if scratch.run.len() > 1 {
-                run
-            } else {
-                Run::Single
-            };
-            self.write_run(&packet, scratch, run, counters);
+            self.write_run(&packet, scratch, *w, counters);
         }
     }
 
@@ -448,20 +405,20 @@ impl Tun {
         &self,
         packet: &impl Fn(usize) -> &'a [u8],
         scratch: &mut TunWriteScratch,
-        run: Run,
+        run: TunWrite,
         counters: &Counters,
     ) {
         scratch.iovs.clear();
-        let segments = scratch.run.len();
+        let segments = run.count;
         let total: usize;
-        let coalesced = match run {
-            Run::Single => None,
-            Run::Tcp(fi, bytes, _) => Some((fi.h.hdr_len(), bytes)),
-            Run::Udp(fi, bytes) => Some((fi.hdr_len(), bytes)),
+        let coalesced = match run.kind {
+            WriteKind::Single => None,
+            WriteKind::Tcp(fi, bytes, _) => Some((fi.h.hdr_len(), bytes)),
+            WriteKind::Udp(fi, bytes) => Some((fi.hdr_len(), bytes)),
         };
         match coalesced {
             None => {
-                let p = packet(scratch.run[0]);
+                let p = packet(run.start);
                 scratch.vnet = VnetHdr::default().emit();
                 scratch.iovs.push(libc::iovec {
                     iov_base: scratch.vnet.as_ptr() as *mut libc::c_void,
@@ -474,20 +431,20 @@ impl Tun {
                 total = p.len();
             }
             Some((hl, bytes)) => {
-                let first = packet(scratch.run[0]);
+                let first = packet(run.start);
                 if hl > scratch.hdr.len() {
                     counters.count_drop(DropReason::Malformed);
                     return;
                 }
                 scratch.hdr[..hl].copy_from_slice(&first[..hl]);
-                let vh = match run {
-                    Run::Tcp(fi, _, psh) => {
+                let vh = match run.kind {
+                    WriteKind::Tcp(fi, _, psh) => {
                         offload::coalesced_header(&mut scratch.hdr[..hl], &fi, bytes, psh)
                     }
-                    Run::Udp(fi, _) => {
+                    WriteKind::Udp(fi, _) => {
                         offload::udp_coalesced_header(&mut scratch.hdr[..hl], &fi, bytes)
                     }
-                    Run::Single => return,
+                    WriteKind::Single => return,
                 };
                 scratch.vnet = vh.emit();
                 scratch.iovs.push(libc::iovec {
@@ -498,7 +455,7 @@ impl Tun {
                     iov_base: scratch.hdr.as_ptr() as *mut libc::c_void,
                     iov_len: hl,
                 });
-                for &k in &scratch.run {
+                for k in run.start..run.start + run.count {
                     let p = &packet(k)[hl..];
                     scratch.iovs.push(libc::iovec {
                         iov_base: p.as_ptr() as *mut libc::c_void,
@@ -525,16 +482,21 @@ impl Tun {
                 Counters::inc(&counters.tun_tx_packets, segments as u64);
                 Counters::inc(&counters.tun_tx_bytes, total as u64);
             }
-            Err(e) if matches!(run, Run::Udp(..)) && e.raw_os_error() == Some(libc::EINVAL) => {
+            Err(e)
+                if matches!(run.kind, WriteKind::Udp(..))
+                    && e.raw_os_error() == Some(libc::EINVAL) =>
+            {
                 // This kernel does not take UDP GSO writes after all: stop
                 // trying and deliver this run one datagram at a time.
                 self.uso.store(false, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!("TUN refused a UDP GSO write; writing UDP datagrams one by one");
-                let run: Vec<usize> = scratch.run.clone();
-                for k in run {
-                    scratch.run.clear();
-                    scratch.run.push(k);
-                    self.write_run(packet, scratch, Run::Single, counters);
+                for k in run.start..run.start + run.count {
+                    let single = TunWrite {
+                        start: k,
+                        count: 1,
+                        kind: WriteKind::Single,
+                    };
+                    self.write_run(packet, scratch, single, counters);
                 }
             }
             Err(_) => {
@@ -571,16 +533,6 @@ impl Tun {
             }
         }
     }
-}
-
-fn tcp_checksum_ok(p: &[u8], i: &offload::SegmentInfo) -> bool {
-    offload::l4_checksum_ok(p, i.h.v6, i.h.ip_len, 6)
-}
-
-fn udp_checksum_ok(p: &[u8], i: &offload::UdpInfo) -> bool {
-    // IPv4 UDP may carry no checksum (0): nothing to launder then.
-    let none = !i.v6 && p[i.ip_len + 6] == 0 && p[i.ip_len + 7] == 0;
-    none || offload::l4_checksum_ok(p, i.v6, i.ip_len, 17)
 }
 
 /// Whether the running kernel is at least `major.minor`.

@@ -10,7 +10,9 @@
 //! * Checks on what arrives: [`inbound`] (frame and message checks),
 //!   [`security`] (identity, trust, sessions and the pre-pass that opens
 //!   sealed data), [`ratelimit`] (bounds on costly messages).
-//! * Send ordering: [`expedite`] (small packets ahead of bulk).
+//! * Sending: [`plan`] (the send planner: order, aggregation, TSO cutting,
+//!   sealing, GRO; the daemons flush its plan, the simulator puts it on
+//!   its air) and [`expedite`] (small packets ahead of bulk).
 
 pub mod broadcast;
 pub mod downstream;
@@ -18,6 +20,7 @@ pub mod expedite;
 pub mod inbound;
 pub mod neighbor;
 pub mod params;
+pub mod plan;
 pub mod ratelimit;
 pub mod role;
 pub mod security;

@@ -10,12 +10,14 @@ use common::action::{Action, Payload, Source};
 use common::batch::SendBatch;
 use common::counters::Counters;
 use common::ip::IpPrefix;
+use common::offload::{VnetHdr, GSO_TCPV4, GSO_TCPV6};
 use common::wire::DEFAULT_ETHERTYPE;
 use common::{NodeId, Time};
 use node_lib::config::{RoutingConfig, SecurityConfig, SecurityMode};
 use node_lib::daemon::RoleParams;
 use node_lib::role::Role;
 use node_lib::security::Security;
+use protocol::plan::{Coalesce, Payloads, SendPlanner};
 use secure::Identity;
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -81,6 +83,27 @@ impl SimNode {
     }
 }
 
+/// Where a simulated node's payloads lie: the received frame or the TUN
+/// packet, and the TUN packet's offload header.
+struct SimPayloads<'a> {
+    frame: &'a [u8],
+    tun: &'a [u8],
+    gso: Option<VnetHdr>,
+}
+
+impl Payloads for SimPayloads<'_> {
+    fn bytes(&self, p: &Payload) -> Option<&[u8]> {
+        let b = match p.source {
+            Source::Link => self.frame,
+            Source::Tun => self.tun,
+        };
+        b.get(p.offset as usize..p.offset as usize + p.len as usize)
+    }
+    fn gso(&self, _slot: u16) -> Option<VnetHdr> {
+        self.gso
+    }
+}
+
 struct InFlight {
     at: Time,
     from: usize,
@@ -97,6 +120,8 @@ pub struct Sim {
     /// Frames delivered over the air so far.
     pub frames_delivered: u64,
     out: Vec<Action>,
+    /// Each node's send planner (the daemons' own).
+    planners: Vec<SendPlanner>,
     /// Security for every node (None: off). All RSUs share the trusted
     /// fleet key; every OBU has its own key; RSUs accept any OBU key.
     security: Option<SecurityConfig>,
@@ -141,6 +166,7 @@ impl Sim {
             routing,
             frames_delivered: 0,
             out: Vec::new(),
+            planners: Vec::new(),
             security: None,
         }
     }
@@ -195,6 +221,14 @@ impl Sim {
         } else {
             Machine::Obu(Obu::new(p))
         };
+        self.planners.push(SendPlanner::new(
+            mac,
+            DEFAULT_ETHERTYPE,
+            MTU,
+            true,
+            true,
+            64,
+        ));
         self.nodes.push(SimNode {
             mac,
             addr,
@@ -256,48 +290,27 @@ impl Sim {
     }
 
     /// Turns node `i`'s pending actions into frames on the air and TUN
-    /// deliveries. `frame`/`tun` are the buffers payloads refer to.
-    fn flush(&mut self, i: usize, frame: &[u8], tun: &[u8]) {
+    /// deliveries, through the daemons' own send planner (order,
+    /// aggregation, TSO cutting, sealing). `frame`/`tun` are the buffers
+    /// payloads refer to; `gso`, the TUN packet's offload header.
+    fn flush(&mut self, i: usize, frame: &[u8], tun: &[u8], gso: Option<VnetHdr>) {
         let actions = std::mem::take(&mut self.out);
-        let mut batch = SendBatch::new(self.nodes[i].mac, DEFAULT_ETHERTYPE, MTU, true, 8);
-        let resolve = |p: &Payload| -> Option<&[u8]> {
-            let b = match p.source {
-                Source::Link => frame,
-                Source::Tun => tun,
-            };
-            b.get(p.offset as usize..p.offset as usize + p.len as usize)
-        };
-        for a in &actions {
-            match a {
-                Action::DeliverTun { payload } => {
-                    if let Some(b) = resolve(payload) {
-                        self.nodes[i].tun_out.push(b.to_vec());
-                    }
-                }
-                Action::SendData {
-                    sealing: common::action::Sealing::Seal,
-                    payload,
-                    ..
-                } => {
-                    let text = if payload.len == 0 {
-                        Some(&[][..])
-                    } else {
-                        resolve(payload)
-                    };
-                    if let (Some(text), Some(sealer)) =
-                        (text, self.nodes[i].machine.role().sealer())
-                    {
-                        batch.push_sealed(a, text, sealer);
-                    }
-                }
-                other => {
-                    batch.push_action(other);
-                }
+        let payloads = SimPayloads { frame, tun, gso };
+        let counters = self.nodes[i].counters.clone();
+        let planner = &mut self.planners[i];
+        let sealer = self.nodes[i].machine.role().sealer();
+        planner.plan(&actions, &payloads, Coalesce::default(), &counters, sealer);
+        for p in planner.tun() {
+            if let Some(b) = payloads.bytes(p) {
+                self.nodes[i].tun_out.push(b.to_vec());
             }
         }
-        for f in 0..batch.frames().len() {
-            let dst = batch.frames()[f].dst;
-            let bytes = batch.frame_bytes(f, resolve).expect("payload resolves");
+        let link = planner.link();
+        for f in 0..link.frames().len() {
+            let dst = link.frames()[f].dst;
+            let bytes = link
+                .frame_bytes(f, |p| payloads.bytes(p))
+                .expect("payload resolves");
             self.nodes[i].frames_sent += 1;
             self.queue.push_back(InFlight {
                 at: self.now + LATENCY,
@@ -312,6 +325,22 @@ impl Sim {
 
     /// Writes an IP packet into node `i`'s TUN (as if an application sent it).
     pub fn send_ip(&mut self, i: usize, packet: &[u8]) {
+        self.send_tun(i, packet, None);
+    }
+
+    /// Writes a TCP super-packet into node `i`'s TUN, as the kernel hands
+    /// one over with TUN offload: segments of `mss` payload bytes to cut.
+    pub fn send_ip_tso(&mut self, i: usize, packet: &[u8], mss: u16) {
+        let v6 = packet.first().is_some_and(|b| b >> 4 == 6);
+        let gso = VnetHdr {
+            gso_type: if v6 { GSO_TCPV6 } else { GSO_TCPV4 },
+            gso_size: mss,
+            ..VnetHdr::default()
+        };
+        self.send_tun(i, packet, Some(gso));
+    }
+
+    fn send_tun(&mut self, i: usize, packet: &[u8], gso: Option<VnetHdr>) {
         let now = self.now;
         let mut out = std::mem::take(&mut self.out);
         self.nodes[i]
@@ -319,7 +348,7 @@ impl Sim {
             .role()
             .on_tun(now, 0, packet, &mut out);
         self.out = out;
-        self.flush(i, &[], packet);
+        self.flush(i, &[], packet, gso);
     }
 
     /// Hands node `to` a raw frame as if heard on the air now.
@@ -332,7 +361,7 @@ impl Sim {
             .role()
             .on_frame(now, 0, &mut frame, &mut out);
         self.out = out;
-        self.flush(to, &frame, &[]);
+        self.flush(to, &frame, &[], None);
     }
 
     /// Frames in flight (not yet delivered), as (sender, bytes).
@@ -395,7 +424,7 @@ impl Sim {
                     .role()
                     .on_frame(now, 0, &mut bytes, &mut out);
                 self.out = out;
-                self.flush(j, &bytes, &[]);
+                self.flush(j, &bytes, &[], None);
             }
         }
         for i in 0..self.nodes.len() {
@@ -403,7 +432,7 @@ impl Sim {
                 let mut out = std::mem::take(&mut self.out);
                 self.nodes[i].machine.role().on_tick(now, &mut out);
                 self.out = out;
-                self.flush(i, &[], &[]);
+                self.flush(i, &[], &[], None);
             }
         }
         self.now = self.now + Duration::from_millis(1);

@@ -279,349 +279,518 @@ fn is_link_down(e: &io::Error) -> bool {
 }
 
 impl<R: Role> Dataplane<R> {
+    /// Runs until shutdown is requested. Never returns early on bad input or
+    /// a link that goes down; only a failing poll or a TUN that is gone
+    /// ends it with an error.
+    pub fn run(self) -> io::Result<()> {
+        Pipeline::new(self).run()
+    }
+}
+
+/// Where the actions being flushed point their payloads.
+#[derive(Clone, Copy)]
+enum Input {
+    /// Timers: control messages only.
+    Timers,
+    /// The link receive batch.
+    Link,
+    /// The TUN receive batch (unbatched mode).
+    Tun,
+}
+
+/// What poll found ready.
+struct Ready {
+    link: bool,
+    tun: bool,
+    wake: bool,
+}
+
+/// The loop's state: the devices and the role, the reused buffers, and
+/// what the loop remembers from one turn to the next.
+///
+/// One turn of the loop:
+///
+/// ```text
+///  1. `tick`          heartbeat, realtime switch, the role's timers
+///                     (beacons, expiry, handshakes) and what they send
+///  2. `watch_link`    every 500 ms: frames the kernel dropped, an
+///                     interface re-created, the link up or down
+///  3. `report`        the rate-limited TUN error warning, the API snapshot
+///  4. `wait`          poll the link, the TUN and the wake-up eventfd, up to
+///                     the role's next timer (at once while bulk waits)
+///  5. shutdown        send what the TUN backlog holds, then return
+///  6. `reload`        settings the control thread handed over (SIGHUP)
+///  7. `receive_link`  up to 4 receive batches (after a quiet spell, a lone
+///                     frame by plain recv): each frame to the role, the
+///                     role's actions planned and flushed
+///  8. `receive_tun`   batched: read into the backlog, each packet to the
+///                     role, small packets now and a turn's share of bulk;
+///                     unbatched: one packet at a time, as the link
+/// ```
+///
+/// Batched and unbatched differ in batch sizes and syscalls (recvmmsg or
+/// recvmsg, sendmmsg or sendmsg, the backlog or one read per packet).
+struct Pipeline<R: Role> {
+    link: RawLink,
+    tun: Tun,
+    role: R,
+    shared: Arc<Shared>,
+    batched: bool,
+    aggregate: bool,
+    max_batch: usize,
+    link_rx: RecvBatch,
+    /// Unbatched mode's TUN reads (batched: the backlog's pool).
+    tun_rx: RecvBatch,
+    tun_meta: Vec<VnetHdr>,
+    backlog: TunBacklog,
+    empty: RecvBatch,
+    scratch: LinkScratch,
+    dispatch: Dispatcher,
+    actions: Vec<Action>,
+    realtime: RealtimeControl,
+    last_snapshot: Time,
+    last_link_check: Time,
+    /// Since when the link's receive queue is known to be empty (None:
+    /// frames may be waiting).
+    link_empty_since: Option<Time>,
+    link_was_up: bool,
+    link_error_logged: bool,
+    tun_errors_seen: u64,
+    /// When each rate-limited warning was last logged (none yet: the
+    /// first one is logged at once, even in the first seconds).
+    last_tun_warning: Option<Time>,
+    last_queue_warning: Option<Time>,
+}
+
+fn warn_again(last: Option<Time>, now: Time) -> bool {
+    last.is_none_or(|t| now.since(t) >= Duration::from_secs(10))
+}
+
+impl<R: Role> Pipeline<R> {
+    fn new(dp: Dataplane<R>) -> Pipeline<R> {
+        let batched = dp.batching.enabled;
+        let max_batch = if batched { dp.batching.max_batch } else { 1 };
+        // Batched: the TUN is read through the backlog; unbatched: one
+        // packet at a time through `tun_rx`.
+        let unbatched_slots = if batched { 0 } else { max_batch };
+        let backlog = TunBacklog::new(
+            if batched { max_batch } else { 0 },
+            dp.tun.read_capacity(),
+            // Bulk per turn: about one sendmmsg of link frames, so the loop
+            // is back at the link and the TUN within a fraction of a ms.
+            max_batch * dp.link.mtu(),
+        );
+        let dispatch = Dispatcher::new(
+            common::NodeId(dp.link.mac()),
+            dp.link.ethertype(),
+            dp.link.mtu(),
+            batched,
+            dp.batching.aggregate,
+            max_batch,
+        );
+        Pipeline {
+            link_rx: RecvBatch::new(max_batch, dp.link.frame_capacity()),
+            tun_rx: RecvBatch::new(unbatched_slots, dp.tun.read_capacity()),
+            tun_meta: vec![VnetHdr::default(); unbatched_slots],
+            backlog,
+            empty: RecvBatch::new(0, 1),
+            scratch: LinkScratch::new(max_batch),
+            dispatch,
+            actions: Vec::with_capacity(max_batch * 4),
+            realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
+            last_snapshot: Time::ZERO,
+            last_link_check: Time::ZERO,
+            link_empty_since: Some(Time::ZERO),
+            link_was_up: true,
+            link_error_logged: false,
+            tun_errors_seen: 0,
+            last_tun_warning: None,
+            last_queue_warning: None,
+            batched,
+            aggregate: dp.batching.aggregate,
+            max_batch,
+            link: dp.link,
+            tun: dp.tun,
+            role: dp.role,
+            shared: dp.shared,
+        }
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        loop {
+            let now = self.shared.now();
+            self.tick(now);
+            self.watch_link(now);
+            self.report(now);
+            let ready = self.wait()?;
+            if self.shared.is_shutting_down() {
+                self.drain();
+                return Ok(());
+            }
+            self.reload(&ready);
+            self.receive_link(&ready);
+            self.receive_tun(&ready)?;
+        }
+    }
+
+    /// Plans and sends the role's pending actions, whose payloads lie in
+    /// `input`'s batch.
+    fn flush(&mut self, input: Input) {
+        let (link_rx, tun_rx, meta) = match input {
+            Input::Timers => (&self.empty, &self.empty, &[][..]),
+            Input::Link => (&self.link_rx, &self.empty, &[][..]),
+            Input::Tun => (&self.empty, &self.tun_rx, &self.tun_meta[..]),
+        };
+        self.dispatch.handle_messages_batched(
+            &self.actions,
+            link_rx,
+            tun_rx,
+            meta,
+            &self.link,
+            &self.tun,
+            &self.shared.counters,
+            self.role.sealer(),
+        );
+        self.actions.clear();
+    }
+
+    /// Step 1: Heartbeat for the watchdog, the realtime decision, the role's
+    /// timers.
+    fn tick(&mut self, now: Time) {
+        self.shared.heartbeat_us.store(now.0, Ordering::Relaxed);
+        self.realtime.on_loop(now, &self.shared);
+        if now >= self.role.next_tick() {
+            self.role.on_tick(now, &mut self.actions);
+            self.flush(Input::Timers);
+        }
+    }
+
+    /// Step 2: Every `LINK_CHECK_EVERY`: count what the kernel dropped, reopen a
+    /// re-created interface, follow the link's state.
+    fn watch_link(&mut self, now: Time) {
+        if now.since(self.last_link_check) < LINK_CHECK_EVERY {
+            return;
+        }
+        self.last_link_check = now;
+        self.count_queue_drops(now);
+        self.reopen_if_recreated();
+        let up = sys::if_running(self.link.ifname()).unwrap_or(false);
+        if up != self.link_was_up {
+            if up {
+                tracing::info!(interface = self.link.ifname(), "link is up again");
+            } else {
+                tracing::warn!(
+                    interface = self.link.ifname(),
+                    "link is down; waiting for it"
+                );
+            }
+            self.link_was_up = up;
+            self.link_error_logged = false;
+        }
+        self.shared.link_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Frames the kernel dropped because we did not read them in time are
+    /// lost before we accepted them: count them.
+    fn count_queue_drops(&mut self, now: Time) {
+        let Ok(n) = self.link.take_queue_drops() else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        let c = &self.shared.counters;
+        c.count_drops(DropReason::LinkQueueFull, u64::from(n));
+        if warn_again(self.last_queue_warning, now) {
+            tracing::warn!(
+                frames = n,
+                "link receive queue overflowed; frames dropped by the kernel and counted (link_queue_full)"
+            );
+            self.last_queue_warning = Some(now);
+        }
+    }
+
+    /// An interface deleted and created again: the socket is bound to the
+    /// old index, so open it anew (bounded by the check period).
+    fn reopen_if_recreated(&mut self) {
+        if !sys::if_index(self.link.ifname()).is_ok_and(|i| i != self.link.ifindex()) {
+            return;
+        }
+        match RawLink::open(self.link.ifname(), self.link.ethertype()) {
+            Ok(l) => {
+                tracing::warn!(
+                    interface = l.ifname(),
+                    "interface was re-created; link socket reopened"
+                );
+                self.backlog.set_budget(self.max_batch * l.mtu());
+                if l.mac() != self.link.mac() {
+                    self.dispatch = Dispatcher::new(
+                        common::NodeId(l.mac()),
+                        l.ethertype(),
+                        l.mtu(),
+                        self.batched,
+                        self.aggregate,
+                        self.max_batch,
+                    );
+                }
+                self.link = l;
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot reopen the link yet"),
+        }
+    }
+
+    /// Step 3: The TUN error warning (at most every 10 s) and the API snapshot
+    /// (on a change, or every `SNAPSHOT_EVERY`).
+    fn report(&mut self, now: Time) {
+        let tun_errors = Counters::get(&self.shared.counters.tun_errors);
+        if tun_errors > self.tun_errors_seen && warn_again(self.last_tun_warning, now) {
+            tracing::warn!(
+                errors = tun_errors - self.tun_errors_seen,
+                "TUN writes failing (queue full or device error); packets dropped and counted"
+            );
+            self.tun_errors_seen = tun_errors;
+            self.last_tun_warning = Some(now);
+        }
+        if self.role.take_changed() || now.since(self.last_snapshot) >= SNAPSHOT_EVERY {
+            self.last_snapshot = now;
+            let snap = self.role.snapshot(now);
+            *self
+                .shared
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = snap;
+        }
+    }
+
+    /// Step 4: Blocks until the link, the TUN or the eventfd is readable, or the
+    /// role's next timer (not at all while bulk waits in the backlog).
+    fn wait(&mut self) -> io::Result<Ready> {
+        let now = self.shared.now();
+        let wait = self.role.next_tick().0.saturating_sub(now.0);
+        let timeout_ms = if self.backlog.has_bulk() {
+            0
+        } else {
+            wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32
+        };
+        let fd = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds = [
+            fd(self.link.as_raw_fd()),
+            fd(self.tun.as_raw_fd()),
+            fd(self.shared.wake.as_raw_fd()),
+        ];
+        self.shared.counters.syscall(Syscall::Poll);
+        sys::poll(&mut fds, timeout_ms)?;
+        Ok(Ready {
+            link: fds[0].revents != 0,
+            tun: fds[1].revents != 0,
+            wake: fds[2].revents != 0,
+        })
+    }
+
+    /// Step 5: Shutdown: what was read from the TUN is accepted, so send it all.
+    fn drain(&mut self) {
+        while self.backlog.has_bulk() {
+            self.send_backlog_turn();
+        }
+    }
+
+    /// Step 6: New routing or security settings from the control thread.
+    fn reload(&mut self, ready: &Ready) {
+        if !ready.wake {
+            return;
+        }
+        let shared = &self.shared;
+        sys::eventfd_drain(shared.wake.as_raw_fd());
+        let routing = shared
+            .routing_update
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(r) = routing {
+            self.role.set_routing(&r);
+            tracing::info!(?r, "routing settings reloaded");
+        }
+        let security = shared
+            .security_update
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(c) = security {
+            self.role.set_security(&c);
+            tracing::info!("security trust lists and limits reloaded");
+        }
+    }
+
+    /// Step 7: Receive batches from the link, each through the role and out.
+    fn receive_link(&mut self, ready: &Ready) {
+        if !ready.link {
+            // Poll says nothing is queued on the link.
+            self.link_empty_since
+                .get_or_insert_with(|| self.shared.now());
+            return;
+        }
+        // After a quiet spell, one frame by plain recv; if more are queued,
+        // poll returns at once and the next read is batched.
+        let lone = self.batched
+            && self
+                .link_empty_since
+                .is_some_and(|t| self.shared.now().since(t) >= LINK_QUIET);
+        for _ in 0..BATCHES_PER_TURN {
+            let c = &self.shared.counters;
+            let batch = self.batched && !lone;
+            let n = match self.link.recv(
+                &mut self.link_rx,
+                self.max_batch,
+                &mut self.scratch,
+                batch,
+                c,
+            ) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.link_receive_failed(e);
+                    break;
+                }
+            };
+            if n == 0 {
+                self.link_empty_since
+                    .get_or_insert_with(|| self.shared.now());
+                break;
+            }
+            let now = self.shared.now();
+            // A batched read that came back short emptied the queue; after
+            // a full batch or a lone read frames may wait.
+            self.link_empty_since = (!lone && n < self.max_batch).then_some(now);
+            self.frames_to_role(now, n);
+            self.flush(Input::Link);
+            if n < self.max_batch {
+                break;
+            }
+        }
+    }
+
+    fn frames_to_role(&mut self, now: Time, n: usize) {
+        let c = &self.shared.counters;
+        for i in 0..n {
+            let frame = self.link_rx.get_mut(i);
+            if frame.is_empty() {
+                continue;
+            }
+            Counters::inc(&c.link_rx_frames, 1);
+            Counters::inc(&c.link_rx_bytes, frame.len() as u64);
+            self.role.on_frame(now, i as u16, frame, &mut self.actions);
+        }
+    }
+
+    /// A failed link receive: counted, logged once per outage; a link that
+    /// went down is marked so (the next check sees it come back).
+    fn link_receive_failed(&mut self, e: io::Error) {
+        Counters::inc(&self.shared.counters.link_errors, 1);
+        if is_link_down(&e) {
+            self.shared.link_up.store(false, Ordering::Relaxed);
+            self.link_was_up = false;
+            tracing::warn!(
+                interface = self.link.ifname(),
+                "link is down; waiting for it"
+            );
+        }
+        if !self.link_error_logged {
+            tracing::warn!(error = %e, down = is_link_down(&e), "link receive failed");
+            self.link_error_logged = true;
+        }
+    }
+
+    /// Step 8: Packets from the TUN through the role and out.
+    fn receive_tun(&mut self, ready: &Ready) -> io::Result<()> {
+        if self.batched {
+            if ready.tun {
+                self.read_into_backlog()?;
+            }
+            if ready.tun || self.backlog.has_bulk() {
+                self.send_backlog_turn();
+            }
+            return Ok(());
+        }
+        if !ready.tun {
+            return Ok(());
+        }
+        for _ in 0..BATCHES_PER_TURN {
+            let c = &self.shared.counters;
+            let n = match self.tun.recv(
+                &mut self.tun_rx,
+                &mut self.tun_meta,
+                self.max_batch,
+                false,
+                c,
+            ) {
+                Ok(n) => n,
+                Err(e) => return Err(self.tun_failed(e)),
+            };
+            if n == 0 {
+                break;
+            }
+            let now = self.shared.now();
+            for i in 0..n {
+                let pkt = self.tun_rx.get(i);
+                Counters::inc(&c.tun_rx_packets, 1);
+                Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
+                self.role.on_tun(now, i as u16, pkt, &mut self.actions);
+            }
+            self.flush(Input::Tun);
+            if n < self.max_batch {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Batched: reads what the TUN has into the backlog; each new packet
+    /// goes through the role and its actions are filed (small now, bulk
+    /// queued).
+    fn read_into_backlog(&mut self) -> io::Result<()> {
+        let c = &self.shared.counters;
+        if let Err(e) = self.backlog.read(&self.tun, c) {
+            return Err(self.tun_failed(e));
+        }
+        let now = self.shared.now();
+        for k in 0..self.backlog.fresh().len() {
+            let slot = self.backlog.fresh()[k];
+            let pkt = self.backlog.packet(slot);
+            Counters::inc(&c.tun_rx_packets, 1);
+            Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
+            self.role.on_tun(now, slot, pkt, &mut self.actions);
+            self.backlog.file(slot, &mut self.actions);
+        }
+        Ok(())
+    }
+
     /// Sends what the TUN backlog has for this turn: the small packets
     /// just read, then a turn's share of the queued bulk.
-    fn send_backlog_turn(
-        &mut self,
-        backlog: &mut TunBacklog,
-        dispatch: &mut Dispatcher,
-        empty: &RecvBatch,
-        c: &Counters,
-    ) {
-        backlog.take_bulk();
-        let (out, pool, meta) = backlog.to_send();
-        dispatch.handle_messages_batched(
+    fn send_backlog_turn(&mut self) {
+        self.backlog.take_bulk();
+        let (out, pool, meta) = self.backlog.to_send();
+        self.dispatch.handle_messages_batched(
             out,
-            empty,
+            &self.empty,
             pool,
             meta,
             &self.link,
             &self.tun,
-            c,
+            &self.shared.counters,
             self.role.sealer(),
         );
-        backlog.sent();
+        self.backlog.sent();
     }
 
     /// The TUN is ours: a read error other than EAGAIN means it is gone
     /// (deleted, fd broken). Polling on would spin; the loop stops and the
     /// service manager restarts the daemon.
-    fn tun_failed(&self, e: io::Error, c: &Counters) -> io::Error {
-        Counters::inc(&c.tun_errors, 1);
+    fn tun_failed(&self, e: io::Error) -> io::Error {
+        Counters::inc(&self.shared.counters.tun_errors, 1);
         tracing::error!(error = %e, tun = self.tun.name(), "TUN device failed; stopping");
         io::Error::new(e.kind(), format!("TUN `{}`: {e}", self.tun.name()))
-    }
-
-    /// Runs until shutdown is requested. Never returns early on bad input or
-    /// a link that goes down; only a failing poll ends it with an error.
-    pub fn run(mut self) -> io::Result<()> {
-        let shared = self.shared.clone();
-        let c: &Counters = &shared.counters;
-        let max_batch = if self.batching.enabled {
-            self.batching.max_batch
-        } else {
-            1
-        };
-        let batched = self.batching.enabled;
-        let mut link_rx = RecvBatch::new(max_batch, self.link.frame_capacity());
-        // Batched: the TUN is read through the backlog; unbatched: one
-        // packet at a time through `tun_rx`.
-        let unbatched_slots = if batched { 0 } else { max_batch };
-        let mut tun_rx = RecvBatch::new(unbatched_slots, self.tun.read_capacity());
-        let mut tun_meta = vec![VnetHdr::default(); unbatched_slots];
-        let mut backlog = TunBacklog::new(
-            if batched { max_batch } else { 0 },
-            self.tun.read_capacity(),
-            // Bulk per turn: about one sendmmsg of link frames, so the loop
-            // is back at the link and the TUN within a fraction of a ms.
-            max_batch * self.link.mtu(),
-        );
-        let empty = RecvBatch::new(0, 1);
-        let mut scratch = LinkScratch::new(max_batch);
-        let mut dispatch = Dispatcher::new(
-            common::NodeId(self.link.mac()),
-            self.link.ethertype(),
-            self.link.mtu(),
-            batched,
-            self.batching.aggregate,
-            max_batch,
-        );
-        let mut actions: Vec<Action> = Vec::with_capacity(max_batch * 4);
-        let mut last_snapshot = Time::ZERO;
-        let mut last_link_check = Time::ZERO;
-        // Since when the link's receive queue is known to be empty (None:
-        // frames may be waiting).
-        let mut link_empty_since: Option<Time> = Some(Time::ZERO);
-        let mut link_was_up = true;
-        let mut link_error_logged = false;
-        let mut tun_errors_seen = 0;
-        // When each rate-limited warning was last logged (none yet: the
-        // first one is logged at once, even in the first seconds).
-        let mut last_tun_warning: Option<Time> = None;
-        let mut last_queue_warning: Option<Time> = None;
-        let warn_again = |last: Option<Time>, now: Time| {
-            last.is_none_or(|t| now.since(t) >= Duration::from_secs(10))
-        };
-        let mut realtime = RealtimeControl::start(&self.dataplane, &shared);
-        loop {
-            let now = shared.now();
-            shared.heartbeat_us.store(now.0, Ordering::Relaxed);
-            realtime.on_loop(now, &shared);
-            if now >= self.role.next_tick() {
-                self.role.on_tick(now, &mut actions);
-                dispatch.handle_messages_batched(
-                    &actions,
-                    &empty,
-                    &empty,
-                    &[],
-                    &self.link,
-                    &self.tun,
-                    c,
-                    self.role.sealer(),
-                );
-                actions.clear();
-            }
-            if now.since(last_link_check) >= LINK_CHECK_EVERY {
-                last_link_check = now;
-                // Frames the kernel dropped because we did not read them in
-                // time are lost before we accepted them: count them.
-                if let Ok(n) = self.link.take_queue_drops() {
-                    if n > 0 {
-                        c.count_drops(DropReason::LinkQueueFull, u64::from(n));
-                        if warn_again(last_queue_warning, now) {
-                            tracing::warn!(
-                                frames = n,
-                                "link receive queue overflowed; frames dropped by the kernel and counted (link_queue_full)"
-                            );
-                            last_queue_warning = Some(now);
-                        }
-                    }
-                }
-                // Interface deleted and created again: the socket is bound to
-                // the old index, so open it anew (bounded by the check period).
-                if sys::if_index(self.link.ifname()).is_ok_and(|i| i != self.link.ifindex()) {
-                    match RawLink::open(self.link.ifname(), self.link.ethertype()) {
-                        Ok(l) => {
-                            tracing::warn!(
-                                interface = l.ifname(),
-                                "interface was re-created; link socket reopened"
-                            );
-                            backlog.set_budget(max_batch * l.mtu());
-                            if l.mac() != self.link.mac() {
-                                dispatch = Dispatcher::new(
-                                    common::NodeId(l.mac()),
-                                    l.ethertype(),
-                                    l.mtu(),
-                                    batched,
-                                    self.batching.aggregate,
-                                    max_batch,
-                                );
-                            }
-                            self.link = l;
-                        }
-                        Err(e) => tracing::debug!(error = %e, "cannot reopen the link yet"),
-                    }
-                }
-                let up = sys::if_running(self.link.ifname()).unwrap_or(false);
-                if up != link_was_up {
-                    if up {
-                        tracing::info!(interface = self.link.ifname(), "link is up again");
-                    } else {
-                        tracing::warn!(
-                            interface = self.link.ifname(),
-                            "link is down; waiting for it"
-                        );
-                    }
-                    link_was_up = up;
-                    link_error_logged = false;
-                }
-                shared.link_up.store(up, Ordering::Relaxed);
-            }
-            let tun_errors = Counters::get(&c.tun_errors);
-            if tun_errors > tun_errors_seen && warn_again(last_tun_warning, now) {
-                tracing::warn!(
-                    errors = tun_errors - tun_errors_seen,
-                    "TUN writes failing (queue full or device error); packets dropped and counted"
-                );
-                tun_errors_seen = tun_errors;
-                last_tun_warning = Some(now);
-            }
-            if self.role.take_changed() || now.since(last_snapshot) >= SNAPSHOT_EVERY {
-                last_snapshot = now;
-                let snap = self.role.snapshot(now);
-                *shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snap;
-            }
-            let wait = self.role.next_tick().0.saturating_sub(now.0);
-            let timeout_ms = if backlog.has_bulk() {
-                0
-            } else {
-                wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32
-            };
-            let mut fds = [
-                libc::pollfd {
-                    fd: self.link.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.tun.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: shared.wake.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            c.syscall(Syscall::Poll);
-            sys::poll(&mut fds, timeout_ms)?;
-            if shared.is_shutting_down() {
-                // What was read from the TUN is accepted: send it all.
-                while backlog.has_bulk() {
-                    self.send_backlog_turn(&mut backlog, &mut dispatch, &empty, c);
-                }
-                return Ok(());
-            }
-            if fds[2].revents != 0 {
-                sys::eventfd_drain(shared.wake.as_raw_fd());
-                let update = shared
-                    .routing_update
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                if let Some(r) = update {
-                    self.role.set_routing(&r);
-                    tracing::info!(?r, "routing settings reloaded");
-                }
-                let update = shared
-                    .security_update
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                if let Some(c) = update {
-                    self.role.set_security(&c);
-                    tracing::info!("security trust lists and limits reloaded");
-                }
-            }
-            if fds[0].revents == 0 {
-                // Poll says nothing is queued on the link.
-                link_empty_since.get_or_insert_with(|| shared.now());
-            } else {
-                // After a quiet spell, one frame by plain recv; if more are
-                // queued, poll returns at once and the next read is batched.
-                let lone = batched
-                    && link_empty_since.is_some_and(|t| shared.now().since(t) >= LINK_QUIET);
-                for _ in 0..BATCHES_PER_TURN {
-                    let n = match self.link.recv(
-                        &mut link_rx,
-                        max_batch,
-                        &mut scratch,
-                        batched && !lone,
-                        c,
-                    ) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            Counters::inc(&c.link_errors, 1);
-                            if is_link_down(&e) {
-                                shared.link_up.store(false, Ordering::Relaxed);
-                                link_was_up = false;
-                                tracing::warn!(
-                                    interface = self.link.ifname(),
-                                    "link is down; waiting for it"
-                                );
-                            }
-                            if !link_error_logged {
-                                tracing::warn!(error = %e, down = is_link_down(&e), "link receive failed");
-                                link_error_logged = true;
-                            }
-                            break;
-                        }
-                    };
-                    if n == 0 {
-                        link_empty_since.get_or_insert_with(|| shared.now());
-                        break;
-                    }
-                    let now = shared.now();
-                    // A batched read that came back short emptied the queue;
-                    // after a full batch or a lone read frames may wait.
-                    link_empty_since = (!lone && n < max_batch).then_some(now);
-                    for i in 0..n {
-                        let frame = link_rx.get_mut(i);
-                        if frame.is_empty() {
-                            continue;
-                        }
-                        Counters::inc(&c.link_rx_frames, 1);
-                        Counters::inc(&c.link_rx_bytes, frame.len() as u64);
-                        self.role.on_frame(now, i as u16, frame, &mut actions);
-                    }
-                    dispatch.handle_messages_batched(
-                        &actions,
-                        &link_rx,
-                        &empty,
-                        &[],
-                        &self.link,
-                        &self.tun,
-                        c,
-                        self.role.sealer(),
-                    );
-                    actions.clear();
-                    if n < max_batch {
-                        break;
-                    }
-                }
-            }
-            if batched && (fds[1].revents != 0 || backlog.has_bulk()) {
-                if fds[1].revents != 0 {
-                    if let Err(e) = backlog.read(&self.tun, c) {
-                        return Err(self.tun_failed(e, c));
-                    }
-                    let now = shared.now();
-                    for k in 0..backlog.fresh().len() {
-                        let slot = backlog.fresh()[k];
-                        let pkt = backlog.packet(slot);
-                        Counters::inc(&c.tun_rx_packets, 1);
-                        Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
-                        self.role.on_tun(now, slot, pkt, &mut actions);
-                        backlog.file(slot, &mut actions);
-                    }
-                }
-                self.send_backlog_turn(&mut backlog, &mut dispatch, &empty, c);
-            } else if fds[1].revents != 0 {
-                for _ in 0..BATCHES_PER_TURN {
-                    let n = match self
-                        .tun
-                        .recv(&mut tun_rx, &mut tun_meta, max_batch, batched, c)
-                    {
-                        Ok(n) => n,
-                        Err(e) => return Err(self.tun_failed(e, c)),
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    let now = shared.now();
-                    for i in 0..n {
-                        let pkt = tun_rx.get(i);
-                        Counters::inc(&c.tun_rx_packets, 1);
-                        Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
-                        self.role.on_tun(now, i as u16, pkt, &mut actions);
-                    }
-                    dispatch.handle_messages_batched(
-                        &actions,
-                        &empty,
-                        &tun_rx,
-                        &tun_meta,
-                        &self.link,
-                        &self.tun,
-                        c,
-                        self.role.sealer(),
-                    );
-                    actions.clear();
-                    if n < max_batch {
-                        break;
-                    }
-                }
-            }
-        }
     }
 }

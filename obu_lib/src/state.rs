@@ -427,7 +427,7 @@ impl Obu {
                         out.push(self.sealed_up(nh, rsu, Payload::EMPTY));
                     }
                 }
-                Err(reason) => self.counters.count_drop(reason),
+                Err(reason) => self.counters.count_drop(reason.into()),
             }
             return;
         }

@@ -151,6 +151,7 @@ impl Security {
             fresh,
             &mut self.scratch,
         )
+        .map_err(DropReason::from)
     }
 
     /// RSU: answers a handshake init from an allowed OBU key (see
@@ -164,12 +165,15 @@ impl Security {
         let (any, allowed) = (self.allow_any_obu, &self.allowed_obus);
         self.sessions
             .respond(now, fresh, init, |k| any || allowed.contains(k))
+            .map_err(DropReason::from)
     }
 
     /// Checks a received signed reply; returns the signer's key.
     pub fn verify_reply(&mut self, now: Time, m: &ParsedMessage) -> Result<PublicKey, DropReason> {
         let fresh = self.freshness(now);
-        control::verify_reply(m.raw, m.trailer, fresh, &mut self.scratch).map(|(k, _)| k)
+        control::verify_reply(m.raw, m.trailer, fresh, &mut self.scratch)
+            .map(|(k, _)| k)
+            .map_err(DropReason::from)
     }
 
     /// Pre-pass over a received frame (Ethernet header included): opens in
@@ -200,7 +204,7 @@ impl Security {
                     len: text.len() as u16,
                 },
                 Err(reason) => {
-                    counters.count_drop(reason);
+                    counters.count_drop(reason.into());
                     Verdict::Failed
                 }
             };

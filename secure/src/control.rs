@@ -3,9 +3,9 @@
 
 use crate::chain;
 use crate::key::{Identity, PublicKey};
+use crate::Error;
 use crate::Freshness;
 use common::action::RawMessage;
-use common::counters::DropReason;
 use common::wire::auth::{
     self, BeaconAuth, ReplyAuth, BEACON_AUTH_LEN, CHAIN_LEN, REPLY_AUTH_LEN, SIG_LEN,
 };
@@ -122,21 +122,21 @@ pub fn verify_beacon(
     trusted: impl Fn(&PublicKey) -> bool,
     freshness: Freshness,
     scratch: &mut Vec<u8>,
-) -> Result<VerifiedBeacon, DropReason> {
-    let a = BeaconAuth::new_checked(trailer).ok_or(DropReason::Unprotected)?;
-    let key = PublicKey::from_slice(a.key()).ok_or(DropReason::AuthFailed)?;
+) -> Result<VerifiedBeacon, Error> {
+    let a = BeaconAuth::new_checked(trailer).ok_or(Error::Unprotected)?;
+    let key = PublicKey::from_slice(a.key()).ok_or(Error::AuthFailed)?;
     if !trusted(&key) {
-        return Err(DropReason::AuthFailed);
+        return Err(Error::AuthFailed);
     }
     if !chain::verify(a.anchor(), a.element(), hops) {
-        return Err(DropReason::AuthFailed);
+        return Err(Error::AuthFailed);
     }
     if !freshness.accepts(a.time_us()) {
-        return Err(DropReason::Replayed);
+        return Err(Error::Replayed);
     }
-    auth::beacon_signed_bytes(raw, scratch).ok_or(DropReason::Malformed)?;
+    auth::beacon_signed_bytes(raw, scratch).ok_or(Error::Malformed)?;
     if !key.verify(scratch, a.signature()) {
-        return Err(DropReason::AuthFailed);
+        return Err(Error::AuthFailed);
     }
     Ok(VerifiedBeacon {
         key,
@@ -176,15 +176,15 @@ pub fn verify_reply(
     trailer: &[u8],
     freshness: Freshness,
     scratch: &mut Vec<u8>,
-) -> Result<(PublicKey, u64), DropReason> {
-    let a = ReplyAuth::new_checked(trailer).ok_or(DropReason::Unprotected)?;
-    let key = PublicKey::from_slice(a.key()).ok_or(DropReason::AuthFailed)?;
+) -> Result<(PublicKey, u64), Error> {
+    let a = ReplyAuth::new_checked(trailer).ok_or(Error::Unprotected)?;
+    let key = PublicKey::from_slice(a.key()).ok_or(Error::AuthFailed)?;
     if !freshness.accepts(a.time_us()) {
-        return Err(DropReason::Replayed);
+        return Err(Error::Replayed);
     }
-    auth::reply_signed_bytes(raw, scratch).ok_or(DropReason::Malformed)?;
+    auth::reply_signed_bytes(raw, scratch).ok_or(Error::Malformed)?;
     if !key.verify(scratch, a.signature()) {
-        return Err(DropReason::AuthFailed);
+        return Err(Error::AuthFailed);
     }
     Ok((key, a.time_us()))
 }

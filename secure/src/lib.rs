@@ -8,11 +8,13 @@
 
 pub mod chain;
 pub mod control;
+pub mod error;
 pub mod key;
 pub mod peers;
 pub mod replay;
 pub mod session;
 
+pub use error::Error;
 pub use key::{Identity, PublicKey};
 pub use peers::{Limits, Sessions};
 

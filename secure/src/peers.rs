@@ -16,9 +16,9 @@
 
 use crate::key::{Identity, PublicKey};
 use crate::session::{OpenError, Session};
+use crate::Error;
 use crate::Freshness;
 use common::action::{RawMessage, Sealer};
-use common::counters::DropReason;
 use common::wire::{HandshakeRepr, MessageType, Sealed, DATA_OVERHEAD};
 use common::{NodeId, Time};
 use snow::{Builder, HandshakeState};
@@ -233,55 +233,55 @@ impl Sessions {
         freshness: Freshness,
         init: &HandshakeRepr,
         allowed: impl Fn(&PublicKey) -> bool,
-    ) -> Result<(RawMessage, PublicKey), DropReason> {
+    ) -> Result<(RawMessage, PublicKey), Error> {
         if init.kind != MessageType::HandshakeInit || init.to != self.me {
-            return Err(DropReason::NotForUs);
+            return Err(Error::NotForUs);
         }
         let peer = init.from;
         if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
-            return Err(DropReason::NoRoute);
+            return Err(Error::TableFull);
         }
         let secret = self.identity.x25519_secret();
         let prologue = Self::prologue(peer, self.me);
-        let params = NOISE_PARAMS.parse().map_err(|_| DropReason::AuthFailed)?;
+        let params = NOISE_PARAMS.parse().map_err(|_| Error::AuthFailed)?;
         let mut hs = Builder::new(params)
             .local_private_key(secret.as_ref())
             .and_then(|b| b.prologue(&prologue))
             .and_then(|b| b.build_responder())
-            .map_err(|_| DropReason::AuthFailed)?;
+            .map_err(|_| Error::AuthFailed)?;
         let mut payload = [0u8; 256];
         let n = hs
             .read_message(init.noise, &mut payload)
-            .map_err(|_| DropReason::AuthFailed)?;
+            .map_err(|_| Error::AuthFailed)?;
         if n != INIT_PAYLOAD_LEN {
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
-        let key = PublicKey::from_slice(&payload[..32]).ok_or(DropReason::AuthFailed)?;
+        let key = PublicKey::from_slice(&payload[..32]).ok_or(Error::AuthFailed)?;
         let wall_us = u64::from_be_bytes(payload[32..40].try_into().unwrap_or_default());
         let init_index = u32::from_be_bytes(payload[40..44].try_into().unwrap_or_default());
         if init_index == 0 {
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
         // The Noise static key must be the X25519 form of the claimed identity.
         if key.x25519().as_ref().map(|k| &k[..]) != hs.get_remote_static() {
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
         if !allowed(&key) {
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
         let p = self.peers.entry(peer).or_default();
         if p.key.is_some_and(|k| k != key) && p.current.is_some() {
             // This id has a live session under another key.
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
         if (p.key == Some(key) && wall_us <= p.last_init_time) || !freshness.accepts(wall_us) {
-            return Err(DropReason::Replayed);
+            return Err(Error::Replayed);
         }
         let local_index = self.new_index();
         let mut noise = [0u8; 256];
         let m = hs
             .write_message(&local_index.to_be_bytes(), &mut noise)
-            .map_err(|_| DropReason::AuthFailed)?;
+            .map_err(|_| Error::AuthFailed)?;
         let (i2r, r2i) = hs.dangerously_get_raw_split();
         let p = self.peers.entry(peer).or_default();
         p.key = Some(key);
@@ -305,27 +305,27 @@ impl Sessions {
 
     /// Initiator: finishes a handshake with the response. The new session
     /// is used for sending at once.
-    pub fn complete(&mut self, now: Time, resp: &HandshakeRepr) -> Result<NodeId, DropReason> {
+    pub fn complete(&mut self, now: Time, resp: &HandshakeRepr) -> Result<NodeId, Error> {
         if resp.kind != MessageType::HandshakeResponse || resp.to != self.me {
-            return Err(DropReason::NotForUs);
+            return Err(Error::NotForUs);
         }
         let peer = *self
             .index
             .get(&resp.receiver_index)
-            .ok_or(DropReason::NoSession)?;
+            .ok_or(Error::NoSession)?;
         if peer != resp.from {
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
-        let p = self.peers.get_mut(&peer).ok_or(DropReason::NoSession)?;
+        let p = self.peers.get_mut(&peer).ok_or(Error::NoSession)?;
         let matches = p
             .pending
             .as_ref()
             .is_some_and(|h| h.local_index == resp.receiver_index);
         if !matches {
             // An answer to a handshake already finished or abandoned.
-            return Err(DropReason::Replayed);
+            return Err(Error::Replayed);
         }
-        let mut pending = p.pending.take().ok_or(DropReason::NoSession)?;
+        let mut pending = p.pending.take().ok_or(Error::NoSession)?;
         let mut payload = [0u8; 64];
         let remote_index = match pending.hs.read_message(resp.noise, &mut payload) {
             Ok(RESP_PAYLOAD_LEN) => u32::from_be_bytes(payload[..4].try_into().unwrap_or_default()),
@@ -334,7 +334,7 @@ impl Sessions {
         if remote_index == 0 {
             // Keep waiting: a forged response must not cancel a real handshake.
             p.pending = Some(pending);
-            return Err(DropReason::AuthFailed);
+            return Err(Error::AuthFailed);
         }
         let (i2r, r2i) = pending.hs.dangerously_get_raw_split();
         let session = Session::new(pending.local_index, remote_index, &i2r, &r2i, now);
@@ -349,18 +349,18 @@ impl Sessions {
 
     /// Opens a sealed data message (whole message, in place) from `origin`
     /// addressed to us. Returns the plaintext range inside `msg`.
-    pub fn open(&mut self, origin: NodeId, msg: &mut [u8]) -> Result<Range<usize>, DropReason> {
+    pub fn open(&mut self, origin: NodeId, msg: &mut [u8]) -> Result<Range<usize>, Error> {
         let index = msg
             .get(DATA_OVERHEAD..)
             .and_then(|b| Sealed::new_checked(b).ok())
             .map(|s| s.index())
-            .ok_or(DropReason::Malformed)?;
-        let peer = *self.index.get(&index).ok_or(DropReason::NoSession)?;
+            .ok_or(Error::Malformed)?;
+        let peer = *self.index.get(&index).ok_or(Error::NoSession)?;
         if peer != origin {
-            return Err(DropReason::NoSession);
+            return Err(Error::NoSession);
         }
         let limit = self.limits.reject_after_messages;
-        let p = self.peers.get_mut(&peer).ok_or(DropReason::NoSession)?;
+        let p = self.peers.get_mut(&peer).ok_or(Error::NoSession)?;
         let (slot, s) = if p.current.as_ref().is_some_and(|s| s.local_index == index) {
             (0, p.current.as_mut())
         } else if p.previous.as_ref().is_some_and(|s| s.local_index == index) {
@@ -368,12 +368,12 @@ impl Sessions {
         } else {
             (2, p.next.as_mut().filter(|s| s.local_index == index))
         };
-        let s = s.ok_or(DropReason::NoSession)?;
+        let s = s.ok_or(Error::NoSession)?;
         let range = s.open(msg, limit).map_err(|e| match e {
-            OpenError::Malformed => DropReason::Malformed,
-            OpenError::Replayed => DropReason::Replayed,
-            OpenError::Forged => DropReason::DecryptFailed,
-            OpenError::Expired => DropReason::NoSession,
+            OpenError::Malformed => Error::Malformed,
+            OpenError::Replayed => Error::Replayed,
+            OpenError::Forged => Error::DecryptFailed,
+            OpenError::Expired => Error::NoSession,
         })?;
         if slot == 2 {
             // The initiator uses the new session: confirmed, rotate.

@@ -1,11 +1,11 @@
 //! Signed beacons and replies: round trips, and every way to tamper with
 //! them is refused.
 
-use common::counters::DropReason;
 use common::ip::IpPrefix;
 use common::wire::{AddrList, BeaconReplyRepr, BeaconRepr, Body, HeaderRepr, Messages, HEADER_LEN};
 use common::NodeId;
 use secure::control::{relay_beacon, sign_beacon, sign_reply, verify_beacon, verify_reply};
+use secure::Error;
 use secure::{Freshness, Identity};
 
 const NOW: u64 = 1_800_000_000_000_000;
@@ -65,12 +65,12 @@ fn beacons_verify_through_relays_and_tampering_fails() {
     let pl = Messages::new(&low).next().unwrap().unwrap();
     assert_eq!(
         verify_beacon(pl.raw, pl.trailer, 1, trusted, F, &mut s),
-        Err(DropReason::AuthFailed)
+        Err(Error::AuthFailed)
     );
     // Untrusted signer.
     assert_eq!(
         verify_beacon(parsed.raw, parsed.trailer, 0, |_| false, F, &mut s),
-        Err(DropReason::AuthFailed)
+        Err(Error::AuthFailed)
     );
     // Stale.
     let old = Freshness {
@@ -79,7 +79,7 @@ fn beacons_verify_through_relays_and_tampering_fails() {
     };
     assert_eq!(
         verify_beacon(parsed.raw, parsed.trailer, 0, trusted, old, &mut s),
-        Err(DropReason::Replayed)
+        Err(Error::Replayed)
     );
     // Any flipped bit in a signed field fails.
     for byte in 0..raw.len() {

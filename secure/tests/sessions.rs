@@ -2,9 +2,9 @@
 //! simulated time.
 
 use common::action::{RawMessage, Sealer};
-use common::counters::DropReason;
 use common::wire::{sealable_data_message, Handshake, HandshakeRepr, MessageType};
 use common::{NodeId, Time};
+use secure::Error;
 use secure::{Freshness, Identity, Limits, Sessions};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +43,7 @@ fn pair(limits: Limits) -> Pair {
 }
 
 impl Pair {
-    fn handshake(&mut self, now: Time) -> Result<(), DropReason> {
+    fn handshake(&mut self, now: Time) -> Result<(), Error> {
         let init = self
             .obu
             .initiate(now, WALL + now.0, RSU, self.rsu_id.public())
@@ -130,10 +130,7 @@ fn replayed_flipped_and_misattributed_messages_are_refused() {
     assert!(p.obu.seal(RSU, &mut m));
     let copy = m.clone();
     assert!(p.rsu.open(OBU, &mut m).is_ok());
-    assert_eq!(
-        p.rsu.open(OBU, &mut copy.clone()),
-        Err(DropReason::Replayed)
-    );
+    assert_eq!(p.rsu.open(OBU, &mut copy.clone()), Err(Error::Replayed));
     // Every single bit flipped outside the TTL byte is detected.
     let mut m2 = message(OBU, RSU, b"another payload");
     assert!(p.obu.seal(RSU, &mut m2));
@@ -154,7 +151,7 @@ fn replayed_flipped_and_misattributed_messages_are_refused() {
     assert!(p.obu.seal(RSU, &mut m3));
     assert_eq!(
         p.rsu.open(NodeId([2, 0, 0, 0, 0, 7]), &mut m3),
-        Err(DropReason::NoSession)
+        Err(Error::NoSession)
     );
 }
 
@@ -174,7 +171,7 @@ fn reordered_messages_inside_the_window_open_once() {
         assert!(p.rsu.open(OBU, m).is_ok());
     }
     for m in &mut msgs {
-        assert_eq!(p.rsu.open(OBU, m), Err(DropReason::Replayed));
+        assert_eq!(p.rsu.open(OBU, m), Err(Error::Replayed));
     }
 }
 
@@ -189,7 +186,7 @@ fn untrusted_initiator_and_replayed_init_are_refused() {
         p.rsu
             .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| false)
             .err(),
-        Some(DropReason::AuthFailed)
+        Some(Error::AuthFailed)
     );
     // Accepted once...
     assert!(p
@@ -201,7 +198,7 @@ fn untrusted_initiator_and_replayed_init_are_refused() {
         p.rsu
             .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
             .err(),
-        Some(DropReason::Replayed)
+        Some(Error::Replayed)
     );
     // An init for an impostor RSU key does not decrypt at the real RSU.
     let other = Identity::from_seed(&[3; 32]);
@@ -213,7 +210,7 @@ fn untrusted_initiator_and_replayed_init_are_refused() {
         p.rsu
             .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
             .err(),
-        Some(DropReason::AuthFailed)
+        Some(Error::AuthFailed)
     );
     // A stale init (old wall clock) is refused.
     let init = p
@@ -225,7 +222,7 @@ fn untrusted_initiator_and_replayed_init_are_refused() {
         q.rsu
             .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
             .err(),
-        Some(DropReason::Replayed)
+        Some(Error::Replayed)
     );
 }
 

@@ -59,7 +59,7 @@ impl Dispatcher {
         max_batch: usize,
     ) -> Dispatcher {
         let planner = SendPlanner::new(src, ethertype, link_mtu, batched, aggregate, max_batch);
-        let frames = (max_batch * 2).max(16);
+        let frames = SendPlanner::frames_for(max_batch);
         Dispatcher {
             planner,
             scratch: LinkScratch::new(frames.min(1024)),

@@ -57,9 +57,7 @@ impl SendPlanner {
         aggregate: bool,
         max_batch: usize,
     ) -> SendPlanner {
-        // A batch of replies can be larger than the input batch (a beacon
-        // plus forwards), so leave room.
-        let frames = (max_batch * 2).max(16);
+        let frames = Self::frames_for(max_batch);
         SendPlanner {
             send: SendBatch::new(src, ethertype, link_mtu, aggregate && batched, frames),
             order: Vec::with_capacity(frames),
@@ -69,6 +67,12 @@ impl SendPlanner {
             tun_writes: Vec::with_capacity(frames),
             batched,
         }
+    }
+
+    /// Frames one plan holds room for: a batch of replies can be larger
+    /// than the input batch (a beacon plus forwards), so leave room.
+    pub fn frames_for(max_batch: usize) -> usize {
+        (max_batch * 2).max(16)
     }
 
     /// Plans `actions`: afterwards [`SendPlanner::link`] holds the frames

@@ -3,7 +3,7 @@
 //! (kill -9 and restart, radio flap, link cut, spray of random and mutated
 //! frames) and heals it. Replayable from a seed.
 
-use crate::{ns_output, Role, Testbed, Topology};
+use crate::{ns_output, NodeOptions, Role, Testbed, Topology};
 use std::time::Duration;
 
 /// xorshift64*: the driver's choices, replayable from the seed.
@@ -141,4 +141,36 @@ pub fn one_fault(
             format!("kill -9 {victim} {down:?}")
         }
     }
+}
+
+/// Builds the road, starts its five daemons in `mode` (None: off) and
+/// waits until they are ready; returns it with 2 s of frames heard on the
+/// air (the attacker's material for sprays).
+pub fn start_road(mode: Option<&str>) -> (Testbed, Vec<Vec<u8>>) {
+    let mut tb = Testbed::new(&road());
+    tb.hub_mode();
+    tb.ensure_keys();
+    tb.distrusted.push(ATTACKER);
+    let opts = NodeOptions {
+        security: mode.map(str::to_string),
+        ..NodeOptions::default()
+    };
+    for i in 0..DAEMONS {
+        tb.start(i, &opts);
+    }
+    for i in 1..DAEMONS {
+        assert!(
+            tb.wait_node_ready(i, Duration::from_secs(15)),
+            "{}",
+            tb.log(i)
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let learned = tb
+        .capture(ATTACKER, Duration::from_secs(2))
+        .join()
+        .expect("capture thread")
+        .expect("capture");
+    assert!(!learned.is_empty(), "frames heard on the air");
+    (tb, learned)
 }

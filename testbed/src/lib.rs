@@ -807,41 +807,8 @@ impl Testbed {
         let frames = frames.to_vec();
         std::thread::spawn(move || -> Result<usize, String> {
             cmd::enter_netns(&ns)?;
-            // SAFETY: plain socket(2); the fd is closed below.
-            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-            if fd < 0 {
-                return Err(format!("socket: {}", std::io::Error::last_os_error()));
-            }
-            let idx = {
-                let name = std::ffi::CString::new("radio0").unwrap();
-                // SAFETY: valid NUL-terminated name.
-                unsafe { libc::if_nametoindex(name.as_ptr()) }
-            };
-            // SAFETY: sockaddr_ll is plain old data.
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = idx as i32;
-            sll.sll_halen = 6;
-            let mut sent = 0;
-            for f in &frames {
-                // SAFETY: sends from a live buffer to a valid address of the right size.
-                let r = unsafe {
-                    libc::sendto(
-                        fd,
-                        f.as_ptr() as *const libc::c_void,
-                        f.len(),
-                        0,
-                        &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                        std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                    )
-                };
-                if r >= 0 {
-                    sent += 1;
-                }
-            }
-            // SAFETY: closes the fd opened above.
-            unsafe { libc::close(fd) };
-            Ok(sent)
+            let radio = RadioSocket::open()?;
+            Ok(frames.iter().filter(|f| radio.send(f)).count())
         })
         .join()
         .map_err(|_| "raw sender panicked".to_string())?
@@ -860,21 +827,7 @@ impl Testbed {
         let ns = self.nodes[i].ns.clone();
         std::thread::spawn(move || -> Result<u64, String> {
             cmd::enter_netns(&ns)?;
-            // SAFETY: plain socket(2); the fd is closed below.
-            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-            if fd < 0 {
-                return Err(format!("socket: {}", std::io::Error::last_os_error()));
-            }
-            let idx = {
-                let name = std::ffi::CString::new("radio0").unwrap();
-                // SAFETY: valid NUL-terminated name.
-                unsafe { libc::if_nametoindex(name.as_ptr()) }
-            };
-            // SAFETY: sockaddr_ll is plain old data.
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = idx as i32;
-            sll.sll_halen = 6;
+            let radio = RadioSocket::open()?;
             let start = Instant::now();
             let mut sent = 0u64;
             let mut k = 0usize;
@@ -884,23 +837,11 @@ impl Testbed {
                 while sent < due {
                     let f = &frames[k % frames.len()];
                     k += 1;
-                    // SAFETY: sends from a live buffer to a valid address of the right size.
-                    unsafe {
-                        libc::sendto(
-                            fd,
-                            f.as_ptr() as *const libc::c_void,
-                            f.len(),
-                            0,
-                            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                        )
-                    };
+                    radio.send(f);
                     sent += 1;
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            // SAFETY: closes the fd opened above.
-            unsafe { libc::close(fd) };
             Ok(sent)
         })
     }
@@ -945,6 +886,55 @@ impl Testbed {
             .iter()
             .position(|n| n.name == name)
             .unwrap_or_else(|| panic!("no node {name}"))
+    }
+}
+
+/// An AF_PACKET socket on this namespace's `radio0`, to send raw frames.
+struct RadioSocket {
+    fd: i32,
+    to: libc::sockaddr_ll,
+}
+
+impl RadioSocket {
+    /// Opens it in the calling thread's namespace.
+    fn open() -> Result<RadioSocket, String> {
+        // SAFETY: plain socket(2); the fd is closed on drop.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+        }
+        let name = std::ffi::CString::new("radio0").unwrap();
+        // SAFETY: valid NUL-terminated name.
+        let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        // SAFETY: sockaddr_ll is plain old data.
+        let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        to.sll_family = libc::AF_PACKET as u16;
+        to.sll_ifindex = idx as i32;
+        to.sll_halen = 6;
+        Ok(RadioSocket { fd, to })
+    }
+
+    /// Sends one frame; whether the kernel took it.
+    fn send(&self, frame: &[u8]) -> bool {
+        // SAFETY: sends from a live buffer to a valid address of the right size.
+        let r = unsafe {
+            libc::sendto(
+                self.fd,
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+                &self.to as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        r >= 0
+    }
+}
+
+impl Drop for RadioSocket {
+    fn drop(&mut self) {
+        // SAFETY: closes the fd this socket owns, once.
+        unsafe { libc::close(self.fd) };
     }
 }
 
@@ -1042,6 +1032,16 @@ pub fn tcp_transfer_between(
     let s = server.join().map_err(|_| "server panicked".to_string())?;
     c?;
     s
+}
+
+/// The bytes of a MAC written `aa:bb:cc:dd:ee:ff` (as the testbed writes
+/// them; panics on anything else).
+pub fn mac_bytes(s: &str) -> [u8; 6] {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
+        .collect();
+    v.try_into().expect("six bytes")
 }
 
 /// Times (seconds, from `ping -D`) of the replies of a ping run.

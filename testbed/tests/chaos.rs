@@ -12,10 +12,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use testbed::chaos::{one_fault, road, Rng, ATTACKER, DAEMONS, FAR, RSU};
-use testbed::{
-    epoch_now, ns_output, reply_times, require_testbed, tcp_transfer_between, NodeOptions, Testbed,
-};
+use testbed::chaos::{one_fault, start_road, Rng, DAEMONS, FAR, RSU};
+use testbed::{epoch_now, ns_output, reply_times, require_testbed, tcp_transfer_between, Testbed};
 
 fn tun_count(tb: &Testbed, i: usize) -> usize {
     let out = ns_output(
@@ -36,31 +34,7 @@ fn chaos(mode: Option<&str>) {
         .unwrap_or(0x5eed_0001 + mode.map_or(0, |m| m.len() as u64));
     eprintln!("chaos {mode:?}: seed {seed}, {secs} s");
     let mut rng = Rng(seed);
-    let mut tb = Testbed::new(&road());
-    tb.hub_mode();
-    tb.ensure_keys();
-    tb.distrusted.push(ATTACKER);
-    let opts = NodeOptions {
-        security: mode.map(str::to_string),
-        ..NodeOptions::default()
-    };
-    for i in 0..DAEMONS {
-        tb.start(i, &opts);
-    }
-    for i in 1..5 {
-        assert!(
-            tb.wait_node_ready(i, Duration::from_secs(15)),
-            "{}",
-            tb.log(i)
-        );
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let learned = tb
-        .capture(ATTACKER, Duration::from_secs(2))
-        .join()
-        .unwrap()
-        .expect("capture");
-    assert!(!learned.is_empty(), "frames heard on the air");
+    let (mut tb, learned) = start_road(mode);
 
     // TCP transfers far OBU -> RSU, one after another, all through the chaos.
     let kills: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();

@@ -3,7 +3,7 @@
 //! and drains back once the spray stops.
 
 use std::time::{Duration, Instant};
-use testbed::{require_testbed, NodeOptions, Role, Testbed, Topology};
+use testbed::{mac_bytes, require_testbed, NodeOptions, Role, Testbed, Topology};
 
 /// xorshift64*: deterministic garbage.
 struct Rng(u64);
@@ -17,14 +17,6 @@ impl Rng {
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
-}
-
-fn mac_bytes(s: &str) -> [u8; 6] {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
 }
 
 /// One hostile frame: random source among `sources`, to broadcast or a victim.

@@ -7,7 +7,9 @@
 use common::wire::HeaderRepr;
 use common::NodeId;
 use std::time::Duration;
-use testbed::{epoch_now, reply_times, require_testbed, NodeOptions, Role, Testbed, Topology};
+use testbed::{
+    epoch_now, mac_bytes, reply_times, require_testbed, NodeOptions, Role, Testbed, Topology,
+};
 
 fn opts(mode: Option<&str>) -> NodeOptions {
     NodeOptions {
@@ -187,14 +189,6 @@ fn forged_inits(rsu_mac: [u8; 6], rsu_key: &str, count: usize) -> Vec<Vec<u8>> {
             f
         })
         .collect()
-}
-
-fn mac_bytes(s: &str) -> [u8; 6] {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
 }
 
 #[test]

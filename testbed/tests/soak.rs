@@ -8,8 +8,8 @@
 //! (`V2XD_SOAK_OUT`, a CSV of every sample).
 
 use std::time::{Duration, Instant};
-use testbed::chaos::{one_fault, road, Rng, ATTACKER, DAEMONS, RSU};
-use testbed::{epoch_now, require_testbed, NodeOptions, Testbed};
+use testbed::chaos::{one_fault, start_road, Rng, DAEMONS, RSU};
+use testbed::{epoch_now, require_testbed, Testbed};
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Sample {
@@ -60,30 +60,7 @@ fn soak_keeps_memory_fds_and_tables_flat() {
     let seed = (epoch_now() * 1e6) as u64 | 1;
     eprintln!("soak: {secs} s, mode {mode}, sample every {every:?}, seed {seed}");
     let mut rng = Rng(seed);
-    let mut tb = Testbed::new(&road());
-    tb.hub_mode();
-    tb.ensure_keys();
-    tb.distrusted.push(ATTACKER);
-    let opts = NodeOptions {
-        security: (mode != "off").then(|| mode.clone()),
-        ..NodeOptions::default()
-    };
-    for i in 0..DAEMONS {
-        tb.start(i, &opts);
-    }
-    for i in 1..DAEMONS {
-        assert!(
-            tb.wait_node_ready(i, Duration::from_secs(15)),
-            "{}",
-            tb.log(i)
-        );
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let learned = tb
-        .capture(ATTACKER, Duration::from_secs(2))
-        .join()
-        .unwrap()
-        .expect("capture");
+    let (mut tb, learned) = start_road((mode != "off").then_some(mode.as_str()));
     // Steady traffic: every OBU pings the RSU 20 times a second throughout.
     let rsu4 = tb.nodes[RSU].addr4.clone();
     let w = (secs + 30).to_string();

@@ -1,29 +1,27 @@
 //! The OBU's sans-IO state machine: beacon flooding, upstream choice and
-//! failover, replies, relaying, downstream routes, broadcast.
+//! failover, replies, relaying, downstream routes. What it shares with the
+//! RSU (the ingress path, tables, broadcast, security, expiry) is
+//! `protocol::core`; here are the OBU's handlers.
 
 use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
 use common::action::{Action, Control, Payload, RawMessage, Sealer, Sealing};
 use common::counters::{Counters, DropReason};
-use common::ip::{self, IpPrefix};
+use common::ip;
 use common::wire::{
-    AddrList, BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, MessageType, Messages,
-    ParsedMessage,
+    AddrList, BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage,
 };
 use common::{NodeId, Time};
-use protocol::broadcast::Broadcaster;
+use protocol::core::{receive_frame, Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
-use protocol::inbound::{self, link_payload};
-use protocol::neighbor::NeighborTable;
-use protocol::params::RoleParams;
-use protocol::params::{RoutingConfig, SecurityConfig};
+use protocol::inbound::link_payload;
+use protocol::params::{RoleParams, RoutingConfig, SecurityConfig};
 use protocol::role::{Role, RoleSnapshot};
-use protocol::security::{Security, Verdict};
+use protocol::security::Verdict;
 use protocol::seqwin::SeqCheck;
 use secure::control;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const MAX_NEIGHBORS: usize = 1024;
@@ -36,83 +34,56 @@ const KEEPALIVE_WHILE_YOUNGER: Duration = Duration::from_secs(1);
 const RSU_FORGET_AFTER: Duration = Duration::from_secs(30);
 
 pub struct Obu {
-    id: NodeId,
-    mac: NodeId,
-    addrs: Vec<IpPrefix>,
+    core: RoleCore,
     addr_list: AddrList,
-    routing: RoutingConfig,
-    counters: Arc<Counters>,
-    neighbors: NeighborTable,
     rsus: HashMap<NodeId, RsuInfo>,
     upstream: Option<Upstream>,
-    downstream: DownstreamTable,
-    broadcast: Broadcaster,
     next_housekeeping: Time,
-    gone: Vec<NodeId>,
-    changed: bool,
-    sec: Option<Security>,
 }
 
 impl Obu {
     pub fn new(p: RoleParams) -> Obu {
         let addr_list = AddrList::from_slice(&p.addresses).unwrap_or_default();
+        let (core, _seed) = RoleCore::new(p, MAX_NEIGHBORS, MAX_DOWNSTREAM);
         Obu {
-            id: p.id,
-            mac: p.mac,
-            addrs: p.addresses,
+            core,
             addr_list,
-            routing: p.routing,
-            counters: p.counters,
-            neighbors: NeighborTable::new(MAX_NEIGHBORS),
             rsus: HashMap::new(),
             upstream: None,
-            downstream: DownstreamTable::new(MAX_DOWNSTREAM),
-            broadcast: Broadcaster::new(p.id, p.security.as_ref().is_some_and(|s| s.encrypted())),
             next_housekeeping: Time::ZERO,
-            gone: Vec::new(),
-            changed: false,
-            sec: p.security,
         }
     }
 
-    fn encrypted(&self) -> bool {
-        self.sec.as_ref().is_some_and(|s| s.encrypted())
-    }
-
     pub fn id(&self) -> NodeId {
-        self.id
+        self.core.id
     }
     pub fn upstream(&self) -> Option<Upstream> {
         self.upstream
     }
     /// Encrypted mode: whether a session with the upstream RSU is up.
     pub fn has_session(&self) -> bool {
-        match (&self.sec, self.upstream) {
+        match (&self.core.sec, self.upstream) {
             (Some(sec), Some(u)) => sec.sessions.has_session(&u.rsu),
             _ => false,
         }
     }
     pub fn downstream(&self) -> &DownstreamTable {
-        &self.downstream
+        &self.core.downstream
     }
     /// Entries held in all tables (for bounded-state checks).
     pub fn state_size(&self) -> usize {
-        self.neighbors.len()
+        self.core.neighbors.len()
             + self
                 .rsus
                 .values()
                 .map(|r| 1 + r.candidates.len())
                 .sum::<usize>()
-            + self.downstream.len()
-            + self.broadcast.tracked()
-    }
-
-    fn data_ttl(&self) -> u8 {
-        self.routing.max_hops.saturating_mul(2).max(2)
+            + self.core.downstream.len()
+            + self.core.broadcast.tracked()
     }
 
     fn is_own_addr(&self, a: &IpAddr) -> bool {
-        self.addrs.iter().any(|p| p.addr == *a)
+        self.core.addrs.iter().any(|p| p.addr == *a)
     }
 
     /// Next hop toward `rsu`: the upstream if it leads there, else the best
@@ -127,29 +98,17 @@ impl Obu {
 
     fn reply_to(&mut self, u: Upstream, (seq, timestamp_us): (u32, u64), now: Time) -> Action {
         let reply = BeaconReplyRepr {
-            obu: self.id,
+            obu: self.core.id,
             rsu: u.rsu,
             seq,
             timestamp_us,
             hops: u.hops,
             addrs: self.addr_list,
         };
-        let msg = match self.sec.as_mut() {
-            Some(sec) => {
-                let wall = sec.wall_us(now);
-                Control::Raw(Box::new(control::sign_reply(
-                    &sec.identity,
-                    &reply,
-                    wall,
-                    &mut sec.scratch,
-                )))
-            }
-            None => Control::BeaconReply(Box::new(reply)),
-        };
         Action::SendControl {
             dst: u.next_hop,
-            ttl: self.routing.max_hops,
-            msg,
+            ttl: self.core.routing.max_hops,
+            msg: self.core.reply_control(now, reply),
         }
     }
 
@@ -162,6 +121,7 @@ impl Obu {
         // A young session is confirmed again with each reply, so one lost
         // keepalive does not leave the RSU on the old session.
         let young = self
+            .core
             .sec
             .as_ref()
             .filter(|s| s.encrypted())
@@ -185,8 +145,8 @@ impl Obu {
         if !changed {
             return;
         }
-        self.changed = true;
-        Counters::inc(&self.counters.upstream_changes, 1);
+        self.core.changed = true;
+        Counters::inc(&self.core.counters.upstream_changes, 1);
         match new {
             Some(u) => {
                 tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, hops = u.hops, "upstream chosen");
@@ -198,31 +158,23 @@ impl Obu {
 
     /// Security on: checks a beacon's signature, trust, hop chain and
     /// freshness, and that it is not older than the last one accepted from
-    /// its RSU. Returns false (counted) to drop it.
-    fn beacon_authentic(&mut self, now: Time, m: &ParsedMessage, b: &BeaconRepr) -> bool {
-        let Some(sec) = self.sec.as_mut() else {
-            return true;
+    /// its RSU.
+    fn beacon_authentic(&mut self, now: Time, m: &ParsedMessage, b: &BeaconRepr) -> Handled {
+        let Some(sec) = self.core.sec.as_mut() else {
+            return Ok(());
         };
         // Older than what this RSU already proved: a replay, refused before
         // the (costly) signature check.
         let last = self.rsus.get(&b.rsu).filter(|i| i.key.is_some());
         if let (Some(info), Some(t)) = (last, control::claimed_time(m.trailer)) {
             if t < info.auth_time_us {
-                self.counters.count_drop(DropReason::Replayed);
-                return false;
+                return Err(DropReason::Replayed);
             }
         }
-        let v = match sec.verify_beacon(now, m, b.hops) {
-            Ok(v) => v,
-            Err(reason) => {
-                self.counters.count_drop(reason);
-                return false;
-            }
-        };
+        let v = sec.verify_beacon(now, m, b.hops)?;
         if let Some(info) = self.rsus.get_mut(&b.rsu) {
             if info.key == Some(v.key) && v.time_us < info.auth_time_us {
-                self.counters.count_drop(DropReason::Replayed);
-                return false;
+                return Err(DropReason::Replayed);
             }
             if info.key.is_some_and(|k| k != v.key) {
                 // The RSU now signs with another (trusted) key: a rotated
@@ -240,53 +192,55 @@ impl Obu {
             info.key = Some(v.key);
             info.auth_time_us = v.time_us;
         }
-        true
+        Ok(())
     }
 
-    fn on_beacon(
+    /// Records beacon `b` of its RSU heard via `from`: a new epoch (a
+    /// restarted RSU) or a resynchronised sequence starts the RSU's windows
+    /// afresh. Returns whether it is the first copy of (rsu, seq).
+    ///
+    /// A new epoch is taken only once the current one has been silent for
+    /// the resync time (`neighbor_timeout_ms`): a restarted RSU's old
+    /// process is silent by then, while a forged epoch (mode off) or an old
+    /// beacon still in flight is refused as stale while the real RSU is
+    /// heard, so two epochs can never flap the windows or the floods.
+    fn record_beacon(
         &mut self,
         now: Time,
         from: NodeId,
-        m: &ParsedMessage,
         b: &BeaconRepr,
-        out: &mut Vec<Action>,
-    ) {
-        if b.rsu == self.id {
-            self.counters.count_drop(DropReason::Loop);
-            return;
-        }
-        let my_hops = b.hops.saturating_add(1);
-        if my_hops > self.routing.max_hops {
-            self.counters.count_drop(DropReason::TtlExpired);
-            return;
-        }
-        if !self.rsus.contains_key(&b.rsu) && self.rsus.len() >= MAX_RSUS {
-            self.counters.count_drop(DropReason::NoRoute);
-            return;
-        }
-        if !self.beacon_authentic(now, m, b) {
-            return;
-        }
-        let n = self.routing.candidates;
-        let resync = self.routing.neighbor_timeout();
+        my_hops: u8,
+    ) -> Result<bool, DropReason> {
+        let n = self.core.routing.candidates;
+        let resync = self.core.routing.neighbor_timeout();
+        let counters = &self.core.counters;
         let info = self.rsus.entry(b.rsu).or_default();
-        if info.epoch.is_some_and(|e| e != b.epoch) {
+        let other_epoch = info.epoch.is_some_and(|e| e != b.epoch);
+        if other_epoch && now.since(info.epoch_heard) < resync {
+            return Err(DropReason::Duplicate);
+        }
+        if other_epoch {
             // A new process behind the same RSU id (authentic, in the
             // secure modes): its sequence starts afresh and, encrypted, it
             // has none of our sessions; renew ours at once.
-            tracing::info!(rsu = %b.rsu, epoch = b.epoch, "RSU restarted");
-            Counters::inc(&self.counters.restarts_seen, 1);
+            if info.may_log(now) {
+                tracing::info!(rsu = %b.rsu, epoch = b.epoch, "RSU restarted (further ones for 10 s only counted: restarts_seen)");
+            }
+            Counters::inc(&counters.restarts_seen, 1);
             info.start_afresh(b);
             info.dedup = Default::default();
-            if let Some(sec) = self.sec.as_mut() {
+            if let Some(sec) = self.core.sec.as_mut() {
                 sec.sessions.forget(&b.rsu);
             }
         }
         info.epoch = Some(b.epoch);
+        info.epoch_heard = now;
         let check = info.dedup.check(b.seq, now, resync);
         if check == SeqCheck::Resynced {
-            tracing::info!(rsu = %b.rsu, seq = b.seq, "beacon sequence resynchronised");
-            Counters::inc(&self.counters.seq_resyncs, 1);
+            if info.may_log(now) {
+                tracing::info!(rsu = %b.rsu, seq = b.seq, "beacon sequence resynchronised (further ones for 10 s only counted: seq_resyncs)");
+            }
+            Counters::inc(&counters.seq_resyncs, 1);
             info.start_afresh(b);
         }
         let fresh = check.is_new();
@@ -307,160 +261,55 @@ impl Obu {
         cand.last_heard = now;
         info.age_windows();
         info.prune(n);
-        if !fresh {
-            self.reselect(now, out);
-            return;
-        }
-        // First copy of (rsu, seq): flood it on, one hop further.
-        if my_hops < self.routing.max_hops {
-            let msg = if self.sec.is_some() {
-                control::relay_beacon(m.raw, my_hops).map(|r| Control::Raw(Box::new(r)))
-            } else {
-                Some(Control::Beacon(BeaconRepr {
-                    hops: my_hops,
-                    ..*b
-                }))
-            };
-            if let Some(msg) = msg {
-                out.push(Action::SendControl {
-                    dst: NodeId::BROADCAST,
-                    ttl: 1,
-                    msg,
-                });
-            }
-        }
-        let before = self.upstream;
-        self.reselect(now, out);
-        // Answer each beacon of our RSU once (a change already answered).
-        if let Some(u) = self.upstream {
-            if u.rsu == b.rsu && before == self.upstream {
-                self.reply_upstream(u, now, out);
-            }
-        }
+        Ok(fresh)
     }
 
-    fn on_reply(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        m: &ParsedMessage,
-        r: &BeaconReplyRepr,
-        out: &mut Vec<Action>,
-    ) {
-        let ttl = m.header.ttl;
-        if r.obu == self.id {
-            self.counters.count_drop(DropReason::Loop);
+    /// Floods the first copy of a beacon on, one hop further.
+    fn flood_beacon(&self, m: &ParsedMessage, b: &BeaconRepr, my_hops: u8, out: &mut Vec<Action>) {
+        if my_hops >= self.core.routing.max_hops {
             return;
         }
-        let mut key = None;
-        if let Some(sec) = self.sec.as_mut() {
-            match sec.verify_reply(now, m) {
-                Ok(k) if self.downstream.key_matches(&r.obu, &k.0) => key = Some(k.0),
-                Ok(_) => {
-                    // Another key already speaks for this OBU id here.
-                    self.counters.count_drop(DropReason::AuthFailed);
-                    return;
-                }
-                Err(reason) => {
-                    self.counters.count_drop(reason);
-                    return;
-                }
-            }
-        }
-        let route = DownRoute {
-            next_hop: from,
-            hops: r.hops,
-            addrs: r.addrs,
-            last_seen: now,
-            rsu: r.rsu,
-            rtt_us: None,
-            key,
+        let msg = if self.core.sec.is_some() {
+            control::relay_beacon(m.raw, my_hops).map(|r| Control::Raw(Box::new(r)))
+        } else {
+            Some(Control::Beacon(BeaconRepr {
+                hops: my_hops,
+                ..*b
+            }))
         };
-        match self.downstream.learn(r.obu, route) {
-            Learned::Full => self.counters.count_drop(DropReason::NoRoute),
-            Learned::New => self.changed = true,
-            Learned::Updated => {}
-        }
-        if ttl <= 1 {
-            self.counters.count_drop(DropReason::TtlExpired);
-            return;
-        }
-        match self.next_hop_to(r.rsu) {
-            Some(nh) if nh == from => self.counters.count_drop(DropReason::Loop),
-            Some(nh) => {
-                let msg = if self.sec.is_some() {
-                    Control::Raw(Box::new(RawMessage::copy_of(m)))
-                } else {
-                    Control::BeaconReply(Box::new(*r))
-                };
-                out.push(Action::SendControl {
-                    dst: nh,
-                    ttl: ttl - 1,
-                    msg,
-                });
-            }
-            None => self.counters.count_drop(DropReason::NoRoute),
+        if let Some(msg) = msg {
+            out.push(Action::SendControl {
+                dst: NodeId::BROADCAST,
+                ttl: 1,
+                msg,
+            });
         }
     }
 
-    /// Handshake messages: ours to finish, or relayed (init toward its RSU,
-    /// response down toward its OBU), like replies and downstream data.
-    fn on_handshake(
+    /// Our own handshake finished: the session is up.
+    fn complete_handshake(
         &mut self,
         now: Time,
-        from: NodeId,
-        m: &ParsedMessage,
         h: &HandshakeRepr,
         out: &mut Vec<Action>,
-    ) {
-        let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) else {
-            self.counters.count_drop(DropReason::Unprotected);
-            return;
-        };
-        if h.kind == MessageType::HandshakeResponse && h.to == self.id {
-            match sec.sessions.complete(now, h) {
-                Ok(rsu) => {
-                    Counters::inc(&self.counters.handshakes, 1);
-                    tracing::info!(%rsu, "session established");
-                    // An empty sealed message confirms the session to the RSU.
-                    if let Some(nh) = self.next_hop_to(rsu) {
-                        out.push(self.sealed_up(nh, rsu, Payload::EMPTY));
-                    }
-                }
-                Err(reason) => self.counters.count_drop(reason.into()),
-            }
-            return;
+    ) -> Handled {
+        let sec = self.core.sec.as_mut().ok_or(DropReason::Unprotected)?;
+        let rsu = sec.sessions.complete(now, h)?;
+        Counters::inc(&self.core.counters.handshakes, 1);
+        tracing::info!(%rsu, "session established");
+        // An empty sealed message confirms the session to the RSU.
+        if let Some(nh) = self.next_hop_to(rsu) {
+            out.push(self.sealed_up(nh, rsu, Payload::EMPTY));
         }
-        let ttl = m.header.ttl;
-        if ttl <= 1 {
-            self.counters.count_drop(DropReason::TtlExpired);
-            return;
-        }
-        let nh = match h.kind {
-            MessageType::HandshakeInit => self.next_hop_to(h.to),
-            _ => self.downstream.get(&h.to).map(|r| r.next_hop),
-        };
-        let Some(nh) = nh else {
-            self.counters.count_drop(DropReason::NoRoute);
-            return;
-        };
-        if nh == from {
-            self.counters.count_drop(DropReason::Loop);
-            return;
-        }
-        out.push(Action::SendControl {
-            dst: nh,
-            ttl: ttl - 1,
-            msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
-        });
+        Ok(())
     }
 
     fn sealed_up(&self, next_hop: NodeId, rsu: NodeId, payload: Payload) -> Action {
         Action::SendData {
             next_hop,
             kind: MessageType::DataUp,
-            ttl: self.data_ttl(),
-            origin: self.id,
+            ttl: self.core.data_ttl(),
+            origin: self.core.id,
             dest: rsu,
             payload,
             sealing: Sealing::Seal,
@@ -471,8 +320,8 @@ impl Obu {
     fn maybe_handshake(&mut self, now: Time, out: &mut Vec<Action>) {
         let Some(u) = self.upstream else { return };
         let key = self.rsus.get(&u.rsu).and_then(|i| i.key);
-        let max_hops = self.routing.max_hops;
-        let Some(sec) = self.sec.as_mut().filter(|s| s.encrypted()) else {
+        let max_hops = self.core.routing.max_hops;
+        let Some(sec) = self.core.sec.as_mut().filter(|s| s.encrypted()) else {
             return;
         };
         let Some(key) = key else { return };
@@ -490,103 +339,6 @@ impl Obu {
         }
     }
 
-    fn on_data(
-        &mut self,
-        from: NodeId,
-        slot: u16,
-        m: &ParsedMessage,
-        d: &DataRepr,
-        verdict: Verdict,
-        out: &mut Vec<Action>,
-    ) {
-        let (origin, dest, payload) = (d.origin, d.dest, d.payload);
-        let pl = link_payload(slot, m, payload.len());
-        let ttl = m.header.ttl;
-        let sealed = match protocol::security::check_sealing(m.header.flags, self.encrypted()) {
-            Ok(s) => s,
-            Err(reason) => {
-                self.counters.count_drop(reason);
-                return;
-            }
-        };
-        if sealed {
-            self.on_sealed(
-                from,
-                slot,
-                m.header.msg_type,
-                ttl,
-                origin,
-                dest,
-                pl,
-                verdict,
-                out,
-            );
-            return;
-        }
-        if m.header.msg_type == MessageType::DataDown {
-            if dest == self.id {
-                out.push(Action::DeliverTun { payload: pl });
-                return;
-            }
-            let Some(r) = self.downstream.get(&dest) else {
-                self.counters.count_drop(DropReason::NoRoute);
-                return;
-            };
-            let nh = r.next_hop;
-            self.forward(
-                from,
-                nh,
-                MessageType::DataDown,
-                ttl,
-                origin,
-                dest,
-                pl,
-                Sealing::Plain,
-                out,
-            );
-            return;
-        }
-        // DataUp from a child.
-        let Some(dst) = ip::destination(payload) else {
-            self.counters.count_drop(DropReason::NotIp);
-            return;
-        };
-        if self.is_own_addr(&dst) {
-            out.push(Action::DeliverTun { payload: pl });
-            return;
-        }
-        if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
-            // Both ends below us: turn around here, the RSU need not see it.
-            let nh = r.next_hop;
-            self.forward(
-                from,
-                nh,
-                MessageType::DataDown,
-                ttl,
-                origin,
-                obu,
-                pl,
-                Sealing::Plain,
-                out,
-            );
-            return;
-        }
-        match self.next_hop_to(dest) {
-            Some(nh) => self.forward(
-                from,
-                nh,
-                MessageType::DataUp,
-                ttl,
-                origin,
-                dest,
-                pl,
-                Sealing::Plain,
-                out,
-            ),
-            None => self.counters.count_drop(DropReason::NoRoute),
-        }
-    }
-
     /// Sealed data: ours (opened by the pre-pass) to deliver, or somebody
     /// else's to relay by node ids alone (relays cannot read it).
     #[allow(clippy::too_many_arguments)]
@@ -601,11 +353,11 @@ impl Obu {
         pl: Payload,
         verdict: Verdict,
         out: &mut Vec<Action>,
-    ) {
-        if dest == self.id {
-            match verdict {
+    ) -> Handled {
+        if dest == self.core.id {
+            return match verdict {
                 // Empty: a keepalive, nothing to deliver.
-                Verdict::Opened { len: 0, .. } => {}
+                Verdict::Opened { len: 0, .. } => Ok(()),
                 Verdict::Opened { start, len } if kind == MessageType::DataDown => {
                     out.push(Action::DeliverTun {
                         payload: Payload {
@@ -614,22 +366,89 @@ impl Obu {
                             offset: start,
                             len,
                         },
-                    })
+                    });
+                    Ok(())
                 }
-                Verdict::Opened { .. } => self.counters.count_drop(DropReason::NotForUs),
-                Verdict::Failed => {}
-                Verdict::Untouched => self.counters.count_drop(DropReason::Malformed),
-            }
-            return;
+                Verdict::Opened { .. } => Err(DropReason::NotForUs),
+                // Counted by the pre-pass already.
+                Verdict::Failed => Ok(()),
+                Verdict::Untouched => Err(DropReason::Malformed),
+            };
         }
         let nh = match kind {
-            MessageType::DataDown => self.downstream.get(&dest).map(|r| r.next_hop),
+            MessageType::DataDown => self.core.downstream.get(&dest).map(|r| r.next_hop),
             _ => self.next_hop_to(dest),
         };
-        match nh {
-            Some(nh) => self.forward(from, nh, kind, ttl, origin, dest, pl, Sealing::Relay, out),
-            None => self.counters.count_drop(DropReason::NoRoute),
+        let nh = nh.ok_or(DropReason::NoRoute)?;
+        self.forward(from, nh, kind, ttl, origin, dest, pl, Sealing::Relay, out)
+    }
+
+    /// Plain data: downstream to us or on toward its OBU; upstream from a
+    /// child to us, turned around to another descendant, or on toward its
+    /// RSU.
+    fn on_plain(
+        &mut self,
+        from: NodeId,
+        slot: u16,
+        m: &ParsedMessage,
+        d: &DataRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        let (origin, dest, payload) = (d.origin, d.dest, d.payload);
+        let pl = link_payload(slot, m, payload.len());
+        let ttl = m.header.ttl;
+        if m.header.msg_type == MessageType::DataDown {
+            if dest == self.core.id {
+                out.push(Action::DeliverTun { payload: pl });
+                return Ok(());
+            }
+            let r = self.core.downstream.get(&dest).ok_or(DropReason::NoRoute)?;
+            let nh = r.next_hop;
+            return self.forward(
+                from,
+                nh,
+                MessageType::DataDown,
+                ttl,
+                origin,
+                dest,
+                pl,
+                Sealing::Plain,
+                out,
+            );
         }
+        // DataUp from a child.
+        let dst = ip::destination(payload).ok_or(DropReason::NotIp)?;
+        if self.is_own_addr(&dst) {
+            out.push(Action::DeliverTun { payload: pl });
+            return Ok(());
+        }
+        if let Some((obu, r)) = self.core.downstream.lookup_addr(&dst) {
+            // Both ends below us: turn around here, the RSU need not see it.
+            let nh = r.next_hop;
+            return self.forward(
+                from,
+                nh,
+                MessageType::DataDown,
+                ttl,
+                origin,
+                obu,
+                pl,
+                Sealing::Plain,
+                out,
+            );
+        }
+        let nh = self.next_hop_to(dest).ok_or(DropReason::NoRoute)?;
+        self.forward(
+            from,
+            nh,
+            MessageType::DataUp,
+            ttl,
+            origin,
+            dest,
+            pl,
+            Sealing::Plain,
+            out,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -644,16 +463,14 @@ impl Obu {
         payload: Payload,
         sealing: Sealing,
         out: &mut Vec<Action>,
-    ) {
+    ) -> Handled {
         if nh == from {
-            self.counters.count_drop(DropReason::Loop);
-            return;
+            return Err(DropReason::Loop);
         }
         if ttl <= 1 {
-            self.counters.count_drop(DropReason::TtlExpired);
-            return;
+            return Err(DropReason::TtlExpired);
         }
-        Counters::inc(&self.counters.relayed, 1);
+        Counters::inc(&self.core.counters.relayed, 1);
         out.push(Action::SendData {
             next_hop: nh,
             kind,
@@ -663,16 +480,50 @@ impl Obu {
             payload,
             sealing,
         });
+        Ok(())
+    }
+
+    /// A TUN packet: broadcast went out already (`classify_tun`);
+    /// encrypted, everything goes to the RSU sealed (it turns V2V traffic
+    /// around); in the clear, to a descendant's address downstream, else
+    /// upstream.
+    fn route_tun(&mut self, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
+        let core = &mut self.core;
+        let ttl = core.routing.broadcast_ttl;
+        let Some((dst, payload)) =
+            core.broadcast
+                .classify_tun(&core.addrs, ttl, slot, packet, out)?
+        else {
+            return Ok(());
+        };
+        let u = self.upstream;
+        if self.core.encrypted() {
+            let u = u.ok_or(DropReason::NoRoute)?;
+            out.push(self.sealed_up(u.next_hop, u.rsu, payload));
+            return Ok(());
+        }
+        let (next_hop, kind, dest) = match self.core.downstream.lookup_addr(&dst) {
+            Some((obu, r)) => (r.next_hop, MessageType::DataDown, obu),
+            None => {
+                let u = u.ok_or(DropReason::NoRoute)?;
+                (u.next_hop, MessageType::DataUp, u.rsu)
+            }
+        };
+        out.push(Action::SendData {
+            next_hop,
+            kind,
+            ttl: self.core.data_ttl(),
+            origin: self.core.id,
+            dest,
+            payload,
+            sealing: Sealing::Plain,
+        });
+        Ok(())
     }
 
     fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
-        let timeout = self.routing.neighbor_timeout();
-        self.gone.clear();
-        self.neighbors.expire(now, timeout, &mut self.gone);
-        for mac in &self.gone {
-            self.downstream.remove_via(*mac);
-        }
-        self.downstream.expire(now, timeout * 2);
+        let timeout = self.core.routing.neighbor_timeout();
+        self.core.expire(now);
         let current = self.upstream;
         let mut lost = false;
         for (rsu, info) in self.rsus.iter_mut() {
@@ -690,100 +541,184 @@ impl Obu {
         }
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
-        self.broadcast.expire(now);
+    }
+}
+
+impl Handlers for Obu {
+    const REFUSE_WHEN_NEIGHBORS_FULL: bool = true;
+
+    fn core(&mut self) -> &mut RoleCore {
+        &mut self.core
+    }
+
+    fn on_beacon(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        b: &BeaconRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        if b.rsu == self.core.id {
+            return Err(DropReason::Loop);
+        }
+        let my_hops = b.hops.saturating_add(1);
+        if my_hops > self.core.routing.max_hops {
+            return Err(DropReason::TtlExpired);
+        }
+        if !self.rsus.contains_key(&b.rsu) && self.rsus.len() >= MAX_RSUS {
+            return Err(DropReason::NoRoute);
+        }
+        self.beacon_authentic(now, m, b)?;
+        if !self.record_beacon(now, from, b, my_hops)? {
+            self.reselect(now, out);
+            return Ok(());
+        }
+        self.flood_beacon(m, b, my_hops, out);
+        let before = self.upstream;
+        self.reselect(now, out);
+        // Answer each beacon of our RSU once (a change already answered).
+        if let Some(u) = self.upstream {
+            if u.rsu == b.rsu && before == self.upstream {
+                self.reply_upstream(u, now, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_reply(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        r: &BeaconReplyRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        let ttl = m.header.ttl;
+        if r.obu == self.core.id {
+            return Err(DropReason::Loop);
+        }
+        let mut key = None;
+        if let Some(sec) = self.core.sec.as_mut() {
+            let k = sec.verify_reply(now, m)?;
+            if !self.core.downstream.key_matches(&r.obu, &k.0) {
+                // Another key already speaks for this OBU id here.
+                return Err(DropReason::AuthFailed);
+            }
+            key = Some(k.0);
+        }
+        let route = DownRoute {
+            next_hop: from,
+            hops: r.hops,
+            addrs: r.addrs,
+            last_seen: now,
+            rsu: r.rsu,
+            rtt_us: None,
+            key,
+        };
+        match self.core.downstream.learn(r.obu, route) {
+            Learned::Full => self.core.count(Err(DropReason::NoRoute)),
+            Learned::New => self.core.changed = true,
+            Learned::Updated => {}
+        }
+        if ttl <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        match self.next_hop_to(r.rsu) {
+            Some(nh) if nh == from => Err(DropReason::Loop),
+            Some(nh) => {
+                let msg = if self.core.sec.is_some() {
+                    Control::Raw(Box::new(RawMessage::copy_of(m)))
+                } else {
+                    Control::BeaconReply(Box::new(*r))
+                };
+                out.push(Action::SendControl {
+                    dst: nh,
+                    ttl: ttl - 1,
+                    msg,
+                });
+                Ok(())
+            }
+            None => Err(DropReason::NoRoute),
+        }
+    }
+
+    fn on_data(
+        &mut self,
+        _: Time,
+        from: NodeId,
+        slot: u16,
+        m: &ParsedMessage,
+        d: &DataRepr,
+        verdict: Verdict,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        let sealed = protocol::security::check_sealing(m.header.flags, self.core.encrypted())?;
+        if !sealed {
+            return self.on_plain(from, slot, m, d, out);
+        }
+        let pl = link_payload(slot, m, d.payload.len());
+        let (kind, ttl) = (m.header.msg_type, m.header.ttl);
+        self.on_sealed(from, slot, kind, ttl, d.origin, d.dest, pl, verdict, out)
+    }
+
+    /// Handshake messages: ours to finish, or relayed (init toward its RSU,
+    /// response down toward its OBU), like replies and downstream data.
+    fn on_handshake(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        h: &HandshakeRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        if !self.core.encrypted() {
+            return Err(DropReason::Unprotected);
+        }
+        if h.kind == MessageType::HandshakeResponse && h.to == self.core.id {
+            return self.complete_handshake(now, h, out);
+        }
+        let ttl = m.header.ttl;
+        if ttl <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        let nh = match h.kind {
+            MessageType::HandshakeInit => self.next_hop_to(h.to),
+            _ => self.core.downstream.get(&h.to).map(|r| r.next_hop),
+        };
+        let nh = nh.ok_or(DropReason::NoRoute)?;
+        if nh == from {
+            return Err(DropReason::Loop);
+        }
+        out.push(Action::SendControl {
+            dst: nh,
+            ttl: ttl - 1,
+            msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
+        });
+        Ok(())
     }
 }
 
 impl Role for Obu {
     fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
-        Security::before_frame(self.sec.as_mut(), self.id, self.mac, frame, &self.counters);
-        let frame = &*frame;
-        let Some(f) = inbound::accept(frame, self.mac, &self.counters) else {
-            return;
-        };
-        if !self.neighbors.heard(f.src, now) {
-            self.counters.count_drop(DropReason::NoRoute);
-            return;
-        }
-        for (k, m) in Messages::new(f.payload).enumerate() {
-            let Some(m) = inbound::counted(m, &self.counters) else {
-                continue;
-            };
-            match m.body {
-                Body::Beacon(b) => self.on_beacon(now, f.src, &m, &b, out),
-                Body::BeaconReply(r) => self.on_reply(now, f.src, &m, &r, out),
-                Body::Data(d) => {
-                    let v = Security::verdict_of(self.sec.as_ref(), k);
-                    self.on_data(f.src, slot, &m, &d, v, out)
-                }
-                Body::Broadcast(b) => {
-                    let resync = self.routing.neighbor_timeout();
-                    self.broadcast
-                        .on_received(now, slot, &m, &b, resync, &self.counters, out)
-                }
-                Body::Handshake(h) => self.on_handshake(now, f.src, &m, &h, out),
-            }
-        }
+        receive_frame(self, now, slot, frame, out);
     }
 
     fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
-        let ttl = self.routing.broadcast_ttl;
-        let Some((dst, payload)) =
-            self.broadcast
-                .classify_tun(&self.addrs, ttl, slot, packet, &self.counters, out)
-        else {
-            return;
-        };
-        if self.encrypted() {
-            // Everything goes to the RSU sealed; it turns V2V traffic around.
-            match self.upstream {
-                Some(u) => out.push(self.sealed_up(u.next_hop, u.rsu, payload)),
-                None => self.counters.count_drop(DropReason::NoRoute),
-            }
-            return;
-        }
-        if let Some((obu, r)) = self.downstream.lookup_addr(&dst) {
-            out.push(Action::SendData {
-                next_hop: r.next_hop,
-                kind: MessageType::DataDown,
-                ttl: self.data_ttl(),
-                origin: self.id,
-                dest: obu,
-                payload,
-                sealing: Sealing::Plain,
-            });
-            return;
-        }
-        match self.upstream {
-            Some(u) => out.push(Action::SendData {
-                next_hop: u.next_hop,
-                kind: MessageType::DataUp,
-                ttl: self.data_ttl(),
-                origin: self.id,
-                dest: u.rsu,
-                payload,
-                sealing: Sealing::Plain,
-            }),
-            None => self.counters.count_drop(DropReason::NoRoute),
-        }
+        let handled = self.route_tun(slot, packet, out);
+        self.core.count(handled);
     }
 
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_EVERY;
             self.housekeeping(now, out);
-            if let Some(sec) = self.sec.as_mut() {
-                sec.sessions.expire(now);
-            }
             self.maybe_handshake(now, out);
         }
     }
 
     fn sealer(&mut self) -> Option<&mut dyn Sealer> {
-        self.sec
-            .as_mut()
-            .filter(|s| s.encrypted())
-            .map(|s| &mut s.sessions as &mut dyn Sealer)
+        self.core.sealer()
     }
 
     fn next_tick(&self) -> Time {
@@ -791,17 +726,15 @@ impl Role for Obu {
     }
 
     fn set_routing(&mut self, routing: &RoutingConfig) {
-        self.routing = routing.clone();
+        self.core.routing = routing.clone();
     }
 
     fn set_security(&mut self, security: &SecurityConfig) {
-        if let Some(sec) = self.sec.as_mut() {
-            sec.reload(security);
-        }
+        self.core.set_security(security);
     }
 
     fn take_changed(&mut self) -> bool {
-        std::mem::take(&mut self.changed)
+        self.core.take_changed()
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {
@@ -832,15 +765,16 @@ impl Role for Obu {
         let upstream = self
             .upstream
             .map(|u| json!({ "rsu": u.rsu, "next_hop": u.next_hop, "hops": u.hops }));
+        let core = &self.core;
         RoleSnapshot {
             ready: self.upstream.is_some(),
-            neighbor_count: self.neighbors.len(),
-            route_count: self.downstream.len() + usize::from(self.upstream.is_some()),
-            neighbors: self.neighbors.to_json(now),
+            neighbor_count: core.neighbors.len(),
+            route_count: core.downstream.len() + usize::from(self.upstream.is_some()),
+            neighbors: core.neighbors.to_json(now),
             routes: json!({
                 "upstream": upstream,
                 "candidates": candidates,
-                "downstream": self.downstream.to_json(now),
+                "downstream": core.downstream.to_json(now),
             }),
         }
     }

@@ -29,9 +29,17 @@ pub struct RsuInfo {
     /// time accepted from it (older ones are replays).
     pub key: Option<secure::PublicKey>,
     pub auth_time_us: u64,
-    /// The epoch of the RSU process last heard (a new one: it restarted).
+    /// The epoch of the RSU process whose beacons we follow (a new one:
+    /// it restarted), and when a beacon of it was last heard.
     pub epoch: Option<u32>,
+    pub epoch_heard: Time,
+    /// When a restart or resync of this RSU was last logged: at most one
+    /// line per `LOG_EVERY`, so forged beacons cannot flood the log.
+    pub logged_at: Option<Time>,
 }
+
+/// Least time between two log lines about one RSU's restarts or resyncs.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The chosen way to an RSU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +110,15 @@ impl RsuInfo {
             alive
         });
         lost_current
+    }
+
+    /// Whether an event of this RSU may be logged now (see `logged_at`).
+    pub fn may_log(&mut self, now: Time) -> bool {
+        let ok = self.logged_at.is_none_or(|t| now.since(t) >= LOG_EVERY);
+        if ok {
+            self.logged_at = Some(now);
+        }
+        ok
     }
 
     /// The RSU's sequence starts afresh at `b` (it restarted, or its window

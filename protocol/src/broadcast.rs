@@ -99,37 +99,31 @@ impl Broadcaster {
         });
     }
 
-    /// First steps for a TUN packet in either role: not IP is a counted
-    /// drop; broadcast or multicast goes out as broadcast data (TTL `ttl`),
-    /// or is a counted `unprotected` drop when sealed. Otherwise returns the destination and the packet's reference, for
-    /// the role to route as unicast.
+    /// First steps for a TUN packet in either role: broadcast or
+    /// multicast goes out as broadcast data (TTL `ttl`) and is done
+    /// (`Ok(None)`); anything else is returned with its destination and
+    /// reference (`Ok(Some)`) for the role to route as unicast. Not IP, or
+    /// broadcast when sealed: the drop reason.
     pub fn classify_tun(
         &mut self,
         addrs: &[IpPrefix],
         ttl: u8,
         slot: u16,
         packet: &[u8],
-        counters: &Counters,
         out: &mut Vec<Action>,
-    ) -> Option<(IpAddr, Payload)> {
-        let Some(dst) = ip::destination(packet) else {
-            counters.count_drop(DropReason::NotIp);
-            return None;
-        };
+    ) -> Result<Option<(IpAddr, Payload)>, DropReason> {
+        let dst = ip::destination(packet).ok_or(DropReason::NotIp)?;
         let payload = crate::inbound::tun_payload(slot, packet.len());
         if Self::is_broadcast(addrs, &dst) {
             if self.sealed {
-                counters.count_drop(DropReason::Unprotected);
-            } else {
-                self.originate(ttl, payload, out);
+                return Err(DropReason::Unprotected);
             }
-            return None;
+            self.originate(ttl, payload, out);
+            return Ok(None);
         }
-        Some((dst, payload))
+        Ok(Some((dst, payload)))
     }
 
-    /// A received broadcast: deliver once, relay while TTL > 1; refused
-    /// when sealed.
     /// An origin whose numbers jumped out of its window is re-synchronised
     /// after `resync` without an accepted message.
     #[allow(clippy::too_many_arguments)]
@@ -142,22 +136,17 @@ impl Broadcaster {
         resync: Duration,
         counters: &Counters,
         out: &mut Vec<Action>,
-    ) {
+    ) -> crate::core::Handled {
         if self.sealed {
-            counters.count_drop(DropReason::Unprotected);
-            return;
+            return Err(DropReason::Unprotected);
         }
         if b.origin == self.id {
-            counters.count_drop(DropReason::Duplicate);
-            return;
+            return Err(DropReason::Duplicate);
         }
         match self.seen.check(b.origin, b.seq, now, resync) {
             SeqCheck::Fresh => {}
             SeqCheck::Resynced => Counters::inc(&counters.seq_resyncs, 1),
-            SeqCheck::Duplicate => {
-                counters.count_drop(DropReason::Duplicate);
-                return;
-            }
+            SeqCheck::Duplicate => return Err(DropReason::Duplicate),
         }
         let pl = link_payload(slot, m, b.payload.len());
         out.push(Action::DeliverTun { payload: pl });
@@ -169,6 +158,7 @@ impl Broadcaster {
                 payload: pl,
             });
         }
+        Ok(())
     }
 
     pub fn expire(&mut self, now: Time) {
@@ -215,15 +205,10 @@ mod tests {
             trailer: &[],
         };
         let mut out = Vec::new();
-        b.on_received(
-            Time::ZERO,
-            0,
-            &m,
-            &repr,
-            Duration::from_millis(300),
-            counters,
-            &mut out,
-        );
+        let resync = Duration::from_millis(300);
+        if let Err(reason) = b.on_received(Time::ZERO, 0, &m, &repr, resync, counters, &mut out) {
+            counters.count_drop(reason);
+        }
         out
     }
 
@@ -234,12 +219,15 @@ mod tests {
             let c = Counters::default();
             let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), sealed);
             let mut out = Vec::new();
-            let bc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 255]), &c, &mut out);
-            assert!(bc.is_none());
+            let bc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 255]), &mut out);
+            match bc {
+                Err(reason) => c.count_drop(reason),
+                Ok(x) => assert!(x.is_none()),
+            }
             assert_eq!(out.len(), usize::from(!sealed), "sealed {sealed}");
-            let uc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 7]), &c, &mut out);
+            let uc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 7]), &mut out);
             assert_eq!(
-                uc.map(|x| x.0),
+                uc.ok().flatten().map(|x| x.0),
                 Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)))
             );
             let delivered = received(&mut b, &c);

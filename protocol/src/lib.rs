@@ -5,6 +5,8 @@
 //! * The role interface: [`role`] (`Role`, `RoleSnapshot`) and [`params`]
 //!   (what a role is built from: `RoleParams`, `RoutingConfig`,
 //!   `SecurityConfig`; plain types, filled from TOML by `node_lib::config`).
+//! * The role core: [`core`] (`RoleCore`, what both roles keep and do;
+//!   `receive_frame`, the one ingress path; `Handlers`, what a role adds).
 //! * Tables: [`neighbor`], [`downstream`], [`seqwin`] (sequence windows
 //!   that resynchronise), [`broadcast`] (broadcast data, de-duplicated).
 //! * Checks on what arrives: [`inbound`] (frame and message checks),
@@ -15,6 +17,7 @@
 //!   its air) and [`expedite`] (small packets ahead of bulk).
 
 pub mod broadcast;
+pub mod core;
 pub mod downstream;
 pub mod expedite;
 pub mod inbound;

@@ -1,0 +1,255 @@
+//! What both roles are made of, and the one ingress path they share.
+//!
+//! [`RoleCore`] holds what an OBU and an RSU both keep (identity,
+//! addresses, routing settings, counters, neighbours, downstream routes,
+//! broadcast, security) and does what both do: expire their tables, sign
+//! their control messages, seal. [`receive_frame`] is the single ingress
+//! path (as smoltcp's `Interface` dispatches to per-protocol handlers): the
+//! security pre-pass, the frame checks, the neighbour, the walk over the
+//! frame's messages, broadcast; each other message goes to the role's
+//! [`Handlers`], which say what happened ([`Handled`]) and this one place
+//! counts it.
+
+use crate::broadcast::Broadcaster;
+use crate::downstream::DownstreamTable;
+use crate::inbound;
+use crate::neighbor::NeighborTable;
+use crate::params::{RoleParams, RoutingConfig, SecurityConfig};
+use crate::security::{Security, Verdict};
+use common::action::{Action, Control, Sealer};
+use common::counters::{Counters, DropReason};
+use common::ip::IpPrefix;
+use common::wire::{
+    BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, Messages, ParsedMessage,
+};
+use common::{NodeId, Time};
+use std::sync::Arc;
+
+/// What a handler did with a message: `Ok` (handled, whatever it sent),
+/// or the reason it was dropped, which the caller counts.
+pub type Handled = Result<(), DropReason>;
+
+/// The state and the work both roles share.
+pub struct RoleCore {
+    pub id: NodeId,
+    /// The link MAC: Ethernet source of our frames.
+    pub mac: NodeId,
+    pub addrs: Vec<IpPrefix>,
+    pub routing: RoutingConfig,
+    pub counters: Arc<Counters>,
+    pub neighbors: NeighborTable,
+    /// Routes toward OBUs: an RSU's attached OBUs, a relay's descendants.
+    pub downstream: DownstreamTable,
+    pub broadcast: Broadcaster,
+    /// Identity, trust and sessions; `None` in mode off.
+    pub sec: Option<Security>,
+    /// Routes or the upstream changed since the API last looked.
+    pub changed: bool,
+    /// Neighbours that just timed out (reused).
+    gone: Vec<NodeId>,
+}
+
+impl RoleCore {
+    /// Takes what it keeps from `p`; returns the rest of `p` to the role
+    /// (its seed).
+    pub fn new(p: RoleParams, max_neighbors: usize, max_downstream: usize) -> (RoleCore, u64) {
+        let sealed = p.security.as_ref().is_some_and(|s| s.encrypted());
+        let core = RoleCore {
+            id: p.id,
+            mac: p.mac,
+            addrs: p.addresses,
+            routing: p.routing,
+            counters: p.counters,
+            neighbors: NeighborTable::new(max_neighbors),
+            downstream: DownstreamTable::new(max_downstream),
+            broadcast: Broadcaster::new(p.id, sealed),
+            sec: p.security,
+            changed: false,
+            gone: Vec::new(),
+        };
+        (core, p.seed)
+    }
+
+    /// Encrypted mode: data is sealed between each OBU and its RSU.
+    pub fn encrypted(&self) -> bool {
+        self.sec.as_ref().is_some_and(|s| s.encrypted())
+    }
+
+    /// TTL of the data messages we originate.
+    pub fn data_ttl(&self) -> u8 {
+        self.routing.max_hops.saturating_mul(2).max(2)
+    }
+
+    /// The one place drops are counted.
+    pub fn count(&self, handled: Handled) {
+        if let Err(reason) = handled {
+            self.counters.count_drop(reason);
+        }
+    }
+
+    /// A beacon as it goes on the air: signed in the secure modes.
+    pub fn beacon_control(&mut self, now: Time, beacon: BeaconRepr) -> Control {
+        match self.sec.as_mut() {
+            Some(sec) => {
+                let wall = sec.wall_us(now);
+                Control::Raw(Box::new(secure::control::sign_beacon(
+                    &sec.identity,
+                    &beacon,
+                    wall,
+                    &mut sec.scratch,
+                )))
+            }
+            None => Control::Beacon(beacon),
+        }
+    }
+
+    /// A reply as it goes on the air: signed in the secure modes.
+    pub fn reply_control(&mut self, now: Time, reply: BeaconReplyRepr) -> Control {
+        match self.sec.as_mut() {
+            Some(sec) => {
+                let wall = sec.wall_us(now);
+                Control::Raw(Box::new(secure::control::sign_reply(
+                    &sec.identity,
+                    &reply,
+                    wall,
+                    &mut sec.scratch,
+                )))
+            }
+            None => Control::BeaconReply(Box::new(reply)),
+        }
+    }
+
+    /// Expires what both roles keep: neighbours not heard for
+    /// `neighbor_timeout_ms` (and the routes through them), routes not
+    /// refreshed for twice that, silent broadcast origins, sessions past
+    /// their age. Returns the neighbours that went (valid until the next
+    /// call) and whether the routes changed.
+    pub fn expire(&mut self, now: Time) -> (&[NodeId], bool) {
+        let timeout = self.routing.neighbor_timeout();
+        self.gone.clear();
+        self.neighbors.expire(now, timeout, &mut self.gone);
+        let before = self.downstream.len();
+        for mac in &self.gone {
+            self.downstream.remove_via(*mac);
+        }
+        self.downstream.expire(now, timeout * 2);
+        let changed = self.downstream.len() != before || !self.gone.is_empty();
+        self.broadcast.expire(now);
+        if let Some(sec) = self.sec.as_mut() {
+            sec.sessions.expire(now);
+        }
+        (&self.gone, changed)
+    }
+
+    /// The sessions that seal `Sealing::Seal` data (encrypted mode).
+    pub fn sealer(&mut self) -> Option<&mut dyn Sealer> {
+        self.sec
+            .as_mut()
+            .filter(|s| s.encrypted())
+            .map(|s| &mut s.sessions as &mut dyn Sealer)
+    }
+
+    /// New trust lists and session limits (SIGHUP); sessions are kept.
+    pub fn set_security(&mut self, c: &SecurityConfig) {
+        if let Some(sec) = self.sec.as_mut() {
+            sec.reload(c);
+        }
+    }
+
+    /// Whether routes changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+}
+
+/// A role's handlers for the messages [`receive_frame`] walks (broadcast
+/// data is the core's own).
+pub trait Handlers {
+    /// Whether a frame from a new neighbour that the full neighbour table
+    /// cannot hold is dropped (`no_route`) rather than handled.
+    const REFUSE_WHEN_NEIGHBORS_FULL: bool;
+
+    fn core(&mut self) -> &mut RoleCore;
+
+    fn on_beacon(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        b: &BeaconRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled;
+
+    fn on_reply(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        r: &BeaconReplyRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled;
+
+    /// Data (up or down); `verdict` says whether the pre-pass opened it.
+    #[allow(clippy::too_many_arguments)]
+    fn on_data(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        slot: u16,
+        m: &ParsedMessage,
+        d: &DataRepr,
+        verdict: Verdict,
+        out: &mut Vec<Action>,
+    ) -> Handled;
+
+    fn on_handshake(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        h: &HandshakeRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled;
+}
+
+/// The single ingress path of both roles: a frame from the link (Ethernet
+/// header included, writable so sealed data for us is opened in place).
+pub fn receive_frame<H: Handlers>(
+    h: &mut H,
+    now: Time,
+    slot: u16,
+    frame: &mut [u8],
+    out: &mut Vec<Action>,
+) {
+    let core = h.core();
+    Security::before_frame(core.sec.as_mut(), core.id, core.mac, frame, &core.counters);
+    let frame = &*frame;
+    let Some(f) = inbound::accept(frame, core.mac, &core.counters) else {
+        return;
+    };
+    if !core.neighbors.heard(f.src, now) && H::REFUSE_WHEN_NEIGHBORS_FULL {
+        core.counters.count_drop(DropReason::NoRoute);
+        return;
+    }
+    for (k, m) in Messages::new(f.payload).enumerate() {
+        let Some(m) = inbound::counted(m, &h.core().counters) else {
+            continue;
+        };
+        let handled = match m.body {
+            Body::Beacon(b) => h.on_beacon(now, f.src, &m, &b, out),
+            Body::BeaconReply(r) => h.on_reply(now, f.src, &m, &r, out),
+            Body::Data(d) => {
+                let v = Security::verdict_of(h.core().sec.as_ref(), k);
+                h.on_data(now, f.src, slot, &m, &d, v, out)
+            }
+            Body::Broadcast(b) => {
+                let core = h.core();
+                let resync = core.routing.neighbor_timeout();
+                core.broadcast
+                    .on_received(now, slot, &m, &b, resync, &core.counters, out)
+            }
+            Body::Handshake(hs) => h.on_handshake(now, f.src, &m, &hs, out),
+        };
+        h.core().count(handled);
+    }
+}

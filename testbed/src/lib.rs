@@ -592,6 +592,14 @@ impl Testbed {
         std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
     }
 
+    /// The last `lines` lines of node `i`'s daemon log (for failure
+    /// messages: a log under attack can be long).
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let log = self.log(i);
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// GET `path` from node `i`'s API (inside its namespace).
     pub fn api(&self, i: usize, path: &str) -> Result<(u16, String), String> {
         let ns = self.nodes[i].ns.clone();

@@ -94,7 +94,7 @@ fn restarts_in_mode(mode: Option<&str>) {
             std::thread::sleep(Duration::from_millis(100));
             tb.stat(1, "routing", "handshakes") >= 1
         });
-        assert!(up, "session up\n{}", tb.log(1));
+        assert!(up, "session up\n{}", tb.log_tail(1, 100));
     }
     std::thread::sleep(Duration::from_millis(1000));
     let rsu4 = tb.nodes[0].addr4.clone();
@@ -111,14 +111,14 @@ fn restarts_in_mode(mode: Option<&str>) {
             let gap = gap.unwrap_or_else(|| {
                 panic!(
                     "{mode:?}: node {victim} after {fault:?}: no reply within 6 s\nRSU:\n{}\nOBU:\n{}",
-                    tb.log(0),
-                    tb.log(1)
+                    tb.log_tail(0, 100),
+                    tb.log_tail(1, 100)
                 )
             });
             assert!(
                 gap <= 1.0,
                 "{mode:?}: node {victim} after {fault:?}: back after {gap:.3} s\nOBU:\n{}",
-                tb.log(1)
+                tb.log_tail(1, 100)
             );
             gaps.push(gap);
             // Both sides are up again before the next fault.
@@ -208,7 +208,7 @@ fn a_handshake_flood_leaves_attached_obus_served_and_costs_bounded_cpu() {
     assert!(
         tb.wait_node_ready(obu, Duration::from_secs(10)),
         "{}",
-        tb.log(obu)
+        tb.log_tail(obu, 100)
     );
     let up = (0..50).any(|_| {
         std::thread::sleep(Duration::from_millis(100));

@@ -76,7 +76,8 @@ fn soak_keeps_memory_fds_and_tables_flat() {
     while start.elapsed() < Duration::from_secs(secs) {
         if Instant::now() >= next_sample {
             for (i, s) in samples.iter_mut().enumerate() {
-                let x = sample(&tb, i).unwrap_or_else(|| panic!("node {i} gone\n{}", tb.log(i)));
+                let x = sample(&tb, i)
+                    .unwrap_or_else(|| panic!("node {i} gone\n{}", tb.log_tail(i, 100)));
                 csv.push_str(&format!(
                     "{:.0},{i},{},{},{},{}\n",
                     start.elapsed().as_secs_f64(),
@@ -101,7 +102,11 @@ fn soak_keeps_memory_fds_and_tables_flat() {
         samples[0].len()
     );
     for (i, s) in samples.iter().enumerate() {
-        assert!(tb.nodes[i].is_running(), "node {i} died\n{}", tb.log(i));
+        assert!(
+            tb.nodes[i].is_running(),
+            "node {i} died\n{}",
+            tb.log_tail(i, 100)
+        );
         // Compare the last quarter with the second (after warm-up).
         let q = (s.len() / 4).max(1);
         let early = &s[q..2 * q];

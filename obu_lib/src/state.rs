@@ -4,17 +4,17 @@
 //! `protocol::core`; here are the OBU's handlers.
 
 use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
-use common::action::{Action, Control, Payload, RawMessage, Sealer, Sealing};
+use common::action::{Action, Control, Payload, RawMessage, Sealing};
 use common::counters::{Counters, DropReason};
 use common::ip;
 use common::wire::{
     AddrList, BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage,
 };
 use common::{NodeId, Time};
-use protocol::core::{receive_frame, Handled, Handlers, RoleCore};
+use protocol::core::{Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::inbound::link_payload;
-use protocol::params::{RoleParams, RoutingConfig, SecurityConfig};
+use protocol::params::RoleParams;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
 use protocol::seqwin::SeqCheck;
@@ -483,44 +483,6 @@ impl Obu {
         Ok(())
     }
 
-    /// A TUN packet: broadcast went out already (`classify_tun`);
-    /// encrypted, everything goes to the RSU sealed (it turns V2V traffic
-    /// around); in the clear, to a descendant's address downstream, else
-    /// upstream.
-    fn route_tun(&mut self, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
-        let core = &mut self.core;
-        let ttl = core.routing.broadcast_ttl;
-        let Some((dst, payload)) =
-            core.broadcast
-                .classify_tun(&core.addrs, ttl, slot, packet, out)?
-        else {
-            return Ok(());
-        };
-        let u = self.upstream;
-        if self.core.encrypted() {
-            let u = u.ok_or(DropReason::NoRoute)?;
-            out.push(self.sealed_up(u.next_hop, u.rsu, payload));
-            return Ok(());
-        }
-        let (next_hop, kind, dest) = match self.core.downstream.lookup_addr(&dst) {
-            Some((obu, r)) => (r.next_hop, MessageType::DataDown, obu),
-            None => {
-                let u = u.ok_or(DropReason::NoRoute)?;
-                (u.next_hop, MessageType::DataUp, u.rsu)
-            }
-        };
-        out.push(Action::SendData {
-            next_hop,
-            kind,
-            ttl: self.core.data_ttl(),
-            origin: self.core.id,
-            dest,
-            payload,
-            sealing: Sealing::Plain,
-        });
-        Ok(())
-    }
-
     fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
         let timeout = self.core.routing.neighbor_timeout();
         self.core.expire(now);
@@ -545,7 +507,9 @@ impl Obu {
 }
 
 impl Handlers for Obu {
-    const REFUSE_WHEN_NEIGHBORS_FULL: bool = true;
+    fn refuse_when_neighbors_full(&self) -> bool {
+        true
+    }
 
     fn core(&mut self) -> &mut RoleCore {
         &mut self.core
@@ -697,18 +661,42 @@ impl Handlers for Obu {
         });
         Ok(())
     }
+
+    /// A TUN packet: broadcast went out already (`classify_tun`);
+    /// encrypted, everything goes to the RSU sealed (it turns V2V traffic
+    /// around); in the clear, to a descendant's address downstream, else
+    /// upstream.
+    fn on_packet(&mut self, _: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
+        let Some((dst, payload)) = self.core.tun_unicast(slot, packet, out)? else {
+            return Ok(());
+        };
+        let u = self.upstream;
+        if self.core.encrypted() {
+            let u = u.ok_or(DropReason::NoRoute)?;
+            out.push(self.sealed_up(u.next_hop, u.rsu, payload));
+            return Ok(());
+        }
+        let (next_hop, kind, dest) = match self.core.downstream.lookup_addr(&dst) {
+            Some((obu, r)) => (r.next_hop, MessageType::DataDown, obu),
+            None => {
+                let u = u.ok_or(DropReason::NoRoute)?;
+                (u.next_hop, MessageType::DataUp, u.rsu)
+            }
+        };
+        out.push(Action::SendData {
+            next_hop,
+            kind,
+            ttl: self.core.data_ttl(),
+            origin: self.core.id,
+            dest,
+            payload,
+            sealing: Sealing::Plain,
+        });
+        Ok(())
+    }
 }
 
 impl Role for Obu {
-    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
-        receive_frame(self, now, slot, frame, out);
-    }
-
-    fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
-        let handled = self.route_tun(slot, packet, out);
-        self.core.count(handled);
-    }
-
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_EVERY;
@@ -717,24 +705,8 @@ impl Role for Obu {
         }
     }
 
-    fn sealer(&mut self) -> Option<&mut dyn Sealer> {
-        self.core.sealer()
-    }
-
     fn next_tick(&self) -> Time {
         self.next_housekeeping
-    }
-
-    fn set_routing(&mut self, routing: &RoutingConfig) {
-        self.core.routing = routing.clone();
-    }
-
-    fn set_security(&mut self, security: &SecurityConfig) {
-        self.core.set_security(security);
-    }
-
-    fn take_changed(&mut self) -> bool {
-        self.core.take_changed()
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {

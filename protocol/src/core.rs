@@ -16,13 +16,14 @@ use crate::inbound;
 use crate::neighbor::NeighborTable;
 use crate::params::{RoleParams, RoutingConfig, SecurityConfig};
 use crate::security::{Security, Verdict};
-use common::action::{Action, Control, Sealer};
+use common::action::{Action, Control, Payload, Sealer};
 use common::counters::{Counters, DropReason};
 use common::ip::IpPrefix;
 use common::wire::{
     BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, Messages, ParsedMessage,
 };
 use common::{NodeId, Time};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a handler did with a message: `Ok` (handled, whatever it sent),
@@ -78,6 +79,20 @@ impl RoleCore {
     /// TTL of the data messages we originate.
     pub fn data_ttl(&self) -> u8 {
         self.routing.max_hops.saturating_mul(2).max(2)
+    }
+
+    /// First step for a TUN packet in either role: broadcast and multicast
+    /// go out as broadcast data here (`Ok(None)`); a unicast packet comes
+    /// back with its destination and reference for the role to route.
+    pub fn tun_unicast(
+        &mut self,
+        slot: u16,
+        packet: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<Option<(IpAddr, Payload)>, DropReason> {
+        let ttl = self.routing.broadcast_ttl;
+        self.broadcast
+            .classify_tun(&self.addrs, ttl, slot, packet, out)
     }
 
     /// The one place drops are counted.
@@ -167,7 +182,7 @@ impl RoleCore {
 pub trait Handlers {
     /// Whether a frame from a new neighbour that the full neighbour table
     /// cannot hold is dropped (`no_route`) rather than handled.
-    const REFUSE_WHEN_NEIGHBORS_FULL: bool;
+    fn refuse_when_neighbors_full(&self) -> bool;
 
     fn core(&mut self) -> &mut RoleCore;
 
@@ -210,24 +225,28 @@ pub trait Handlers {
         h: &HandshakeRepr,
         out: &mut Vec<Action>,
     ) -> Handled;
+
+    /// An IP packet from the TUN (in TUN slot `slot`).
+    fn on_packet(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled;
 }
 
 /// The single ingress path of both roles: a frame from the link (Ethernet
 /// header included, writable so sealed data for us is opened in place).
-pub fn receive_frame<H: Handlers>(
+pub fn receive_frame<H: Handlers + ?Sized>(
     h: &mut H,
     now: Time,
     slot: u16,
     frame: &mut [u8],
     out: &mut Vec<Action>,
 ) {
+    let refuse_when_full = h.refuse_when_neighbors_full();
     let core = h.core();
     Security::before_frame(core.sec.as_mut(), core.id, core.mac, frame, &core.counters);
     let frame = &*frame;
     let Some(f) = inbound::accept(frame, core.mac, &core.counters) else {
         return;
     };
-    if !core.neighbors.heard(f.src, now) && H::REFUSE_WHEN_NEIGHBORS_FULL {
+    if !core.neighbors.heard(f.src, now) && refuse_when_full {
         core.counters.count_drop(DropReason::NoRoute);
         return;
     }

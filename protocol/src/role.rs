@@ -1,5 +1,6 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
+use crate::core::{receive_frame, Handlers};
 use crate::params::{RoutingConfig, SecurityConfig};
 use common::action::{Action, Sealer};
 use common::Time;
@@ -18,30 +19,45 @@ pub struct RoleSnapshot {
 /// A role's protocol logic. It never touches a socket or a clock: every
 /// input carries the current time, every output is an [`Action`] appended
 /// to `out` (a reused vector, so the hot path does not allocate).
-pub trait Role: Send + 'static {
+///
+/// A role is built on the shared core ([`Handlers`]): frames go through
+/// the one ingress path, TUN packets through the role's
+/// [`Handlers::on_packet`], and what both roles do alike (sealing, reloads,
+/// change tracking) is the core's. A role adds its timers, its routing
+/// settings and its view for the API.
+pub trait Role: Handlers + Send + 'static {
     /// A frame from the link (Ethernet header included) in receive slot
     /// `slot`. Writable: sealed data addressed to this node is opened in place.
-    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>);
+    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
+        receive_frame(self, now, slot, frame, out);
+    }
     /// An IP packet read from the TUN device, in TUN slot `slot`.
-    fn on_tun(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>);
+    fn on_tun(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
+        let handled = self.on_packet(now, slot, packet, out);
+        self.core().count(handled);
+    }
     /// Timers: beacons, expiry. Called at or after [`Role::next_tick`].
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>);
     /// When `on_tick` wants to run next.
     fn next_tick(&self) -> Time;
     /// New routing timers and limits (SIGHUP reload).
-    fn set_routing(&mut self, routing: &RoutingConfig);
+    fn set_routing(&mut self, routing: &RoutingConfig) {
+        self.core().routing = routing.clone();
+    }
     /// New trust lists and session limits (SIGHUP reload; the mode and the
     /// key file need a restart). Sessions are kept.
-    fn set_security(&mut self, security: &SecurityConfig);
+    fn set_security(&mut self, security: &SecurityConfig) {
+        self.core().set_security(security);
+    }
     /// State for the API.
     fn snapshot(&self, now: Time) -> RoleSnapshot;
     /// Whether routes or the upstream changed since the last call (the loop
     /// then refreshes the API's snapshot at once instead of within 100 ms).
     fn take_changed(&mut self) -> bool {
-        false
+        self.core().take_changed()
     }
     /// The sessions that seal `Sealing::Seal` data (encrypted mode).
     fn sealer(&mut self) -> Option<&mut dyn Sealer> {
-        None
+        self.core().sealer()
     }
 }

@@ -3,17 +3,17 @@
 //! ingress path, tables, broadcast, security, expiry) is `protocol::core`;
 //! here are the RSU's handlers.
 
-use common::action::{Action, Payload, Sealer, Sealing, Source};
+use common::action::{Action, Payload, Sealing, Source};
 use common::counters::{Counters, DropReason};
 use common::ip;
 use common::wire::{
     BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage,
 };
 use common::{NodeId, Time};
-use protocol::core::{receive_frame, Handled, Handlers, RoleCore};
+use protocol::core::{Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::inbound::{link_payload, Jitter};
-use protocol::params::{RoleParams, RoutingConfig, SecurityConfig};
+use protocol::params::{RoleParams, RoutingConfig};
 use protocol::ratelimit::CostLimiter;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
@@ -114,37 +114,6 @@ impl Rsu {
         Ok(Some(key.0))
     }
 
-    /// TUN packet to an attached OBU's address: downstream, sealed when
-    /// encrypted. Broadcast went out already (`classify_tun`).
-    fn route_tun(&mut self, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
-        let core = &mut self.core;
-        let ttl = core.routing.broadcast_ttl;
-        let Some((dst, payload)) =
-            core.broadcast
-                .classify_tun(&core.addrs, ttl, slot, packet, out)?
-        else {
-            return Ok(());
-        };
-        let (obu, r) = core
-            .downstream
-            .lookup_addr(&dst)
-            .ok_or(DropReason::NoRoute)?;
-        out.push(Action::SendData {
-            next_hop: r.next_hop,
-            kind: MessageType::DataDown,
-            ttl: core.data_ttl(),
-            origin: core.id,
-            dest: obu,
-            payload,
-            sealing: if core.encrypted() {
-                Sealing::Seal
-            } else {
-                Sealing::Plain
-            },
-        });
-        Ok(())
-    }
-
     /// The payload of upstream data for us and the IP packet it carries:
     /// in the clear, or opened in place by the pre-pass. `None`: nothing to
     /// deliver (a keepalive).
@@ -202,7 +171,9 @@ impl Rsu {
 }
 
 impl Handlers for Rsu {
-    const REFUSE_WHEN_NEIGHBORS_FULL: bool = false;
+    fn refuse_when_neighbors_full(&self) -> bool {
+        false
+    }
 
     fn core(&mut self) -> &mut RoleCore {
         &mut self.core
@@ -341,18 +312,36 @@ impl Handlers for Rsu {
         });
         Ok(())
     }
+
+    /// TUN packet to an attached OBU's address: downstream, sealed when
+    /// encrypted. Broadcast went out already (`classify_tun`).
+    fn on_packet(&mut self, _: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
+        let Some((dst, payload)) = self.core.tun_unicast(slot, packet, out)? else {
+            return Ok(());
+        };
+        let core = &self.core;
+        let (obu, r) = core
+            .downstream
+            .lookup_addr(&dst)
+            .ok_or(DropReason::NoRoute)?;
+        out.push(Action::SendData {
+            next_hop: r.next_hop,
+            kind: MessageType::DataDown,
+            ttl: core.data_ttl(),
+            origin: core.id,
+            dest: obu,
+            payload,
+            sealing: if core.encrypted() {
+                Sealing::Seal
+            } else {
+                Sealing::Plain
+            },
+        });
+        Ok(())
+    }
 }
 
 impl Role for Rsu {
-    fn on_frame(&mut self, now: Time, slot: u16, frame: &mut [u8], out: &mut Vec<Action>) {
-        receive_frame(self, now, slot, frame, out);
-    }
-
-    fn on_tun(&mut self, _now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) {
-        let handled = self.route_tun(slot, packet, out);
-        self.core.count(handled);
-    }
-
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         if now >= self.next_beacon {
             self.send_beacon(now, out);
@@ -368,10 +357,6 @@ impl Role for Rsu {
         }
     }
 
-    fn sealer(&mut self) -> Option<&mut dyn Sealer> {
-        self.core.sealer()
-    }
-
     fn next_tick(&self) -> Time {
         self.next_beacon.min(self.next_housekeeping)
     }
@@ -379,14 +364,6 @@ impl Role for Rsu {
     fn set_routing(&mut self, routing: &RoutingConfig) {
         self.core.routing = routing.clone();
         self.next_beacon = Time::ZERO;
-    }
-
-    fn set_security(&mut self, security: &SecurityConfig) {
-        self.core.set_security(security);
-    }
-
-    fn take_changed(&mut self) -> bool {
-        self.core.take_changed()
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {

@@ -1,12 +1,21 @@
-//! v2xd I/O and shared machinery.
+//! v2xd's I/O and the daemon around a role (the protocol itself, sans-IO,
+//! is the `protocol` crate and the role crates).
 //!
 //! * Platform I/O: [`link`] (AF_PACKET raw socket, recvmmsg/sendmmsg),
-//!   [`tun`] (TUN device), [`sys`] (the libc calls).
-//! * Send path: [`dispatch`] (`handle_messages_batched`), [`expedite`]
-//!   (small packets ahead of bulk).
-//! * The loop: [`dataplane`], driving a [`role::Role`] state machine.
-//! * Shared routing pieces: [`neighbor`], [`seqwin`], [`ratelimit`].
-//! * Operations: [`config`], [`logging`], [`api`], [`daemon`].
+//!   [`tun`] (TUN device, offload, planned writes), [`sys`] (the libc
+//!   calls, each with its `SAFETY:` note).
+//! * The loop: [`dataplane`] (the numbered pipeline driving a
+//!   [`role::Role`]), [`tun_backlog`] (TUN reads, small packets first),
+//!   [`dispatch`] (flushes the send planner's plan), [`realtime`] (when
+//!   the data plane runs under realtime scheduling).
+//! * Operations: [`config`] (TOML, validated by section), [`daemon`]
+//!   (start, signals, reload, shutdown), [`api`] (HTTP), [`stats_json`]
+//!   and [`metrics`] (JSON and Prometheus views of the counters),
+//!   [`show`] and [`cli`] (the operator CLI), [`logging`], [`notify`]
+//!   (systemd).
+//! * Re-exported from `protocol` under their old paths: [`broadcast`],
+//!   [`downstream`], [`expedite`], [`inbound`], [`neighbor`],
+//!   [`ratelimit`], [`role`], [`security`], [`seqwin`].
 
 pub use protocol::{
     broadcast, downstream, expedite, inbound, neighbor, ratelimit, role, security, seqwin,

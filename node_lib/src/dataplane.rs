@@ -57,6 +57,16 @@ impl RealtimeControl {
             auto: None,
             last_sample: Time::ZERO,
         };
+        Self::pin(cfg);
+        rc.apply_slice(cfg);
+        if cfg.realtime_priority > 0 {
+            rc.apply_priority(cfg, shared);
+        }
+        rc
+    }
+
+    /// `[dataplane] cpu`: binds the thread to its CPU.
+    fn pin(cfg: &DataplaneConfig) {
         if let Some(cpu) = cfg.cpu {
             match sys::pin_to_cpu(cpu.into()) {
                 Ok(()) => tracing::info!(cpu, "data plane bound to its CPU"),
@@ -67,7 +77,11 @@ impl RealtimeControl {
                 ),
             }
         }
-        if let Some(slice) = rc.slice {
+    }
+
+    /// `[dataplane] slice_us`: asks the fair scheduler for a short slice.
+    fn apply_slice(&mut self, cfg: &DataplaneConfig) {
+        if let Some(slice) = self.slice {
             match sys::set_fair_scheduling(slice) {
                 Ok(()) => tracing::info!(
                     slice_us = cfg.slice_us,
@@ -76,24 +90,26 @@ impl RealtimeControl {
                 ),
                 Err(e) => {
                     tracing::warn!(slice_us = cfg.slice_us, error = %e, "cannot set the data-plane time slice; the kernel's default applies");
-                    rc.slice = None;
+                    self.slice = None;
                 }
             }
         }
-        if cfg.realtime_priority == 0 {
-            return rc;
-        }
+    }
+
+    /// `[dataplane] realtime_priority` with `realtime`: always, or (auto)
+    /// once up front to report a missing permission, then by the sampler.
+    fn apply_priority(&mut self, cfg: &DataplaneConfig, shared: &Shared) {
         match cfg.realtime {
-            RealtimeMode::Always => match sys::set_realtime(rc.priority) {
+            RealtimeMode::Always => match sys::set_realtime(self.priority) {
                 Ok(()) => {
                     shared.realtime.store(true, Ordering::Relaxed);
                     tracing::info!(
-                        priority = rc.priority,
+                        priority = self.priority,
                         "data plane runs with realtime priority (SCHED_FIFO)"
                     );
                 }
                 Err(e) => tracing::warn!(
-                    priority = rc.priority,
+                    priority = self.priority,
                     error = %e,
                     "cannot set realtime priority (needs CAP_SYS_NICE or LimitRTPRIO=); normal scheduling"
                 ),
@@ -101,17 +117,17 @@ impl RealtimeControl {
             RealtimeMode::Auto => {
                 // Try once up front, so a missing permission is reported at
                 // start and not at the first busy moment.
-                let permitted = sys::set_realtime(rc.priority).and_then(|()| rc.normal());
+                let permitted = sys::set_realtime(self.priority).and_then(|()| self.normal());
                 match (permitted, sys::CpuPressure::open()) {
                     (Ok(()), Ok(psi)) => {
                         tracing::info!(
-                            priority = rc.priority,
+                            priority = self.priority,
                             "data plane takes realtime priority (SCHED_FIFO) while the CPUs are contended"
                         );
-                        rc.auto = Some((AutoRealtime::new(Thresholds::default()), psi));
+                        self.auto = Some((AutoRealtime::new(Thresholds::default()), psi));
                     }
                     (Err(e), _) => tracing::warn!(
-                        priority = rc.priority,
+                        priority = self.priority,
                         error = %e,
                         "cannot set realtime priority (needs CAP_SYS_NICE or LimitRTPRIO=); normal scheduling"
                     ),
@@ -123,7 +139,6 @@ impl RealtimeControl {
                 }
             }
         }
-        rc
     }
 
     /// Normal scheduling, with the configured slice if there is one.

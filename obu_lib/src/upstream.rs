@@ -192,3 +192,125 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     };
     Some(if clearly_better { cand } else { cur_now })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::seqwin::ReceptionWindow;
+
+    fn node(n: u8) -> NodeId {
+        NodeId([2, 0, 0, 0, 0, n])
+    }
+
+    /// A candidate `hops` away that heard `heard` of the last 16 beacons.
+    fn cand(hops: u8, heard: u32) -> Candidate {
+        let mut window = ReceptionWindow::default();
+        for s in 0..heard {
+            window.record(100 + s);
+        }
+        window.advance_to(115);
+        Candidate {
+            hops,
+            window,
+            last_heard: Time::ZERO,
+        }
+    }
+
+    fn rsu(cands: &[(u8, Candidate)]) -> RsuInfo {
+        let mut info = RsuInfo::default();
+        for (n, c) in cands {
+            info.candidates.insert(node(*n), *c);
+        }
+        info
+    }
+
+    fn up(rsu: u8, nh: u8, hops: u8) -> Upstream {
+        Upstream {
+            rsu: node(rsu),
+            next_hop: node(nh),
+            hops,
+        }
+    }
+
+    #[test]
+    fn fewest_hops_then_best_ratio() {
+        let mut rsus = HashMap::new();
+        rsus.insert(
+            node(100),
+            rsu(&[(1, cand(2, 16)), (2, cand(1, 8)), (3, cand(1, 12))]),
+        );
+        assert_eq!(choose(&rsus, None), Some(up(100, 3, 1)));
+    }
+
+    #[test]
+    fn a_working_upstream_is_kept_unless_another_is_clearly_better() {
+        let mut rsus = HashMap::new();
+        // Same hops, a little better: kept.
+        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 13))]));
+        let cur = Some(up(100, 1, 1));
+        assert_eq!(choose(&rsus, cur), cur);
+        // Same hops, at least 0.25 better: taken.
+        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 14))]));
+        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+        // Fewer hops with a ratio under 0.5: not yet.
+        rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 7))]));
+        let cur = Some(up(100, 1, 2));
+        assert_eq!(choose(&rsus, cur), cur);
+        rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 8))]));
+        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+    }
+
+    #[test]
+    fn another_rsu_must_be_a_hop_closer() {
+        let mut rsus = HashMap::new();
+        rsus.insert(node(100), rsu(&[(1, cand(2, 8))]));
+        rsus.insert(node(101), rsu(&[(2, cand(2, 16))]));
+        let cur = Some(up(100, 1, 2));
+        assert_eq!(choose(&rsus, cur), cur, "same hops: stay");
+        rsus.insert(node(101), rsu(&[(2, cand(1, 16))]));
+        assert_eq!(
+            choose(&rsus, cur),
+            Some(up(101, 2, 1)),
+            "a hop closer: move"
+        );
+    }
+
+    #[test]
+    fn fail_over_at_once_when_the_next_hop_goes_and_never_to_a_child() {
+        let mut rsus = HashMap::new();
+        rsus.insert(node(100), rsu(&[(2, cand(2, 4))]));
+        // The current next hop is gone: the remaining candidate at once.
+        assert_eq!(choose(&rsus, Some(up(100, 1, 2))), Some(up(100, 2, 2)));
+        // A neighbour two hops farther than the best may be our child
+        // echoing our floods: not eligible, so not kept either.
+        let info = rsu(&[(1, cand(1, 16)), (3, cand(3, 16))]);
+        assert!(info.eligible(&info.candidates[&node(1)]));
+        assert!(!info.eligible(&info.candidates[&node(3)]));
+        rsus.insert(node(100), info);
+        assert_eq!(choose(&rsus, Some(up(100, 3, 3))), Some(up(100, 1, 1)));
+        // Nothing left: no upstream.
+        assert_eq!(choose(&HashMap::new(), Some(up(100, 1, 1))), None);
+    }
+
+    #[test]
+    fn expiry_says_whether_the_current_next_hop_went_and_pruning_keeps_the_best() {
+        let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
+        info.candidates.get_mut(&node(1)).unwrap().last_heard = Time::from_millis(1000);
+        let timeout = Duration::from_millis(300);
+        assert!(info.expire(Time::from_millis(1200), timeout, Some(node(2))));
+        assert_eq!(info.candidates.len(), 1);
+        let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
+        info.prune(2);
+        let mut kept: Vec<NodeId> = info.candidates.keys().copied().collect();
+        kept.sort();
+        assert_eq!(kept, vec![node(1), node(3)]);
+    }
+
+    #[test]
+    fn restart_logs_are_rate_limited() {
+        let mut info = RsuInfo::default();
+        assert!(info.may_log(Time::from_millis(0)));
+        assert!(!info.may_log(Time::from_millis(9_999)));
+        assert!(info.may_log(Time::from_millis(10_000)));
+    }
+}

@@ -44,7 +44,10 @@ pub struct Obu {
 impl Obu {
     pub fn new(p: RoleParams) -> Obu {
         let addr_list = AddrList::from_slice(&p.addresses).unwrap_or_default();
-        let (core, _seed) = RoleCore::new(p, MAX_NEIGHBORS, MAX_DOWNSTREAM);
+        let (mut core, _seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_DOWNSTREAM));
+        // A full neighbour table: frames of new neighbours are dropped, so
+        // a flood of made-up MACs cannot make us relay for them.
+        core.refuse_when_neighbors_full = true;
         Obu {
             core,
             addr_list,
@@ -507,10 +510,6 @@ impl Obu {
 }
 
 impl Handlers for Obu {
-    fn refuse_when_neighbors_full(&self) -> bool {
-        true
-    }
-
     fn core(&mut self) -> &mut RoleCore {
         &mut self.core
     }

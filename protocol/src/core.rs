@@ -46,14 +46,19 @@ pub struct RoleCore {
     pub sec: Option<Security>,
     /// Routes or the upstream changed since the API last looked.
     pub changed: bool,
+    /// Whether a frame from a new neighbour that the full neighbour table
+    /// cannot hold is dropped (`no_route`) rather than handled.
+    pub refuse_when_neighbors_full: bool,
     /// Neighbours that just timed out (reused).
     gone: Vec<NodeId>,
 }
 
 impl RoleCore {
     /// Takes what it keeps from `p`; returns the rest of `p` to the role
-    /// (its seed).
-    pub fn new(p: RoleParams, max_neighbors: usize, max_downstream: usize) -> (RoleCore, u64) {
+    /// (its seed). The tables hold at most `capacity` (neighbours,
+    /// downstream routes) entries.
+    pub fn new(p: RoleParams, capacity: (usize, usize)) -> (RoleCore, u64) {
+        let (max_neighbors, max_downstream) = capacity;
         let sealed = p.security.as_ref().is_some_and(|s| s.encrypted());
         let core = RoleCore {
             id: p.id,
@@ -66,6 +71,7 @@ impl RoleCore {
             broadcast: Broadcaster::new(p.id, sealed),
             sec: p.security,
             changed: false,
+            refuse_when_neighbors_full: false,
             gone: Vec::new(),
         };
         (core, p.seed)
@@ -180,10 +186,6 @@ impl RoleCore {
 /// A role's handlers for the messages [`receive_frame`] walks (broadcast
 /// data is the core's own).
 pub trait Handlers {
-    /// Whether a frame from a new neighbour that the full neighbour table
-    /// cannot hold is dropped (`no_route`) rather than handled.
-    fn refuse_when_neighbors_full(&self) -> bool;
-
     fn core(&mut self) -> &mut RoleCore;
 
     fn on_beacon(
@@ -239,14 +241,13 @@ pub fn receive_frame<H: Handlers + ?Sized>(
     frame: &mut [u8],
     out: &mut Vec<Action>,
 ) {
-    let refuse_when_full = h.refuse_when_neighbors_full();
     let core = h.core();
     Security::before_frame(core.sec.as_mut(), core.id, core.mac, frame, &core.counters);
     let frame = &*frame;
     let Some(f) = inbound::accept(frame, core.mac, &core.counters) else {
         return;
     };
-    if !core.neighbors.heard(f.src, now) && refuse_when_full {
+    if !core.neighbors.heard(f.src, now) && core.refuse_when_neighbors_full {
         core.counters.count_drop(DropReason::NoRoute);
         return;
     }

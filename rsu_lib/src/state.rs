@@ -54,7 +54,7 @@ fn epoch_from(seed: u64) -> u32 {
 
 impl Rsu {
     pub fn new(p: RoleParams) -> Rsu {
-        let (core, seed) = RoleCore::new(p, MAX_NEIGHBORS, MAX_ROUTES);
+        let (core, seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_ROUTES));
         Rsu {
             core,
             seq: 0,
@@ -171,10 +171,6 @@ impl Rsu {
 }
 
 impl Handlers for Rsu {
-    fn refuse_when_neighbors_full(&self) -> bool {
-        false
-    }
-
     fn core(&mut self) -> &mut RoleCore {
         &mut self.core
     }

@@ -87,6 +87,28 @@ fn beacon_round_trip() {
 }
 
 #[test]
+fn a_beacon_from_before_the_epoch_parses_with_epoch_zero() {
+    let new = control_bytes(Control::Beacon(beacon()), 9);
+    // The same beacon as a node without the epoch field sends it: 22 bytes.
+    let mut old = new[..HEADER_LEN + 22].to_vec();
+    old[4..6].copy_from_slice(&22u16.to_be_bytes());
+    let m = only(&old);
+    assert_eq!(
+        m.body,
+        Body::Beacon(BeaconRepr {
+            epoch: 0,
+            ..beacon()
+        })
+    );
+    // Any other short length is refused.
+    for len in [21u16, 23, 25] {
+        let mut b = new[..HEADER_LEN + len as usize].to_vec();
+        b[4..6].copy_from_slice(&len.to_be_bytes());
+        assert!(Messages::new(&b).all(|m| m.is_err()), "{len} bytes");
+    }
+}
+
+#[test]
 fn beacon_reply_round_trip() {
     let bytes = control_bytes(Control::BeaconReply(Box::new(reply())), 1);
     let m = only(&bytes);

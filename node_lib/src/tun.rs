@@ -397,6 +397,18 @@ impl Tun {
                 }
                 continue;
             }
+            if matches!(w.kind, WriteKind::Udp(..)) && !self.udp_offload() {
+                // UDP GSO was refused earlier in this batch: one by one.
+                for start in w.start..w.start + w.count {
+                    let single = TunWrite {
+                        start,
+                        count: 1,
+                        kind: WriteKind::Single,
+                    };
+                    self.write_run(&packet, scratch, single, counters);
+                }
+                continue;
+            }
             self.write_run(&packet, scratch, *w, counters);
         }
     }

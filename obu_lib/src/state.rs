@@ -202,11 +202,12 @@ impl Obu {
     /// restarted RSU) or a resynchronised sequence starts the RSU's windows
     /// afresh. Returns whether it is the first copy of (rsu, seq).
     ///
-    /// A new epoch is taken only once the current one has been silent for
-    /// the resync time (`neighbor_timeout_ms`): a restarted RSU's old
-    /// process is silent by then, while a forged epoch (mode off) or an old
+    /// In mode off a new epoch is taken only once the current one has been
+    /// silent for the resync time (`neighbor_timeout_ms`): a restarted
+    /// RSU's old process is silent by then, while a forged epoch or an old
     /// beacon still in flight is refused as stale while the real RSU is
     /// heard, so two epochs can never flap the windows or the floods.
+    /// Signed beacons need no such wait.
     fn record_beacon(
         &mut self,
         now: Time,
@@ -219,7 +220,11 @@ impl Obu {
         let counters = &self.core.counters;
         let info = self.rsus.entry(b.rsu).or_default();
         let other_epoch = info.epoch.is_some_and(|e| e != b.epoch);
-        if other_epoch && now.since(info.epoch_heard) < resync {
+        // Signed beacons carry the RSU's own epoch (older ones were refused
+        // by their signed time): a new one is a restart at once. Unsigned
+        // (mode off), only once the followed epoch has gone silent.
+        let hold = self.core.sec.is_none() && now.since(info.epoch_heard) < resync;
+        if other_epoch && hold {
             return Err(DropReason::Duplicate);
         }
         if other_epoch {

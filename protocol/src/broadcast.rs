@@ -73,10 +73,13 @@ pub struct Broadcaster {
 }
 
 impl Broadcaster {
-    pub fn new(id: NodeId, sealed: bool) -> Broadcaster {
+    /// `first_seq`: where this process's sequence starts; random per
+    /// process, so a restarted origin is almost never inside the window
+    /// its receivers remember (and the window rule covers the rest).
+    pub fn new(id: NodeId, sealed: bool, first_seq: u32) -> Broadcaster {
         Broadcaster {
             id,
-            seq: 0,
+            seq: first_seq,
             seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
             sealed,
         }
@@ -217,7 +220,7 @@ mod tests {
         let addrs = [IpPrefix::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24).unwrap()];
         for sealed in [false, true] {
             let c = Counters::default();
-            let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), sealed);
+            let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), sealed, 0);
             let mut out = Vec::new();
             let bc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 255]), &mut out);
             match bc {

@@ -68,7 +68,7 @@ impl RoleCore {
             counters: p.counters,
             neighbors: NeighborTable::new(max_neighbors),
             downstream: DownstreamTable::new(max_downstream),
-            broadcast: Broadcaster::new(p.id, sealed),
+            broadcast: Broadcaster::new(p.id, sealed, (p.seed >> 16) as u32),
             sec: p.security,
             changed: false,
             refuse_when_neighbors_full: false,

@@ -16,6 +16,8 @@ mod field {
 }
 
 pub const BODY_LEN: usize = field::LEN;
+/// The body before the epoch field was added: still accepted, as epoch 0.
+pub const BODY_LEN_V1_0: usize = field::EPOCH.start;
 
 /// Checked view of a beacon body.
 pub struct Beacon<T: AsRef<[u8]>> {
@@ -64,6 +66,7 @@ pub struct BeaconRepr {
     pub interval_ms: u16,
     /// Chosen at random by each RSU process: a new epoch tells OBUs that
     /// the RSU restarted (its sequence starts afresh, its sessions are gone).
+    /// 0: none (a 22-byte beacon of a node from before the epoch).
     pub epoch: u32,
 }
 

@@ -402,61 +402,44 @@ impl Obu {
         d: &DataRepr,
         out: &mut Vec<Action>,
     ) -> Handled {
-        let (origin, dest, payload) = (d.origin, d.dest, d.payload);
-        let pl = link_payload(slot, m, payload.len());
-        let ttl = m.header.ttl;
-        if m.header.msg_type == MessageType::DataDown {
-            if dest == self.core.id {
-                out.push(Action::DeliverTun { payload: pl });
-                return Ok(());
-            }
-            let r = self.core.downstream.get(&dest).ok_or(DropReason::NoRoute)?;
-            let nh = r.next_hop;
-            return self.forward(
-                from,
-                nh,
-                MessageType::DataDown,
-                ttl,
-                origin,
-                dest,
-                pl,
-                Sealing::Plain,
-                out,
-            );
-        }
-        // DataUp from a child.
-        let dst = ip::destination(payload).ok_or(DropReason::NotIp)?;
-        if self.is_own_addr(&dst) {
+        let pl = link_payload(slot, m, d.payload.len());
+        let Some((nh, kind, dest)) = self.plain_route(m.header.msg_type, d)? else {
             out.push(Action::DeliverTun { payload: pl });
             return Ok(());
+        };
+        let ttl = m.header.ttl;
+        self.forward(from, nh, kind, ttl, d.origin, dest, pl, Sealing::Plain, out)
+    }
+
+    /// Where plain data goes on: `None` when it is ours; else its next hop,
+    /// kind and destination (downstream toward its OBU; upstream data for
+    /// one of our descendants turned around here, the RSU need not see it;
+    /// other upstream data on toward its RSU).
+    fn plain_route(
+        &self,
+        kind: MessageType,
+        d: &DataRepr,
+    ) -> Result<Option<(NodeId, MessageType, NodeId)>, DropReason> {
+        if kind == MessageType::DataDown {
+            if d.dest == self.core.id {
+                return Ok(None);
+            }
+            let r = self
+                .core
+                .downstream
+                .get(&d.dest)
+                .ok_or(DropReason::NoRoute)?;
+            return Ok(Some((r.next_hop, MessageType::DataDown, d.dest)));
+        }
+        let dst = ip::destination(d.payload).ok_or(DropReason::NotIp)?;
+        if self.is_own_addr(&dst) {
+            return Ok(None);
         }
         if let Some((obu, r)) = self.core.downstream.lookup_addr(&dst) {
-            // Both ends below us: turn around here, the RSU need not see it.
-            let nh = r.next_hop;
-            return self.forward(
-                from,
-                nh,
-                MessageType::DataDown,
-                ttl,
-                origin,
-                obu,
-                pl,
-                Sealing::Plain,
-                out,
-            );
+            return Ok(Some((r.next_hop, MessageType::DataDown, obu)));
         }
-        let nh = self.next_hop_to(dest).ok_or(DropReason::NoRoute)?;
-        self.forward(
-            from,
-            nh,
-            MessageType::DataUp,
-            ttl,
-            origin,
-            dest,
-            pl,
-            Sealing::Plain,
-            out,
-        )
+        let nh = self.next_hop_to(d.dest).ok_or(DropReason::NoRoute)?;
+        Ok(Some((nh, MessageType::DataUp, d.dest)))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -199,3 +199,54 @@ fn a_restarted_broadcast_source_is_heard_again() {
     );
     assert!(Counters::get(&s.nodes[1].counters.seq_resyncs) >= 1);
 }
+
+#[test]
+fn an_old_epoch_played_back_never_tears_down_a_live_session() {
+    for mode in [SecurityMode::Authenticated, SecurityMode::Encrypted] {
+        let mut s = chain(mode);
+        settle(&mut s);
+        // Record a beacon of the RSU's first process off the air.
+        let old = loop {
+            if let Some(f) = s
+                .in_flight()
+                .find(|(from, _)| *from == 0)
+                .map(|(_, f)| f.to_vec())
+            {
+                break f;
+            }
+            s.step();
+        };
+        s.restart(0);
+        assert!(back_in_service(&mut s, &[1, 2], Duration::from_secs(1)).is_some());
+        s.run_for(Duration::from_millis(500));
+        let seen = Counters::get(&s.nodes[1].counters.restarts_seen);
+        let handshakes = Counters::get(&s.nodes[1].counters.handshakes);
+        // The old process's beacon (its epoch, its older signed time),
+        // played back at the relay again and again.
+        for _ in 0..20 {
+            s.inject_frame(1, &old);
+            s.run_for(Duration::from_millis(10));
+        }
+        assert_eq!(
+            Counters::get(&s.nodes[1].counters.restarts_seen),
+            seen,
+            "{mode:?}"
+        );
+        assert_eq!(
+            Counters::get(&s.nodes[1].counters.handshakes),
+            handshakes,
+            "{mode:?}"
+        );
+        assert!(
+            s.nodes[1]
+                .counters
+                .drops(common::counters::DropReason::Replayed)
+                >= 20,
+            "{mode:?}"
+        );
+        assert!(
+            back_in_service(&mut s, &[1, 2], Duration::from_millis(100)).is_some(),
+            "{mode:?}"
+        );
+    }
+}

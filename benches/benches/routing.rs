@@ -38,6 +38,8 @@ fn reply_frame(i: usize) -> Vec<u8> {
             timestamp_us: 1,
             hops: 1,
             addrs: AddrList::from_slice(&addrs).unwrap(),
+            attach_seq: 0,
+            leaving: false,
         })),
     };
     let mut b = common::batch::SendBatch::new(obu(i), DEFAULT_ETHERTYPE, 1500, false, 1);
@@ -54,6 +56,8 @@ fn rsu_with_routes() -> (Rsu, Vec<Vec<u8>>) {
         seed: 1,
         counters: Arc::new(Counters::default()),
         security: None,
+        preference: 0,
+        attach_seq_start: 1,
     });
     let mut frames: Vec<Vec<u8>> = (0..OBUS).map(reply_frame).collect();
     let mut out = Vec::new();

@@ -27,6 +27,8 @@ pub fn beacon_action() -> Action {
             timestamp_us: 1,
             interval_ms: 100,
             epoch: 7,
+            uplink: true,
+            preference: 0,
         }),
     }
 }
@@ -46,6 +48,8 @@ pub fn reply_action() -> Action {
             timestamp_us: 1,
             hops: 1,
             addrs: AddrList::from_slice(&addrs).unwrap(),
+            attach_seq: 0,
+            leaving: false,
         })),
     }
 }

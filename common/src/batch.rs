@@ -509,6 +509,8 @@ mod tests {
             timestamp_us: 5,
             interval_ms: 100,
             epoch: 7,
+            uplink: true,
+            preference: 0,
         };
         assert!(s.push_action(&Action::SendControl {
             dst: hop,

@@ -237,6 +237,16 @@ pub struct Counters {
     /// Sequence windows re-synchronised after a source's numbers jumped out
     /// of them (a restart not otherwise seen, or the end of a forgery).
     pub seq_resyncs: AtomicU64,
+    /// OBU: changes of RSU while the old one was still heard
+    /// (make-before-break: attached to the new one, then left the old).
+    pub handovers: AtomicU64,
+    /// RSU: OBUs that told us they left for another RSU (routes withdrawn).
+    pub obus_left: AtomicU64,
+    /// RSU, `[backbone] export_routes`: kernel routes added or replaced,
+    /// removed, and operations that failed (retried).
+    pub backbone_installs: AtomicU64,
+    pub backbone_removals: AtomicU64,
+    pub backbone_failures: AtomicU64,
     /// TUN offload: super-packets read and cut into segments.
     pub tso_packets: AtomicU64,
     pub tso_segments: AtomicU64,

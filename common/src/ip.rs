@@ -52,8 +52,22 @@ pub fn is_group(addr: &IpAddr) -> bool {
     }
 }
 
+/// The network address of `p`: its address with the host bits cleared.
+pub fn network(p: &IpPrefix) -> IpAddr {
+    match p.addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - p.len as u32).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - p.len as u32).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
 /// An interface address with its prefix length, e.g. `10.42.0.2/24`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpPrefix {
     pub addr: IpAddr,
     pub len: u8,

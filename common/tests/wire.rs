@@ -18,6 +18,8 @@ fn beacon() -> BeaconRepr {
         timestamp_us: 0x0102_0304_0506_0708,
         interval_ms: 100,
         epoch: 7,
+        uplink: false,
+        preference: 9,
     }
 }
 
@@ -33,6 +35,8 @@ fn reply() -> BeaconReplyRepr {
         timestamp_us: 123_456_789,
         hops: 2,
         addrs: AddrList::from_slice(&addrs).unwrap(),
+        attach_seq: 0x0a0b_0c0d,
+        leaving: true,
     }
 }
 
@@ -97,11 +101,24 @@ fn a_beacon_from_before_the_epoch_parses_with_epoch_zero() {
         m.body,
         Body::Beacon(BeaconRepr {
             epoch: 0,
+            uplink: true,
+            preference: 0,
+            ..beacon()
+        })
+    );
+    // Before the uplink state: 26 bytes, uplink up, preference 0.
+    let mut old = new[..HEADER_LEN + 26].to_vec();
+    old[4..6].copy_from_slice(&26u16.to_be_bytes());
+    assert_eq!(
+        only(&old).body,
+        Body::Beacon(BeaconRepr {
+            uplink: true,
+            preference: 0,
             ..beacon()
         })
     );
     // Any other short length is refused.
-    for len in [21u16, 23, 25] {
+    for len in [21u16, 23, 25, 27] {
         let mut b = new[..HEADER_LEN + len as usize].to_vec();
         b[4..6].copy_from_slice(&len.to_be_bytes());
         assert!(Messages::new(&b).all(|m| m.is_err()), "{len} bytes");
@@ -119,6 +136,34 @@ fn beacon_reply_round_trip() {
     };
     let bytes = control_bytes(Control::BeaconReply(Box::new(empty)), 1);
     assert_eq!(only(&bytes).body, Body::BeaconReply(empty));
+}
+
+#[test]
+fn a_reply_from_before_the_attachment_sequence_parses_with_zero() {
+    let new = control_bytes(Control::BeaconReply(Box::new(reply())), 1);
+    // The same reply without the 5-byte extension, as older nodes send it.
+    let body_len = new.len() - HEADER_LEN - 5;
+    let mut old = new[..HEADER_LEN + body_len].to_vec();
+    old[4..6].copy_from_slice(&(body_len as u16).to_be_bytes());
+    assert_eq!(
+        only(&old).body,
+        Body::BeaconReply(BeaconReplyRepr {
+            attach_seq: 0,
+            leaving: false,
+            ..reply()
+        })
+    );
+    // A partial extension, or unknown flags, is refused.
+    for cut in [1usize, 2, 4] {
+        let len = body_len + cut;
+        let mut b = new[..HEADER_LEN + len].to_vec();
+        b[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+        assert!(Messages::new(&b).all(|m| m.is_err()), "{cut} extra bytes");
+    }
+    let mut bad = new.clone();
+    let last = bad.len() - 1;
+    bad[last] = 0x80;
+    assert!(Messages::new(&bad).all(|m| m.is_err()));
 }
 
 #[test]

@@ -87,6 +87,104 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     security: RawSecurity,
+    backbone: Option<RawBackbone>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBackbone {
+    export_routes: Option<bool>,
+    table: Option<i64>,
+    protocol: Option<i64>,
+    metric: Option<i64>,
+    uplink_check: Option<String>,
+    preference: Option<i64>,
+}
+
+/// The rtnetlink protocol number of the routes an RSU exports (named
+/// `v2xd` by config/rt_protos.d/v2xd.conf). Free in the kernel's and
+/// iproute2's lists; BIRD learns our routes by it.
+pub const DEFAULT_ROUTE_PROTOCOL: u8 = 201;
+
+/// `[backbone]` (RSU): kernel routes for attached OBUs and the uplink.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BackboneConfig {
+    /// Install a host route via the TUN for each address of each attached
+    /// OBU (and remove it when the OBU leaves or expires).
+    pub export_routes: bool,
+    /// Kernel routing table (254: main).
+    pub table: u32,
+    /// rtnetlink protocol number of our routes: leftovers of it are
+    /// removed at start; BIRD selects our routes by it.
+    pub protocol: u8,
+    /// Fixed route metric; `None`: the OBU's attachment sequence, so the
+    /// newest attachment wins in the backbone (the shipped BIRD filter).
+    pub metric: Option<u32>,
+    /// The uplink counts as up while this exact prefix is in `table`.
+    pub uplink_check: Option<IpPrefix>,
+    /// The operator's preference for this RSU, carried in beacons.
+    pub preference: u8,
+}
+
+impl Default for BackboneConfig {
+    fn default() -> Self {
+        BackboneConfig {
+            export_routes: false,
+            table: 254,
+            protocol: DEFAULT_ROUTE_PROTOCOL,
+            metric: None,
+            uplink_check: None,
+            preference: 0,
+        }
+    }
+}
+
+/// A prefix with no host bits set (what the kernel takes as a route).
+fn route_prefix(key: &str, s: &str) -> Result<IpPrefix, ConfigError> {
+    let p: IpPrefix = s.parse().map_err(|e| ConfigError::key(key, e))?;
+    let net = common::ip::network(&p);
+    if net != p.addr {
+        return Err(ConfigError::key(
+            key,
+            format!("`{s}` has host bits set; the route is {net}/{}", p.len),
+        ));
+    }
+    Ok(p)
+}
+
+/// `[backbone]`: RSU only.
+fn parse_backbone(b: Option<RawBackbone>, role: RoleKind) -> Result<BackboneConfig, ConfigError> {
+    let Some(b) = b else {
+        return Ok(BackboneConfig::default());
+    };
+    if role != RoleKind::Rsu {
+        return Err(ConfigError::key(
+            "backbone",
+            "is for RSUs (an OBU's routes are `tun.routes`)",
+        ));
+    }
+    let d = BackboneConfig::default();
+    let protocol = ranged("backbone.protocol", b.protocol, d.protocol as i64, 5, 255)? as u8;
+    if matches!(protocol, 8..=18 | 42 | 99 | 186..=192) {
+        tracing::debug!(
+            protocol,
+            "backbone.protocol is a number iproute2 names for another daemon"
+        );
+    }
+    Ok(BackboneConfig {
+        export_routes: b.export_routes.unwrap_or(false),
+        table: ranged("backbone.table", b.table, 254, 1, u32::MAX as i64)? as u32,
+        protocol,
+        metric: match b.metric {
+            None => None,
+            v => Some(ranged("backbone.metric", v, 0, 0, i32::MAX as i64)? as u32),
+        },
+        uplink_check: b
+            .uplink_check
+            .map(|s| route_prefix("backbone.uplink_check", &s))
+            .transpose()?,
+        preference: ranged("backbone.preference", b.preference, 0, 0, 255)? as u8,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -194,6 +292,7 @@ struct RawLink {
 struct RawTun {
     name: Option<String>,
     addresses: Option<Vec<String>>,
+    routes: Option<Vec<String>>,
     mtu: Option<i64>,
     offload: Option<bool>,
 }
@@ -206,6 +305,7 @@ struct RawRouting {
     max_hops: Option<i64>,
     candidates: Option<i64>,
     broadcast_ttl: Option<i64>,
+    handover_leave_ms: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -290,6 +390,9 @@ pub struct Config {
     /// `None`: link MTU minus protocol overhead.
     pub tun_mtu: Option<usize>,
     pub tun_offload: bool,
+    /// Routes installed via the TUN while the daemon runs (e.g. a default
+    /// route through the V2X network on an OBU).
+    pub tun_routes: Vec<IpPrefix>,
     pub routing: RoutingConfig,
     pub batching: BatchingConfig,
     pub dataplane: DataplaneConfig,
@@ -298,6 +401,7 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub security: SecurityConfig,
+    pub backbone: BackboneConfig,
 }
 
 fn ranged(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
@@ -361,6 +465,7 @@ struct TunSection {
     addresses: Vec<IpPrefix>,
     mtu: Option<usize>,
     offload: bool,
+    routes: Vec<IpPrefix>,
 }
 
 /// `[tun]` (required): name, addresses, MTU, offload.
@@ -404,11 +509,21 @@ fn parse_tun(tun: Option<RawTun>) -> Result<TunSection, ConfigError> {
         None => None,
         Some(m) => Some(ranged("tun.mtu", Some(m), 0, min_mtu, 65535)? as usize),
     };
+    let routes = tun
+        .routes
+        .unwrap_or_default()
+        .iter()
+        .map(|r| route_prefix("tun.routes", r))
+        .collect::<Result<Vec<_>, _>>()?;
+    if routes.len() > 256 {
+        return Err(ConfigError::key("tun.routes", "at most 256 routes"));
+    }
     Ok(TunSection {
         name: tun_name,
         addresses: tun_addresses,
         mtu: tun_mtu,
         offload: tun.offload.unwrap_or(true),
+        routes,
     })
 }
 
@@ -434,6 +549,13 @@ fn parse_routing(r: RawRouting) -> Result<RoutingConfig, ConfigError> {
         max_hops: ranged("routing.max_hops", r.max_hops, 8, 1, 32)? as u8,
         candidates: ranged("routing.candidates", r.candidates, 3, 1, 16)? as usize,
         broadcast_ttl: ranged("routing.broadcast_ttl", r.broadcast_ttl, 1, 1, 32)? as u8,
+        handover_leave_ms: ranged(
+            "routing.handover_leave_ms",
+            r.handover_leave_ms,
+            100,
+            0,
+            60_000,
+        )? as u64,
     };
     Ok(routing)
 }
@@ -552,6 +674,7 @@ impl Config {
             tun_addresses: tun.addresses,
             tun_mtu: tun.mtu,
             tun_offload: tun.offload,
+            tun_routes: tun.routes,
             routing: parse_routing(raw.routing)?,
             batching: parse_batching(raw.batching)?,
             dataplane: parse_dataplane(raw.dataplane)?,
@@ -559,6 +682,7 @@ impl Config {
             log_level,
             log_format,
             security: parse_security(raw.security, role)?,
+            backbone: parse_backbone(raw.backbone, role)?,
         };
         c.settle_batching();
         Ok(c)

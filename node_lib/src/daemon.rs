@@ -114,6 +114,13 @@ pub fn run<R: Role>(
         seed,
         counters: counters.clone(),
         security,
+        preference: cfg.backbone.preference,
+        attach_seq_start: protocol::params::attach_seq_start(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        ),
     });
     let shared = match Shared::new(counters) {
         Ok(s) => Arc::new(s),
@@ -337,9 +344,11 @@ fn reload(
         || new.api_listen != cur.api_listen
         || new.node_id != cur.node_id
         || new.log_format != cur.log_format
+        || new.tun_routes != cur.tun_routes
+        || new.backbone != cur.backbone
         || security_restart;
     if restart_needed {
-        tracing::warn!("SIGHUP: link, tun, node, batching, dataplane, api, log.format, security.mode and security.key_file changes take effect after a restart");
+        tracing::warn!("SIGHUP: link, tun, node, batching, dataplane, api, backbone, log.format, security.mode and security.key_file changes take effect after a restart");
     }
     cur.log_level = new.log_level;
     cur.routing = new.routing;

@@ -168,6 +168,36 @@ impl Collector for NodeCollector {
             "Sequence windows re-synchronised after a source's numbers jumped out of them.",
             get(&c.seq_resyncs),
         )?;
+        counter(
+            &mut e,
+            "v2x_handovers",
+            "OBU: changes of RSU made before breaking (attached to the new RSU, then left the old one).",
+            get(&c.handovers),
+        )?;
+        counter(
+            &mut e,
+            "v2x_obus_left",
+            "RSU: OBUs that left for another RSU; their routes were withdrawn at once.",
+            get(&c.obus_left),
+        )?;
+        counter(
+            &mut e,
+            "v2x_backbone_route_installs",
+            "RSU: kernel routes for attached OBUs added or replaced ([backbone] export_routes).",
+            get(&c.backbone_installs),
+        )?;
+        counter(
+            &mut e,
+            "v2x_backbone_route_removals",
+            "RSU: kernel routes for OBUs removed (left, expired, or the daemon stopping).",
+            get(&c.backbone_removals),
+        )?;
+        counter(
+            &mut e,
+            "v2x_backbone_route_failures",
+            "RSU: kernel route operations that failed (each is retried within a second).",
+            get(&c.backbone_failures),
+        )?;
         if self.role == RoleKind::Obu {
             counter(
                 &mut e,

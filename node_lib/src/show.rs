@@ -179,8 +179,11 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
                         "handshakes",
                         "restarts_seen",
                         "seq_resyncs",
+                        "handovers",
+                        "obus_left",
                     ][..],
                 ),
+                ("backbone", &["installs", "removals", "failures"][..]),
             ] {
                 for k in keys {
                     rows.push(vec![format!("{sect}.{k}"), s(&v[sect][k])]);

@@ -82,6 +82,13 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
             "handshakes": g(&c.handshakes),
             "restarts_seen": g(&c.restarts_seen),
             "seq_resyncs": g(&c.seq_resyncs),
+            "handovers": g(&c.handovers),
+            "obus_left": g(&c.obus_left),
+        },
+        "backbone": {
+            "installs": g(&c.backbone_installs),
+            "removals": g(&c.backbone_removals),
+            "failures": g(&c.backbone_failures),
         },
         "drops": drops,
     })

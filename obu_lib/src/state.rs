@@ -32,6 +32,20 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(5);
 const KEEPALIVE_WHILE_YOUNGER: Duration = Duration::from_secs(1);
 /// RSU state with no candidates is forgotten after this long.
 const RSU_FORGET_AFTER: Duration = Duration::from_secs(30);
+/// A leave goes out twice, this far apart (the old RSU is fading: one copy
+/// may be lost; without any, its routes go at its neighbour timeout).
+const LEAVE_REPEAT: Duration = Duration::from_millis(50);
+const LEAVE_COPIES: u8 = 2;
+/// Most leaves pending at once (handovers faster than the leave delay).
+const MAX_PENDING_LEAVES: usize = 4;
+
+/// A leave to send to an RSU we moved away from while it still worked.
+#[derive(Clone, Copy, Debug)]
+struct PendingLeave {
+    rsu: NodeId,
+    at: Time,
+    copies_left: u8,
+}
 
 pub struct Obu {
     core: RoleCore,
@@ -39,10 +53,18 @@ pub struct Obu {
     rsus: HashMap<NodeId, RsuInfo>,
     upstream: Option<Upstream>,
     next_housekeeping: Time,
+    /// Grows with every change of RSU; carried in replies so the backbone
+    /// prefers the newest attachment.
+    attach_seq: u32,
+    leaves: Vec<PendingLeave>,
+    /// Encrypted: the RSU we are about to move to, once a session with it
+    /// is up (make-before-break).
+    preparing: Option<Upstream>,
 }
 
 impl Obu {
     pub fn new(p: RoleParams) -> Obu {
+        let p_attach_seq = p.attach_seq_start;
         let addr_list = AddrList::from_slice(&p.addresses).unwrap_or_default();
         let (mut core, _seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_DOWNSTREAM));
         // A full neighbour table: frames of new neighbours are dropped, so
@@ -54,7 +76,15 @@ impl Obu {
             rsus: HashMap::new(),
             upstream: None,
             next_housekeeping: Time::ZERO,
+            attach_seq: p_attach_seq,
+            leaves: Vec::new(),
+            preparing: None,
         }
+    }
+
+    /// The current attachment sequence.
+    pub fn attach_seq(&self) -> u32 {
+        self.attach_seq
     }
 
     pub fn id(&self) -> NodeId {
@@ -107,6 +137,8 @@ impl Obu {
             timestamp_us,
             hops: u.hops,
             addrs: self.addr_list,
+            attach_seq: self.attach_seq,
+            leaving: false,
         };
         Action::SendControl {
             dst: u.next_hop,
@@ -135,11 +167,44 @@ impl Obu {
         }
     }
 
+    /// Whether `u`'s next hop is still an eligible path to its RSU.
+    fn still_works(&self, u: Upstream) -> Option<Upstream> {
+        let info = self.rsus.get(&u.rsu)?;
+        let c = info
+            .candidates
+            .get(&u.next_hop)
+            .filter(|c| info.eligible(c))?;
+        Some(Upstream { hops: c.hops, ..u })
+    }
+
+    /// Encrypted: data for a new RSU needs a session with it. While the
+    /// current RSU still works, a move waits for that session (the
+    /// handshake runs meanwhile), so no packet waits on a handshake.
+    fn needs_session_first(&self, rsu: NodeId) -> bool {
+        self.core
+            .sec
+            .as_ref()
+            .filter(|s| s.encrypted())
+            .is_some_and(|s| !s.sessions.has_session(&rsu))
+    }
+
     /// Re-runs the upstream choice; on a change, counts it and tells the
-    /// RSU at once (a reply along the new path) so downstream follows.
+    /// RSU at once (a reply along the new path) so downstream follows. A
+    /// change of RSU is a new attachment (its sequence grows); when the old
+    /// RSU still works it is make-before-break: the old RSU is told that we
+    /// left once the new attachment had time to reach the backbone.
     fn reselect(&mut self, now: Time, out: &mut Vec<Action>) {
-        let new = upstream::choose(&self.rsus, self.upstream);
-        let changed = match (self.upstream, new) {
+        let mut new = upstream::choose(&self.rsus, self.upstream);
+        let old = self.upstream;
+        let old_works = old.and_then(|u| self.still_works(u));
+        self.preparing = None;
+        if let (Some(o), Some(n)) = (old_works, new) {
+            if n.rsu != o.rsu && self.needs_session_first(n.rsu) {
+                self.preparing = Some(n);
+                new = Some(o);
+            }
+        }
+        let changed = match (old, new) {
             (Some(a), Some(b)) => a.rsu != b.rsu || a.next_hop != b.next_hop,
             (None, None) => false,
             _ => true,
@@ -150,12 +215,76 @@ impl Obu {
         }
         self.core.changed = true;
         Counters::inc(&self.core.counters.upstream_changes, 1);
+        let new_rsu = match (old, new) {
+            (Some(a), Some(b)) => a.rsu != b.rsu,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if new_rsu {
+            self.attach_seq = self.attach_seq.wrapping_add(1).max(1);
+            if let (Some(o), Some(n)) = (old_works, new) {
+                Counters::inc(&self.core.counters.handovers, 1);
+                tracing::info!(from = %o.rsu, to = %n.rsu, attach_seq = self.attach_seq, "handover: attaching to the new RSU, then leaving the old one");
+                self.leaves.retain(|l| l.rsu != o.rsu && l.rsu != n.rsu);
+                if self.leaves.len() < MAX_PENDING_LEAVES {
+                    self.leaves.push(PendingLeave {
+                        rsu: o.rsu,
+                        at: now + self.core.routing.handover_leave(),
+                        copies_left: LEAVE_COPIES,
+                    });
+                }
+            }
+        }
         match new {
             Some(u) => {
+                // Back to an RSU we were about to leave: stay attached.
+                self.leaves.retain(|l| l.rsu != u.rsu);
                 tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, hops = u.hops, "upstream chosen");
                 self.reply_upstream(u, now, out);
             }
             None => tracing::warn!("no upstream: no RSU reachable"),
+        }
+    }
+
+    /// Tells RSUs we moved away from that we left (see `reselect`): a
+    /// reply flagged `leaving` with the new attachment's sequence, signed
+    /// in the secure modes, along our best path to that RSU.
+    fn send_leaves(&mut self, now: Time, out: &mut Vec<Action>) {
+        let mut i = 0;
+        while i < self.leaves.len() {
+            let l = self.leaves[i];
+            if now < l.at {
+                i += 1;
+                continue;
+            }
+            let path = self.rsus.get(&l.rsu).and_then(|info| {
+                info.best()
+                    .map(|(nh, c)| (nh, c.hops, info.latest_seq, info.latest_ts_us))
+            });
+            if let Some((nh, hops, seq, timestamp_us)) = path {
+                let leave = BeaconReplyRepr {
+                    obu: self.core.id,
+                    rsu: l.rsu,
+                    seq,
+                    timestamp_us,
+                    hops,
+                    addrs: self.addr_list,
+                    attach_seq: self.attach_seq,
+                    leaving: true,
+                };
+                out.push(Action::SendControl {
+                    dst: nh,
+                    ttl: self.core.routing.max_hops,
+                    msg: self.core.reply_control(now, leave),
+                });
+            }
+            if path.is_none() || l.copies_left <= 1 {
+                self.leaves.swap_remove(i);
+            } else {
+                self.leaves[i].copies_left -= 1;
+                self.leaves[i].at = now + LEAVE_REPEAT;
+                i += 1;
+            }
         }
     }
 
@@ -257,6 +386,8 @@ impl Obu {
         {
             info.latest_seq = b.seq;
             info.latest_ts_us = b.timestamp_us;
+            info.uplink = b.uplink;
+            info.preference = b.preference;
         }
         info.last_heard = now;
         let cand = info.candidates.entry(from).or_insert(Candidate {
@@ -324,9 +455,15 @@ impl Obu {
         }
     }
 
-    /// Encrypted mode: start (or renew) the session with our RSU.
+    /// Encrypted mode: start (or renew) the session with our RSU, and with
+    /// the one we are about to move to.
     fn maybe_handshake(&mut self, now: Time, out: &mut Vec<Action>) {
-        let Some(u) = self.upstream else { return };
+        for u in [self.upstream, self.preparing].into_iter().flatten() {
+            self.handshake_with(now, u, out);
+        }
+    }
+
+    fn handshake_with(&mut self, now: Time, u: Upstream, out: &mut Vec<Action>) {
         let key = self.rsus.get(&u.rsu).and_then(|i| i.key);
         let max_hops = self.core.routing.max_hops;
         let Some(sec) = self.core.sec.as_mut().filter(|s| s.encrypted()) else {
@@ -494,6 +631,7 @@ impl Obu {
         }
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
+        self.send_leaves(now, out);
     }
 }
 
@@ -558,19 +696,34 @@ impl Handlers for Obu {
             }
             key = Some(k.0);
         }
-        let route = DownRoute {
-            next_hop: from,
-            hops: r.hops,
-            addrs: r.addrs,
-            last_seen: now,
-            rsu: r.rsu,
-            rtt_us: None,
-            key,
-        };
-        match self.core.downstream.learn(r.obu, route) {
-            Learned::Full => self.core.count(Err(DropReason::NoRoute)),
-            Learned::New => self.core.changed = true,
-            Learned::Updated => {}
+        if r.leaving {
+            // The OBU left this RSU's tree: our route to it that way is
+            // stale (a leave is relayed, never learned from).
+            if self
+                .core
+                .downstream
+                .get(&r.obu)
+                .is_some_and(|d| d.next_hop == from)
+            {
+                self.core.downstream.remove(&r.obu);
+                self.core.changed = true;
+            }
+        } else {
+            let route = DownRoute {
+                next_hop: from,
+                hops: r.hops,
+                addrs: r.addrs,
+                last_seen: now,
+                rsu: r.rsu,
+                rtt_us: None,
+                key,
+                attach_seq: r.attach_seq,
+            };
+            match self.core.downstream.learn(r.obu, route) {
+                Learned::Full => self.core.count(Err(DropReason::NoRoute)),
+                Learned::New | Learned::Changed => self.core.changed = true,
+                Learned::Updated => {}
+            }
         }
         if ttl <= 1 {
             return Err(DropReason::TtlExpired);
@@ -702,6 +855,8 @@ impl Role for Obu {
             for (nh, c) in &info.candidates {
                 candidates.push(json!({
                     "rsu": rsu,
+                    "uplink": info.uplink,
+                    "preference": info.preference,
                     "next_hop": nh,
                     "hops": c.hops,
                     "reception_ratio": c.window.ratio_permille() as f64 / 1000.0,
@@ -723,7 +878,7 @@ impl Role for Obu {
         });
         let upstream = self
             .upstream
-            .map(|u| json!({ "rsu": u.rsu, "next_hop": u.next_hop, "hops": u.hops }));
+            .map(|u| json!({ "rsu": u.rsu, "next_hop": u.next_hop, "hops": u.hops, "attach_seq": self.attach_seq }));
         let core = &self.core;
         RoleSnapshot {
             ready: self.upstream.is_some(),

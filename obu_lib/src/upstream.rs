@@ -18,7 +18,7 @@ pub struct Candidate {
 }
 
 /// What we know of one RSU.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RsuInfo {
     pub dedup: DedupWindow,
     pub latest_seq: u32,
@@ -36,6 +36,29 @@ pub struct RsuInfo {
     /// When a restart or resync of this RSU was last logged: at most one
     /// line per `LOG_EVERY`, so forged beacons cannot flood the log.
     pub logged_at: Option<Time>,
+    /// From its latest beacon: whether its uplink to the backbone is up,
+    /// and the operator's preference for it (higher is preferred).
+    pub uplink: bool,
+    pub preference: u8,
+}
+
+impl Default for RsuInfo {
+    fn default() -> Self {
+        RsuInfo {
+            dedup: Default::default(),
+            latest_seq: 0,
+            latest_ts_us: 0,
+            last_heard: Time::ZERO,
+            candidates: HashMap::new(),
+            key: None,
+            auth_time_us: 0,
+            epoch: None,
+            epoch_heard: Time::ZERO,
+            logged_at: None,
+            uplink: true,
+            preference: 0,
+        }
+    }
 }
 
 /// Least time between two log lines about one RSU's restarts or resyncs.
@@ -53,7 +76,9 @@ pub struct Upstream {
 pub const SAME_HOPS_MARGIN: u32 = 250;
 /// Ratio a shorter path needs before we move to it.
 pub const SHORTER_MIN_RATIO: u32 = 500;
-/// Hop gain needed to leave a working RSU for another one.
+/// Hop gain that lets a working RSU be left for another one (so does a
+/// same-hops path with `SAME_HOPS_MARGIN` better reception, an uplink the
+/// current RSU lacks, or a higher operator preference).
 pub const RSU_SWITCH_HOPS: u8 = 1;
 /// Most RSUs tracked.
 pub const MAX_RSUS: usize = 64;
@@ -141,6 +166,19 @@ impl RsuInfo {
     }
 }
 
+/// How a path to an RSU ranks, best first: an RSU with an uplink, fewer
+/// hops, the operator's preference, better reception, then ids (stable).
+fn rank(u: &Upstream, info: &RsuInfo, ratio: u32) -> impl Ord {
+    (
+        !info.uplink,
+        u.hops,
+        u8::MAX - info.preference,
+        u32::MAX - ratio,
+        u.rsu,
+        u.next_hop,
+    )
+}
+
 /// Chooses the upstream among all RSUs. With a current upstream that still
 /// works, only a clearly better path replaces it (no flapping).
 pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Option<Upstream> {
@@ -156,18 +194,16 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
             )
         })
     };
-    // Overall best: fewest hops, then ratio, then RSU id for determinism.
     let overall = rsus
         .iter()
         .filter_map(|(r, i)| best_of(r, i))
-        .min_by_key(|(u, ratio)| (u.hops, u32::MAX - ratio, u.rsu, u.next_hop));
+        .min_by_key(|(u, ratio)| rank(u, &rsus[&u.rsu], *ratio));
     let Some(cur) = current else {
         return overall.map(|(u, _)| u);
     };
-    let cur_cand = rsus
-        .get(&cur.rsu)
-        .and_then(|i| i.candidates.get(&cur.next_hop).filter(|c| i.eligible(c)));
-    let Some(cur_cand) = cur_cand else {
+    let cur_info = rsus.get(&cur.rsu);
+    let cur_cand = cur_info.and_then(|i| i.candidates.get(&cur.next_hop).filter(|c| i.eligible(c)));
+    let (Some(cur_info), Some(cur_cand)) = (cur_info, cur_cand) else {
         // Current path is gone, or now leads away from the RSU: fail over
         // at once to the best remaining.
         return overall.map(|(u, _)| u);
@@ -183,12 +219,25 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     if cand.rsu == cur.rsu && cand.next_hop == cur.next_hop {
         return Some(cur_now);
     }
+    let same_hops_better = cand.hops == cur_now.hops && ratio >= cur_ratio + SAME_HOPS_MARGIN;
     let clearly_better = if cand.rsu != cur.rsu {
-        cand.hops + RSU_SWITCH_HOPS <= cur_now.hops && ratio >= SHORTER_MIN_RATIO
+        let info = &rsus[&cand.rsu];
+        let usable = ratio >= SHORTER_MIN_RATIO;
+        if info.uplink != cur_info.uplink {
+            // Only an RSU with an uplink ranks above one without.
+            usable
+        } else {
+            (cand.hops + RSU_SWITCH_HOPS <= cur_now.hops && usable)
+                || same_hops_better
+                || (cand.hops == cur_now.hops
+                    && info.preference > cur_info.preference
+                    && usable
+                    && ratio >= cur_ratio)
+        }
     } else if cand.hops < cur_now.hops {
         ratio >= SHORTER_MIN_RATIO
     } else {
-        cand.hops == cur_now.hops && ratio >= cur_ratio + SAME_HOPS_MARGIN
+        same_hops_better
     };
     Some(if clearly_better { cand } else { cur_now })
 }
@@ -261,12 +310,25 @@ mod tests {
     }
 
     #[test]
-    fn another_rsu_must_be_a_hop_closer() {
+    fn another_rsu_must_be_a_hop_closer_or_clearly_better_heard() {
         let mut rsus = HashMap::new();
-        rsus.insert(node(100), rsu(&[(1, cand(2, 8))]));
-        rsus.insert(node(101), rsu(&[(2, cand(2, 16))]));
+        rsus.insert(node(100), rsu(&[(1, cand(2, 12))]));
+        rsus.insert(node(101), rsu(&[(2, cand(2, 15))]));
         let cur = Some(up(100, 1, 2));
-        assert_eq!(choose(&rsus, cur), cur, "same hops: stay");
+        assert_eq!(
+            choose(&rsus, cur),
+            cur,
+            "same hops, a little better heard: stay"
+        );
+        rsus.insert(node(100), rsu(&[(1, cand(2, 11))]));
+        assert_eq!(
+            choose(&rsus, cur),
+            Some(up(101, 2, 2)),
+            "same hops, 0.25 better heard: move (the old RSU fades)"
+        );
+        rsus.insert(node(100), rsu(&[(1, cand(2, 8))]));
+        rsus.insert(node(101), rsu(&[(2, cand(2, 8))]));
+        assert_eq!(choose(&rsus, cur), cur, "same hops, same ratio: stay");
         rsus.insert(node(101), rsu(&[(2, cand(1, 16))]));
         assert_eq!(
             choose(&rsus, cur),
@@ -304,6 +366,46 @@ mod tests {
         let mut kept: Vec<NodeId> = info.candidates.keys().copied().collect();
         kept.sort();
         assert_eq!(kept, vec![node(1), node(3)]);
+    }
+
+    #[test]
+    fn rsus_without_an_uplink_are_avoided_and_left() {
+        let mut rsus = HashMap::new();
+        let mut a = rsu(&[(1, cand(1, 16))]);
+        a.uplink = false;
+        rsus.insert(node(100), a.clone());
+        // The only RSU, without an uplink: still better than nothing.
+        assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
+        // One with an uplink, farther and worse heard: preferred...
+        rsus.insert(node(101), rsu(&[(2, cand(2, 9))]));
+        assert_eq!(choose(&rsus, None), Some(up(101, 2, 2)));
+        // ...and taken from the current one once usable (ratio >= 0.5).
+        let cur = Some(up(100, 1, 1));
+        assert_eq!(choose(&rsus, cur), Some(up(101, 2, 2)));
+        rsus.insert(node(101), rsu(&[(2, cand(2, 7))]));
+        assert_eq!(choose(&rsus, cur), cur, "not usable yet");
+        // Its uplink comes back: a hop closer, so taken again.
+        rsus.insert(node(101), rsu(&[(2, cand(2, 16))]));
+        a.uplink = true;
+        rsus.insert(node(100), a);
+        assert_eq!(choose(&rsus, Some(up(101, 2, 2))), Some(up(100, 1, 1)));
+    }
+
+    #[test]
+    fn the_operators_preference_breaks_ties() {
+        let mut rsus = HashMap::new();
+        rsus.insert(node(100), rsu(&[(1, cand(1, 16))]));
+        let mut b = rsu(&[(2, cand(1, 14))]);
+        b.preference = 10;
+        rsus.insert(node(101), b);
+        assert_eq!(choose(&rsus, None), Some(up(101, 2, 1)));
+        // From the other one: moves only when not worse heard.
+        let cur = Some(up(100, 1, 1));
+        assert_eq!(choose(&rsus, cur), cur);
+        let mut b = rsu(&[(2, cand(1, 16))]);
+        b.preference = 10;
+        rsus.insert(node(101), b);
+        assert_eq!(choose(&rsus, cur), Some(up(101, 2, 1)));
     }
 
     #[test]

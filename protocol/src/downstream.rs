@@ -25,6 +25,9 @@ pub struct DownRoute {
     /// the route lives, replies for the same OBU id under another key are
     /// refused.
     pub key: Option<[u8; 32]>,
+    /// The OBU's attachment sequence from its latest reply (RSU: exported
+    /// with the routes, so the backbone prefers the newest attachment).
+    pub attach_seq: u32,
 }
 
 impl DownstreamTable {
@@ -40,7 +43,10 @@ impl DownstreamTable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Learned {
     New,
+    /// Refreshed, nothing the routes depend on changed.
     Updated,
+    /// Refreshed with other addresses, next hop or attachment sequence.
+    Changed,
     /// Table full: not stored.
     Full,
 }
@@ -63,12 +69,17 @@ impl DownstreamTable {
     pub fn learn(&mut self, obu: NodeId, route: DownRoute) -> Learned {
         let outcome = match self.routes.get(&obu) {
             Some(old) => {
+                let moved = old.attach_seq != route.attach_seq || old.next_hop != route.next_hop;
                 if old.addrs != route.addrs {
                     let stale = old.addrs;
                     self.unindex(obu, stale.as_slice());
                     self.index(obu, route.addrs.as_slice());
+                    Learned::Changed
+                } else if moved {
+                    Learned::Changed
+                } else {
+                    Learned::Updated
                 }
-                Learned::Updated
             }
             None if self.routes.len() >= self.capacity => return Learned::Full,
             None => {
@@ -126,6 +137,19 @@ impl DownstreamTable {
     }
 
     /// Drops routes through a neighbour that is gone.
+    /// Forgets one OBU's route; returns whether it had one.
+    pub fn remove(&mut self, obu: &NodeId) -> bool {
+        let before = self.routes.len();
+        self.remove_where_id(obu);
+        self.routes.len() != before
+    }
+
+    fn remove_where_id(&mut self, obu: &NodeId) {
+        if let Some(r) = self.routes.remove(obu) {
+            self.unindex(*obu, r.addrs.as_slice());
+        }
+    }
+
     pub fn remove_via(&mut self, next_hop: NodeId) {
         self.remove_where(|r| r.next_hop == next_hop);
     }
@@ -157,6 +181,7 @@ impl DownstreamTable {
                     "rsu": r.rsu,
                     "age_ms": now.since(r.last_seen).as_millis() as u64,
                     "rtt_us": r.rtt_us,
+                    "attach_seq": r.attach_seq,
                 })
             })
             .collect();
@@ -178,6 +203,7 @@ mod tests {
             last_seen: Time::from_millis(t),
             rsu: NodeId([2, 0, 0, 0, 1, 0]),
             rtt_us: None,
+            attach_seq: 0,
         }
     }
 
@@ -190,7 +216,8 @@ mod tests {
         assert_eq!(t.learn(x, route(1, "10.0.0.2/24", 0)), Learned::New);
         assert_eq!(t.lookup_addr(&"10.0.0.2".parse().unwrap()).unwrap().0, x);
         // Address change re-indexes.
-        assert_eq!(t.learn(x, route(2, "10.0.0.3/24", 10)), Learned::Updated);
+        assert_eq!(t.learn(x, route(2, "10.0.0.3/24", 10)), Learned::Changed);
+        assert_eq!(t.learn(x, route(2, "10.0.0.3/24", 11)), Learned::Updated);
         assert!(t.lookup_addr(&"10.0.0.2".parse().unwrap()).is_none());
         assert_eq!(
             t.lookup_addr(&"10.0.0.3".parse().unwrap())

@@ -15,11 +15,14 @@
 //! * Sending: [`plan`] (the send planner: order, aggregation, TSO cutting,
 //!   sealing, GRO; the daemons flush its plan, the simulator puts it on
 //!   its air) and [`expedite`] (small packets ahead of bulk).
+//! * The backbone: [`export`] (the host routes an RSU wants in the kernel
+//!   for its attached OBUs; the daemon installs them).
 
 pub mod broadcast;
 pub mod core;
 pub mod downstream;
 pub mod expedite;
+pub mod export;
 pub mod inbound;
 pub mod neighbor;
 pub mod params;

@@ -17,6 +17,11 @@ pub struct RoutingConfig {
     pub max_hops: u8,
     pub candidates: usize,
     pub broadcast_ttl: u8,
+    /// OBU, make-before-break handover: how long after attaching to a new
+    /// RSU it tells the old one that it left (the old RSU then withdraws
+    /// its routes). Longer than the backbone takes to carry the new route
+    /// to the core, shorter than the neighbour timeout.
+    pub handover_leave_ms: u64,
 }
 
 impl RoutingConfig {
@@ -25,6 +30,9 @@ impl RoutingConfig {
     }
     pub fn neighbor_timeout(&self) -> Duration {
         Duration::from_millis(self.neighbor_timeout_ms)
+    }
+    pub fn handover_leave(&self) -> Duration {
+        Duration::from_millis(self.handover_leave_ms)
     }
 }
 
@@ -36,6 +44,7 @@ impl Default for RoutingConfig {
             max_hops: 8,
             candidates: 3,
             broadcast_ttl: 1,
+            handover_leave_ms: 100,
         }
     }
 }
@@ -112,4 +121,18 @@ pub struct RoleParams {
     pub counters: Arc<Counters>,
     /// Identity, trust and sessions; `None` when `[security] mode = "off"`.
     pub security: Option<crate::security::Security>,
+    /// RSU: the operator's preference carried in beacons (`[backbone]
+    /// preference`; OBUs prefer higher among otherwise equal RSUs).
+    pub preference: u8,
+    /// OBU: where its attachment sequence starts. The daemon derives it
+    /// from the wall clock (seconds since 2023-11-14), so a restarted OBU
+    /// still counts above its previous run and its new attachment wins.
+    pub attach_seq_start: u32,
+}
+
+/// The first attachment sequence of an OBU process started at `unix_secs`:
+/// seconds since 2023-11-14 (1 700 000 000), below 2^31 until 2091 (BIRD
+/// reads route metrics as signed 32-bit numbers).
+pub fn attach_seq_start(unix_secs: u64) -> u32 {
+    (unix_secs.saturating_sub(1_700_000_000) & 0x7fff_ffff) as u32
 }

@@ -1,6 +1,7 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
 use crate::core::{receive_frame, Handlers};
+use crate::export::ExportedRoute;
 use crate::params::{RoutingConfig, SecurityConfig};
 use common::action::{Action, Sealer};
 use common::Time;
@@ -60,4 +61,12 @@ pub trait Role: Handlers + Send + 'static {
     fn sealer(&mut self) -> Option<&mut dyn Sealer> {
         self.core().sealer()
     }
+    /// RSU: the kernel routes it wants for its attached OBUs (`[backbone]
+    /// export_routes`), sorted. Other roles export nothing.
+    fn exported_routes(&self, out: &mut Vec<ExportedRoute>) {
+        out.clear();
+    }
+    /// RSU: whether its uplink to the backbone is up (`[backbone]
+    /// uplink_check`); carried in its beacons. Other roles ignore it.
+    fn set_uplink(&mut self, _up: bool) {}
 }

@@ -12,12 +12,14 @@ use common::wire::{
 use common::{NodeId, Time};
 use protocol::core::{Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
+use protocol::export::ExportedRoute;
 use protocol::inbound::{link_payload, Jitter};
 use protocol::params::{RoleParams, RoutingConfig};
 use protocol::ratelimit::CostLimiter;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
 use serde_json::json;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Most OBUs one RSU keeps routes for.
@@ -37,7 +39,20 @@ pub struct Rsu {
     jitter: Jitter,
     /// Bounds the CPU spent on handshakes and on unknown OBUs' replies.
     limiter: CostLimiter,
+    /// Whether our uplink to the backbone is up, and the operator's
+    /// preference: both carried in our beacons.
+    uplink: bool,
+    preference: u8,
+    /// OBUs that told us they left, with the attachment they left for and
+    /// when: a late reply of the old attachment must not bring them back.
+    left: HashMap<NodeId, (u32, Time)>,
 }
+
+/// How long a leave is remembered (late replies of the old attachment are
+/// refused meanwhile).
+const LEFT_REMEMBERED: Duration = Duration::from_secs(5);
+/// Most leaves remembered at once (a bound under floods of signed leaves).
+const MAX_LEFT: usize = 4096;
 
 /// Security on: a reply must answer one of our last this-many beacons.
 const REPLY_SEQ_WINDOW: u32 = 16;
@@ -54,6 +69,7 @@ fn epoch_from(seed: u64) -> u32 {
 
 impl Rsu {
     pub fn new(p: RoleParams) -> Rsu {
+        let p_preference = p.preference;
         let (core, seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_ROUTES));
         Rsu {
             core,
@@ -63,6 +79,9 @@ impl Rsu {
             next_housekeeping: Time::ZERO,
             jitter: Jitter::new(seed),
             limiter: CostLimiter::new(),
+            uplink: true,
+            preference: p_preference,
+            left: HashMap::new(),
         }
     }
 
@@ -149,6 +168,31 @@ impl Rsu {
         }
     }
 
+    /// The OBU attached to another RSU (attachment `r.attach_seq`) and left
+    /// us: withdraw its routes at once. Authentic and fresh already
+    /// (`reply_key`); only a leave for an attachment newer than the one we
+    /// hold counts, so a played-back leave never detaches the OBU again.
+    fn on_leave(&mut self, now: Time, r: &BeaconReplyRepr) -> Handled {
+        let Some(route) = self.core.downstream.get(&r.obu) else {
+            return Ok(());
+        };
+        if !protocol::seqwin::seq_newer(r.attach_seq, route.attach_seq) {
+            return Err(DropReason::Replayed);
+        }
+        self.core.downstream.remove(&r.obu);
+        self.core.changed = true;
+        Counters::inc(&self.core.counters.obus_left, 1);
+        if self.left.len() >= MAX_LEFT {
+            self.left
+                .retain(|_, (_, t)| now.since(*t) < LEFT_REMEMBERED);
+        }
+        if self.left.len() < MAX_LEFT {
+            self.left.insert(r.obu, (r.attach_seq, now));
+        }
+        tracing::info!(obu = %r.obu, attach_seq = r.attach_seq, "OBU left for another RSU; routes withdrawn");
+        Ok(())
+    }
+
     fn send_beacon(&mut self, now: Time, out: &mut Vec<Action>) {
         self.seq = self.seq.wrapping_add(1);
         let beacon = BeaconRepr {
@@ -158,6 +202,8 @@ impl Rsu {
             timestamp_us: now.0,
             interval_ms: self.core.routing.beacon_interval_ms.min(u16::MAX as u64) as u16,
             epoch: self.epoch,
+            uplink: self.uplink,
+            preference: self.preference,
         };
         let msg = self.core.beacon_control(now, beacon);
         out.push(Action::SendControl {
@@ -199,6 +245,17 @@ impl Handlers for Rsu {
             return Err(DropReason::NotForUs);
         }
         let key = self.reply_key(now, m, r)?;
+        if r.leaving {
+            return self.on_leave(now, r);
+        }
+        // A reply of the attachment the OBU already left (late, or played
+        // back): it must not bring the route back.
+        if let Some((left_for, _)) = self.left.get(&r.obu) {
+            if !protocol::seqwin::seq_newer(r.attach_seq, *left_for) {
+                return Err(DropReason::Replayed);
+            }
+            self.left.remove(&r.obu);
+        }
         let route = DownRoute {
             next_hop: from,
             hops: r.hops,
@@ -207,11 +264,16 @@ impl Handlers for Rsu {
             rsu: self.core.id,
             rtt_us: now.0.checked_sub(r.timestamp_us),
             key,
+            attach_seq: r.attach_seq,
         };
         match self.core.downstream.learn(r.obu, route) {
             Learned::New => {
                 self.core.changed = true;
-                tracing::info!(obu = %r.obu, via = %from, hops = r.hops, "OBU attached");
+                tracing::info!(obu = %r.obu, via = %from, hops = r.hops, attach_seq = r.attach_seq, "OBU attached");
+                Ok(())
+            }
+            Learned::Changed => {
+                self.core.changed = true;
                 Ok(())
             }
             Learned::Updated => Ok(()),
@@ -350,6 +412,8 @@ impl Role for Rsu {
             }
             self.core.changed |= changed;
             self.limiter.forget_idle(now);
+            self.left
+                .retain(|_, (_, t)| now.since(*t) < LEFT_REMEMBERED);
         }
     }
 
@@ -369,7 +433,32 @@ impl Role for Rsu {
             neighbor_count: core.neighbors.len(),
             route_count: core.downstream.len(),
             neighbors: core.neighbors.to_json(now),
-            routes: json!({ "obus": core.downstream.to_json(now) }),
+            routes: json!({
+                "obus": core.downstream.to_json(now),
+                "uplink": self.uplink,
+                "preference": self.preference,
+            }),
+        }
+    }
+
+    fn exported_routes(&self, out: &mut Vec<ExportedRoute>) {
+        protocol::export::host_routes(&self.core.downstream, out);
+    }
+
+    /// A change goes out in the next beacon at once, so OBUs leave an RSU
+    /// whose uplink went down within a beacon interval.
+    fn set_uplink(&mut self, up: bool) {
+        if up != self.uplink {
+            self.uplink = up;
+            self.next_beacon = Time::ZERO;
+            self.core.changed = true;
+            if up {
+                tracing::info!("uplink up: announcing it in beacons");
+            } else {
+                tracing::warn!(
+                    "uplink down: announcing it in beacons; OBUs will move to RSUs with an uplink"
+                );
+            }
         }
     }
 }

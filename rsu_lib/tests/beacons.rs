@@ -23,6 +23,8 @@ fn rsu(interval: u64) -> Rsu {
         seed: 42,
         counters: Arc::new(Counters::default()),
         security: None,
+        preference: 0,
+        attach_seq_start: 1,
     })
 }
 

@@ -35,6 +35,8 @@ fn beacon() -> BeaconRepr {
         timestamp_us: 1234,
         interval_ms: 100,
         epoch: 7,
+        uplink: true,
+        preference: 0,
     }
 }
 
@@ -113,6 +115,8 @@ fn replies_verify_and_tampering_fails() {
         hops: 2,
         addrs: AddrList::from_slice(&[IpPrefix::new("10.0.0.2".parse().unwrap(), 32).unwrap()])
             .unwrap(),
+        attach_seq: 0,
+        leaving: false,
     };
     let mut s = Vec::new();
     let raw = wire(&sign_reply(&obu, &r, NOW, &mut s), 8);

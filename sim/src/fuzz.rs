@@ -74,6 +74,8 @@ fn params(i: usize, mode: SecurityMode, identity: Identity) -> RoleParams {
         seed: i as u64,
         counters: Arc::new(Counters::default()),
         security,
+        preference: 0,
+        attach_seq_start: 1,
     }
 }
 

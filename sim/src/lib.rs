@@ -207,6 +207,8 @@ impl Sim {
             routing: self.routing.clone(),
             seed: 0x9e37_79b9_7f4a_7c15 ^ i as u64,
             counters: Arc::new(Counters::default()),
+            preference: 0,
+            attach_seq_start: 1000,
         }
     }
 

@@ -124,6 +124,8 @@ fn forged_beacon(s: &Sim, seq: u32, epoch: u32) -> Vec<u8> {
         timestamp_us: 1,
         interval_ms: 100,
         epoch,
+        uplink: true,
+        preference: 0,
     };
     let action = Action::SendControl {
         dst: NodeId::BROADCAST,

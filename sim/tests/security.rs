@@ -280,6 +280,8 @@ fn relays_refuse_replies_for_a_known_obu_under_another_key() {
         timestamp_us: 0,
         hops: 1,
         addrs: AddrList::default(),
+        attach_seq: 0,
+        leaving: false,
     };
     let wall = sim::WALL_AT_ZERO_US + s.now.0;
     let raw = secure::control::sign_reply(&outsider, &reply, wall, &mut Vec::new());

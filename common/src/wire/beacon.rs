@@ -12,12 +12,19 @@ mod field {
     pub const TIMESTAMP: Range<usize> = 12..20;
     pub const INTERVAL: Range<usize> = 20..22;
     pub const EPOCH: Range<usize> = 22..26;
-    pub const LEN: usize = 26;
+    pub const FLAGS: usize = 26;
+    pub const PREFERENCE: usize = 27;
+    pub const LEN: usize = 28;
 }
 
 pub const BODY_LEN: usize = field::LEN;
 /// The body before the epoch field was added: still accepted, as epoch 0.
 pub const BODY_LEN_V1_0: usize = field::EPOCH.start;
+/// Body length of beacons from before the uplink state (uplink counted as
+/// up, preference 0).
+pub const BODY_LEN_V1_1: usize = field::FLAGS;
+/// Beacon flag: the RSU's uplink to the backbone is down.
+pub const FLAG_NO_UPLINK: u8 = 0x01;
 
 /// Checked view of a beacon body.
 pub struct Beacon<T: AsRef<[u8]>> {
@@ -49,6 +56,12 @@ impl<T: AsRef<[u8]>> Beacon<T> {
     pub fn epoch(&self) -> u32 {
         be_u32(&self.buffer.as_ref()[field::EPOCH])
     }
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::FLAGS]
+    }
+    pub fn preference(&self) -> u8 {
+        self.buffer.as_ref()[field::PREFERENCE]
+    }
 }
 
 /// Parsed beacon.
@@ -68,6 +81,11 @@ pub struct BeaconRepr {
     /// the RSU restarted (its sequence starts afresh, its sessions are gone).
     /// 0: none (a 22-byte beacon of a node from before the epoch).
     pub epoch: u32,
+    /// Whether the RSU's uplink to the backbone is up (`[backbone]
+    /// uplink_check`; always true without one).
+    pub uplink: bool,
+    /// The operator's preference for this RSU (higher is preferred).
+    pub preference: u8,
 }
 
 impl BeaconRepr {
@@ -83,6 +101,8 @@ impl BeaconRepr {
             timestamp_us: b.timestamp_us(),
             interval_ms: b.interval_ms(),
             epoch: b.epoch(),
+            uplink: b.flags() & FLAG_NO_UPLINK == 0,
+            preference: b.preference(),
         })
     }
 
@@ -98,5 +118,7 @@ impl BeaconRepr {
         buf[field::TIMESTAMP].copy_from_slice(&self.timestamp_us.to_be_bytes());
         buf[field::INTERVAL].copy_from_slice(&self.interval_ms.to_be_bytes());
         buf[field::EPOCH].copy_from_slice(&self.epoch.to_be_bytes());
+        buf[field::FLAGS] = if self.uplink { 0 } else { FLAG_NO_UPLINK };
+        buf[field::PREFERENCE] = self.preference;
     }
 }

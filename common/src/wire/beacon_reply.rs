@@ -18,7 +18,15 @@ mod field {
     pub const ENTRY_FAMILY: usize = 0;
     pub const ENTRY_PREFIX: usize = 1;
     pub const ENTRY_ADDR: usize = 2;
+    // After the address list (absent in replies of older nodes: 0, 0).
+    pub const EXT_ATTACH_SEQ: std::ops::Range<usize> = 0..4;
+    pub const EXT_FLAGS: usize = 4;
+    pub const EXT_LEN: usize = 5;
 }
+
+/// Reply flag: the OBU has left this RSU for another (make-before-break
+/// handover): the RSU withdraws the OBU's routes at once.
+pub const REPLY_FLAG_LEAVING: u8 = 0x01;
 
 /// Fixed part of the body before the address list.
 pub const BODY_FIXED_LEN: usize = field::ADDRS;
@@ -133,6 +141,12 @@ pub struct BeaconReplyRepr {
     pub hops: u8,
     /// The OBU's TUN addresses.
     pub addrs: AddrList,
+    /// The OBU's attachment sequence: grows with every change of RSU, so
+    /// the backbone prefers the newest attachment.
+    pub attach_seq: u32,
+    /// The OBU left this RSU (attached to another, whose attachment is
+    /// `attach_seq`).
+    pub leaving: bool,
 }
 
 impl BeaconReplyRepr {
@@ -171,9 +185,20 @@ impl BeaconReplyRepr {
             addrs.push(p);
             rest = &rest[field::ENTRY_ADDR + addr_len..];
         }
-        if !rest.is_empty() {
-            return Err(WireError::Malformed);
-        }
+        let (attach_seq, leaving) = match rest.len() {
+            0 => (0, false),
+            field::EXT_LEN => {
+                let flags = rest[field::EXT_FLAGS];
+                if flags & !REPLY_FLAG_LEAVING != 0 {
+                    return Err(WireError::Malformed);
+                }
+                (
+                    be_u32(&rest[field::EXT_ATTACH_SEQ]),
+                    flags & REPLY_FLAG_LEAVING != 0,
+                )
+            }
+            _ => return Err(WireError::Malformed),
+        };
         Ok(BeaconReplyRepr {
             obu,
             rsu,
@@ -181,6 +206,8 @@ impl BeaconReplyRepr {
             timestamp_us: r.timestamp_us(),
             hops: r.hops(),
             addrs,
+            attach_seq,
+            leaving,
         })
     }
 
@@ -192,6 +219,7 @@ impl BeaconReplyRepr {
                 .iter()
                 .map(|p| entry_len(&p.addr))
                 .sum::<usize>()
+            + field::EXT_LEN
     }
 
     /// Writes the body; `buf` must be at least `body_len()` bytes.
@@ -218,5 +246,8 @@ impl BeaconReplyRepr {
             }
             off += e.len();
         }
+        let ext = &mut buf[off..off + field::EXT_LEN];
+        ext[field::EXT_ATTACH_SEQ].copy_from_slice(&self.attach_seq.to_be_bytes());
+        ext[field::EXT_FLAGS] = if self.leaving { REPLY_FLAG_LEAVING } else { 0 };
     }
 }

@@ -94,8 +94,9 @@ fn split_trailer(ty: MessageType, flags: u8, body: &[u8]) -> Result<(&[u8], &[u8
 fn parse_body(ty: MessageType, flags: u8, body: &[u8]) -> Result<Body<'_>> {
     Ok(match ty {
         MessageType::Beacon => {
-            if body.len() == beacon::BODY_LEN_V1_0 {
-                // A node from before the epoch: no epoch (0).
+            if body.len() == beacon::BODY_LEN_V1_0 || body.len() == beacon::BODY_LEN_V1_1 {
+                // A node from before the epoch (epoch 0) or the uplink
+                // state (uplink up, preference 0): zeros mean just that.
                 let mut padded = [0u8; beacon::BODY_LEN];
                 padded[..body.len()].copy_from_slice(body);
                 return Ok(Body::Beacon(BeaconRepr::parse(&Beacon::new_checked(

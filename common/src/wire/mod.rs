@@ -15,8 +15,8 @@ mod frame;
 mod handshake;
 mod header;
 
-pub use beacon::{Beacon, BeaconRepr, BODY_LEN as BEACON_BODY_LEN};
-pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS};
+pub use beacon::{Beacon, BeaconRepr, BODY_LEN as BEACON_BODY_LEN, FLAG_NO_UPLINK};
+pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS, REPLY_FLAG_LEAVING};
 pub use broadcast::{Broadcast, BroadcastRepr};
 pub use data::{
     emit_data_header, sealable_data_message, Data, DataRepr, Sealed, SEALED_OVERHEAD,

@@ -56,14 +56,17 @@ stop_bird() {
   if grep -qs "$WORK/$1.conf" "/proc/$pid/cmdline"; then
     kill -CONT "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null || true
+    # (an exited bird may linger as a zombie: its cmdline is then empty)
+    for _ in $(seq 50); do grep -qs "$WORK/$1.conf" "/proc/$pid/cmdline" || break; sleep 0.05; done
+    if grep -qs "$WORK/$1.conf" "/proc/$pid/cmdline"; then kill -9 "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$pidf"
 }
 
+MON_PID=
 cleanup() {
   local n
+  if [ -n "$MON_PID" ]; then kill "$MON_PID" 2>/dev/null || true; wait "$MON_PID" 2>/dev/null || true; fi
   for n in "${NODES[@]}"; do stop_bird "$n"; done
   for n in "${NODES[@]}"; do ip netns del "$(ns "$n")" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -143,6 +146,17 @@ echo "$(bird --version 2>&1), TUN stand-in: $TUN_KIND," \
   "${#RSUS[@]} BGP sessions up $(ms $(( $(now_us) - T0 ))) ms after start"
 
 # ---- measuring -------------------------------------------------------------
+# Two clocks per measurement, both started just before the command that
+# triggers the change (which itself costs ~1 ms to spawn):
+#  poll  the core's kernel table read with `ip route show` every POLL s
+#        until it shows the change (resolution ~POLL + 2 ms per poll);
+#  mon   the timestamp `ip -ts monitor route` in the core namespace put on
+#        the kernel's notification of the change (sub-millisecond).
+MON="$WORK/core-monitor.txt"
+ip -n "$NS_CORE" -ts monitor route >"$MON" 2>/dev/null &
+MON_PID=$!
+sleep 0.2
+
 core_route() {  # core_route FAMILY PREFIX: the core's kernel route for it
   ip -n "$NS_CORE" "-$1" route show "$2" 2>/dev/null | grep -v '^$' || true
 }
@@ -158,6 +172,21 @@ wait_core() {
   done
   ms $(( $(now_us) - T0 ))
 }
+# mon_ms LINE REGEX: ms from T0 to the first monitor line at or after LINE
+# that matches REGEX.
+mon_ms() {
+  local line t
+  for _ in $(seq 100); do
+    line=$(tail -n "+$1" "$MON" | grep -a -E -m1 -- "$2" || true)
+    if [ -n "$line" ]; then
+      t=$(date -d "$(sed -E 's/^\[([^]]+)\].*/\1/' <<<"$line")" +%s%6N)
+      ms $(( 10#$t - T0 )); return
+    fi
+    sleep 0.01
+  done
+  echo "timeout"
+}
+mon_line() { echo $(( $(wc -l <"$MON") + 1 )); }
 # hold_core FAMILY PREFIX REGEX MS: true if the core's route matches REGEX
 # at every poll for MS milliseconds.
 hold_core() {
@@ -170,28 +199,43 @@ hold_core() {
 }
 rsu_ip() { local r=$1; shift; ip -n "$(ns "r$r")" "$@"; }
 
-declare -A M     # measurement name -> space-separated values (ms)
+declare -A POLLED MONITORED   # measurement name -> space-separated values (ms)
+NAMES=()
 FAILS=0
-record() {
-  printf '  %-24s %s ms\n' "$1" "$2"
-  if [ "$2" = timeout ]; then FAILS=$((FAILS + 1)); else M[$1]+="$2 "; fi
+# measure NAME FAMILY PREFIX REGEX|- -- COMMAND...: runs COMMAND and
+# records how long until the core's route for PREFIX matches REGEX (- for
+# gone). The monitor is searched for the core's route line (or its
+# "Deleted" line).
+measure() {
+  local name=$1 f=$2 p=$3 want=$4 l a b pre re
+  shift 5
+  pre=${p%/*}; pre=${pre//./\\.}
+  if [ "$want" = - ]; then re="^\[[^]]*\] Deleted $pre "; else re="^\[[^]]*\] $pre $want"; fi
+  l=$(mon_line)
+  T0=$(now_us); "$@"
+  a=$(wait_core "$f" "$p" "$want")
+  b=$(mon_ms "$l" "$re")
+  printf '  %-24s poll %8s ms   monitor %8s ms\n' "$name" "$a" "$b"
+  [[ " ${NAMES[*]} " == *" $name "* ]] || NAMES+=("$name")
+  if [ "$a" = timeout ]; then FAILS=$((FAILS + 1)); else POLLED[$name]+="$a "; fi
+  [ "$b" = timeout ] || MONITORED[$name]+="$b "
 }
 check() { if "${@:2}"; then echo "  ok: $1"; else echo "  FAIL: $1"; FAILS=$((FAILS + 1)); fi; }
 
 scenario() {  # scenario FAMILY PREFIX ADDRFMT (printf format of an RSU address)
   local f=$1 p=$2 via1 via2
   via1="via $(printf "$3" 1) "; via2="via $(printf "$3" 2) "
-  T0=$(now_us); rsu_ip 1 "-$f" route add "$p" dev tun-rsu proto 201 metric 100
-  record "ipv$f add r1" "$(wait_core "$f" "$p" "$via1")"
-  T0=$(now_us); rsu_ip 2 "-$f" route add "$p" dev tun-rsu proto 201 metric 101
-  record "ipv$f takeover r1->r2" "$(wait_core "$f" "$p" "$via2")"
+  measure "ipv$f add r1" "$f" "$p" "$via1" -- \
+    rsu_ip 1 "-$f" route add "$p" dev tun-rsu proto 201 metric 100
+  measure "ipv$f takeover r1->r2" "$f" "$p" "$via2" -- \
+    rsu_ip 2 "-$f" route add "$p" dev tun-rsu proto 201 metric 101
   rsu_ip 3 "-$f" route add "$p" dev tun-rsu proto 201 metric 99
   check "ipv$f older attachment on r3 (metric 99) does not win" hold_core "$f" "$p" "$via2" 300
   rsu_ip 3 "-$f" route del "$p" dev tun-rsu proto 201 metric 99
   rsu_ip 1 "-$f" route del "$p" dev tun-rsu proto 201 metric 100
   check "ipv$f r1 withdraws, core stays on r2" hold_core "$f" "$p" "$via2" 300
-  T0=$(now_us); rsu_ip 2 "-$f" route del "$p" dev tun-rsu proto 201 metric 101
-  record "ipv$f withdraw r2" "$(wait_core "$f" "$p" -)"
+  measure "ipv$f withdraw r2" "$f" "$p" - -- \
+    rsu_ip 2 "-$f" route del "$p" dev tun-rsu proto 201 metric 101
 }
 
 echo "== add / takeover / withdraw ($RUNS runs)"
@@ -202,21 +246,19 @@ for run in $(seq "$RUNS"); do
 done
 
 echo "== r2's BIRD dies or hangs ($RUNS runs)"
+r2pid() { cat "$WORK/r2.pid"; }
 for run in $(seq "$RUNS"); do
   echo " run $run"
   rsu_ip 2 -4 route add 10.77.2.7/32 dev tun-rsu proto 201 metric 200
   rsu_ip 2 -6 route add fd77::2:7/128 dev tun-rsu proto 201 metric 200
   T0=$(now_us); x=$(wait_core 4 10.77.2.7/32 'via 10\.99\.2\.2 ')
   x=$(wait_core 6 fd77::2:7/128 'via fd99:2::2 ')
-  T0=$(now_us); kill -9 "$(cat "$WORK/r2.pid")"
-  record "kill -9 -> gone" "$(wait_core 4 10.77.2.7/32 -)"
+  measure "kill -9 -> gone" 4 10.77.2.7/32 - -- kill -9 "$(r2pid)"
+  x=$(wait_core 6 fd77::2:7/128 -)
   check "ipv6 route gone too" test -z "$(core_route 6 fd77::2:7/128)"
-  T0=$(now_us); start_bird r2
-  record "restart -> back" "$(wait_core 4 10.77.2.7/32 'via 10\.99\.2\.2 ')"
-  T0=$(now_us); kill -STOP "$(cat "$WORK/r2.pid")"
-  record "SIGSTOP -> gone (hold)" "$(wait_core 4 10.77.2.7/32 -)"
-  T0=$(now_us); kill -CONT "$(cat "$WORK/r2.pid")"
-  record "SIGCONT -> back" "$(wait_core 4 10.77.2.7/32 'via 10\.99\.2\.2 ')"
+  measure "restart -> back" 4 10.77.2.7/32 'via 10\.99\.2\.2 ' -- start_bird r2
+  measure "SIGSTOP -> gone (hold)" 4 10.77.2.7/32 - -- kill -STOP "$(r2pid)"
+  measure "SIGCONT -> back" 4 10.77.2.7/32 'via 10\.99\.2\.2 ' -- kill -CONT "$(r2pid)"
   rsu_ip 2 -4 route del 10.77.2.7/32 dev tun-rsu proto 201 metric 200
   rsu_ip 2 -6 route del fd77::2:7/128 dev tun-rsu proto 201 metric 200
   T0=$(now_us); x=$(wait_core 4 10.77.2.7/32 -); x=$(wait_core 6 fd77::2:7/128 -)
@@ -224,16 +266,21 @@ done
 check "all sessions up at the end" test "$(established)" -ge ${#RSUS[@]}
 
 # ---- summary ---------------------------------------------------------------
-echo
-echo "== results, ms (polling every ${POLL}s; one poll of the core costs ~2 ms more)"
-printf '%-24s %8s %8s %8s  %s\n' measurement min median max runs
-for k in "ipv4 add r1" "ipv4 takeover r1->r2" "ipv4 withdraw r2" \
-         "ipv6 add r1" "ipv6 takeover r1->r2" "ipv6 withdraw r2" \
-         "kill -9 -> gone" "restart -> back" "SIGSTOP -> gone (hold)" "SIGCONT -> back"; do
+stats() {  # stats VALUES: "min median max n"
+  local v n
   # shellcheck disable=SC2086
-  read -r -a v <<<"$(printf '%s\n' ${M[$k]} | sort -g | tr '\n' ' ')"
+  read -r -a v <<<"$(printf '%s\n' $1 | sort -g | tr '\n' ' ')"
   n=${#v[@]}
-  printf '%-24s %8s %8s %8s  %d\n' "$k" "${v[0]}" "${v[$((n / 2))]}" "${v[$((n - 1))]}" "$n"
+  [ "$n" -gt 0 ] || { echo "- - - 0"; return; }
+  echo "${v[0]} ${v[$((n / 2))]} ${v[$((n - 1))]} $n"
+}
+echo
+echo "== results, ms: poll = ip route show every ${POLL}s; monitor = ip -ts monitor"
+printf '%-24s %26s   %26s\n' "" "poll min/median/max" "monitor min/median/max"
+for k in "${NAMES[@]}"; do
+  read -r a1 a2 a3 an <<<"$(stats "${POLLED[$k]:-}")"
+  read -r b1 b2 b3 _ <<<"$(stats "${MONITORED[$k]:-}")"
+  printf '%-24s %8s %8s %8s   %8s %8s %8s   n=%s\n' "$k" "$a1" "$a2" "$a3" "$b1" "$b2" "$b3" "$an"
 done
 echo "checks failed: $FAILS"
 if [ "$KEEP" = 1 ]; then

@@ -10,6 +10,8 @@ command -v pgrep >/dev/null || need+=(procps)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# BIRD 2: the backbone's routing daemon in the multi-RSU tests and demo.
+command -v bird >/dev/null || [ -x /usr/sbin/bird ] || need+=(bird2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} (run as root to install them)" >&2
@@ -17,6 +19,11 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
+    # The package's own service is not wanted: the tests run BIRD per
+    # namespace with their own configs.
+    if [[ " ${need[*]} " == *" bird2 "* ]] && command -v systemctl >/dev/null; then
+      systemctl disable --now bird >/dev/null 2>&1 || true
+    fi
   fi
 fi
 # The reference Prometheus text parser, used by the metrics test.

@@ -117,7 +117,22 @@ async fn neighbors(State(s): State<ApiState>) -> Json<Value> {
 }
 
 async fn routes(State(s): State<ApiState>) -> Json<Value> {
-    Json(s.shared.snapshot().routes)
+    let mut routes = s.shared.snapshot().routes;
+    if s.info.role == "rsu" {
+        let backbone = s
+            .shared
+            .backbone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Value::Object(m) = &mut routes {
+            m.insert(
+                "backbone".into(),
+                serde_json::to_value(backbone).unwrap_or(Value::Null),
+            );
+        }
+    }
+    Json(routes)
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {

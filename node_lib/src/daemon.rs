@@ -2,6 +2,7 @@
 //! data-plane thread, API, signals, clean shutdown.
 
 use crate::api::{self, ApiState, NodeInfo};
+use crate::backbone::Backbone;
 use crate::config::{Config, ConfigError, RoleKind, EX_CONFIG};
 use crate::dataplane::{Dataplane, Shared};
 use crate::link::RawLink;
@@ -17,6 +18,8 @@ use std::time::Duration;
 
 /// sysexits.h EX_UNAVAILABLE: a device or interface is missing or unusable.
 pub const EX_UNAVAILABLE: i32 = 69;
+/// How long shutdown waits for our kernel routes to be removed.
+const ROUTES_STOP_WAIT: Duration = Duration::from_secs(2);
 /// How long shutdown waits for the data plane to stop.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -201,9 +204,32 @@ pub fn run<R: Role>(
             return 1;
         }
     };
+    // Kernel routes: an RSU's backbone export and uplink check, an OBU's
+    // `[tun] routes`. Removed again when we stop.
+    let (stop_routes, stop_rx) = tokio::sync::watch::channel(false);
+    let route_keeper = match kind {
+        RoleKind::Rsu => Backbone::for_rsu(&cfg.backbone, &cfg.tun_name, &shared),
+        RoleKind::Obu => None,
+    }
+    .into_iter()
+    .chain(Backbone::for_tun_routes(
+        &cfg.tun_routes,
+        &cfg.tun_name,
+        &shared,
+    ))
+    .map(|b| rt.spawn(b.run(stop_rx.clone())))
+    .collect::<Vec<_>>();
     let path: PathBuf = config_path.to_path_buf();
     let code = rt.block_on(control(kind, path, cfg, api_state, log, shared.clone()));
     crate::notify::stopping();
+    let _ = stop_routes.send(true);
+    rt.block_on(async {
+        for task in route_keeper {
+            if tokio::time::timeout(ROUTES_STOP_WAIT, task).await.is_err() {
+                tracing::warn!("kernel routes not all removed within {ROUTES_STOP_WAIT:?}; the next start removes them");
+            }
+        }
+    });
     shared.request_shutdown();
     match done_rx.recv_timeout(SHUTDOWN_WAIT) {
         Ok(Ok(())) => {

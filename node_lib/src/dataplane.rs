@@ -16,9 +16,10 @@ use common::batch::RecvBatch;
 use common::counters::{Counters, DropReason, Syscall};
 use common::offload::VnetHdr;
 use common::Time;
+use protocol::export::ExportedRoute;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -207,6 +208,12 @@ pub struct Shared {
     pub snapshot: Mutex<RoleSnapshot>,
     routing_update: Mutex<Option<RoutingConfig>>,
     security_update: Mutex<Option<SecurityConfig>>,
+    /// The kernel routes the role wants (RSU exports), for `backbone.rs`.
+    pub exports: tokio::sync::watch::Sender<Arc<Vec<ExportedRoute>>>,
+    /// `[backbone] uplink_check`'s last result (`backbone::UPLINK_*`).
+    pub uplink: AtomicU8,
+    /// What `backbone.rs` installed, for the API.
+    pub backbone: Mutex<crate::backbone::BackboneStatus>,
 }
 
 impl Shared {
@@ -223,6 +230,9 @@ impl Shared {
             snapshot: Mutex::new(RoleSnapshot::default()),
             routing_update: Mutex::new(None),
             security_update: Mutex::new(None),
+            exports: tokio::sync::watch::Sender::new(Arc::new(Vec::new())),
+            uplink: AtomicU8::new(crate::backbone::UPLINK_UNCHECKED),
+            backbone: Mutex::new(Default::default()),
         })
     }
 
@@ -259,6 +269,11 @@ impl Shared {
             .security_update
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(c);
+        sys::eventfd_signal(self.wake.as_raw_fd());
+    }
+
+    /// Wakes the loop (it then looks at the uplink state at once).
+    pub fn wake(&self) {
         sys::eventfd_signal(self.wake.as_raw_fd());
     }
 
@@ -364,6 +379,9 @@ struct Pipeline<R: Role> {
     actions: Vec<Action>,
     realtime: RealtimeControl,
     last_snapshot: Time,
+    /// The last uplink state handed to the role, and the exports buffer.
+    uplink_seen: u8,
+    exports: Vec<ExportedRoute>,
     last_link_check: Time,
     /// Since when the link's receive queue is known to be empty (None:
     /// frames may be waiting).
@@ -414,6 +432,8 @@ impl<R: Role> Pipeline<R> {
             actions: Vec::with_capacity(max_batch * 4),
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
+            uplink_seen: crate::backbone::UPLINK_UNCHECKED,
+            exports: Vec::new(),
             last_link_check: Time::ZERO,
             link_empty_since: Some(Time::ZERO),
             link_was_up: true,
@@ -566,6 +586,11 @@ impl<R: Role> Pipeline<R> {
             self.tun_errors_seen = tun_errors;
             self.last_tun_warning = Some(now);
         }
+        let uplink = self.shared.uplink.load(Ordering::Relaxed);
+        if uplink != self.uplink_seen {
+            self.uplink_seen = uplink;
+            self.role.set_uplink(uplink != crate::backbone::UPLINK_DOWN);
+        }
         if self.role.take_changed() || now.since(self.last_snapshot) >= SNAPSHOT_EVERY {
             self.last_snapshot = now;
             let snap = self.role.snapshot(now);
@@ -574,6 +599,18 @@ impl<R: Role> Pipeline<R> {
                 .snapshot
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = snap;
+            self.export_routes();
+        }
+    }
+
+    /// The kernel routes the role wants, handed to `backbone.rs` when they
+    /// changed.
+    fn export_routes(&mut self) {
+        self.role.exported_routes(&mut self.exports);
+        if self.exports[..] != self.shared.exports.borrow()[..] {
+            self.shared
+                .exports
+                .send_replace(Arc::new(self.exports.clone()));
         }
     }
 

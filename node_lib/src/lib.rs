@@ -13,6 +13,9 @@
 //!   and [`metrics`] (JSON and Prometheus views of the counters),
 //!   [`show`] and [`cli`] (the operator CLI), [`logging`], [`notify`]
 //!   (systemd).
+//! * Kernel routes: [`kernel_routes`] (rtnetlink) and [`backbone`] (keeps
+//!   an RSU's exported routes, an OBU's `[tun] routes` and the uplink
+//!   state in step with the kernel).
 //! * Re-exported from `protocol` under their old paths: [`broadcast`],
 //!   [`downstream`], [`expedite`], [`inbound`], [`neighbor`],
 //!   [`ratelimit`], [`role`], [`security`], [`seqwin`].
@@ -22,11 +25,13 @@ pub use protocol::{
 };
 
 pub mod api;
+pub mod backbone;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod dispatch;
+pub mod kernel_routes;
 pub mod link;
 pub mod logging;
 pub mod metrics;

@@ -280,6 +280,28 @@ impl Collector for NodeCollector {
             "1 when ready (link up and, for an OBU, an upstream chosen).",
             i64::from(snap.ready && self.shared.link_up.load(Ordering::Relaxed)),
         )?;
+        let (routes, uplink) = {
+            let b = self
+                .shared
+                .backbone
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (b.routes.len(), b.uplink)
+        };
+        gauge(
+            &mut e,
+            "v2x_backbone_routes",
+            "Kernel routes installed via the TUN now (RSU: one per address of each attached OBU; OBU: tun.routes).",
+            routes as i64,
+        )?;
+        if let Some(up) = uplink {
+            gauge(
+                &mut e,
+                "v2x_backbone_uplink_up",
+                "RSU: 1 while the [backbone] uplink_check prefix is in the kernel table.",
+                i64::from(up),
+            )?;
+        }
         gauge(
             &mut e,
             "v2x_link_up",

@@ -353,6 +353,12 @@ impl Sim {
         self.flush(i, &[], packet, gso);
     }
 
+    /// Tells RSU `i` whether its uplink is up (as `[backbone] uplink_check`
+    /// would); it says so in its next beacon.
+    pub fn set_uplink(&mut self, i: usize, up: bool) {
+        self.nodes[i].machine.role().set_uplink(up);
+    }
+
     /// Hands node `to` a raw frame as if heard on the air now.
     pub fn inject_frame(&mut self, to: usize, frame: &[u8]) {
         let now = self.now;

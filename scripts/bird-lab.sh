@@ -15,7 +15,8 @@
 # Each measurement is taken RUNS times (default 5); min/median/max are
 # printed. Exits non-zero if a check fails.
 #
-# Usage (as root): scripts/bird-lab.sh        env: RUNS=5 KEEP=0
+# Usage (as root): scripts/bird-lab.sh
+# env: RUNS=5, KEEP=0, BIRD_CONF_DIR=config/bird (where core.conf, rsu.conf are)
 # KEEP=1 leaves the lab running after the measurements until Enter is
 # pressed (inspect with: birdc -s $WORK/core.ctl show route all).
 # Needs iproute2 and bird2 (installed with apt-get if missing).
@@ -24,7 +25,7 @@ set -euo pipefail
 RUNS=${RUNS:-5}
 KEEP=${KEEP:-0}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-CONF_DIR="$HERE/config/bird"
+CONF_DIR=${BIRD_CONF_DIR:-"$HERE/config/bird"}   # env override: BIRD_CONF_DIR
 NS_CORE=birdlab-core
 RSUS=(1 2 3)
 AS=65077

@@ -28,7 +28,7 @@ pub struct Road {
     pub obus: Vec<usize>,
     birds: BTreeMap<String, Child>,
     /// Broadcast loss (percent) per (node, node) link, both directions.
-    loss: BTreeMap<(usize, usize), u32>,
+    loss: std::sync::Mutex<BTreeMap<(usize, usize), u32>>,
 }
 
 fn bird_dir() -> PathBuf {
@@ -66,7 +66,7 @@ impl Road {
             rsus: r,
             obus: o,
             birds: BTreeMap::new(),
-            loss: BTreeMap::new(),
+            loss: Default::default(),
         };
         ns_exec(&core, &["ip", "link", "set", "lo", "up"]);
         ns_exec(
@@ -303,7 +303,7 @@ impl Road {
     }
 
     /// Makes `obu` hear exactly the RSUs numbered in `rsus` (1-based).
-    pub fn place(&mut self, obu: usize, rsus: &[usize]) {
+    pub fn place(&self, obu: usize, rsus: &[usize]) {
         for k in 1..=self.rsus.len() {
             let r = self.rsus[k - 1];
             let blocked = self.is_blocked(obu, r);
@@ -326,18 +326,20 @@ impl Road {
 
     /// Fading between node `a` and node `b` (both ways): `percent` of
     /// broadcast frames (beacons) are lost, and of unicast frames only
-    /// what four tries would still lose, (percent/100)^4: 802.11 retries
-    /// unicast frames at the MAC, never broadcast ones.
-    pub fn set_link_loss(&mut self, a: usize, b: usize, percent: u32) {
+    /// what eight tries would still lose, (percent/100)^8: 802.11 sends a
+    /// unicast frame up to 1 + 7 times (dot11ShortRetryLimit) until it is
+    /// acknowledged, a broadcast frame once.
+    pub fn set_link_loss(&self, a: usize, b: usize, percent: u32) {
         let key = (a.min(b), a.max(b));
+        let mut loss = self.loss.lock().unwrap_or_else(|e| e.into_inner());
         if percent == 0 {
-            self.loss.remove(&key);
+            loss.remove(&key);
         } else {
-            self.loss.insert(key, percent.min(100));
+            loss.insert(key, percent.min(100));
         }
         let mut rules = String::from("table bridge v2x {\n  chain fading {\n    type filter hook forward priority -5; policy accept;\n");
-        for ((x, y), p) in &self.loss {
-            let unicast = ((*p as f64 / 100.0).powi(4) * 100.0).round() as u32;
+        for ((x, y), p) in loss.iter() {
+            let unicast = ((*p as f64 / 100.0).powi(8) * 100.0).round() as u32;
             for (i, o) in [(x, y), (y, x)] {
                 let (pi, po) = (&self.tb.nodes[*i].port, &self.tb.nodes[*o].port);
                 rules += &format!("    iifname \"{pi}\" oifname \"{po}\" ether daddr ff:ff:ff:ff:ff:ff numgen random mod 100 < {p} drop\n");

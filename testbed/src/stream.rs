@@ -31,15 +31,16 @@ pub struct StreamResult {
 
 impl StreamResult {
     /// Within sends in `[from, to)` (seconds since the epoch): how many
-    /// never arrived, and the longest time between consecutive
-    /// arrivals (by send order; a loss widens the gap).
+    /// never arrived, and the longest time between two consecutive
+    /// arrivals that spans part of the window (the arrival before the
+    /// window counts, so a loss at its very start widens the gap too).
     pub fn window(&self, from: f64, to: f64) -> (usize, f64) {
         let mut got = vec![false; self.sent.len()];
-        let mut times: Vec<f64> = Vec::new();
+        let mut firsts: Vec<Arrival> = Vec::new();
         for a in &self.arrivals {
             if let Some(g) = got.get_mut(a.seq as usize) {
-                if !*g && a.sent >= from && a.sent < to {
-                    times.push(a.at);
+                if !*g {
+                    firsts.push(*a);
                 }
                 *g = true;
             }
@@ -50,8 +51,12 @@ impl StreamResult {
             .zip(&got)
             .filter(|(t, g)| **t >= from && **t < to && !**g)
             .count();
-        times.sort_by(f64::total_cmp);
-        let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        firsts.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let gap = firsts
+            .windows(2)
+            .filter(|w| w[1].sent >= from && w[0].sent < to)
+            .map(|w| w[1].at - w[0].at)
+            .fold(0.0, f64::max);
         (lost, gap)
     }
 }

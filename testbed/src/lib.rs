@@ -1092,6 +1092,28 @@ pub fn longest_gap(times: &[f64], from: f64, to: f64) -> f64 {
     inside.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
+/// Seconds since the Unix epoch of an ISO 8601 UTC time as the daemons'
+/// logs and `ip -ts monitor` print it (`2026-12-02T08:07:44.523993`, an
+/// optional `Z`); `None` if it is not one.
+pub fn iso_secs(s: &str) -> Option<f64> {
+    let s = s.trim_start_matches('[').trim_end_matches(']').trim_end_matches('Z');
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, dd) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (h, mi) = (t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?);
+    let sec = t.next()?.parse::<f64>().ok()?;
+    // Days from the civil date (proleptic Gregorian), 1970-01-01 = 0.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + mi * 60.0 + sec)
+}
+
 /// Seconds since the epoch, comparable with `ping -D` timestamps.
 pub fn epoch_now() -> f64 {
     std::time::SystemTime::now()
@@ -1133,6 +1155,14 @@ impl PingResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_iso_times() {
+        assert_eq!(iso_secs("1970-01-01T00:00:01Z"), Some(1.0));
+        let t = iso_secs("[2026-12-02T08:07:44.5]").expect("parses");
+        assert!((t - 1_796_198_864.5).abs() < 1e-6, "{t}");
+        assert_eq!(iso_secs("INFO"), None);
+    }
 
     #[test]
     fn finds_the_longest_gap() {

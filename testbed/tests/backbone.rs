@@ -194,34 +194,34 @@ fn drive_hard(road: &Road, obu: usize, from: usize, to: usize) -> Drive {
     }
 }
 
-/// Samples (time, the OBU's RSU, the core's RSU for the OBU) every ~10 ms
-/// until `stop` is set, in a thread.
-fn watch_attachments(
-    road: &Road,
-    obu: usize,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<(f64, Option<usize>, Option<usize>)> {
-    let addr = road.tb.nodes[obu].addr4.clone();
+/// For each time the OBU chose an RSU (its log): the ms until the core's
+/// kernel routed the OBU's address via that RSU (`ip -ts monitor route`
+/// in the core). `rsus` are the RSUs' MACs, 1-based by position.
+fn attach_to_core(
+    obu_log: &str,
+    monitor: &str,
+    since: f64,
+    addr: &str,
+    rsus: &[String],
+) -> Vec<(usize, f64)> {
     let mut out = Vec::new();
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let o = road.obu_rsu(obu);
-        let c = road.core_route(&addr);
-        out.push((epoch_now(), o, c));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    out
-}
-
-/// For each change of the OBU's RSU: ms until the core routes there.
-fn attach_to_core(samples: &[(f64, Option<usize>, Option<usize>)]) -> Vec<(usize, f64)> {
-    let mut out = Vec::new();
-    for w in samples.windows(2) {
-        let (t, now) = (w[1].0, w[1].1);
-        if now.is_some() && now != w[0].1 {
-            let k = now.unwrap_or(0);
-            if let Some(c) = samples.iter().find(|s| s.0 >= w[0].0 && s.2 == Some(k)) {
-                out.push((k, ((c.0 - t).max(0.0)) * 1000.0));
-            }
+    for line in obu_log.lines().filter(|l| l.contains("upstream chosen")) {
+        let Some(t) = line.split_whitespace().next().and_then(testbed::iso_secs) else {
+            continue;
+        };
+        if t < since {
+            continue;
+        }
+        let Some(k) = rsus.iter().position(|m| line.contains(&format!("rsu={m}"))).map(|k| k + 1) else {
+            continue;
+        };
+        let want = format!("] {addr} via 10.99.{k}.2 ");
+        let core = monitor.lines().filter(|l| l.contains(&want)).find_map(|l| {
+            let ts = testbed::iso_secs(l.split_whitespace().next()?)?;
+            (ts >= t - 0.001).then_some(ts)
+        });
+        if let Some(c) = core {
+            out.push((k, (c - t).max(0.0) * 1000.0));
         }
     }
     out
@@ -278,33 +278,29 @@ fn handovers(mode: Option<&str>) {
                 .output()
         })
     };
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let samples = std::thread::scope(|sc| {
-        let w = sc.spawn(|| watch_attachments(&road, obu, stop.clone()));
-        let mut drives = Vec::new();
-        // Along the road and back: 1 → 2 → 3 → 2 → 1 → ...
-        let stops = [1usize, 2, 3, 2];
-        let mut at = 1;
-        let r = &road;
-        for i in 0..n {
-            let next = stops[(i + 1) % stops.len()];
-            drives.push(drive_mbb(r, obu, at, next));
-            at = next;
-        }
-        for i in 0..n {
-            let next = stops[(i + n + 1) % stops.len()];
-            let next = if next == at {
-                stops[(i + n + 2) % stops.len()]
-            } else {
-                next
-            };
-            drives.push(drive_hard(r, obu, at, next));
-            at = next;
-        }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        (w.join().expect("watcher"), drives, at)
-    });
-    let (samples, drives, at) = samples;
+    let monitor_file = road.tb.dir.join("core-routes.txt");
+    let mut monitor = std::process::Command::new("ip")
+        .args(["-n", &road.core, "-ts", "monitor", "route"])
+        .stdout(std::fs::File::create(&monitor_file).expect("monitor file"))
+        .spawn()
+        .expect("ip monitor");
+    let monitor_since = epoch_now();
+    sleep_s(0.2);
+    let mut drives = Vec::new();
+    // Along the road and back: 1 → 2 → 3 → 2 → 1 → ...
+    let stops = [1usize, 2, 3, 2];
+    let mut at = 1;
+    for i in 0..n {
+        let next = stops[(i + 1) % stops.len()];
+        drives.push(drive_mbb(&road, obu, at, next));
+        at = next;
+    }
+    for i in 0..n {
+        let next = stops[(i + n + 1) % stops.len()];
+        let next = if next == at { stops[(i + n + 2) % stops.len()] } else { next };
+        drives.push(drive_hard(&road, obu, at, next));
+        at = next;
+    }
     let down = stream::StreamResult {
         sent: down_tx.join().expect("sender").expect("send"),
         arrivals: down_rx.join().expect("receiver").expect("receive"),
@@ -316,7 +312,11 @@ fn handovers(mode: Option<&str>) {
     let iperf = iperf.join().expect("iperf thread").expect("iperf3");
     let _ = iperf_server.kill();
     let _ = iperf_server.wait();
-    let delays = attach_to_core(&samples);
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let rsu_macs: Vec<String> = road.rsus.iter().map(|&i| road.tb.nodes[i].mac.clone()).collect();
+    let monitored = std::fs::read_to_string(&monitor_file).unwrap_or_default();
+    let delays = attach_to_core(&road.tb.log(obu), &monitored, monitor_since, &a4, &rsu_macs);
     let label = mode.unwrap_or("off");
     println!("HANDOVER mode={label} kind from to down_lost down_gap_ms up_lost up_gap_ms");
     let mut worst = std::collections::BTreeMap::<&str, (usize, f64)>::new();
@@ -336,7 +336,7 @@ fn handovers(mode: Option<&str>) {
         w.1 = w.1.max(dg.max(ug));
     }
     for (k, ms) in &delays {
-        println!("ATTACH_TO_CORE mode={label} rsu={k} ms={ms:.0}");
+        println!("ATTACH_TO_CORE mode={label} rsu={k} ms={ms:.1}");
     }
     // TCP survived the make-before-break handovers.
     let out = String::from_utf8_lossy(&iperf.stdout);

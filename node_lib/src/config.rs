@@ -745,6 +745,43 @@ mod tests {
     "#;
 
     #[test]
+    fn backbone_and_tun_routes() {
+        let c = Config::parse(MIN, RoleKind::Rsu).unwrap();
+        assert_eq!(c.backbone, BackboneConfig::default());
+        assert!(!c.backbone.export_routes && c.tun_routes.is_empty());
+        let text = format!(
+            "{MIN}\nroutes = [\"0.0.0.0/0\", \"fd00::/8\"]\n[backbone]\nexport_routes = true\ntable = 100\nprotocol = 222\nmetric = 5\nuplink_check = \"0.0.0.0/0\"\npreference = 7\n"
+        );
+        let c = Config::parse(&text, RoleKind::Rsu).unwrap();
+        assert_eq!(c.tun_routes.len(), 2);
+        let b = &c.backbone;
+        assert!(b.export_routes);
+        assert_eq!((b.table, b.protocol, b.metric, b.preference), (100, 222, Some(5), 7));
+        assert_eq!(b.uplink_check, Some("0.0.0.0/0".parse().unwrap()));
+        // Errors name the key and say why.
+        for (extra, key, why) in [
+            ("\n[backbone]\nexport_routes = true\n", "backbone", "for RSUs"),
+            ("routes = [\"10.0.0.1/8\"]\n", "tun.routes", "host bits"),
+        ] {
+            let e = Config::parse(&format!("{MIN}{extra}"), RoleKind::Obu).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.message.contains(why), "{e}");
+        }
+        for (extra, key) in [
+            ("protocol = 2", "backbone.protocol"),
+            ("preference = 256", "backbone.preference"),
+            ("uplink_check = \"default\"", "backbone.uplink_check"),
+            ("metric = -1", "backbone.metric"),
+        ] {
+            let e = Config::parse(&format!("{MIN}\n[backbone]\n{extra}\n"), RoleKind::Rsu).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        }
+        let e = Config::parse(&format!("{MIN}\n[routing]\nhandover_leave_ms = -1\n"), RoleKind::Obu)
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("routing.handover_leave_ms"));
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = Config::parse(MIN, RoleKind::Obu).unwrap();
         assert_eq!(c.ethertype, 0x88b5);

@@ -756,11 +756,18 @@ mod tests {
         assert_eq!(c.tun_routes.len(), 2);
         let b = &c.backbone;
         assert!(b.export_routes);
-        assert_eq!((b.table, b.protocol, b.metric, b.preference), (100, 222, Some(5), 7));
+        assert_eq!(
+            (b.table, b.protocol, b.metric, b.preference),
+            (100, 222, Some(5), 7)
+        );
         assert_eq!(b.uplink_check, Some("0.0.0.0/0".parse().unwrap()));
         // Errors name the key and say why.
         for (extra, key, why) in [
-            ("\n[backbone]\nexport_routes = true\n", "backbone", "for RSUs"),
+            (
+                "\n[backbone]\nexport_routes = true\n",
+                "backbone",
+                "for RSUs",
+            ),
             ("routes = [\"10.0.0.1/8\"]\n", "tun.routes", "host bits"),
         ] {
             let e = Config::parse(&format!("{MIN}{extra}"), RoleKind::Obu).unwrap_err();
@@ -773,11 +780,15 @@ mod tests {
             ("uplink_check = \"default\"", "backbone.uplink_check"),
             ("metric = -1", "backbone.metric"),
         ] {
-            let e = Config::parse(&format!("{MIN}\n[backbone]\n{extra}\n"), RoleKind::Rsu).unwrap_err();
+            let e =
+                Config::parse(&format!("{MIN}\n[backbone]\n{extra}\n"), RoleKind::Rsu).unwrap_err();
             assert_eq!(e.key.as_deref(), Some(key), "{e}");
         }
-        let e = Config::parse(&format!("{MIN}\n[routing]\nhandover_leave_ms = -1\n"), RoleKind::Obu)
-            .unwrap_err();
+        let e = Config::parse(
+            &format!("{MIN}\n[routing]\nhandover_leave_ms = -1\n"),
+            RoleKind::Obu,
+        )
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("routing.handover_leave_ms"));
     }
 

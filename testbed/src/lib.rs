@@ -1096,12 +1096,18 @@ pub fn longest_gap(times: &[f64], from: f64, to: f64) -> f64 {
 /// logs and `ip -ts monitor` print it (`2026-12-02T08:07:44.523993`, an
 /// optional `Z`); `None` if it is not one.
 pub fn iso_secs(s: &str) -> Option<f64> {
-    let s = s.trim_start_matches('[').trim_end_matches(']').trim_end_matches('Z');
+    let s = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('Z');
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-').map(|x| x.parse::<i64>());
     let (y, m, dd) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
     let mut t = time.split(':');
-    let (h, mi) = (t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?);
+    let (h, mi) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
     let sec = t.next()?.parse::<f64>().ok()?;
     // Days from the civil date (proleptic Gregorian), 1970-01-01 = 0.
     let y = if m <= 2 { y - 1 } else { y };

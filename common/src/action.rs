@@ -4,7 +4,7 @@
 //! already lies ([`Payload`]), so forwarding is zero-copy (gather I/O).
 
 use crate::wire::{
-    BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, ParsedMessage, HEADER_LEN,
+    BeaconReplyRepr, BeaconRepr, HeaderRepr, MessageType, ParsedMessage, SolicitRepr, HEADER_LEN,
 };
 use crate::NodeId;
 
@@ -51,6 +51,7 @@ pub enum Source {
 pub enum Control {
     Beacon(BeaconRepr),
     BeaconReply(Box<BeaconReplyRepr>),
+    Solicit(SolicitRepr),
     /// A message serialised beforehand (signed control messages, handshakes).
     Raw(Box<RawMessage>),
 }
@@ -68,6 +69,7 @@ impl Control {
         match self {
             Control::Beacon(_) => MessageType::Beacon,
             Control::BeaconReply(_) => MessageType::BeaconReply,
+            Control::Solicit(_) => MessageType::Solicit,
             Control::Raw(r) => r.msg_type,
         }
     }
@@ -76,6 +78,7 @@ impl Control {
         match self {
             Control::Beacon(b) => b.body_len(),
             Control::BeaconReply(r) => r.body_len(),
+            Control::Solicit(s) => s.body_len(),
             Control::Raw(r) => r.body.len(),
         }
     }
@@ -103,6 +106,7 @@ impl Control {
         match self {
             Control::Beacon(b) => b.emit(body),
             Control::BeaconReply(r) => r.emit(body),
+            Control::Solicit(s) => s.emit(body),
             Control::Raw(r) => body.copy_from_slice(&r.body),
         }
     }

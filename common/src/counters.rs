@@ -247,6 +247,10 @@ pub struct Counters {
     pub backbone_installs: AtomicU64,
     pub backbone_removals: AtomicU64,
     pub backbone_failures: AtomicU64,
+    /// Airtime estimates (`common::airtime`), µs: our own frames by kind
+    /// (control, data), and the frames we heard.
+    pub airtime_tx_us: [AtomicU64; 2],
+    pub airtime_rx_us: AtomicU64,
     /// TUN offload: super-packets read and cut into segments.
     pub tso_packets: AtomicU64,
     pub tso_segments: AtomicU64,

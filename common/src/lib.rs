@@ -4,9 +4,11 @@
 //!   representations (`parse` / `emit`), in the style of smoltcp.
 //! * [`batch`]: preallocated receive and send batches used by the I/O layer.
 //! * [`action`]: what the sans-IO role state machines ask the I/O layer to do.
+//! * [`airtime`]: how long a frame holds an 802.11p channel (estimate).
 //! * [`node_id`], [`time`], [`ip`]: small value types.
 
 pub mod action;
+pub mod airtime;
 pub mod batch;
 pub mod counters;
 pub mod ip;

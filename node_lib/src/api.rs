@@ -104,12 +104,13 @@ async fn stats(State(s): State<ApiState>) -> Json<Value> {
         .unwrap_or_else(|e| e.into_inner())
         .batching
         .clone();
-    Json(crate::stats_json::stats(
-        &s.shared.counters,
-        b.enabled,
-        b.max_batch,
-        b.aggregate,
-    ))
+    let mut v = crate::stats_json::stats(&s.shared.counters, b.enabled, b.max_batch, b.aggregate);
+    let busy = s
+        .shared
+        .channel_busy_permille
+        .load(std::sync::atomic::Ordering::Relaxed);
+    v["airtime"]["channel_busy_ratio"] = (busy as f64 / 1000.0).into();
+    Json(v)
 }
 
 async fn neighbors(State(s): State<ApiState>) -> Json<Value> {

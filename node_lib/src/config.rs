@@ -285,6 +285,7 @@ struct RawNode {
 struct RawLink {
     interface: Option<String>,
     ethertype: Option<i64>,
+    phy_rate_mbps: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -306,6 +307,8 @@ struct RawRouting {
     candidates: Option<i64>,
     broadcast_ttl: Option<i64>,
     handover_leave_ms: Option<i64>,
+    reply_interval_ms: Option<i64>,
+    suppress_rebroadcasts: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -385,6 +388,9 @@ pub struct Config {
     pub node_id: Option<NodeId>,
     pub link_interface: String,
     pub ethertype: u16,
+    /// `[link] phy_rate_mbps`, in kbit/s: the radio's data rate for the
+    /// airtime estimates.
+    pub phy_rate_kbps: u64,
     pub tun_name: String,
     pub tun_addresses: Vec<IpPrefix>,
     /// `None`: link MTU minus protocol overhead.
@@ -439,8 +445,8 @@ fn parse_node(node: RawNode) -> Result<Option<NodeId>, ConfigError> {
     Ok(node_id)
 }
 
-/// `[link]` (required): interface and EtherType.
-fn parse_link(link: Option<RawLink>) -> Result<(String, u16), ConfigError> {
+/// `[link]` (required): interface, EtherType and PHY rate (kbit/s).
+fn parse_link(link: Option<RawLink>) -> Result<(String, u16, u64), ConfigError> {
     let link = required("link", link)?;
     let link_interface = required("link.interface", link.interface)?;
     if link_interface.is_empty() || link_interface.len() > 15 {
@@ -456,7 +462,16 @@ fn parse_link(link: Option<RawLink>) -> Result<(String, u16), ConfigError> {
         0x0600,
         0xffff,
     )? as u16;
-    Ok((link_interface, ethertype))
+    let rate = link.phy_rate_mbps.unwrap_or(6.0);
+    if !(1.0..=10_000.0).contains(&rate) {
+        return Err(ConfigError::key(
+            "link.phy_rate_mbps",
+            format!(
+                "{rate} is out of range (allowed 1..=10000; 802.11p at 10 MHz: 3 to 27, usually 6)"
+            ),
+        ));
+    }
+    Ok((link_interface, ethertype, (rate * 1000.0).round() as u64))
 }
 
 /// `[tun]`, validated.
@@ -556,6 +571,14 @@ fn parse_routing(r: RawRouting) -> Result<RoutingConfig, ConfigError> {
             0,
             60_000,
         )? as u64,
+        reply_interval_ms: ranged(
+            "routing.reply_interval_ms",
+            r.reply_interval_ms,
+            1000,
+            0,
+            60_000,
+        )? as u64,
+        suppress_rebroadcasts: r.suppress_rebroadcasts.unwrap_or(true),
     };
     Ok(routing)
 }
@@ -662,7 +685,7 @@ impl Config {
             key: None,
             message: e.to_string().trim_end().to_string(),
         })?;
-        let (link_interface, ethertype) = parse_link(raw.link)?;
+        let (link_interface, ethertype, phy_rate_kbps) = parse_link(raw.link)?;
         let tun = parse_tun(raw.tun)?;
         let (log_level, log_format) = parse_log(raw.log)?;
         let mut c = Config {
@@ -670,6 +693,7 @@ impl Config {
             node_id: parse_node(raw.node)?,
             link_interface,
             ethertype,
+            phy_rate_kbps,
             tun_name: tun.name,
             tun_addresses: tun.addresses,
             tun_mtu: tun.mtu,

@@ -165,6 +165,7 @@ pub fn run<R: Role>(
         batching: cfg.batching.clone(),
         dataplane: cfg.dataplane.clone(),
         shared: shared.clone(),
+        phy_rate_kbps: cfg.phy_rate_kbps,
     };
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let dp_thread = std::thread::Builder::new()
@@ -362,6 +363,7 @@ fn reload(
     }
     let restart_needed = new.link_interface != cur.link_interface
         || new.ethertype != cur.ethertype
+        || new.phy_rate_kbps != cur.phy_rate_kbps
         || new.tun_name != cur.tun_name
         || new.tun_addresses != cur.tun_addresses
         || new.tun_mtu != cur.tun_mtu

@@ -31,6 +31,8 @@ const BATCHES_PER_TURN: usize = 4;
 /// `recvmmsg` that then tries the empty queue again (paired idle pings).
 /// A queue that has not been seen empty is always read in batches.
 const LINK_QUIET: Duration = Duration::from_millis(1);
+/// How often the channel load is worked out.
+const CHANNEL_LOAD_EVERY: Duration = Duration::from_secs(1);
 /// How often the API snapshot and the link state are refreshed.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -214,6 +216,8 @@ pub struct Shared {
     pub uplink: AtomicU8,
     /// What `backbone.rs` installed, for the API.
     pub backbone: Mutex<crate::backbone::BackboneStatus>,
+    /// Estimated channel busy ratio over the last second, per mille.
+    pub channel_busy_permille: AtomicU64,
 }
 
 impl Shared {
@@ -233,6 +237,7 @@ impl Shared {
             exports: tokio::sync::watch::Sender::new(Arc::new(Vec::new())),
             uplink: AtomicU8::new(crate::backbone::UPLINK_UNCHECKED),
             backbone: Mutex::new(Default::default()),
+            channel_busy_permille: AtomicU64::new(0),
         })
     }
 
@@ -299,6 +304,8 @@ pub struct Dataplane<R: Role> {
     pub batching: BatchingConfig,
     pub dataplane: DataplaneConfig,
     pub shared: Arc<Shared>,
+    /// `[link] phy_rate_mbps` in kbit/s, for the airtime estimates.
+    pub phy_rate_kbps: u64,
 }
 
 fn is_link_down(e: &io::Error) -> bool {
@@ -381,6 +388,10 @@ struct Pipeline<R: Role> {
     last_snapshot: Time,
     /// The last uplink state handed to the role, and the exports buffer.
     uplink_seen: u8,
+    /// Channel load: when it was last worked out and the airtime (µs)
+    /// counted by then.
+    busy_at: Time,
+    busy_us: u64,
     exports: Vec<ExportedRoute>,
     last_link_check: Time,
     /// Since when the link's receive queue is known to be empty (None:
@@ -427,12 +438,18 @@ impl<R: Role> Pipeline<R> {
             tun_meta: vec![VnetHdr::default(); unbatched_slots],
             backlog,
             empty: RecvBatch::new(0, 1),
-            scratch: LinkScratch::new(max_batch),
+            scratch: {
+                let mut s = LinkScratch::new(max_batch);
+                s.airtime = common::airtime::Airtime::new(dp.phy_rate_kbps);
+                s
+            },
             dispatch,
             actions: Vec::with_capacity(max_batch * 4),
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
             uplink_seen: crate::backbone::UPLINK_UNCHECKED,
+            busy_at: Time::ZERO,
+            busy_us: 0,
             exports: Vec::new(),
             last_link_check: Time::ZERO,
             link_empty_since: Some(Time::ZERO),
@@ -586,6 +603,7 @@ impl<R: Role> Pipeline<R> {
             self.tun_errors_seen = tun_errors;
             self.last_tun_warning = Some(now);
         }
+        self.channel_load(now);
         let uplink = self.shared.uplink.load(Ordering::Relaxed);
         if uplink != self.uplink_seen {
             self.uplink_seen = uplink;
@@ -601,6 +619,25 @@ impl<R: Role> Pipeline<R> {
                 .unwrap_or_else(|e| e.into_inner()) = snap;
             self.export_routes();
         }
+    }
+
+    /// The share of the last second the channel was busy by the airtime
+    /// estimates (ours and what we heard), for the API.
+    fn channel_load(&mut self, now: Time) {
+        let elapsed = now.since(self.busy_at);
+        if elapsed < CHANNEL_LOAD_EVERY {
+            return;
+        }
+        let c = &self.shared.counters;
+        let total = Counters::get(&c.airtime_rx_us)
+            + c.airtime_tx_us.iter().map(Counters::get).sum::<u64>();
+        let busy = total.saturating_sub(self.busy_us);
+        let permille = (busy * 1000 / (elapsed.as_micros() as u64).max(1)).min(1000);
+        self.shared
+            .channel_busy_permille
+            .store(permille, Ordering::Relaxed);
+        self.busy_at = now;
+        self.busy_us = total;
     }
 
     /// The kernel routes the role wants, handed to `backbone.rs` when they
@@ -733,6 +770,10 @@ impl<R: Role> Pipeline<R> {
             }
             Counters::inc(&c.link_rx_frames, 1);
             Counters::inc(&c.link_rx_bytes, frame.len() as u64);
+            let group = frame.first().is_some_and(|b| b & 1 == 1);
+            let kind = common::airtime::kind_of(frame);
+            let us = self.scratch.airtime.frame_us(frame.len(), group, kind);
+            Counters::inc(&c.airtime_rx_us, us);
             self.role.on_frame(now, i as u16, frame, &mut self.actions);
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::sys::{self, cvt, cvt_size};
 use common::action::Payload;
+use common::airtime::{kind_of, Airtime, FrameKind};
 use common::batch::{RecvBatch, Segment, SendBatch};
 use common::counters::{Counters, Dir, DropReason, Syscall};
 use common::wire::ETH_HEADER_LEN;
@@ -209,8 +210,11 @@ impl AsRawFd for RawLink {
 pub struct LinkScratch {
     msgs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
-    /// Per frame: first iovec, iovec count, messages carried.
-    frame_iovs: Vec<(usize, usize, u16)>,
+    /// Per frame: first iovec, iovec count, messages carried, and its
+    /// airtime estimate (µs) and kind.
+    frame_iovs: Vec<(usize, usize, u16, u32, FrameKind)>,
+    /// The airtime model of the link's PHY rate (`[link] phy_rate_mbps`).
+    pub airtime: Airtime,
     /// recvmmsg headers, one per slot of the receive batch they were built
     /// for. Built once and reused: the kernel writes back only `msg_len`,
     /// `msg_flags` and `msg_controllen`, so a lone frame touches one header
@@ -231,6 +235,7 @@ impl LinkScratch {
                 .collect(),
             iovs: Vec::with_capacity(max_frames * 8),
             frame_iovs: Vec::with_capacity(max_frames),
+            airtime: Airtime::new(6000),
             rx_msgs: Vec::new(),
             rx_iovs: Vec::new(),
             rx_for: (0, 0),
@@ -375,6 +380,12 @@ impl RawLink {
         for f in batch.frames() {
             let start = scratch.iovs.len();
             let mut ok = true;
+            let kind = match batch.segments()[f.segments.clone()].first() {
+                Some(Segment::Header { offset, len }) => kind_of(batch.header_bytes(*offset, *len)),
+                _ => FrameKind::Control,
+            };
+            let eth_len = f.payload_len + ETH_HEADER_LEN;
+            let airtime = scratch.airtime.frame_us(eth_len, f.dst.is_group(), kind) as u32;
             for seg in &batch.segments()[f.segments.clone()] {
                 let bytes = match seg {
                     Segment::Header { offset, len } => Some(batch.header_bytes(*offset, *len)),
@@ -386,9 +397,13 @@ impl RawLink {
                 }
             }
             if ok {
-                scratch
-                    .frame_iovs
-                    .push((start, scratch.iovs.len() - start, f.messages));
+                scratch.frame_iovs.push((
+                    start,
+                    scratch.iovs.len() - start,
+                    f.messages,
+                    airtime,
+                    kind,
+                ));
             } else {
                 // A payload reference that does not resolve is a bug upstream;
                 // count it rather than send a corrupt frame.
@@ -411,7 +426,7 @@ impl RawLink {
                 1
             };
             for i in 0..chunk {
-                let (start, len, _) = scratch.frame_iovs[sent + i];
+                let (start, len, ..) = scratch.frame_iovs[sent + i];
                 let m = &mut scratch.msgs[i];
                 // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
                 m.msg_hdr = unsafe { std::mem::zeroed() };
@@ -450,7 +465,8 @@ impl RawLink {
             match r {
                 Ok(n) => {
                     for i in 0..n {
-                        let (start, len, messages) = scratch.frame_iovs[sent + i];
+                        let (start, len, messages, airtime, kind) = scratch.frame_iovs[sent + i];
+                        Counters::inc(&counters.airtime_tx_us[kind as usize], airtime as u64);
                         let bytes: usize = scratch.iovs[start..start + len]
                             .iter()
                             .map(|v| v.iov_len)
@@ -497,7 +513,7 @@ impl RawLink {
                     let fatal =
                         !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
                     let lost = if fatal { total - sent } else { 1 };
-                    for &(_, _, messages) in &scratch.frame_iovs[sent..sent + lost] {
+                    for &(_, _, messages, ..) in &scratch.frame_iovs[sent..sent + lost] {
                         for _ in 0..messages {
                             counters.count_drop(DropReason::LinkError);
                         }

@@ -226,6 +226,39 @@ impl Collector for NodeCollector {
         }
         {
             let mut m = e.encode_descriptor(
+                "v2x_airtime_seconds",
+                "Estimated airtime of the frames this node sent, by kind (802.11p model, [link] phy_rate_mbps).",
+                None,
+                MetricType::Counter,
+            )?;
+            for k in common::airtime::FrameKind::ALL {
+                let labels = [("kind", k.as_str())];
+                let secs = get(&c.airtime_tx_us[k as usize]) as f64 / 1e6;
+                ConstCounter::new(secs).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let c = ConstCounter::new(get(&c.airtime_rx_us) as f64 / 1e6);
+            c.encode(e.encode_descriptor(
+                "v2x_airtime_heard_seconds",
+                "Estimated airtime of the frames this node heard (802.11p model).",
+                None,
+                c.metric_type(),
+            )?)?;
+        }
+        {
+            let g = ConstGauge::new(
+                self.shared.channel_busy_permille.load(Ordering::Relaxed) as f64 / 1000.0,
+            );
+            g.encode(e.encode_descriptor(
+                "v2x_channel_busy_ratio",
+                "Estimated share of the last second the channel was busy with frames sent or heard.",
+                None,
+                g.metric_type(),
+            )?)?;
+        }
+        {
+            let mut m = e.encode_descriptor(
                 "v2x_syscalls",
                 "Data-path system calls, by operation.",
                 None,

@@ -85,6 +85,11 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
             "handovers": g(&c.handovers),
             "obus_left": g(&c.obus_left),
         },
+        "airtime": {
+            "tx_control_us": g(&c.airtime_tx_us[0]),
+            "tx_data_us": g(&c.airtime_tx_us[1]),
+            "rx_us": g(&c.airtime_rx_us),
+        },
         "backbone": {
             "installs": g(&c.backbone_installs),
             "removals": g(&c.backbone_removals),

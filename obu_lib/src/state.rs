@@ -9,11 +9,12 @@ use common::counters::{Counters, DropReason};
 use common::ip;
 use common::wire::{
     AddrList, BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage,
+    SolicitRepr,
 };
 use common::{NodeId, Time};
 use protocol::core::{Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
-use protocol::inbound::link_payload;
+use protocol::inbound::{link_payload, Jitter};
 use protocol::params::RoleParams;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
@@ -38,6 +39,29 @@ const LEAVE_REPEAT: Duration = Duration::from_millis(50);
 const LEAVE_COPIES: u8 = 2;
 /// Most leaves pending at once (handovers faster than the leave delay).
 const MAX_PENDING_LEAVES: usize = 4;
+/// Beacon suppression: the longest wait before a contended rebroadcast,
+/// and the copies at our hop count that make it unnecessary.
+const FLOOD_WAIT_MAX: Duration = Duration::from_millis(20);
+const SUPPRESS_AFTER_COPIES: u8 = 2;
+/// Most rebroadcasts waiting at once (one per RSU and beacon, bounded).
+const MAX_PENDING_FLOODS: usize = 64;
+/// A neighbour's solicit makes us rebroadcast every beacon for this long.
+const SOLICITED_FOR: Duration = Duration::from_secs(3);
+/// Without an upstream, we solicit at most this often.
+const SOLICIT_EVERY: Duration = Duration::from_secs(1);
+
+/// A beacon copy waiting to be rebroadcast (suppression).
+#[derive(Clone, Debug)]
+struct PendingFlood {
+    rsu: NodeId,
+    seq: u32,
+    /// The hop count the copy carries (ours).
+    hops: u8,
+    at: Time,
+    /// Copies at our hop count heard meanwhile.
+    copies: u8,
+    msg: Control,
+}
 
 /// A leave to send to an RSU we moved away from while it still worked.
 #[derive(Clone, Copy, Debug)]
@@ -60,13 +84,26 @@ pub struct Obu {
     /// Encrypted: the RSU we are about to move to, once a session with it
     /// is up (make-before-break).
     preparing: Option<Upstream>,
+    /// When we last replied to our upstream RSU (`reply_interval_ms`).
+    last_reply: Option<Time>,
+    /// Reply at the next chance: our RSU restarted or our next hop lost
+    /// its tables (it solicited), so our route there is gone.
+    reply_now: bool,
+    /// Rebroadcasts waiting out their contention time.
+    floods: Vec<PendingFlood>,
+    /// A neighbour without an upstream solicited: every beacon is
+    /// rebroadcast until then.
+    solicited_until: Time,
+    /// Without an upstream: when we solicit next.
+    next_solicit: Time,
+    jitter: Jitter,
 }
 
 impl Obu {
     pub fn new(p: RoleParams) -> Obu {
         let p_attach_seq = p.attach_seq_start;
         let addr_list = AddrList::from_slice(&p.addresses).unwrap_or_default();
-        let (mut core, _seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_DOWNSTREAM));
+        let (mut core, seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_DOWNSTREAM));
         // A full neighbour table: frames of new neighbours are dropped, so
         // a flood of made-up MACs cannot make us relay for them.
         core.refuse_when_neighbors_full = true;
@@ -79,6 +116,12 @@ impl Obu {
             attach_seq: p_attach_seq,
             leaves: Vec::new(),
             preparing: None,
+            last_reply: None,
+            reply_now: false,
+            floods: Vec::new(),
+            solicited_until: Time::ZERO,
+            next_solicit: Time::ZERO,
+            jitter: Jitter::new(seed ^ 0x5bd1_e995),
         }
     }
 
@@ -152,6 +195,8 @@ impl Obu {
         if let Some(info) = self.rsus.get(&u.rsu) {
             let a = self.reply_to(u, (info.latest_seq, info.latest_ts_us), now);
             out.push(a);
+            self.last_reply = Some(now);
+            self.reply_now = false;
         }
         // A young session is confirmed again with each reply, so one lost
         // keepalive does not leave the RSU on the old session.
@@ -215,6 +260,13 @@ impl Obu {
         }
         self.core.changed = true;
         Counters::inc(&self.core.counters.upstream_changes, 1);
+        // A handshake in flight went along the old path (perhaps lost on
+        // it): the next one goes along the new path at once.
+        if let (Some(u), Some(sec)) = (new, self.core.sec.as_mut()) {
+            if !sec.sessions.has_session(&u.rsu) {
+                sec.sessions.abandon_pending(&u.rsu);
+            }
+        }
         let new_rsu = match (old, new) {
             (Some(a), Some(b)) => a.rsu != b.rsu,
             (None, Some(_)) => true,
@@ -242,8 +294,17 @@ impl Obu {
                 tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, hops = u.hops, "upstream chosen");
                 self.reply_upstream(u, now, out);
             }
-            None => tracing::warn!("no upstream: no RSU reachable"),
+            None => {
+                tracing::warn!("no upstream: no RSU reachable");
+                self.next_solicit = now;
+            }
         }
+    }
+
+    /// Whether the route at our RSU needs refreshing.
+    fn reply_due(&self, now: Time) -> bool {
+        let every = self.core.routing.reply_interval();
+        self.reply_now || every.is_zero() || self.last_reply.is_none_or(|t| now.since(t) >= every)
     }
 
     /// Tells RSUs we moved away from that we left (see `reselect`): a
@@ -346,6 +407,8 @@ impl Obu {
     ) -> Result<bool, DropReason> {
         let n = self.core.routing.candidates;
         let resync = self.core.routing.neighbor_timeout();
+        // A restarted RSU (or one we lost track of) has no route for us.
+        let mut restarted = false;
         let counters = &self.core.counters;
         let info = self.rsus.entry(b.rsu).or_default();
         let other_epoch = info.epoch.is_some_and(|e| e != b.epoch);
@@ -364,6 +427,7 @@ impl Obu {
                 tracing::info!(rsu = %b.rsu, epoch = b.epoch, "RSU restarted (further ones for 10 s only counted: restarts_seen)");
             }
             Counters::inc(&counters.restarts_seen, 1);
+            restarted = true;
             info.start_afresh(b);
             info.dedup = Default::default();
             if let Some(sec) = self.core.sec.as_mut() {
@@ -378,6 +442,7 @@ impl Obu {
                 tracing::info!(rsu = %b.rsu, seq = b.seq, "beacon sequence resynchronised (further ones for 10 s only counted: seq_resyncs)");
             }
             Counters::inc(&counters.seq_resyncs, 1);
+            restarted = true;
             info.start_afresh(b);
         }
         let fresh = check.is_new();
@@ -400,29 +465,119 @@ impl Obu {
         cand.last_heard = now;
         info.age_windows();
         info.prune(n);
+        if restarted && self.upstream.is_some_and(|u| u.rsu == b.rsu) {
+            self.reply_now = true;
+        }
         Ok(fresh)
     }
 
-    /// Floods the first copy of a beacon on, one hop further.
-    fn flood_beacon(&self, m: &ParsedMessage, b: &BeaconRepr, my_hops: u8, out: &mut Vec<Action>) {
+    /// The copy of a beacon we would rebroadcast, one hop further.
+    fn beacon_copy(&self, m: &ParsedMessage, b: &BeaconRepr, my_hops: u8) -> Option<Control> {
         if my_hops >= self.core.routing.max_hops {
-            return;
+            return None;
         }
-        let msg = if self.core.sec.is_some() {
+        if self.core.sec.is_some() {
             control::relay_beacon(m.raw, my_hops).map(|r| Control::Raw(Box::new(r)))
         } else {
             Some(Control::Beacon(BeaconRepr {
                 hops: my_hops,
                 ..*b
             }))
+        }
+    }
+
+    /// Whether some OBU reaches RSU `rsu` through us (a child or further).
+    fn has_children_for(&self, rsu: NodeId) -> bool {
+        self.core.downstream.iter().any(|(_, r)| r.rsu == rsu)
+    }
+
+    /// The first copy of a beacon: rebroadcast at once where it is needed
+    /// (suppression off, a child of ours uses this RSU, a neighbour
+    /// solicited), else after a contention wait that favours neighbours
+    /// hearing the sender worse (farther ones), unless copies at our hop
+    /// count make it unnecessary meanwhile (`on_copy`).
+    fn flood_beacon(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        m: &ParsedMessage,
+        b: &BeaconRepr,
+        my_hops: u8,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(msg) = self.beacon_copy(m, b, my_hops) else {
+            return;
         };
-        if let Some(msg) = msg {
+        let must = !self.core.routing.suppress_rebroadcasts
+            || now < self.solicited_until
+            || self.has_children_for(b.rsu);
+        if must || self.floods.len() >= MAX_PENDING_FLOODS {
             out.push(Action::SendControl {
                 dst: NodeId::BROADCAST,
                 ttl: 1,
                 msg,
             });
+            return;
         }
+        let ratio = self
+            .rsus
+            .get(&b.rsu)
+            .and_then(|i| i.candidates.get(&from))
+            .map_or(500, |c| c.window.ratio_permille()) as u64;
+        let half = FLOOD_WAIT_MAX.as_micros() as u64 / 2;
+        let wait = half * ratio.min(1000) / 1000 + self.jitter.next_u64() % (half + 1);
+        self.floods.push(PendingFlood {
+            rsu: b.rsu,
+            seq: b.seq,
+            hops: my_hops,
+            at: now + Duration::from_micros(wait),
+            copies: 0,
+            msg,
+        });
+    }
+
+    /// Another copy of a beacon: one at the hop count our pending
+    /// rebroadcast would carry counts toward suppressing it.
+    fn on_copy(&mut self, b: &BeaconRepr) {
+        for f in &mut self.floods {
+            if f.rsu == b.rsu && f.seq == b.seq && f.hops == b.hops {
+                f.copies = f.copies.saturating_add(1);
+            }
+        }
+    }
+
+    /// Contended rebroadcasts whose wait is over: sent unless enough
+    /// copies were heard.
+    fn send_floods(&mut self, now: Time, out: &mut Vec<Action>) {
+        let mut i = 0;
+        while i < self.floods.len() {
+            if self.floods[i].at > now {
+                i += 1;
+                continue;
+            }
+            let f = self.floods.swap_remove(i);
+            if f.copies < SUPPRESS_AFTER_COPIES {
+                out.push(Action::SendControl {
+                    dst: NodeId::BROADCAST,
+                    ttl: 1,
+                    msg: f.msg,
+                });
+            }
+        }
+    }
+
+    /// Without an upstream: ask the neighbours for beacons (suppression
+    /// may keep them quiet), at once and then every `SOLICIT_EVERY`.
+    fn maybe_solicit(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.upstream.is_some() || now < self.next_solicit {
+            return;
+        }
+        self.next_solicit = now + SOLICIT_EVERY;
+        out.push(Action::SendControl {
+            dst: NodeId::BROADCAST,
+            ttl: 1,
+            msg: Control::Solicit(SolicitRepr { obu: self.core.id }),
+        });
     }
 
     /// Our own handshake finished: the session is up.
@@ -631,7 +786,11 @@ impl Obu {
         }
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
+        if let Some(u) = self.upstream.filter(|_| self.reply_now) {
+            self.reply_upstream(u, now, out);
+        }
         self.send_leaves(now, out);
+        self.maybe_solicit(now, out);
     }
 }
 
@@ -660,15 +819,17 @@ impl Handlers for Obu {
         }
         self.beacon_authentic(now, m, b)?;
         if !self.record_beacon(now, from, b, my_hops)? {
+            self.on_copy(b);
             self.reselect(now, out);
             return Ok(());
         }
-        self.flood_beacon(m, b, my_hops, out);
+        self.flood_beacon(now, from, m, b, my_hops, out);
         let before = self.upstream;
         self.reselect(now, out);
-        // Answer each beacon of our RSU once (a change already answered).
+        // Refresh our route once per `reply_interval_ms` (a change was
+        // answered at once already).
         if let Some(u) = self.upstream {
-            if u.rsu == b.rsu && before == self.upstream {
+            if u.rsu == b.rsu && before == self.upstream && self.reply_due(now) {
                 self.reply_upstream(u, now, out);
             }
         }
@@ -802,6 +963,17 @@ impl Handlers for Obu {
         Ok(())
     }
 
+    /// A neighbour without an upstream: rebroadcast beacons for it a
+    /// while. If it is our own next hop, it restarted and lost our route:
+    /// reply at once so that it (and our RSU) learn it again.
+    fn on_solicit(&mut self, now: Time, from: NodeId, _: &SolicitRepr) -> Handled {
+        self.solicited_until = now + SOLICITED_FOR;
+        if self.upstream.is_some_and(|u| u.next_hop == from) {
+            self.reply_now = true;
+        }
+        Ok(())
+    }
+
     /// A TUN packet: broadcast went out already (`classify_tun`);
     /// encrypted, everything goes to the RSU sealed (it turns V2V traffic
     /// around); in the clear, to a descendant's address downstream, else
@@ -838,6 +1010,7 @@ impl Handlers for Obu {
 
 impl Role for Obu {
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.send_floods(now, out);
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_EVERY;
             self.housekeeping(now, out);
@@ -846,7 +1019,8 @@ impl Role for Obu {
     }
 
     fn next_tick(&self) -> Time {
-        self.next_housekeeping
+        let flood = self.floods.iter().map(|f| f.at).min();
+        flood.map_or(self.next_housekeeping, |f| f.min(self.next_housekeeping))
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {

@@ -21,6 +21,7 @@ use common::counters::{Counters, DropReason};
 use common::ip::IpPrefix;
 use common::wire::{
     BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, Messages, ParsedMessage,
+    SolicitRepr,
 };
 use common::{NodeId, Time};
 use std::net::IpAddr;
@@ -141,19 +142,19 @@ impl RoleCore {
     }
 
     /// Expires what both roles keep: neighbours not heard for
-    /// `neighbor_timeout_ms` (and the routes through them), routes not
-    /// refreshed for twice that, silent broadcast origins, sessions past
+    /// `RoutingConfig::neighbor_expiry` (and the routes through them),
+    /// routes not refreshed for `RoutingConfig::route_timeout`, silent broadcast origins, sessions past
     /// their age. Returns the neighbours that went (valid until the next
     /// call) and whether the routes changed.
     pub fn expire(&mut self, now: Time) -> (&[NodeId], bool) {
-        let timeout = self.routing.neighbor_timeout();
         self.gone.clear();
-        self.neighbors.expire(now, timeout, &mut self.gone);
+        self.neighbors
+            .expire(now, self.routing.neighbor_expiry(), &mut self.gone);
         let before = self.downstream.len();
         for mac in &self.gone {
             self.downstream.remove_via(*mac);
         }
-        self.downstream.expire(now, timeout * 2);
+        self.downstream.expire(now, self.routing.route_timeout());
         let changed = self.downstream.len() != before || !self.gone.is_empty();
         self.broadcast.expire(now);
         if let Some(sec) = self.sec.as_mut() {
@@ -228,6 +229,12 @@ pub trait Handlers {
         out: &mut Vec<Action>,
     ) -> Handled;
 
+    /// A neighbour without an upstream asks for beacons (OBUs then
+    /// rebroadcast theirs for a while; an RSU beacons anyway).
+    fn on_solicit(&mut self, _now: Time, _from: NodeId, _s: &SolicitRepr) -> Handled {
+        Ok(())
+    }
+
     /// An IP packet from the TUN (in TUN slot `slot`).
     fn on_packet(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled;
 }
@@ -269,6 +276,7 @@ pub fn receive_frame<H: Handlers + ?Sized>(
                     .on_received(now, slot, &m, &b, resync, &core.counters, out)
             }
             Body::Handshake(hs) => h.on_handshake(now, f.src, &m, &hs, out),
+            Body::Solicit(s) => h.on_solicit(now, f.src, &s),
         };
         h.core().count(handled);
     }

@@ -22,6 +22,15 @@ pub struct RoutingConfig {
     /// its routes). Longer than the backbone takes to carry the new route
     /// to the core, shorter than the neighbour timeout.
     pub handover_leave_ms: u64,
+    /// OBU: a reply refreshes its route at least this often; changes (a new
+    /// upstream or RSU, a handover) are answered at once. 0: a reply to
+    /// every beacon of the upstream RSU (as before 0.2).
+    pub reply_interval_ms: u64,
+    /// OBU: rebroadcast a beacon only where it adds coverage (contention:
+    /// a short random wait, silent if two copies at our hop count were
+    /// heard meanwhile), always for children and for a neighbour that
+    /// solicited. `false`: every first copy is rebroadcast.
+    pub suppress_rebroadcasts: bool,
 }
 
 impl RoutingConfig {
@@ -34,6 +43,26 @@ impl RoutingConfig {
     pub fn handover_leave(&self) -> Duration {
         Duration::from_millis(self.handover_leave_ms)
     }
+    pub fn reply_interval(&self) -> Duration {
+        Duration::from_millis(self.reply_interval_ms)
+    }
+    /// How long a downstream route lives without a reply refreshing it:
+    /// two refresh intervals and a neighbour timeout (one reply may be
+    /// lost), at least 2 x the neighbour timeout.
+    pub fn route_timeout(&self) -> Duration {
+        let nt = self.neighbor_timeout();
+        (2 * self.reply_interval() + nt).max(2 * nt)
+    }
+    /// How long a silent neighbour is kept (and the routes through it).
+    /// With replies on every beacon, the neighbour timeout; with a refresh
+    /// interval, OBUs may be silent between replies: the route timeout.
+    pub fn neighbor_expiry(&self) -> Duration {
+        if self.reply_interval_ms == 0 {
+            self.neighbor_timeout()
+        } else {
+            self.route_timeout()
+        }
+    }
 }
 
 impl Default for RoutingConfig {
@@ -45,6 +74,8 @@ impl Default for RoutingConfig {
             candidates: 3,
             broadcast_ttl: 1,
             handover_leave_ms: 100,
+            reply_interval_ms: 1000,
+            suppress_rebroadcasts: true,
         }
     }
 }

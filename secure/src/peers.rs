@@ -174,6 +174,18 @@ impl Sessions {
         }
     }
 
+    /// Initiator: forgets a handshake with `peer` still in flight (its path
+    /// changed; it may have been lost on the old one), so that
+    /// `needs_handshake` allows a new one at once. A late response to the
+    /// old one is refused as unknown.
+    pub fn abandon_pending(&mut self, peer: &NodeId) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            if let Some(h) = p.pending.take() {
+                self.index.remove(&h.local_index);
+            }
+        }
+    }
+
     /// Initiator: the first handshake message to `peer`, whose identity
     /// key is `peer_key` (from its verified beacons).
     pub fn initiate(

@@ -11,7 +11,7 @@ use common::batch::SendBatch;
 use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::offload::{VnetHdr, GSO_TCPV4, GSO_TCPV6};
-use common::wire::DEFAULT_ETHERTYPE;
+use common::wire::{MessageType, DEFAULT_ETHERTYPE, ETH_HEADER_LEN};
 use common::{NodeId, Time};
 use node_lib::config::{RoutingConfig, SecurityConfig, SecurityMode};
 use node_lib::daemon::RoleParams;
@@ -24,6 +24,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod density;
 pub mod fuzz;
 
 pub use obu_lib::Obu;
@@ -33,6 +34,8 @@ pub use rsu_lib::Rsu;
 pub const MTU: usize = 1500;
 /// Air latency of every frame.
 pub const LATENCY: Duration = Duration::from_millis(1);
+/// The airtime model the simulator counts with: 802.11p at 6 Mbit/s.
+const AIRTIME: common::airtime::Airtime = common::airtime::Airtime::new(6000);
 
 #[allow(clippy::large_enum_variant)] // one per simulated node, never moved on a hot path
 pub enum Machine {
@@ -64,6 +67,16 @@ pub struct SimNode {
     pub tun_out: Vec<Vec<u8>>,
     /// Frames this node sent.
     pub frames_sent: u64,
+    /// Of those, frames carrying only control messages, and their bytes.
+    pub control_frames_sent: u64,
+    pub control_bytes_sent: u64,
+    /// Estimated airtime of its frames at 6 Mbit/s (`common::airtime`),
+    /// µs, by kind (control, data).
+    pub airtime_us: [u64; 2],
+    /// Frames led by a beacon (an RSU's own, an OBU's rebroadcasts).
+    pub beacon_frames_sent: u64,
+    /// Estimated airtime of the control frames this node heard, µs.
+    pub heard_control_us: u64,
     identity: Arc<Identity>,
     restarts: u64,
 }
@@ -109,12 +122,17 @@ struct InFlight {
     from: usize,
     dst: NodeId,
     bytes: Vec<u8>,
+    /// Airtime of a control frame (0 for data), counted at every node in
+    /// range, addressed or not.
+    control_us: u64,
 }
 
 pub struct Sim {
     pub now: Time,
     pub nodes: Vec<SimNode>,
     links: HashSet<(usize, usize)>,
+    /// One radio domain: `links` is not consulted.
+    everyone: bool,
     queue: VecDeque<InFlight>,
     routing: RoutingConfig,
     /// Frames delivered over the air so far.
@@ -162,6 +180,7 @@ impl Sim {
             now: Time::from_millis(1),
             nodes: Vec::new(),
             links: HashSet::new(),
+            everyone: false,
             queue: VecDeque::new(),
             routing,
             frames_delivered: 0,
@@ -238,6 +257,11 @@ impl Sim {
             counters,
             tun_out: Vec::new(),
             frames_sent: 0,
+            control_frames_sent: 0,
+            control_bytes_sent: 0,
+            airtime_us: [0; 2],
+            beacon_frames_sent: 0,
+            heard_control_us: 0,
             identity,
             restarts: 0,
         });
@@ -288,7 +312,13 @@ impl Sim {
     }
 
     pub fn hears(&self, a: usize, b: usize) -> bool {
-        self.links.contains(&(a.min(b), a.max(b)))
+        self.everyone || self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Every node hears every other (one radio domain), without a link
+    /// set of n² pairs.
+    pub fn link_everyone(&mut self) {
+        self.everyone = true;
     }
 
     /// Turns node `i`'s pending actions into frames on the air and TUN
@@ -313,12 +343,29 @@ impl Sim {
             let bytes = link
                 .frame_bytes(f, |p| payloads.bytes(p))
                 .expect("payload resolves");
-            self.nodes[i].frames_sent += 1;
+            let n = &mut self.nodes[i];
+            n.frames_sent += 1;
+            let kind = common::airtime::kind_of(&bytes);
+            if kind == common::airtime::FrameKind::Control {
+                n.control_frames_sent += 1;
+                n.control_bytes_sent += bytes.len() as u64;
+            }
+            let airtime = AIRTIME.frame_us(bytes.len(), dst.is_group(), kind);
+            n.airtime_us[kind as usize] += airtime;
+            if bytes.get(ETH_HEADER_LEN + 1) == Some(&(MessageType::Beacon as u8)) {
+                n.beacon_frames_sent += 1;
+            }
+            let control_us = if kind == common::airtime::FrameKind::Control {
+                airtime
+            } else {
+                0
+            };
             self.queue.push_back(InFlight {
                 at: self.now + LATENCY,
                 from: i,
                 dst,
                 bytes,
+                control_us,
             });
         }
         self.out = actions;
@@ -420,6 +467,7 @@ impl Sim {
                 if j == f.from || !self.hears(f.from, j) {
                     continue;
                 }
+                self.nodes[j].heard_control_us += f.control_us;
                 if !f.dst.is_broadcast() && f.dst != self.nodes[j].mac {
                     continue;
                 }

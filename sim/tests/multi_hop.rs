@@ -187,7 +187,7 @@ fn obu_stays_with_its_rsu_then_moves_when_it_goes_silent_and_old_rsu_forgets() {
     );
     assert!(delivers(&mut s, o, second, 9));
     // The RSU it left forgets it once the route expires.
-    s.run_for(Duration::from_secs(1));
+    s.run_for(routing().route_timeout());
     assert!(s.nodes[first]
         .rsu()
         .unwrap()

@@ -8,6 +8,7 @@ use super::broadcast::{self, Broadcast, BroadcastRepr};
 use super::data::{self, Data, DataRepr};
 use super::handshake::{Handshake, HandshakeRepr};
 use super::header::{Header, HeaderRepr, HEADER_LEN};
+use super::solicit::{Solicit, SolicitRepr};
 use super::{MessageType, Result, WireError, FLAG_SEALED, FLAG_SIGNED, SEALED_OVERHEAD};
 
 /// The parsed body of one message. A transient stack value, so the large
@@ -21,6 +22,7 @@ pub enum Body<'a> {
     Data(DataRepr<'a>),
     Broadcast(BroadcastRepr<'a>),
     Handshake(HandshakeRepr<'a>),
+    Solicit(SolicitRepr),
 }
 
 /// One message of a frame, with where it starts in the walked buffer.
@@ -125,6 +127,7 @@ fn parse_body(ty: MessageType, flags: u8, body: &[u8]) -> Result<Body<'_>> {
         MessageType::HandshakeInit | MessageType::HandshakeResponse => {
             Body::Handshake(HandshakeRepr::parse(ty, &Handshake::new_checked(body)?)?)
         }
+        MessageType::Solicit => Body::Solicit(SolicitRepr::parse(&Solicit::new_checked(body)?)?),
     })
 }
 

@@ -14,6 +14,7 @@ mod ethernet;
 mod frame;
 mod handshake;
 mod header;
+mod solicit;
 
 pub use beacon::{Beacon, BeaconRepr, BODY_LEN as BEACON_BODY_LEN, FLAG_NO_UPLINK};
 pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS, REPLY_FLAG_LEAVING};
@@ -26,6 +27,7 @@ pub use ethernet::{EthernetFrame, EthernetRepr, ETH_HEADER_LEN};
 pub use frame::{Body, Messages, ParsedMessage};
 pub use handshake::{Handshake, HandshakeRepr, MAX_NOISE_LEN};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
+pub use solicit::{Solicit, SolicitRepr};
 
 use std::fmt;
 
@@ -61,6 +63,8 @@ pub enum MessageType {
     Broadcast = 5,
     HandshakeInit = 6,
     HandshakeResponse = 7,
+    /// An OBU without an upstream asks for beacons (beacon suppression).
+    Solicit = 8,
 }
 
 impl MessageType {
@@ -73,6 +77,7 @@ impl MessageType {
             5 => MessageType::Broadcast,
             6 => MessageType::HandshakeInit,
             7 => MessageType::HandshakeResponse,
+            8 => MessageType::Solicit,
             _ => return None,
         })
     }

@@ -1,0 +1,69 @@
+//! Control traffic that does not grow with the square of the density:
+//! suppressed beacon rebroadcasts and replies on change plus a refresh
+//! interval, on the simulator with the daemons' own code.
+
+use node_lib::config::RoutingConfig;
+use sim::density::{measure, Road};
+use std::time::Duration;
+
+fn before() -> RoutingConfig {
+    RoutingConfig {
+        reply_interval_ms: 0,
+        suppress_rebroadcasts: false,
+        ..RoutingConfig::default()
+    }
+}
+
+#[test]
+fn an_obu_sends_at_most_3_control_frames_a_second_in_a_dense_domain() {
+    let after = measure(
+        Road::OneDomain,
+        60,
+        RoutingConfig::default(),
+        Duration::from_secs(3),
+        Duration::from_secs(5),
+    );
+    assert_eq!(after.attached, after.reachable, "{after:?}");
+    assert!(after.frames_per_obu.0 <= 3.0, "{after:?}");
+    // A handful per beacon whatever the density (contention, two copies).
+    assert!(after.rebroadcasts_per_beacon <= 8.0, "{after:?}");
+    // 100 vehicles in range: under 10 % of a 6 Mbit/s channel.
+    let hundred = measure(
+        Road::OneDomain,
+        100,
+        RoutingConfig::default(),
+        Duration::from_secs(3),
+        Duration::from_secs(3),
+    );
+    assert!(hundred.control_airtime_share <= 0.10, "{hundred:?}");
+    // The old rules send about 20 a second each (the test can fail).
+    let old = measure(
+        Road::OneDomain,
+        60,
+        before(),
+        Duration::from_secs(3),
+        Duration::from_secs(2),
+    );
+    assert!(old.frames_per_obu.0 >= 15.0, "{old:?}");
+}
+
+#[test]
+fn every_obu_that_can_reach_an_rsu_stays_attached_on_a_highway() {
+    let road = Road::Highway {
+        length_m: 4000,
+        rsu_every_m: 1000,
+        range_m: 300,
+    };
+    for n in [40, 250] {
+        let r = measure(
+            road,
+            n,
+            RoutingConfig::default(),
+            Duration::from_secs(4),
+            Duration::from_secs(4),
+        );
+        // Relays rebroadcast every beacon for their children; coverage is
+        // what must hold.
+        assert_eq!(r.attached, r.reachable, "{n}: {r:?}");
+    }
+}

@@ -367,7 +367,7 @@ impl Backbone {
             .shared
             .backbone
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = BackboneStatus {
+            .unwrap_or_else(|e| e.into_inner()) = Some(BackboneStatus {
             export_routes,
             table: self.table,
             protocol: self.protocol,
@@ -376,7 +376,7 @@ impl Backbone {
             routes,
             pending: st.pending,
             last_error: st.last_error.clone(),
-        };
+        });
     }
 
     /// Step 5: our routes go with us.

@@ -31,6 +31,8 @@ const BATCHES_PER_TURN: usize = 4;
 /// `recvmmsg` that then tries the empty queue again (paired idle pings).
 /// A queue that has not been seen empty is always read in batches.
 const LINK_QUIET: Duration = Duration::from_millis(1);
+/// Least time between two snapshots taken because something changed.
+const SNAPSHOT_MIN_GAP: Duration = Duration::from_millis(50);
 /// How often the channel load is worked out.
 const CHANNEL_LOAD_EVERY: Duration = Duration::from_secs(1);
 /// How often the API snapshot and the link state are refreshed.
@@ -214,8 +216,9 @@ pub struct Shared {
     pub exports: tokio::sync::watch::Sender<Arc<Vec<ExportedRoute>>>,
     /// `[backbone] uplink_check`'s last result (`backbone::UPLINK_*`).
     pub uplink: AtomicU8,
-    /// What `backbone.rs` installed, for the API.
-    pub backbone: Mutex<crate::backbone::BackboneStatus>,
+    /// What `backbone.rs` installed, for the API (`None`: no `[backbone]`
+    /// export or uplink check, no `[tun] routes`).
+    pub backbone: Mutex<Option<crate::backbone::BackboneStatus>>,
     /// Estimated channel busy ratio over the last second, per mille.
     pub channel_busy_permille: AtomicU64,
 }
@@ -236,7 +239,7 @@ impl Shared {
             security_update: Mutex::new(None),
             exports: tokio::sync::watch::Sender::new(Arc::new(Vec::new())),
             uplink: AtomicU8::new(crate::backbone::UPLINK_UNCHECKED),
-            backbone: Mutex::new(Default::default()),
+            backbone: Mutex::new(None),
             channel_busy_permille: AtomicU64::new(0),
         })
     }
@@ -386,6 +389,8 @@ struct Pipeline<R: Role> {
     actions: Vec<Action>,
     realtime: RealtimeControl,
     last_snapshot: Time,
+    /// The role reported a change not yet in the snapshot.
+    dirty: bool,
     /// The last uplink state handed to the role, and the exports buffer.
     uplink_seen: u8,
     /// Channel load: when it was last worked out and the airtime (µs)
@@ -447,6 +452,7 @@ impl<R: Role> Pipeline<R> {
             actions: Vec::with_capacity(max_batch * 4),
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
+            dirty: false,
             uplink_seen: crate::backbone::UPLINK_UNCHECKED,
             busy_at: Time::ZERO,
             busy_us: 0,
@@ -609,7 +615,13 @@ impl<R: Role> Pipeline<R> {
             self.uplink_seen = uplink;
             self.role.set_uplink(uplink != crate::backbone::UPLINK_DOWN);
         }
-        if self.role.take_changed() || now.since(self.last_snapshot) >= SNAPSHOT_EVERY {
+        // A change is shown at once, but at most every SNAPSHOT_MIN_GAP: a
+        // flood of new routes (forged replies in mode off) must not make
+        // the loop rebuild a large snapshot per frame.
+        self.dirty |= self.role.take_changed();
+        let since = now.since(self.last_snapshot);
+        if (self.dirty && since >= SNAPSHOT_MIN_GAP) || since >= SNAPSHOT_EVERY {
+            self.dirty = false;
             self.last_snapshot = now;
             let snap = self.role.snapshot(now);
             *self
@@ -643,6 +655,9 @@ impl<R: Role> Pipeline<R> {
     /// The kernel routes the role wants, handed to `backbone.rs` when they
     /// changed.
     fn export_routes(&mut self) {
+        if self.shared.exports.receiver_count() == 0 {
+            return;
+        }
         self.role.exported_routes(&mut self.exports);
         if self.exports[..] != self.shared.exports.borrow()[..] {
             self.shared

@@ -319,7 +319,8 @@ impl Collector for NodeCollector {
                 .backbone
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            (b.routes.len(), b.uplink)
+            let b = b.as_ref();
+            (b.map_or(0, |b| b.routes.len()), b.and_then(|b| b.uplink))
         };
         gauge(
             &mut e,

@@ -786,7 +786,11 @@ impl Obu {
         }
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
-        if let Some(u) = self.upstream.filter(|_| self.reply_now) {
+        // At most one such reply per beacon interval (solicits are not
+        // authenticated: forged ones must not make us sign replies fast).
+        let gap = self.core.routing.beacon_interval();
+        let spaced = self.last_reply.is_none_or(|t| now.since(t) >= gap);
+        if let Some(u) = self.upstream.filter(|_| self.reply_now && spaced) {
             self.reply_upstream(u, now, out);
         }
         self.send_leaves(now, out);

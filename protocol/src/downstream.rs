@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// How often upstream data refreshes a route at most (`refresh`).
+const REFRESH_EVERY: Duration = Duration::from_millis(20);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DownRoute {
     /// Link MAC of the neighbour that leads to the OBU.
@@ -137,6 +140,30 @@ impl DownstreamTable {
     }
 
     /// Drops routes through a neighbour that is gone.
+    /// Upstream data from `obu` arrived via `next_hop`: its route (if we
+    /// have one) is fresh and leads there. Returns whether the next hop
+    /// changed. Only for data whose origin is known to be genuine (sealed
+    /// and opened) or where nothing is (mode off): a route broken by loss or
+    /// a forged reply is repaired by the OBU's next packet, not its next
+    /// reply.
+    pub fn refresh(&mut self, obu: &NodeId, next_hop: NodeId, now: Time) -> bool {
+        let Some(r) = self.routes.get_mut(obu) else {
+            return false;
+        };
+        let moved = r.next_hop != next_hop;
+        // Once per REFRESH_EVERY at most: one lookup per packet otherwise.
+        if !moved && now.since(r.last_seen) < REFRESH_EVERY {
+            return false;
+        }
+        r.last_seen = now;
+        r.next_hop = next_hop;
+        let addrs = r.addrs;
+        // Its addresses are its own again (a forged reply may have
+        // claimed them for another id).
+        self.index(*obu, addrs.as_slice());
+        moved
+    }
+
     /// Forgets one OBU's route; returns whether it had one.
     pub fn remove(&mut self, obu: &NodeId) -> bool {
         let before = self.routes.len();

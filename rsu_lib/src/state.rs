@@ -283,7 +283,7 @@ impl Handlers for Rsu {
 
     fn on_data(
         &mut self,
-        _: Time,
+        now: Time,
         from: NodeId,
         slot: u16,
         m: &ParsedMessage,
@@ -296,6 +296,15 @@ impl Handlers for Rsu {
             return Err(DropReason::NotForUs);
         }
         let sealed = protocol::security::check_sealing(m.header.flags, core.encrypted())?;
+        let opened = matches!(verdict, Verdict::Opened { .. });
+        // Genuine (opened) or nothing is (mode off): the OBU's own traffic
+        // keeps its route fresh and on the path it came by.
+        if (sealed && opened) || core.sec.is_none() {
+            if self.core.downstream.refresh(&d.origin, from, now) {
+                self.core.changed = true;
+            }
+        }
+        let core = &self.core;
         let Some((pl, packet)) = Self::data_packet(slot, m, d, sealed, verdict)? else {
             return Ok(());
         };

@@ -255,7 +255,7 @@ fn handovers(mode: Option<&str>) {
     let n: usize = std::env::var("V2XD_HANDOVERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let mut road = Road::new(3, 2);
     let (obu, parked) = (road.obus[0], road.obus[1]);
     road.start_bird();
@@ -412,8 +412,9 @@ fn handovers(mode: Option<&str>) {
     let ok = wait_for(Duration::from_secs(5), || road.core_route(&a4) == Some(1));
     assert!(ok.is_some(), "back at RSU 1 (was at {at})");
     // A hard move: the old RSU holds its stale route (and turns V2V
-    // traffic of its own cell toward it) until its neighbour timeout.
-    sleep_s(1.0);
+    // traffic of its own cell toward it) until the route times out (two
+    // reply intervals and a neighbour timeout: 2.3 s by default).
+    sleep_s(2.5);
     for addr in [
         road.tb.nodes[parked].addr4.clone(),
         road.tb.nodes[parked].addr6.clone(),

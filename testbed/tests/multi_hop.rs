@@ -144,8 +144,9 @@ fn obu_stays_with_one_of_two_rsus_and_moves_when_it_goes_silent() {
     eprintln!("moved to the other RSU after {:?}", t.elapsed());
     let r = tb.ping(obu, &tb.nodes[second].addr4.clone(), 10, "0.05");
     assert_eq!(r.received, 10, "{r:?}");
-    // The RSU it left forgets it.
-    sleep(1000);
+    // The RSU it left forgets it once the route times out (2 reply
+    // intervals + a neighbour timeout).
+    sleep(2600);
     let left = tb.api_json(first, "/api/v1/routes");
     assert_eq!(left["obus"].as_array().unwrap().len(), 0, "{left}");
 }

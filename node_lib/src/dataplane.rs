@@ -391,6 +391,8 @@ struct Pipeline<R: Role> {
     last_snapshot: Time,
     /// The role reported a change not yet in the snapshot.
     dirty: bool,
+    /// Routes in the last snapshot (its cost).
+    snapshot_routes: usize,
     /// The last uplink state handed to the role, and the exports buffer.
     uplink_seen: u8,
     /// Channel load: when it was last worked out and the airtime (µs)
@@ -453,6 +455,7 @@ impl<R: Role> Pipeline<R> {
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
             dirty: false,
+            snapshot_routes: 0,
             uplink_seen: crate::backbone::UPLINK_UNCHECKED,
             busy_at: Time::ZERO,
             busy_us: 0,
@@ -620,10 +623,16 @@ impl<R: Role> Pipeline<R> {
         // the loop rebuild a large snapshot per frame.
         self.dirty |= self.role.take_changed();
         let since = now.since(self.last_snapshot);
-        if (self.dirty && since >= SNAPSHOT_MIN_GAP) || since >= SNAPSHOT_EVERY {
+        // Building the snapshot is linear in the tables: with thousands of
+        // routes it is refreshed less often (a large cell, or a flood of
+        // made-up ids in mode off, must not take the loop's time).
+        let scale = 1 + self.snapshot_routes as u32 / 1000;
+        let (min_gap, every) = (SNAPSHOT_MIN_GAP * scale, SNAPSHOT_EVERY * scale);
+        if (self.dirty && since >= min_gap) || since >= every {
             self.dirty = false;
             self.last_snapshot = now;
             let snap = self.role.snapshot(now);
+            self.snapshot_routes = snap.route_count;
             *self
                 .shared
                 .snapshot

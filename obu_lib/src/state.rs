@@ -40,9 +40,12 @@ const LEAVE_COPIES: u8 = 2;
 /// Most leaves pending at once (handovers faster than the leave delay).
 const MAX_PENDING_LEAVES: usize = 4;
 /// Beacon suppression: the longest wait before a contended rebroadcast,
-/// and the copies at our hop count that make it unnecessary.
+/// the copies at our hop count that make it unnecessary, and how many of
+/// our neighbours should contend for each beacon on average (each does
+/// with probability GOSSIP_TARGET / neighbours).
 const FLOOD_WAIT_MAX: Duration = Duration::from_millis(20);
-const SUPPRESS_AFTER_COPIES: u8 = 2;
+const SUPPRESS_AFTER_COPIES: u8 = 1;
+const GOSSIP_TARGET: usize = 2;
 /// Most rebroadcasts waiting at once (one per RSU and beacon, bounded).
 const MAX_PENDING_FLOODS: usize = 64;
 /// A neighbour's solicit makes us rebroadcast every beacon for this long.
@@ -493,9 +496,10 @@ impl Obu {
 
     /// The first copy of a beacon: rebroadcast at once where it is needed
     /// (suppression off, a child of ours uses this RSU, a neighbour
-    /// solicited), else after a contention wait that favours neighbours
-    /// hearing the sender worse (farther ones), unless copies at our hop
-    /// count make it unnecessary meanwhile (`on_copy`).
+    /// solicited). Else, with probability GOSSIP_TARGET / neighbours, after
+    /// a contention wait that favours neighbours hearing the sender worse
+    /// (farther ones), unless a copy at our hop count makes it unnecessary
+    /// meanwhile (`on_copy`).
     fn flood_beacon(
         &mut self,
         now: Time,
@@ -517,6 +521,12 @@ impl Obu {
                 ttl: 1,
                 msg,
             });
+            return;
+        }
+        // Among many neighbours, only a few contend (about GOSSIP_TARGET
+        // whatever the density); a node nobody covers solicits.
+        let n = self.core.neighbors.len();
+        if n > GOSSIP_TARGET && (self.jitter.next_u64() % n as u64) >= GOSSIP_TARGET as u64 {
             return;
         }
         let ratio = self

@@ -63,6 +63,9 @@ pub const HANDSHAKES_KNOWN: (u32, u32) = (2000, 2000);
 pub const HANDSHAKES_UNKNOWN: (u32, u32) = (200, 200);
 /// Signed replies a second from ids without a route yet.
 pub const REPLIES_UNKNOWN: (u32, u32) = (500, 500);
+/// Mode off: new routes a second (nothing to verify, but a flood of
+/// made-up ids must not grow the tables without bound).
+pub const ROUTES_UNKNOWN_PLAIN: (u32, u32) = (2000, 2000);
 /// Most known ids with a bucket of their own (an RSU's route capacity).
 pub const MAX_TRACKED_IDS: usize = 8192;
 
@@ -81,6 +84,7 @@ pub struct CostLimiter {
     known: Bucket,
     unknown: Bucket,
     replies_unknown: Bucket,
+    routes_unknown_plain: Bucket,
 }
 
 impl Default for CostLimiter {
@@ -97,6 +101,7 @@ impl CostLimiter {
             known: b(HANDSHAKES_KNOWN),
             unknown: b(HANDSHAKES_UNKNOWN),
             replies_unknown: b(REPLIES_UNKNOWN),
+            routes_unknown_plain: b(ROUTES_UNKNOWN_PLAIN),
         }
     }
 
@@ -149,6 +154,11 @@ impl CostLimiter {
     /// May a signed reply from an id without a route be verified now?
     pub fn unknown_reply(&mut self, now: Time) -> bool {
         self.replies_unknown.allow(now)
+    }
+
+    /// Mode off: may an unsigned reply create a route for a new id now?
+    pub fn unknown_plain_reply(&mut self, now: Time) -> bool {
+        self.routes_unknown_plain.allow(now)
     }
 
     /// Forgets ids whose buckets are full again (housekeeping).

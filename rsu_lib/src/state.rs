@@ -117,11 +117,6 @@ impl Rsu {
         if seq.wrapping_sub(r.seq) >= REPLY_SEQ_WINDOW {
             return Err(DropReason::Replayed);
         }
-        // An OBU we have no route for: a bounded number of verifications a
-        // second, so a flood of made-up ids cannot take the CPU.
-        if core.downstream.get(&r.obu).is_none() && !self.limiter.unknown_reply(now) {
-            return Err(DropReason::RateLimited);
-        }
         let key = sec.verify_reply(now, m)?;
         let bound = sec.sessions.peer_key(&r.obu);
         if !sec.obu_allowed(&key)
@@ -244,6 +239,19 @@ impl Handlers for Rsu {
         if r.rsu != self.core.id {
             return Err(DropReason::NotForUs);
         }
+        // An OBU we have no route for: a bounded number a second (each a
+        // signature check in the secure modes, a new route in every mode),
+        // so a flood of made-up ids takes neither the CPU nor the tables.
+        if self.core.downstream.get(&r.obu).is_none() {
+            let allowed = if self.core.sec.is_some() {
+                self.limiter.unknown_reply(now)
+            } else {
+                self.limiter.unknown_plain_reply(now)
+            };
+            if !allowed {
+                return Err(DropReason::RateLimited);
+            }
+        }
         let key = self.reply_key(now, m, r)?;
         if r.leaving {
             return self.on_leave(now, r);
@@ -299,10 +307,9 @@ impl Handlers for Rsu {
         let opened = matches!(verdict, Verdict::Opened { .. });
         // Genuine (opened) or nothing is (mode off): the OBU's own traffic
         // keeps its route fresh and on the path it came by.
-        if (sealed && opened) || core.sec.is_none() {
-            if self.core.downstream.refresh(&d.origin, from, now) {
-                self.core.changed = true;
-            }
+        let genuine = (sealed && opened) || core.sec.is_none();
+        if genuine && self.core.downstream.refresh(&d.origin, from, now) {
+            self.core.changed = true;
         }
         let core = &self.core;
         let Some((pl, packet)) = Self::data_packet(slot, m, d, sealed, verdict)? else {

@@ -29,8 +29,8 @@ fn main() {
         rsu_every_m: 1000,
         range_m: 300,
     };
-    println!("| road | N | rules | control frames/s per OBU (mean / max) | control bytes/s per OBU | control airtime share at 6 Mbit/s (busiest node) | rebroadcasts per beacon | attached / reachable |");
-    println!("|---|---:|---|---|---:|---:|---:|---|");
+    println!("| road | N | rules | control frames/s per OBU (mean / max) | control bytes/s per OBU | control airtime share at 6 Mbit/s (busiest node) | rebroadcasts per beacon | beacon copies heard/s per OBU | attached / reachable |");
+    println!("|---|---:|---|---|---:|---:|---:|---:|---|");
     for (name, road) in [("one domain", Road::OneDomain), ("highway 4 km", highway)] {
         for &n in &ns {
             for (rules, r) in [("before", &before), ("after", &after)] {
@@ -44,12 +44,13 @@ fn main() {
                     Duration::from_secs(secs),
                 );
                 println!(
-                    "| {name} | {n} | {rules} | {:.2} / {:.1} | {:.0} | {:.1} % | {:.2} | {} / {} |",
+                    "| {name} | {n} | {rules} | {:.2} / {:.1} | {:.0} | {:.1} % | {:.2} | {:.0} | {} / {} |",
                     rep.frames_per_obu.0,
                     rep.frames_per_obu.1,
                     rep.bytes_per_obu,
                     rep.control_airtime_share * 100.0,
                     rep.rebroadcasts_per_beacon,
+                    rep.beacons_heard_per_obu,
                     rep.attached,
                     rep.reachable
                 );

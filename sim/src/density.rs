@@ -19,6 +19,13 @@ pub enum Road {
         rsu_every_m: u32,
         range_m: u32,
     },
+    /// A random geometric graph: nodes placed at random in a square of
+    /// `side_m`, linked within `range_m`; `rsus` RSUs among them.
+    Square {
+        side_m: u32,
+        range_m: u32,
+        rsus: usize,
+    },
 }
 
 /// What a run measured.
@@ -38,6 +45,12 @@ pub struct Report {
     pub reachable: usize,
     /// Beacon rebroadcasts per RSU beacon (all OBUs together).
     pub rebroadcasts_per_beacon: f64,
+    /// Beacon copies an OBU hears per second (mean): in the secure modes,
+    /// each is a signature check.
+    pub beacons_heard_per_obu: f64,
+    /// Upstream changes during the measurement (a static road: none, if
+    /// every OBU hears its upstream often enough).
+    pub upstream_changes: u64,
 }
 
 /// A small deterministic generator (the road layout only).
@@ -94,6 +107,49 @@ pub fn build(road: Road, obus: usize, routing: RoutingConfig, seed: u64) -> (Sim
             }
             (s, rsus)
         }
+        Road::Square {
+            side_m,
+            range_m,
+            rsus: r,
+        } => {
+            let mut rng = Lcg(seed | 1);
+            let mut pos = Vec::new();
+            let mut rsus = Vec::new();
+            for k in 0..r + obus {
+                if k < r {
+                    rsus.push(s.add_rsu());
+                } else {
+                    s.add_obu();
+                }
+                let x = (rng.next() % (side_m as u64 * 10)) as f64 / 10.0;
+                let y = (rng.next() % (side_m as u64 * 10)) as f64 / 10.0;
+                pos.push((x, y));
+            }
+            // A grid of range-sized cells: only neighbouring cells are
+            // compared (thousands of nodes).
+            let cell = range_m as f64;
+            let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+            for (i, (x, y)) in pos.iter().enumerate() {
+                grid.entry(((x / cell) as i64, (y / cell) as i64))
+                    .or_default()
+                    .push(i);
+            }
+            let r2 = cell * cell;
+            for (a, (x, y)) in pos.iter().enumerate() {
+                let (cx, cy) = ((x / cell) as i64, (y / cell) as i64);
+                for dx in -1..=1 {
+                    for dy in -1..=1 {
+                        for &b in grid.get(&(cx + dx, cy + dy)).into_iter().flatten() {
+                            let (bx, by) = pos[b];
+                            if b > a && (bx - x).powi(2) + (by - y).powi(2) <= r2 {
+                                s.link(a, b);
+                            }
+                        }
+                    }
+                }
+            }
+            (s, rsus)
+        }
     }
 }
 
@@ -107,8 +163,8 @@ fn reachable(s: &Sim, rsus: &[usize], max_hops: u8) -> Vec<bool> {
         q.push_back(r);
     }
     while let Some(a) = q.pop_front() {
-        for b in 0..n {
-            if dist[b] == u32::MAX && s.hears(a, b) {
+        for b in s.neighbours(a) {
+            if dist[b] == u32::MAX {
                 dist[b] = dist[a] + 1;
                 q.push_back(b);
             }
@@ -139,13 +195,22 @@ pub fn measure(
                     n.airtime_us[0],
                     n.heard_control_us,
                     n.beacon_frames_sent,
+                    n.beacons_heard,
                 )
             })
             .collect::<Vec<_>>()
     };
+    let changes = |s: &Sim| -> u64 {
+        s.nodes
+            .iter()
+            .map(|n| common::counters::Counters::get(&n.counters.upstream_changes))
+            .sum()
+    };
     let before = snap(&s);
+    let changes_before = changes(&s);
     s.run_for(secs);
     let after = snap(&s);
+    let upstream_changes = changes(&s) - changes_before;
     let t = secs.as_secs_f64();
     let is_rsu = |i: usize| rsus.contains(&i);
     let obu_idx: Vec<usize> = (0..s.nodes.len()).filter(|i| !is_rsu(*i)).collect();
@@ -166,6 +231,11 @@ pub fn measure(
         .iter()
         .map(|&i| (after[i].4 - before[i].4) as f64)
         .sum::<f64>();
+    let heard = obu_idx
+        .iter()
+        .map(|&i| (after[i].5 - before[i].5) as f64 / t)
+        .sum::<f64>()
+        / obu_idx.len().max(1) as f64;
     let reach = reachable(&s, &rsus, max_hops);
     let reachable_obus: Vec<usize> = obu_idx.iter().copied().filter(|i| reach[*i]).collect();
     let attached = reachable_obus
@@ -185,5 +255,7 @@ pub fn measure(
         attached,
         reachable: reachable_obus.len(),
         rebroadcasts_per_beacon: rebroadcasts / beacons.max(1.0),
+        beacons_heard_per_obu: heard,
+        upstream_changes,
     }
 }

@@ -77,6 +77,9 @@ pub struct SimNode {
     pub beacon_frames_sent: u64,
     /// Estimated airtime of the control frames this node heard, µs.
     pub heard_control_us: u64,
+    /// Beacon frames this node heard (each a signature check in the
+    /// secure modes, unless refused by cheaper checks first).
+    pub beacons_heard: u64,
     identity: Arc<Identity>,
     restarts: u64,
 }
@@ -133,6 +136,8 @@ pub struct Sim {
     links: HashSet<(usize, usize)>,
     /// One radio domain: `links` is not consulted.
     everyone: bool,
+    /// `links` as neighbour lists (delivery walks these).
+    adj: Vec<Vec<usize>>,
     queue: VecDeque<InFlight>,
     routing: RoutingConfig,
     /// Frames delivered over the air so far.
@@ -181,6 +186,7 @@ impl Sim {
             nodes: Vec::new(),
             links: HashSet::new(),
             everyone: false,
+            adj: Vec::new(),
             queue: VecDeque::new(),
             routing,
             frames_delivered: 0,
@@ -262,6 +268,7 @@ impl Sim {
             airtime_us: [0; 2],
             beacon_frames_sent: 0,
             heard_control_us: 0,
+            beacons_heard: 0,
             identity,
             restarts: 0,
         });
@@ -304,15 +311,37 @@ impl Sim {
     }
 
     pub fn link(&mut self, a: usize, b: usize) {
-        self.links.insert((a.min(b), a.max(b)));
+        if self.links.insert((a.min(b), a.max(b))) {
+            self.adjacent(a).push(b);
+            self.adjacent(b).push(a);
+        }
     }
 
     pub fn cut(&mut self, a: usize, b: usize) {
-        self.links.remove(&(a.min(b), a.max(b)));
+        if self.links.remove(&(a.min(b), a.max(b))) {
+            self.adjacent(a).retain(|x| *x != b);
+            self.adjacent(b).retain(|x| *x != a);
+        }
+    }
+
+    fn adjacent(&mut self, a: usize) -> &mut Vec<usize> {
+        if self.adj.len() <= a {
+            self.adj.resize_with(a + 1, Vec::new);
+        }
+        &mut self.adj[a]
     }
 
     pub fn hears(&self, a: usize, b: usize) -> bool {
         self.everyone || self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// The nodes `a` hears.
+    pub fn neighbours(&self, a: usize) -> Vec<usize> {
+        if self.everyone {
+            (0..self.nodes.len()).filter(|b| *b != a).collect()
+        } else {
+            self.adj.get(a).cloned().unwrap_or_default()
+        }
     }
 
     /// Every node hears every other (one radio domain), without a link
@@ -463,11 +492,19 @@ impl Sim {
         let now = self.now;
         while self.queue.front().is_some_and(|f| f.at <= now) {
             let f = self.queue.pop_front().expect("front exists");
-            for j in 0..self.nodes.len() {
-                if j == f.from || !self.hears(f.from, j) {
+            let receivers: Vec<usize> = if self.everyone {
+                (0..self.nodes.len()).collect()
+            } else {
+                self.adj.get(f.from).cloned().unwrap_or_default()
+            };
+            for j in receivers {
+                if j == f.from {
                     continue;
                 }
                 self.nodes[j].heard_control_us += f.control_us;
+                if f.bytes.get(ETH_HEADER_LEN + 1) == Some(&(MessageType::Beacon as u8)) {
+                    self.nodes[j].beacons_heard += 1;
+                }
                 if !f.dst.is_broadcast() && f.dst != self.nodes[j].mac {
                     continue;
                 }

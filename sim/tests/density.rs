@@ -67,3 +67,41 @@ fn every_obu_that_can_reach_an_rsu_stays_attached_on_a_highway() {
         assert_eq!(r.attached, r.reachable, "{n}: {r:?}");
     }
 }
+
+/// Random geometric graphs, sparse and dense: every OBU that can reach an
+/// RSU within `max_hops` is attached, nobody's upstream flaps on the
+/// static graph (each hears its upstream often enough), and rebroadcasts
+/// per beacon stay well below one per node where the graph is dense.
+#[test]
+fn suppression_keeps_coverage_on_random_geometric_graphs() {
+    let cases = [
+        // (nodes, side, range, RSUs): sparse (about 8 neighbours each),
+        // dense (about 150).
+        (2000usize, 3000u32, 120u32, 4usize),
+        (800, 600, 150, 2),
+    ];
+    for (n, side_m, range_m, rsus) in cases {
+        let road = Road::Square {
+            side_m,
+            range_m,
+            rsus,
+        };
+        let r = measure(
+            road,
+            n,
+            RoutingConfig::default(),
+            Duration::from_secs(5),
+            Duration::from_secs(3),
+        );
+        eprintln!("{n} nodes, {side_m} m, range {range_m} m: {r:?}");
+        assert!(r.reachable > n / 10, "the graph reaches some RSU: {r:?}");
+        assert_eq!(r.attached, r.reachable, "coverage: {r:?}");
+        assert_eq!(r.upstream_changes, 0, "upstreams flapped: {r:?}");
+        if range_m * 4 > side_m {
+            assert!(
+                r.rebroadcasts_per_beacon < r.obus as f64 / 4.0,
+                "dense: {r:?}"
+            );
+        }
+    }
+}

@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release --workspace --bins
 V2XD_BIN_DIR="$PWD/target/release" V2XD_DENSE_N=$n V2XD_DENSE_SECS=$secs \
-  cargo test -p testbed --test dense -- --nocapture --test-threads 1 | grep -E '^DENSE|test result'
+  cargo test -p testbed --test dense -- --nocapture --test-threads 1 | grep -oE 'DENSE.*|test result.*'

@@ -35,8 +35,13 @@ const LINK_QUIET: Duration = Duration::from_millis(1);
 const SNAPSHOT_MIN_GAP: Duration = Duration::from_millis(50);
 /// How often the channel load is worked out.
 const CHANNEL_LOAD_EVERY: Duration = Duration::from_secs(1);
-/// How often the API snapshot and the link state are refreshed.
-const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+/// How often the API snapshot is refreshed without a change (ages and
+/// counts; a change refreshes it within `SNAPSHOT_MIN_GAP`). Building it
+/// is the costliest thing an idle daemon does.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// The longest the loop sleeps (the link state is checked every
+/// `LINK_CHECK_EVERY`).
+const POLL_MAX: Duration = Duration::from_millis(100);
 const LINK_CHECK_EVERY: Duration = Duration::from_millis(500);
 /// Window of the auto-realtime decision: long enough for steady shares,
 /// short enough to follow a load that starts.
@@ -683,7 +688,7 @@ impl<R: Role> Pipeline<R> {
         let timeout_ms = if self.backlog.has_bulk() {
             0
         } else {
-            wait.div_ceil(1000).min(SNAPSHOT_EVERY.as_millis() as u64) as i32
+            wait.div_ceil(1000).min(POLL_MAX.as_millis() as u64) as i32
         };
         let fd = |fd: i32| libc::pollfd {
             fd,

@@ -28,7 +28,15 @@ use std::time::Duration;
 pub const MAX_NEIGHBORS: usize = 1024;
 pub const MAX_DOWNSTREAM: usize = 4096;
 /// How often timers run: bounds how late a dead next hop is noticed.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(5);
+/// At most this long between two housekeeping runs; sooner when a
+/// candidate's beacons are due to time out or a leave is due (see
+/// `schedule_housekeeping`), so an idle OBU wakes about ten times a second
+/// (that matters with hundreds of daemons on one machine) and a dead next
+/// hop is still noticed on time.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(100);
+/// How often the tables (neighbours, routes, sessions) are expired: their
+/// lifetimes are seconds.
+const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 /// Encrypted: replies carry a keepalive while the session is this young.
 const KEEPALIVE_WHILE_YOUNGER: Duration = Duration::from_secs(1);
 /// RSU state with no candidates is forgotten after this long.
@@ -80,6 +88,7 @@ pub struct Obu {
     rsus: HashMap<NodeId, RsuInfo>,
     upstream: Option<Upstream>,
     next_housekeeping: Time,
+    next_expiry: Time,
     /// Grows with every change of RSU; carried in replies so the backbone
     /// prefers the newest attachment.
     attach_seq: u32,
@@ -116,6 +125,7 @@ impl Obu {
             rsus: HashMap::new(),
             upstream: None,
             next_housekeeping: Time::ZERO,
+            next_expiry: Time::ZERO,
             attach_seq: p_attach_seq,
             leaves: Vec::new(),
             preparing: None,
@@ -282,11 +292,13 @@ impl Obu {
                 tracing::info!(from = %o.rsu, to = %n.rsu, attach_seq = self.attach_seq, "handover: attaching to the new RSU, then leaving the old one");
                 self.leaves.retain(|l| l.rsu != o.rsu && l.rsu != n.rsu);
                 if self.leaves.len() < MAX_PENDING_LEAVES {
+                    let at = now + self.core.routing.handover_leave();
                     self.leaves.push(PendingLeave {
                         rsu: o.rsu,
-                        at: now + self.core.routing.handover_leave(),
+                        at,
                         copies_left: LEAVE_COPIES,
                     });
+                    self.next_housekeeping = self.next_housekeeping.min(at);
                 }
             }
         }
@@ -302,6 +314,25 @@ impl Obu {
                 self.next_solicit = now;
             }
         }
+    }
+
+    /// When housekeeping must run next: the first candidate timeout, the
+    /// first leave or solicit due, at most `HOUSEKEEPING_EVERY` away.
+    fn schedule_housekeeping(&mut self, now: Time) {
+        let timeout = self.core.routing.neighbor_timeout();
+        let mut next = now + HOUSEKEEPING_EVERY;
+        for info in self.rsus.values() {
+            for c in info.candidates.values() {
+                next = next.min(c.last_heard + timeout);
+            }
+        }
+        for l in &self.leaves {
+            next = next.min(l.at);
+        }
+        if self.upstream.is_none() {
+            next = next.min(self.next_solicit);
+        }
+        self.next_housekeeping = next.max(now + Duration::from_millis(1));
     }
 
     /// Whether the route at our RSU needs refreshing.
@@ -778,7 +809,10 @@ impl Obu {
 
     fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
         let timeout = self.core.routing.neighbor_timeout();
-        self.core.expire(now);
+        if now >= self.next_expiry {
+            self.next_expiry = now + EXPIRE_EVERY;
+            self.core.expire(now);
+        }
         let current = self.upstream;
         let mut lost = false;
         for (rsu, info) in self.rsus.iter_mut() {
@@ -984,6 +1018,7 @@ impl Handlers for Obu {
         self.solicited_until = now + SOLICITED_FOR;
         if self.upstream.is_some_and(|u| u.next_hop == from) {
             self.reply_now = true;
+            self.next_housekeeping = now;
         }
         Ok(())
     }
@@ -1026,9 +1061,9 @@ impl Role for Obu {
     fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         self.send_floods(now, out);
         if now >= self.next_housekeeping {
-            self.next_housekeeping = now + HOUSEKEEPING_EVERY;
             self.housekeeping(now, out);
             self.maybe_handshake(now, out);
+            self.schedule_housekeeping(now);
         }
     }
 

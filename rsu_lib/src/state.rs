@@ -27,7 +27,7 @@ pub const MAX_ROUTES: usize = 8192;
 /// Most link neighbours tracked.
 pub const MAX_NEIGHBORS: usize = 1024;
 /// How often expiry runs.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(10);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Rsu {
     core: RoleCore,

@@ -459,7 +459,8 @@ impl<R: Role> Pipeline<R> {
             actions: Vec::with_capacity(max_batch * 4),
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
-            dirty: false,
+            // The first snapshot at once (an RSU is ready from it).
+            dirty: true,
             snapshot_routes: 0,
             uplink_seen: crate::backbone::UPLINK_UNCHECKED,
             busy_at: Time::ZERO,
@@ -626,7 +627,12 @@ impl<R: Role> Pipeline<R> {
         // A change is shown at once, but at most every SNAPSHOT_MIN_GAP: a
         // flood of new routes (forged replies in mode off) must not make
         // the loop rebuild a large snapshot per frame.
-        self.dirty |= self.role.take_changed();
+        let changed = self.role.take_changed();
+        self.dirty |= changed;
+        // Kernel routes follow at once (the backbone's handover time).
+        if changed {
+            self.export_routes();
+        }
         let since = now.since(self.last_snapshot);
         // Building the snapshot is linear in the tables: with thousands of
         // routes it is refreshed less often (a large cell, or a flood of

@@ -106,11 +106,15 @@ fn routes_follow_the_obu_through_bird_and_an_rsu_without_uplink_is_left() {
     assert_eq!(road.obu_rsu(obu), Some(1), "stays on a working RSU");
     sh(&ns1, "ip route del default; ip -6 route del default");
     let moved = wait_for(Duration::from_secs(3), || road.obu_rsu(obu) == Some(2));
-    assert!(
-        moved.is_some(),
-        "left the RSU without uplink:\n{}",
-        road.tb.log_tail(obu, 20)
-    );
+    let moved = moved.unwrap_or_else(|| {
+        panic!(
+            "left the RSU without uplink:\n{}",
+            road.tb.log_tail(obu, 20)
+        )
+    });
+    // From the route's removal: the uplink check (every 0.5 s), a beacon
+    // saying so, and the OBU's move.
+    println!("UPLINK_LOSS_TO_MOVE ms={}", moved.as_millis());
     let cands = road.tb.api_json(obu, "/api/v1/routes")["candidates"].clone();
     assert!(
         cands

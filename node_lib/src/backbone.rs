@@ -128,6 +128,15 @@ impl Backbone {
         })
     }
 
+    /// Whether it installs routes at all (an RSU with only an
+    /// `uplink_check` must leave the kernel's routes alone).
+    fn manages_routes(&self) -> bool {
+        match &self.wanted {
+            Wanted::Exports { .. } => true,
+            Wanted::Fixed(v) => !v.is_empty(),
+        }
+    }
+
     /// Runs until `stop` turns true, then removes its routes.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let Some(kr) = self.start(&mut stop).await else {
@@ -187,6 +196,9 @@ impl Backbone {
                 }
             }
         };
+        if !self.manages_routes() {
+            return Some(kr);
+        }
         match kr.flush().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -317,6 +329,9 @@ impl Backbone {
     /// Step 3: what the kernel holds of ours is the truth (a route removed
     /// by hand is added again at the next reconcile).
     async fn resync(&self, kr: &KernelRoutes, st: &mut State) {
+        if !self.manages_routes() {
+            return;
+        }
         if let Ok(ours) = kr.ours().await {
             st.installed = ours.iter().map(|(r, _)| (r.prefix, r.metric)).collect();
         }

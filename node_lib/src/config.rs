@@ -708,6 +708,12 @@ impl Config {
             security: parse_security(raw.security, role)?,
             backbone: parse_backbone(raw.backbone, role)?,
         };
+        if c.backbone.export_routes && !c.tun_routes.is_empty() {
+            return Err(ConfigError::key(
+                "tun.routes",
+                "cannot be used with [backbone] export_routes: the RSU then manages the routes of its protocol itself; add other routes with `ip route`",
+            ));
+        }
         c.settle_batching();
         Ok(c)
     }
@@ -774,12 +780,12 @@ mod tests {
         assert_eq!(c.backbone, BackboneConfig::default());
         assert!(!c.backbone.export_routes && c.tun_routes.is_empty());
         let text = format!(
-            "{MIN}\nroutes = [\"0.0.0.0/0\", \"fd00::/8\"]\n[backbone]\nexport_routes = true\ntable = 100\nprotocol = 222\nmetric = 5\nuplink_check = \"0.0.0.0/0\"\npreference = 7\n"
+            "{MIN}\nroutes = [\"0.0.0.0/0\", \"fd00::/8\"]\n[backbone]\nexport_routes = false\ntable = 100\nprotocol = 222\nmetric = 5\nuplink_check = \"0.0.0.0/0\"\npreference = 7\n"
         );
         let c = Config::parse(&text, RoleKind::Rsu).unwrap();
         assert_eq!(c.tun_routes.len(), 2);
         let b = &c.backbone;
-        assert!(b.export_routes);
+        assert!(!b.export_routes);
         assert_eq!(
             (b.table, b.protocol, b.metric, b.preference),
             (100, 222, Some(5), 7)
@@ -814,6 +820,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("routing.handover_leave_ms"));
+        // Both would manage the same routes.
+        let both = format!("{MIN}routes = [\"10.0.0.0/8\"]\n[backbone]\nexport_routes = true\n");
+        let e = Config::parse(&both, RoleKind::Rsu).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("tun.routes"), "{e}");
     }
 
     #[test]

@@ -636,6 +636,13 @@ impl Obu {
         if let Some(nh) = self.next_hop_to(rsu) {
             out.push(self.sealed_up(nh, rsu, Payload::EMPTY));
         }
+        // A new session with our RSU: it may hold no route for us (it
+        // restarted, or refused us until its trust lists were reloaded),
+        // so refresh it at once rather than at the next interval.
+        if self.upstream.is_some_and(|u| u.rsu == rsu) {
+            self.reply_now = true;
+            self.next_housekeeping = now;
+        }
         Ok(())
     }
 

@@ -31,6 +31,8 @@ const BATCHES_PER_TURN: usize = 4;
 /// `recvmmsg` that then tries the empty queue again (paired idle pings).
 /// A queue that has not been seen empty is always read in batches.
 const LINK_QUIET: Duration = Duration::from_millis(1);
+/// Least time between two exports of the kernel routes the role wants.
+const EXPORT_MIN_GAP: Duration = Duration::from_millis(5);
 /// Least time between two snapshots taken because something changed.
 const SNAPSHOT_MIN_GAP: Duration = Duration::from_millis(50);
 /// How often the channel load is worked out.
@@ -398,6 +400,9 @@ struct Pipeline<R: Role> {
     dirty: bool,
     /// Routes in the last snapshot (its cost).
     snapshot_routes: usize,
+    /// A change not yet exported, and when the last export was.
+    export_pending: bool,
+    last_export: Time,
     /// The last uplink state handed to the role, and the exports buffer.
     uplink_seen: u8,
     /// Channel load: when it was last worked out and the airtime (µs)
@@ -462,6 +467,8 @@ impl<R: Role> Pipeline<R> {
             // The first snapshot at once (an RSU is ready from it).
             dirty: true,
             snapshot_routes: 0,
+            export_pending: false,
+            last_export: Time::ZERO,
             uplink_seen: crate::backbone::UPLINK_UNCHECKED,
             busy_at: Time::ZERO,
             busy_us: 0,
@@ -630,8 +637,12 @@ impl<R: Role> Pipeline<R> {
         let changed = self.role.take_changed();
         self.dirty |= changed;
         // Kernel routes follow at once (the backbone's handover time).
-        if changed {
-            self.export_routes();
+        // Kernel routes follow at once, but a burst of changes (a flood of
+        // new ids in mode off) is exported once per EXPORT_MIN_GAP: each
+        // export lists every route.
+        self.export_pending |= changed;
+        if self.export_pending && now.since(self.last_export) >= EXPORT_MIN_GAP {
+            self.export_routes(now);
         }
         let since = now.since(self.last_snapshot);
         // Building the snapshot is linear in the tables: with thousands of
@@ -649,7 +660,7 @@ impl<R: Role> Pipeline<R> {
                 .snapshot
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = snap;
-            self.export_routes();
+            self.export_routes(now);
         }
     }
 
@@ -674,7 +685,9 @@ impl<R: Role> Pipeline<R> {
 
     /// The kernel routes the role wants, handed to `backbone.rs` when they
     /// changed.
-    fn export_routes(&mut self) {
+    fn export_routes(&mut self, now: Time) {
+        self.export_pending = false;
+        self.last_export = now;
         if self.shared.exports.receiver_count() == 0 {
             return;
         }
@@ -693,6 +706,8 @@ impl<R: Role> Pipeline<R> {
         let wait = self.role.next_tick().0.saturating_sub(now.0);
         let timeout_ms = if self.backlog.has_bulk() {
             0
+        } else if self.export_pending {
+            EXPORT_MIN_GAP.as_millis() as i32
         } else {
             wait.div_ceil(1000).min(POLL_MAX.as_millis() as u64) as i32
         };

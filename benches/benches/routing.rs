@@ -40,6 +40,9 @@ fn reply_frame(i: usize) -> Vec<u8> {
             addrs: AddrList::from_slice(&addrs).unwrap(),
             attach_seq: 0,
             leaving: false,
+            cert: None,
+            parent: NodeId::default(),
+            quality_pct: 0,
         })),
     };
     let mut b = common::batch::SendBatch::new(obu(i), DEFAULT_ETHERTYPE, 1500, false, 1);

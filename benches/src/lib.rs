@@ -50,6 +50,9 @@ pub fn reply_action() -> Action {
             addrs: AddrList::from_slice(&addrs).unwrap(),
             attach_seq: 0,
             leaving: false,
+            cert: None,
+            parent: NodeId::default(),
+            quality_pct: 0,
         })),
     }
 }

@@ -47,10 +47,13 @@ pub enum DropReason {
     /// Over a rate limit that bounds the CPU spent on costly messages
     /// (handshakes from unknown or too eager sources).
     RateLimited,
+    /// Signed under a certificate that is out of its lifetime (or a reply
+    /// without a certificate where one is required).
+    CertExpired,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Truncated,
         DropReason::UnknownVersion,
         DropReason::UnknownType,
@@ -72,6 +75,7 @@ impl DropReason {
         DropReason::Unprotected,
         DropReason::LinkQueueFull,
         DropReason::RateLimited,
+        DropReason::CertExpired,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -97,6 +101,7 @@ impl DropReason {
             DropReason::Unprotected => "unprotected",
             DropReason::LinkQueueFull => "link_queue_full",
             DropReason::RateLimited => "rate_limited",
+            DropReason::CertExpired => "cert_expired",
         }
     }
 }
@@ -242,6 +247,15 @@ pub struct Counters {
     pub handovers: AtomicU64,
     /// RSU: OBUs that told us they left for another RSU (routes withdrawn).
     pub obus_left: AtomicU64,
+    /// Secure modes. RSU: certificates sent to OBUs. OBU: certificates of
+    /// our own accepted from an RSU.
+    pub certs_issued: AtomicU64,
+    pub certs_accepted: AtomicU64,
+    /// Trust lists reloaded. RSU: OBUs cut (session and routes removed).
+    /// OBU: RSUs left because their keys are no longer trusted.
+    pub obus_revoked: AtomicU64,
+    /// Signed broadcasts whose certificate and signature checked out.
+    pub broadcasts_verified: AtomicU64,
     /// RSU, `[backbone] export_routes`: kernel routes added or replaced,
     /// removed, and operations that failed (retried).
     pub backbone_installs: AtomicU64,

@@ -37,6 +37,9 @@ fn reply() -> BeaconReplyRepr {
         addrs: AddrList::from_slice(&addrs).unwrap(),
         attach_seq: 0x0a0b_0c0d,
         leaving: true,
+        cert: None,
+        parent: NodeId([2, 0, 0, 0, 0, 0x33]),
+        quality_pct: 87,
     }
 }
 
@@ -141,8 +144,8 @@ fn beacon_reply_round_trip() {
 #[test]
 fn a_reply_from_before_the_attachment_sequence_parses_with_zero() {
     let new = control_bytes(Control::BeaconReply(Box::new(reply())), 1);
-    // The same reply without the 5-byte extension, as older nodes send it.
-    let body_len = new.len() - HEADER_LEN - 5;
+    // The same reply without the 12-byte extension, as older nodes send it.
+    let body_len = new.len() - HEADER_LEN - 12;
     let mut old = new[..HEADER_LEN + body_len].to_vec();
     old[4..6].copy_from_slice(&(body_len as u16).to_be_bytes());
     assert_eq!(
@@ -150,19 +153,37 @@ fn a_reply_from_before_the_attachment_sequence_parses_with_zero() {
         Body::BeaconReply(BeaconReplyRepr {
             attach_seq: 0,
             leaving: false,
+            cert: None,
+            parent: NodeId::default(),
+            quality_pct: 0,
             ..reply()
         })
     );
-    // A partial extension, or unknown flags, is refused.
-    for cut in [1usize, 2, 4] {
+    // With the first 5 bytes of the extension only (attachment sequence
+    // and flags, before the parent and link quality).
+    let mut v1 = new[..HEADER_LEN + body_len + 5].to_vec();
+    v1[4..6].copy_from_slice(&((body_len + 5) as u16).to_be_bytes());
+    assert_eq!(
+        only(&v1).body,
+        Body::BeaconReply(BeaconReplyRepr {
+            parent: NodeId::default(),
+            quality_pct: 0,
+            ..reply()
+        })
+    );
+    // A partial extension, unknown flags or a quality over 100 % is refused.
+    for cut in [1usize, 2, 4, 6, 11] {
         let len = body_len + cut;
         let mut b = new[..HEADER_LEN + len].to_vec();
         b[4..6].copy_from_slice(&(len as u16).to_be_bytes());
         assert!(Messages::new(&b).all(|m| m.is_err()), "{cut} extra bytes");
     }
     let mut bad = new.clone();
+    bad[HEADER_LEN + body_len + 4] = 0x80;
+    assert!(Messages::new(&bad).all(|m| m.is_err()));
+    let mut bad = new.clone();
     let last = bad.len() - 1;
-    bad[last] = 0x80;
+    bad[last] = 101;
     assert!(Messages::new(&bad).all(|m| m.is_err()));
 }
 

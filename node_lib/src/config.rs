@@ -198,6 +198,7 @@ struct RawSecurity {
     max_clock_skew_ms: Option<i64>,
     rekey_after_secs: Option<i64>,
     rekey_after_messages: Option<i64>,
+    cert_lifetime_secs: Option<i64>,
 }
 
 fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey>, ConfigError> {
@@ -246,6 +247,13 @@ fn parse_security(r: RawSecurity, role: RoleKind) -> Result<SecurityConfig, Conf
             d.rekey_after_messages as i64,
             1000,
             1 << 60,
+        )? as u64,
+        cert_lifetime_secs: ranged(
+            "security.cert_lifetime_secs",
+            r.cert_lifetime_secs,
+            d.cert_lifetime_secs as i64,
+            10,
+            86_400,
         )? as u64,
     };
     if mode == SecurityMode::Off {

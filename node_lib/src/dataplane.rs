@@ -17,6 +17,7 @@ use common::counters::{Counters, DropReason, Syscall};
 use common::offload::VnetHdr;
 use common::Time;
 use protocol::export::ExportedRoute;
+use protocol::probe::{ProbeRequest, ProbeResult};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -228,7 +229,16 @@ pub struct Shared {
     pub backbone: Mutex<Option<crate::backbone::BackboneStatus>>,
     /// Estimated channel busy ratio over the last second, per mille.
     pub channel_busy_permille: AtomicU64,
+    /// Probes the API asked for (`obu ping` / `traceroute`), for the loop.
+    probe_requests: Mutex<Vec<ProbeRequest>>,
+    /// Their answers (and probes that could not go), for the API.
+    probe_results: Mutex<Vec<ProbeResult>>,
+    next_probe_id: std::sync::atomic::AtomicU16,
 }
+
+/// Answers kept for the API at most (older ones, whose callers gave up,
+/// are dropped first).
+const MAX_PROBE_RESULTS: usize = 1024;
 
 impl Shared {
     pub fn new(counters: Arc<Counters>) -> io::Result<Shared> {
@@ -248,7 +258,43 @@ impl Shared {
             uplink: AtomicU8::new(crate::backbone::UPLINK_UNCHECKED),
             backbone: Mutex::new(None),
             channel_busy_permille: AtomicU64::new(0),
+            probe_requests: Mutex::new(Vec::new()),
+            probe_results: Mutex::new(Vec::new()),
+            next_probe_id: std::sync::atomic::AtomicU16::new(1),
         })
+    }
+
+    /// Hands a probe to the loop; returns its id (the API then waits for
+    /// the answer with [`Shared::take_probe_result`]).
+    pub fn send_probe(&self, target: common::wire::ProbeTarget, ttl: u8) -> u16 {
+        let id = self.next_probe_id.fetch_add(1, Ordering::Relaxed);
+        self.probe_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ProbeRequest {
+                id,
+                seq: 0,
+                target,
+                ttl,
+            });
+        sys::eventfd_signal(self.wake.as_raw_fd());
+        id
+    }
+
+    /// The answer to probe `id`, once it is there.
+    pub fn take_probe_result(&self, id: u16) -> Option<ProbeResult> {
+        let mut r = self.probe_results.lock().unwrap_or_else(|e| e.into_inner());
+        let i = r.iter().position(|x| x.id == id)?;
+        Some(r.remove(i))
+    }
+
+    fn push_probe_results(&self, new: &mut Vec<ProbeResult>) {
+        let mut r = self.probe_results.lock().unwrap_or_else(|e| e.into_inner());
+        r.append(new);
+        if r.len() > MAX_PROBE_RESULTS {
+            let excess = r.len() - MAX_PROBE_RESULTS;
+            r.drain(..excess);
+        }
     }
 
     /// Monotonic time since the node started.
@@ -421,6 +467,8 @@ struct Pipeline<R: Role> {
     /// first one is logged at once, even in the first seconds).
     last_tun_warning: Option<Time>,
     last_queue_warning: Option<Time>,
+    /// Probe answers on their way to the API (reused).
+    probe_answers: Vec<ProbeResult>,
 }
 
 fn warn_again(last: Option<Time>, now: Time) -> bool {
@@ -480,6 +528,7 @@ impl<R: Role> Pipeline<R> {
             tun_errors_seen: 0,
             last_tun_warning: None,
             last_queue_warning: None,
+            probe_answers: Vec::new(),
             batched,
             aggregate: dp.batching.aggregate,
             max_batch,
@@ -626,6 +675,10 @@ impl<R: Role> Pipeline<R> {
             self.last_tun_warning = Some(now);
         }
         self.channel_load(now);
+        self.role.take_probe_results(&mut self.probe_answers);
+        if !self.probe_answers.is_empty() {
+            self.shared.push_probe_results(&mut self.probe_answers);
+        }
         let uplink = self.shared.uplink.load(Ordering::Relaxed);
         if uplink != self.uplink_seen {
             self.uplink_seen = uplink;
@@ -762,6 +815,38 @@ impl<R: Role> Pipeline<R> {
             self.role.set_security(&c);
             tracing::info!("security trust lists and limits reloaded");
         }
+        self.start_probes();
+    }
+
+    /// Probes the API handed over: sent now; one that cannot go is
+    /// answered at once with the reason.
+    fn start_probes(&mut self) {
+        let requests = std::mem::take(
+            &mut *self
+                .shared
+                .probe_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        if requests.is_empty() {
+            return;
+        }
+        let now = self.shared.now();
+        let mut failed = Vec::new();
+        for req in requests {
+            if let Err(reason) = self.role.probe(now, req, &mut self.actions) {
+                failed.push(ProbeResult {
+                    id: req.id,
+                    seq: req.seq,
+                    kind: reason.as_str(),
+                    from: common::NodeId::default(),
+                    hops: 0,
+                    rtt_us: 0,
+                });
+            }
+        }
+        self.flush(Input::Timers);
+        self.shared.push_probe_results(&mut failed);
     }
 
     /// Step 7: Receive batches from the link, each through the role and out.

@@ -182,6 +182,30 @@ impl Collector for NodeCollector {
         )?;
         counter(
             &mut e,
+            "v2x_certs_issued",
+            "RSU: certificates sent to attached OBUs (secure modes).",
+            get(&c.certs_issued),
+        )?;
+        counter(
+            &mut e,
+            "v2x_certs_accepted",
+            "OBU: certificates for our own key accepted from a trusted RSU.",
+            get(&c.certs_accepted),
+        )?;
+        counter(
+            &mut e,
+            "v2x_revoked",
+            "After a trust-list reload: OBUs cut (RSU), RSUs left (OBU).",
+            get(&c.obus_revoked),
+        )?;
+        counter(
+            &mut e,
+            "v2x_broadcasts_verified",
+            "Signed broadcasts whose certificate and signature checked out.",
+            get(&c.broadcasts_verified),
+        )?;
+        counter(
+            &mut e,
             "v2x_backbone_route_installs",
             "RSU: kernel routes for attached OBUs added or replaced ([backbone] export_routes).",
             get(&c.backbone_installs),

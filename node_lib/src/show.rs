@@ -183,6 +183,15 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
                         "obus_left",
                     ][..],
                 ),
+                (
+                    "security",
+                    &[
+                        "certs_issued",
+                        "certs_accepted",
+                        "revoked",
+                        "broadcasts_verified",
+                    ][..],
+                ),
                 ("backbone", &["installs", "removals", "failures"][..]),
             ] {
                 for k in keys {

@@ -85,6 +85,12 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
             "handovers": g(&c.handovers),
             "obus_left": g(&c.obus_left),
         },
+        "security": {
+            "certs_issued": g(&c.certs_issued),
+            "certs_accepted": g(&c.certs_accepted),
+            "revoked": g(&c.obus_revoked),
+            "broadcasts_verified": g(&c.broadcasts_verified),
+        },
         "airtime": {
             "tx_control_us": g(&c.airtime_tx_us[0]),
             "tx_data_us": g(&c.airtime_tx_us[1]),

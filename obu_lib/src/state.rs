@@ -8,14 +8,15 @@ use common::action::{Action, Control, Payload, RawMessage, Sealing};
 use common::counters::{Counters, DropReason};
 use common::ip;
 use common::wire::{
-    AddrList, BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage,
-    SolicitRepr,
+    AddrList, BeaconReplyRepr, BeaconRepr, CertMsgRepr, DataRepr, HandshakeRepr, MessageType,
+    ParsedMessage, ProbeTarget, SolicitRepr, CERT_FLAG_NO_SESSION,
 };
 use common::{NodeId, Time};
 use protocol::core::{Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::inbound::{link_payload, Jitter};
-use protocol::params::RoleParams;
+use protocol::params::{RoleParams, SecurityConfig};
+use protocol::probe::ProbeRoute;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
 use protocol::seqwin::SeqCheck;
@@ -60,6 +61,20 @@ const MAX_PENDING_FLOODS: usize = 64;
 const SOLICITED_FOR: Duration = Duration::from_secs(3);
 /// Without an upstream, we solicit at most this often.
 const SOLICIT_EVERY: Duration = Duration::from_secs(1);
+
+/// Secure modes: a reply from a descendant without a certificate is passed
+/// up (its RSU certifies it) but not learned from; the path it came by is
+/// kept this long, for the certificate on its way back.
+const UNCERTIFIED_KEPT: Duration = Duration::from_secs(5);
+/// Most such paths kept at once.
+const MAX_UNCERTIFIED: usize = 1024;
+
+/// A descendant's route waiting for its certificate (secure modes).
+#[derive(Clone, Copy, Debug)]
+struct Uncertified {
+    key: [u8; 32],
+    route: DownRoute,
+}
 
 /// A beacon copy waiting to be rebroadcast (suppression).
 #[derive(Clone, Debug)]
@@ -108,6 +123,11 @@ pub struct Obu {
     solicited_until: Time,
     /// Without an upstream: when we solicit next.
     next_solicit: Time,
+    /// Secure modes: descendants' routes waiting for their certificates.
+    uncertified: HashMap<NodeId, Uncertified>,
+    /// Trust lists were reloaded: RSUs no longer trusted are left at the
+    /// next housekeeping.
+    trust_reloaded: bool,
     jitter: Jitter,
 }
 
@@ -134,6 +154,8 @@ impl Obu {
             floods: Vec::new(),
             solicited_until: Time::ZERO,
             next_solicit: Time::ZERO,
+            uncertified: HashMap::new(),
+            trust_reloaded: false,
             jitter: Jitter::new(seed ^ 0x5bd1_e995),
         }
     }
@@ -195,6 +217,13 @@ impl Obu {
             addrs: self.addr_list,
             attach_seq: self.attach_seq,
             leaving: false,
+            cert: self.core.sec.as_ref().and_then(|s| s.valid_own_cert(now)),
+            parent: u.next_hop,
+            quality_pct: self
+                .rsus
+                .get(&u.rsu)
+                .and_then(|i| i.candidates.get(&u.next_hop))
+                .map_or(0, |c| (c.window.ratio_permille() / 10).min(100) as u8),
         };
         Action::SendControl {
             dst: u.next_hop,
@@ -366,6 +395,9 @@ impl Obu {
                     addrs: self.addr_list,
                     attach_seq: self.attach_seq,
                     leaving: true,
+                    cert: None,
+                    parent: NodeId::default(),
+                    quality_pct: 0,
                 };
                 out.push(Action::SendControl {
                     dst: nh,
@@ -814,11 +846,105 @@ impl Obu {
         Ok(())
     }
 
+    fn learn_route(&mut self, obu: NodeId, route: DownRoute) {
+        match self.core.downstream.learn(obu, route) {
+            Learned::Full => self.core.count(Err(DropReason::NoRoute)),
+            Learned::New | Learned::Changed => self.core.changed = true,
+            Learned::Updated => {}
+        }
+    }
+
+    /// A descendant's reply without a certificate: remember its path for
+    /// the certificate coming back (bounded, short-lived).
+    fn await_cert(&mut self, now: Time, obu: NodeId, key: [u8; 32], route: DownRoute) {
+        if self.uncertified.len() >= MAX_UNCERTIFIED {
+            self.uncertified
+                .retain(|_, u| now.since(u.route.last_seen) < UNCERTIFIED_KEPT);
+        }
+        if self.uncertified.len() < MAX_UNCERTIFIED || self.uncertified.contains_key(&obu) {
+            self.uncertified.insert(obu, Uncertified { key, route });
+        }
+    }
+
+    /// A certificate for us: valid, from a trusted RSU, for our id and
+    /// key, newer than the one we hold. It goes into our replies (relays
+    /// then learn our route), broadcasts and probes. Flagged "no session"
+    /// by an RSU we have a session with: that RSU lost it (our key was
+    /// revoked and allowed again, say), so we handshake again at once.
+    fn accept_own_cert(&mut self, now: Time, c: &CertMsgRepr) -> Handled {
+        let id = self.core.id;
+        let sec = self.core.sec.as_mut().ok_or(DropReason::Unprotected)?;
+        let me = sec.identity.public().0;
+        sec.check_cert(now, &c.cert, id, &me)?;
+        if sec
+            .own_cert
+            .is_some_and(|o| o.issued_us >= c.cert.issued_us)
+        {
+            return Err(DropReason::Replayed);
+        }
+        sec.own_cert = Some(c.cert);
+        Counters::inc(&self.core.counters.certs_accepted, 1);
+        if c.cert.flags & CERT_FLAG_NO_SESSION != 0 && sec.encrypted() {
+            let issuer = secure::PublicKey(c.cert.issuer);
+            let rsu = self
+                .rsus
+                .iter()
+                .find(|(_, i)| i.key == Some(issuer))
+                .map(|(r, _)| *r);
+            if let Some(rsu) = rsu.filter(|r| sec.sessions.has_session(r)) {
+                tracing::info!(%rsu, "RSU holds no session with us; handshaking again");
+                sec.sessions.forget(&rsu);
+            }
+        }
+        // Tell our relays at once (the reply carries the certificate).
+        self.reply_now = true;
+        self.next_housekeeping = now;
+        Ok(())
+    }
+
+    /// Trust lists reloaded: RSUs whose keys are no longer trusted are
+    /// left (their candidates, sessions and certificates dropped).
+    fn leave_untrusted(&mut self, now: Time, out: &mut Vec<Action>) {
+        let Some(sec) = self.core.sec.as_mut() else {
+            return;
+        };
+        sec.forget_untrusted_rsus();
+        let gone: Vec<NodeId> = self
+            .rsus
+            .iter()
+            .filter(|(_, i)| i.key.is_some_and(|k| !sec.rsu_trusted(&k)))
+            .map(|(r, _)| *r)
+            .collect();
+        if sec
+            .own_cert
+            .is_some_and(|c| !sec.rsu_trusted(&secure::PublicKey(c.issuer)))
+        {
+            sec.own_cert = None;
+        }
+        for rsu in &gone {
+            self.rsus.remove(rsu);
+            tracing::warn!(%rsu, "RSU key no longer trusted: leaving it");
+        }
+        if !gone.is_empty() {
+            Counters::inc(&self.core.counters.obus_revoked, gone.len() as u64);
+            self.reselect(now, out);
+            self.core.changed = true;
+        }
+    }
+
     fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
         let timeout = self.core.routing.neighbor_timeout();
         if now >= self.next_expiry {
             self.next_expiry = now + EXPIRE_EVERY;
             self.core.expire(now);
+            self.uncertified
+                .retain(|_, u| now.since(u.route.last_seen) < UNCERTIFIED_KEPT);
+            if let Some(sec) = self.core.sec.as_mut() {
+                sec.certs.expire(sec.wall_us(now));
+            }
+        }
+        if std::mem::take(&mut self.trust_reloaded) {
+            self.leave_untrusted(now, out);
         }
         let current = self.upstream;
         let mut lost = false;
@@ -904,14 +1030,34 @@ impl Handlers for Obu {
             return Err(DropReason::Loop);
         }
         let mut key = None;
+        let mut certified = true;
         if let Some(sec) = self.core.sec.as_mut() {
             let k = sec.verify_reply(now, m)?;
             if !self.core.downstream.key_matches(&r.obu, &k.0) {
                 // Another key already speaks for this OBU id here.
                 return Err(DropReason::AuthFailed);
             }
+            // Routes only under a key an RSU certified for this id; a
+            // reply without a certificate goes up (so its RSU can certify
+            // it) but teaches us nothing yet.
+            match &r.cert {
+                Some(c) => sec.check_cert(now, c, r.obu, &k.0)?,
+                None => certified = false,
+            }
             key = Some(k.0);
         }
+        let route = DownRoute {
+            next_hop: from,
+            hops: r.hops,
+            addrs: r.addrs,
+            last_seen: now,
+            rsu: r.rsu,
+            rtt_us: None,
+            key,
+            attach_seq: r.attach_seq,
+            parent: r.parent,
+            quality_pct: r.quality_pct,
+        };
         if r.leaving {
             // The OBU left this RSU's tree: our route to it that way is
             // stale (a leave is relayed, never learned from).
@@ -924,22 +1070,12 @@ impl Handlers for Obu {
                 self.core.downstream.remove(&r.obu);
                 self.core.changed = true;
             }
-        } else {
-            let route = DownRoute {
-                next_hop: from,
-                hops: r.hops,
-                addrs: r.addrs,
-                last_seen: now,
-                rsu: r.rsu,
-                rtt_us: None,
-                key,
-                attach_seq: r.attach_seq,
-            };
-            match self.core.downstream.learn(r.obu, route) {
-                Learned::Full => self.core.count(Err(DropReason::NoRoute)),
-                Learned::New | Learned::Changed => self.core.changed = true,
-                Learned::Updated => {}
+        } else if !certified {
+            if let Some(k) = key {
+                self.await_cert(now, r.obu, k, route);
             }
+        } else {
+            self.learn_route(r.obu, route);
         }
         if ttl <= 1 {
             return Err(DropReason::TtlExpired);
@@ -1030,12 +1166,79 @@ impl Handlers for Obu {
         Ok(())
     }
 
-    /// A TUN packet: broadcast went out already (`classify_tun`);
+    /// A certificate: ours to keep, or on its way down to a descendant
+    /// (checked here too; a descendant waiting for it is learned now).
+    fn on_certificate(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        c: &CertMsgRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        if c.dest == self.core.id {
+            return self.accept_own_cert(now, c);
+        }
+        let sec = self.core.sec.as_mut().ok_or(DropReason::Unprotected)?;
+        let waiting = self
+            .uncertified
+            .get(&c.dest)
+            .filter(|u| u.key == c.cert.key);
+        sec.check_cert(now, &c.cert, c.dest, &c.cert.key)?;
+        let nh = match waiting.copied() {
+            Some(u) => {
+                self.uncertified.remove(&c.dest);
+                if self.core.downstream.key_matches(&c.dest, &u.key) {
+                    self.learn_route(c.dest, u.route);
+                }
+                u.route.next_hop
+            }
+            None => self
+                .core
+                .downstream
+                .get(&c.dest)
+                .map(|r| r.next_hop)
+                .ok_or(DropReason::NoRoute)?,
+        };
+        if nh == from {
+            return Err(DropReason::Loop);
+        }
+        let mut body = vec![0u8; c.body_len()];
+        c.emit(&mut body);
+        out.push(Action::SendControl {
+            dst: nh,
+            ttl: self.core.routing.max_hops,
+            msg: Control::Raw(Box::new(RawMessage {
+                msg_type: MessageType::Certificate,
+                flags: 0,
+                body,
+            })),
+        });
+        Ok(())
+    }
+
+    /// Probes: for us by id or address, down toward a descendant, else up
+    /// toward our RSU (which knows its whole cell).
+    fn probe_route(&self, target: ProbeTarget) -> ProbeRoute {
+        let core = &self.core;
+        let down = match target {
+            ProbeTarget::Node(n) if n == core.id => return ProbeRoute::Mine,
+            ProbeTarget::Addr(a) if self.is_own_addr(&a) => return ProbeRoute::Mine,
+            ProbeTarget::Node(n) => core.downstream.get(&n),
+            ProbeTarget::Addr(a) => core.downstream.lookup_addr(&a).map(|(_, r)| r),
+        };
+        match (down, self.upstream) {
+            (Some(r), _) => ProbeRoute::Via(r.next_hop),
+            (None, Some(u)) => ProbeRoute::Via(u.next_hop),
+            (None, None) => ProbeRoute::Unknown,
+        }
+    }
+
+    /// A TUN packet: broadcast went out already (`tun_unicast`);
     /// encrypted, everything goes to the RSU sealed (it turns V2V traffic
     /// around); in the clear, to a descendant's address downstream, else
     /// upstream.
-    fn on_packet(&mut self, _: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
-        let Some((dst, payload)) = self.core.tun_unicast(slot, packet, out)? else {
+    fn on_packet(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
+        let Some((dst, payload)) = self.core.tun_unicast(now, slot, packet, out)? else {
             return Ok(());
         };
         let u = self.upstream;
@@ -1072,6 +1275,14 @@ impl Role for Obu {
             self.maybe_handshake(now, out);
             self.schedule_housekeeping(now);
         }
+    }
+
+    /// New trust lists: RSUs no longer trusted are left at once (the
+    /// leave takes effect at the next tick's reselection).
+    fn set_security(&mut self, security: &SecurityConfig) {
+        self.core.set_security(security);
+        self.trust_reloaded = true;
+        self.next_housekeeping = Time::ZERO;
     }
 
     fn next_tick(&self) -> Time {

@@ -1,12 +1,16 @@
 //! Broadcast data, shared by both roles: IP broadcast/multicast from the
 //! TUN goes out as Broadcast messages; received ones are delivered once
-//! (de-duplicated by origin and sequence) and relayed while TTL > 1.
+//! (de-duplicated by origin and sequence) and relayed while TTL > 1. In the
+//! secure modes they are signed under the origin's certificate (the role
+//! core signs and checks, `RoleCore::tun_unicast` and `on_broadcast`); this
+//! keeps the sequences and the de-duplication for both.
 
 use crate::inbound::link_payload;
 use crate::seqwin::{DedupWindow, SeqCheck};
-use common::action::{Action, Payload};
+use common::action::{Action, Control, Payload, RawMessage};
 use common::counters::{Counters, DropReason};
 use common::ip::{self, IpPrefix};
+
 use common::wire::{BroadcastRepr, ParsedMessage};
 use common::{NodeId, Time};
 use std::collections::HashMap;
@@ -50,6 +54,18 @@ impl BroadcastDedup {
         SeqCheck::Fresh
     }
 
+    /// What [`check`](Self::check) would say, without recording anything.
+    pub fn peek(&self, origin: NodeId, seq: u32, now: Time, resync: Duration) -> SeqCheck {
+        match self.seen.get(&origin) {
+            Some((w, _)) => {
+                let mut w = *w;
+                w.check(seq, now, resync)
+            }
+            None if self.seen.len() >= self.capacity => SeqCheck::Duplicate,
+            None => SeqCheck::Fresh,
+        }
+    }
+
     pub fn expire(&mut self, now: Time, timeout: Duration) {
         self.seen.retain(|_, (_, t)| now.since(*t) < timeout);
     }
@@ -67,22 +83,24 @@ pub struct Broadcaster {
     id: NodeId,
     seq: u32,
     seen: BroadcastDedup,
-    /// Encrypted mode: broadcast has no group key yet, so it is refused
-    /// both ways (counted `unprotected`), neither sent nor accepted.
-    sealed: bool,
 }
 
 impl Broadcaster {
     /// `first_seq`: where this process's sequence starts; random per
     /// process, so a restarted origin is almost never inside the window
     /// its receivers remember (and the window rule covers the rest).
-    pub fn new(id: NodeId, sealed: bool, first_seq: u32) -> Broadcaster {
+    pub fn new(id: NodeId, first_seq: u32) -> Broadcaster {
         Broadcaster {
             id,
             seq: first_seq,
             seen: BroadcastDedup::new(MAX_BROADCAST_ORIGINS),
-            sealed,
         }
+    }
+
+    /// The sequence number of our next broadcast.
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
     }
 
     /// Whether a TUN packet to `dst` is broadcast data: multicast, the
@@ -93,38 +111,13 @@ impl Broadcaster {
 
     /// Sends a broadcast from our TUN with a fresh sequence number.
     pub fn originate(&mut self, ttl: u8, payload: Payload, out: &mut Vec<Action>) {
-        self.seq = self.seq.wrapping_add(1);
+        let seq = self.next_seq();
         out.push(Action::SendBroadcast {
             ttl,
             origin: self.id,
-            seq: self.seq,
+            seq,
             payload,
         });
-    }
-
-    /// First steps for a TUN packet in either role: broadcast or
-    /// multicast goes out as broadcast data (TTL `ttl`) and is done
-    /// (`Ok(None)`); anything else is returned with its destination and
-    /// reference (`Ok(Some)`) for the role to route as unicast. Not IP, or
-    /// broadcast when sealed: the drop reason.
-    pub fn classify_tun(
-        &mut self,
-        addrs: &[IpPrefix],
-        ttl: u8,
-        slot: u16,
-        packet: &[u8],
-        out: &mut Vec<Action>,
-    ) -> Result<Option<(IpAddr, Payload)>, DropReason> {
-        let dst = ip::destination(packet).ok_or(DropReason::NotIp)?;
-        let payload = crate::inbound::tun_payload(slot, packet.len());
-        if Self::is_broadcast(addrs, &dst) {
-            if self.sealed {
-                return Err(DropReason::Unprotected);
-            }
-            self.originate(ttl, payload, out);
-            return Ok(None);
-        }
-        Ok(Some((dst, payload)))
     }
 
     /// An origin whose numbers jumped out of its window is re-synchronised
@@ -140,17 +133,7 @@ impl Broadcaster {
         counters: &Counters,
         out: &mut Vec<Action>,
     ) -> crate::core::Handled {
-        if self.sealed {
-            return Err(DropReason::Unprotected);
-        }
-        if b.origin == self.id {
-            return Err(DropReason::Duplicate);
-        }
-        match self.seen.check(b.origin, b.seq, now, resync) {
-            SeqCheck::Fresh => {}
-            SeqCheck::Resynced => Counters::inc(&counters.seq_resyncs, 1),
-            SeqCheck::Duplicate => return Err(DropReason::Duplicate),
-        }
+        self.record(now, b, resync, counters)?;
         let pl = link_payload(slot, m, b.payload.len());
         out.push(Action::DeliverTun { payload: pl });
         if m.header.ttl > 1 {
@@ -159,6 +142,69 @@ impl Broadcaster {
                 origin: b.origin,
                 seq: b.seq,
                 payload: pl,
+            });
+        }
+        Ok(())
+    }
+
+    /// The cheap checks before a signature is checked: not ours, not seen.
+    pub fn precheck(
+        &self,
+        now: Time,
+        b: &BroadcastRepr,
+        resync: Duration,
+    ) -> Result<(), DropReason> {
+        if b.origin == self.id {
+            return Err(DropReason::Duplicate);
+        }
+        match self.seen.peek(b.origin, b.seq, now, resync) {
+            SeqCheck::Duplicate => Err(DropReason::Duplicate),
+            _ => Ok(()),
+        }
+    }
+
+    fn record(
+        &mut self,
+        now: Time,
+        b: &BroadcastRepr,
+        resync: Duration,
+        counters: &Counters,
+    ) -> Result<(), DropReason> {
+        if b.origin == self.id {
+            return Err(DropReason::Duplicate);
+        }
+        match self.seen.check(b.origin, b.seq, now, resync) {
+            SeqCheck::Fresh => Ok(()),
+            SeqCheck::Resynced => {
+                Counters::inc(&counters.seq_resyncs, 1);
+                Ok(())
+            }
+            SeqCheck::Duplicate => Err(DropReason::Duplicate),
+        }
+    }
+
+    /// A signed broadcast whose signature checked out: delivered once, and
+    /// relayed unchanged but for the TTL (relays cannot re-sign).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_received_signed(
+        &mut self,
+        now: Time,
+        slot: u16,
+        m: &ParsedMessage,
+        b: &BroadcastRepr,
+        resync: Duration,
+        counters: &Counters,
+        out: &mut Vec<Action>,
+    ) -> crate::core::Handled {
+        self.record(now, b, resync, counters)?;
+        out.push(Action::DeliverTun {
+            payload: link_payload(slot, m, b.payload.len()),
+        });
+        if m.header.ttl > 1 {
+            out.push(Action::SendControl {
+                dst: NodeId::BROADCAST,
+                ttl: m.header.ttl - 1,
+                msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
             });
         }
         Ok(())
@@ -216,27 +262,21 @@ mod tests {
     }
 
     #[test]
-    fn sealed_refuses_broadcast_both_ways_and_still_passes_unicast() {
+    fn plain_broadcast_is_delivered_and_relayed_once() {
         let addrs = [IpPrefix::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24).unwrap()];
-        for sealed in [false, true] {
-            let c = Counters::default();
-            let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), sealed, 0);
-            let mut out = Vec::new();
-            let bc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 255]), &mut out);
-            match bc {
-                Err(reason) => c.count_drop(reason),
-                Ok(x) => assert!(x.is_none()),
-            }
-            assert_eq!(out.len(), usize::from(!sealed), "sealed {sealed}");
-            let uc = b.classify_tun(&addrs, 4, 0, &packet_to([10, 0, 0, 7]), &mut out);
-            assert_eq!(
-                uc.ok().flatten().map(|x| x.0),
-                Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)))
-            );
-            let delivered = received(&mut b, &c);
-            // Open: delivered to the TUN and relayed (TTL 3).
-            assert_eq!(delivered.len(), if sealed { 0 } else { 2 });
-            assert_eq!(c.drops(DropReason::Unprotected), if sealed { 2 } else { 0 });
-        }
+        assert!(Broadcaster::is_broadcast(
+            &addrs,
+            &IpAddr::V4(Ipv4Addr::new(10, 0, 0, 255))
+        ));
+        assert!(!Broadcaster::is_broadcast(
+            &addrs,
+            &IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))
+        ));
+        let c = Counters::default();
+        let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), 0);
+        // Open: delivered to the TUN and relayed (TTL 3), then a duplicate.
+        assert_eq!(received(&mut b, &c).len(), 2);
+        assert_eq!(received(&mut b, &c).len(), 0);
+        assert_eq!(c.drops(DropReason::Duplicate), 1);
     }
 }

@@ -15,13 +15,14 @@ use crate::downstream::DownstreamTable;
 use crate::inbound;
 use crate::neighbor::NeighborTable;
 use crate::params::{RoleParams, RoutingConfig, SecurityConfig};
+use crate::probe::{ProbeRoute, Probes};
 use crate::security::{Security, Verdict};
 use common::action::{Action, Control, Payload, Sealer};
 use common::counters::{Counters, DropReason};
 use common::ip::IpPrefix;
 use common::wire::{
-    BeaconReplyRepr, BeaconRepr, Body, DataRepr, HandshakeRepr, Messages, ParsedMessage,
-    SolicitRepr,
+    BeaconReplyRepr, BeaconRepr, Body, BroadcastRepr, CertMsgRepr, DataRepr, HandshakeRepr,
+    MessageType, Messages, ParsedMessage, ProbeTarget, SolicitRepr, BROADCAST_OVERHEAD,
 };
 use common::{NodeId, Time};
 use std::net::IpAddr;
@@ -50,6 +51,8 @@ pub struct RoleCore {
     /// Whether a frame from a new neighbour that the full neighbour table
     /// cannot hold is dropped (`no_route`) rather than handled.
     pub refuse_when_neighbors_full: bool,
+    /// Overlay diagnostics: answers for the API, the answer budget.
+    pub probes: Probes,
     /// Neighbours that just timed out (reused).
     gone: Vec<NodeId>,
 }
@@ -60,7 +63,6 @@ impl RoleCore {
     /// downstream routes) entries.
     pub fn new(p: RoleParams, capacity: (usize, usize)) -> (RoleCore, u64) {
         let (max_neighbors, max_downstream) = capacity;
-        let sealed = p.security.as_ref().is_some_and(|s| s.encrypted());
         let core = RoleCore {
             id: p.id,
             mac: p.mac,
@@ -69,10 +71,11 @@ impl RoleCore {
             counters: p.counters,
             neighbors: NeighborTable::new(max_neighbors),
             downstream: DownstreamTable::new(max_downstream),
-            broadcast: Broadcaster::new(p.id, sealed, (p.seed >> 16) as u32),
+            broadcast: Broadcaster::new(p.id, (p.seed >> 16) as u32),
             sec: p.security,
             changed: false,
             refuse_when_neighbors_full: false,
+            probes: Probes::default(),
             gone: Vec::new(),
         };
         (core, p.seed)
@@ -89,17 +92,44 @@ impl RoleCore {
     }
 
     /// First step for a TUN packet in either role: broadcast and multicast
-    /// go out as broadcast data here (`Ok(None)`); a unicast packet comes
-    /// back with its destination and reference for the role to route.
+    /// go out as broadcast data here (`Ok(None)`; signed under our
+    /// certificate in the secure modes); a unicast packet comes back with
+    /// its destination and reference for the role to route.
     pub fn tun_unicast(
         &mut self,
+        now: Time,
         slot: u16,
         packet: &[u8],
         out: &mut Vec<Action>,
     ) -> Result<Option<(IpAddr, Payload)>, DropReason> {
+        let dst = common::ip::destination(packet).ok_or(DropReason::NotIp)?;
+        let payload = crate::inbound::tun_payload(slot, packet.len());
+        if !Broadcaster::is_broadcast(&self.addrs, &dst) {
+            return Ok(Some((dst, payload)));
+        }
         let ttl = self.routing.broadcast_ttl;
-        self.broadcast
-            .classify_tun(&self.addrs, ttl, slot, packet, out)
+        let Some(sec) = self.sec.as_mut() else {
+            self.broadcast.originate(ttl, payload, out);
+            return Ok(None);
+        };
+        // Signed: the packet is copied into the message (broadcast is
+        // rare next to unicast; the signature costs far more).
+        let seq = self.broadcast.next_seq();
+        let fixed = BROADCAST_OVERHEAD - common::wire::HEADER_LEN;
+        let mut body = vec![0u8; fixed + packet.len()];
+        BroadcastRepr::emit_fixed(self.id, seq, &mut body);
+        body[fixed..].copy_from_slice(packet);
+        // Without a certificate (not attached yet) there is nothing to
+        // sign with: refused, never sent in the clear.
+        let msg = sec
+            .sign_certified(now, MessageType::Broadcast, &body)
+            .ok_or(DropReason::Unprotected)?;
+        out.push(Action::SendControl {
+            dst: common::NodeId::BROADCAST,
+            ttl,
+            msg,
+        });
+        Ok(None)
     }
 
     /// The one place drops are counted.
@@ -178,6 +208,37 @@ impl RoleCore {
         }
     }
 
+    /// Broadcast data from the link: delivered once and relayed while the
+    /// TTL lasts. Secure modes: only signed under a valid certificate of
+    /// its origin, checked after the cheap de-duplication and before it
+    /// counts as seen (a forgery cannot use up a sequence number).
+    fn on_broadcast(
+        &mut self,
+        now: Time,
+        slot: u16,
+        m: &ParsedMessage,
+        b: &BroadcastRepr,
+        out: &mut Vec<Action>,
+    ) -> Handled {
+        let resync = self.routing.neighbor_timeout();
+        let Some(sec) = self.sec.as_mut() else {
+            return self
+                .broadcast
+                .on_received(now, slot, m, b, resync, &self.counters, out);
+        };
+        if m.trailer.is_empty() {
+            return Err(DropReason::Unprotected);
+        }
+        self.broadcast.precheck(now, b, resync)?;
+        let c = sec.verify_certified(now, m)?;
+        if c.cert.subject != b.origin {
+            return Err(DropReason::AuthFailed);
+        }
+        Counters::inc(&self.counters.broadcasts_verified, 1);
+        self.broadcast
+            .on_received_signed(now, slot, m, b, resync, &self.counters, out)
+    }
+
     /// Whether routes changed since the last call.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -235,6 +296,21 @@ pub trait Handlers {
         Ok(())
     }
 
+    /// A certificate on its way from an RSU to an OBU.
+    fn on_certificate(
+        &mut self,
+        _now: Time,
+        _from: NodeId,
+        _c: &CertMsgRepr,
+        _out: &mut Vec<Action>,
+    ) -> Handled {
+        Err(DropReason::NotForUs)
+    }
+
+    /// Which neighbour a probe for `target` goes to next (or that it is
+    /// ours).
+    fn probe_route(&self, target: ProbeTarget) -> ProbeRoute;
+
     /// An IP packet from the TUN (in TUN slot `slot`).
     fn on_packet(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled;
 }
@@ -269,14 +345,11 @@ pub fn receive_frame<H: Handlers + ?Sized>(
                 let v = Security::verdict_of(h.core().sec.as_ref(), k);
                 h.on_data(now, f.src, slot, &m, &d, v, out)
             }
-            Body::Broadcast(b) => {
-                let core = h.core();
-                let resync = core.routing.neighbor_timeout();
-                core.broadcast
-                    .on_received(now, slot, &m, &b, resync, &core.counters, out)
-            }
+            Body::Broadcast(b) => h.core().on_broadcast(now, slot, &m, &b, out),
             Body::Handshake(hs) => h.on_handshake(now, f.src, &m, &hs, out),
             Body::Solicit(s) => h.on_solicit(now, f.src, &s),
+            Body::Certificate(c) => h.on_certificate(now, f.src, &c, out),
+            Body::Probe(p) => crate::probe::on_probe(h, now, f.src, &m, &p, out),
         };
         h.core().count(handled);
     }

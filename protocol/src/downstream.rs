@@ -31,6 +31,10 @@ pub struct DownRoute {
     /// The OBU's attachment sequence from its latest reply (RSU: exported
     /// with the routes, so the backbone prefers the newest attachment).
     pub attach_seq: u32,
+    /// The OBU's own upstream next hop and how well it hears beacons
+    /// through it (percent), as its latest reply said (the topology view).
+    pub parent: NodeId,
+    pub quality_pct: u8,
 }
 
 impl DownstreamTable {
@@ -209,6 +213,8 @@ impl DownstreamTable {
                     "age_ms": now.since(r.last_seen).as_millis() as u64,
                     "rtt_us": r.rtt_us,
                     "attach_seq": r.attach_seq,
+                    "parent": r.parent,
+                    "link_quality_pct": r.quality_pct,
                 })
             })
             .collect();
@@ -231,6 +237,8 @@ mod tests {
             rsu: NodeId([2, 0, 0, 0, 1, 0]),
             rtt_us: None,
             attach_seq: 0,
+            parent: NodeId::default(),
+            quality_pct: 0,
         }
     }
 

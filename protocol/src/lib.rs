@@ -27,6 +27,7 @@ pub mod inbound;
 pub mod neighbor;
 pub mod params;
 pub mod plan;
+pub mod probe;
 pub mod ratelimit;
 pub mod role;
 pub mod security;

@@ -107,6 +107,9 @@ pub struct SecurityConfig {
     pub max_clock_skew_ms: u64,
     pub rekey_after_secs: u64,
     pub rekey_after_messages: u64,
+    /// RSU: lifetime of the certificates it issues its OBUs (renewed at
+    /// half-life). Bounds how long relays may honour a revoked key.
+    pub cert_lifetime_secs: u64,
 }
 
 fn keys_hex<S: serde::Serializer>(keys: &[secure::PublicKey], s: S) -> Result<S::Ok, S::Error> {
@@ -134,6 +137,7 @@ impl Default for SecurityConfig {
             max_clock_skew_ms: 5000,
             rekey_after_secs: 120,
             rekey_after_messages: 1 << 60,
+            cert_lifetime_secs: 600,
         }
     }
 }

@@ -3,7 +3,9 @@
 use crate::core::{receive_frame, Handlers};
 use crate::export::ExportedRoute;
 use crate::params::{RoutingConfig, SecurityConfig};
+use crate::probe::{ProbeRequest, ProbeResult};
 use common::action::{Action, Sealer};
+use common::counters::DropReason;
 use common::Time;
 
 /// What the API shows of a role's state, refreshed by the data-plane loop.
@@ -65,6 +67,21 @@ pub trait Role: Handlers + Send + 'static {
     /// export_routes`), sorted. Other roles export nothing.
     fn exported_routes(&self, out: &mut Vec<ExportedRoute>) {
         out.clear();
+    }
+    /// Sends a probe the operator asked for (`obu ping`, `obu
+    /// traceroute`); the reason when it cannot go (no route toward the
+    /// target, or no certificate to sign it with).
+    fn probe(
+        &mut self,
+        now: Time,
+        req: ProbeRequest,
+        out: &mut Vec<Action>,
+    ) -> Result<(), DropReason> {
+        crate::probe::start(self, now, req, out)
+    }
+    /// Moves the probe answers received since the last call into `out`.
+    fn take_probe_results(&mut self, out: &mut Vec<ProbeResult>) {
+        self.core().probes.take_results(out);
     }
     /// RSU: whether its uplink to the backbone is up (`[backbone]
     /// uplink_check`); carried in its beacons. Other roles ignore it.

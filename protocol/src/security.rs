@@ -6,10 +6,13 @@
 
 use crate::inbound::PAYLOAD_OFFSET;
 use crate::params::{SecurityConfig, SecurityMode};
+use common::action::Control;
 use common::action::RawMessage;
 use common::counters::{Counters, DropReason};
 use common::wire::{Body, HandshakeRepr, Messages, ParsedMessage, FLAG_SEALED};
+use common::wire::{CertRepr, MessageType};
 use common::{NodeId, Time};
+use secure::cert::{CertCache, Certified};
 use secure::control::{self, VerifiedBeacon};
 use secure::{Freshness, Identity, Limits, PublicKey, Sessions};
 use std::ops::Range;
@@ -37,6 +40,14 @@ pub struct Security {
     allowed_obus: Vec<PublicKey>,
     allow_any_obu: bool,
     max_skew_us: u64,
+    cert_lifetime_us: u64,
+    /// RSU: it issues certificates, and trusts those it issued.
+    pub issuer: bool,
+    /// Our certificate: an OBU's from its RSU, an RSU's own. Broadcasts,
+    /// probes and (OBU) replies carry it.
+    pub own_cert: Option<CertRepr>,
+    /// Certificates whose signatures were checked.
+    pub certs: CertCache,
     /// Wall clock (µs since the Unix epoch) at `Time::ZERO`.
     wall_at_zero_us: u64,
     pub sessions: Sessions,
@@ -98,6 +109,10 @@ impl Security {
             allowed_obus: c.allowed_obus.clone(),
             allow_any_obu: c.allow_any_obu,
             max_skew_us: c.max_clock_skew_ms * 1000,
+            cert_lifetime_us: c.cert_lifetime_secs * 1_000_000,
+            issuer: false,
+            own_cert: None,
+            certs: CertCache::default(),
             wall_at_zero_us,
             scratch: Vec::with_capacity(512),
             verdicts: Vec::with_capacity(64),
@@ -111,7 +126,134 @@ impl Security {
         self.allowed_obus = c.allowed_obus.clone();
         self.allow_any_obu = c.allow_any_obu;
         self.max_skew_us = c.max_clock_skew_ms * 1000;
+        self.cert_lifetime_us = c.cert_lifetime_secs * 1_000_000;
         self.sessions.set_limits(limits(c));
+        self.certs.clear();
+    }
+
+    /// Whether `k` may issue certificates we accept: a trusted RSU, or
+    /// (RSU) ourselves.
+    pub fn issuer_trusted(&self, k: &PublicKey) -> bool {
+        self.trusted_rsus.contains(k) || (self.issuer && *k == self.identity.public())
+    }
+
+    /// RSU: forgets the sessions of OBUs whose keys are no longer allowed
+    /// (trust lists reloaded); returns them.
+    pub fn forget_refused_obus(&mut self) -> Vec<NodeId> {
+        let (any, allowed) = (self.allow_any_obu, &self.allowed_obus);
+        self.sessions.forget_refused(|k| any || allowed.contains(k))
+    }
+
+    /// OBU: forgets the sessions with RSUs whose keys are no longer
+    /// trusted; returns them.
+    pub fn forget_untrusted_rsus(&mut self) -> Vec<NodeId> {
+        let trusted = &self.trusted_rsus;
+        self.sessions.forget_refused(|k| trusted.contains(k))
+    }
+
+    /// Whether `k` is one of the RSU keys we trust.
+    pub fn rsu_trusted(&self, k: &PublicKey) -> bool {
+        self.trusted_rsus.contains(k)
+    }
+
+    /// Lifetime of the certificates we issue.
+    pub fn cert_lifetime_us(&self) -> u64 {
+        self.cert_lifetime_us
+    }
+
+    /// RSU: a certificate for `subject`'s `key`, valid from now.
+    pub fn issue_cert(&self, now: Time, subject: NodeId, key: &PublicKey, flags: u8) -> CertRepr {
+        secure::cert::issue(
+            &self.identity,
+            subject,
+            key,
+            self.wall_us(now),
+            self.cert_lifetime_us,
+            flags,
+        )
+    }
+
+    /// RSU: our own certificate (for our broadcasts and probes), renewed
+    /// at half-life.
+    pub fn renew_own_cert(&mut self, now: Time) {
+        let wall = self.wall_us(now);
+        let due = self
+            .own_cert
+            .is_none_or(|c| c.expires_us.saturating_sub(wall) < self.cert_lifetime_us / 2);
+        if self.issuer && due {
+            let me = self.identity.public();
+            let id = self.sessions_id();
+            self.own_cert = Some(self.issue_cert(now, id, &me, 0));
+        }
+    }
+
+    fn sessions_id(&self) -> NodeId {
+        self.sessions.me()
+    }
+
+    /// Our certificate if it is still valid.
+    pub fn valid_own_cert(&self, now: Time) -> Option<CertRepr> {
+        let wall = self.wall_us(now);
+        self.own_cert.filter(|c| c.valid_at(wall))
+    }
+
+    /// Checks a certificate for `subject` and `key` (issuer trusted, in
+    /// its lifetime, signature; cached).
+    pub fn check_cert(
+        &mut self,
+        now: Time,
+        cert: &CertRepr,
+        subject: NodeId,
+        key: &[u8; 32],
+    ) -> Result<(), DropReason> {
+        if cert.subject != subject || cert.key != *key {
+            return Err(DropReason::AuthFailed);
+        }
+        let wall = self.wall_us(now);
+        let (trusted, issuer, me) = (&self.trusted_rsus, self.issuer, self.identity.public());
+        self.certs
+            .check(cert, |k| trusted.contains(k) || (issuer && *k == me), wall)
+            .map_err(DropReason::from)
+    }
+
+    /// A message signed under our certificate; `None` without a valid one.
+    pub fn sign_certified(
+        &mut self,
+        now: Time,
+        msg_type: MessageType,
+        body: &[u8],
+    ) -> Option<Control> {
+        let cert = self.valid_own_cert(now)?;
+        let wall = self.wall_us(now);
+        Some(Control::Raw(Box::new(secure::cert::sign_certified(
+            &self.identity,
+            &cert,
+            msg_type,
+            body,
+            wall,
+            &mut self.scratch,
+        ))))
+    }
+
+    /// Checks a message signed under a certificate (broadcast data,
+    /// probes): certificate, freshness, signature. The caller checks that
+    /// the certificate's subject may send it.
+    pub fn verify_certified(
+        &mut self,
+        now: Time,
+        m: &ParsedMessage,
+    ) -> Result<Certified, DropReason> {
+        let fresh = self.freshness(now);
+        let (trusted, issuer, me) = (&self.trusted_rsus, self.issuer, self.identity.public());
+        secure::cert::verify_certified(
+            m.raw,
+            m.trailer,
+            |k| trusted.contains(k) || (issuer && *k == me),
+            fresh,
+            &mut self.certs,
+            &mut self.scratch,
+        )
+        .map_err(DropReason::from)
     }
 
     pub fn encrypted(&self) -> bool {

@@ -7,14 +7,15 @@ use common::action::{Action, Payload, Sealing, Source};
 use common::counters::{Counters, DropReason};
 use common::ip;
 use common::wire::{
-    BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage,
+    BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage, ProbeTarget,
 };
 use common::{NodeId, Time};
 use protocol::core::{Handled, Handlers, RoleCore};
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::export::ExportedRoute;
 use protocol::inbound::{link_payload, Jitter};
-use protocol::params::{RoleParams, RoutingConfig};
+use protocol::params::{RoleParams, RoutingConfig, SecurityConfig};
+use protocol::probe::ProbeRoute;
 use protocol::ratelimit::CostLimiter;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
@@ -46,7 +47,13 @@ pub struct Rsu {
     /// OBUs that told us they left, with the attachment they left for and
     /// when: a late reply of the old attachment must not bring them back.
     left: HashMap<NodeId, (u32, Time)>,
+    /// Secure modes: when we last sent each OBU a certificate.
+    certified: HashMap<NodeId, Time>,
 }
+
+/// Least time between two certificates sent to one OBU (a lost one is
+/// sent again at the OBU's next reply after this).
+const CERT_RESEND_AFTER: Duration = Duration::from_secs(1);
 
 /// How long a leave is remembered (late replies of the old attachment are
 /// refused meanwhile).
@@ -70,7 +77,11 @@ fn epoch_from(seed: u64) -> u32 {
 impl Rsu {
     pub fn new(p: RoleParams) -> Rsu {
         let p_preference = p.preference;
-        let (core, seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_ROUTES));
+        let (mut core, seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_ROUTES));
+        if let Some(sec) = core.sec.as_mut() {
+            sec.issuer = true;
+            sec.renew_own_cert(Time::ZERO);
+        }
         Rsu {
             core,
             seq: 0,
@@ -82,6 +93,7 @@ impl Rsu {
             uplink: true,
             preference: p_preference,
             left: HashMap::new(),
+            certified: HashMap::new(),
         }
     }
 
@@ -188,6 +200,95 @@ impl Rsu {
         Ok(())
     }
 
+    /// Secure modes: sends the OBU a fresh certificate for `key` when the
+    /// one its reply carries is missing, not ours, for another key or past
+    /// half its life; encrypted, also when we hold no session with it (the
+    /// certificate then says so, and the OBU handshakes again at once: how
+    /// an OBU whose key was allowed again gets its session back).
+    fn maybe_certify(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        r: &BeaconReplyRepr,
+        key: [u8; 32],
+        out: &mut Vec<Action>,
+    ) {
+        let Some(sec) = self.core.sec.as_ref() else {
+            return;
+        };
+        if self
+            .certified
+            .get(&r.obu)
+            .is_some_and(|t| now.since(*t) < CERT_RESEND_AFTER)
+        {
+            return;
+        }
+        let wall = sec.wall_us(now);
+        let me = sec.identity.public().0;
+        let half = sec.cert_lifetime_us() / 2;
+        let current = r.cert.is_some_and(|c| {
+            c.issuer == me && c.key == key && c.expires_us.saturating_sub(wall) >= half
+        });
+        let no_session = sec.encrypted() && sec.sessions.peer_key(&r.obu).is_none();
+        if current && !no_session {
+            return;
+        }
+        let flags = if no_session {
+            common::wire::CERT_FLAG_NO_SESSION
+        } else {
+            0
+        };
+        let cert = sec.issue_cert(now, r.obu, &secure::PublicKey(key), flags);
+        let msg = common::wire::CertMsgRepr { dest: r.obu, cert };
+        let mut body = vec![0u8; msg.body_len()];
+        msg.emit(&mut body);
+        out.push(Action::SendControl {
+            dst: from,
+            ttl: self.core.routing.max_hops,
+            msg: common::action::Control::Raw(Box::new(common::action::RawMessage {
+                msg_type: MessageType::Certificate,
+                flags: 0,
+                body,
+            })),
+        });
+        Counters::inc(&self.core.counters.certs_issued, 1);
+        self.certified.insert(r.obu, now);
+    }
+
+    /// Trust lists reloaded: OBUs whose keys are no longer allowed lose
+    /// their sessions and routes at once (relays still honour their
+    /// certificates until those expire).
+    fn revoke_refused(&mut self) {
+        let Some(sec) = self.core.sec.as_mut() else {
+            return;
+        };
+        let mut gone = sec.forget_refused_obus();
+        let refused: Vec<NodeId> = self
+            .core
+            .downstream
+            .iter()
+            .filter(|(_, r)| {
+                r.key
+                    .is_some_and(|k| !sec.obu_allowed(&secure::PublicKey(k)))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for obu in &refused {
+            self.core.downstream.remove(obu);
+            self.certified.remove(obu);
+        }
+        gone.extend(refused);
+        gone.sort();
+        gone.dedup();
+        if !gone.is_empty() {
+            self.core.changed = true;
+            Counters::inc(&self.core.counters.obus_revoked, gone.len() as u64);
+            for obu in &gone {
+                tracing::warn!(%obu, "OBU key no longer allowed: session and routes removed");
+            }
+        }
+    }
+
     fn send_beacon(&mut self, now: Time, out: &mut Vec<Action>) {
         self.seq = self.seq.wrapping_add(1);
         let beacon = BeaconRepr {
@@ -234,7 +335,7 @@ impl Handlers for Rsu {
         from: NodeId,
         m: &ParsedMessage,
         r: &BeaconReplyRepr,
-        _: &mut Vec<Action>,
+        out: &mut Vec<Action>,
     ) -> Handled {
         if r.rsu != self.core.id {
             return Err(DropReason::NotForUs);
@@ -273,20 +374,22 @@ impl Handlers for Rsu {
             rtt_us: now.0.checked_sub(r.timestamp_us),
             key,
             attach_seq: r.attach_seq,
+            parent: r.parent,
+            quality_pct: r.quality_pct,
         };
         match self.core.downstream.learn(r.obu, route) {
             Learned::New => {
                 self.core.changed = true;
                 tracing::info!(obu = %r.obu, via = %from, hops = r.hops, attach_seq = r.attach_seq, "OBU attached");
-                Ok(())
             }
-            Learned::Changed => {
-                self.core.changed = true;
-                Ok(())
-            }
-            Learned::Updated => Ok(()),
-            Learned::Full => Err(DropReason::NoRoute),
+            Learned::Changed => self.core.changed = true,
+            Learned::Updated => {}
+            Learned::Full => return Err(DropReason::NoRoute),
         }
+        if let Some(key) = key {
+            self.maybe_certify(now, from, r, key, out);
+        }
+        Ok(())
     }
 
     fn on_data(
@@ -389,8 +492,23 @@ impl Handlers for Rsu {
 
     /// TUN packet to an attached OBU's address: downstream, sealed when
     /// encrypted. Broadcast went out already (`classify_tun`).
-    fn on_packet(&mut self, _: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
-        let Some((dst, payload)) = self.core.tun_unicast(slot, packet, out)? else {
+    /// Probes: for us by id or address, down toward an attached OBU, or
+    /// nobody we know.
+    fn probe_route(&self, target: ProbeTarget) -> ProbeRoute {
+        let core = &self.core;
+        let route = match target {
+            ProbeTarget::Node(n) if n == core.id => return ProbeRoute::Mine,
+            ProbeTarget::Addr(a) if core.addrs.iter().any(|p| p.addr == a) => {
+                return ProbeRoute::Mine
+            }
+            ProbeTarget::Node(n) => core.downstream.get(&n),
+            ProbeTarget::Addr(a) => core.downstream.lookup_addr(&a).map(|(_, r)| r),
+        };
+        route.map_or(ProbeRoute::Unknown, |r| ProbeRoute::Via(r.next_hop))
+    }
+
+    fn on_packet(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled {
+        let Some((dst, payload)) = self.core.tun_unicast(now, slot, packet, out)? else {
             return Ok(());
         };
         let core = &self.core;
@@ -430,6 +548,12 @@ impl Role for Rsu {
             self.limiter.forget_idle(now);
             self.left
                 .retain(|_, (_, t)| now.since(*t) < LEFT_REMEMBERED);
+            let routes = &self.core.downstream;
+            self.certified.retain(|obu, _| routes.get(obu).is_some());
+            if let Some(sec) = self.core.sec.as_mut() {
+                sec.renew_own_cert(now);
+                sec.certs.expire(sec.wall_us(now));
+            }
         }
     }
 
@@ -440,6 +564,12 @@ impl Role for Rsu {
     fn set_routing(&mut self, routing: &RoutingConfig) {
         self.core.routing = routing.clone();
         self.next_beacon = Time::ZERO;
+    }
+
+    /// New trust lists: refused OBUs are cut at once.
+    fn set_security(&mut self, security: &SecurityConfig) {
+        self.core.set_security(security);
+        self.revoke_refused();
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {

@@ -25,6 +25,8 @@ pub enum Error {
     NotForUs,
     /// The session table is full.
     TableFull,
+    /// A certificate out of its lifetime.
+    CertExpired,
 }
 
 impl fmt::Display for Error {
@@ -38,6 +40,7 @@ impl fmt::Display for Error {
             Error::NoSession => "no session",
             Error::NotForUs => "not for us",
             Error::TableFull => "session table full",
+            Error::CertExpired => "certificate expired",
         })
     }
 }
@@ -55,6 +58,7 @@ impl From<Error> for DropReason {
             Error::NoSession => DropReason::NoSession,
             Error::NotForUs => DropReason::NotForUs,
             Error::TableFull => DropReason::NoRoute,
+            Error::CertExpired => DropReason::CertExpired,
         }
     }
 }

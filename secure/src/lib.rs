@@ -6,6 +6,7 @@
 //! monotonic time and the wall-clock time in. Randomness (handshake
 //! ephemerals, session indices, chain seeds) comes from the OS.
 
+pub mod cert;
 pub mod chain;
 pub mod control;
 pub mod error;

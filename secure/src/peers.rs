@@ -121,6 +121,26 @@ impl Sessions {
         self.limits = limits;
     }
 
+    /// Our own node id.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// Forgets every peer whose proven key `keep` refuses (revocation);
+    /// returns them.
+    pub fn forget_refused(&mut self, keep: impl Fn(&PublicKey) -> bool) -> Vec<NodeId> {
+        let gone: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.key.is_some_and(|k| !keep(&k)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            self.forget(id);
+        }
+        gone
+    }
+
     pub fn has_session(&self, peer: &NodeId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.current.is_some())
     }

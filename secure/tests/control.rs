@@ -117,6 +117,9 @@ fn replies_verify_and_tampering_fails() {
             .unwrap(),
         attach_seq: 0,
         leaving: false,
+        cert: None,
+        parent: NodeId::default(),
+        quality_pct: 0,
     };
     let mut s = Vec::new();
     let raw = wire(&sign_reply(&obu, &r, NOW, &mut s), 8);

@@ -166,6 +166,9 @@ fn forged_leave(s: &Sim, signer: Option<&Identity>, attach_seq: u32) -> Vec<u8> 
         addrs: Default::default(),
         attach_seq,
         leaving: true,
+        cert: None,
+        parent: NodeId::default(),
+        quality_pct: 0,
     };
     let msg = match signer {
         Some(id) => {

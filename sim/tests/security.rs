@@ -3,6 +3,7 @@
 
 use common::counters::DropReason;
 use common::wire::{Body, Messages, ETH_HEADER_LEN, FLAG_SEALED};
+use common::NodeId;
 use node_lib::config::{RoutingConfig, SecurityConfig, SecurityMode};
 use sim::{addr, ipv4_packet, Sim};
 use std::time::Duration;
@@ -282,6 +283,9 @@ fn relays_refuse_replies_for_a_known_obu_under_another_key() {
         addrs: AddrList::default(),
         attach_seq: 0,
         leaving: false,
+        cert: None,
+        parent: NodeId::default(),
+        quality_pct: 0,
     };
     let wall = sim::WALL_AT_ZERO_US + s.now.0;
     let raw = secure::control::sign_reply(&outsider, &reply, wall, &mut Vec::new());

@@ -22,12 +22,19 @@ mod field {
     pub const R_KEY: Range<usize> = 8..40;
     pub const R_SIG: Range<usize> = 40..104;
     pub const R_LEN: usize = 104;
+    // Trailer of broadcast data and probes: signed under a certified key.
+    pub const C_TIME: Range<usize> = 0..8;
+    pub const C_CERT: Range<usize> = 8..159;
+    pub const C_SIG: Range<usize> = 159..223;
+    pub const C_LEN: usize = 223;
 }
 
 /// Bytes of a beacon's trailer.
 pub const BEACON_AUTH_LEN: usize = field::B_LEN;
 /// Bytes of a beacon reply's trailer.
 pub const REPLY_AUTH_LEN: usize = field::R_LEN;
+/// Bytes of the trailer of signed broadcast data and probes.
+pub const CERT_AUTH_LEN: usize = field::C_LEN;
 /// Bytes of one element of a beacon's hop chain.
 pub const CHAIN_LEN: usize = 16;
 /// Bytes of a public key / signature.
@@ -120,6 +127,38 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ReplyAuth<T> {
     }
 }
 
+/// Checked view of the trailer of a message signed under a certified key
+/// (broadcast data, probes): generation time, the signer's certificate, the
+/// signature.
+pub struct CertAuth<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> CertAuth<T> {
+    /// `None` unless exactly [`CERT_AUTH_LEN`] bytes.
+    pub fn new_checked(buffer: T) -> Option<Self> {
+        (buffer.as_ref().len() == CERT_AUTH_LEN).then_some(CertAuth { buffer })
+    }
+    pub fn time_us(&self) -> u64 {
+        be_u64(&self.buffer.as_ref()[field::C_TIME])
+    }
+    pub fn cert(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::C_CERT]
+    }
+    pub fn signature(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::C_SIG]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> CertAuth<T> {
+    pub fn set_time_us(&mut self, t: u64) {
+        self.buffer.as_mut()[field::C_TIME].copy_from_slice(&t.to_be_bytes());
+    }
+    pub fn cert_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::C_CERT]
+    }
+}
+
 /// Where the trailer starts in a signed message of `msg_len` bytes.
 fn trailer_start(msg_len: usize, trailer_len: usize) -> Option<usize> {
     msg_len
@@ -149,6 +188,16 @@ pub fn reply_signed_bytes(msg: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let start = trailer_start(msg.len(), REPLY_AUTH_LEN)?;
     out.clear();
     out.extend_from_slice(&msg[..start + field::R_SIG.start]);
+    out[TTL_OFFSET] = 0;
+    Some(())
+}
+
+/// The bytes a certified signature (broadcast data, probes) covers: the
+/// message without its signature, TTL zeroed.
+pub fn certified_signed_bytes(msg: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = trailer_start(msg.len(), CERT_AUTH_LEN)?;
+    out.clear();
+    out.extend_from_slice(&msg[..start + field::C_SIG.start]);
     out[TTL_OFFSET] = 0;
     Some(())
 }

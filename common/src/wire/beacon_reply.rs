@@ -1,5 +1,6 @@
 //! BeaconReply body: OBU → RSU, hop by hop along the chosen upstream.
 
+use super::cert::{CertRepr, CERT_LEN};
 use super::{be_u32, be_u64, Result, WireError};
 use crate::ip::IpPrefix;
 use crate::NodeId;
@@ -18,10 +19,14 @@ mod field {
     pub const ENTRY_FAMILY: usize = 0;
     pub const ENTRY_PREFIX: usize = 1;
     pub const ENTRY_ADDR: usize = 2;
-    // After the address list (absent in replies of older nodes: 0, 0).
+    // After the address list (absent in replies of older nodes: 0, 0;
+    // the parent and link quality are absent in 5-byte extensions).
     pub const EXT_ATTACH_SEQ: std::ops::Range<usize> = 0..4;
     pub const EXT_FLAGS: usize = 4;
-    pub const EXT_LEN: usize = 5;
+    pub const EXT_V1_LEN: usize = 5;
+    pub const EXT_PARENT: std::ops::Range<usize> = 5..11;
+    pub const EXT_QUALITY: usize = 11;
+    pub const EXT_LEN: usize = 12;
 }
 
 /// Reply flag: the OBU has left this RSU for another (make-before-break
@@ -147,6 +152,15 @@ pub struct BeaconReplyRepr {
     /// The OBU left this RSU (attached to another, whose attachment is
     /// `attach_seq`).
     pub leaving: bool,
+    /// Secure modes: the OBU's current certificate from an RSU, so relays
+    /// can accept the route under a certified key (after the extension;
+    /// absent until the OBU has one).
+    pub cert: Option<CertRepr>,
+    /// The OBU's upstream next hop (its parent in the RSU's tree; the RSU
+    /// itself for a direct neighbour), for the topology view.
+    pub parent: NodeId,
+    /// How well the OBU hears beacons through that parent, percent.
+    pub quality_pct: u8,
 }
 
 impl BeaconReplyRepr {
@@ -185,9 +199,14 @@ impl BeaconReplyRepr {
             addrs.push(p);
             rest = &rest[field::ENTRY_ADDR + addr_len..];
         }
+        let mut cert = None;
+        if rest.len() == field::EXT_LEN + CERT_LEN {
+            cert = Some(CertRepr::parse(&rest[field::EXT_LEN..])?);
+            rest = &rest[..field::EXT_LEN];
+        }
         let (attach_seq, leaving) = match rest.len() {
             0 => (0, false),
-            field::EXT_LEN => {
+            field::EXT_V1_LEN | field::EXT_LEN => {
                 let flags = rest[field::EXT_FLAGS];
                 if flags & !REPLY_FLAG_LEAVING != 0 {
                     return Err(WireError::Malformed);
@@ -199,6 +218,15 @@ impl BeaconReplyRepr {
             }
             _ => return Err(WireError::Malformed),
         };
+        let (parent, quality_pct) = if rest.len() == field::EXT_LEN {
+            let q = rest[field::EXT_QUALITY];
+            if q > 100 {
+                return Err(WireError::Malformed);
+            }
+            (NodeId::from_slice(&rest[field::EXT_PARENT]), q)
+        } else {
+            (NodeId::default(), 0)
+        };
         Ok(BeaconReplyRepr {
             obu,
             rsu,
@@ -208,6 +236,9 @@ impl BeaconReplyRepr {
             addrs,
             attach_seq,
             leaving,
+            cert,
+            parent,
+            quality_pct,
         })
     }
 
@@ -220,6 +251,7 @@ impl BeaconReplyRepr {
                 .map(|p| entry_len(&p.addr))
                 .sum::<usize>()
             + field::EXT_LEN
+            + if self.cert.is_some() { CERT_LEN } else { 0 }
     }
 
     /// Writes the body; `buf` must be at least `body_len()` bytes.
@@ -249,5 +281,11 @@ impl BeaconReplyRepr {
         let ext = &mut buf[off..off + field::EXT_LEN];
         ext[field::EXT_ATTACH_SEQ].copy_from_slice(&self.attach_seq.to_be_bytes());
         ext[field::EXT_FLAGS] = if self.leaving { REPLY_FLAG_LEAVING } else { 0 };
+        ext[field::EXT_PARENT].copy_from_slice(self.parent.as_bytes());
+        ext[field::EXT_QUALITY] = self.quality_pct.min(100);
+        if let Some(c) = &self.cert {
+            let at = off + field::EXT_LEN;
+            c.emit(&mut buf[at..at + CERT_LEN]);
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! A frame's payload holds one or more messages back to back. [`Messages`]
 //! walks them; Ethernet padding after the last message is ignored.
 
-use super::auth::{BEACON_AUTH_LEN, REPLY_AUTH_LEN};
+use super::auth::{BEACON_AUTH_LEN, CERT_AUTH_LEN, REPLY_AUTH_LEN};
 use super::beacon::{self, Beacon, BeaconRepr};
 use super::beacon_reply::{BeaconReply, BeaconReplyRepr};
 use super::broadcast::{self, Broadcast, BroadcastRepr};
+use super::cert::CertMsgRepr;
 use super::data::{self, Data, DataRepr};
 use super::handshake::{Handshake, HandshakeRepr};
 use super::header::{Header, HeaderRepr, HEADER_LEN};
+use super::probe::ProbeRepr;
 use super::solicit::{Solicit, SolicitRepr};
 use super::{MessageType, Result, WireError, FLAG_SEALED, FLAG_SIGNED, SEALED_OVERHEAD};
 
@@ -23,6 +25,8 @@ pub enum Body<'a> {
     Broadcast(BroadcastRepr<'a>),
     Handshake(HandshakeRepr<'a>),
     Solicit(SolicitRepr),
+    Certificate(CertMsgRepr),
+    Probe(ProbeRepr),
 }
 
 /// One message of a frame, with where it starts in the walked buffer.
@@ -78,6 +82,7 @@ fn split_trailer(ty: MessageType, flags: u8, body: &[u8]) -> Result<(&[u8], &[u8
         MessageType::Beacon => (FLAG_SIGNED, BEACON_AUTH_LEN),
         MessageType::BeaconReply => (FLAG_SIGNED, REPLY_AUTH_LEN),
         MessageType::DataUp | MessageType::DataDown => (FLAG_SEALED, 0),
+        MessageType::Broadcast | MessageType::Probe => (FLAG_SIGNED, CERT_AUTH_LEN),
         _ => (0, 0),
     };
     if flags & !allowed != 0 {
@@ -128,6 +133,8 @@ fn parse_body(ty: MessageType, flags: u8, body: &[u8]) -> Result<Body<'_>> {
             Body::Handshake(HandshakeRepr::parse(ty, &Handshake::new_checked(body)?)?)
         }
         MessageType::Solicit => Body::Solicit(SolicitRepr::parse(&Solicit::new_checked(body)?)?),
+        MessageType::Certificate => Body::Certificate(CertMsgRepr::parse(body)?),
+        MessageType::Probe => Body::Probe(ProbeRepr::parse(body)?),
     })
 }
 

@@ -9,16 +9,21 @@ pub mod auth;
 mod beacon;
 mod beacon_reply;
 mod broadcast;
+mod cert;
 mod data;
 mod ethernet;
 mod frame;
 mod handshake;
 mod header;
+mod probe;
 mod solicit;
 
 pub use beacon::{Beacon, BeaconRepr, BODY_LEN as BEACON_BODY_LEN, FLAG_NO_UPLINK};
 pub use beacon_reply::{AddrList, BeaconReply, BeaconReplyRepr, MAX_ADDRS, REPLY_FLAG_LEAVING};
 pub use broadcast::{Broadcast, BroadcastRepr};
+pub use cert::{
+    CertMsgRepr, CertRepr, CERT_FLAG_NO_SESSION, CERT_LEN, CERT_MSG_LEN, CERT_SIGNED_LEN,
+};
 pub use data::{
     emit_data_header, sealable_data_message, Data, DataRepr, Sealed, SEALED_OVERHEAD,
     SEALED_PREFIX_LEN, TAG_LEN,
@@ -27,6 +32,7 @@ pub use ethernet::{EthernetFrame, EthernetRepr, ETH_HEADER_LEN};
 pub use frame::{Body, Messages, ParsedMessage};
 pub use handshake::{Handshake, HandshakeRepr, MAX_NOISE_LEN};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
+pub use probe::{ProbeKind, ProbeRepr, ProbeTarget, PROBE_LEN};
 pub use solicit::{Solicit, SolicitRepr};
 
 use std::fmt;
@@ -35,7 +41,8 @@ use std::fmt;
 pub const VERSION: u8 = 1;
 /// Default EtherType of v2xd frames (IEEE local experimental 0x88B5).
 pub const DEFAULT_ETHERTYPE: u16 = 0x88b5;
-/// Header flag: a Beacon or BeaconReply carries an authentication trailer.
+/// Header flag: a Beacon, BeaconReply, Broadcast or Probe carries an
+/// authentication trailer.
 pub const FLAG_SIGNED: u8 = 0x01;
 /// Header flag: a data message's payload is a sealed (encrypted) box.
 pub const FLAG_SEALED: u8 = 0x02;
@@ -65,6 +72,10 @@ pub enum MessageType {
     HandshakeResponse = 7,
     /// An OBU without an upstream asks for beacons (beacon suppression).
     Solicit = 8,
+    /// An RSU's certificate for an OBU, on its way down to it.
+    Certificate = 9,
+    /// Overlay diagnostics (ping, traceroute).
+    Probe = 10,
 }
 
 impl MessageType {
@@ -78,6 +89,8 @@ impl MessageType {
             6 => MessageType::HandshakeInit,
             7 => MessageType::HandshakeResponse,
             8 => MessageType::Solicit,
+            9 => MessageType::Certificate,
+            10 => MessageType::Probe,
             _ => return None,
         })
     }

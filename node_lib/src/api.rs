@@ -5,7 +5,7 @@ use crate::dataplane::Shared;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::NodeId;
 use serde_json::{json, Value};
@@ -45,6 +45,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/neighbors", get(neighbors))
         .route("/api/v1/routes", get(routes))
+        .route("/api/v1/topology", get(topology))
+        .route("/api/v1/probe", post(probe))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -134,6 +136,83 @@ async fn routes(State(s): State<ApiState>) -> Json<Value> {
         }
     }
     Json(routes)
+}
+
+/// The cell as a tree (an RSU's; an OBU shows its own descendants).
+async fn topology(State(s): State<ApiState>) -> Json<Value> {
+    let routes = s.shared.snapshot().routes;
+    let obus = routes
+        .get("obus")
+        .or_else(|| routes.get("downstream"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Json(crate::topology::tree(&s.info.id.to_string(), &obus))
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeBody {
+    /// A node id (aa:bb:cc:dd:ee:ff) or an IP address.
+    target: String,
+    /// Hops the probe may take (traceroute sends 1, 2, ...).
+    ttl: Option<u8>,
+    timeout_ms: Option<u64>,
+}
+
+/// Longest a probe may wait for its answer.
+const PROBE_TIMEOUT_MAX_MS: u64 = 10_000;
+
+/// Sends one overlay probe and waits for its answer: the target's reply,
+/// a relay's "TTL exceeded", the reason it could not go, or a timeout.
+async fn probe(State(s): State<ApiState>, Json(b): Json<ProbeBody>) -> Response {
+    let target = match parse_target(&b.target) {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
+    };
+    let ttl = b.ttl.unwrap_or(16).max(1);
+    let timeout = std::time::Duration::from_millis(
+        b.timeout_ms.unwrap_or(1000).clamp(1, PROBE_TIMEOUT_MAX_MS),
+    );
+    let id = s.shared.send_probe(target, ttl);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(r) = s.shared.take_probe_result(id) {
+            return Json(json!({
+                "target": b.target,
+                "ttl": ttl,
+                "answered": r.kind == "reply" || r.kind == "ttl_exceeded",
+                "kind": r.kind,
+                "from": r.from,
+                "hops": r.hops,
+                "rtt_ms": r.rtt_us as f64 / 1000.0,
+            }))
+            .into_response();
+        }
+        if started.elapsed() >= timeout {
+            return Json(json!({
+                "target": b.target,
+                "ttl": ttl,
+                "answered": false,
+                "kind": "timeout",
+            }))
+            .into_response();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// A probe target: a node id or an IP address.
+pub fn parse_target(t: &str) -> Result<common::wire::ProbeTarget, String> {
+    use common::wire::ProbeTarget;
+    if let Ok(a) = t.parse::<std::net::IpAddr>() {
+        return Ok(ProbeTarget::Addr(a));
+    }
+    match t.parse::<NodeId>() {
+        Ok(n) if !n.is_group() => Ok(ProbeTarget::Node(n)),
+        _ => Err(format!(
+            "target `{t}` is neither a node id (aa:bb:cc:dd:ee:ff) nor an IP address"
+        )),
+    }
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {

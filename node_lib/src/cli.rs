@@ -26,6 +26,42 @@ pub enum Command {
         /// API address of the daemon.
         #[arg(long, default_value = "127.0.0.1:9100")]
         api: String,
+        /// Output of `show topology`: an indented tree, JSON, or a
+        /// Graphviz graph (`| dot -Tsvg > cell.svg`).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Round trips to a node over the v2x overlay (not IP): TARGET is a
+    /// node id (aa:bb:cc:dd:ee:ff) or one of its addresses. Sent by the
+    /// running daemon; signed in the secure modes.
+    Ping {
+        target: String,
+        /// Probes to send.
+        #[arg(short, long, default_value_t = 3)]
+        count: u32,
+        /// Seconds between probes.
+        #[arg(short, long, default_value_t = 1.0)]
+        interval: f64,
+        /// Seconds to wait for each answer.
+        #[arg(short = 'W', long, default_value_t = 1.0)]
+        timeout: f64,
+        /// API address of the daemon.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        api: String,
+    },
+    /// The v2x hops (relays) to a node, with round trips: probes with TTL
+    /// 1, 2, ... until the target answers.
+    Traceroute {
+        target: String,
+        /// Most hops to try.
+        #[arg(short, long, default_value_t = 16)]
+        max_hops: u8,
+        /// Seconds to wait for each answer.
+        #[arg(short = 'W', long, default_value_t = 1.0)]
+        timeout: f64,
+        /// API address of the daemon.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        api: String,
     },
     /// Create a node identity: an Ed25519 secret key in FILE (mode 0600,
     /// never overwritten) and its public key in FILE.pub; prints the public
@@ -41,6 +77,22 @@ pub enum ShowWhat {
     Neighbors,
     Routes,
     Stats,
+    /// The cell as a tree: OBUs under their relays, hops, link quality.
+    Topology,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Dot,
+}
+
+/// The command line of `obu` or `rsu` as a [`clap::Command`], named after
+/// the role: for documentation generated from it (man pages).
+pub fn command(kind: RoleKind) -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().name(kind.as_str()).bin_name(kind.as_str())
 }
 
 /// Parses the command line and runs the daemon (or a subcommand).
@@ -50,7 +102,20 @@ pub fn main(kind: RoleKind, run: fn(&std::path::Path, bool) -> i32) -> i32 {
         .config
         .unwrap_or_else(|| PathBuf::from(format!("/etc/v2xd/{}.toml", kind.as_str())));
     match cli.command {
-        Some(Command::Show { what, api }) => crate::show::run(kind, what, &api),
+        Some(Command::Show { what, api, format }) => crate::show::run(kind, what, &api, format),
+        Some(Command::Ping {
+            target,
+            count,
+            interval,
+            timeout,
+            api,
+        }) => crate::diag::ping(&api, &target, count, interval, timeout),
+        Some(Command::Traceroute {
+            target,
+            max_hops,
+            timeout,
+            api,
+        }) => crate::diag::traceroute(&api, &target, max_hops, timeout),
         Some(Command::Keygen { path }) => keygen(&path),
         None => run(&config, cli.check_config),
     }

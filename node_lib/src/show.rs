@@ -1,6 +1,6 @@
 //! `obu show ...` / `rsu show ...`: readable tables from a daemon's API.
 
-use crate::cli::ShowWhat;
+use crate::cli::{Format, ShowWhat};
 use crate::config::RoleKind;
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -9,13 +9,32 @@ use std::time::Duration;
 
 /// Minimal HTTP/1.1 GET (the API is local and speaks plain HTTP).
 pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    http_request(addr, "GET", path, None)
+}
+
+/// Minimal HTTP/1.1 request with an optional JSON body.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    json_body: Option<&str>,
+) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| {
         format!("cannot connect to API at {addr}: {e} (is the daemon running? see [api] listen)")
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok();
+    let body = json_body.unwrap_or_default();
+    let content = if json_body.is_some() {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    } else {
+        String::new()
+    };
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{content}\r\n{body}"
     )
     .map_err(|e| e.to_string())?;
     let mut buf = String::new();
@@ -110,6 +129,36 @@ fn cells(v: &Value, keys: &[&str]) -> Vec<Vec<String>> {
 }
 
 /// Renders one `show` view from API JSON.
+/// The topology as an indented tree, one node a line.
+pub fn topology_text(v: &Value) -> String {
+    fn walk(n: &Value, depth: usize, out: &mut String) {
+        for c in n["children"].as_array().into_iter().flatten() {
+            let addrs: Vec<&str> = c["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            out.push_str(&format!(
+                "{}└─ {}  hops {}  link {}%  rtt {}  {}\n",
+                "   ".repeat(depth),
+                c["id"].as_str().unwrap_or("?"),
+                c["hops"],
+                c["link_quality_pct"],
+                c["rtt_us"].as_u64().map_or("-".to_string(), |us| format!(
+                    "{:.1} ms",
+                    us as f64 / 1000.0
+                )),
+                addrs.join(" ")
+            ));
+            walk(c, depth + 1, out);
+        }
+    }
+    let mut out = format!("{} (rsu)\n", v["id"].as_str().unwrap_or("?"));
+    walk(v, 0, &mut out);
+    out
+}
+
 pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
     match what {
         ShowWhat::Neighbors => {
@@ -149,6 +198,7 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
             }
             out
         }
+        ShowWhat::Topology => topology_text(v),
         ShowWhat::Stats => {
             let mut rows = Vec::new();
             for (sect, keys) in [
@@ -225,15 +275,27 @@ pub fn render(kind: RoleKind, what: ShowWhat, v: &Value) -> String {
 }
 
 /// Runs `show`: exit 0 on success, 69 when the daemon cannot be reached.
-pub fn run(kind: RoleKind, what: ShowWhat, api: &str) -> i32 {
+pub fn run(kind: RoleKind, what: ShowWhat, api: &str, format: Format) -> i32 {
     let path = match what {
         ShowWhat::Neighbors => "/api/v1/neighbors",
         ShowWhat::Routes => "/api/v1/routes",
         ShowWhat::Stats => "/api/v1/stats",
+        ShowWhat::Topology => "/api/v1/topology",
     };
     match get_json(api, path) {
         Ok(v) => {
-            print!("{}", render(kind, what, &v));
+            match (what, format) {
+                (_, Format::Json) => {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+                }
+                (ShowWhat::Topology, Format::Dot) => print!("{}", crate::topology::dot(&v)),
+                (ShowWhat::Topology, _) => print!("{}", topology_text(&v)),
+                (_, Format::Dot) => {
+                    eprintln!("error: --format dot is for `show topology`");
+                    return 64; // sysexits.h EX_USAGE
+                }
+                _ => print!("{}", render(kind, what, &v)),
+            }
             0
         }
         Err(e) => {

@@ -178,6 +178,19 @@ impl Obu {
             _ => false,
         }
     }
+    /// Secure modes: our certificate from an RSU, if we hold one.
+    pub fn own_cert(&self) -> Option<common::wire::CertRepr> {
+        self.core.sec.as_ref().and_then(|s| s.own_cert)
+    }
+
+    /// Secure modes: whether we hold a certificate valid at `now`.
+    pub fn certified(&self, now: Time) -> bool {
+        self.core
+            .sec
+            .as_ref()
+            .is_some_and(|s| s.valid_own_cert(now).is_some())
+    }
+
     pub fn downstream(&self) -> &DownstreamTable {
         &self.core.downstream
     }

@@ -226,8 +226,11 @@ impl RoleCore {
                 .broadcast
                 .on_received(now, slot, m, b, resync, &self.counters, out);
         };
-        if m.trailer.is_empty() {
-            return Err(DropReason::Unprotected);
+        // Cheap checks first: signed, fresh (a recording played back later
+        // is `replayed`), not seen yet.
+        let claimed = secure::cert::claimed(m.trailer).map_err(DropReason::from)?;
+        if !sec.freshness(now).accepts(claimed.time_us) {
+            return Err(DropReason::Replayed);
         }
         self.broadcast.precheck(now, b, resync)?;
         let c = sec.verify_certified(now, m)?;

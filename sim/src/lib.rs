@@ -429,6 +429,41 @@ impl Sim {
         self.flush(i, &[], packet, gso);
     }
 
+    /// Node `i`'s public key (what trust lists name).
+    pub fn public_key(&self, i: usize) -> secure::PublicKey {
+        self.nodes[i].identity.public()
+    }
+
+    /// Reloads node `i`'s trust lists (as SIGHUP does): `edit` changes the
+    /// simulation's security settings for that node alone.
+    pub fn reload_security(&mut self, i: usize, edit: impl FnOnce(&mut SecurityConfig)) {
+        let mut c = self.security.clone().expect("security on");
+        edit(&mut c);
+        self.nodes[i].machine.role().set_security(&c);
+    }
+
+    /// Node `i` sends a probe (`obu ping` / `traceroute`) now; the reason
+    /// if it cannot.
+    pub fn probe(
+        &mut self,
+        i: usize,
+        req: protocol::probe::ProbeRequest,
+    ) -> Result<(), common::counters::DropReason> {
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        let r = self.nodes[i].machine.role().probe(now, req, &mut out);
+        self.out = out;
+        self.flush(i, &[], &[], None);
+        r
+    }
+
+    /// The probe answers node `i` received since the last call.
+    pub fn probe_results(&mut self, i: usize) -> Vec<protocol::probe::ProbeResult> {
+        let mut v = Vec::new();
+        self.nodes[i].machine.role().take_probe_results(&mut v);
+        v
+    }
+
     /// Tells RSU `i` whether its uplink is up (as `[backbone] uplink_check`
     /// would); it says so in its next beacon.
     pub fn set_uplink(&mut self, i: usize, up: bool) {

@@ -12,6 +12,12 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 # BIRD 2: the backbone's routing daemon in the multi-RSU tests and demo.
 command -v bird >/dev/null || [ -x /usr/sbin/bird ] || need+=(bird2)
+# The Debian package (scripts/package.sh) and its test: dpkg-shlibdeps
+# finds the package's library dependencies, strip shrinks the binaries,
+# man reads the installed pages.
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+command -v strip >/dev/null || need+=(binutils)
+command -v man >/dev/null || need+=(man-db)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} (run as root to install them)" >&2
@@ -32,3 +38,6 @@ if ! python3 -c 'import prometheus_client' 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages prometheus-client==0.26.0 \
     || echo "could not install prometheus-client for python3; the metrics test will be skipped" >&2
 fi
+# cargo-deb (version pinned in scripts/package.sh), for the package test.
+"$(dirname "$0")/package.sh" --tool-only \
+  || echo "could not install cargo-deb; the package test will fail (V2XD_SKIP_PACKAGE_TEST=1 skips it)" >&2

@@ -93,5 +93,149 @@ fn sessions(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, aead, sessions);
+/// A 200-byte broadcast packet (a CAM-sized safety message) from `origin`,
+/// signed by `key` under `cert`, as a whole frame with sequence `seq`.
+fn signed_broadcast(
+    origin: NodeId,
+    key: &Identity,
+    cert: &common::wire::CertRepr,
+    seq: u32,
+    wall_us: u64,
+) -> Vec<u8> {
+    use common::wire::{BroadcastRepr, BROADCAST_OVERHEAD, HEADER_LEN};
+    let fixed = BROADCAST_OVERHEAD - HEADER_LEN;
+    let mut body = vec![0x45u8; fixed + 200];
+    BroadcastRepr::emit_fixed(origin, seq, &mut body);
+    let raw = secure::cert::sign_certified(
+        key,
+        cert,
+        MessageType::Broadcast,
+        &body,
+        wall_us,
+        &mut Vec::new(),
+    );
+    let msg = common::action::Control::Raw(Box::new(raw));
+    let mut f = vec![0xffu8; 6];
+    f.extend_from_slice(origin.as_bytes());
+    f.extend_from_slice(&common::wire::DEFAULT_ETHERTYPE.to_be_bytes());
+    let at = f.len();
+    f.resize(at + msg.wire_len(), 0);
+    msg.emit(1, &mut f[at..]);
+    f
+}
+
+/// Signed broadcast (secure modes): the origin's signing cost, a
+/// receiver's check with the sender's certificate cached and not, and the
+/// whole receive path of an OBU (checks, de-duplication, delivery).
+fn broadcast(c: &mut Criterion) {
+    use common::wire::{Messages, ETH_HEADER_LEN};
+    let rsu = sim::rsu_fleet_key();
+    let obu = Identity::from_seed(&[7; 32]);
+    // Not a node of the simulated cell below.
+    const OBU: NodeId = NodeId([2, 0, 0, 0, 0, 0x55]);
+    let wall = sim::WALL_AT_ZERO_US;
+    let cert = secure::cert::issue(&rsu, OBU, &obu.public(), wall, 600_000_000, 0);
+    let frame = signed_broadcast(OBU, &obu, &cert, 1, wall);
+    let fresh = Freshness {
+        now_us: wall,
+        max_age_us: 5_000_000,
+    };
+    let trusted = |k: &secure::PublicKey| *k == rsu.public();
+    let mut g = c.benchmark_group("broadcast_200B");
+    g.throughput(Throughput::Elements(1));
+    let mut seq = 1u32;
+    g.bench_function("sign", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            signed_broadcast(OBU, &obu, &cert, black_box(seq), wall)
+        })
+    });
+    let m = Messages::new(&frame[ETH_HEADER_LEN..])
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut cache = secure::cert::CertCache::default();
+    let mut scratch = Vec::new();
+    g.bench_function("verify_cert_cached", |b| {
+        b.iter(|| {
+            secure::cert::verify_certified(
+                black_box(m.raw),
+                m.trailer,
+                trusted,
+                fresh,
+                &mut cache,
+                &mut scratch,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("verify_cert_uncached", |b| {
+        b.iter(|| {
+            let mut cold = secure::cert::CertCache::default();
+            secure::cert::verify_certified(
+                black_box(m.raw),
+                m.trailer,
+                trusted,
+                fresh,
+                &mut cold,
+                &mut scratch,
+            )
+            .unwrap()
+        })
+    });
+    // The whole path in an OBU of an authenticated cell (mode off beside
+    // it): each frame a new sequence number, signed outside the timing.
+    for mode in [
+        node_lib::config::SecurityMode::Off,
+        node_lib::config::SecurityMode::Authenticated,
+    ] {
+        let mut s = sim::Sim::new(node_lib::config::RoutingConfig::default());
+        if mode != node_lib::config::SecurityMode::Off {
+            s = s.with_security(mode);
+        }
+        let r = s.add_rsu();
+        let o = s.add_obu();
+        s.link(r, o);
+        s.run_for(std::time::Duration::from_secs(2));
+        let wall_now = wall + s.now.0;
+        let cert = secure::cert::issue(&rsu, OBU, &obu.public(), wall_now, 600_000_000, 0);
+        let mut seq = 10u32;
+        let name = format!("obu_receive_{mode:?}").to_lowercase();
+        g.bench_function(&name, |b| {
+            b.iter_batched(
+                || {
+                    seq = seq.wrapping_add(1);
+                    let mut f = signed_broadcast(OBU, &obu, &cert, seq, wall_now);
+                    if mode == node_lib::config::SecurityMode::Off {
+                        // The same message unsigned: flag cleared, trailer cut.
+                        let t = common::wire::auth::CERT_AUTH_LEN;
+                        let n = f.len() - t;
+                        f.truncate(n);
+                        let body = (n - ETH_HEADER_LEN - common::wire::HEADER_LEN) as u16;
+                        f[ETH_HEADER_LEN + 2] = 0;
+                        f[ETH_HEADER_LEN + 4..ETH_HEADER_LEN + 6]
+                            .copy_from_slice(&body.to_be_bytes());
+                    }
+                    f
+                },
+                |f| {
+                    s.inject_frame(o, &f);
+                    s.nodes[o].tun_out.clear();
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        let delivered = s.nodes[o]
+            .counters
+            .broadcasts_verified
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            mode == node_lib::config::SecurityMode::Off || delivered > 0,
+            "the benchmark's broadcasts were refused"
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, aead, sessions, broadcast);
 criterion_main!(benches);

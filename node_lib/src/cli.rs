@@ -97,7 +97,11 @@ pub fn command(kind: RoleKind) -> clap::Command {
 
 /// Parses the command line and runs the daemon (or a subcommand).
 pub fn main(kind: RoleKind, run: fn(&std::path::Path, bool) -> i32) -> i32 {
-    let cli = Cli::parse();
+    // Named after the role (`obu --version`, usage lines), not the crate.
+    let cli = {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&command(kind).get_matches()).unwrap_or_else(|e| e.exit())
+    };
     let config = cli
         .config
         .unwrap_or_else(|| PathBuf::from(format!("/etc/v2xd/{}.toml", kind.as_str())));

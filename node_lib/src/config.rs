@@ -282,6 +282,45 @@ fn parse_security(r: RawSecurity, role: RoleKind) -> Result<SecurityConfig, Conf
     }
 }
 
+/// Where the daemon reads its key: systemd's credentials directory when the
+/// unit hands the key over that way (`LoadCredential=obu.key:...`, so a
+/// root-only key file serves an unprivileged service), else `key_file`.
+pub fn key_file_path(configured: &Path) -> std::path::PathBuf {
+    if let (Some(dir), Some(name)) = (
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+        configured.file_name(),
+    ) {
+        let p = Path::new(&dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    configured.to_path_buf()
+}
+
+/// In a secure mode, a `key_file` that does not exist: the error that
+/// says to make the key first.
+fn missing_key(text: &str, role: RoleKind) -> Result<(), ConfigError> {
+    let Ok(v) = toml::from_str::<toml::Value>(text) else {
+        return Ok(());
+    };
+    let sec = &v.get("security");
+    let mode = sec.and_then(|s| s.get("mode")).and_then(|m| m.as_str());
+    let file = sec.and_then(|s| s.get("key_file")).and_then(|k| k.as_str());
+    match (mode, file) {
+        (Some("authenticated" | "encrypted"), Some(f)) if !key_file_path(Path::new(f)).exists() => {
+            Err(ConfigError::key(
+                "security.key_file",
+                format!(
+                    "{f} does not exist: make this node's key first with `{} keygen {f}` (it also writes {f}.pub, the public key for the peers' trust lists)",
+                    role.as_str()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawNode {
@@ -678,7 +717,18 @@ impl Config {
             key: None,
             message: format!("cannot read {}: {e}", path.display()),
         })?;
-        Config::parse(&text, role)
+        let parsed = Config::parse(&text, role);
+        // A node's first step is making its key (its public key then goes
+        // into its peers' trust lists): a missing key is reported before
+        // anything else in [security], such as placeholder trust lists.
+        let security_ok = match &parsed {
+            Ok(_) => true,
+            Err(e) => e.key.as_deref().is_some_and(|k| k.starts_with("security.")),
+        };
+        if security_ok {
+            missing_key(&text, role)?;
+        }
+        parsed
     }
 
     /// What the daemon runs with: the file, read and validated, then the

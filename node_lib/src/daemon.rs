@@ -42,7 +42,7 @@ pub fn run<R: Role>(
     // Load the key now so that --check-config catches a bad key file too.
     let identity = match &cfg.security.key_file {
         Some(path) if cfg.security.mode != crate::config::SecurityMode::Off => {
-            match secure::Identity::load(path) {
+            match secure::Identity::load(&crate::config::key_file_path(path)) {
                 Ok(i) => Some(Arc::new(i)),
                 Err(e) => {
                     eprintln!(

@@ -173,3 +173,53 @@ fn missing_interface_and_oversized_mtu_are_clear_errors() {
     tb.start(1, &NodeOptions::default());
     assert!(tb.nodes[1].is_running());
 }
+
+/// Under systemd the key comes from the credentials directory
+/// (`LoadCredential=obu.key:/etc/v2xd/obu.key`): the daemon reads the copy
+/// there, by the configured file's name, before the configured path.
+#[test]
+fn the_key_is_read_from_the_credentials_directory_when_there() {
+    let dir = std::env::temp_dir().join(format!("v2xd-cred-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rsu_key = dir.join("rsu.key");
+    let out = Command::new(bin_dir().join("rsu"))
+        .arg("keygen")
+        .arg(&rsu_key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rsu_pub = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let creds = dir.join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    let out = Command::new(bin_dir().join("obu"))
+        .arg("keygen")
+        .arg(creds.join("obu.key"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let toml = format!(
+        "{GOOD}[security]\nmode = \"encrypted\"\nkey_file = \"/nonexistent/v2xd/obu.key\"\ntrusted_rsus = [\"{rsu_pub}\"]\n"
+    );
+    let cfg = dir.join("obu.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let run = |creds: Option<&std::path::Path>| {
+        let mut c = Command::new(bin_dir().join("obu"));
+        c.arg("--config").arg(&cfg).arg("--check-config");
+        c.env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(d) = creds {
+            c.env("CREDENTIALS_DIRECTORY", d);
+        }
+        c.output().unwrap()
+    };
+    let without = run(None);
+    assert_eq!(without.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&without.stderr).contains("make this node's key first"));
+    let with = run(Some(&creds));
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

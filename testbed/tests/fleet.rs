@@ -7,7 +7,7 @@
 //! Topology: rsu (0) — relay (1) — obu2 (2) and obu3 (3), which hear only
 //! the relay.
 
-use common::action::{Control, RawMessage};
+use common::action::Control;
 use common::wire::{
     AddrList, BeaconReplyRepr, BroadcastRepr, MessageType, BROADCAST_OVERHEAD, HEADER_LEN,
 };

@@ -291,9 +291,10 @@ fn systemd_units_verify() {
         ] {
             assert!(unit.contains(needle), "{role}.service lacks {needle}");
         }
-        // Verify against the binaries just built (the unit names /usr/local/bin).
+        // Verify against the binaries just built (the unit names /usr/bin,
+        // where the package installs them).
         let bin = bin_dir().join(role);
-        let local = unit.replace(&format!("/usr/local/bin/{role}"), bin.to_str().unwrap());
+        let local = unit.replace(&format!("/usr/bin/{role}"), bin.to_str().unwrap());
         let path = dir.join(format!("{role}.service"));
         std::fs::write(&path, local).unwrap();
         let out = Command::new(&analyze)
@@ -614,6 +615,9 @@ fn realtime_priority_puts_only_the_data_plane_under_sched_fifo_and_warns_without
         thread_sched(obu, "dataplane"),
         Some((libc::SCHED_OTHER as u32, 0))
     );
+    // Ready means an upstream is chosen; the RSU learns the route from the
+    // reply that follows.
+    assert!(tb.wait_rsu_routes(0, 1, Duration::from_secs(5)));
     let r = tb.ping(1, &tb.nodes[0].addr4.clone(), 50, "0.01");
     assert_eq!(r.received, 50, "both daemons forward");
 }

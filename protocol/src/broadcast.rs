@@ -54,6 +54,11 @@ impl BroadcastDedup {
         SeqCheck::Fresh
     }
 
+    /// Whether `origin` has a window (a message of it was accepted lately).
+    pub fn knows(&self, origin: &NodeId) -> bool {
+        self.seen.contains_key(origin)
+    }
+
     /// What [`check`](Self::check) would say, without recording anything.
     pub fn peek(&self, origin: NodeId, seq: u32, now: Time, resync: Duration) -> SeqCheck {
         match self.seen.get(&origin) {
@@ -145,6 +150,11 @@ impl Broadcaster {
             });
         }
         Ok(())
+    }
+
+    /// Whether a message of `origin` was accepted lately.
+    pub fn knows(&self, origin: &NodeId) -> bool {
+        self.seen.knows(origin)
     }
 
     /// The cheap checks before a signature is checked: not ours, not seen.

@@ -53,6 +53,8 @@ pub struct RoleCore {
     pub refuse_when_neighbors_full: bool,
     /// Overlay diagnostics: answers for the API, the answer budget.
     pub probes: Probes,
+    /// Secure modes: the budget of broadcast signature checks.
+    broadcast_checks: crate::ratelimit::BroadcastChecks,
     /// Neighbours that just timed out (reused).
     gone: Vec<NodeId>,
 }
@@ -76,6 +78,7 @@ impl RoleCore {
             changed: false,
             refuse_when_neighbors_full: false,
             probes: Probes::default(),
+            broadcast_checks: Default::default(),
             gone: Vec::new(),
         };
         (core, p.seed)
@@ -233,6 +236,10 @@ impl RoleCore {
             return Err(DropReason::Replayed);
         }
         self.broadcast.precheck(now, b, resync)?;
+        let known = self.broadcast.knows(&b.origin);
+        if !self.broadcast_checks.allow(now, known) {
+            return Err(DropReason::RateLimited);
+        }
         let c = sec.verify_certified(now, m)?;
         if c.cert.subject != b.origin {
             return Err(DropReason::AuthFailed);

@@ -53,6 +53,44 @@ impl Bucket {
     }
 }
 
+/// Signed broadcasts checked a second (each at least one Ed25519
+/// verification, two for a certificate not seen before): from origins
+/// already verified, and from new ones. About 20 % and 5 % of a core at
+/// the measured cost (docs/BENCHMARKS.md); beyond that, `rate_limited`.
+pub const BROADCAST_CHECKS_KNOWN: (u32, u32) = (4000, 400);
+pub const BROADCAST_CHECKS_NEW: (u32, u32) = (500, 100);
+
+/// Bounds the signature checks of broadcast data: origins whose messages
+/// verified before share one budget, new origins (where a forger's made-up
+/// ones land) a smaller one, so a flood of forgeries neither takes the CPU
+/// nor keeps known senders from being checked.
+#[derive(Clone, Copy, Debug)]
+pub struct BroadcastChecks {
+    known: Bucket,
+    new: Bucket,
+}
+
+impl Default for BroadcastChecks {
+    fn default() -> Self {
+        let (k, kb) = BROADCAST_CHECKS_KNOWN;
+        let (n, nb) = BROADCAST_CHECKS_NEW;
+        BroadcastChecks {
+            known: Bucket::new(k, kb),
+            new: Bucket::new(n, nb),
+        }
+    }
+}
+
+impl BroadcastChecks {
+    pub fn allow(&mut self, now: Time, known_origin: bool) -> bool {
+        if known_origin {
+            self.known.allow(now)
+        } else {
+            self.new.allow(now)
+        }
+    }
+}
+
 /// Handshakes a second any one OBU id may start (it retries once a second).
 pub const HANDSHAKES_PER_ID: (u32, u32) = (2, 4);
 /// Handshakes a second from ids the RSU knows (a route from a verified

@@ -394,3 +394,57 @@ fn ping_and_traceroute_across_two_hops_in_every_mode() {
         assert!(s.probe_results(2).is_empty(), "{mode:?}");
     }
 }
+
+#[test]
+fn a_flood_of_forged_broadcasts_costs_bounded_checks_and_known_senders_still_get_through() {
+    let mode = SecurityMode::Authenticated;
+    let mut s = cell(mode);
+    settle(&mut s, mode);
+    // OBU 2 is a known origin at the relay once one broadcast verified.
+    let p = broadcast_packet(2, 0x44);
+    s.send_ip(2, &p);
+    s.run_for(Duration::from_millis(20));
+    assert_eq!(count(&s, 1, &p), 1);
+    // 3000 forgeries from made-up origins at one instant.
+    let outsider = Identity::from_seed(&[0x67; 32]);
+    let wall = WALL_AT_ZERO_US + s.now.0;
+    let before = (
+        drops(&s, 1, DropReason::AuthFailed),
+        drops(&s, 1, DropReason::RateLimited),
+    );
+    for k in 0..3000u32 {
+        let origin = common::NodeId([0x02, 0xaa, 0, (k >> 16) as u8, (k >> 8) as u8, k as u8]);
+        let cert = secure::cert::issue(&outsider, origin, &outsider.public(), wall, 600_000_000, 0);
+        let fixed = BROADCAST_OVERHEAD - HEADER_LEN;
+        let mut body = vec![0u8; fixed + 28];
+        BroadcastRepr::emit_fixed(origin, 1, &mut body);
+        body[fixed] = 0x45;
+        let raw = secure::cert::sign_certified(
+            &outsider,
+            &cert,
+            MessageType::Broadcast,
+            &body,
+            wall,
+            &mut Vec::new(),
+        );
+        let a = Action::SendControl {
+            dst: common::NodeId::BROADCAST,
+            ttl: 1,
+            msg: Control::Raw(Box::new(raw)),
+        };
+        let f = s.frame_for(2, &a, &[]);
+        s.inject_frame(1, &f);
+    }
+    let checked = drops(&s, 1, DropReason::AuthFailed) - before.0;
+    let limited = drops(&s, 1, DropReason::RateLimited) - before.1;
+    assert_eq!(checked + limited, 3000);
+    assert!(
+        checked <= 150,
+        "{checked} signature checks for a burst of forgeries"
+    );
+    // The known sender is still checked and delivered.
+    let p = broadcast_packet(2, 0x45);
+    s.send_ip(2, &p);
+    s.run_for(Duration::from_millis(20));
+    assert_eq!(count(&s, 1, &p), 1);
+}

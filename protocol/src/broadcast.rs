@@ -25,6 +25,10 @@ const ORIGIN_FORGET_AFTER: Duration = Duration::from_secs(30);
 /// Remembers which (origin, seq) were seen. Bounded.
 pub struct BroadcastDedup {
     seen: HashMap<NodeId, (DedupWindow, Time)>,
+    /// Secure modes: the newest signed time accepted per origin. A window
+    /// re-synchronises (an origin restarted) only for a message signed
+    /// later than that, so a recording cannot pass as a restart.
+    signed_time: HashMap<NodeId, u64>,
     capacity: usize,
 }
 
@@ -32,6 +36,7 @@ impl BroadcastDedup {
     pub fn new(capacity: usize) -> BroadcastDedup {
         BroadcastDedup {
             seen: HashMap::new(),
+            signed_time: HashMap::new(),
             capacity,
         }
     }
@@ -73,6 +78,8 @@ impl BroadcastDedup {
 
     pub fn expire(&mut self, now: Time, timeout: Duration) {
         self.seen.retain(|_, (_, t)| now.since(*t) < timeout);
+        let seen = &self.seen;
+        self.signed_time.retain(|o, _| seen.contains_key(o));
     }
 
     pub fn len(&self) -> usize {
@@ -138,18 +145,7 @@ impl Broadcaster {
         counters: &Counters,
         out: &mut Vec<Action>,
     ) -> crate::core::Handled {
-        self.record(now, b, resync, counters)?;
-        let pl = link_payload(slot, m, b.payload.len());
-        out.push(Action::DeliverTun { payload: pl });
-        if m.header.ttl > 1 {
-            out.push(Action::SendBroadcast {
-                ttl: m.header.ttl - 1,
-                origin: b.origin,
-                seq: b.seq,
-                payload: pl,
-            });
-        }
-        Ok(())
+        self.deliver(now, slot, m, b, resync, counters, out, false)
     }
 
     /// Whether a message of `origin` was accepted lately.
@@ -157,18 +153,30 @@ impl Broadcaster {
         self.seen.knows(origin)
     }
 
-    /// The cheap checks before a signature is checked: not ours, not seen.
+    /// The cheap checks before a signature is checked: not ours, not seen,
+    /// and (signed at `time_us`) a message that would re-synchronise its
+    /// origin's window signed later than anything accepted from it.
     pub fn precheck(
         &self,
         now: Time,
         b: &BroadcastRepr,
         resync: Duration,
+        time_us: u64,
     ) -> Result<(), DropReason> {
         if b.origin == self.id {
             return Err(DropReason::Duplicate);
         }
         match self.seen.peek(b.origin, b.seq, now, resync) {
             SeqCheck::Duplicate => Err(DropReason::Duplicate),
+            SeqCheck::Resynced
+                if self
+                    .seen
+                    .signed_time
+                    .get(&b.origin)
+                    .is_some_and(|t| time_us <= *t) =>
+            {
+                Err(DropReason::Replayed)
+            }
             _ => Ok(()),
         }
     }
@@ -193,8 +201,9 @@ impl Broadcaster {
         }
     }
 
-    /// A signed broadcast whose signature checked out: delivered once, and
-    /// relayed unchanged but for the TTL (relays cannot re-sign).
+    /// A signed broadcast (signed at `time_us`) whose signature checked
+    /// out: delivered once, and relayed unchanged but for the TTL (relays
+    /// cannot re-sign).
     #[allow(clippy::too_many_arguments)]
     pub fn on_received_signed(
         &mut self,
@@ -205,16 +214,47 @@ impl Broadcaster {
         resync: Duration,
         counters: &Counters,
         out: &mut Vec<Action>,
+        time_us: u64,
+    ) -> crate::core::Handled {
+        self.deliver(now, slot, m, b, resync, counters, out, true)?;
+        let t = self.seen.signed_time.entry(b.origin).or_insert(0);
+        *t = (*t).max(time_us);
+        Ok(())
+    }
+
+    /// Records (origin, seq), delivers the packet and relays it while the
+    /// TTL lasts: plain, by reference into the receive batch; signed, as a
+    /// copy of the whole message.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        now: Time,
+        slot: u16,
+        m: &ParsedMessage,
+        b: &BroadcastRepr,
+        resync: Duration,
+        counters: &Counters,
+        out: &mut Vec<Action>,
+        signed: bool,
     ) -> crate::core::Handled {
         self.record(now, b, resync, counters)?;
-        out.push(Action::DeliverTun {
-            payload: link_payload(slot, m, b.payload.len()),
-        });
+        let pl = link_payload(slot, m, b.payload.len());
+        out.push(Action::DeliverTun { payload: pl });
         if m.header.ttl > 1 {
-            out.push(Action::SendControl {
-                dst: NodeId::BROADCAST,
-                ttl: m.header.ttl - 1,
-                msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
+            let ttl = m.header.ttl - 1;
+            out.push(if signed {
+                Action::SendControl {
+                    dst: NodeId::BROADCAST,
+                    ttl,
+                    msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
+                }
+            } else {
+                Action::SendBroadcast {
+                    ttl,
+                    origin: b.origin,
+                    seq: b.seq,
+                    payload: pl,
+                }
             });
         }
         Ok(())

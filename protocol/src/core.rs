@@ -235,7 +235,7 @@ impl RoleCore {
         if !sec.freshness(now).accepts(claimed.time_us) {
             return Err(DropReason::Replayed);
         }
-        self.broadcast.precheck(now, b, resync)?;
+        self.broadcast.precheck(now, b, resync, claimed.time_us)?;
         let known = self.broadcast.knows(&b.origin);
         if !self.broadcast_checks.allow(now, known) {
             return Err(DropReason::RateLimited);
@@ -246,7 +246,7 @@ impl RoleCore {
         }
         Counters::inc(&self.counters.broadcasts_verified, 1);
         self.broadcast
-            .on_received_signed(now, slot, m, b, resync, &self.counters, out)
+            .on_received_signed(now, slot, m, b, resync, &self.counters, out, c.time_us)
     }
 
     /// Whether routes changed since the last call.

@@ -10,8 +10,8 @@
 use crate::key::{Identity, PublicKey};
 use crate::{Error, Freshness};
 use common::action::RawMessage;
-use common::wire::auth::{self, CertAuth, CERT_AUTH_LEN, SIG_LEN};
-use common::wire::{CertRepr, HeaderRepr, MessageType, CERT_LEN, FLAG_SIGNED, HEADER_LEN};
+use common::wire::auth::{self, CertAuth, CERT_AUTH_LEN};
+use common::wire::{CertRepr, MessageType, CERT_LEN};
 use common::NodeId;
 use std::collections::HashMap;
 
@@ -138,32 +138,19 @@ pub fn sign_certified(
     wall_us: u64,
     scratch: &mut Vec<u8>,
 ) -> RawMessage {
-    let body_len = body.len() + CERT_AUTH_LEN;
-    let mut msg = vec![0u8; HEADER_LEN + body_len];
-    HeaderRepr {
+    crate::control::finish(
         msg_type,
-        flags: FLAG_SIGNED,
-        ttl: 0,
-        body_len: body_len as u16,
-    }
-    .emit(&mut msg);
-    msg[HEADER_LEN..HEADER_LEN + body.len()].copy_from_slice(body);
-    {
-        let mut a =
-            CertAuth::new_checked(&mut msg[HEADER_LEN + body.len()..]).expect("trailer sized");
-        a.set_time_us(wall_us);
-        cert.emit(a.cert_mut());
-    }
-    if auth::certified_signed_bytes(&msg, scratch).is_some() {
-        let sig = id.sign(scratch);
-        let n = msg.len();
-        msg[n - SIG_LEN..].copy_from_slice(&sig);
-    }
-    RawMessage {
-        msg_type,
-        flags: FLAG_SIGNED,
-        body: msg.split_off(HEADER_LEN),
-    }
+        body,
+        CERT_AUTH_LEN,
+        |t| {
+            let mut a = CertAuth::new_checked(t).expect("trailer sized");
+            a.set_time_us(wall_us);
+            cert.emit(a.cert_mut());
+        },
+        auth::certified_signed_bytes,
+        id,
+        scratch,
+    )
 }
 
 /// What a verified certified message proved.

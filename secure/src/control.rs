@@ -21,7 +21,7 @@ pub struct VerifiedBeacon {
 
 /// Serialises `header + body + trailer`, signs it, and returns the body
 /// part (with trailer) as a ready message.
-fn finish(
+pub(crate) fn finish(
     msg_type: MessageType,
     body: &[u8],
     trailer_len: usize,

@@ -102,11 +102,12 @@ fn broadcast_reaches_the_rsu_and_the_other_obus_exactly_once_in_every_mode() {
     }
 }
 
-/// A broadcast frame as OBU `from` would send it, signed by `signer`
-/// under `cert` (or unsigned).
+/// A broadcast frame from OBU `from`'s radio claiming `origin`, signed by
+/// `signer` under `cert` (or unsigned).
 fn broadcast_frame(
     s: &Sim,
     from: usize,
+    origin: common::NodeId,
     signer: Option<(&Identity, &common::wire::CertRepr)>,
     wall_us: u64,
     seq: u32,
@@ -114,7 +115,7 @@ fn broadcast_frame(
     let p = broadcast_packet(from, 0x77);
     let fixed = BROADCAST_OVERHEAD - HEADER_LEN;
     let mut body = vec![0u8; fixed + p.len()];
-    BroadcastRepr::emit_fixed(mac(from), seq, &mut body);
+    BroadcastRepr::emit_fixed(origin, seq, &mut body);
     body[fixed..].copy_from_slice(&p);
     let msg = match signer {
         Some((id, cert)) => Control::Raw(Box::new(secure::cert::sign_certified(
@@ -163,7 +164,7 @@ fn forged_unsigned_expired_and_replayed_broadcasts_are_dropped_and_counted() {
         s.inject_frame(1, &captured);
         assert_eq!(drops(&s, 1, DropReason::Duplicate), dup + 1, "{mode:?}");
         // Unsigned.
-        let plain = broadcast_frame(&s, 2, None, 0, seq + 1);
+        let plain = broadcast_frame(&s, 2, mac(2), None, 0, seq + 1);
         s.inject_frame(1, &plain);
         assert_eq!(drops(&s, 1, DropReason::Unprotected), 1, "{mode:?}");
         // An outsider's key with a certificate it made itself.
@@ -176,11 +177,11 @@ fn forged_unsigned_expired_and_replayed_broadcasts_are_dropped_and_counted() {
             600_000_000,
             0,
         );
-        let forged = broadcast_frame(&s, 2, Some((&outsider, &own)), wall(&s), seq + 2);
+        let forged = broadcast_frame(&s, 2, mac(2), Some((&outsider, &own)), wall(&s), seq + 2);
         s.inject_frame(1, &forged);
         // OBU 2's real certificate, but a signature by another key.
         let real = s.nodes[2].obu().unwrap().own_cert().expect("certified");
-        let fake = broadcast_frame(&s, 2, Some((&outsider, &real)), wall(&s), seq + 3);
+        let fake = broadcast_frame(&s, 2, mac(2), Some((&outsider, &real)), wall(&s), seq + 3);
         s.inject_frame(1, &fake);
         assert_eq!(drops(&s, 1, DropReason::AuthFailed), 2, "{mode:?}");
         // A certificate out of its lifetime (issued by a trusted RSU key).
@@ -195,7 +196,7 @@ fn forged_unsigned_expired_and_replayed_broadcasts_are_dropped_and_counted() {
         );
         // (Signed by another key: an expired certificate is refused before
         // any signature is checked.)
-        let frame = broadcast_frame(&s, 2, Some((&outsider, &old)), wall(&s), seq + 4);
+        let frame = broadcast_frame(&s, 2, mac(2), Some((&outsider, &old)), wall(&s), seq + 4);
         s.inject_frame(1, &frame);
         assert_eq!(drops(&s, 1, DropReason::CertExpired), 1, "{mode:?}");
         // The captured frame after the clock-skew window: replayed.
@@ -415,24 +416,7 @@ fn a_flood_of_forged_broadcasts_costs_bounded_checks_and_known_senders_still_get
     for k in 0..3000u32 {
         let origin = common::NodeId([0x02, 0xaa, 0, (k >> 16) as u8, (k >> 8) as u8, k as u8]);
         let cert = secure::cert::issue(&outsider, origin, &outsider.public(), wall, 600_000_000, 0);
-        let fixed = BROADCAST_OVERHEAD - HEADER_LEN;
-        let mut body = vec![0u8; fixed + 28];
-        BroadcastRepr::emit_fixed(origin, 1, &mut body);
-        body[fixed] = 0x45;
-        let raw = secure::cert::sign_certified(
-            &outsider,
-            &cert,
-            MessageType::Broadcast,
-            &body,
-            wall,
-            &mut Vec::new(),
-        );
-        let a = Action::SendControl {
-            dst: common::NodeId::BROADCAST,
-            ttl: 1,
-            msg: Control::Raw(Box::new(raw)),
-        };
-        let f = s.frame_for(2, &a, &[]);
+        let f = broadcast_frame(&s, 2, origin, Some((&outsider, &cert)), wall, 1);
         s.inject_frame(1, &f);
     }
     let checked = drops(&s, 1, DropReason::AuthFailed) - before.0;
@@ -447,4 +431,41 @@ fn a_flood_of_forged_broadcasts_costs_bounded_checks_and_known_senders_still_get
     s.send_ip(2, &p);
     s.run_for(Duration::from_millis(20));
     assert_eq!(count(&s, 1, &p), 1);
+}
+
+/// A recording of a broadcast from before its origin's window moved on
+/// (65 or more numbers behind) cannot pass for a restarted origin: a
+/// window re-synchronises only for a message signed later than anything
+/// accepted from that origin.
+#[test]
+fn an_old_broadcast_cannot_pass_for_a_restart() {
+    for mode in SECURE {
+        let mut s = cell(mode);
+        settle(&mut s, mode);
+        let first = broadcast_packet(2, 0x50);
+        s.send_ip(2, &first);
+        let captured: Vec<u8> = s
+            .in_flight()
+            .find(|(from, f)| *from == 2 && f.get(ETH_HEADER_LEN + 1) == Some(&5))
+            .map(|(_, f)| f.to_vec())
+            .expect("OBU 2's broadcast");
+        s.run_for(Duration::from_millis(5));
+        for k in 0..70u8 {
+            s.send_ip(2, &broadcast_packet(2, k));
+            s.run_for(Duration::from_millis(2));
+        }
+        // Past the resync time (neighbor_timeout_ms), within the skew.
+        s.run_for(Duration::from_millis(500));
+        let replayed = drops(&s, 1, DropReason::Replayed);
+        s.inject_frame(1, &captured);
+        assert_eq!(drops(&s, 1, DropReason::Replayed), replayed + 1, "{mode:?}");
+        assert_eq!(count(&s, 1, &first), 1, "{mode:?}: delivered again");
+        // A real restart (new numbers, signed now) is taken at once.
+        let later = broadcast_packet(2, 0x51);
+        s.restart(2);
+        settle(&mut s, mode);
+        s.send_ip(2, &later);
+        s.run_for(Duration::from_millis(20));
+        assert_eq!(count(&s, 1, &later), 1, "{mode:?}: after the restart");
+    }
 }

@@ -6,42 +6,36 @@
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 
+/// Deepest nesting shown (the protocol's `max_hops` is at most 32).
+const MAX_DEPTH: u64 = 32;
+
 /// The tree of `rsu`'s cell from its routes (`/api/v1/routes` "obus").
-/// An OBU whose parent is not an OBU of the cell (a direct neighbour, or a
-/// relay we hold no route for) hangs under the RSU.
+/// An OBU whose parent is not an OBU of the cell one hop closer (a direct
+/// neighbour, a relay we hold no route for, a node whose id is not its
+/// link MAC) hangs under the RSU.
 pub fn tree(rsu: &str, obus: &[Value]) -> Value {
-    let ids: HashSet<&str> = obus.iter().filter_map(|o| o["id"].as_str()).collect();
+    let hops: BTreeMap<&str, u64> = obus
+        .iter()
+        .filter_map(|o| Some((o["id"].as_str()?, o["hops"].as_u64()?)))
+        .collect();
     let mut children: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for o in obus {
         let parent = o["parent"].as_str().unwrap_or_default();
-        let direct = o["hops"].as_u64().unwrap_or(1) <= 1;
-        let key = if !direct && ids.contains(parent) && Some(parent) != o["id"].as_str() {
+        let h = o["hops"].as_u64().unwrap_or(1);
+        // A parent must be one hop closer to the RSU: the tree is then as
+        // deep as the longest path (`max_hops`), never deeper, and
+        // reports that contradict each other cannot form a cycle.
+        let key = if h > 1 && h <= MAX_DEPTH && hops.get(parent) == Some(&(h - 1)) {
             parent.to_string()
         } else {
             rsu.to_string()
         };
         children.entry(key).or_default().push(o);
     }
+    // Every OBU is reached: by induction on hops, each hangs under the
+    // RSU or under a parent placed one level up. `seen` guards anyway.
     let mut seen = HashSet::new();
-    let mut top = subtree(rsu, &children, &mut seen);
-    // OBUs whose reported parents form a cycle never hang below the RSU:
-    // shown under it anyway, each cycle cut once.
-    let mut rest: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for o in obus {
-        let id = o["id"].as_str().unwrap_or_default();
-        if !seen.contains(id) {
-            rest.entry(rsu.to_string()).or_default().push(o);
-            let all = subtree(rsu, &rest, &mut seen);
-            if let (Value::Array(t), Value::Array(mut more)) = (&mut top, all) {
-                for m in more.iter_mut() {
-                    m["children"] =
-                        subtree(m["id"].as_str().unwrap_or_default(), &children, &mut seen);
-                }
-                t.append(&mut more);
-            }
-            rest.clear();
-        }
-    }
+    let top = subtree(rsu, &children, &mut seen);
     json!({
         "id": rsu,
         "role": "rsu",
@@ -119,15 +113,18 @@ mod tests {
     }
 
     #[test]
-    fn relays_become_parents_and_cycles_are_cut() {
+    fn relays_become_parents_and_contradictions_hang_under_the_rsu() {
         let obus = vec![
             obu("02:00:00:00:00:01", "02:00:00:00:01:00", 1),
             obu("02:00:00:00:00:02", "02:00:00:00:00:01", 2),
             // Names a parent the RSU does not know: under the RSU.
             obu("02:00:00:00:00:03", "02:00:00:00:00:99", 2),
-            // A loop of two reports that name each other.
+            // Two reports that name each other: neither is one hop closer.
             obu("02:00:00:00:00:04", "02:00:00:00:00:05", 3),
             obu("02:00:00:00:00:05", "02:00:00:00:00:04", 3),
+            // A chain below the relay: 1 (hop 1) -> 6 (hop 2) -> 7 (hop 3).
+            obu("02:00:00:00:00:06", "02:00:00:00:00:01", 2),
+            obu("02:00:00:00:00:07", "02:00:00:00:00:06", 3),
         ];
         let t = tree("02:00:00:00:01:00", &obus);
         let top: Vec<&str> = t["children"]
@@ -141,13 +138,18 @@ mod tests {
             [
                 "02:00:00:00:00:01",
                 "02:00:00:00:00:03",
-                "02:00:00:00:00:04"
+                "02:00:00:00:00:04",
+                "02:00:00:00:00:05"
             ]
         );
-        assert_eq!(t["children"][2]["children"][0]["id"], "02:00:00:00:00:05");
+        assert_eq!(
+            t["children"][0]["children"][1]["children"][0]["id"],
+            "02:00:00:00:00:07"
+        );
         assert_eq!(t["children"][0]["children"][0]["id"], "02:00:00:00:00:02");
         let d = dot(&t);
         assert!(d.contains("\"02:00:00:00:00:01\" -> \"02:00:00:00:00:02\""));
-        assert!(d.contains("\"02:00:00:00:00:04\" -> \"02:00:00:00:00:05\""));
+        assert!(!d.contains("\"02:00:00:00:00:04\" -> \"02:00:00:00:00:05\""));
+        assert!(d.contains("\"02:00:00:00:00:06\" -> \"02:00:00:00:00:07\""));
     }
 }

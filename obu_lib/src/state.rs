@@ -124,7 +124,7 @@ pub struct Obu {
     /// Without an upstream: when we solicit next.
     next_solicit: Time,
     /// Secure modes: descendants' routes waiting for their certificates.
-    uncertified: HashMap<NodeId, Uncertified>,
+    uncertified: HashMap<(NodeId, [u8; 32]), Uncertified>,
     /// Trust lists were reloaded: RSUs no longer trusted are left at the
     /// next housekeeping.
     trust_reloaded: bool,
@@ -868,15 +868,28 @@ impl Obu {
     }
 
     /// A descendant's reply without a certificate: remember its path for
-    /// the certificate coming back (bounded, short-lived).
+    /// the certificate coming back, by id *and* key (a reply signed by
+    /// another key for the same id cannot overwrite it). Bounded: when
+    /// full, the oldest entry goes, so a flood of made-up ids would have
+    /// to outpace the certificate's round trip (milliseconds), and the OBU
+    /// tries again with its next reply.
     fn await_cert(&mut self, now: Time, obu: NodeId, key: [u8; 32], route: DownRoute) {
-        if self.uncertified.len() >= MAX_UNCERTIFIED {
+        let slot = (obu, key);
+        if self.uncertified.len() >= MAX_UNCERTIFIED && !self.uncertified.contains_key(&slot) {
             self.uncertified
                 .retain(|_, u| now.since(u.route.last_seen) < UNCERTIFIED_KEPT);
+            if self.uncertified.len() >= MAX_UNCERTIFIED {
+                let oldest = self
+                    .uncertified
+                    .iter()
+                    .min_by_key(|(_, u)| u.route.last_seen)
+                    .map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.uncertified.remove(&k);
+                }
+            }
         }
-        if self.uncertified.len() < MAX_UNCERTIFIED || self.uncertified.contains_key(&obu) {
-            self.uncertified.insert(obu, Uncertified { key, route });
-        }
+        self.uncertified.insert(slot, Uncertified { key, route });
     }
 
     /// A certificate for us: valid, from a trusted RSU, for our id and
@@ -889,9 +902,11 @@ impl Obu {
         let sec = self.core.sec.as_mut().ok_or(DropReason::Unprotected)?;
         let me = sec.identity.public().0;
         sec.check_cert(now, &c.cert, id, &me)?;
+        // From the same RSU, only a newer one (a played-back certificate
+        // must not reset our session); another RSU's clock may be behind.
         if sec
             .own_cert
-            .is_some_and(|o| o.issued_us >= c.cert.issued_us)
+            .is_some_and(|o| o.issuer == c.cert.issuer && o.issued_us >= c.cert.issued_us)
         {
             return Err(DropReason::Replayed);
         }
@@ -1051,12 +1066,12 @@ impl Handlers for Obu {
                 return Err(DropReason::AuthFailed);
             }
             // Routes only under a key an RSU certified for this id; a
-            // reply without a certificate goes up (so its RSU can certify
-            // it) but teaches us nothing yet.
-            match &r.cert {
-                Some(c) => sec.check_cert(now, c, r.obu, &k.0)?,
-                None => certified = false,
-            }
+            // reply without a valid certificate (none yet, one from an RSU
+            // we do not trust, one run out) goes up so that its RSU can
+            // certify it, but teaches us nothing yet.
+            certified = r
+                .cert
+                .is_some_and(|c| sec.check_cert(now, &c, r.obu, &k.0).is_ok());
             key = Some(k.0);
         }
         let route = DownRoute {
@@ -1185,21 +1200,27 @@ impl Handlers for Obu {
         &mut self,
         now: Time,
         from: NodeId,
+        ttl: u8,
         c: &CertMsgRepr,
         out: &mut Vec<Action>,
     ) -> Handled {
         if c.dest == self.core.id {
             return self.accept_own_cert(now, c);
         }
+        if ttl <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        // Where it would go first (cheap), then the signature.
+        let slot = (c.dest, c.cert.key);
+        let waiting = self.uncertified.get(&slot).copied();
+        if waiting.is_none() && self.core.downstream.get(&c.dest).is_none() {
+            return Err(DropReason::NoRoute);
+        }
         let sec = self.core.sec.as_mut().ok_or(DropReason::Unprotected)?;
-        let waiting = self
-            .uncertified
-            .get(&c.dest)
-            .filter(|u| u.key == c.cert.key);
         sec.check_cert(now, &c.cert, c.dest, &c.cert.key)?;
-        let nh = match waiting.copied() {
+        let nh = match waiting {
             Some(u) => {
-                self.uncertified.remove(&c.dest);
+                self.uncertified.remove(&slot);
                 if self.core.downstream.key_matches(&c.dest, &u.key) {
                     self.learn_route(c.dest, u.route);
                 }
@@ -1219,7 +1240,7 @@ impl Handlers for Obu {
         c.emit(&mut body);
         out.push(Action::SendControl {
             dst: nh,
-            ttl: self.core.routing.max_hops,
+            ttl: ttl - 1,
             msg: Control::Raw(Box::new(RawMessage {
                 msg_type: MessageType::Certificate,
                 flags: 0,

@@ -25,10 +25,13 @@ const ORIGIN_FORGET_AFTER: Duration = Duration::from_secs(30);
 /// Remembers which (origin, seq) were seen. Bounded.
 pub struct BroadcastDedup {
     seen: HashMap<NodeId, (DedupWindow, Time)>,
-    /// Secure modes: the newest signed time accepted per origin. A window
-    /// re-synchronises (an origin restarted) only for a message signed
-    /// later than that, so a recording cannot pass as a restart.
-    signed_time: HashMap<NodeId, u64>,
+    /// Secure modes, per origin: the newest signed time accepted, and the
+    /// signed time of the message that started the current window. A
+    /// window re-synchronises (the origin restarted) only for a message
+    /// signed later than anything accepted, and nothing signed before the
+    /// window started is taken, so recordings can pass neither as a
+    /// restart nor, after one, as new numbers.
+    signed_time: HashMap<NodeId, SignedTimes>,
     capacity: usize,
 }
 
@@ -90,6 +93,12 @@ impl BroadcastDedup {
     }
 }
 
+#[derive(Clone, Copy, Debug, Default)]
+struct SignedTimes {
+    newest: u64,
+    window_start: u64,
+}
+
 /// A role's broadcast side: its own sequence and what it has seen.
 pub struct Broadcaster {
     id: NodeId,
@@ -146,6 +155,7 @@ impl Broadcaster {
         out: &mut Vec<Action>,
     ) -> crate::core::Handled {
         self.deliver(now, slot, m, b, resync, counters, out, false)
+            .map(|_| ())
     }
 
     /// Whether a message of `origin` was accepted lately.
@@ -166,15 +176,13 @@ impl Broadcaster {
         if b.origin == self.id {
             return Err(DropReason::Duplicate);
         }
+        let times = self.seen.signed_time.get(&b.origin);
+        if times.is_some_and(|t| time_us < t.window_start) {
+            return Err(DropReason::Replayed);
+        }
         match self.seen.peek(b.origin, b.seq, now, resync) {
             SeqCheck::Duplicate => Err(DropReason::Duplicate),
-            SeqCheck::Resynced
-                if self
-                    .seen
-                    .signed_time
-                    .get(&b.origin)
-                    .is_some_and(|t| time_us <= *t) =>
-            {
+            SeqCheck::Resynced if times.is_some_and(|t| time_us <= t.newest) => {
                 Err(DropReason::Replayed)
             }
             _ => Ok(()),
@@ -187,17 +195,17 @@ impl Broadcaster {
         b: &BroadcastRepr,
         resync: Duration,
         counters: &Counters,
-    ) -> Result<(), DropReason> {
+    ) -> Result<SeqCheck, DropReason> {
         if b.origin == self.id {
             return Err(DropReason::Duplicate);
         }
         match self.seen.check(b.origin, b.seq, now, resync) {
-            SeqCheck::Fresh => Ok(()),
+            SeqCheck::Duplicate => Err(DropReason::Duplicate),
             SeqCheck::Resynced => {
                 Counters::inc(&counters.seq_resyncs, 1);
-                Ok(())
+                Ok(SeqCheck::Resynced)
             }
-            SeqCheck::Duplicate => Err(DropReason::Duplicate),
+            SeqCheck::Fresh => Ok(SeqCheck::Fresh),
         }
     }
 
@@ -216,9 +224,13 @@ impl Broadcaster {
         out: &mut Vec<Action>,
         time_us: u64,
     ) -> crate::core::Handled {
-        self.deliver(now, slot, m, b, resync, counters, out, true)?;
-        let t = self.seen.signed_time.entry(b.origin).or_insert(0);
-        *t = (*t).max(time_us);
+        let new_window = !self.seen.signed_time.contains_key(&b.origin);
+        let check = self.deliver(now, slot, m, b, resync, counters, out, true)?;
+        let t = self.seen.signed_time.entry(b.origin).or_default();
+        if new_window || check == SeqCheck::Resynced {
+            t.window_start = time_us;
+        }
+        t.newest = t.newest.max(time_us);
         Ok(())
     }
 
@@ -236,8 +248,8 @@ impl Broadcaster {
         counters: &Counters,
         out: &mut Vec<Action>,
         signed: bool,
-    ) -> crate::core::Handled {
-        self.record(now, b, resync, counters)?;
+    ) -> Result<SeqCheck, DropReason> {
+        let check = self.record(now, b, resync, counters)?;
         let pl = link_payload(slot, m, b.payload.len());
         out.push(Action::DeliverTun { payload: pl });
         if m.header.ttl > 1 {
@@ -257,7 +269,7 @@ impl Broadcaster {
                 }
             });
         }
-        Ok(())
+        Ok(check)
     }
 
     pub fn expire(&mut self, now: Time) {
@@ -328,5 +340,50 @@ mod tests {
         assert_eq!(received(&mut b, &c).len(), 2);
         assert_eq!(received(&mut b, &c).len(), 0);
         assert_eq!(c.drops(DropReason::Duplicate), 1);
+    }
+
+    /// Signed path, as `RoleCore::on_broadcast` drives it after the
+    /// signature checked out: precheck, then accept.
+    fn signed(b: &mut Broadcaster, now: Time, seq: u32, time_us: u64) -> Result<(), DropReason> {
+        let payload = packet_to([255, 255, 255, 255]);
+        let repr = BroadcastRepr {
+            origin: NodeId([2, 0, 0, 0, 0, 9]),
+            seq,
+            payload: &payload,
+        };
+        let m = ParsedMessage {
+            offset: 0,
+            header: HeaderRepr {
+                msg_type: MessageType::Broadcast,
+                flags: common::wire::FLAG_SIGNED,
+                ttl: 1,
+                body_len: 0,
+            },
+            body: Body::Broadcast(repr),
+            raw: &[],
+            trailer: &[],
+        };
+        let resync = Duration::from_millis(300);
+        b.precheck(now, &repr, resync, time_us)?;
+        let c = Counters::default();
+        b.on_received_signed(now, 0, &m, &repr, resync, &c, &mut Vec::new(), time_us)
+    }
+
+    #[test]
+    fn signed_recordings_pass_neither_as_a_restart_nor_after_one() {
+        let mut b = Broadcaster::new(NodeId([2, 0, 0, 0, 0, 1]), 0);
+        let t = |ms: u64| Time::from_millis(ms);
+        assert_eq!(signed(&mut b, t(0), 1000, 100), Ok(()));
+        assert_eq!(signed(&mut b, t(1), 1001, 101), Ok(()));
+        // Far behind after the resync time, but signed earlier: a
+        // recording, not a restart.
+        assert_eq!(signed(&mut b, t(500), 10, 90), Err(DropReason::Replayed));
+        // The origin restarted (new numbers, behind the old ones), signed
+        // later: taken, and the window starts there.
+        assert_eq!(signed(&mut b, t(501), 10, 200), Ok(()));
+        // A recording from before the restart carries numbers ahead of the
+        // new window: refused by its signed time.
+        assert_eq!(signed(&mut b, t(502), 1002, 150), Err(DropReason::Replayed));
+        assert_eq!(signed(&mut b, t(503), 11, 201), Ok(()));
     }
 }

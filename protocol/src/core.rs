@@ -190,6 +190,7 @@ impl RoleCore {
         self.downstream.expire(now, self.routing.route_timeout());
         let changed = self.downstream.len() != before || !self.gone.is_empty();
         self.broadcast.expire(now);
+        self.broadcast_checks.forget_idle(now);
         if let Some(sec) = self.sec.as_mut() {
             sec.sessions.expire(now);
         }
@@ -237,7 +238,7 @@ impl RoleCore {
         }
         self.broadcast.precheck(now, b, resync, claimed.time_us)?;
         let known = self.broadcast.knows(&b.origin);
-        if !self.broadcast_checks.allow(now, known) {
+        if !self.broadcast_checks.allow(now, b.origin, known) {
             return Err(DropReason::RateLimited);
         }
         let c = sec.verify_certified(now, m)?;
@@ -306,11 +307,13 @@ pub trait Handlers {
         Ok(())
     }
 
-    /// A certificate on its way from an RSU to an OBU.
+    /// A certificate on its way from an RSU to an OBU (`ttl`: the
+    /// message's, as received).
     fn on_certificate(
         &mut self,
         _now: Time,
         _from: NodeId,
+        _ttl: u8,
         _c: &CertMsgRepr,
         _out: &mut Vec<Action>,
     ) -> Handled {
@@ -358,7 +361,7 @@ pub fn receive_frame<H: Handlers + ?Sized>(
             Body::Broadcast(b) => h.core().on_broadcast(now, slot, &m, &b, out),
             Body::Handshake(hs) => h.on_handshake(now, f.src, &m, &hs, out),
             Body::Solicit(s) => h.on_solicit(now, f.src, &s),
-            Body::Certificate(c) => h.on_certificate(now, f.src, &c, out),
+            Body::Certificate(c) => h.on_certificate(now, f.src, m.header.ttl, &c, out),
             Body::Probe(p) => crate::probe::on_probe(h, now, f.src, &m, &p, out),
         };
         h.core().count(handled);

@@ -19,6 +19,12 @@ use common::{NodeId, Time};
 const ANSWERS_PER_SECOND: u32 = 100;
 /// Results kept for the API to collect.
 const MAX_RESULTS: usize = 1024;
+/// Signature checks of probes a second (secure modes), before any answer.
+const CHECKS_PER_SECOND: u32 = 200;
+/// Probes of ours awaiting an answer at most, and for how long: answers
+/// to anything else are dropped before their signature is checked.
+const MAX_PENDING: usize = 256;
+const PENDING_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Where a probe goes next, by the role's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +64,9 @@ pub struct ProbeResult {
 pub struct Probes {
     results: Vec<ProbeResult>,
     answers: Bucket,
+    checks: Bucket,
+    /// Ids of our probes still awaiting answers, with when they left.
+    pending: std::collections::VecDeque<(u16, Time)>,
 }
 
 impl Default for Probes {
@@ -65,6 +74,8 @@ impl Default for Probes {
         Probes {
             results: Vec::new(),
             answers: Bucket::new(ANSWERS_PER_SECOND, ANSWERS_PER_SECOND),
+            checks: Bucket::new(CHECKS_PER_SECOND, CHECKS_PER_SECOND),
+            pending: std::collections::VecDeque::new(),
         }
     }
 }
@@ -77,6 +88,24 @@ impl Probes {
 
     pub fn has_results(&self) -> bool {
         !self.results.is_empty()
+    }
+
+    fn sent(&mut self, id: u16, now: Time) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|(_, t)| now.since(*t) >= PENDING_FOR)
+            || self.pending.len() >= MAX_PENDING
+        {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((id, now));
+    }
+
+    fn is_pending(&self, id: u16, now: Time) -> bool {
+        self.pending
+            .iter()
+            .any(|(p, t)| *p == id && now.since(*t) < PENDING_FOR)
     }
 }
 
@@ -124,6 +153,7 @@ pub fn start<H: Handlers + ?Sized>(
         ttl: req.ttl,
         msg,
     });
+    h.core().probes.sent(req.id, now);
     Ok(())
 }
 
@@ -135,9 +165,13 @@ fn authentic<H: Handlers + ?Sized>(
     m: &ParsedMessage,
     p: &ProbeRepr,
 ) -> Handled {
-    let Some(sec) = h.core().sec.as_mut() else {
+    let core = h.core();
+    let Some(sec) = core.sec.as_mut() else {
         return Ok(());
     };
+    if !core.probes.checks.allow(now) {
+        return Err(DropReason::RateLimited);
+    }
     let c = sec.verify_certified(now, m)?;
     let sender = match p.kind {
         ProbeKind::Request => p.origin,
@@ -158,10 +192,10 @@ fn answer<H: Handlers + ?Sized>(
     kind: ProbeKind,
     out: &mut Vec<Action>,
 ) -> Handled {
+    authentic(h, now, m, p)?;
     if !h.core().probes.answers.allow(now) {
         return Err(DropReason::RateLimited);
     }
-    authentic(h, now, m, p)?;
     let nh = match h.probe_route(ProbeTarget::Node(p.origin)) {
         ProbeRoute::Via(nh) => nh,
         _ => return Err(DropReason::NoRoute),
@@ -191,6 +225,16 @@ pub fn on_probe<H: Handlers + ?Sized>(
     match (h.probe_route(p.toward()), p.kind) {
         (ProbeRoute::Mine, ProbeKind::Request) => answer(h, now, m, p, ProbeKind::Reply, out),
         (ProbeRoute::Mine, kind) => {
+            // Only answers to our own probes, and a reply only from the
+            // node asked for by id.
+            if !h.core().probes.is_pending(p.id, now) {
+                return Err(DropReason::NotForUs);
+            }
+            if kind == ProbeKind::Reply
+                && matches!(p.target, ProbeTarget::Node(n) if n != p.reporter)
+            {
+                return Err(DropReason::AuthFailed);
+            }
             authentic(h, now, m, p)?;
             let core = h.core();
             if core.probes.results.len() < MAX_RESULTS {

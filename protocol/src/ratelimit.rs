@@ -59,15 +59,23 @@ impl Bucket {
 /// the measured cost (docs/BENCHMARKS.md); beyond that, `rate_limited`.
 pub const BROADCAST_CHECKS_KNOWN: (u32, u32) = (4000, 400);
 pub const BROADCAST_CHECKS_NEW: (u32, u32) = (500, 100);
+/// Once the known origins' share is half used, each origin is also held
+/// to this (safety messages come at 10 Hz): forgeries that claim a known
+/// origin use up that origin's share, not everyone's.
+pub const BROADCAST_CHECKS_PER_ORIGIN: (u32, u32) = (50, 20);
+/// Origins with a share of their own at most.
+const MAX_ORIGIN_BUCKETS: usize = 4096;
 
 /// Bounds the signature checks of broadcast data: origins whose messages
-/// verified before share one budget, new origins (where a forger's made-up
-/// ones land) a smaller one, so a flood of forgeries neither takes the CPU
-/// nor keeps known senders from being checked.
-#[derive(Clone, Copy, Debug)]
+/// verified before share one budget (and, under pressure, each has its
+/// own), new origins (where a forger's made-up ones land) a smaller one,
+/// so a flood of forgeries neither takes the CPU nor keeps other known
+/// senders from being checked.
+#[derive(Clone, Debug)]
 pub struct BroadcastChecks {
     known: Bucket,
     new: Bucket,
+    per_origin: HashMap<NodeId, Bucket>,
 }
 
 impl Default for BroadcastChecks {
@@ -77,17 +85,40 @@ impl Default for BroadcastChecks {
         BroadcastChecks {
             known: Bucket::new(k, kb),
             new: Bucket::new(n, nb),
+            per_origin: HashMap::new(),
         }
     }
 }
 
 impl BroadcastChecks {
-    pub fn allow(&mut self, now: Time, known_origin: bool) -> bool {
-        if known_origin {
-            self.known.allow(now)
-        } else {
-            self.new.allow(now)
+    pub fn allow(&mut self, now: Time, origin: NodeId, known_origin: bool) -> bool {
+        if !known_origin {
+            return self.new.allow(now);
         }
+        if self.known.half_used(now) {
+            if self.per_origin.len() >= MAX_ORIGIN_BUCKETS && !self.per_origin.contains_key(&origin)
+            {
+                self.forget_idle(now);
+                if self.per_origin.len() >= MAX_ORIGIN_BUCKETS {
+                    return false;
+                }
+            }
+            let (r, b) = BROADCAST_CHECKS_PER_ORIGIN;
+            if !self
+                .per_origin
+                .entry(origin)
+                .or_insert_with(|| Bucket::new(r, b))
+                .allow(now)
+            {
+                return false;
+            }
+        }
+        self.known.allow(now)
+    }
+
+    /// Drops the per-origin shares that have refilled (nothing to remember).
+    pub fn forget_idle(&mut self, now: Time) {
+        self.per_origin.retain(|_, b| !b.is_full(now));
     }
 }
 

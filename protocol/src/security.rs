@@ -213,7 +213,11 @@ impl Security {
         let (trusted, issuer, me) = (&self.trusted_rsus, self.issuer, self.identity.public());
         self.certs
             .check(cert, |k| trusted.contains(k) || (issuer && *k == me), wall)
-            .map_err(DropReason::from)
+            .map_err(DropReason::from)?;
+        if !self.still_allowed(cert) {
+            return Err(DropReason::AuthFailed);
+        }
+        Ok(())
     }
 
     /// A message signed under our certificate; `None` without a valid one.
@@ -245,7 +249,7 @@ impl Security {
     ) -> Result<Certified, DropReason> {
         let fresh = self.freshness(now);
         let (trusted, issuer, me) = (&self.trusted_rsus, self.issuer, self.identity.public());
-        secure::cert::verify_certified(
+        let c = secure::cert::verify_certified(
             m.raw,
             m.trailer,
             |k| trusted.contains(k) || (issuer && *k == me),
@@ -253,7 +257,18 @@ impl Security {
             &mut self.certs,
             &mut self.scratch,
         )
-        .map_err(DropReason::from)
+        .map_err(DropReason::from)?;
+        if !self.still_allowed(&c.cert) {
+            return Err(DropReason::AuthFailed);
+        }
+        Ok(c)
+    }
+
+    /// RSU: a certificate we issued to a key our lists no longer allow is
+    /// void here at once (revocation); elsewhere it runs out.
+    fn still_allowed(&self, c: &CertRepr) -> bool {
+        let me = self.identity.public();
+        !self.issuer || c.issuer != me.0 || c.key == me.0 || self.obu_allowed(&PublicKey(c.key))
     }
 
     pub fn encrypted(&self) -> bool {

@@ -279,11 +279,12 @@ fn relays_learn_routes_only_under_certified_keys() {
                 "{mode:?}: the relay learned an outsider's route"
             );
         }
-        // The self-made certificate was refused at the relay; the reply
-        // without one was passed up and refused by the RSU, which never
-        // certified the key.
-        assert!(drops(&s, 1, DropReason::AuthFailed) >= 1, "{mode:?}");
+        // Both went up as uncertified (a self-made certificate counts for
+        // nothing) and the RSU, which allows only our OBUs, refused them
+        // and never certified the key.
         assert!(s.nodes[0].rsu().unwrap().routes().get(&victim).is_none());
+        let refused = drops(&s, 0, DropReason::AuthFailed) + drops(&s, 0, DropReason::Replayed);
+        assert!(refused >= 2, "{mode:?}: the RSU saw {refused}");
     }
 }
 
@@ -310,6 +311,17 @@ fn revocation_cuts_an_obu_at_once_and_allowing_it_again_restores_it() {
             s.nodes[0].rsu().unwrap().routes().get(&mac(3)).is_none(),
             "{mode:?}: came back"
         );
+        // Its broadcasts are void at the RSU that revoked it (its
+        // certificate still holds at the relay until it runs out).
+        let b3 = broadcast_packet(3, 0x53);
+        s.send_ip(3, &b3);
+        s.run_for(Duration::from_millis(20));
+        assert_eq!(
+            count(&s, 0, &b3),
+            0,
+            "{mode:?}: RSU took a revoked OBU's broadcast"
+        );
+        assert_eq!(count(&s, 1, &b3), 1, "{mode:?}");
         // OBU 2 kept its service.
         let to2 = ipv4_packet("192.0.2.1".parse().unwrap(), addr(2), 0x52, 10);
         s.send_ip(0, &to2);
@@ -468,4 +480,53 @@ fn an_old_broadcast_cannot_pass_for_a_restart() {
         s.run_for(Duration::from_millis(20));
         assert_eq!(count(&s, 1, &later), 1, "{mode:?}: after the restart");
     }
+}
+
+/// A relay keeps the paths of uncertified replies for their certificates;
+/// a flood of signed replies for made-up ids (an outsider's own key)
+/// cannot keep a new OBU from being certified behind it.
+#[test]
+fn a_flood_of_uncertified_replies_does_not_keep_a_new_obu_from_its_certificate() {
+    let mode = SecurityMode::Authenticated;
+    let mut s = cell(mode);
+    settle(&mut s, mode);
+    let outsider = Identity::from_seed(&[0x68; 32]);
+    let wall = WALL_AT_ZERO_US + s.now.0;
+    for k in 0..3000u32 {
+        let id = common::NodeId([0x02, 0xbb, 0, (k >> 16) as u8, (k >> 8) as u8, k as u8]);
+        let r = common::wire::BeaconReplyRepr {
+            obu: id,
+            rsu: mac(0),
+            seq: 1,
+            timestamp_us: 0,
+            hops: 2,
+            addrs: common::wire::AddrList::default(),
+            attach_seq: 1,
+            leaving: false,
+            cert: None,
+            parent: mac(1),
+            quality_pct: 100,
+        };
+        let raw = secure::control::sign_reply(&outsider, &r, wall, &mut Vec::new());
+        let a = Action::SendControl {
+            dst: mac(1),
+            ttl: 4,
+            msg: Control::Raw(Box::new(raw)),
+        };
+        let f = s.frame_for(2, &a, &[]);
+        s.inject_frame(1, &f);
+    }
+    // A new OBU behind the relay attaches and is certified.
+    let n = s.add_obu();
+    s.link(1, n);
+    let ok = s.run_until(Duration::from_secs(5), |s| {
+        s.nodes[n].obu().unwrap().certified(s.now)
+            && s.nodes[1]
+                .obu()
+                .unwrap()
+                .downstream()
+                .get(&mac(n))
+                .is_some()
+    });
+    assert!(ok.is_some(), "the new OBU was never certified");
 }

@@ -184,8 +184,9 @@ fn broadcast_and_forgeries(mode: &str) {
         assert!(got.is_empty(), "{mode}: node {i} delivered {got:?}");
     }
     // 4. An outsider signs replies for a new OBU id, with no certificate
-    //    and with one it made itself: the relay never learns the route
-    //    (the RSU, which allows only our OBUs, never certifies it).
+    //    and with one it made itself (which counts for nothing): the relay
+    //    passes them up but never learns the route, as the RSU, which
+    //    allows only our OBUs, never certifies the key.
     let victim = NodeId([0x02, 0xee, 0, 0, 0, 0x01]);
     let rsu = NodeId(mac_bytes(&tb.nodes[0].mac));
     let relay = mac_bytes(&tb.nodes[1].mac);
@@ -197,7 +198,6 @@ fn broadcast_and_forgeries(mode: &str) {
         600_000_000,
         0,
     );
-    let auth1 = drops(&tb, 1, "auth_failed");
     for cert in [None, Some(own)] {
         let r = BeaconReplyRepr {
             obu: victim,
@@ -221,10 +221,6 @@ fn broadcast_and_forgeries(mode: &str) {
     assert!(
         !routes.contains(&victim.to_string()),
         "{mode}: the relay learned the outsider's route: {routes}"
-    );
-    assert!(
-        drops(&tb, 1, "auth_failed") > auth1,
-        "{mode}: self-made cert"
     );
     let rsu_routes = tb.api_json(0, "/api/v1/routes").to_string();
     assert!(!rsu_routes.contains(&victim.to_string()), "{mode}");

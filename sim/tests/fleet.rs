@@ -58,6 +58,15 @@ fn settle(s: &mut Sim, mode: SecurityMode) {
     s.run_for(Duration::from_millis(50));
 }
 
+/// The RSU (node 0) allows exactly the keys of `obus` (a trust reload).
+fn rsu_allows_only(s: &mut Sim, obus: &[usize]) {
+    let keys: Vec<_> = obus.iter().map(|&i| s.public_key(i)).collect();
+    s.reload_security(0, |c| {
+        c.allow_any_obu = false;
+        c.allowed_obus = keys;
+    });
+}
+
 fn broadcast_packet(from: usize, marker: u8) -> Vec<u8> {
     ipv4_packet(addr(from), "255.255.255.255".parse().unwrap(), marker, 40)
 }
@@ -222,11 +231,7 @@ fn relays_learn_routes_only_under_certified_keys() {
         let mut s = cell(mode);
         settle(&mut s, mode);
         // The RSU allows our three OBUs only.
-        let keys: Vec<_> = (1..=3).map(|i| s.public_key(i)).collect();
-        s.reload_security(0, |c| {
-            c.allow_any_obu = false;
-            c.allowed_obus = keys;
-        });
+        rsu_allows_only(&mut s, &[1, 2, 3]);
         // The relay learned OBUs 2 and 3 under their certified keys.
         let relay = s.nodes[1].obu().unwrap();
         assert!(relay.downstream().get(&mac(2)).is_some());
@@ -293,12 +298,8 @@ fn revocation_cuts_an_obu_at_once_and_allowing_it_again_restores_it() {
     for mode in SECURE {
         let mut s = cell(mode);
         settle(&mut s, mode);
-        let keys: Vec<_> = (1..=3).map(|i| s.public_key(i)).collect();
         // OBU 3 is removed from the RSU's list.
-        s.reload_security(0, |c| {
-            c.allow_any_obu = false;
-            c.allowed_obus = keys[..2].to_vec();
-        });
+        rsu_allows_only(&mut s, &[1, 2]);
         assert!(
             s.nodes[0].rsu().unwrap().routes().get(&mac(3)).is_none(),
             "{mode:?}"
@@ -329,10 +330,7 @@ fn revocation_cuts_an_obu_at_once_and_allowing_it_again_restores_it() {
         assert_eq!(count(&s, 2, &to2), 1, "{mode:?}");
         // Allowed again: back within a few seconds (its next reply; in
         // encrypted mode a new session, asked for by the certificate).
-        s.reload_security(0, |c| {
-            c.allow_any_obu = false;
-            c.allowed_obus = keys.clone();
-        });
+        rsu_allows_only(&mut s, &[1, 2, 3]);
         let back = s.run_until(Duration::from_secs(5), |s| {
             s.nodes[0].rsu().unwrap().routes().get(&mac(3)).is_some()
         });

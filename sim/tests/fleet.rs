@@ -528,3 +528,61 @@ fn a_flood_of_uncertified_replies_does_not_keep_a_new_obu_from_its_certificate()
     });
     assert!(ok.is_some(), "the new OBU was never certified");
 }
+
+/// Certificates are renewed before they expire: with a 10 s lifetime the
+/// OBUs hold valid ones and the relay keeps its routes for a minute, and
+/// each OBU was certified again and again.
+#[test]
+fn certificates_are_renewed_before_they_expire() {
+    for mode in SECURE {
+        let routing = RoutingConfig {
+            broadcast_ttl: 2,
+            ..RoutingConfig::default()
+        };
+        let mut s = Sim::new(routing).with_security_config(node_lib::config::SecurityConfig {
+            mode,
+            cert_lifetime_secs: 10,
+            ..Default::default()
+        });
+        let r = s.add_rsu();
+        let relay = s.add_obu();
+        let far = s.add_obu();
+        s.link(r, relay);
+        s.link(relay, far);
+        s.run_for(Duration::from_secs(3));
+        let first = s.nodes[far].obu().unwrap().own_cert().expect("certified");
+        for _ in 0..60 {
+            s.run_for(Duration::from_secs(1));
+            for o in [relay, far] {
+                assert!(
+                    s.nodes[o].obu().unwrap().certified(s.now),
+                    "{mode:?}: OBU {o}"
+                );
+            }
+            assert!(
+                s.nodes[relay]
+                    .obu()
+                    .unwrap()
+                    .downstream()
+                    .get(&mac(far))
+                    .is_some(),
+                "{mode:?}: the relay lost the route"
+            );
+        }
+        let last = s.nodes[far].obu().unwrap().own_cert().unwrap();
+        assert!(last.issued_us >= first.issued_us + 50_000_000, "{mode:?}");
+        let accepted = s.nodes[far]
+            .counters
+            .certs_accepted
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            accepted >= 10,
+            "{mode:?}: {accepted} certificates in a minute"
+        );
+        // Traffic still flows both ways.
+        let p = ipv4_packet("192.0.2.1".parse().unwrap(), addr(far), 0x70, 10);
+        s.send_ip(r, &p);
+        s.run_for(Duration::from_millis(20));
+        assert_eq!(count(&s, far, &p), 1, "{mode:?}");
+    }
+}

@@ -141,23 +141,6 @@ impl Broadcaster {
         });
     }
 
-    /// An origin whose numbers jumped out of its window is re-synchronised
-    /// after `resync` without an accepted message.
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_received(
-        &mut self,
-        now: Time,
-        slot: u16,
-        m: &ParsedMessage,
-        b: &BroadcastRepr,
-        resync: Duration,
-        counters: &Counters,
-        out: &mut Vec<Action>,
-    ) -> crate::core::Handled {
-        self.deliver(now, slot, m, b, resync, counters, out, false)
-            .map(|_| ())
-    }
-
     /// Whether a message of `origin` was accepted lately.
     pub fn knows(&self, origin: &NodeId) -> bool {
         self.seen.knows(origin)
@@ -209,11 +192,14 @@ impl Broadcaster {
         }
     }
 
-    /// A signed broadcast (signed at `time_us`) whose signature checked
-    /// out: delivered once, and relayed unchanged but for the TTL (relays
-    /// cannot re-sign).
+    /// A received broadcast (in the secure modes: its signature, made at
+    /// `signed_at`, checked already): recorded, delivered to the TUN once,
+    /// and relayed while the TTL lasts, plain by reference into the receive
+    /// batch, signed as a copy of the whole message (relays cannot
+    /// re-sign). An origin whose numbers jumped out of its window is
+    /// re-synchronised after `resync` without an accepted message.
     #[allow(clippy::too_many_arguments)]
-    pub fn on_received_signed(
+    pub fn on_received(
         &mut self,
         now: Time,
         slot: u16,
@@ -222,54 +208,36 @@ impl Broadcaster {
         resync: Duration,
         counters: &Counters,
         out: &mut Vec<Action>,
-        time_us: u64,
+        signed_at: Option<u64>,
     ) -> crate::core::Handled {
         let new_window = !self.seen.signed_time.contains_key(&b.origin);
-        let check = self.deliver(now, slot, m, b, resync, counters, out, true)?;
-        let t = self.seen.signed_time.entry(b.origin).or_default();
-        if new_window || check == SeqCheck::Resynced {
-            t.window_start = time_us;
-        }
-        t.newest = t.newest.max(time_us);
-        Ok(())
-    }
-
-    /// Records (origin, seq), delivers the packet and relays it while the
-    /// TTL lasts: plain, by reference into the receive batch; signed, as a
-    /// copy of the whole message.
-    #[allow(clippy::too_many_arguments)]
-    fn deliver(
-        &mut self,
-        now: Time,
-        slot: u16,
-        m: &ParsedMessage,
-        b: &BroadcastRepr,
-        resync: Duration,
-        counters: &Counters,
-        out: &mut Vec<Action>,
-        signed: bool,
-    ) -> Result<SeqCheck, DropReason> {
         let check = self.record(now, b, resync, counters)?;
         let pl = link_payload(slot, m, b.payload.len());
         out.push(Action::DeliverTun { payload: pl });
         if m.header.ttl > 1 {
             let ttl = m.header.ttl - 1;
-            out.push(if signed {
-                Action::SendControl {
+            out.push(match signed_at {
+                Some(_) => Action::SendControl {
                     dst: NodeId::BROADCAST,
                     ttl,
                     msg: Control::Raw(Box::new(RawMessage::copy_of(m))),
-                }
-            } else {
-                Action::SendBroadcast {
+                },
+                None => Action::SendBroadcast {
                     ttl,
                     origin: b.origin,
                     seq: b.seq,
                     payload: pl,
-                }
+                },
             });
         }
-        Ok(check)
+        if let Some(time_us) = signed_at {
+            let t = self.seen.signed_time.entry(b.origin).or_default();
+            if new_window || check == SeqCheck::Resynced {
+                t.window_start = time_us;
+            }
+            t.newest = t.newest.max(time_us);
+        }
+        Ok(())
     }
 
     pub fn expire(&mut self, now: Time) {
@@ -317,7 +285,9 @@ mod tests {
         };
         let mut out = Vec::new();
         let resync = Duration::from_millis(300);
-        if let Err(reason) = b.on_received(Time::ZERO, 0, &m, &repr, resync, counters, &mut out) {
+        if let Err(reason) =
+            b.on_received(Time::ZERO, 0, &m, &repr, resync, counters, &mut out, None)
+        {
             counters.count_drop(reason);
         }
         out
@@ -366,7 +336,16 @@ mod tests {
         let resync = Duration::from_millis(300);
         b.precheck(now, &repr, resync, time_us)?;
         let c = Counters::default();
-        b.on_received_signed(now, 0, &m, &repr, resync, &c, &mut Vec::new(), time_us)
+        b.on_received(
+            now,
+            0,
+            &m,
+            &repr,
+            resync,
+            &c,
+            &mut Vec::new(),
+            Some(time_us),
+        )
     }
 
     #[test]

@@ -228,26 +228,31 @@ impl RoleCore {
         let Some(sec) = self.sec.as_mut() else {
             return self
                 .broadcast
-                .on_received(now, slot, m, b, resync, &self.counters, out);
+                .on_received(now, slot, m, b, resync, &self.counters, out, None);
         };
         // Cheap checks first: signed, fresh (a recording played back later
-        // is `replayed`), not seen yet.
-        let claimed = secure::cert::claimed(m.trailer).map_err(DropReason::from)?;
-        if !sec.freshness(now).accepts(claimed.time_us) {
-            return Err(DropReason::Replayed);
-        }
-        self.broadcast.precheck(now, b, resync, claimed.time_us)?;
+        // is `replayed`), not seen yet, within the check budget.
+        let c = sec.claim_certified(now, m)?;
+        self.broadcast.precheck(now, b, resync, c.time_us)?;
         let known = self.broadcast.knows(&b.origin);
         if !self.broadcast_checks.allow(now, b.origin, known) {
             return Err(DropReason::RateLimited);
         }
-        let c = sec.verify_certified(now, m)?;
         if c.cert.subject != b.origin {
             return Err(DropReason::AuthFailed);
         }
+        sec.verify_claimed(now, m, &c)?;
         Counters::inc(&self.counters.broadcasts_verified, 1);
-        self.broadcast
-            .on_received_signed(now, slot, m, b, resync, &self.counters, out, c.time_us)
+        self.broadcast.on_received(
+            now,
+            slot,
+            m,
+            b,
+            resync,
+            &self.counters,
+            out,
+            Some(c.time_us),
+        )
     }
 
     /// Whether routes changed since the last call.

@@ -86,10 +86,6 @@ impl Probes {
         out.append(&mut self.results);
     }
 
-    pub fn has_results(&self) -> bool {
-        !self.results.is_empty()
-    }
-
     fn sent(&mut self, id: u16, now: Time) {
         while self
             .pending

@@ -137,6 +137,28 @@ impl Security {
         self.trusted_rsus.contains(k) || (self.issuer && *k == self.identity.public())
     }
 
+    /// Runs a certificate check against our trust rules ([`issuer_trusted`]
+    /// and [`still_allowed`](Self::still_allowed)) with the cache and the
+    /// scratch buffer lent out (they live in `self` too).
+    ///
+    /// [`issuer_trusted`]: Self::issuer_trusted
+    fn check_with_cache(
+        &mut self,
+        cert: &CertRepr,
+        f: impl FnOnce(&Self, &mut CertCache, &mut Vec<u8>) -> Result<(), secure::Error>,
+    ) -> Result<(), DropReason> {
+        let mut certs = std::mem::take(&mut self.certs);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let r = f(self, &mut certs, &mut scratch);
+        self.certs = certs;
+        self.scratch = scratch;
+        r?;
+        if !self.still_allowed(cert) {
+            return Err(DropReason::AuthFailed);
+        }
+        Ok(())
+    }
+
     /// RSU: forgets the sessions of OBUs whose keys are no longer allowed
     /// (trust lists reloaded); returns them.
     pub fn forget_refused_obus(&mut self) -> Vec<NodeId> {
@@ -210,14 +232,9 @@ impl Security {
             return Err(DropReason::AuthFailed);
         }
         let wall = self.wall_us(now);
-        let (trusted, issuer, me) = (&self.trusted_rsus, self.issuer, self.identity.public());
-        self.certs
-            .check(cert, |k| trusted.contains(k) || (issuer && *k == me), wall)
-            .map_err(DropReason::from)?;
-        if !self.still_allowed(cert) {
-            return Err(DropReason::AuthFailed);
-        }
-        Ok(())
+        self.check_with_cache(cert, |s, certs, _| {
+            certs.check(cert, |k| s.issuer_trusted(k), wall)
+        })
     }
 
     /// A message signed under our certificate; `None` without a valid one.
@@ -239,28 +256,48 @@ impl Security {
         ))))
     }
 
-    /// Checks a message signed under a certificate (broadcast data,
-    /// probes): certificate, freshness, signature. The caller checks that
-    /// the certificate's subject may send it.
+    /// The cheap half of checking a message signed under a certificate:
+    /// its trailer taken apart (`unprotected` without one) and its time
+    /// within the clock skew (`replayed`).
+    pub fn claim_certified(&self, now: Time, m: &ParsedMessage) -> Result<Certified, DropReason> {
+        let c = secure::cert::claimed(m.trailer)?;
+        if !self.freshness(now).accepts(c.time_us) {
+            return Err(DropReason::Replayed);
+        }
+        Ok(c)
+    }
+
+    /// The costly half, after the caller's own cheap checks: the
+    /// certificate (cached) and the signature. The caller checks that the
+    /// certificate's subject may send the message.
+    pub fn verify_claimed(
+        &mut self,
+        now: Time,
+        m: &ParsedMessage,
+        c: &Certified,
+    ) -> Result<(), DropReason> {
+        let wall = self.wall_us(now);
+        self.check_with_cache(&c.cert, |s, certs, scratch| {
+            secure::cert::verify_claimed(
+                m.raw,
+                m.trailer,
+                c,
+                |k| s.issuer_trusted(k),
+                wall,
+                certs,
+                scratch,
+            )
+        })
+    }
+
+    /// Both halves at once (probes).
     pub fn verify_certified(
         &mut self,
         now: Time,
         m: &ParsedMessage,
     ) -> Result<Certified, DropReason> {
-        let fresh = self.freshness(now);
-        let (trusted, issuer, me) = (&self.trusted_rsus, self.issuer, self.identity.public());
-        let c = secure::cert::verify_certified(
-            m.raw,
-            m.trailer,
-            |k| trusted.contains(k) || (issuer && *k == me),
-            fresh,
-            &mut self.certs,
-            &mut self.scratch,
-        )
-        .map_err(DropReason::from)?;
-        if !self.still_allowed(&c.cert) {
-            return Err(DropReason::AuthFailed);
-        }
+        let c = self.claim_certified(now, m)?;
+        self.verify_claimed(now, m, &c)?;
         Ok(c)
     }
 

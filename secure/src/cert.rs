@@ -187,13 +187,38 @@ pub fn verify_certified(
     if !freshness.accepts(c.time_us) {
         return Err(Error::Replayed);
     }
-    cache.check(&c.cert, trusted_issuer, freshness.now_us)?;
+    verify_claimed(
+        raw,
+        trailer,
+        &c,
+        trusted_issuer,
+        freshness.now_us,
+        cache,
+        scratch,
+    )?;
+    Ok(c)
+}
+
+/// The costly half of [`verify_certified`], for a caller that took the
+/// trailer apart ([`claimed`]) and ran its own cheap checks (freshness,
+/// de-duplication) in between: the certificate (cached) at `now_us`, then
+/// the message's signature by the certified key.
+pub fn verify_claimed(
+    raw: &[u8],
+    trailer: &[u8],
+    c: &Certified,
+    trusted_issuer: impl Fn(&PublicKey) -> bool,
+    now_us: u64,
+    cache: &mut CertCache,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    cache.check(&c.cert, trusted_issuer, now_us)?;
     auth::certified_signed_bytes(raw, scratch).ok_or(Error::Malformed)?;
     let a = CertAuth::new_checked(trailer).ok_or(Error::Unprotected)?;
     if !PublicKey(c.cert.key).verify(scratch, a.signature()) {
         return Err(Error::AuthFailed);
     }
-    Ok(c)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -245,18 +270,22 @@ mod tests {
         let obu = Identity::from_seed(&[2; 32]);
         let id = NodeId([2, 0, 0, 0, 0, 2]);
         let cert = issue(&rsu, id, &obu.public(), T, 600_000_000, 0);
-        let mut scratch = Vec::new();
-        let raw = sign_certified(
-            &obu,
-            &cert,
-            MessageType::Broadcast,
-            &[7u8; 40],
-            T,
-            &mut scratch,
-        );
-        let c = common::action::Control::Raw(Box::new(raw));
-        let mut msg = vec![0u8; c.wire_len()];
-        c.emit(3, &mut msg);
+        // A whole signed broadcast message (TTL 3) by `key` under `cert`.
+        let message = |key: &Identity| {
+            let raw = sign_certified(
+                key,
+                &cert,
+                MessageType::Broadcast,
+                &[7u8; 40],
+                T,
+                &mut Vec::new(),
+            );
+            let c = common::action::Control::Raw(Box::new(raw));
+            let mut msg = vec![0u8; c.wire_len()];
+            c.emit(3, &mut msg);
+            msg
+        };
+        let mut msg = message(&obu);
         let trusted = |k: &PublicKey| *k == rsu.public();
         let mut cache = CertCache::default();
         let check = |msg: &[u8], cache: &mut CertCache| {
@@ -278,18 +307,7 @@ mod tests {
             assert!(check(&bad, &mut cache).is_err(), "byte {i}");
         }
         // Signed by another key than the certified one.
-        let other = Identity::from_seed(&[3; 32]);
-        let forged = sign_certified(
-            &other,
-            &cert,
-            MessageType::Broadcast,
-            &[7u8; 40],
-            T,
-            &mut scratch,
-        );
-        let c = common::action::Control::Raw(Box::new(forged));
-        let mut f = vec![0u8; c.wire_len()];
-        c.emit(3, &mut f);
-        assert_eq!(check(&f, &mut cache), Err(Error::AuthFailed));
+        let forged = message(&Identity::from_seed(&[3; 32]));
+        assert_eq!(check(&forged, &mut cache), Err(Error::AuthFailed));
     }
 }

@@ -19,6 +19,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 const SECURE: [SecurityMode; 2] = [SecurityMode::Authenticated, SecurityMode::Encrypted];
+const EVERY: [SecurityMode; 3] = [
+    SecurityMode::Off,
+    SecurityMode::Authenticated,
+    SecurityMode::Encrypted,
+];
 
 fn drops(s: &Sim, i: usize, r: DropReason) -> u64 {
     s.nodes[i].counters.drops(r)
@@ -81,11 +86,7 @@ fn count(s: &Sim, i: usize, p: &[u8]) -> usize {
 
 #[test]
 fn broadcast_reaches_the_rsu_and_the_other_obus_exactly_once_in_every_mode() {
-    for mode in [
-        SecurityMode::Off,
-        SecurityMode::Authenticated,
-        SecurityMode::Encrypted,
-    ] {
+    for mode in EVERY {
         let mut s = cell(mode);
         settle(&mut s, mode);
         let p = broadcast_packet(2, 0x42);
@@ -366,11 +367,7 @@ fn an_obu_leaves_an_rsu_whose_key_is_no_longer_trusted() {
 
 #[test]
 fn ping_and_traceroute_across_two_hops_in_every_mode() {
-    for mode in [
-        SecurityMode::Off,
-        SecurityMode::Authenticated,
-        SecurityMode::Encrypted,
-    ] {
+    for mode in EVERY {
         let mut s = cell(mode);
         settle(&mut s, mode);
         let req = |id, target, ttl| ProbeRequest {

@@ -91,6 +91,13 @@ fn daemon_binary(role: Role) -> PathBuf {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 
+/// Longest a daemon may take from its start to answering its API (a debug
+/// build on a loaded 2-core machine takes well under a second).
+pub const START_WAIT: Duration = Duration::from_secs(20);
+/// How long an API read waits for a daemon that refuses connections (it
+/// is restarting) before it fails.
+pub const API_RETRY: Duration = Duration::from_secs(5);
+
 /// A running node: its namespace and, once started, its daemon.
 pub struct Node {
     pub name: String,
@@ -553,6 +560,35 @@ impl Testbed {
         }
         n.daemon = Some(cmd.spawn().expect("spawn daemon"));
         n.log = log;
+        self.wait_started(i);
+    }
+
+    /// Waits until node `i`'s freshly started daemon answers its API, so
+    /// that a caller's first read finds it listening. Panics, with the
+    /// daemon's log, when it exits first or does not answer within
+    /// [`START_WAIT`].
+    fn wait_started(&mut self, i: usize) {
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            if let Some(Ok(Some(status))) = self.nodes[i].daemon.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "{}: the daemon exited during start-up ({status}); log:\n{}",
+                    self.nodes[i].name,
+                    self.log(i)
+                );
+            }
+            if matches!(self.api(i, "/healthz"), Ok((200, _))) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{}: the daemon's API did not answer within {START_WAIT:?} of its start; log:\n{}",
+                    self.nodes[i].name,
+                    self.log(i)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Starts every node with the same options.
@@ -635,17 +671,32 @@ impl Testbed {
         .map_err(|_| "API thread panicked".to_string())?
     }
 
-    /// GET JSON from node `i`'s API, panicking on failure.
+    /// GET JSON from node `i`'s API. A daemon that does not accept the
+    /// connection yet (just restarted) is asked again for up to
+    /// [`API_RETRY`]; any other failure is an error at once.
+    pub fn try_api_json(&self, i: usize, path: &str) -> Result<serde_json::Value, String> {
+        let name = &self.nodes[i].name;
+        let deadline = Instant::now() + API_RETRY;
+        let (code, body) = loop {
+            match self.api(i, path) {
+                Ok(answer) => break answer,
+                Err(e) if Instant::now() < deadline && e.contains("cannot connect") => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => return Err(format!("{name}: {path}: {e}")),
+            }
+        };
+        if code != 200 {
+            return Err(format!("{name}: {path}: HTTP {code}: {body}"));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("{name}: {path}: {e}: {body}"))
+    }
+
+    /// GET JSON from node `i`'s API ([`Testbed::try_api_json`]), panicking
+    /// on failure with the end of the daemon's log.
     pub fn api_json(&self, i: usize, path: &str) -> serde_json::Value {
-        let (code, body) = self
-            .api(i, path)
-            .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.nodes[i].name));
-        assert_eq!(
-            code, 200,
-            "{}: {path}: HTTP {code}: {body}",
-            self.nodes[i].name
-        );
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+        self.try_api_json(i, path)
+            .unwrap_or_else(|e| panic!("{e}; log ends:\n{}", self.log_tail(i, 30)))
     }
 
     /// Waits until every daemon answers /readyz with 200, or panics with logs.
@@ -673,7 +724,7 @@ impl Testbed {
     pub fn wait_rsu_routes(&self, rsu: usize, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let r = self.api_json(rsu, "/api/v1/routes");
+            let r = self.try_api_json(rsu, "/api/v1/routes").unwrap_or_default();
             if r["obus"].as_array().is_some_and(|a| a.len() == count) {
                 return true;
             }

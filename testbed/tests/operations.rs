@@ -828,3 +828,71 @@ fn frames_lost_while_the_data_plane_stalls_are_counted_and_reported() {
     // The daemon goes on: still ready, still counting.
     assert_eq!(tb.api(obu, "/readyz").unwrap().0, 200);
 }
+
+/// Every endpoint's documented shape, asked the moment a daemon accepts its
+/// first connection: tables are empty, never `null`, and nothing answers
+/// 5xx except `/readyz` (503 with its reasons until the node is ready).
+fn check_every_endpoint_at_start(tb: &Testbed, i: usize, role: &str) {
+    let name = &tb.nodes[i].name;
+    let get = |path: &str| -> (u16, String) {
+        tb.api(i, path)
+            .unwrap_or_else(|e| panic!("{name} {path} right after start: {e}"))
+    };
+    let json = |path: &str| -> Value {
+        let (code, body) = get(path);
+        assert_eq!(code, 200, "{name} {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name} {path}: {e}: {body}"))
+    };
+    assert_eq!(get("/healthz"), (200, "ok\n".to_string()), "{name}");
+    let (code, body) = get("/readyz");
+    assert!(code == 200 || code == 503, "{name} /readyz: {code} {body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["ready"].as_bool(), Some(code == 200), "{name}: {ready}");
+    assert!(ready["link_up"].is_boolean(), "{name}: {ready}");
+    let st = json("/api/v1/status");
+    assert_eq!(st["role"], role, "{name}: {st}");
+    assert!(st["link"]["up"].is_boolean() && st["tun"]["mtu"].is_u64(), "{st}");
+    let stats = json("/api/v1/stats");
+    for section in ["link", "tun", "batching", "routing", "security", "drops"] {
+        assert!(stats[section].is_object(), "{name}: stats.{section}: {stats}");
+    }
+    assert!(json("/api/v1/neighbors").is_array(), "{name}");
+    let routes = json("/api/v1/routes");
+    if role == "rsu" {
+        assert!(routes["obus"].is_array(), "{name}: {routes}");
+        assert!(routes["uplink"].is_boolean(), "{name}: {routes}");
+        assert!(routes.get("backbone").is_some(), "{name}: {routes}");
+    } else {
+        let up = routes.get("upstream").unwrap_or_else(|| panic!("{routes}"));
+        assert!(up.is_null() || up["rsu"].is_string(), "{name}: {routes}");
+        assert!(routes["candidates"].is_array(), "{name}: {routes}");
+        assert!(routes["downstream"].is_array(), "{name}: {routes}");
+    }
+    let topo = json("/api/v1/topology");
+    assert!(topo.is_object() && topo["id"].is_string(), "{name}: {topo}");
+    let (code, metrics) = get("/metrics");
+    assert_eq!(code, 200, "{name}");
+    assert!(metrics.contains("v2x_link_rx_frames_total"), "{name}: {metrics}");
+}
+
+#[test]
+fn every_endpoint_answers_its_shape_from_the_first_request() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::star(1));
+    let opts = NodeOptions::default();
+    // Several starts: the first request lands at a different point of the
+    // daemon's start-up each time.
+    for round in 0..4 {
+        tb.start(0, &opts);
+        check_every_endpoint_at_start(&tb, 0, "rsu");
+        tb.start(1, &opts);
+        check_every_endpoint_at_start(&tb, 1, "obu");
+        if round < 3 {
+            assert_eq!(tb.stop(1), Some(0));
+            assert_eq!(tb.stop(0), Some(0));
+        }
+    }
+    // Once attached, the same endpoints carry the attachment.
+    tb.wait_ready(Duration::from_secs(15));
+    assert!(tb.upstream(1).is_some());
+}

@@ -671,6 +671,18 @@ impl Testbed {
         .map_err(|_| "API thread panicked".to_string())?
     }
 
+    /// POST a JSON `body` to `path` on node `i`'s API.
+    pub fn api_post(&self, i: usize, path: &str, body: &str) -> Result<(u16, String), String> {
+        let ns = self.nodes[i].ns.clone();
+        let (path, body) = (path.to_string(), body.to_string());
+        std::thread::spawn(move || {
+            cmd::enter_netns(&ns)?;
+            node_lib::show::http_request("127.0.0.1:9100", "POST", &path, Some(&body))
+        })
+        .join()
+        .map_err(|_| "API thread panicked".to_string())?
+    }
+
     /// GET JSON from node `i`'s API. A daemon that does not accept the
     /// connection yet (just restarted) is asked again for up to
     /// [`API_RETRY`]; any other failure is an error at once.

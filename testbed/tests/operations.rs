@@ -896,3 +896,93 @@ fn every_endpoint_answers_its_shape_from_the_first_request() {
     tb.wait_ready(Duration::from_secs(15));
     assert!(tb.upstream(1).is_some());
 }
+
+/// The shape of a JSON value: objects keep their keys, arrays the union
+/// of their elements' shapes, and every leaf becomes its type.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => {
+            let mut merged = Value::Null;
+            for x in a {
+                merged = merge_shapes(merged, shape(x));
+            }
+            Value::Array(vec![merged])
+        }
+        Value::Null => Value::Null,
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+    }
+}
+
+fn merge_shapes(a: Value, b: Value) -> Value {
+    match (a, b) {
+        (Value::Null, b) => b,
+        (a, Value::Null) => a,
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, v) in b {
+                let old = a.remove(&k).unwrap_or(Value::Null);
+                a.insert(k, merge_shapes(old, v));
+            }
+            Value::Object(a)
+        }
+        (a, _) => a,
+    }
+}
+
+/// The JSON every endpoint answers keeps its fields and their types: a
+/// relayed OBU (so every table has rows) compared with the shapes recorded
+/// in `api_shapes.json` (`V2XD_RECORD_API_SHAPES=1` writes that file anew).
+#[test]
+fn api_answers_keep_their_fields_and_types() {
+    require_testbed!();
+    let mut tb = Testbed::new(&Topology::chain(2));
+    tb.start_all(&NodeOptions::default());
+    tb.wait_ready(Duration::from_secs(15));
+    assert!(tb.wait_rsu_routes(0, 2, Duration::from_secs(10)));
+    let relay = 1;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tb.api_json(relay, "/api/v1/routes")["downstream"]
+        .as_array()
+        .is_none_or(|a| a.is_empty())
+    {
+        assert!(Instant::now() < deadline, "the relay learns its downstream OBU");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut got = serde_json::Map::new();
+    for (i, role) in [(0, "rsu"), (relay, "obu")] {
+        for path in [
+            "/readyz",
+            "/api/v1/status",
+            "/api/v1/stats",
+            "/api/v1/neighbors",
+            "/api/v1/routes",
+            "/api/v1/topology",
+        ] {
+            got.insert(format!("{role} {path}"), shape(&tb.api_json(i, path)));
+        }
+    }
+    let probe = serde_json::json!({"target": tb.nodes[0].mac}).to_string();
+    let (code, body) = tb.api_post(2, "/api/v1/probe", &probe).unwrap();
+    assert_eq!(code, 200, "{body}");
+    got.insert(
+        "obu POST /api/v1/probe".into(),
+        shape(&serde_json::from_str(&body).unwrap()),
+    );
+    let got = Value::Object(got);
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_shapes.json");
+    if std::env::var_os("V2XD_RECORD_API_SHAPES").is_some() {
+        std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for (endpoint, w) in want.as_object().unwrap() {
+        assert_eq!(
+            &got[endpoint],
+            w,
+            "{endpoint}: the answer's fields or types changed\n got: {}\nwant: {w}",
+            got[endpoint]
+        );
+    }
+    assert_eq!(got.as_object().unwrap().len(), want.as_object().unwrap().len());
+}

@@ -2,13 +2,15 @@
 
 use crate::config::Config;
 use crate::dataplane::Shared;
+use api::paths;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::NodeId;
-use serde_json::{json, Value};
+use serde_json::json;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Facts fixed at start, shown by `/api/v1/status`.
@@ -39,24 +41,27 @@ pub struct ApiState {
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/stats", get(stats))
-        .route("/api/v1/neighbors", get(neighbors))
-        .route("/api/v1/routes", get(routes))
-        .route("/api/v1/topology", get(topology))
-        .route("/api/v1/probe", post(probe))
-        .route("/metrics", get(metrics))
+        .route(paths::HEALTHZ, get(|| async { "ok\n" }))
+        .route(paths::READYZ, get(readyz))
+        .route(paths::STATUS, get(status))
+        .route(paths::STATS, get(stats))
+        .route(paths::NEIGHBORS, get(neighbors))
+        .route(paths::ROUTES, get(routes))
+        .route(paths::TOPOLOGY, get(topology))
+        .route(paths::PROBE, post(probe))
+        .route(paths::METRICS, get(metrics))
         .with_state(state)
 }
 
 async fn readyz(State(s): State<ApiState>) -> Response {
     let snap = s.shared.snapshot();
-    let link_up = s.shared.link_up.load(std::sync::atomic::Ordering::Relaxed);
-    let body =
-        json!({ "ready": snap.ready && link_up, "link_up": link_up, "role_ready": snap.ready });
-    let code = if snap.ready && link_up {
+    let link_up = s.shared.link_up.load(Ordering::Relaxed);
+    let body = api::Readiness {
+        ready: snap.ready && link_up,
+        link_up,
+        role_ready: snap.ready,
+    };
+    let code = if body.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -64,42 +69,47 @@ async fn readyz(State(s): State<ApiState>) -> Response {
     (code, Json(body)).into_response()
 }
 
-async fn status(State(s): State<ApiState>) -> Json<Value> {
-    let cfg = s.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let i = &s.info;
-    Json(json!({
-        "role": i.role,
-        "id": i.id,
-        "mac": i.mac,
-        "version": i.version,
-        "uptime_seconds": s.shared.uptime().as_secs_f64(),
-        "link": {
-            "interface": i.link_interface,
-            "mtu": i.link_mtu,
-            "ethertype": format!("0x{:04x}", i.ethertype),
-            "up": s.shared.link_up.load(std::sync::atomic::Ordering::Relaxed),
-        },
-        "tun": {
-            "name": i.tun_name,
-            "mtu": i.tun_mtu,
-            "addresses": cfg.tun_addresses,
-            "offload": i.tun_offload,
-            "udp_offload": i.tun_udp_offload,
-        },
-        "dataplane": {
-            "realtime": s.shared.realtime.load(std::sync::atomic::Ordering::Relaxed),
-            "realtime_switches": s.shared.realtime_switches.load(std::sync::atomic::Ordering::Relaxed),
-        },
-        "config": {
-            "routing": cfg.routing,
-            "batching": cfg.batching,
-            "dataplane": cfg.dataplane,
-            "log_level": cfg.log_level,
-        },
-    }))
+/// A section of the configuration as its TOML table.
+fn table(v: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-async fn stats(State(s): State<ApiState>) -> Json<Value> {
+async fn status(State(s): State<ApiState>) -> Json<api::Status> {
+    let cfg = s.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let i = &s.info;
+    Json(api::Status {
+        role: i.role.into(),
+        id: i.id,
+        mac: i.mac,
+        version: i.version.into(),
+        uptime_seconds: s.shared.uptime().as_secs_f64(),
+        link: api::LinkStatus {
+            interface: i.link_interface.clone(),
+            mtu: i.link_mtu,
+            ethertype: format!("0x{:04x}", i.ethertype),
+            up: s.shared.link_up.load(Ordering::Relaxed),
+        },
+        tun: api::TunStatus {
+            name: i.tun_name.clone(),
+            mtu: i.tun_mtu,
+            addresses: cfg.tun_addresses.clone(),
+            offload: i.tun_offload,
+            udp_offload: i.tun_udp_offload,
+        },
+        dataplane: api::DataplaneStatus {
+            realtime: s.shared.realtime.load(Ordering::Relaxed),
+            realtime_switches: s.shared.realtime_switches.load(Ordering::Relaxed),
+        },
+        config: api::StatusConfig {
+            routing: table(&cfg.routing),
+            batching: table(&cfg.batching),
+            dataplane: table(&cfg.dataplane),
+            log_level: cfg.log_level.clone(),
+        },
+    })
+}
+
+async fn stats(State(s): State<ApiState>) -> Json<api::Stats> {
     let b = s
         .config
         .lock()
@@ -107,56 +117,32 @@ async fn stats(State(s): State<ApiState>) -> Json<Value> {
         .batching
         .clone();
     let mut v = crate::stats_json::stats(&s.shared.counters, b.enabled, b.max_batch, b.aggregate);
-    let busy = s
-        .shared
-        .channel_busy_permille
-        .load(std::sync::atomic::Ordering::Relaxed);
-    v["airtime"]["channel_busy_ratio"] = (busy as f64 / 1000.0).into();
+    let busy = s.shared.channel_busy_permille.load(Ordering::Relaxed);
+    v.airtime.channel_busy_ratio = busy as f64 / 1000.0;
     Json(v)
 }
 
-async fn neighbors(State(s): State<ApiState>) -> Json<Value> {
+async fn neighbors(State(s): State<ApiState>) -> Json<Vec<api::Neighbor>> {
     Json(s.shared.snapshot().neighbors)
 }
 
-async fn routes(State(s): State<ApiState>) -> Json<Value> {
+async fn routes(State(s): State<ApiState>) -> Json<api::Routes> {
     let mut routes = s.shared.snapshot().routes;
-    if s.info.role == "rsu" {
-        let backbone = s
+    if let api::Routes::Rsu(r) = &mut routes {
+        r.backbone = s
             .shared
             .backbone
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if let Value::Object(m) = &mut routes {
-            m.insert(
-                "backbone".into(),
-                serde_json::to_value(backbone).unwrap_or(Value::Null),
-            );
-        }
     }
     Json(routes)
 }
 
 /// The cell as a tree (an RSU's; an OBU shows its own descendants).
-async fn topology(State(s): State<ApiState>) -> Json<Value> {
+async fn topology(State(s): State<ApiState>) -> Json<api::TopologyNode> {
     let routes = s.shared.snapshot().routes;
-    let obus = routes
-        .get("obus")
-        .or_else(|| routes.get("downstream"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    Json(crate::topology::tree(&s.info.id.to_string(), &obus))
-}
-
-#[derive(serde::Deserialize)]
-struct ProbeBody {
-    /// A node id (aa:bb:cc:dd:ee:ff) or an IP address.
-    target: String,
-    /// Hops the probe may take (traceroute sends 1, 2, ...).
-    ttl: Option<u8>,
-    timeout_ms: Option<u64>,
+    Json(crate::topology::tree(s.info.id, routes.downstream()))
 }
 
 /// Longest a probe may wait for its answer.
@@ -164,7 +150,7 @@ const PROBE_TIMEOUT_MAX_MS: u64 = 10_000;
 
 /// Sends one overlay probe and waits for its answer: the target's reply,
 /// a relay's "TTL exceeded", the reason it could not go, or a timeout.
-async fn probe(State(s): State<ApiState>, Json(b): Json<ProbeBody>) -> Response {
+async fn probe(State(s): State<ApiState>, Json(b): Json<api::ProbeRequest>) -> Response {
     let target = match parse_target(&b.target) {
         Ok(t) => t,
         Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
@@ -177,24 +163,27 @@ async fn probe(State(s): State<ApiState>, Json(b): Json<ProbeBody>) -> Response 
     let started = std::time::Instant::now();
     loop {
         if let Some(r) = s.shared.take_probe_result(id) {
-            return Json(json!({
-                "target": b.target,
-                "ttl": ttl,
-                "answered": r.kind == "reply" || r.kind == "ttl_exceeded",
-                "kind": r.kind,
-                "from": r.from,
-                "hops": r.hops,
-                "rtt_ms": r.rtt_us as f64 / 1000.0,
-            }))
+            return Json(api::ProbeAnswer {
+                target: b.target,
+                ttl,
+                answered: r.kind == "reply" || r.kind == "ttl_exceeded",
+                kind: r.kind.into(),
+                from: Some(r.from),
+                hops: Some(r.hops),
+                rtt_ms: Some(r.rtt_us as f64 / 1000.0),
+            })
             .into_response();
         }
         if started.elapsed() >= timeout {
-            return Json(json!({
-                "target": b.target,
-                "ttl": ttl,
-                "answered": false,
-                "kind": "timeout",
-            }))
+            return Json(api::ProbeAnswer {
+                target: b.target,
+                ttl,
+                answered: false,
+                kind: "timeout".into(),
+                from: None,
+                hops: None,
+                rtt_ms: None,
+            })
             .into_response();
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;

@@ -20,7 +20,6 @@ use crate::kernel_routes::{KernelRoute, KernelRoutes};
 use common::counters::Counters;
 use common::ip::IpPrefix;
 use protocol::export::ExportedRoute;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,29 +41,7 @@ pub const UPLINK_UP: u8 = 1;
 pub const UPLINK_DOWN: u8 = 2;
 
 /// What the API shows (`/api/v1/routes`, `backbone`).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct BackboneStatus {
-    pub export_routes: bool,
-    pub table: u32,
-    pub protocol: u8,
-    /// `None`: no `uplink_check`.
-    pub uplink: Option<bool>,
-    pub uplink_check: Option<IpPrefix>,
-    /// Routes in the kernel now.
-    pub routes: Vec<InstalledRoute>,
-    /// Wanted but not installed (failing; retried every second).
-    pub pending: usize,
-    pub last_error: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct InstalledRoute {
-    pub prefix: IpPrefix,
-    pub metric: u32,
-    /// The OBU it leads to (RSU exports), and its attachment sequence.
-    pub obu: Option<common::NodeId>,
-    pub attach_seq: Option<u32>,
-}
+pub use api::{BackboneStatus, InstalledRoute};
 
 /// What routes are wanted: the role's exports (RSU) or fixed (OBU).
 pub enum Wanted {

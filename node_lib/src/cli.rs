@@ -1,6 +1,7 @@
 //! The command line shared by `obu` and `rsu`.
 
 use crate::config::RoleKind;
+use crate::show::{Format, ShowWhat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -72,22 +73,6 @@ pub enum Command {
     },
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShowWhat {
-    Neighbors,
-    Routes,
-    Stats,
-    /// The cell as a tree: OBUs under their relays, hops, link quality.
-    Topology,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Dot,
-}
-
 /// The command line of `obu` or `rsu` as a [`clap::Command`], named after
 /// the role: for documentation generated from it (man pages).
 pub fn command(kind: RoleKind) -> clap::Command {
@@ -106,7 +91,7 @@ pub fn main(kind: RoleKind, run: fn(&std::path::Path, bool) -> i32) -> i32 {
         .config
         .unwrap_or_else(|| PathBuf::from(format!("/etc/v2xd/{}.toml", kind.as_str())));
     match cli.command {
-        Some(Command::Show { what, api, format }) => crate::show::run(kind, what, &api, format),
+        Some(Command::Show { what, api, format }) => crate::show::run(what, &api, format),
         Some(Command::Ping {
             target,
             count,

@@ -125,18 +125,17 @@ pub fn run<R: Role>(
                 .unwrap_or(0),
         ),
     });
-    let shared = match Shared::new(counters) {
+    // The API answers from its first request: its tables start as the
+    // role's empty ones (an RSU with no OBU, an OBU with no upstream), never
+    // as `null`, before the data plane has taken its first snapshot.
+    let first = role.snapshot(common::Time::ZERO);
+    let shared = match Shared::new(counters, first) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {e}");
             return 1;
         }
     };
-    // The API answers from its first request: its tables start as the
-    // role's empty ones (an RSU with no OBU, an OBU with no upstream), never
-    // as `null`, before the data plane has taken its first snapshot.
-    *shared.snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
-        role.snapshot(common::Time::ZERO);
     let info = NodeInfo {
         role: kind.as_str(),
         id,

@@ -241,7 +241,9 @@ pub struct Shared {
 const MAX_PROBE_RESULTS: usize = 1024;
 
 impl Shared {
-    pub fn new(counters: Arc<Counters>) -> io::Result<Shared> {
+    /// `first`: the role's snapshot before the data plane runs (the API
+    /// answers from it until the loop's first one).
+    pub fn new(counters: Arc<Counters>, first: RoleSnapshot) -> io::Result<Shared> {
         Ok(Shared {
             counters,
             started: Instant::now(),
@@ -251,7 +253,7 @@ impl Shared {
             link_up: AtomicBool::new(true),
             realtime: AtomicBool::new(false),
             realtime_switches: AtomicU64::new(0),
-            snapshot: Mutex::new(RoleSnapshot::default()),
+            snapshot: Mutex::new(first),
             routing_update: Mutex::new(None),
             security_update: Mutex::new(None),
             exports: tokio::sync::watch::Sender::new(Arc::new(Vec::new())),

@@ -3,26 +3,17 @@
 //! traceroute`. The daemon sends the probes (signed in the secure modes)
 //! and reports each answer; this side prints them.
 
-use serde_json::{json, Value};
+use api::{ProbeAnswer, ProbeRequest};
 use std::time::{Duration, Instant};
 
 /// One probe through the API.
-fn probe(api: &str, target: &str, ttl: u8, timeout: f64) -> Result<Value, String> {
-    let body = json!({
-        "target": target,
-        "ttl": ttl,
-        "timeout_ms": (timeout * 1000.0).clamp(1.0, 10_000.0) as u64,
+fn probe(api: &api::Client, target: &str, ttl: u8, timeout: f64) -> Result<ProbeAnswer, String> {
+    api.probe(&ProbeRequest {
+        target: target.to_string(),
+        ttl: Some(ttl),
+        timeout_ms: Some((timeout * 1000.0).clamp(1.0, 10_000.0) as u64),
     })
-    .to_string();
-    let (code, text) = crate::show::http_request(api, "POST", "/api/v1/probe", Some(&body))?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| format!("bad JSON from the API: {e}"))?;
-    if code != 200 {
-        return Err(v["error"]
-            .as_str()
-            .map_or(format!("HTTP {code}"), str::to_string));
-    }
-    Ok(v)
+    .map_err(|e| e.to_string())
 }
 
 /// Why a probe got no answer, for people.
@@ -39,12 +30,13 @@ fn explain(kind: &str) -> &str {
 /// `ping`: `count` probes, `interval` seconds apart; exit 0 if any was
 /// answered by the target, 1 if none, 69 if the API is unreachable.
 pub fn ping(api: &str, target: &str, count: u32, interval: f64, timeout: f64) -> i32 {
+    let api = api::Client::new(api);
     println!("PING {target} over the v2x overlay");
     let (mut sent, mut got) = (0u32, 0u32);
     let mut rtts = Vec::new();
     for i in 0..count.max(1) {
         let t0 = Instant::now();
-        let r = match probe(api, target, 64, timeout) {
+        let r = match probe(&api, target, 64, timeout) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -52,16 +44,16 @@ pub fn ping(api: &str, target: &str, count: u32, interval: f64, timeout: f64) ->
             }
         };
         sent += 1;
-        let kind = r["kind"].as_str().unwrap_or("?");
+        let kind = r.kind.as_str();
         if kind == "reply" {
             got += 1;
-            let rtt = r["rtt_ms"].as_f64().unwrap_or(0.0);
+            let rtt = r.rtt_ms.unwrap_or(0.0);
             rtts.push(rtt);
             println!(
                 "reply from {}: seq={} hops={} time={:.2} ms",
-                r["from"].as_str().unwrap_or("?"),
+                r.from.map_or("?".to_string(), |f| f.to_string()),
                 i + 1,
-                r["hops"],
+                r.hops.unwrap_or(0),
                 rtt
             );
         } else {
@@ -85,21 +77,22 @@ pub fn ping(api: &str, target: &str, count: u32, interval: f64, timeout: f64) ->
 
 /// `traceroute`: probes with TTL 1, 2, ... until the target answers.
 pub fn traceroute(api: &str, target: &str, max_hops: u8, timeout: f64) -> i32 {
+    let api = api::Client::new(api);
     println!("traceroute to {target} over the v2x overlay, {max_hops} hops max");
     for ttl in 1..=max_hops.max(1) {
-        let r = match probe(api, target, ttl, timeout) {
+        let r = match probe(&api, target, ttl, timeout) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
                 return crate::daemon::EX_UNAVAILABLE;
             }
         };
-        let kind = r["kind"].as_str().unwrap_or("?");
+        let kind = r.kind.as_str();
         match kind {
             "reply" | "ttl_exceeded" => println!(
                 "{ttl:>2}  {}  {:.2} ms",
-                r["from"].as_str().unwrap_or("?"),
-                r["rtt_ms"].as_f64().unwrap_or(0.0)
+                r.from.map_or("?".to_string(), |f| f.to_string()),
+                r.rtt_ms.unwrap_or(0.0)
             ),
             other => println!("{ttl:>2}  *  ({})", explain(other)),
         }

@@ -21,7 +21,6 @@ use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
 use protocol::seqwin::SeqCheck;
 use secure::control;
-use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -1328,42 +1327,34 @@ impl Role for Obu {
         let mut candidates = Vec::new();
         for (rsu, info) in &self.rsus {
             for (nh, c) in &info.candidates {
-                candidates.push(json!({
-                    "rsu": rsu,
-                    "uplink": info.uplink,
-                    "preference": info.preference,
-                    "next_hop": nh,
-                    "hops": c.hops,
-                    "reception_ratio": c.window.ratio_permille() as f64 / 1000.0,
-                    "last_heard_ms": now.since(c.last_heard).as_millis() as u64,
-                }));
+                candidates.push(api::Candidate {
+                    rsu: *rsu,
+                    uplink: info.uplink,
+                    preference: info.preference,
+                    next_hop: *nh,
+                    hops: c.hops,
+                    reception_ratio: c.window.ratio_permille() as f64 / 1000.0,
+                    last_heard_ms: now.since(c.last_heard).as_millis() as u64,
+                });
             }
         }
-        candidates.sort_by(|a, b| {
-            (
-                a["rsu"].as_str(),
-                a["hops"].as_u64(),
-                a["next_hop"].as_str(),
-            )
-                .cmp(&(
-                    b["rsu"].as_str(),
-                    b["hops"].as_u64(),
-                    b["next_hop"].as_str(),
-                ))
+        candidates.sort_by_key(|c| (c.rsu, c.hops, c.next_hop));
+        let upstream = self.upstream.map(|u| api::Upstream {
+            rsu: u.rsu,
+            next_hop: u.next_hop,
+            hops: u.hops,
+            attach_seq: self.attach_seq,
         });
-        let upstream = self
-            .upstream
-            .map(|u| json!({ "rsu": u.rsu, "next_hop": u.next_hop, "hops": u.hops, "attach_seq": self.attach_seq }));
         let core = &self.core;
         RoleSnapshot {
             ready: self.upstream.is_some(),
             neighbor_count: core.neighbors.len(),
             route_count: core.downstream.len() + usize::from(self.upstream.is_some()),
-            neighbors: core.neighbors.to_json(now),
-            routes: json!({
-                "upstream": upstream,
-                "candidates": candidates,
-                "downstream": core.downstream.to_json(now),
+            neighbors: core.neighbors.to_api(now),
+            routes: api::Routes::Obu(api::ObuRoutes {
+                upstream,
+                candidates,
+                downstream: core.downstream.to_api(now),
             }),
         }
     }

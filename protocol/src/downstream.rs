@@ -198,28 +198,26 @@ impl DownstreamTable {
         self.routes.iter()
     }
 
-    /// JSON list for the API: id, next_hop, hops, addresses.
-    pub fn to_json(&self, now: Time) -> serde_json::Value {
+    /// The list for the API, sorted by id.
+    pub fn to_api(&self, now: Time) -> Vec<api::DownstreamRoute> {
         let mut v: Vec<_> = self
             .routes
             .iter()
-            .map(|(id, r)| {
-                serde_json::json!({
-                    "id": id,
-                    "next_hop": r.next_hop,
-                    "hops": r.hops,
-                    "addresses": r.addrs.as_slice(),
-                    "rsu": r.rsu,
-                    "age_ms": now.since(r.last_seen).as_millis() as u64,
-                    "rtt_us": r.rtt_us,
-                    "attach_seq": r.attach_seq,
-                    "parent": r.parent,
-                    "link_quality_pct": r.quality_pct,
-                })
+            .map(|(id, r)| api::DownstreamRoute {
+                id: *id,
+                next_hop: r.next_hop,
+                hops: r.hops,
+                addresses: r.addrs.as_slice().to_vec(),
+                rsu: r.rsu,
+                age_ms: now.since(r.last_seen).as_millis() as u64,
+                rtt_us: r.rtt_us,
+                attach_seq: r.attach_seq,
+                parent: r.parent,
+                link_quality_pct: r.quality_pct,
             })
             .collect();
-        v.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        serde_json::Value::Array(v)
+        v.sort_by_key(|r| r.id);
+        v
     }
 }
 

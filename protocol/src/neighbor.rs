@@ -77,21 +77,19 @@ impl NeighborTable {
         self.map.iter()
     }
 
-    /// JSON list for the API, sorted by id.
-    pub fn to_json(&self, now: Time) -> serde_json::Value {
+    /// The list for the API, sorted by id.
+    pub fn to_api(&self, now: Time) -> Vec<api::Neighbor> {
         let mut v: Vec<_> = self
             .map
             .iter()
-            .map(|(mac, n)| {
-                serde_json::json!({
-                    "id": mac,
-                    "last_heard_ms": now.since(n.last_heard).as_millis() as u64,
-                    "frames": n.frames,
-                })
+            .map(|(mac, n)| api::Neighbor {
+                id: *mac,
+                last_heard_ms: now.since(n.last_heard).as_millis() as u64,
+                frames: n.frames,
             })
             .collect();
-        v.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        serde_json::Value::Array(v)
+        v.sort_by_key(|n| n.id);
+        v
     }
 }
 

@@ -9,12 +9,14 @@ use common::counters::DropReason;
 use common::Time;
 
 /// What the API shows of a role's state, refreshed by the data-plane loop.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct RoleSnapshot {
     /// OBU: an upstream is chosen. RSU: always true once running.
     pub ready: bool,
-    pub neighbors: serde_json::Value,
-    pub routes: serde_json::Value,
+    /// `/api/v1/neighbors`.
+    pub neighbors: Vec<api::Neighbor>,
+    /// `/api/v1/routes` (an RSU's `backbone` is filled in by the API).
+    pub routes: api::Routes,
     pub neighbor_count: usize,
     pub route_count: usize,
 }

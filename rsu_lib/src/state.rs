@@ -19,7 +19,6 @@ use protocol::probe::ProbeRoute;
 use protocol::ratelimit::CostLimiter;
 use protocol::role::{Role, RoleSnapshot};
 use protocol::security::Verdict;
-use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -578,11 +577,12 @@ impl Role for Rsu {
             ready: true,
             neighbor_count: core.neighbors.len(),
             route_count: core.downstream.len(),
-            neighbors: core.neighbors.to_json(now),
-            routes: json!({
-                "obus": core.downstream.to_json(now),
-                "uplink": self.uplink,
-                "preference": self.preference,
+            neighbors: core.neighbors.to_api(now),
+            routes: api::Routes::Rsu(api::RsuRoutes {
+                obus: core.downstream.to_api(now),
+                uplink: self.uplink,
+                preference: self.preference,
+                backbone: None,
             }),
         }
     }

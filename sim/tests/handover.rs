@@ -232,13 +232,13 @@ fn uplink_state_reaches_the_obu_and_an_rsu_without_one_is_left() {
     });
     let left = left.expect("left RSU 0");
     assert!(left <= Duration::from_millis(300), "left after {left:?}");
-    let routes = s.nodes[2].obu().expect("obu").snapshot(s.now).routes;
-    let c = routes["candidates"]
-        .as_array()
-        .expect("candidates")
+    let api::Routes::Obu(routes) = s.nodes[2].obu().expect("obu").snapshot(s.now).routes else {
+        panic!("an OBU's routes");
+    };
+    let c = routes
+        .candidates
         .iter()
-        .find(|c| c["rsu"] == serde_json::json!(NodeId::to_string(&mac(0))))
-        .cloned()
+        .find(|c| c.rsu == mac(0))
         .expect("RSU 0 candidate");
-    assert_eq!(c["uplink"], false, "{routes}");
+    assert!(!c.uplink, "{routes:?}");
 }

@@ -157,13 +157,13 @@ fn forged_far_ahead_beacons_lock_nobody_out_after_the_attack() {
         );
         // The real RSU is heard again at a full reception ratio.
         s.run_for(Duration::from_secs(2));
-        let routes = s.nodes[1].obu().expect("obu").snapshot(s.now).routes;
-        let ratio = routes["candidates"][0]["reception_ratio"]
-            .as_f64()
-            .unwrap_or(0.0);
+        let api::Routes::Obu(routes) = s.nodes[1].obu().expect("obu").snapshot(s.now).routes else {
+            panic!("an OBU's routes");
+        };
+        let ratio = routes.candidates.first().map_or(0.0, |c| c.reception_ratio);
         assert!(
             ratio >= 0.9,
-            "same epoch {same_epoch}: ratio {ratio}: {routes}"
+            "same epoch {same_epoch}: ratio {ratio}: {routes:?}"
         );
         let c = &s.nodes[1].counters;
         if same_epoch {

@@ -94,6 +94,8 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 /// Longest a daemon may take from its start to answering its API (a debug
 /// build on a loaded 2-core machine takes well under a second).
 pub const START_WAIT: Duration = Duration::from_secs(20);
+/// Where the generated configs put each daemon's API (in its namespace).
+pub const API_ADDR: &str = "127.0.0.1:9100";
 /// How long an API read waits for a daemon that refuses connections (it
 /// is restarting) before it fails.
 pub const API_RETRY: Duration = Duration::from_secs(5);
@@ -659,49 +661,63 @@ impl Testbed {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// GET `path` from node `i`'s API (inside its namespace).
-    pub fn api(&self, i: usize, path: &str) -> Result<(u16, String), String> {
+    /// Runs `f` with a client of node `i`'s API, from a thread inside the
+    /// node's namespace (the API listens on the namespace's loopback).
+    pub fn with_api<T: Send + 'static>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&api::Client) -> T + Send + 'static,
+    ) -> Result<T, String> {
         let ns = self.nodes[i].ns.clone();
-        let path = path.to_string();
         std::thread::spawn(move || {
             cmd::enter_netns(&ns)?;
-            node_lib::show::http_get("127.0.0.1:9100", &path)
+            Ok(f(&api::Client::new(API_ADDR)))
         })
         .join()
         .map_err(|_| "API thread panicked".to_string())?
+    }
+
+    /// GET `path` from node `i`'s API: the status code and the body.
+    pub fn api(&self, i: usize, path: &str) -> Result<(u16, String), String> {
+        let path = path.to_string();
+        self.with_api(i, move |c| c.get_raw(&path).map_err(|e| e.to_string()))?
     }
 
     /// POST a JSON `body` to `path` on node `i`'s API.
     pub fn api_post(&self, i: usize, path: &str, body: &str) -> Result<(u16, String), String> {
-        let ns = self.nodes[i].ns.clone();
-        let (path, body) = (path.to_string(), body.to_string());
-        std::thread::spawn(move || {
-            cmd::enter_netns(&ns)?;
-            node_lib::show::http_request("127.0.0.1:9100", "POST", &path, Some(&body))
-        })
-        .join()
-        .map_err(|_| "API thread panicked".to_string())?
+        let path = path.to_string();
+        let body: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        self.with_api(i, move |c| {
+            c.post_raw(&path, &body).map_err(|e| e.to_string())
+        })?
     }
 
-    /// GET JSON from node `i`'s API. A daemon that does not accept the
-    /// connection yet (just restarted) is asked again for up to
-    /// [`API_RETRY`]; any other failure is an error at once.
-    pub fn try_api_json(&self, i: usize, path: &str) -> Result<serde_json::Value, String> {
+    /// GET `path` from node `i`'s API as `T` (an answer's type, or
+    /// `serde_json::Value`). A daemon that does not accept the connection
+    /// yet (just restarted) is asked again for up to [`API_RETRY`]; any
+    /// other failure is an error at once.
+    pub fn try_api<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        i: usize,
+        path: &str,
+    ) -> Result<T, String> {
         let name = &self.nodes[i].name;
         let deadline = Instant::now() + API_RETRY;
-        let (code, body) = loop {
-            match self.api(i, path) {
-                Ok(answer) => break answer,
-                Err(e) if Instant::now() < deadline && e.contains("cannot connect") => {
+        loop {
+            let p = path.to_string();
+            match self.with_api(i, move |c| c.get::<T>(&p))? {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_connect() && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10))
                 }
                 Err(e) => return Err(format!("{name}: {path}: {e}")),
             }
-        };
-        if code != 200 {
-            return Err(format!("{name}: {path}: HTTP {code}: {body}"));
         }
-        serde_json::from_str(&body).map_err(|e| format!("{name}: {path}: {e}: {body}"))
+    }
+
+    /// [`Testbed::try_api`] as JSON.
+    pub fn try_api_json(&self, i: usize, path: &str) -> Result<serde_json::Value, String> {
+        self.try_api(i, path)
     }
 
     /// GET JSON from node `i`'s API ([`Testbed::try_api_json`]), panicking
@@ -967,11 +983,16 @@ impl Testbed {
 
     /// Node `i`'s current upstream as (rsu index, next-hop index).
     pub fn upstream(&self, i: usize) -> Option<(usize, usize)> {
-        let r = self.api_json(i, "/api/v1/routes");
-        let u = &r["upstream"];
+        let routes: api::Routes = self
+            .try_api(i, api::paths::ROUTES)
+            .unwrap_or_else(|e| panic!("{e}; log ends:\n{}", self.log_tail(i, 30)));
+        let api::Routes::Obu(o) = routes else {
+            return None;
+        };
+        let u = o.upstream?;
         Some((
-            self.by_mac(u["rsu"].as_str()?)?,
-            self.by_mac(u["next_hop"].as_str()?)?,
+            self.by_mac(&u.rsu.to_string())?,
+            self.by_mac(&u.next_hop.to_string())?,
         ))
     }
 

@@ -847,14 +847,24 @@ fn check_every_endpoint_at_start(tb: &Testbed, i: usize, role: &str) {
     let (code, body) = get("/readyz");
     assert!(code == 200 || code == 503, "{name} /readyz: {code} {body}");
     let ready: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(ready["ready"].as_bool(), Some(code == 200), "{name}: {ready}");
+    assert_eq!(
+        ready["ready"].as_bool(),
+        Some(code == 200),
+        "{name}: {ready}"
+    );
     assert!(ready["link_up"].is_boolean(), "{name}: {ready}");
     let st = json("/api/v1/status");
     assert_eq!(st["role"], role, "{name}: {st}");
-    assert!(st["link"]["up"].is_boolean() && st["tun"]["mtu"].is_u64(), "{st}");
+    assert!(
+        st["link"]["up"].is_boolean() && st["tun"]["mtu"].is_u64(),
+        "{st}"
+    );
     let stats = json("/api/v1/stats");
     for section in ["link", "tun", "batching", "routing", "security", "drops"] {
-        assert!(stats[section].is_object(), "{name}: stats.{section}: {stats}");
+        assert!(
+            stats[section].is_object(),
+            "{name}: stats.{section}: {stats}"
+        );
     }
     assert!(json("/api/v1/neighbors").is_array(), "{name}");
     let routes = json("/api/v1/routes");
@@ -872,7 +882,10 @@ fn check_every_endpoint_at_start(tb: &Testbed, i: usize, role: &str) {
     assert!(topo.is_object() && topo["id"].is_string(), "{name}: {topo}");
     let (code, metrics) = get("/metrics");
     assert_eq!(code, 200, "{name}");
-    assert!(metrics.contains("v2x_link_rx_frames_total"), "{name}: {metrics}");
+    assert!(
+        metrics.contains("v2x_link_rx_frames_total"),
+        "{name}: {metrics}"
+    );
 }
 
 #[test]
@@ -947,7 +960,10 @@ fn api_answers_keep_their_fields_and_types() {
         .as_array()
         .is_none_or(|a| a.is_empty())
     {
-        assert!(Instant::now() < deadline, "the relay learns its downstream OBU");
+        assert!(
+            Instant::now() < deadline,
+            "the relay learns its downstream OBU"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut got = serde_json::Map::new();
@@ -978,11 +994,13 @@ fn api_answers_keep_their_fields_and_types() {
     let want: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     for (endpoint, w) in want.as_object().unwrap() {
         assert_eq!(
-            &got[endpoint],
-            w,
+            &got[endpoint], w,
             "{endpoint}: the answer's fields or types changed\n got: {}\nwant: {w}",
             got[endpoint]
         );
     }
-    assert_eq!(got.as_object().unwrap().len(), want.as_object().unwrap().len());
+    assert_eq!(
+        got.as_object().unwrap().len(),
+        want.as_object().unwrap().len()
+    );
 }

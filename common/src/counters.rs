@@ -206,74 +206,190 @@ fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-/// All counters of one node.
-#[derive(Default)]
-pub struct Counters {
-    pub link_rx_frames: AtomicU64,
-    pub link_rx_bytes: AtomicU64,
-    pub link_rx_messages: AtomicU64,
-    pub link_tx_frames: AtomicU64,
-    pub link_tx_bytes: AtomicU64,
-    pub link_tx_messages: AtomicU64,
-    pub tun_rx_packets: AtomicU64,
-    pub tun_rx_bytes: AtomicU64,
-    pub tun_tx_packets: AtomicU64,
-    pub tun_tx_bytes: AtomicU64,
-    /// Frames that carried more than one message.
-    pub aggregated_frames: AtomicU64,
-    /// Messages that rode in a frame with others (beyond the first).
-    pub aggregated_messages: AtomicU64,
-    /// sendmmsg calls that sent fewer frames than asked.
-    pub partial_sends: AtomicU64,
-    /// Sends retried after EAGAIN/ENOBUFS.
-    pub send_retries: AtomicU64,
-    pub link_errors: AtomicU64,
-    pub tun_errors: AtomicU64,
-    /// Upstream data turned around at the RSU toward another OBU.
-    pub v2v_turnaround: AtomicU64,
-    /// Data messages forwarded as a relay.
-    pub relayed: AtomicU64,
-    pub upstream_changes: AtomicU64,
-    /// Security handshakes completed (sessions established or renewed).
-    pub handshakes: AtomicU64,
-    /// Restarts of a peer noticed (an RSU beacon with a new epoch): its
-    /// sequence windows start afresh and, encrypted, the session is renewed.
-    pub restarts_seen: AtomicU64,
-    /// Sequence windows re-synchronised after a source's numbers jumped out
-    /// of them (a restart not otherwise seen, or the end of a forgery).
-    pub seq_resyncs: AtomicU64,
-    /// OBU: changes of RSU while the old one was still heard
-    /// (make-before-break: attached to the new one, then left the old).
-    pub handovers: AtomicU64,
-    /// RSU: OBUs that told us they left for another RSU (routes withdrawn).
-    pub obus_left: AtomicU64,
-    /// Secure modes. RSU: certificates sent to OBUs. OBU: certificates of
-    /// our own accepted from an RSU.
-    pub certs_issued: AtomicU64,
-    pub certs_accepted: AtomicU64,
-    /// Trust lists reloaded. RSU: OBUs cut (session and routes removed).
-    /// OBU: RSUs left because their keys are no longer trusted.
-    pub obus_revoked: AtomicU64,
-    /// Signed broadcasts whose certificate and signature checked out.
-    pub broadcasts_verified: AtomicU64,
-    /// RSU, `[backbone] export_routes`: kernel routes added or replaced,
-    /// removed, and operations that failed (retried).
-    pub backbone_installs: AtomicU64,
-    pub backbone_removals: AtomicU64,
-    pub backbone_failures: AtomicU64,
-    /// Airtime estimates (`common::airtime`), µs: our own frames by kind
-    /// (control, data), and the frames we heard.
-    pub airtime_tx_us: [AtomicU64; 2],
-    pub airtime_rx_us: AtomicU64,
-    /// TUN offload: super-packets read and cut into segments.
-    pub tso_packets: AtomicU64,
-    pub tso_segments: AtomicU64,
-    /// TUN offload: segments coalesced into super-packets on write.
-    pub gro_writes: AtomicU64,
-    pub gro_segments: AtomicU64,
-    pub drops: [AtomicU64; DropReason::ALL.len()],
-    pub syscalls: [AtomicU64; Syscall::ALL.len()],
-    pub batches: [BatchHistogram; Dir::ALL.len()],
+/// Which daemons export a counter as a Prometheus metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exported {
+    /// Both daemons (one of them may never count it).
+    Both,
+    /// Only an OBU's `/metrics` has it.
+    ObuOnly,
+    /// In `/api/v1/stats` only (derived, or exported otherwise).
+    No,
+}
+
+/// One counter of the table: where `/api/v1/stats` shows it, its
+/// Prometheus family (the sample gets `_total`), and what it means. The
+/// JSON stats, `/metrics`, `show stats` and the docs' counter list
+/// (docs/OPERATIONS.md, checked by a test) are all made from [`TABLE`].
+#[derive(Clone, Copy, Debug)]
+pub struct CounterDef {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub metric: &'static str,
+    pub exported: Exported,
+    pub help: &'static str,
+    pub read: fn(&Counters) -> u64,
+}
+
+impl CounterDef {
+    /// `section.key`, as docs and `show stats` name it.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.section, self.key)
+    }
+}
+
+/// The table of plain counters, one line each:
+/// `field: "section" "key" => "metric" Exported, "help"`. The macro makes
+/// the field in [`Counters`] and the [`TABLE`] entry from the same line.
+macro_rules! counter_table {
+    ($( $field:ident : $section:literal $key:literal => $metric:literal $exported:ident, $help:literal; )*) => {
+        /// All counters of one node.
+        #[derive(Default)]
+        pub struct Counters {
+            $( #[doc = $help] pub $field: AtomicU64, )*
+            /// Airtime estimates (`common::airtime`), µs: our own frames by
+            /// kind (control, data), and the frames we heard.
+            pub airtime_tx_us: [AtomicU64; 2],
+            pub airtime_rx_us: AtomicU64,
+            pub drops: [AtomicU64; DropReason::ALL.len()],
+            pub syscalls: [AtomicU64; Syscall::ALL.len()],
+            pub batches: [BatchHistogram; Dir::ALL.len()],
+        }
+
+        /// Every counter `/api/v1/stats` shows outside `drops`,
+        /// `batching.syscalls` and `batching.batches`: the plain ones, then
+        /// those derived from others.
+        pub const TABLE: &[CounterDef] = &[
+            $( CounterDef {
+                section: $section,
+                key: $key,
+                metric: $metric,
+                exported: Exported::$exported,
+                help: $help,
+                read: |c| c.$field.load(Ordering::Relaxed),
+            }, )*
+            CounterDef {
+                section: "batching",
+                key: "syscalls_total",
+                metric: "v2x_syscalls",
+                exported: Exported::No,
+                help: "Sum of all `batching.syscalls` counters (exported by operation).",
+                read: |c| Syscall::ALL.iter().map(|&s| c.syscalls(s)).sum(),
+            },
+            CounterDef {
+                section: "batching",
+                key: "packets_moved",
+                metric: "",
+                exported: Exported::No,
+                help: "`link.rx_frames + link.tx_frames + tun.rx_packets + tun.tx_packets`; `syscalls_total / packets_moved` is the syscall cost per packet.",
+                read: |c| {
+                    Counters::get(&c.link_rx_frames)
+                        + Counters::get(&c.link_tx_frames)
+                        + Counters::get(&c.tun_rx_packets)
+                        + Counters::get(&c.tun_tx_packets)
+                },
+            },
+            CounterDef {
+                section: "airtime",
+                key: "tx_control_us",
+                metric: "v2x_airtime_seconds",
+                exported: Exported::No,
+                help: "Estimated airtime of our frames carrying only control messages, µs (exported in seconds, `kind=\"control\"`).",
+                read: |c| Counters::get(&c.airtime_tx_us[0]),
+            },
+            CounterDef {
+                section: "airtime",
+                key: "tx_data_us",
+                metric: "v2x_airtime_seconds",
+                exported: Exported::No,
+                help: "Estimated airtime of our frames carrying data, µs (exported in seconds, `kind=\"data\"`).",
+                read: |c| Counters::get(&c.airtime_tx_us[1]),
+            },
+            CounterDef {
+                section: "airtime",
+                key: "rx_us",
+                metric: "v2x_airtime_heard_seconds",
+                exported: Exported::No,
+                help: "Estimated airtime of the frames this node heard, µs (exported in seconds).",
+                read: |c| Counters::get(&c.airtime_rx_us),
+            },
+        ];
+    };
+}
+
+counter_table! {
+    link_rx_frames: "link" "rx_frames" => "v2x_link_rx_frames" Both, "Frames received on the radio link.";
+    link_rx_bytes: "link" "rx_bytes" => "v2x_link_rx_bytes" Both, "Bytes received on the radio link (Ethernet frames, header included).";
+    link_rx_messages: "link" "rx_messages" => "v2x_link_rx_messages" Both, "Protocol messages received (several per aggregated frame).";
+    link_tx_frames: "link" "tx_frames" => "v2x_link_tx_frames" Both, "Frames sent on the radio link.";
+    link_tx_bytes: "link" "tx_bytes" => "v2x_link_tx_bytes" Both, "Bytes sent on the radio link (Ethernet frames, header included).";
+    link_tx_messages: "link" "tx_messages" => "v2x_link_tx_messages" Both, "Protocol messages sent.";
+    link_errors: "link" "errors" => "v2x_link_errors" Both, "Errors from the link socket (failed receives and sends).";
+    tun_rx_packets: "tun" "rx_packets" => "v2x_tun_rx_packets" Both, "IP packets read from the TUN device (sent by the host; a super-packet is one).";
+    tun_rx_bytes: "tun" "rx_bytes" => "v2x_tun_rx_bytes" Both, "Bytes read from the TUN device.";
+    tun_tx_packets: "tun" "tx_packets" => "v2x_tun_tx_packets" Both, "IP packets written to the TUN device (delivered to the host; every coalesced segment counts).";
+    tun_tx_bytes: "tun" "tx_bytes" => "v2x_tun_tx_bytes" Both, "Bytes written to the TUN device.";
+    tun_errors: "tun" "errors" => "v2x_tun_errors" Both, "Errors from the TUN device (each also counts as a `tun_error` drop).";
+    aggregated_frames: "batching" "aggregated_frames" => "v2x_aggregated_frames" Both, "Frames that carried more than one message.";
+    aggregated_messages: "batching" "aggregated_messages" => "v2x_aggregated_messages" Both, "Messages that shared a frame with an earlier one.";
+    partial_sends: "batching" "partial_sends" => "v2x_partial_sends" Both, "sendmmsg calls that sent fewer frames than asked.";
+    send_retries: "batching" "send_retries" => "v2x_send_retries" Both, "Sends retried after a full socket queue.";
+    tso_packets: "offload" "tso_packets" => "v2x_offload_tso_packets" Both, "TUN super-packets (TSO) cut into link-MTU segments.";
+    tso_segments: "offload" "tso_segments" => "v2x_offload_tso_segments" Both, "Segments cut from TUN super-packets.";
+    gro_writes: "offload" "gro_writes" => "v2x_offload_gro_writes" Both, "TUN writes that carried coalesced TCP segments or UDP datagrams.";
+    gro_segments: "offload" "gro_segments" => "v2x_offload_gro_segments" Both, "Segments and datagrams delivered through coalesced TUN writes.";
+    relayed: "routing" "relayed" => "v2x_relayed" Both, "Data messages forwarded for other nodes (only an OBU relays).";
+    v2v_turnaround: "routing" "v2v_turnaround" => "v2x_v2v_turnaround" Both, "RSU: upstream data turned around toward another attached OBU.";
+    upstream_changes: "routing" "upstream_changes" => "v2x_upstream_changes" ObuOnly, "OBU: upstream changes, including the first choice and the loss of all upstreams.";
+    handshakes: "routing" "handshakes" => "v2x_security_handshakes" Both, "Security handshakes completed (sessions established or renewed).";
+    restarts_seen: "routing" "restarts_seen" => "v2x_restarts_seen" Both, "OBU: RSU restarts noticed from the epoch in its beacons; encrypted, each renews the session at once.";
+    seq_resyncs: "routing" "seq_resyncs" => "v2x_seq_resyncs" Both, "Sequence windows re-synchronised after a source's numbers jumped out of them.";
+    handovers: "routing" "handovers" => "v2x_handovers" Both, "OBU: changes of RSU made before breaking (attached to the new RSU, then left the old one).";
+    obus_left: "routing" "obus_left" => "v2x_obus_left" Both, "RSU: OBUs that left for another RSU; their routes were withdrawn at once.";
+    certs_issued: "security" "certs_issued" => "v2x_certs_issued" Both, "RSU: certificates sent to attached OBUs (secure modes).";
+    certs_accepted: "security" "certs_accepted" => "v2x_certs_accepted" Both, "OBU: certificates for our own key accepted from a trusted RSU.";
+    obus_revoked: "security" "revoked" => "v2x_revoked" Both, "After a trust-list reload: OBUs cut (RSU), RSUs left (OBU).";
+    broadcasts_verified: "security" "broadcasts_verified" => "v2x_broadcasts_verified" Both, "Signed broadcasts whose certificate and signature checked out.";
+    backbone_installs: "backbone" "installs" => "v2x_backbone_route_installs" Both, "Kernel routes added or replaced (RSU exports, OBU `[tun] routes`).";
+    backbone_removals: "backbone" "removals" => "v2x_backbone_route_removals" Both, "Kernel routes removed (OBU left or expired, a new metric, the daemon stopping).";
+    backbone_failures: "backbone" "failures" => "v2x_backbone_route_failures" Both, "Kernel route operations that failed (each is retried within a second).";
+}
+
+/// The counter list of docs/OPERATIONS.md, made from [`TABLE`] (a test
+/// keeps the file equal to it).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| `/api/v1/stats` | Prometheus sample | Role | Meaning |\n|---|---|---|---|\n",
+    );
+    for d in TABLE {
+        let (sample, role) = match d.exported {
+            Exported::Both => (format!("`{}_total`", d.metric), "both"),
+            Exported::ObuOnly => (format!("`{}_total`", d.metric), "**OBU only**"),
+            Exported::No => ("–".to_string(), "both"),
+        };
+        out.push_str(&format!(
+            "| `{}` | {sample} | {role} | {} |\n",
+            d.name(),
+            d.help
+        ));
+    }
+    out
+}
+
+/// The table's counters of one section, in table order.
+pub fn section(name: &str) -> impl Iterator<Item = &'static CounterDef> + '_ {
+    TABLE.iter().filter(move |d| d.section == name)
+}
+
+/// The sections of [`TABLE`], in the order they first appear.
+pub fn sections() -> Vec<&'static str> {
+    let mut out: Vec<&str> = Vec::new();
+    for d in TABLE {
+        if !out.contains(&d.section) {
+            out.push(d.section);
+        }
+    }
+    out
 }
 
 impl Counters {

@@ -5,7 +5,7 @@
 
 use crate::config::RoleKind;
 use crate::dataplane::Shared;
-use common::counters::{Counters, Dir, DropReason, Syscall, BATCH_BUCKETS};
+use common::counters::{Counters, Dir, DropReason, Exported, Syscall, BATCH_BUCKETS, TABLE};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -56,179 +56,16 @@ fn tun_queue_drops(tun: &str) -> u64 {
 impl Collector for NodeCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), Error> {
         let c: &Counters = &self.shared.counters;
-        for (name, help, v) in [
-            (
-                "v2x_link_rx_frames",
-                "Frames received on the radio link.",
-                &c.link_rx_frames,
-            ),
-            (
-                "v2x_link_tx_frames",
-                "Frames sent on the radio link.",
-                &c.link_tx_frames,
-            ),
-            (
-                "v2x_link_rx_bytes",
-                "Bytes received on the radio link (Ethernet frames).",
-                &c.link_rx_bytes,
-            ),
-            (
-                "v2x_link_tx_bytes",
-                "Bytes sent on the radio link (Ethernet frames).",
-                &c.link_tx_bytes,
-            ),
-            (
-                "v2x_link_rx_messages",
-                "Protocol messages received (several per aggregated frame).",
-                &c.link_rx_messages,
-            ),
-            (
-                "v2x_link_tx_messages",
-                "Protocol messages sent.",
-                &c.link_tx_messages,
-            ),
-            (
-                "v2x_tun_rx_packets",
-                "IP packets read from the TUN device.",
-                &c.tun_rx_packets,
-            ),
-            (
-                "v2x_tun_tx_packets",
-                "IP packets written to the TUN device.",
-                &c.tun_tx_packets,
-            ),
-            (
-                "v2x_tun_rx_bytes",
-                "Bytes read from the TUN device.",
-                &c.tun_rx_bytes,
-            ),
-            (
-                "v2x_tun_tx_bytes",
-                "Bytes written to the TUN device.",
-                &c.tun_tx_bytes,
-            ),
-            (
-                "v2x_aggregated_frames",
-                "Frames that carried more than one message.",
-                &c.aggregated_frames,
-            ),
-            (
-                "v2x_aggregated_messages",
-                "Messages that shared a frame with an earlier one.",
-                &c.aggregated_messages,
-            ),
-            (
-                "v2x_partial_sends",
-                "sendmmsg calls that sent fewer frames than asked.",
-                &c.partial_sends,
-            ),
-            (
-                "v2x_send_retries",
-                "Sends retried after a full socket queue.",
-                &c.send_retries,
-            ),
-            (
-                "v2x_link_errors",
-                "Errors from the link socket.",
-                &c.link_errors,
-            ),
-            (
-                "v2x_tun_errors",
-                "Errors from the TUN device.",
-                &c.tun_errors,
-            ),
-            (
-                "v2x_relayed",
-                "Data messages forwarded for other nodes.",
-                &c.relayed,
-            ),
-            (
-                "v2x_v2v_turnaround",
-                "Upstream data turned around toward another OBU (RSU).",
-                &c.v2v_turnaround,
-            ),
-        ] {
-            counter(&mut e, name, help, get(v))?;
-        }
-        counter(
-            &mut e,
-            "v2x_security_handshakes",
-            "Security handshakes completed (sessions established or renewed).",
-            get(&c.handshakes),
-        )?;
-        counter(
-            &mut e,
-            "v2x_restarts_seen",
-            "Peer restarts noticed (an RSU beacon with a new epoch); encrypted, each renews the session at once.",
-            get(&c.restarts_seen),
-        )?;
-        counter(
-            &mut e,
-            "v2x_seq_resyncs",
-            "Sequence windows re-synchronised after a source's numbers jumped out of them.",
-            get(&c.seq_resyncs),
-        )?;
-        counter(
-            &mut e,
-            "v2x_handovers",
-            "OBU: changes of RSU made before breaking (attached to the new RSU, then left the old one).",
-            get(&c.handovers),
-        )?;
-        counter(
-            &mut e,
-            "v2x_obus_left",
-            "RSU: OBUs that left for another RSU; their routes were withdrawn at once.",
-            get(&c.obus_left),
-        )?;
-        counter(
-            &mut e,
-            "v2x_certs_issued",
-            "RSU: certificates sent to attached OBUs (secure modes).",
-            get(&c.certs_issued),
-        )?;
-        counter(
-            &mut e,
-            "v2x_certs_accepted",
-            "OBU: certificates for our own key accepted from a trusted RSU.",
-            get(&c.certs_accepted),
-        )?;
-        counter(
-            &mut e,
-            "v2x_revoked",
-            "After a trust-list reload: OBUs cut (RSU), RSUs left (OBU).",
-            get(&c.obus_revoked),
-        )?;
-        counter(
-            &mut e,
-            "v2x_broadcasts_verified",
-            "Signed broadcasts whose certificate and signature checked out.",
-            get(&c.broadcasts_verified),
-        )?;
-        counter(
-            &mut e,
-            "v2x_backbone_route_installs",
-            "RSU: kernel routes for attached OBUs added or replaced ([backbone] export_routes).",
-            get(&c.backbone_installs),
-        )?;
-        counter(
-            &mut e,
-            "v2x_backbone_route_removals",
-            "RSU: kernel routes for OBUs removed (left, expired, or the daemon stopping).",
-            get(&c.backbone_removals),
-        )?;
-        counter(
-            &mut e,
-            "v2x_backbone_route_failures",
-            "RSU: kernel route operations that failed (each is retried within a second).",
-            get(&c.backbone_failures),
-        )?;
-        if self.role == RoleKind::Obu {
-            counter(
-                &mut e,
-                "v2x_upstream_changes",
-                "Times the OBU changed its upstream.",
-                get(&c.upstream_changes),
-            )?;
+        // The counter table's exported counters.
+        for d in TABLE {
+            let exported = match d.exported {
+                Exported::Both => true,
+                Exported::ObuOnly => self.role == RoleKind::Obu,
+                Exported::No => false,
+            };
+            if exported {
+                counter(&mut e, d.metric, d.help, (d.read)(c))?;
+            }
         }
         counter(
             &mut e,

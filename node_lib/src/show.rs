@@ -3,6 +3,7 @@
 //! names them.
 
 use api::{Client, Neighbor, Routes, Stats, TopologyNode};
+use common::counters::TABLE;
 use serde::Serialize;
 
 /// What `show` prints.
@@ -141,56 +142,13 @@ pub fn routes_table(v: &Routes) -> String {
     }
 }
 
-/// The counters people look at first, then every drop reason that counted.
+/// Every counter of the table by section, the batch sizes, then every
+/// drop reason that counted.
 pub fn stats_table(v: &Stats) -> String {
-    let mut rows = Vec::new();
-    for (sect, keys) in [
-        (
-            "link",
-            &["rx_frames", "tx_frames", "rx_bytes", "tx_bytes", "errors"][..],
-        ),
-        (
-            "tun",
-            &["rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "errors"][..],
-        ),
-        (
-            "batching",
-            &[
-                "packets_moved",
-                "syscalls_total",
-                "aggregated_frames",
-                "partial_sends",
-                "send_retries",
-            ][..],
-        ),
-        (
-            "routing",
-            &[
-                "relayed",
-                "v2v_turnaround",
-                "upstream_changes",
-                "handshakes",
-                "restarts_seen",
-                "seq_resyncs",
-                "handovers",
-                "obus_left",
-            ][..],
-        ),
-        (
-            "security",
-            &[
-                "certs_issued",
-                "certs_accepted",
-                "revoked",
-                "broadcasts_verified",
-            ][..],
-        ),
-        ("backbone", &["installs", "removals", "failures"][..]),
-    ] {
-        for k in keys {
-            rows.push(vec![format!("{sect}.{k}"), opt(v.get(sect, k))]);
-        }
-    }
+    let mut rows: Vec<Vec<String>> = TABLE
+        .iter()
+        .map(|d| vec![d.name(), opt(v.get(d.section, d.key))])
+        .collect();
     for (d, b) in &v.batching.batches {
         let avg = if b.batches > 0 {
             b.packets as f64 / b.batches as f64

@@ -1,7 +1,7 @@
 //! The `/api/v1/stats` answer, built from the counters.
 
 use api::{BatchHistogram, Stats};
-use common::counters::{Counters, Dir, DropReason, Syscall, BATCH_BUCKETS};
+use common::counters::{Counters, Dir, DropReason, Syscall, BATCH_BUCKETS, TABLE};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -25,97 +25,80 @@ fn histogram(c: &Counters, d: Dir) -> BatchHistogram {
     }
 }
 
-/// A section from (name, value) pairs.
-fn section<const N: usize>(pairs: [(&str, u64); N]) -> BTreeMap<String, u64> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
 /// The counters, plus the batching settings in force. The channel's busy
 /// ratio is the caller's (the data plane estimates it).
 pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: bool) -> Stats {
-    let g = Counters::get;
+    let mut sections: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    for d in TABLE {
+        sections
+            .entry(d.section)
+            .or_default()
+            .insert(d.key.to_string(), (d.read)(c));
+    }
+    let mut take = |name: &str| sections.remove(name).unwrap_or_default();
     let drops = DropReason::ALL
         .iter()
         .map(|&r| (r.as_str().to_string(), c.drops(r)))
         .collect();
-    let syscalls: BTreeMap<String, u64> = Syscall::ALL
+    let syscalls = Syscall::ALL
         .iter()
         .map(|&s| (s.as_str().to_string(), c.syscalls(s)))
         .collect();
-    let total_syscalls = syscalls.values().sum();
     let batches = Dir::ALL
         .iter()
         .map(|&d| (d.as_str().to_string(), histogram(c, d)))
         .collect();
-    let moved =
-        g(&c.link_rx_frames) + g(&c.link_tx_frames) + g(&c.tun_rx_packets) + g(&c.tun_tx_packets);
     Stats {
-        link: section([
-            ("rx_frames", g(&c.link_rx_frames)),
-            ("rx_bytes", g(&c.link_rx_bytes)),
-            ("rx_messages", g(&c.link_rx_messages)),
-            ("tx_frames", g(&c.link_tx_frames)),
-            ("tx_bytes", g(&c.link_tx_bytes)),
-            ("tx_messages", g(&c.link_tx_messages)),
-            ("errors", g(&c.link_errors)),
-        ]),
-        tun: section([
-            ("rx_packets", g(&c.tun_rx_packets)),
-            ("rx_bytes", g(&c.tun_rx_bytes)),
-            ("tx_packets", g(&c.tun_tx_packets)),
-            ("tx_bytes", g(&c.tun_tx_bytes)),
-            ("errors", g(&c.tun_errors)),
-        ]),
+        link: take("link"),
+        tun: take("tun"),
         batching: api::stats::Batching {
             enabled: batching_enabled,
             max_batch,
             aggregate,
             batches,
             syscalls,
-            counters: section([
-                ("syscalls_total", total_syscalls),
-                ("packets_moved", moved),
-                ("aggregated_frames", g(&c.aggregated_frames)),
-                ("aggregated_messages", g(&c.aggregated_messages)),
-                ("partial_sends", g(&c.partial_sends)),
-                ("send_retries", g(&c.send_retries)),
-            ]),
+            counters: take("batching"),
         },
-        offload: section([
-            ("tso_packets", g(&c.tso_packets)),
-            ("tso_segments", g(&c.tso_segments)),
-            ("gro_writes", g(&c.gro_writes)),
-            ("gro_segments", g(&c.gro_segments)),
-        ]),
-        routing: section([
-            ("relayed", g(&c.relayed)),
-            ("v2v_turnaround", g(&c.v2v_turnaround)),
-            ("upstream_changes", g(&c.upstream_changes)),
-            ("handshakes", g(&c.handshakes)),
-            ("restarts_seen", g(&c.restarts_seen)),
-            ("seq_resyncs", g(&c.seq_resyncs)),
-            ("handovers", g(&c.handovers)),
-            ("obus_left", g(&c.obus_left)),
-        ]),
-        security: section([
-            ("certs_issued", g(&c.certs_issued)),
-            ("certs_accepted", g(&c.certs_accepted)),
-            ("revoked", g(&c.obus_revoked)),
-            ("broadcasts_verified", g(&c.broadcasts_verified)),
-        ]),
+        offload: take("offload"),
+        routing: take("routing"),
+        security: take("security"),
         airtime: api::stats::Airtime {
             channel_busy_ratio: 0.0,
-            counters: section([
-                ("tx_control_us", g(&c.airtime_tx_us[0])),
-                ("tx_data_us", g(&c.airtime_tx_us[1])),
-                ("rx_us", g(&c.airtime_rx_us)),
-            ]),
+            counters: take("airtime"),
         },
-        backbone: section([
-            ("installs", g(&c.backbone_installs)),
-            ("removals", g(&c.backbone_removals)),
-            ("failures", g(&c.backbone_failures)),
-        ]),
+        backbone: take("backbone"),
         drops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every counter of the table reaches the answer, under its own name.
+    #[test]
+    fn every_table_counter_is_in_the_answer() {
+        let c = Counters::default();
+        Counters::inc(&c.relayed, 7);
+        Counters::inc(&c.tso_segments, 3);
+        let s = stats(&c, true, 64, true);
+        for d in TABLE {
+            assert!(s.get(d.section, d.key).is_some(), "{} missing", d.name());
+        }
+        assert_eq!(s.get("routing", "relayed"), Some(7));
+        assert_eq!(s.get("offload", "tso_segments"), Some(3));
+        let json = serde_json::to_value(&s).unwrap();
+        let counted: usize = ["link", "tun", "offload", "routing", "security", "backbone"]
+            .iter()
+            .map(|k| json[k].as_object().unwrap().len())
+            .sum();
+        let plain = TABLE
+            .iter()
+            .filter(|d| d.section != "batching" && d.section != "airtime")
+            .count();
+        assert_eq!(
+            counted, plain,
+            "a section holds a counter the table has not"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! HTTP API (axum): health, readiness, status, stats, neighbours, routes.
 
 use crate::config::Config;
-use crate::dataplane::Shared;
+use crate::shared::Shared;
 use api::paths;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -15,8 +15,8 @@
 //! netlink call delays a route, never a packet.
 
 use crate::config::BackboneConfig;
-use crate::dataplane::Shared;
 use crate::kernel_routes::{KernelRoute, KernelRoutes};
+use crate::shared::{Shared, UPLINK_DOWN, UPLINK_UP};
 use common::counters::Counters;
 use common::ip::IpPrefix;
 use protocol::export::ExportedRoute;
@@ -34,11 +34,6 @@ const RESYNC_EVERY: Duration = Duration::from_secs(5);
 const UPLINK_EVERY: Duration = Duration::from_millis(500);
 /// At most one warning about failing route operations this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// `Shared::uplink`: no check configured, up, down.
-pub const UPLINK_UNCHECKED: u8 = 0;
-pub const UPLINK_UP: u8 = 1;
-pub const UPLINK_DOWN: u8 = 2;
 
 /// What the API shows (`/api/v1/routes`, `backbone`).
 pub use api::{BackboneStatus, InstalledRoute};

@@ -4,14 +4,15 @@
 use crate::api::{self, ApiState, NodeInfo};
 use crate::backbone::Backbone;
 use crate::config::{Config, ConfigError, RoleKind, EX_CONFIG};
-use crate::dataplane::{Dataplane, Shared};
+use crate::dataplane::Dataplane;
 use crate::link::RawLink;
 use crate::logging;
 use crate::role::Role;
+use crate::shared::{Command, Shared};
 use crate::tun::Tun;
 use common::counters::Counters;
 use common::NodeId;
-pub use protocol::params::RoleParams;
+pub use protocol::role_params::RoleParams;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -356,14 +357,14 @@ fn reload(
         }
     }
     if new.routing != cur.routing {
-        shared.update_routing(new.routing.clone());
+        shared.command(Command::Routing(new.routing.clone()));
     }
     // Trust lists and session limits reload; the mode and the key need a
     // restart (a new identity is a new node).
     let security_restart =
         new.security.mode != cur.security.mode || new.security.key_file != cur.security.key_file;
     if new.security != cur.security && !security_restart {
-        shared.update_security(new.security.clone());
+        shared.command(Command::Security(new.security.clone()));
     }
     let restart_needed = new.link_interface != cur.link_interface
         || new.ethertype != cur.ethertype

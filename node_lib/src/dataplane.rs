@@ -3,11 +3,12 @@
 //! role's state machine. No timers on the forwarding path: whatever is
 //! queued when the loop wakes is one batch, so a lone packet leaves at once.
 
-use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode, RoutingConfig, SecurityConfig};
+use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode};
 use crate::dispatch::Dispatcher;
 use crate::link::{LinkScratch, RawLink};
 use crate::realtime::{AutoRealtime, Sample, Thresholds};
-use crate::role::{Role, RoleSnapshot};
+use crate::role::Role;
+use crate::shared::{Command, Shared};
 use crate::sys;
 use crate::tun::Tun;
 use crate::tun_backlog::TunBacklog;
@@ -17,12 +18,12 @@ use common::counters::{Counters, DropReason, Syscall};
 use common::offload::VnetHdr;
 use common::Time;
 use protocol::export::ExportedRoute;
-use protocol::probe::{ProbeRequest, ProbeResult};
+use protocol::probe::ProbeResult;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Batches handled from one source before the loop looks at the other, so
 /// a flood on one side cannot starve the other.
@@ -203,157 +204,6 @@ impl RealtimeControl {
     }
 }
 
-/// State shared between the data-plane thread and the control side
-/// (API, signals, watchdog).
-pub struct Shared {
-    pub counters: Arc<Counters>,
-    started: Instant,
-    shutdown: AtomicBool,
-    wake: OwnedFd,
-    /// Last loop iteration, microseconds since start (watchdog feed).
-    pub heartbeat_us: AtomicU64,
-    pub link_up: AtomicBool,
-    /// Whether the data-plane thread runs under realtime scheduling now.
-    pub realtime: AtomicBool,
-    /// Times `[dataplane] realtime = "auto"` switched it in or out.
-    pub realtime_switches: AtomicU64,
-    pub snapshot: Mutex<RoleSnapshot>,
-    routing_update: Mutex<Option<RoutingConfig>>,
-    security_update: Mutex<Option<SecurityConfig>>,
-    /// The kernel routes the role wants (RSU exports), for `backbone.rs`.
-    pub exports: tokio::sync::watch::Sender<Arc<Vec<ExportedRoute>>>,
-    /// `[backbone] uplink_check`'s last result (`backbone::UPLINK_*`).
-    pub uplink: AtomicU8,
-    /// What `backbone.rs` installed, for the API (`None`: no `[backbone]`
-    /// export or uplink check, no `[tun] routes`).
-    pub backbone: Mutex<Option<crate::backbone::BackboneStatus>>,
-    /// Estimated channel busy ratio over the last second, per mille.
-    pub channel_busy_permille: AtomicU64,
-    /// Probes the API asked for (`obu ping` / `traceroute`), for the loop.
-    probe_requests: Mutex<Vec<ProbeRequest>>,
-    /// Their answers (and probes that could not go), for the API.
-    probe_results: Mutex<Vec<ProbeResult>>,
-    next_probe_id: std::sync::atomic::AtomicU16,
-}
-
-/// Answers kept for the API at most (older ones, whose callers gave up,
-/// are dropped first).
-const MAX_PROBE_RESULTS: usize = 1024;
-
-impl Shared {
-    /// `first`: the role's snapshot before the data plane runs (the API
-    /// answers from it until the loop's first one).
-    pub fn new(counters: Arc<Counters>, first: RoleSnapshot) -> io::Result<Shared> {
-        Ok(Shared {
-            counters,
-            started: Instant::now(),
-            shutdown: AtomicBool::new(false),
-            wake: sys::eventfd()?,
-            heartbeat_us: AtomicU64::new(0),
-            link_up: AtomicBool::new(true),
-            realtime: AtomicBool::new(false),
-            realtime_switches: AtomicU64::new(0),
-            snapshot: Mutex::new(first),
-            routing_update: Mutex::new(None),
-            security_update: Mutex::new(None),
-            exports: tokio::sync::watch::Sender::new(Arc::new(Vec::new())),
-            uplink: AtomicU8::new(crate::backbone::UPLINK_UNCHECKED),
-            backbone: Mutex::new(None),
-            channel_busy_permille: AtomicU64::new(0),
-            probe_requests: Mutex::new(Vec::new()),
-            probe_results: Mutex::new(Vec::new()),
-            next_probe_id: std::sync::atomic::AtomicU16::new(1),
-        })
-    }
-
-    /// Hands a probe to the loop; returns its id (the API then waits for
-    /// the answer with [`Shared::take_probe_result`]).
-    pub fn send_probe(&self, target: common::wire::ProbeTarget, ttl: u8) -> u16 {
-        let id = self.next_probe_id.fetch_add(1, Ordering::Relaxed);
-        self.probe_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ProbeRequest {
-                id,
-                seq: 0,
-                target,
-                ttl,
-            });
-        sys::eventfd_signal(self.wake.as_raw_fd());
-        id
-    }
-
-    /// The answer to probe `id`, once it is there.
-    pub fn take_probe_result(&self, id: u16) -> Option<ProbeResult> {
-        let mut r = self.probe_results.lock().unwrap_or_else(|e| e.into_inner());
-        let i = r.iter().position(|x| x.id == id)?;
-        Some(r.remove(i))
-    }
-
-    fn push_probe_results(&self, new: &mut Vec<ProbeResult>) {
-        let mut r = self.probe_results.lock().unwrap_or_else(|e| e.into_inner());
-        r.append(new);
-        if r.len() > MAX_PROBE_RESULTS {
-            let excess = r.len() - MAX_PROBE_RESULTS;
-            r.drain(..excess);
-        }
-    }
-
-    /// Monotonic time since the node started.
-    pub fn now(&self) -> Time {
-        Time(self.started.elapsed().as_micros() as u64)
-    }
-
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    pub fn request_shutdown(&self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        sys::eventfd_signal(self.wake.as_raw_fd());
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutdown.load(Ordering::SeqCst)
-    }
-
-    /// Hands new routing settings to the loop (SIGHUP).
-    pub fn update_routing(&self, r: RoutingConfig) {
-        *self
-            .routing_update
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(r);
-        sys::eventfd_signal(self.wake.as_raw_fd());
-    }
-
-    /// Hands new trust lists and session limits to the loop (SIGHUP).
-    pub fn update_security(&self, c: SecurityConfig) {
-        *self
-            .security_update
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(c);
-        sys::eventfd_signal(self.wake.as_raw_fd());
-    }
-
-    /// Wakes the loop (it then looks at the uplink state at once).
-    pub fn wake(&self) {
-        sys::eventfd_signal(self.wake.as_raw_fd());
-    }
-
-    pub fn snapshot(&self) -> RoleSnapshot {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Time since the loop last went round.
-    pub fn heartbeat_age(&self) -> Duration {
-        let hb = Time(self.heartbeat_us.load(Ordering::Relaxed));
-        self.now().since(hb)
-    }
-}
-
 /// The devices and role a data plane runs.
 pub struct Dataplane<R: Role> {
     pub link: RawLink,
@@ -519,7 +369,7 @@ impl<R: Role> Pipeline<R> {
             snapshot_routes: 0,
             export_pending: false,
             last_export: Time::ZERO,
-            uplink_seen: crate::backbone::UPLINK_UNCHECKED,
+            uplink_seen: crate::shared::UPLINK_UNCHECKED,
             busy_at: Time::ZERO,
             busy_us: 0,
             exports: Vec::new(),
@@ -552,7 +402,7 @@ impl<R: Role> Pipeline<R> {
                 self.drain();
                 return Ok(());
             }
-            self.reload(&ready);
+            self.commands(&ready);
             self.receive_link(&ready);
             self.receive_tun(&ready)?;
         }
@@ -684,7 +534,7 @@ impl<R: Role> Pipeline<R> {
         let uplink = self.shared.uplink.load(Ordering::Relaxed);
         if uplink != self.uplink_seen {
             self.uplink_seen = uplink;
-            self.role.set_uplink(uplink != crate::backbone::UPLINK_DOWN);
+            self.role.set_uplink(uplink != crate::shared::UPLINK_DOWN);
         }
         // A change is shown at once, but at most every SNAPSHOT_MIN_GAP: a
         // flood of new routes (forged replies in mode off) must not make
@@ -774,7 +624,7 @@ impl<R: Role> Pipeline<R> {
         let mut fds = [
             fd(self.link.as_raw_fd()),
             fd(self.tun.as_raw_fd()),
-            fd(self.shared.wake.as_raw_fd()),
+            fd(self.shared.wake_fd()),
         ];
         self.shared.counters.syscall(Syscall::Poll);
         sys::poll(&mut fds, timeout_ms)?;
@@ -792,63 +642,44 @@ impl<R: Role> Pipeline<R> {
         }
     }
 
-    /// Step 6: New routing or security settings from the control thread.
-    fn reload(&mut self, ready: &Ready) {
+    /// Step 6: What the control side asked for: new routing or security
+    /// settings (SIGHUP), probes (the API). Sent now; a probe that cannot
+    /// go is answered at once with the reason.
+    fn commands(&mut self, ready: &Ready) {
         if !ready.wake {
             return;
         }
-        let shared = &self.shared;
-        sys::eventfd_drain(shared.wake.as_raw_fd());
-        let routing = shared
-            .routing_update
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(r) = routing {
-            self.role.set_routing(&r);
-            tracing::info!(?r, "routing settings reloaded");
-        }
-        let security = shared
-            .security_update
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(c) = security {
-            self.role.set_security(&c);
-            tracing::info!("security trust lists and limits reloaded");
-        }
-        self.start_probes();
-    }
-
-    /// Probes the API handed over: sent now; one that cannot go is
-    /// answered at once with the reason.
-    fn start_probes(&mut self) {
-        let requests = std::mem::take(
-            &mut *self
-                .shared
-                .probe_requests
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        if requests.is_empty() {
-            return;
-        }
+        self.shared.drain_wake();
         let now = self.shared.now();
         let mut failed = Vec::new();
-        for req in requests {
-            if let Err(reason) = self.role.probe(now, req, &mut self.actions) {
-                failed.push(ProbeResult {
-                    id: req.id,
-                    seq: req.seq,
-                    kind: reason.as_str(),
-                    from: common::NodeId::default(),
-                    hops: 0,
-                    rtt_us: 0,
-                });
+        for command in self.shared.take_commands() {
+            match command {
+                Command::Routing(r) => {
+                    self.role.set_routing(&r);
+                    tracing::info!(?r, "routing settings reloaded");
+                }
+                Command::Security(c) => {
+                    self.role.set_security(&c);
+                    tracing::info!("security trust lists and limits reloaded");
+                }
+                Command::Probe(req) => {
+                    if let Err(reason) = self.role.probe(now, req, &mut self.actions) {
+                        failed.push(ProbeResult {
+                            id: req.id,
+                            seq: req.seq,
+                            kind: reason.as_str(),
+                            from: common::NodeId::default(),
+                            hops: 0,
+                            rtt_us: 0,
+                        });
+                    }
+                }
             }
         }
         self.flush(Input::Timers);
-        self.shared.push_probe_results(&mut failed);
+        if !failed.is_empty() {
+            self.shared.push_probe_results(&mut failed);
+        }
     }
 
     /// Step 7: Receive batches from the link, each through the role and out.

@@ -38,6 +38,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod realtime;
+pub mod shared;
 pub mod show;
 pub mod stats_json;
 pub mod sys;

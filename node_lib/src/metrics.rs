@@ -4,7 +4,7 @@
 //! collector reads them at scrape time and encodes them as const metrics.
 
 use crate::config::RoleKind;
-use crate::dataplane::Shared;
+use crate::shared::Shared;
 use common::counters::{Counters, Dir, DropReason, Exported, Syscall, BATCH_BUCKETS, TABLE};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};

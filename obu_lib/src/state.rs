@@ -12,12 +12,14 @@ use common::wire::{
     ParsedMessage, ProbeTarget, SolicitRepr, CERT_FLAG_NO_SESSION,
 };
 use common::{NodeId, Time};
-use protocol::core::{Handled, Handlers, RoleCore};
+use protocol::core::RoleCore;
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
+use protocol::handlers::{Handled, Handlers};
 use protocol::inbound::{link_payload, Jitter};
-use protocol::params::{RoleParams, SecurityConfig};
+use protocol::params::SecurityConfig;
 use protocol::probe::ProbeRoute;
 use protocol::role::{Role, RoleSnapshot};
+use protocol::role_params::RoleParams;
 use protocol::security::Verdict;
 use protocol::seqwin::SeqCheck;
 use secure::control;

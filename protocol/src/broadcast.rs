@@ -209,7 +209,7 @@ impl Broadcaster {
         counters: &Counters,
         out: &mut Vec<Action>,
         signed_at: Option<u64>,
-    ) -> crate::core::Handled {
+    ) -> crate::outcome::Handled {
         let new_window = !self.seen.signed_time.contains_key(&b.origin);
         let check = self.record(now, b, resync, counters)?;
         let pl = link_payload(slot, m, b.payload.len());

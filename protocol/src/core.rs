@@ -1,36 +1,26 @@
-//! What both roles are made of, and the one ingress path they share.
-//!
-//! [`RoleCore`] holds what an OBU and an RSU both keep (identity,
-//! addresses, routing settings, counters, neighbours, downstream routes,
-//! broadcast, security) and does what both do: expire their tables, sign
-//! their control messages, seal. [`receive_frame`] is the single ingress
-//! path (as smoltcp's `Interface` dispatches to per-protocol handlers): the
-//! security pre-pass, the frame checks, the neighbour, the walk over the
-//! frame's messages, broadcast; each other message goes to the role's
-//! [`Handlers`], which say what happened ([`Handled`]) and this one place
-//! counts it.
+//! What both roles are made of: [`RoleCore`] holds what an OBU and an RSU
+//! both keep (identity, addresses, routing settings, counters, neighbours,
+//! downstream routes, broadcast, security) and does what both do: expire
+//! their tables, sign their control messages, seal, take broadcast data.
+//! The ingress path that feeds it is [`crate::ingress`].
 
 use crate::broadcast::Broadcaster;
 use crate::downstream::DownstreamTable;
-use crate::inbound;
 use crate::neighbor::NeighborTable;
-use crate::params::{RoleParams, RoutingConfig, SecurityConfig};
-use crate::probe::{ProbeRoute, Probes};
-use crate::security::{Security, Verdict};
+use crate::outcome::Handled;
+use crate::params::{RoutingConfig, SecurityConfig};
+use crate::probe::Probes;
+use crate::role_params::RoleParams;
+use crate::security::Security;
 use common::action::{Action, Control, Payload, Sealer};
 use common::counters::{Counters, DropReason};
 use common::ip::IpPrefix;
 use common::wire::{
-    BeaconReplyRepr, BeaconRepr, Body, BroadcastRepr, CertMsgRepr, DataRepr, HandshakeRepr,
-    MessageType, Messages, ParsedMessage, ProbeTarget, SolicitRepr, BROADCAST_OVERHEAD,
+    BeaconReplyRepr, BeaconRepr, BroadcastRepr, MessageType, ParsedMessage, BROADCAST_OVERHEAD,
 };
 use common::{NodeId, Time};
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// What a handler did with a message: `Ok` (handled, whatever it sent),
-/// or the reason it was dropped, which the caller counts.
-pub type Handled = Result<(), DropReason>;
 
 /// The state and the work both roles share.
 pub struct RoleCore {
@@ -216,7 +206,7 @@ impl RoleCore {
     /// TTL lasts. Secure modes: only signed under a valid certificate of
     /// its origin, checked after the cheap de-duplication and before it
     /// counts as seen (a forgery cannot use up a sequence number).
-    fn on_broadcast(
+    pub(crate) fn on_broadcast(
         &mut self,
         now: Time,
         slot: u16,
@@ -258,117 +248,5 @@ impl RoleCore {
     /// Whether routes changed since the last call.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
-    }
-}
-
-/// A role's handlers for the messages [`receive_frame`] walks (broadcast
-/// data is the core's own).
-pub trait Handlers {
-    fn core(&mut self) -> &mut RoleCore;
-
-    fn on_beacon(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        m: &ParsedMessage,
-        b: &BeaconRepr,
-        out: &mut Vec<Action>,
-    ) -> Handled;
-
-    fn on_reply(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        m: &ParsedMessage,
-        r: &BeaconReplyRepr,
-        out: &mut Vec<Action>,
-    ) -> Handled;
-
-    /// Data (up or down); `verdict` says whether the pre-pass opened it.
-    #[allow(clippy::too_many_arguments)]
-    fn on_data(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        slot: u16,
-        m: &ParsedMessage,
-        d: &DataRepr,
-        verdict: Verdict,
-        out: &mut Vec<Action>,
-    ) -> Handled;
-
-    fn on_handshake(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        m: &ParsedMessage,
-        h: &HandshakeRepr,
-        out: &mut Vec<Action>,
-    ) -> Handled;
-
-    /// A neighbour without an upstream asks for beacons (OBUs then
-    /// rebroadcast theirs for a while; an RSU beacons anyway).
-    fn on_solicit(&mut self, _now: Time, _from: NodeId, _s: &SolicitRepr) -> Handled {
-        Ok(())
-    }
-
-    /// A certificate on its way from an RSU to an OBU (`ttl`: the
-    /// message's, as received).
-    fn on_certificate(
-        &mut self,
-        _now: Time,
-        _from: NodeId,
-        _ttl: u8,
-        _c: &CertMsgRepr,
-        _out: &mut Vec<Action>,
-    ) -> Handled {
-        Err(DropReason::NotForUs)
-    }
-
-    /// Which neighbour a probe for `target` goes to next (or that it is
-    /// ours).
-    fn probe_route(&self, target: ProbeTarget) -> ProbeRoute;
-
-    /// An IP packet from the TUN (in TUN slot `slot`).
-    fn on_packet(&mut self, now: Time, slot: u16, packet: &[u8], out: &mut Vec<Action>) -> Handled;
-}
-
-/// The single ingress path of both roles: a frame from the link (Ethernet
-/// header included, writable so sealed data for us is opened in place).
-pub fn receive_frame<H: Handlers + ?Sized>(
-    h: &mut H,
-    now: Time,
-    slot: u16,
-    frame: &mut [u8],
-    out: &mut Vec<Action>,
-) {
-    let core = h.core();
-    Security::before_frame(core.sec.as_mut(), core.id, core.mac, frame, &core.counters);
-    let frame = &*frame;
-    let Some(f) = inbound::accept(frame, core.mac, &core.counters) else {
-        return;
-    };
-    if !core.neighbors.heard(f.src, now) && core.refuse_when_neighbors_full {
-        core.counters.count_drop(DropReason::NoRoute);
-        return;
-    }
-    for (k, m) in Messages::new(f.payload).enumerate() {
-        let Some(m) = inbound::counted(m, &h.core().counters) else {
-            continue;
-        };
-        let handled = match m.body {
-            Body::Beacon(b) => h.on_beacon(now, f.src, &m, &b, out),
-            Body::BeaconReply(r) => h.on_reply(now, f.src, &m, &r, out),
-            Body::Data(d) => {
-                let v = Security::verdict_of(h.core().sec.as_ref(), k);
-                h.on_data(now, f.src, slot, &m, &d, v, out)
-            }
-            Body::Broadcast(b) => h.core().on_broadcast(now, slot, &m, &b, out),
-            Body::Handshake(hs) => h.on_handshake(now, f.src, &m, &hs, out),
-            Body::Solicit(s) => h.on_solicit(now, f.src, &s),
-            Body::Certificate(c) => h.on_certificate(now, f.src, m.header.ttl, &c, out),
-            Body::Probe(p) => crate::probe::on_probe(h, now, f.src, &m, &p, out),
-        };
-        h.core().count(handled);
     }
 }

@@ -2,11 +2,15 @@
 //! clock, no runtime. `obu_lib` and `rsu_lib` build on it, the daemons
 //! (`node_lib`) drive it, and the simulator runs the very same code.
 //!
-//! * The role interface: [`role`] (`Role`, `RoleSnapshot`) and [`params`]
-//!   (what a role is built from: `RoleParams`, `RoutingConfig`,
-//!   `SecurityConfig`; plain types, filled from TOML by `node_lib::config`).
-//! * The role core: [`core`] (`RoleCore`, what both roles keep and do;
-//!   `receive_frame`, the one ingress path; `Handlers`, what a role adds).
+//! * The role interface: [`role`] (`Role`, `RoleSnapshot`), [`role_params`]
+//!   (what a role is built from: `RoleParams`) and [`params`] (its
+//!   settings: `RoutingConfig`, `SecurityConfig`; plain types, filled from
+//!   TOML by `node_lib::config`).
+//! * The role core: [`core`] (`RoleCore`, what both roles keep and do),
+//!   [`ingress`] (`receive_frame`, the one ingress path), [`handlers`]
+//!   (`Handlers`, what a role adds; [`outcome`], what a handler says
+//!   happened), [`diagnostics`] (probes on their way; [`probe`], their
+//!   state).
 //! * Tables: [`neighbor`], [`downstream`], [`seqwin`] (sequence windows
 //!   that resynchronise), [`broadcast`] (broadcast data, de-duplicated).
 //! * Checks on what arrives: [`inbound`] (frame and message checks),
@@ -20,15 +24,20 @@
 
 pub mod broadcast;
 pub mod core;
+pub mod diagnostics;
 pub mod downstream;
 pub mod expedite;
 pub mod export;
+pub mod handlers;
 pub mod inbound;
+pub mod ingress;
 pub mod neighbor;
+pub mod outcome;
 pub mod params;
 pub mod plan;
 pub mod probe;
 pub mod ratelimit;
 pub mod role;
+pub mod role_params;
 pub mod security;
 pub mod seqwin;

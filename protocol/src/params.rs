@@ -1,12 +1,7 @@
-//! The plain parameters a role is built from: routing timers and limits,
-//! the security settings, and the role's identity. The daemon fills them
-//! from its TOML file (`node_lib::config`); the simulator fills them
-//! directly.
+//! The plain settings a role is built from: routing timers and limits,
+//! and the security settings. The daemon fills them from its TOML file
+//! (`node_lib::config`); the simulator fills them directly.
 
-use common::counters::Counters;
-use common::ip::IpPrefix;
-use common::NodeId;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Routing timers and limits (reloadable on SIGHUP).
@@ -140,29 +135,6 @@ impl Default for SecurityConfig {
             cert_lifetime_secs: 600,
         }
     }
-}
-
-/// What a role's state machine is built from.
-pub struct RoleParams {
-    /// The node id (configured, or the link MAC).
-    pub id: NodeId,
-    /// The link MAC: Ethernet source of our frames.
-    pub mac: NodeId,
-    pub addresses: Vec<IpPrefix>,
-    pub routing: RoutingConfig,
-    /// Random per process: seeds beacon jitter and an RSU's beacon epoch.
-    pub seed: u64,
-    /// Where the role counts drops and routing events.
-    pub counters: Arc<Counters>,
-    /// Identity, trust and sessions; `None` when `[security] mode = "off"`.
-    pub security: Option<crate::security::Security>,
-    /// RSU: the operator's preference carried in beacons (`[backbone]
-    /// preference`; OBUs prefer higher among otherwise equal RSUs).
-    pub preference: u8,
-    /// OBU: where its attachment sequence starts. The daemon derives it
-    /// from the wall clock (seconds since 2023-11-14), so a restarted OBU
-    /// still counts above its previous run and its new attachment wins.
-    pub attach_seq_start: u32,
 }
 
 /// The first attachment sequence of an OBU process started at `unix_secs`:

@@ -1,7 +1,8 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
-use crate::core::{receive_frame, Handlers};
 use crate::export::ExportedRoute;
+use crate::handlers::Handlers;
+use crate::ingress::receive_frame;
 use crate::params::{RoutingConfig, SecurityConfig};
 use crate::probe::{ProbeRequest, ProbeResult};
 use common::action::{Action, Sealer};
@@ -79,7 +80,7 @@ pub trait Role: Handlers + Send + 'static {
         req: ProbeRequest,
         out: &mut Vec<Action>,
     ) -> Result<(), DropReason> {
-        crate::probe::start(self, now, req, out)
+        crate::diagnostics::start(self, now, req, out)
     }
     /// Moves the probe answers received since the last call into `out`.
     fn take_probe_results(&mut self, out: &mut Vec<ProbeResult>) {

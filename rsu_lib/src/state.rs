@@ -10,14 +10,16 @@ use common::wire::{
     BeaconReplyRepr, BeaconRepr, DataRepr, HandshakeRepr, MessageType, ParsedMessage, ProbeTarget,
 };
 use common::{NodeId, Time};
-use protocol::core::{Handled, Handlers, RoleCore};
+use protocol::core::RoleCore;
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::export::ExportedRoute;
+use protocol::handlers::{Handled, Handlers};
 use protocol::inbound::{link_payload, Jitter};
-use protocol::params::{RoleParams, RoutingConfig, SecurityConfig};
+use protocol::params::{RoutingConfig, SecurityConfig};
 use protocol::probe::ProbeRoute;
 use protocol::ratelimit::CostLimiter;
 use protocol::role::{Role, RoleSnapshot};
+use protocol::role_params::RoleParams;
 use protocol::security::Verdict;
 use std::collections::HashMap;
 use std::time::Duration;

@@ -4,9 +4,9 @@
 use common::action::{Action, Control};
 use common::counters::Counters;
 use common::{NodeId, Time};
-use protocol::params::RoleParams;
 use protocol::params::RoutingConfig;
 use protocol::role::Role;
+use protocol::role_params::RoleParams;
 use rsu_lib::Rsu;
 use std::sync::Arc;
 

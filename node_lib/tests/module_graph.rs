@@ -1,0 +1,126 @@
+//! The modules of the daemon's crates import each other without circles:
+//! each can be read (and changed) knowing only the ones below it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// `module -> modules it names` for the flat crate in `src`, from
+/// `crate::NAME` paths outside `#[cfg(test)]` code.
+fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = BTreeMap::new();
+    for e in std::fs::read_dir(src).expect("src dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "rs") {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            if name != "lib" && name != "main" {
+                let text = std::fs::read_to_string(&p).expect("read");
+                // Code only: no comments (docs may name any module), no tests.
+                let code: String = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                files.insert(name, code);
+            }
+        }
+    }
+    let names: BTreeSet<String> = files.keys().cloned().collect();
+    let mut g = BTreeMap::new();
+    for (name, code) in &files {
+        let mut deps = BTreeSet::new();
+        for part in code.split("crate::").skip(1) {
+            let m: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if m != *name && names.contains(&m) {
+                deps.insert(m);
+            }
+            // `use crate::{a, b::C}`
+            if let Some(group) = part.strip_prefix('{') {
+                for item in group.split('}').next().unwrap_or_default().split(',') {
+                    let m = item
+                        .trim()
+                        .split("::")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    if m != *name && names.contains(&m) {
+                        deps.insert(m);
+                    }
+                }
+            }
+        }
+        g.insert(name.clone(), deps);
+    }
+    g
+}
+
+/// A circle in `g`, if there is one.
+fn circle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        g: &BTreeMap<String, BTreeSet<String>>,
+        n: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut c = path[i..].to_vec();
+            c.push(n.to_string());
+            return Some(c);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for d in g.get(n).into_iter().flatten() {
+            if let Some(c) = visit(g, d, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for n in g.keys() {
+        if let Some(c) = visit(g, n, &mut Vec::new(), &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn no_import_circles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in [
+        "node_lib", "protocol", "obu_lib", "rsu_lib", "common", "secure", "api",
+    ] {
+        let g = graph(&root.join(krate).join("src"));
+        assert!(!g.is_empty(), "{krate}: no modules found");
+        if let Some(c) = circle(&g) {
+            panic!(
+                "{krate}: modules import each other in a circle: {}",
+                c.join(" -> ")
+            );
+        }
+    }
+}
+
+#[test]
+fn a_circle_is_found() {
+    let mut g = BTreeMap::new();
+    g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
+    g.insert("b".to_string(), BTreeSet::from(["c".to_string()]));
+    g.insert("c".to_string(), BTreeSet::from(["a".to_string()]));
+    assert_eq!(
+        circle(&g),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    g.get_mut("c").unwrap().clear();
+    assert_eq!(circle(&g), None);
+}

@@ -92,7 +92,7 @@ async fn status(State(s): State<ApiState>) -> Json<api::Status> {
         tun: api::TunStatus {
             name: i.tun_name.clone(),
             mtu: i.tun_mtu,
-            addresses: cfg.tun_addresses.clone(),
+            addresses: cfg.fixed.tun_addresses.clone(),
             offload: i.tun_offload,
             udp_offload: i.tun_udp_offload,
         },
@@ -101,10 +101,10 @@ async fn status(State(s): State<ApiState>) -> Json<api::Status> {
             realtime_switches: s.shared.realtime_switches.load(Ordering::Relaxed),
         },
         config: api::StatusConfig {
-            routing: table(&cfg.routing),
-            batching: table(&cfg.batching),
-            dataplane: table(&cfg.dataplane),
-            log_level: cfg.log_level.clone(),
+            routing: table(&cfg.live.routing),
+            batching: table(&cfg.fixed.batching),
+            dataplane: table(&cfg.fixed.dataplane),
+            log_level: cfg.live.log_level.clone(),
         },
     })
 }
@@ -114,6 +114,7 @@ async fn stats(State(s): State<ApiState>) -> Json<api::Stats> {
         .config
         .lock()
         .unwrap_or_else(|e| e.into_inner())
+        .fixed
         .batching
         .clone();
     let mut v = crate::stats_json::stats(&s.shared.counters, b.enabled, b.max_batch, b.aggregate);

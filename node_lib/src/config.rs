@@ -10,7 +10,7 @@ pub use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Exit code for configuration errors (sysexits.h EX_CONFIG).
 pub const EX_CONFIG: i32 = 78;
@@ -428,33 +428,87 @@ pub enum RealtimeMode {
     Auto,
 }
 
-/// A validated configuration with defaults applied.
+/// A validated configuration with defaults applied, in two parts: what a
+/// running daemon takes on SIGHUP ([`LiveConfig`]) and what needs a restart
+/// ([`FixedConfig`]). A reload applies the new live part; a new file whose
+/// fixed part differs is applied only in part, with a warning that names
+/// the sections.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     pub role: RoleKind,
+    pub fixed: FixedConfig,
+    pub live: LiveConfig,
+}
+
+/// What a daemon reads once, at start: devices, addresses, batching, the
+/// API, the backbone, and its identity (security mode and key).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FixedConfig {
+    #[serde(rename = "node.id")]
     pub node_id: Option<NodeId>,
+    #[serde(rename = "link.interface")]
     pub link_interface: String,
+    #[serde(rename = "link.ethertype")]
     pub ethertype: u16,
     /// `[link] phy_rate_mbps`, in kbit/s: the radio's data rate for the
     /// airtime estimates.
+    #[serde(rename = "link.phy_rate_mbps")]
     pub phy_rate_kbps: u64,
+    #[serde(rename = "tun.name")]
     pub tun_name: String,
+    #[serde(rename = "tun.addresses")]
     pub tun_addresses: Vec<IpPrefix>,
     /// `None`: link MTU minus protocol overhead.
+    #[serde(rename = "tun.mtu")]
     pub tun_mtu: Option<usize>,
+    #[serde(rename = "tun.offload")]
     pub tun_offload: bool,
     /// Routes installed via the TUN while the daemon runs (e.g. a default
     /// route through the V2X network on an OBU).
+    #[serde(rename = "tun.routes")]
     pub tun_routes: Vec<IpPrefix>,
-    pub routing: RoutingConfig,
+    #[serde(rename = "[batching]")]
     pub batching: BatchingConfig,
+    #[serde(rename = "[dataplane]")]
     pub dataplane: DataplaneConfig,
     /// `None`: API disabled (`listen = ""`).
+    #[serde(rename = "api.listen")]
     pub api_listen: Option<SocketAddr>,
-    pub log_level: String,
+    #[serde(rename = "log.format")]
     pub log_format: LogFormat,
-    pub security: SecurityConfig,
+    #[serde(rename = "[backbone]")]
     pub backbone: BackboneConfig,
+    /// `[security] mode` and `key_file`: a new identity is a new node.
+    #[serde(rename = "security.mode and security.key_file")]
+    pub identity: (SecurityMode, Option<PathBuf>),
+}
+
+/// What SIGHUP applies to a running daemon: routing timers and limits, the
+/// log filter, trust lists and session limits.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LiveConfig {
+    pub routing: RoutingConfig,
+    pub log_level: String,
+    /// Applied on reload only while `FixedConfig::identity` is unchanged.
+    pub security: SecurityConfig,
+}
+
+impl FixedConfig {
+    /// The configuration file's names of the parts that differ from
+    /// `other` (for the reload warning; serialized under those names).
+    pub fn differences(&self, other: &FixedConfig) -> Vec<String> {
+        let (a, b) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(other).unwrap_or_default(),
+        );
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return Vec::new();
+        };
+        a.iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
 }
 
 fn ranged(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
@@ -746,27 +800,33 @@ impl Config {
         let (link_interface, ethertype, phy_rate_kbps) = parse_link(raw.link)?;
         let tun = parse_tun(raw.tun)?;
         let (log_level, log_format) = parse_log(raw.log)?;
+        let security = parse_security(raw.security, role)?;
         let mut c = Config {
             role,
-            node_id: parse_node(raw.node)?,
-            link_interface,
-            ethertype,
-            phy_rate_kbps,
-            tun_name: tun.name,
-            tun_addresses: tun.addresses,
-            tun_mtu: tun.mtu,
-            tun_offload: tun.offload,
-            tun_routes: tun.routes,
-            routing: parse_routing(raw.routing)?,
-            batching: parse_batching(raw.batching)?,
-            dataplane: parse_dataplane(raw.dataplane)?,
-            api_listen: parse_api(raw.api)?,
-            log_level,
-            log_format,
-            security: parse_security(raw.security, role)?,
-            backbone: parse_backbone(raw.backbone, role)?,
+            fixed: FixedConfig {
+                node_id: parse_node(raw.node)?,
+                link_interface,
+                ethertype,
+                phy_rate_kbps,
+                tun_name: tun.name,
+                tun_addresses: tun.addresses,
+                tun_mtu: tun.mtu,
+                tun_offload: tun.offload,
+                tun_routes: tun.routes,
+                batching: parse_batching(raw.batching)?,
+                dataplane: parse_dataplane(raw.dataplane)?,
+                api_listen: parse_api(raw.api)?,
+                log_format,
+                backbone: parse_backbone(raw.backbone, role)?,
+                identity: (security.mode, security.key_file.clone()),
+            },
+            live: LiveConfig {
+                routing: parse_routing(raw.routing)?,
+                log_level,
+                security,
+            },
         };
-        if c.backbone.export_routes && !c.tun_routes.is_empty() {
+        if c.fixed.backbone.export_routes && !c.fixed.tun_routes.is_empty() {
             return Err(ConfigError::key(
                 "tun.routes",
                 "cannot be used with [backbone] export_routes: the RSU then manages the routes of its protocol itself; add other routes with `ip route`",
@@ -781,7 +841,7 @@ impl Config {
     /// `[batching] enabled = false` would.
     pub fn with_env(mut self) -> Config {
         if std::env::var("V2XD_DISABLE_BATCHING").is_ok_and(|v| v == "1" || v == "true") {
-            self.batching.enabled = false;
+            self.fixed.batching.enabled = false;
         }
         self.settle_batching();
         self
@@ -790,30 +850,30 @@ impl Config {
     /// Batching off means one syscall per packet everywhere: no frame
     /// aggregation and no TUN offload either.
     fn settle_batching(&mut self) {
-        if !self.batching.enabled {
-            self.batching.aggregate = false;
-            self.tun_offload = false;
+        if !self.fixed.batching.enabled {
+            self.fixed.batching.aggregate = false;
+            self.fixed.tun_offload = false;
         }
     }
 
     /// The TUN MTU to use on a link of `link_mtu`, or an error naming both
     /// numbers when the configured one does not fit.
     pub fn effective_tun_mtu(&self, link_mtu: usize) -> Result<usize, ConfigError> {
-        let overhead = common::wire::MAX_DATA_OVERHEAD + self.security.data_overhead();
+        let overhead = common::wire::MAX_DATA_OVERHEAD + self.live.security.data_overhead();
         let max = link_mtu.saturating_sub(overhead);
-        match self.tun_mtu {
+        match self.fixed.tun_mtu {
             Some(m) if m > max => Err(ConfigError::key(
                 "tun.mtu",
                 format!(
                     "{m} + {overhead} bytes of protocol overhead = {} exceeds the MTU {link_mtu} of link `{}`; use tun.mtu <= {max} or raise the link MTU",
                     m + overhead,
-                    self.link_interface
+                    self.fixed.link_interface
                 ),
             )),
             Some(m) => Ok(m),
             None if max < 576 => Err(ConfigError::key(
                 "tun.mtu",
-                format!("link `{}` MTU {link_mtu} minus {overhead} bytes of overhead leaves {max}, below the IP minimum 576", self.link_interface),
+                format!("link `{}` MTU {link_mtu} minus {overhead} bytes of overhead leaves {max}, below the IP minimum 576", self.fixed.link_interface),
             )),
             None => Ok(max),
         }
@@ -835,14 +895,14 @@ mod tests {
     #[test]
     fn backbone_and_tun_routes() {
         let c = Config::parse(MIN, RoleKind::Rsu).unwrap();
-        assert_eq!(c.backbone, BackboneConfig::default());
-        assert!(!c.backbone.export_routes && c.tun_routes.is_empty());
+        assert_eq!(c.fixed.backbone, BackboneConfig::default());
+        assert!(!c.fixed.backbone.export_routes && c.fixed.tun_routes.is_empty());
         let text = format!(
             "{MIN}\nroutes = [\"0.0.0.0/0\", \"fd00::/8\"]\n[backbone]\nexport_routes = false\ntable = 100\nprotocol = 222\nmetric = 5\nuplink_check = \"0.0.0.0/0\"\npreference = 7\n"
         );
         let c = Config::parse(&text, RoleKind::Rsu).unwrap();
-        assert_eq!(c.tun_routes.len(), 2);
-        let b = &c.backbone;
+        assert_eq!(c.fixed.tun_routes.len(), 2);
+        let b = &c.fixed.backbone;
         assert!(!b.export_routes);
         assert_eq!(
             (b.table, b.protocol, b.metric, b.preference),
@@ -887,15 +947,18 @@ mod tests {
     #[test]
     fn minimal_config_gets_defaults() {
         let c = Config::parse(MIN, RoleKind::Obu).unwrap();
-        assert_eq!(c.ethertype, 0x88b5);
-        assert_eq!(c.routing, RoutingConfig::default());
-        assert!(c.batching.enabled && c.batching.aggregate);
-        assert_eq!(c.batching.max_batch, 64);
-        assert_eq!(c.dataplane.realtime_priority, 0);
-        assert_eq!(c.dataplane.realtime, RealtimeMode::Auto);
-        assert_eq!((c.dataplane.slice_us, c.dataplane.cpu), (0, None));
-        assert_eq!(c.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
-        assert_eq!(c.tun_addresses.len(), 2);
+        assert_eq!(c.fixed.ethertype, 0x88b5);
+        assert_eq!(c.live.routing, RoutingConfig::default());
+        assert!(c.fixed.batching.enabled && c.fixed.batching.aggregate);
+        assert_eq!(c.fixed.batching.max_batch, 64);
+        assert_eq!(c.fixed.dataplane.realtime_priority, 0);
+        assert_eq!(c.fixed.dataplane.realtime, RealtimeMode::Auto);
+        assert_eq!(
+            (c.fixed.dataplane.slice_us, c.fixed.dataplane.cpu),
+            (0, None)
+        );
+        assert_eq!(c.fixed.api_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.fixed.tun_addresses.len(), 2);
         assert_eq!(
             c.effective_tun_mtu(1500).unwrap(),
             1500 - common::wire::MAX_DATA_OVERHEAD
@@ -909,7 +972,7 @@ mod tests {
             RoleKind::Rsu,
         )
         .unwrap();
-        assert_eq!(c.routing.neighbor_timeout_ms, 150);
+        assert_eq!(c.live.routing.neighbor_timeout_ms, 150);
     }
 
     fn err(extra: &str) -> ConfigError {
@@ -940,7 +1003,10 @@ mod tests {
             RoleKind::Obu,
         )
         .unwrap();
-        assert_eq!((c.dataplane.slice_us, c.dataplane.cpu), (0, Some(1)));
+        assert_eq!(
+            (c.fixed.dataplane.slice_us, c.fixed.dataplane.cpu),
+            (0, Some(1))
+        );
         let e = err("[dataplane]\nbusy_poll = true");
         assert!(e.to_string().contains("busy_poll"), "{e}");
         let e = err("[log]\nformat = \"xml\"");
@@ -1006,8 +1072,8 @@ mod tests {
             RoleKind::Obu,
         )
         .unwrap();
-        assert_eq!(c.security.mode, SecurityMode::Encrypted);
-        assert_eq!(c.security.trusted_rsus.len(), 1);
+        assert_eq!(c.live.security.mode, SecurityMode::Encrypted);
+        assert_eq!(c.live.security.trusted_rsus.len(), 1);
         // Encrypted data costs 28 more bytes of MTU.
         assert_eq!(
             c.effective_tun_mtu(1500).unwrap(),
@@ -1034,14 +1100,18 @@ mod tests {
     #[test]
     fn the_environment_overrides_only_through_with_env() {
         let c = Config::parse(MIN, RoleKind::Obu).unwrap();
-        assert!(c.batching.enabled && c.batching.aggregate && c.tun_offload);
+        assert!(c.fixed.batching.enabled && c.fixed.batching.aggregate && c.fixed.tun_offload);
         // Parsing alone never reads the environment.
         std::env::set_var("V2XD_DISABLE_BATCHING", "1");
         let parsed = Config::parse(MIN, RoleKind::Obu).unwrap();
         let loaded = parsed.clone().with_env();
         std::env::remove_var("V2XD_DISABLE_BATCHING");
-        assert!(parsed.batching.enabled);
-        assert!(!loaded.batching.enabled && !loaded.batching.aggregate && !loaded.tun_offload);
+        assert!(parsed.fixed.batching.enabled);
+        assert!(
+            !loaded.fixed.batching.enabled
+                && !loaded.fixed.batching.aggregate
+                && !loaded.fixed.tun_offload
+        );
     }
 
     #[test]
@@ -1051,6 +1121,23 @@ mod tests {
             RoleKind::Obu,
         )
         .unwrap();
-        assert!(!c.batching.enabled && !c.batching.aggregate && !c.tun_offload);
+        assert!(!c.fixed.batching.enabled && !c.fixed.batching.aggregate && !c.fixed.tun_offload);
+    }
+
+    #[test]
+    fn a_reload_names_what_needs_a_restart() {
+        let a = Config::parse(MIN, RoleKind::Obu).unwrap();
+        let text = MIN
+            .replace("veth0", "veth1")
+            .replace("[tun]\n", "[tun]\nmtu = 1300\n");
+        let mut b = Config::parse(&text, RoleKind::Obu).unwrap();
+        assert_eq!(
+            a.fixed.differences(&b.fixed),
+            ["link.interface", "tun.mtu"],
+            "{a:?} / {b:?}"
+        );
+        b.live.log_level = "debug".into();
+        assert_eq!(b.fixed.differences(&b.fixed.clone()), Vec::<String>::new());
+        assert_ne!(a.live, b.live);
     }
 }

@@ -29,175 +29,43 @@ fn config_error(path: &Path, e: &ConfigError) -> i32 {
     EX_CONFIG
 }
 
-/// Runs a daemon to completion and returns its exit code.
+/// Runs a daemon to completion and returns its exit code:
+///
+/// ```text
+///  1. `load`            the configuration and the key (--check-config ends here)
+///  2. `open_devices`    the radio link and the TUN device
+///  3. `build_role`      the role's state machine and what the threads share
+///  4. `spawn_dataplane` the data-plane thread
+///  5. `control`         the API, the kernel-route tasks, signals and reloads,
+///                       until SIGTERM/SIGINT or the data plane stops
+///  6. `shut_down`       kernel routes removed, the data plane stopped (bounded)
+/// ```
 pub fn run<R: Role>(
     kind: RoleKind,
     config_path: &Path,
     check_only: bool,
     make_role: impl FnOnce(RoleParams) -> R,
 ) -> i32 {
-    let cfg = match Config::load(config_path, kind) {
-        Ok(c) => c,
-        Err(e) => return config_error(config_path, &e),
-    };
-    // Load the key now so that --check-config catches a bad key file too.
-    let identity = match &cfg.security.key_file {
-        Some(path) if cfg.security.mode != crate::config::SecurityMode::Off => {
-            match secure::Identity::load(&crate::config::key_file_path(path)) {
-                Ok(i) => Some(Arc::new(i)),
-                Err(e) => {
-                    eprintln!(
-                        "error: config {}: `security.key_file`: {e}",
-                        config_path.display()
-                    );
-                    return EX_CONFIG;
-                }
-            }
-        }
-        _ => None,
+    let (cfg, identity) = match load(kind, config_path) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
     if check_only {
         println!("{}: configuration OK", config_path.display());
         return 0;
     }
-    let log = logging::init(&cfg.log_level, cfg.log_format);
-    let link = match RawLink::open(&cfg.link_interface, cfg.ethertype) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("link.interface `{}`: {e}", cfg.link_interface);
-            eprintln!("error: link.interface `{}`: {e}", cfg.link_interface);
-            return EX_UNAVAILABLE;
-        }
+    let log = logging::init(&cfg.live.log_level, cfg.fixed.log_format);
+    let devices = match open_devices(&cfg, config_path) {
+        Ok(d) => d,
+        Err(code) => return code,
     };
-    let tun_mtu = match cfg.effective_tun_mtu(link.mtu()) {
-        Ok(m) => m,
-        Err(e) => return config_error(config_path, &e),
+    let (role, shared, info) = match build_role(kind, &cfg, &devices, identity, make_role) {
+        Ok(b) => b,
+        Err(code) => return code,
     };
-    let tun = match Tun::create(&cfg.tun_name, tun_mtu, &cfg.tun_addresses, cfg.tun_offload) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!("tun.name `{}`: {e}", cfg.tun_name);
-            eprintln!("error: tun `{}`: {e}", cfg.tun_name);
-            return EX_UNAVAILABLE;
-        }
-    };
-    let mac = NodeId(link.mac());
-    let id = cfg.node_id.unwrap_or(mac);
-    // Random per process (it also makes an RSU's beacon epoch, which tells
-    // OBUs of a restart); without OS randomness, the MAC, PID and start time.
-    let seed = getrandom::u64().unwrap_or_else(|_| {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        u64::from_be_bytes([
-            0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5],
-        ]) ^ std::process::id() as u64
-            ^ wall
-    });
-    let counters = Arc::new(Counters::default());
-    let security = identity.map(|ident| {
-        // The role's `Time` starts now; signed messages carry wall-clock time.
-        let wall_at_zero_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
-        crate::security::Security::new(&cfg.security, id, ident, wall_at_zero_us)
-    });
-    match &security {
-        Some(s) => tracing::info!(mode = ?s.mode, key = %s.identity.public(), "security on"),
-        None => tracing::warn!(
-            "security mode off: anyone in radio range can pose as a node or read traffic"
-        ),
-    }
-    let role = make_role(RoleParams {
-        id,
-        mac,
-        addresses: cfg.tun_addresses.clone(),
-        routing: cfg.routing.clone(),
-        seed,
-        counters: counters.clone(),
-        security,
-        preference: cfg.backbone.preference,
-        attach_seq_start: protocol::params::attach_seq_start(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        ),
-    });
-    // The API answers from its first request: its tables start as the
-    // role's empty ones (an RSU with no OBU, an OBU with no upstream), never
-    // as `null`, before the data plane has taken its first snapshot.
-    let first = role.snapshot(common::Time::ZERO);
-    let shared = match Shared::new(counters, first) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let info = NodeInfo {
-        role: kind.as_str(),
-        id,
-        mac,
-        version: env!("CARGO_PKG_VERSION"),
-        link_interface: cfg.link_interface.clone(),
-        link_mtu: link.mtu(),
-        ethertype: cfg.ethertype,
-        tun_name: cfg.tun_name.clone(),
-        tun_mtu,
-        tun_offload: tun.offload(),
-        tun_udp_offload: tun.udp_offload(),
-    };
-    tracing::info!(
-        role = kind.as_str(),
-        %id,
-        link = %cfg.link_interface,
-        link_mtu = link.mtu(),
-        tun = %cfg.tun_name,
-        tun_mtu,
-        batching = cfg.batching.enabled,
-        max_batch = cfg.batching.max_batch,
-        aggregate = cfg.batching.aggregate,
-        realtime_priority = cfg.dataplane.realtime_priority,
-        "starting"
-    );
-    let dp = Dataplane {
-        link,
-        tun,
-        role,
-        batching: cfg.batching.clone(),
-        dataplane: cfg.dataplane.clone(),
-        shared: shared.clone(),
-        phy_rate_kbps: cfg.phy_rate_kbps,
-    };
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let dp_thread = std::thread::Builder::new()
-        .name("dataplane".into())
-        .spawn(move || {
-            let shared = dp.shared.clone();
-            let r = dp.run();
-            if let Err(e) = &r {
-                tracing::error!(error = %e, "data plane stopped");
-            }
-            // Whatever ended the loop ends the daemon.
-            shared.request_shutdown();
-            let _ = done_tx.send(r);
-        });
-    if let Err(e) = dp_thread {
-        eprintln!("error: cannot start data-plane thread: {e}");
-        return 1;
-    }
-    let api_state = ApiState {
-        shared: shared.clone(),
-        metrics: Arc::new(crate::metrics::registry(
-            shared.clone(),
-            kind,
-            cfg.tun_name.clone(),
-        )),
-        info: Arc::new(info),
-        config: Arc::new(Mutex::new(cfg.clone())),
+    let done_rx = match spawn_dataplane(&cfg, devices, role, &shared) {
+        Ok(rx) => rx,
+        Err(code) => return code,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -210,27 +78,229 @@ pub fn run<R: Role>(
             return 1;
         }
     };
+    let api_state = ApiState {
+        shared: shared.clone(),
+        metrics: Arc::new(crate::metrics::registry(
+            shared.clone(),
+            kind,
+            cfg.fixed.tun_name.clone(),
+        )),
+        info: Arc::new(info),
+        config: Arc::new(Mutex::new(cfg.clone())),
+    };
     // Kernel routes: an RSU's backbone export and uplink check, an OBU's
     // `[tun] routes`. Removed again when we stop.
     let (stop_routes, stop_rx) = tokio::sync::watch::channel(false);
-    let route_keeper = match kind {
-        RoleKind::Rsu => Backbone::for_rsu(&cfg.backbone, &cfg.tun_name, &shared),
+    let route_keepers = match kind {
+        RoleKind::Rsu => Backbone::for_rsu(&cfg.fixed.backbone, &cfg.fixed.tun_name, &shared),
         RoleKind::Obu => None,
     }
     .into_iter()
     .chain(Backbone::for_tun_routes(
-        &cfg.tun_routes,
-        &cfg.tun_name,
+        &cfg.fixed.tun_routes,
+        &cfg.fixed.tun_name,
         &shared,
     ))
     .map(|b| rt.spawn(b.run(stop_rx.clone())))
     .collect::<Vec<_>>();
     let path: PathBuf = config_path.to_path_buf();
     let code = rt.block_on(control(kind, path, cfg, api_state, log, shared.clone()));
+    shut_down(&rt, code, stop_routes, route_keepers, &shared, done_rx)
+}
+
+/// Step 1: the configuration and, in the secure modes, the key (loaded
+/// here so that --check-config catches a bad key file too).
+fn load(kind: RoleKind, path: &Path) -> Result<(Config, Option<Arc<secure::Identity>>), i32> {
+    let cfg = Config::load(path, kind).map_err(|e| config_error(path, &e))?;
+    let identity = match &cfg.fixed.identity {
+        (mode, Some(key)) if *mode != crate::config::SecurityMode::Off => {
+            match secure::Identity::load(&crate::config::key_file_path(key)) {
+                Ok(i) => Some(Arc::new(i)),
+                Err(e) => {
+                    eprintln!("error: config {}: `security.key_file`: {e}", path.display());
+                    return Err(EX_CONFIG);
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok((cfg, identity))
+}
+
+/// The devices a data plane moves packets between.
+struct Devices {
+    link: RawLink,
+    tun: Tun,
+    tun_mtu: usize,
+}
+
+/// Step 2: the radio link and the TUN device (EX_UNAVAILABLE when either
+/// cannot be had).
+fn open_devices(cfg: &Config, path: &Path) -> Result<Devices, i32> {
+    let f = &cfg.fixed;
+    let link = RawLink::open(&f.link_interface, f.ethertype).map_err(|e| {
+        tracing::error!("link.interface `{}`: {e}", f.link_interface);
+        eprintln!("error: link.interface `{}`: {e}", f.link_interface);
+        EX_UNAVAILABLE
+    })?;
+    let tun_mtu = cfg
+        .effective_tun_mtu(link.mtu())
+        .map_err(|e| config_error(path, &e))?;
+    let tun = Tun::create(&f.tun_name, tun_mtu, &f.tun_addresses, f.tun_offload).map_err(|e| {
+        tracing::error!("tun.name `{}`: {e}", f.tun_name);
+        eprintln!("error: tun `{}`: {e}", f.tun_name);
+        EX_UNAVAILABLE
+    })?;
+    Ok(Devices { link, tun, tun_mtu })
+}
+
+/// Random per process (it also makes an RSU's beacon epoch, which tells
+/// OBUs of a restart); without OS randomness, the MAC, PID and start time.
+fn process_seed(mac: NodeId) -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        u64::from_be_bytes([
+            0, 0, mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5],
+        ]) ^ std::process::id() as u64
+            ^ wall
+    })
+}
+
+fn unix_now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Step 3: the role's state machine, the state the threads share (its
+/// first snapshot included, so the API answers from its first request),
+/// and the facts `/api/v1/status` shows.
+fn build_role<R: Role>(
+    kind: RoleKind,
+    cfg: &Config,
+    devices: &Devices,
+    identity: Option<Arc<secure::Identity>>,
+    make_role: impl FnOnce(RoleParams) -> R,
+) -> Result<(R, Arc<Shared>, NodeInfo), i32> {
+    let f = &cfg.fixed;
+    let mac = NodeId(devices.link.mac());
+    let id = f.node_id.unwrap_or(mac);
+    let counters = Arc::new(Counters::default());
+    // The role's `Time` starts now; signed messages carry wall-clock time.
+    let wall_at_zero_us = unix_now().as_micros() as u64;
+    let security = identity.map(|ident| {
+        crate::security::Security::new(&cfg.live.security, id, ident, wall_at_zero_us)
+    });
+    match &security {
+        Some(s) => tracing::info!(mode = ?s.mode, key = %s.identity.public(), "security on"),
+        None => tracing::warn!(
+            "security mode off: anyone in radio range can pose as a node or read traffic"
+        ),
+    }
+    let role = make_role(RoleParams {
+        id,
+        mac,
+        addresses: f.tun_addresses.clone(),
+        routing: cfg.live.routing.clone(),
+        seed: process_seed(mac),
+        counters: counters.clone(),
+        security,
+        preference: f.backbone.preference,
+        attach_seq_start: protocol::params::attach_seq_start(unix_now().as_secs()),
+    });
+    // The API answers from its first request: its tables start as the
+    // role's empty ones (an RSU with no OBU, an OBU with no upstream), never
+    // as `null`, before the data plane has taken its first snapshot.
+    let first = role.snapshot(common::Time::ZERO);
+    let shared = Shared::new(counters, first).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    let info = NodeInfo {
+        role: kind.as_str(),
+        id,
+        mac,
+        version: env!("CARGO_PKG_VERSION"),
+        link_interface: f.link_interface.clone(),
+        link_mtu: devices.link.mtu(),
+        ethertype: f.ethertype,
+        tun_name: f.tun_name.clone(),
+        tun_mtu: devices.tun_mtu,
+        tun_offload: devices.tun.offload(),
+        tun_udp_offload: devices.tun.udp_offload(),
+    };
+    tracing::info!(
+        role = kind.as_str(),
+        %id,
+        link = %f.link_interface,
+        link_mtu = devices.link.mtu(),
+        tun = %f.tun_name,
+        tun_mtu = devices.tun_mtu,
+        batching = f.batching.enabled,
+        max_batch = f.batching.max_batch,
+        aggregate = f.batching.aggregate,
+        realtime_priority = f.dataplane.realtime_priority,
+        "starting"
+    );
+    Ok((role, Arc::new(shared), info))
+}
+
+/// How the data plane ended.
+type DataplaneDone = std::sync::mpsc::Receiver<std::io::Result<()>>;
+
+/// Step 4: the data-plane thread. Whatever ends its loop ends the daemon.
+fn spawn_dataplane<R: Role>(
+    cfg: &Config,
+    devices: Devices,
+    role: R,
+    shared: &Arc<Shared>,
+) -> Result<DataplaneDone, i32> {
+    let dp = Dataplane {
+        link: devices.link,
+        tun: devices.tun,
+        role,
+        batching: cfg.fixed.batching.clone(),
+        dataplane: cfg.fixed.dataplane.clone(),
+        shared: shared.clone(),
+        phy_rate_kbps: cfg.fixed.phy_rate_kbps,
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("dataplane".into())
+        .spawn(move || {
+            let shared = dp.shared.clone();
+            let r = dp.run();
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "data plane stopped");
+            }
+            shared.request_shutdown();
+            let _ = done_tx.send(r);
+        })
+        .map_err(|e| {
+            eprintln!("error: cannot start data-plane thread: {e}");
+            1
+        })?;
+    Ok(done_rx)
+}
+
+/// Step 6: kernel routes removed (bounded wait), then the data plane
+/// stopped (bounded wait). The exit code: `code`, or 1 when the data plane
+/// failed or did not stop.
+fn shut_down(
+    rt: &tokio::runtime::Runtime,
+    code: i32,
+    stop_routes: tokio::sync::watch::Sender<bool>,
+    route_keepers: Vec<tokio::task::JoinHandle<()>>,
+    shared: &Shared,
+    done_rx: DataplaneDone,
+) -> i32 {
     crate::notify::stopping();
     let _ = stop_routes.send(true);
     rt.block_on(async {
-        for task in route_keeper {
+        for task in route_keepers {
             if tokio::time::timeout(ROUTES_STOP_WAIT, task).await.is_err() {
                 tracing::warn!("kernel routes not all removed within {ROUTES_STOP_WAIT:?}; the next start removes them");
             }
@@ -263,7 +333,7 @@ async fn control(
     shared: Arc<Shared>,
 ) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
-    if let Some(addr) = cfg.api_listen {
+    if let Some(addr) = cfg.fixed.api_listen {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => {
                 tracing::info!(%addr, "API listening");
@@ -293,7 +363,11 @@ async fn control(
         }
     };
     // Link and TUN are up and the data plane runs: tell systemd.
-    crate::notify::ready(&format!("{} on {}", kind.as_str(), cfg.link_interface));
+    crate::notify::ready(&format!(
+        "{} on {}",
+        kind.as_str(),
+        cfg.fixed.link_interface
+    ));
     let watchdog = crate::notify::watchdog_interval();
     if let Some(w) = watchdog {
         tracing::info!(interval = ?w, "systemd watchdog enabled");
@@ -350,43 +424,32 @@ fn reload(
         }
     };
     let mut cur = api_state.config.lock().unwrap_or_else(|e| e.into_inner());
-    if new.log_level != cur.log_level {
-        match log.set_level(&new.log_level) {
-            Ok(()) => tracing::info!(level = %new.log_level, "log filter reloaded"),
+    if new.live.log_level != cur.live.log_level {
+        match log.set_level(&new.live.log_level) {
+            Ok(()) => tracing::info!(level = %new.live.log_level, "log filter reloaded"),
             Err(e) => tracing::error!("log.level: {e}"),
         }
     }
-    if new.routing != cur.routing {
-        shared.command(Command::Routing(new.routing.clone()));
+    if new.live.routing != cur.live.routing {
+        shared.command(Command::Routing(new.live.routing.clone()));
     }
-    // Trust lists and session limits reload; the mode and the key need a
-    // restart (a new identity is a new node).
-    let security_restart =
-        new.security.mode != cur.security.mode || new.security.key_file != cur.security.key_file;
-    if new.security != cur.security && !security_restart {
-        shared.command(Command::Security(new.security.clone()));
+    // Trust lists and session limits reload; the mode and the key are the
+    // node's identity, which needs a restart.
+    let same_identity = new.fixed.identity == cur.fixed.identity;
+    if same_identity && new.live.security != cur.live.security {
+        shared.command(Command::Security(new.live.security.clone()));
     }
-    let restart_needed = new.link_interface != cur.link_interface
-        || new.ethertype != cur.ethertype
-        || new.phy_rate_kbps != cur.phy_rate_kbps
-        || new.tun_name != cur.tun_name
-        || new.tun_addresses != cur.tun_addresses
-        || new.tun_mtu != cur.tun_mtu
-        || new.batching != cur.batching
-        || new.dataplane != cur.dataplane
-        || new.api_listen != cur.api_listen
-        || new.node_id != cur.node_id
-        || new.log_format != cur.log_format
-        || new.tun_routes != cur.tun_routes
-        || new.backbone != cur.backbone
-        || security_restart;
-    if restart_needed {
-        tracing::warn!("SIGHUP: link, tun, node, batching, dataplane, api, backbone, log.format, security.mode and security.key_file changes take effect after a restart");
+    let restart_for = cur.fixed.differences(&new.fixed);
+    if !restart_for.is_empty() {
+        tracing::warn!(
+            "SIGHUP: changes to {} take effect after a restart",
+            restart_for.join(", ")
+        );
     }
-    cur.log_level = new.log_level;
-    cur.routing = new.routing;
-    if !security_restart {
-        cur.security = new.security;
+    cur.live.log_level = new.live.log_level;
+    cur.live.routing = new.live.routing;
+    if same_identity {
+        cur.live.security = new.live.security;
     }
     tracing::info!("SIGHUP: configuration reloaded");
 }

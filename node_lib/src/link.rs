@@ -375,48 +375,8 @@ impl RawLink {
         batched: bool,
         counters: &Counters,
     ) -> usize {
-        scratch.iovs.clear();
-        scratch.frame_iovs.clear();
-        for f in batch.frames() {
-            let start = scratch.iovs.len();
-            let mut ok = true;
-            let kind = match batch.segments()[f.segments.clone()].first() {
-                Some(Segment::Header { offset, len }) => kind_of(batch.header_bytes(*offset, *len)),
-                _ => FrameKind::Control,
-            };
-            let eth_len = f.payload_len + ETH_HEADER_LEN;
-            let airtime = scratch.airtime.frame_us(eth_len, f.dst.is_group(), kind) as u32;
-            for seg in &batch.segments()[f.segments.clone()] {
-                let bytes = match seg {
-                    Segment::Header { offset, len } => Some(batch.header_bytes(*offset, *len)),
-                    Segment::Payload(p) => payload(p),
-                };
-                match bytes {
-                    Some(b) => scratch.iovs.push(iovec(b)),
-                    None => ok = false,
-                }
-            }
-            if ok {
-                scratch.frame_iovs.push((
-                    start,
-                    scratch.iovs.len() - start,
-                    f.messages,
-                    airtime,
-                    kind,
-                ));
-            } else {
-                // A payload reference that does not resolve is a bug upstream;
-                // count it rather than send a corrupt frame.
-                scratch.iovs.truncate(start);
-                for _ in 0..f.messages {
-                    counters.count_drop(DropReason::Malformed);
-                }
-            }
-        }
+        gather(batch, payload, scratch, counters);
         let total = scratch.frame_iovs.len();
-        if total == 0 {
-            return 0;
-        }
         let mut sent = 0;
         let mut first_wait: Option<Instant> = None;
         while sent < total {
@@ -425,62 +385,9 @@ impl RawLink {
             } else {
                 1
             };
-            for i in 0..chunk {
-                let (start, len, ..) = scratch.frame_iovs[sent + i];
-                let m = &mut scratch.msgs[i];
-                // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
-                m.msg_hdr = unsafe { std::mem::zeroed() };
-                m.msg_hdr.msg_iov = scratch.iovs[start..].as_mut_ptr();
-                m.msg_hdr.msg_iovlen = len as _;
-                m.msg_len = 0;
-            }
-            // A lone frame takes the plain call: sendmmsg's header-array
-            // pass costs more than it saves for one (batch_io bench).
-            let r = if batched && chunk > 1 {
-                counters.syscall(Syscall::Sendmmsg);
-                // SAFETY: the first `chunk` msgs point into `iovs`, whose
-                // entries point to header bytes in `batch` and payloads in
-                // receive batches, all borrowed for 'a and unchanged here.
-                cvt(unsafe {
-                    libc::sendmmsg(
-                        self.fd.as_raw_fd(),
-                        scratch.msgs.as_mut_ptr(),
-                        chunk as libc::c_uint,
-                        libc::MSG_DONTWAIT,
-                    )
-                })
-                .map(|n| n as usize)
-            } else {
-                counters.syscall(Syscall::Sendmsg);
-                // SAFETY: as above, for the single header in msgs[0].
-                cvt_size(unsafe {
-                    libc::sendmsg(
-                        self.fd.as_raw_fd(),
-                        &scratch.msgs[0].msg_hdr,
-                        libc::MSG_DONTWAIT,
-                    )
-                })
-                .map(|_| 1)
-            };
-            match r {
+            match self.send_chunk(scratch, sent, chunk, batched, counters) {
                 Ok(n) => {
-                    for i in 0..n {
-                        let (start, len, messages, airtime, kind) = scratch.frame_iovs[sent + i];
-                        Counters::inc(&counters.airtime_tx_us[kind as usize], airtime as u64);
-                        let bytes: usize = scratch.iovs[start..start + len]
-                            .iter()
-                            .map(|v| v.iov_len)
-                            .sum();
-                        Counters::inc(&counters.link_tx_bytes, bytes as u64);
-                        Counters::inc(&counters.link_tx_messages, messages as u64);
-                        if messages > 1 {
-                            Counters::inc(&counters.aggregated_frames, 1);
-                            Counters::inc(&counters.aggregated_messages, messages as u64 - 1);
-                        }
-                    }
-                    Counters::inc(&counters.link_tx_frames, n as u64);
-                    // Histogram: frames per send syscall.
-                    counters.batch(Dir::LinkTx, n);
+                    count_sent(scratch, sent, n, counters);
                     if batched && n < chunk {
                         Counters::inc(&counters.partial_sends, 1);
                     }
@@ -491,20 +398,7 @@ impl RawLink {
                         && first_wait.get_or_insert_with(Instant::now).elapsed()
                             < SEND_WAIT_LIMIT =>
                 {
-                    Counters::inc(&counters.send_retries, 1);
-                    if e.raw_os_error() == Some(libc::ENOBUFS) {
-                        // The driver queue is full; the socket looks writable
-                        // anyway, so give the queue real time to drain.
-                        std::thread::sleep(Duration::from_micros(500));
-                    } else {
-                        let mut pfd = [libc::pollfd {
-                            fd: self.fd.as_raw_fd(),
-                            events: libc::POLLOUT,
-                            revents: 0,
-                        }];
-                        counters.syscall(Syscall::Poll);
-                        let _ = sys::poll(&mut pfd, 10);
-                    }
+                    self.wait_for_room(&e, counters);
                 }
                 Err(e) => {
                     // EMSGSIZE and friends hit only the first frame: drop it
@@ -514,9 +408,7 @@ impl RawLink {
                         !matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::EINVAL));
                     let lost = if fatal { total - sent } else { 1 };
                     for &(_, _, messages, ..) in &scratch.frame_iovs[sent..sent + lost] {
-                        for _ in 0..messages {
-                            counters.count_drop(DropReason::LinkError);
-                        }
+                        counters.count_drops(DropReason::LinkError, messages as u64);
                     }
                     sent += lost;
                     if fatal {
@@ -528,4 +420,134 @@ impl RawLink {
         }
         total
     }
+
+    /// One syscall for frames `sent .. sent + chunk` of the gathered batch:
+    /// `sendmmsg`, or `sendmsg` for a lone frame (sendmmsg's header-array
+    /// pass costs more than it saves for one, batch_io bench). The frames
+    /// the kernel took.
+    fn send_chunk(
+        &self,
+        scratch: &mut LinkScratch,
+        sent: usize,
+        chunk: usize,
+        batched: bool,
+        counters: &Counters,
+    ) -> io::Result<usize> {
+        for i in 0..chunk {
+            let (start, len, ..) = scratch.frame_iovs[sent + i];
+            let m = &mut scratch.msgs[i];
+            // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
+            m.msg_hdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = scratch.iovs[start..].as_mut_ptr();
+            m.msg_hdr.msg_iovlen = len as _;
+            m.msg_len = 0;
+        }
+        if batched && chunk > 1 {
+            counters.syscall(Syscall::Sendmmsg);
+            // SAFETY: the first `chunk` msgs point into `iovs`, whose
+            // entries point to header bytes in the send batch and payloads
+            // in receive batches, all borrowed by `send` and unchanged here.
+            cvt(unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    scratch.msgs.as_mut_ptr(),
+                    chunk as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            })
+            .map(|n| n as usize)
+        } else {
+            counters.syscall(Syscall::Sendmsg);
+            // SAFETY: as above, for the single header in msgs[0].
+            cvt_size(unsafe {
+                libc::sendmsg(
+                    self.fd.as_raw_fd(),
+                    &scratch.msgs[0].msg_hdr,
+                    libc::MSG_DONTWAIT,
+                )
+            })
+            .map(|_| 1)
+        }
+    }
+
+    /// A full queue: waits for room (bounded by the caller's limit).
+    fn wait_for_room(&self, e: &io::Error, counters: &Counters) {
+        Counters::inc(&counters.send_retries, 1);
+        if e.raw_os_error() == Some(libc::ENOBUFS) {
+            // The driver queue is full; the socket looks writable anyway,
+            // so give the queue real time to drain.
+            std::thread::sleep(Duration::from_micros(500));
+        } else {
+            let mut pfd = [libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            }];
+            counters.syscall(Syscall::Poll);
+            let _ = sys::poll(&mut pfd, 10);
+        }
+    }
+}
+
+/// Gathers every frame of `batch` into `scratch`: one iovec per header or
+/// payload segment, and per frame its iovecs, messages, airtime and kind.
+/// A frame whose payload reference does not resolve (a bug upstream) is
+/// counted as dropped rather than sent corrupt.
+fn gather<'a>(
+    batch: &'a SendBatch,
+    payload: impl Fn(&Payload) -> Option<&'a [u8]>,
+    scratch: &mut LinkScratch,
+    counters: &Counters,
+) {
+    scratch.iovs.clear();
+    scratch.frame_iovs.clear();
+    for f in batch.frames() {
+        let start = scratch.iovs.len();
+        let mut ok = true;
+        let kind = match batch.segments()[f.segments.clone()].first() {
+            Some(Segment::Header { offset, len }) => kind_of(batch.header_bytes(*offset, *len)),
+            _ => FrameKind::Control,
+        };
+        let eth_len = f.payload_len + ETH_HEADER_LEN;
+        let airtime = scratch.airtime.frame_us(eth_len, f.dst.is_group(), kind) as u32;
+        for seg in &batch.segments()[f.segments.clone()] {
+            let bytes = match seg {
+                Segment::Header { offset, len } => Some(batch.header_bytes(*offset, *len)),
+                Segment::Payload(p) => payload(p),
+            };
+            match bytes {
+                Some(b) => scratch.iovs.push(iovec(b)),
+                None => ok = false,
+            }
+        }
+        if ok {
+            scratch
+                .frame_iovs
+                .push((start, scratch.iovs.len() - start, f.messages, airtime, kind));
+        } else {
+            scratch.iovs.truncate(start);
+            counters.count_drops(DropReason::Malformed, f.messages as u64);
+        }
+    }
+}
+
+/// Counts frames `sent .. sent + n`, which the kernel took.
+fn count_sent(scratch: &LinkScratch, sent: usize, n: usize, counters: &Counters) {
+    for i in 0..n {
+        let (start, len, messages, airtime, kind) = scratch.frame_iovs[sent + i];
+        Counters::inc(&counters.airtime_tx_us[kind as usize], airtime as u64);
+        let bytes: usize = scratch.iovs[start..start + len]
+            .iter()
+            .map(|v| v.iov_len)
+            .sum();
+        Counters::inc(&counters.link_tx_bytes, bytes as u64);
+        Counters::inc(&counters.link_tx_messages, messages as u64);
+        if messages > 1 {
+            Counters::inc(&counters.aggregated_frames, 1);
+            Counters::inc(&counters.aggregated_messages, messages as u64 - 1);
+        }
+    }
+    Counters::inc(&counters.link_tx_frames, n as u64);
+    // Histogram: frames per send syscall.
+    counters.batch(Dir::LinkTx, n);
 }

@@ -55,8 +55,17 @@ fn tun_queue_drops(tun: &str) -> u64 {
 
 impl Collector for NodeCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), Error> {
+        self.encode_counters(&mut e)?;
+        self.encode_families(&mut e)?;
+        self.encode_gauges(&mut e)
+    }
+}
+
+impl NodeCollector {
+    /// The counter table's exported counters, and the TUN queue's drops
+    /// the kernel counts.
+    fn encode_counters(&self, e: &mut DescriptorEncoder) -> Result<(), Error> {
         let c: &Counters = &self.shared.counters;
-        // The counter table's exported counters.
         for d in TABLE {
             let exported = match d.exported {
                 Exported::Both => true,
@@ -64,15 +73,21 @@ impl Collector for NodeCollector {
                 Exported::No => false,
             };
             if exported {
-                counter(&mut e, d.metric, d.help, (d.read)(c))?;
+                counter(e, d.metric, d.help, (d.read)(c))?;
             }
         }
         counter(
-            &mut e,
+            e,
             "v2x_tun_queue_dropped",
             "Packets the kernel dropped because the TUN queue toward the daemon was full.",
             tun_queue_drops(&self.tun_name),
-        )?;
+        )
+    }
+
+    /// Labelled families: drops by reason, airtime by kind, syscalls by
+    /// operation, batch sizes by direction.
+    fn encode_families(&self, e: &mut DescriptorEncoder) -> Result<(), Error> {
+        let c: &Counters = &self.shared.counters;
         {
             let mut m = e.encode_descriptor(
                 "v2x_dropped",
@@ -155,21 +170,27 @@ impl Collector for NodeCollector {
                     )?;
             }
         }
+        Ok(())
+    }
+
+    /// Gauges: the role's tables, readiness, kernel routes, the link, the
+    /// data plane's scheduling, uptime.
+    fn encode_gauges(&self, e: &mut DescriptorEncoder) -> Result<(), Error> {
         let snap = self.shared.snapshot();
         gauge(
-            &mut e,
+            e,
             "v2x_neighbors",
             "Neighbours currently heard on the link.",
             snap.neighbor_count as i64,
         )?;
         gauge(
-            &mut e,
+            e,
             "v2x_routes",
             "Routes held (RSU: OBUs; OBU: upstream plus downstream).",
             snap.route_count as i64,
         )?;
         gauge(
-            &mut e,
+            e,
             "v2x_ready",
             "1 when ready (link up and, for an OBU, an upstream chosen).",
             i64::from(snap.ready && self.shared.link_up.load(Ordering::Relaxed)),
@@ -184,39 +205,39 @@ impl Collector for NodeCollector {
             (b.map_or(0, |b| b.routes.len()), b.and_then(|b| b.uplink))
         };
         gauge(
-            &mut e,
+            e,
             "v2x_backbone_routes",
             "Kernel routes installed via the TUN now (RSU: one per address of each attached OBU; OBU: tun.routes).",
             routes as i64,
         )?;
         if let Some(up) = uplink {
             gauge(
-                &mut e,
+                e,
                 "v2x_backbone_uplink_up",
                 "RSU: 1 while the [backbone] uplink_check prefix is in the kernel table.",
                 i64::from(up),
             )?;
         }
         gauge(
-            &mut e,
+            e,
             "v2x_link_up",
             "1 while the radio interface is up.",
             i64::from(self.shared.link_up.load(Ordering::Relaxed)),
         )?;
         gauge(
-            &mut e,
+            e,
             "v2x_dataplane_realtime",
             "1 while the data-plane thread runs under realtime scheduling.",
             i64::from(self.shared.realtime.load(Ordering::Relaxed)),
         )?;
         counter(
-            &mut e,
+            e,
             "v2x_dataplane_realtime_switches",
             "Times [dataplane] realtime = \"auto\" switched realtime scheduling on or off.",
             get(&self.shared.realtime_switches),
         )?;
         gauge(
-            &mut e,
+            e,
             "v2x_uptime_seconds",
             "Seconds since the daemon started.",
             self.shared.uptime().as_secs() as i64,

@@ -124,3 +124,83 @@ fn a_circle_is_found() {
     g.get_mut("c").unwrap().clear();
     assert_eq!(circle(&g), None);
 }
+
+/// Functions of `text` (code before `#[cfg(test)]`) longer than `limit`
+/// lines, as (name, first line, lines).
+fn long_functions(text: &str, limit: usize) -> Vec<(String, usize, usize)> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim_start();
+        let head = t
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ")
+            .trim_start_matches("async ")
+            .trim_start_matches("const ")
+            .trim_start_matches("unsafe ");
+        if head.starts_with("fn ") && !t.ends_with(';') {
+            let name: String = head[3..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let (mut depth, mut j, mut opened) = (0i64, i, false);
+            while j < lines.len() {
+                let l = lines[j];
+                depth += l.matches('{').count() as i64 - l.matches('}').count() as i64;
+                opened |= l.contains('{');
+                if opened && depth <= 0 {
+                    break;
+                }
+                j += 1;
+            }
+            if j + 1 - i > limit {
+                out.push((name, i + 1, j + 1 - i));
+            }
+            i = j + 1;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Rooms a reader can take in at once: no function of the daemons' crates
+/// (tests aside) is longer than 120 lines.
+#[test]
+fn no_function_is_longer_than_120_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut long = Vec::new();
+    for krate in [
+        "node_lib", "protocol", "obu_lib", "rsu_lib", "common", "secure", "api", "sim",
+    ] {
+        let mut dirs = vec![root.join(krate).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).expect("dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).expect("read");
+                    for (name, line, n) in long_functions(&text, 120) {
+                        long.push(format!("{}:{line} {name} ({n} lines)", p.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over 120 lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn a_long_function_is_found() {
+    let body = "    x();\n".repeat(130);
+    let text = format!("fn short() {{\n}}\n\npub fn long() {{\n{body}}}\n");
+    assert_eq!(long_functions(&text, 120), [("long".to_string(), 4, 132)]);
+}

@@ -264,7 +264,8 @@ struct Ready {
 ///  4. `wait`          poll the link, the TUN and the wake-up eventfd, up to
 ///                     the role's next timer (at once while bulk waits)
 ///  5. shutdown        send what the TUN backlog holds, then return
-///  6. `reload`        settings the control thread handed over (SIGHUP)
+///  6. `commands`      what the control side queued (`shared::Command`):
+///                     reloaded settings (SIGHUP), probes (the API)
 ///  7. `receive_link`  up to 4 receive batches (after a quiet spell, a lone
 ///                     frame by plain recv): each frame to the role, the
 ///                     role's actions planned and flushed

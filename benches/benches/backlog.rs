@@ -7,7 +7,7 @@ use common::action::{Action, Payload};
 use common::offload::VnetHdr;
 use common::wire::MessageType;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use node_lib::tun_backlog::TunBacklog;
+use datapath::tun_backlog::TunBacklog;
 use sim::{addr, ipv4_packet};
 use std::hint::black_box;
 

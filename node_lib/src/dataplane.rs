@@ -4,19 +4,15 @@
 //! queued when the loop wakes is one batch, so a lone packet leaves at once.
 
 use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode};
-use crate::dispatch::Dispatcher;
-use crate::link::{LinkScratch, RawLink};
+use crate::link::{LinkPort, RawLink};
 use crate::realtime::{AutoRealtime, Sample, Thresholds};
 use crate::role::Role;
 use crate::shared::{Command, Shared};
 use crate::sys;
-use crate::tun::Tun;
-use crate::tun_backlog::TunBacklog;
-use common::action::Action;
-use common::batch::RecvBatch;
+use crate::tun::{Tun, TunPort};
 use common::counters::{Counters, DropReason, Syscall};
-use common::offload::VnetHdr;
 use common::Time;
+use datapath::{Engine, EngineConfig};
 use protocol::export::ExportedRoute;
 use protocol::probe::ProbeResult;
 use std::io;
@@ -25,14 +21,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Batches handled from one source before the loop looks at the other, so
-/// a flood on one side cannot starve the other.
-const BATCHES_PER_TURN: usize = 4;
-/// A link whose receive queue has been empty this long is read one frame
-/// at a time first: a plain `recv` of a lone frame is cheaper than a
-/// `recvmmsg` that then tries the empty queue again (paired idle pings).
-/// A queue that has not been seen empty is always read in batches.
-const LINK_QUIET: Duration = Duration::from_millis(1);
 /// Least time between two exports of the kernel routes the role wants.
 const EXPORT_MIN_GAP: Duration = Duration::from_millis(5);
 /// Least time between two snapshots taken because something changed.
@@ -232,17 +220,6 @@ impl<R: Role> Dataplane<R> {
     }
 }
 
-/// Where the actions being flushed point their payloads.
-#[derive(Clone, Copy)]
-enum Input {
-    /// Timers: control messages only.
-    Timers,
-    /// The link receive batch.
-    Link,
-    /// The TUN receive batch (unbatched mode).
-    Tun,
-}
-
 /// What poll found ready.
 struct Ready {
     link: bool,
@@ -277,22 +254,10 @@ struct Ready {
 /// Batched and unbatched differ in batch sizes and syscalls (recvmmsg or
 /// recvmsg, sendmmsg or sendmsg, the backlog or one read per packet).
 struct Pipeline<R: Role> {
-    link: RawLink,
-    tun: Tun,
+    /// The devices and the data path between them (`datapath::Engine`).
+    engine: Engine<LinkPort, TunPort>,
     role: R,
     shared: Arc<Shared>,
-    batched: bool,
-    aggregate: bool,
-    max_batch: usize,
-    link_rx: RecvBatch,
-    /// Unbatched mode's TUN reads (batched: the backlog's pool).
-    tun_rx: RecvBatch,
-    tun_meta: Vec<VnetHdr>,
-    backlog: TunBacklog,
-    empty: RecvBatch,
-    scratch: LinkScratch,
-    dispatch: Dispatcher,
-    actions: Vec<Action>,
     realtime: RealtimeControl,
     last_snapshot: Time,
     /// The role reported a change not yet in the snapshot.
@@ -310,9 +275,6 @@ struct Pipeline<R: Role> {
     busy_us: u64,
     exports: Vec<ExportedRoute>,
     last_link_check: Time,
-    /// Since when the link's receive queue is known to be empty (None:
-    /// frames may be waiting).
-    link_empty_since: Option<Time>,
     link_was_up: bool,
     link_error_logged: bool,
     tun_errors_seen: u64,
@@ -332,37 +294,23 @@ impl<R: Role> Pipeline<R> {
     fn new(dp: Dataplane<R>) -> Pipeline<R> {
         let batched = dp.batching.enabled;
         let max_batch = if batched { dp.batching.max_batch } else { 1 };
-        // Batched: the TUN is read through the backlog; unbatched: one
-        // packet at a time through `tun_rx`.
-        let unbatched_slots = if batched { 0 } else { max_batch };
-        let backlog = TunBacklog::new(
-            if batched { max_batch } else { 0 },
-            dp.tun.read_capacity(),
-            // Bulk per turn: about one sendmmsg of link frames, so the loop
-            // is back at the link and the TUN within a fraction of a ms.
-            max_batch * dp.link.mtu(),
-        );
-        let dispatch = Dispatcher::new(
-            common::NodeId(dp.link.mac()),
-            dp.link.ethertype(),
-            dp.link.mtu(),
+        let config = EngineConfig {
+            mac: common::NodeId(dp.link.mac()),
+            ethertype: dp.link.ethertype(),
+            link_mtu: dp.link.mtu(),
+            frame_capacity: dp.link.frame_capacity(),
+            tun_read_capacity: dp.tun.read_capacity(),
             batched,
-            dp.batching.aggregate,
+            aggregate: dp.batching.aggregate,
             max_batch,
-        );
+            phy_rate_kbps: dp.phy_rate_kbps,
+        };
+        // The link's arrays serve a receive batch and a flush's frames.
+        let frames = max_batch.max(datapath::dispatch::frames_for(max_batch));
+        let link = LinkPort::new(dp.link, frames, dp.phy_rate_kbps);
+        let counters = dp.shared.counters.clone();
         Pipeline {
-            link_rx: RecvBatch::new(max_batch, dp.link.frame_capacity()),
-            tun_rx: RecvBatch::new(unbatched_slots, dp.tun.read_capacity()),
-            tun_meta: vec![VnetHdr::default(); unbatched_slots],
-            backlog,
-            empty: RecvBatch::new(0, 1),
-            scratch: {
-                let mut s = LinkScratch::new(max_batch);
-                s.airtime = common::airtime::Airtime::new(dp.phy_rate_kbps);
-                s
-            },
-            dispatch,
-            actions: Vec::with_capacity(max_batch * 4),
+            engine: Engine::new(config, link, TunPort::new(dp.tun), counters),
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
             // The first snapshot at once (an RSU is ready from it).
@@ -375,18 +323,12 @@ impl<R: Role> Pipeline<R> {
             busy_us: 0,
             exports: Vec::new(),
             last_link_check: Time::ZERO,
-            link_empty_since: Some(Time::ZERO),
             link_was_up: true,
             link_error_logged: false,
             tun_errors_seen: 0,
             last_tun_warning: None,
             last_queue_warning: None,
             probe_answers: Vec::new(),
-            batched,
-            aggregate: dp.batching.aggregate,
-            max_batch,
-            link: dp.link,
-            tun: dp.tun,
             role: dp.role,
             shared: dp.shared,
         }
@@ -409,36 +351,12 @@ impl<R: Role> Pipeline<R> {
         }
     }
 
-    /// Plans and sends the role's pending actions, whose payloads lie in
-    /// `input`'s batch.
-    fn flush(&mut self, input: Input) {
-        let (link_rx, tun_rx, meta) = match input {
-            Input::Timers => (&self.empty, &self.empty, &[][..]),
-            Input::Link => (&self.link_rx, &self.empty, &[][..]),
-            Input::Tun => (&self.empty, &self.tun_rx, &self.tun_meta[..]),
-        };
-        self.dispatch.handle_messages_batched(
-            &self.actions,
-            link_rx,
-            tun_rx,
-            meta,
-            &self.link,
-            &self.tun,
-            &self.shared.counters,
-            self.role.sealer(),
-        );
-        self.actions.clear();
-    }
-
     /// Step 1: Heartbeat for the watchdog, the realtime decision, the role's
     /// timers.
     fn tick(&mut self, now: Time) {
         self.shared.heartbeat_us.store(now.0, Ordering::Relaxed);
         self.realtime.on_loop(now, &self.shared);
-        if now >= self.role.next_tick() {
-            self.role.on_tick(now, &mut self.actions);
-            self.flush(Input::Timers);
-        }
+        self.engine.tick(&mut self.role, now);
     }
 
     /// Step 2: Every `LINK_CHECK_EVERY`: count what the kernel dropped, reopen a
@@ -450,13 +368,16 @@ impl<R: Role> Pipeline<R> {
         self.last_link_check = now;
         self.count_queue_drops(now);
         self.reopen_if_recreated();
-        let up = sys::if_running(self.link.ifname()).unwrap_or(false);
+        let up = sys::if_running(self.engine.link.raw.ifname()).unwrap_or(false);
         if up != self.link_was_up {
             if up {
-                tracing::info!(interface = self.link.ifname(), "link is up again");
+                tracing::info!(
+                    interface = self.engine.link.raw.ifname(),
+                    "link is up again"
+                );
             } else {
                 tracing::warn!(
-                    interface = self.link.ifname(),
+                    interface = self.engine.link.raw.ifname(),
                     "link is down; waiting for it"
                 );
             }
@@ -469,7 +390,7 @@ impl<R: Role> Pipeline<R> {
     /// Frames the kernel dropped because we did not read them in time are
     /// lost before we accepted them: count them.
     fn count_queue_drops(&mut self, now: Time) {
-        let Ok(n) = self.link.take_queue_drops() else {
+        let Ok(n) = self.engine.link.raw.take_queue_drops() else {
             return;
         };
         if n == 0 {
@@ -489,27 +410,19 @@ impl<R: Role> Pipeline<R> {
     /// An interface deleted and created again: the socket is bound to the
     /// old index, so open it anew (bounded by the check period).
     fn reopen_if_recreated(&mut self) {
-        if !sys::if_index(self.link.ifname()).is_ok_and(|i| i != self.link.ifindex()) {
+        let raw = &self.engine.link.raw;
+        if !sys::if_index(raw.ifname()).is_ok_and(|i| i != raw.ifindex()) {
             return;
         }
-        match RawLink::open(self.link.ifname(), self.link.ethertype()) {
+        match RawLink::open(raw.ifname(), raw.ethertype()) {
             Ok(l) => {
                 tracing::warn!(
                     interface = l.ifname(),
                     "interface was re-created; link socket reopened"
                 );
-                self.backlog.set_budget(self.max_batch * l.mtu());
-                if l.mac() != self.link.mac() {
-                    self.dispatch = Dispatcher::new(
-                        common::NodeId(l.mac()),
-                        l.ethertype(),
-                        l.mtu(),
-                        self.batched,
-                        self.aggregate,
-                        self.max_batch,
-                    );
-                }
-                self.link = l;
+                self.engine
+                    .relink(common::NodeId(l.mac()), l.ethertype(), l.mtu());
+                self.engine.link.raw = l;
             }
             Err(e) => tracing::debug!(error = %e, "cannot reopen the link yet"),
         }
@@ -610,7 +523,7 @@ impl<R: Role> Pipeline<R> {
     fn wait(&mut self) -> io::Result<Ready> {
         let now = self.shared.now();
         let wait = self.role.next_tick().0.saturating_sub(now.0);
-        let timeout_ms = if self.backlog.has_bulk() {
+        let timeout_ms = if self.engine.has_bulk() {
             0
         } else if self.export_pending {
             EXPORT_MIN_GAP.as_millis() as i32
@@ -623,8 +536,8 @@ impl<R: Role> Pipeline<R> {
             revents: 0,
         };
         let mut fds = [
-            fd(self.link.as_raw_fd()),
-            fd(self.tun.as_raw_fd()),
+            fd(self.engine.link.raw.as_raw_fd()),
+            fd(self.engine.tun.tun.as_raw_fd()),
             fd(self.shared.wake_fd()),
         ];
         self.shared.counters.syscall(Syscall::Poll);
@@ -638,9 +551,7 @@ impl<R: Role> Pipeline<R> {
 
     /// Step 5: Shutdown: what was read from the TUN is accepted, so send it all.
     fn drain(&mut self) {
-        while self.backlog.has_bulk() {
-            self.send_backlog_turn();
-        }
+        self.engine.drain(&mut self.role);
     }
 
     /// Step 6: What the control side asked for: new routing or security
@@ -664,7 +575,7 @@ impl<R: Role> Pipeline<R> {
                     tracing::info!("security trust lists and limits reloaded");
                 }
                 Command::Probe(req) => {
-                    if let Err(reason) = self.role.probe(now, req, &mut self.actions) {
+                    if let Err(reason) = self.role.probe(now, req, self.engine.actions()) {
                         failed.push(ProbeResult {
                             id: req.id,
                             seq: req.seq,
@@ -677,7 +588,7 @@ impl<R: Role> Pipeline<R> {
                 }
             }
         }
-        self.flush(Input::Timers);
+        self.engine.flush_actions(&mut self.role);
         if !failed.is_empty() {
             self.shared.push_probe_results(&mut failed);
         }
@@ -685,65 +596,9 @@ impl<R: Role> Pipeline<R> {
 
     /// Step 7: Receive batches from the link, each through the role and out.
     fn receive_link(&mut self, ready: &Ready) {
-        if !ready.link {
-            // Poll says nothing is queued on the link.
-            self.link_empty_since
-                .get_or_insert_with(|| self.shared.now());
-            return;
-        }
-        // After a quiet spell, one frame by plain recv; if more are queued,
-        // poll returns at once and the next read is batched.
-        let lone = self.batched
-            && self
-                .link_empty_since
-                .is_some_and(|t| self.shared.now().since(t) >= LINK_QUIET);
-        for _ in 0..BATCHES_PER_TURN {
-            let c = &self.shared.counters;
-            let batch = self.batched && !lone;
-            let n = match self.link.recv(
-                &mut self.link_rx,
-                self.max_batch,
-                &mut self.scratch,
-                batch,
-                c,
-            ) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.link_receive_failed(e);
-                    break;
-                }
-            };
-            if n == 0 {
-                self.link_empty_since
-                    .get_or_insert_with(|| self.shared.now());
-                break;
-            }
-            let now = self.shared.now();
-            // A batched read that came back short emptied the queue; after
-            // a full batch or a lone read frames may wait.
-            self.link_empty_since = (!lone && n < self.max_batch).then_some(now);
-            self.frames_to_role(now, n);
-            self.flush(Input::Link);
-            if n < self.max_batch {
-                break;
-            }
-        }
-    }
-
-    fn frames_to_role(&mut self, now: Time, n: usize) {
-        let c = &self.shared.counters;
-        for i in 0..n {
-            let frame = self.link_rx.get_mut(i);
-            if frame.is_empty() {
-                continue;
-            }
-            Counters::inc(&c.link_rx_frames, 1);
-            Counters::inc(&c.link_rx_bytes, frame.len() as u64);
-            let group = frame.first().is_some_and(|b| b & 1 == 1);
-            let kind = common::airtime::kind_of(frame);
-            let us = self.scratch.airtime.frame_us(frame.len(), group, kind);
-            Counters::inc(&c.airtime_rx_us, us);
-            self.role.on_frame(now, i as u16, frame, &mut self.actions);
+        let now = self.shared.now();
+        if let Err(e) = self.engine.receive_link(&mut self.role, now, ready.link) {
+            self.link_receive_failed(e);
         }
     }
 
@@ -755,7 +610,7 @@ impl<R: Role> Pipeline<R> {
             self.shared.link_up.store(false, Ordering::Relaxed);
             self.link_was_up = false;
             tracing::warn!(
-                interface = self.link.ifname(),
+                interface = self.engine.link.raw.ifname(),
                 "link is down; waiting for it"
             );
         }
@@ -767,84 +622,10 @@ impl<R: Role> Pipeline<R> {
 
     /// Step 8: Packets from the TUN through the role and out.
     fn receive_tun(&mut self, ready: &Ready) -> io::Result<()> {
-        if self.batched {
-            if ready.tun {
-                self.read_into_backlog()?;
-            }
-            if ready.tun || self.backlog.has_bulk() {
-                self.send_backlog_turn();
-            }
-            return Ok(());
-        }
-        if !ready.tun {
-            return Ok(());
-        }
-        for _ in 0..BATCHES_PER_TURN {
-            let c = &self.shared.counters;
-            let n = match self.tun.recv(
-                &mut self.tun_rx,
-                &mut self.tun_meta,
-                self.max_batch,
-                false,
-                c,
-            ) {
-                Ok(n) => n,
-                Err(e) => return Err(self.tun_failed(e)),
-            };
-            if n == 0 {
-                break;
-            }
-            let now = self.shared.now();
-            for i in 0..n {
-                let pkt = self.tun_rx.get(i);
-                Counters::inc(&c.tun_rx_packets, 1);
-                Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
-                self.role.on_tun(now, i as u16, pkt, &mut self.actions);
-            }
-            self.flush(Input::Tun);
-            if n < self.max_batch {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Batched: reads what the TUN has into the backlog; each new packet
-    /// goes through the role and its actions are filed (small now, bulk
-    /// queued).
-    fn read_into_backlog(&mut self) -> io::Result<()> {
-        let c = &self.shared.counters;
-        if let Err(e) = self.backlog.read(&self.tun, c) {
-            return Err(self.tun_failed(e));
-        }
         let now = self.shared.now();
-        for k in 0..self.backlog.fresh().len() {
-            let slot = self.backlog.fresh()[k];
-            let pkt = self.backlog.packet(slot);
-            Counters::inc(&c.tun_rx_packets, 1);
-            Counters::inc(&c.tun_rx_bytes, pkt.len() as u64);
-            self.role.on_tun(now, slot, pkt, &mut self.actions);
-            self.backlog.file(slot, &mut self.actions);
-        }
-        Ok(())
-    }
-
-    /// Sends what the TUN backlog has for this turn: the small packets
-    /// just read, then a turn's share of the queued bulk.
-    fn send_backlog_turn(&mut self) {
-        self.backlog.take_bulk();
-        let (out, pool, meta) = self.backlog.to_send();
-        self.dispatch.handle_messages_batched(
-            out,
-            &self.empty,
-            pool,
-            meta,
-            &self.link,
-            &self.tun,
-            &self.shared.counters,
-            self.role.sealer(),
-        );
-        self.backlog.sent();
+        self.engine
+            .receive_tun(&mut self.role, now, ready.tun)
+            .map_err(|e| self.tun_failed(e))
     }
 
     /// The TUN is ours: a read error other than EAGAIN means it is gone
@@ -852,7 +633,8 @@ impl<R: Role> Pipeline<R> {
     /// service manager restarts the daemon.
     fn tun_failed(&self, e: io::Error) -> io::Error {
         Counters::inc(&self.shared.counters.tun_errors, 1);
-        tracing::error!(error = %e, tun = self.tun.name(), "TUN device failed; stopping");
-        io::Error::new(e.kind(), format!("TUN `{}`: {e}", self.tun.name()))
+        let name = self.engine.tun.tun.name();
+        tracing::error!(error = %e, tun = name, "TUN device failed; stopping");
+        io::Error::new(e.kind(), format!("TUN `{name}`: {e}"))
     }
 }

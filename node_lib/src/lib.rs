@@ -5,9 +5,10 @@
 //!   [`tun`] (TUN device, offload, planned writes), [`sys`] (the libc
 //!   calls, each with its `SAFETY:` note).
 //! * The loop: [`dataplane`] (the numbered pipeline driving a
-//!   [`role::Role`]), [`tun_backlog`] (TUN reads, small packets first),
-//!   [`dispatch`] (flushes the send planner's plan), [`realtime`] (when
-//!   the data plane runs under realtime scheduling).
+//!   [`role::Role`] around `datapath::Engine`, which [`link::LinkPort`]
+//!   and [`tun::TunPort`] serve as its devices), [`shared`] (what the loop
+//!   shares with the control side), [`realtime`] (when the data plane runs
+//!   under realtime scheduling).
 //! * Operations: [`config`] (TOML, validated by section), [`daemon`]
 //!   (start, signals, reload, shutdown), [`api`] (HTTP), [`stats_json`]
 //!   and [`metrics`] (JSON and Prometheus views of the counters),
@@ -31,7 +32,6 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod diag;
-pub mod dispatch;
 pub mod kernel_routes;
 pub mod link;
 pub mod logging;
@@ -44,4 +44,3 @@ pub mod stats_json;
 pub mod sys;
 pub mod topology;
 pub mod tun;
-pub mod tun_backlog;

@@ -551,3 +551,44 @@ fn count_sent(scratch: &LinkScratch, sent: usize, n: usize, counters: &Counters)
     // Histogram: frames per send syscall.
     counters.batch(Dir::LinkTx, n);
 }
+
+/// The raw socket as the data path's link, with its syscall arrays (sized
+/// for a receive batch and for the frames one flush may send).
+pub struct LinkPort {
+    pub raw: RawLink,
+    scratch: LinkScratch,
+}
+
+impl LinkPort {
+    /// `frames`: the most frames one receive or send takes;
+    /// `phy_rate_kbps`: the radio's rate, for the airtime of frames sent.
+    pub fn new(raw: RawLink, frames: usize, phy_rate_kbps: u64) -> LinkPort {
+        let mut scratch = LinkScratch::new(frames);
+        scratch.airtime = Airtime::new(phy_rate_kbps);
+        LinkPort { raw, scratch }
+    }
+}
+
+impl datapath::LinkDevice for LinkPort {
+    fn recv(
+        &mut self,
+        batch: &mut RecvBatch,
+        max: usize,
+        batched: bool,
+        counters: &Counters,
+    ) -> io::Result<usize> {
+        self.raw
+            .recv(batch, max, &mut self.scratch, batched, counters)
+    }
+
+    fn send<'a>(
+        &mut self,
+        frames: &'a SendBatch,
+        payload: &dyn Fn(&Payload) -> Option<&'a [u8]>,
+        batched: bool,
+        counters: &Counters,
+    ) -> usize {
+        self.raw
+            .send(frames, payload, &mut self.scratch, batched, counters)
+    }
+}

@@ -27,17 +27,7 @@ struct In6Ifreq {
     ifindex: libc::c_int,
 }
 
-/// What one TUN read gave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TunRead {
-    /// A packet of this many bytes, with its virtio-net header (default
-    /// without offload).
-    Packet(usize, VnetHdr),
-    /// A packet that was malformed, counted and dropped.
-    Dropped,
-    /// Nothing to read now.
-    Empty,
-}
+pub use datapath::TunRead;
 
 pub struct Tun {
     fd: OwnedFd,
@@ -573,5 +563,40 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
 impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// The TUN device as the data path's host side, with its write arrays.
+pub struct TunPort {
+    pub tun: Tun,
+    scratch: TunWriteScratch,
+}
+
+impl TunPort {
+    pub fn new(tun: Tun) -> TunPort {
+        TunPort {
+            tun,
+            scratch: TunWriteScratch::default(),
+        }
+    }
+}
+
+impl datapath::TunDevice for TunPort {
+    fn read_one(&mut self, slot: &mut [u8], counters: &Counters) -> io::Result<TunRead> {
+        self.tun.read_one(slot, counters)
+    }
+
+    fn coalesce(&self) -> Coalesce {
+        self.tun.coalesce()
+    }
+
+    fn write_planned<'a>(
+        &mut self,
+        writes: &[TunWrite],
+        packet: &dyn Fn(usize) -> &'a [u8],
+        counters: &Counters,
+    ) {
+        self.tun
+            .write_planned(writes, packet, &mut self.scratch, counters);
     }
 }

@@ -7,8 +7,8 @@ use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::wire::MessageType;
 use common::NodeId;
+use datapath::tun_backlog::TunBacklog;
 use node_lib::tun::Tun;
-use node_lib::tun_backlog::TunBacklog;
 use std::net::UdpSocket;
 
 fn is_root() -> bool {
@@ -48,9 +48,10 @@ fn a_small_packet_queued_behind_bulk_in_the_kernel_leaves_first() {
             .map_err(|e| e.to_string())?;
         let counters = Counters::default();
         let mut b = TunBacklog::new(64, tun.read_capacity(), 2 * 1_500);
+        let mut tun = node_lib::tun::TunPort::new(tun);
         let mut fresh: Vec<u16> = Vec::new();
         for _ in 0..100 {
-            b.read(&tun, &counters).map_err(|e| e.to_string())?;
+            b.read(&mut tun, &counters).map_err(|e| e.to_string())?;
             fresh.extend_from_slice(b.fresh());
             if fresh.iter().any(|&s| dport(b.packet(s)) == Some(2000)) {
                 break;

@@ -191,7 +191,7 @@ fn forwarding_allocates_nothing_after_warm_up() {
 fn tun_backlog_allocates_nothing_after_warm_up() {
     use common::offload::VnetHdr;
     use common::wire::MessageType;
-    use node_lib::tun_backlog::TunBacklog;
+    use datapath::tun_backlog::TunBacklog;
     let bulk = ipv4_packet(addr(1), addr(2), 1, 1_380);
     let ping = ipv4_packet(addr(1), addr(3), 2, 64);
     let mut b = TunBacklog::new(64, 2048, 8 * 1_400);

@@ -4,8 +4,7 @@
 //! simulator; here it is flushed: one gather sendmmsg for everything bound
 //! for the link, then the TUN writes.
 
-use crate::link::{LinkScratch, RawLink};
-use crate::tun::{Tun, TunWriteScratch};
+use crate::device::{LinkDevice, TunDevice};
 use common::action::{Action, Payload, Sealer, Source};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir};
@@ -18,9 +17,14 @@ pub use protocol::plan::push_super_packet;
 /// Reused state of the send path (lives on the data-plane thread).
 pub struct Dispatcher {
     planner: SendPlanner,
-    scratch: LinkScratch,
-    tun_scratch: TunWriteScratch,
     batched: bool,
+}
+
+/// The frames the link must be able to send in one flush of `max_batch`
+/// actions (TSO-cut super-packets make many): what a link device's send
+/// arrays are sized for.
+pub fn frames_for(max_batch: usize) -> usize {
+    SendPlanner::frames_for(max_batch).min(1024)
 }
 
 /// Resolves a payload reference to the bytes in the receive batches.
@@ -59,26 +63,20 @@ impl Dispatcher {
         max_batch: usize,
     ) -> Dispatcher {
         let planner = SendPlanner::new(src, ethertype, link_mtu, batched, aggregate, max_batch);
-        let frames = SendPlanner::frames_for(max_batch);
-        Dispatcher {
-            planner,
-            scratch: LinkScratch::new(frames.min(1024)),
-            tun_scratch: TunWriteScratch::default(),
-            batched,
-        }
+        Dispatcher { planner, batched }
     }
 
     /// Plans all actions (see `SendPlanner::plan`) and flushes the plan:
     /// the link frames in one gather sendmmsg, then the TUN writes.
     #[allow(clippy::too_many_arguments)]
-    pub fn handle_messages_batched(
+    pub fn handle_messages_batched<L: LinkDevice + ?Sized, T: TunDevice + ?Sized>(
         &mut self,
         actions: &[Action],
         link_rx: &RecvBatch,
         tun_rx: &RecvBatch,
         tun_meta: &[VnetHdr],
-        link: &RawLink,
-        tun: &Tun,
+        link: &mut L,
+        tun: &mut T,
         counters: &Counters,
         sealer: Option<&mut dyn Sealer>,
     ) {
@@ -93,21 +91,14 @@ impl Dispatcher {
         let p = &mut self.planner;
         p.plan(actions, &rx, tun.coalesce(), counters, sealer);
         if !p.link().is_empty() {
-            link.send(
-                p.link(),
-                |x| rx.bytes(x),
-                &mut self.scratch,
-                self.batched,
-                counters,
-            );
+            link.send(p.link(), &|x| rx.bytes(x), self.batched, counters);
         }
         let out = p.tun();
         if !out.is_empty() {
             counters.batch(Dir::TunTx, out.len());
             tun.write_planned(
                 p.tun_writes(),
-                |k| rx.bytes(&out[k]).unwrap_or_default(),
-                &mut self.tun_scratch,
+                &|k| rx.bytes(&out[k]).unwrap_or_default(),
                 counters,
             );
         }

@@ -11,12 +11,12 @@
 //! memory, where small ones can pass the bulk (see `expedite`) and the turn
 //! stays short enough to come back to the TUN and the link soon.
 
-use crate::expedite::Expedite;
-use crate::tun::{Tun, TunRead};
+use crate::device::{TunDevice, TunRead};
 use common::action::{Action, Payload, Source};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir};
 use common::offload::VnetHdr;
+use protocol::expedite::Expedite;
 use std::collections::VecDeque;
 use std::io;
 
@@ -73,7 +73,11 @@ impl TunBacklog {
     /// Reads packets into free slots until the TUN is empty or no slot is
     /// free; they are then in [`Self::fresh`]. Errors other than EAGAIN
     /// are returned only when nothing was read.
-    pub fn read(&mut self, tun: &Tun, counters: &Counters) -> io::Result<usize> {
+    pub fn read<T: TunDevice + ?Sized>(
+        &mut self,
+        tun: &mut T,
+        counters: &Counters,
+    ) -> io::Result<usize> {
         self.fresh.clear();
         while let Some(&slot) = self.free.last() {
             let i = usize::from(slot);

@@ -1,4 +1,4 @@
-//! Fuzz target: see `sim::fuzz::config`.
+//! Fuzz target: see `node_lib::config::fuzz`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sim::fuzz::config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| node_lib::config::fuzz(data));

@@ -880,6 +880,20 @@ impl Config {
     }
 }
 
+/// Fuzz target body (`fuzz/fuzz_targets/config.rs`, and the saved inputs
+/// replayed by `tests/fuzz_regressions.rs`): any bytes, as the file of
+/// either role; must never panic.
+pub fn fuzz(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for role in [RoleKind::Obu, RoleKind::Rsu] {
+            if let Ok(c) = Config::parse(text, role) {
+                let _ = c.effective_tun_mtu(1500);
+                let _ = c.fixed.differences(&c.fixed);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

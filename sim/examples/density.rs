@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release -p sim --example density [N ...]
 
-use node_lib::config::RoutingConfig;
+use protocol::params::RoutingConfig;
 use sim::density::{measure, Road};
 use std::time::Duration;
 

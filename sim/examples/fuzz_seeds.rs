@@ -5,7 +5,7 @@
 use std::path::Path;
 
 fn main() {
-    use node_lib::config::{RoutingConfig, SecurityMode};
+    use protocol::params::{RoutingConfig, SecurityMode};
     use sim::{addr, ipv4_packet, Sim};
     use std::time::Duration;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");

@@ -3,7 +3,7 @@
 //! node sends and the airtime it takes (802.11p at 6 Mbit/s).
 
 use crate::Sim;
-use node_lib::config::RoutingConfig;
+use protocol::params::RoutingConfig;
 use std::time::Duration;
 
 /// Where the nodes are.

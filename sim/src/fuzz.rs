@@ -9,10 +9,10 @@ use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::wire::{Body, EthernetFrame, Messages, Sealed, ETH_HEADER_LEN};
 use common::{NodeId, Time};
-use node_lib::config::{Config, RoleKind, RoutingConfig, SecurityConfig, SecurityMode};
-use node_lib::daemon::RoleParams;
-use node_lib::role::Role;
-use node_lib::security::Security;
+use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
+use protocol::role::Role;
+use protocol::role_params::RoleParams;
+use protocol::security::Security;
 use secure::control;
 use secure::{Freshness, Identity};
 use std::sync::Arc;
@@ -42,17 +42,6 @@ pub fn frame(data: &[u8]) {
                 }
             }
             _ => {}
-        }
-    }
-}
-
-/// The config parser, for both roles.
-pub fn config(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        for role in [RoleKind::Obu, RoleKind::Rsu] {
-            if let Ok(c) = Config::parse(text, role) {
-                let _ = c.effective_tun_mtu(1500);
-            }
         }
     }
 }

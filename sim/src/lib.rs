@@ -1,23 +1,26 @@
 //! A deterministic simulator for the sans-IO role state machines.
 //!
-//! Nodes are real [`obu_lib::Obu`] / [`rsu_lib::Rsu`] instances. Their
-//! actions are turned into real frames by the same [`SendBatch`] the daemons
-//! use and delivered to every node that hears the sender (broadcast) or to
-//! the addressed neighbour (unicast), one millisecond later. Time is
-//! simulated, so thousands of nodes run in milliseconds of wall time.
+//! Nodes are real [`obu_lib::Obu`] / [`rsu_lib::Rsu`] instances, each run
+//! by the daemons' own data path ([`datapath::Engine`]: receive, the role,
+//! the TUN backlog, the send plan and its flush) on simulated devices
+//! ([`devices`]: the air as the link, memory as the TUN). The frames a node
+//! sends are delivered to every node that hears it (broadcast) or to the
+//! addressed neighbour (unicast), one millisecond later. Time is simulated,
+//! so thousands of nodes run in milliseconds of wall time.
 
-use common::action::{Action, Payload, Source};
+use common::action::Action;
 use common::batch::SendBatch;
 use common::counters::Counters;
 use common::ip::IpPrefix;
 use common::offload::{VnetHdr, GSO_TCPV4, GSO_TCPV6};
 use common::wire::{MessageType, DEFAULT_ETHERTYPE, ETH_HEADER_LEN};
 use common::{NodeId, Time};
-use node_lib::config::{RoutingConfig, SecurityConfig, SecurityMode};
-use node_lib::daemon::RoleParams;
-use node_lib::role::Role;
-use node_lib::security::Security;
-use protocol::plan::{Coalesce, Payloads, SendPlanner};
+use datapath::{Engine, EngineConfig};
+use devices::{AirLink, MemTun};
+use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
+use protocol::role::Role;
+use protocol::role_params::RoleParams;
+use protocol::security::Security;
 use secure::Identity;
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod density;
+pub mod devices;
 pub mod fuzz;
 
 pub use obu_lib::Obu;
@@ -80,6 +84,8 @@ pub struct SimNode {
     /// Beacon frames this node heard (each a signature check in the
     /// secure modes, unless refused by cheaper checks first).
     pub beacons_heard: u64,
+    /// The daemons' data path on this node's simulated devices.
+    pub engine: Engine<AirLink, MemTun>,
     identity: Arc<Identity>,
     restarts: u64,
 }
@@ -96,27 +102,6 @@ impl SimNode {
             Machine::Rsu(r) => Some(r),
             _ => None,
         }
-    }
-}
-
-/// Where a simulated node's payloads lie: the received frame or the TUN
-/// packet, and the TUN packet's offload header.
-struct SimPayloads<'a> {
-    frame: &'a [u8],
-    tun: &'a [u8],
-    gso: Option<VnetHdr>,
-}
-
-impl Payloads for SimPayloads<'_> {
-    fn bytes(&self, p: &Payload) -> Option<&[u8]> {
-        let b = match p.source {
-            Source::Link => self.frame,
-            Source::Tun => self.tun,
-        };
-        b.get(p.offset as usize..p.offset as usize + p.len as usize)
-    }
-    fn gso(&self, _slot: u16) -> Option<VnetHdr> {
-        self.gso
     }
 }
 
@@ -142,12 +127,27 @@ pub struct Sim {
     routing: RoutingConfig,
     /// Frames delivered over the air so far.
     pub frames_delivered: u64,
-    out: Vec<Action>,
-    /// Each node's send planner (the daemons' own).
-    planners: Vec<SendPlanner>,
     /// Security for every node (None: off). All RSUs share the trusted
     /// fleet key; every OBU has its own key; RSUs accept any OBU key.
     security: Option<SecurityConfig>,
+}
+
+/// A simulated node's data path: the daemons' settings (batched, frames
+/// aggregated, batches of 64) on the air and an in-memory TUN.
+fn engine(mac: NodeId, counters: Arc<Counters>) -> Engine<AirLink, MemTun> {
+    let config = EngineConfig {
+        mac,
+        ethertype: DEFAULT_ETHERTYPE,
+        link_mtu: MTU,
+        frame_capacity: MTU + ETH_HEADER_LEN + 4,
+        // TCP super-packets (`Sim::send_ip_tso`) are up to 64 KiB.
+        tun_read_capacity: 65536,
+        batched: true,
+        aggregate: true,
+        max_batch: 64,
+        phy_rate_kbps: 6000,
+    };
+    Engine::new(config, AirLink::default(), MemTun::default(), counters)
 }
 
 /// Wall clock of the simulation at `Time::ZERO` (any fixed value).
@@ -190,8 +190,6 @@ impl Sim {
             queue: VecDeque::new(),
             routing,
             frames_delivered: 0,
-            out: Vec::new(),
-            planners: Vec::new(),
             security: None,
         }
     }
@@ -248,14 +246,7 @@ impl Sim {
         } else {
             Machine::Obu(Obu::new(p))
         };
-        self.planners.push(SendPlanner::new(
-            mac,
-            DEFAULT_ETHERTYPE,
-            MTU,
-            true,
-            true,
-            64,
-        ));
+        let engine = engine(mac, counters.clone());
         self.nodes.push(SimNode {
             mac,
             addr,
@@ -269,6 +260,7 @@ impl Sim {
             beacon_frames_sent: 0,
             heard_control_us: 0,
             beacons_heard: 0,
+            engine,
             identity,
             restarts: 0,
         });
@@ -288,6 +280,8 @@ impl Sim {
         p.security = self.security(i, identity);
         p.seed ^= restarts.wrapping_mul(0xd1b5_4a32_d192_ed03);
         p.counters = self.nodes[i].counters.clone();
+        // A new process: new buffers, nothing queued.
+        self.nodes[i].engine = engine(p.mac, p.counters.clone());
         self.nodes[i].machine = if rsu {
             Machine::Rsu(Rsu::new(p))
         } else {
@@ -350,28 +344,14 @@ impl Sim {
         self.everyone = true;
     }
 
-    /// Turns node `i`'s pending actions into frames on the air and TUN
-    /// deliveries, through the daemons' own send planner (order,
-    /// aggregation, TSO cutting, sealing). `frame`/`tun` are the buffers
-    /// payloads refer to; `gso`, the TUN packet's offload header.
-    fn flush(&mut self, i: usize, frame: &[u8], tun: &[u8], gso: Option<VnetHdr>) {
-        let actions = std::mem::take(&mut self.out);
-        let payloads = SimPayloads { frame, tun, gso };
-        let counters = self.nodes[i].counters.clone();
-        let planner = &mut self.planners[i];
-        let sealer = self.nodes[i].machine.role().sealer();
-        planner.plan(&actions, &payloads, Coalesce::default(), &counters, sealer);
-        for p in planner.tun() {
-            if let Some(b) = payloads.bytes(p) {
-                self.nodes[i].tun_out.push(b.to_vec());
-            }
-        }
-        let link = planner.link();
-        for f in 0..link.frames().len() {
-            let dst = link.frames()[f].dst;
-            let bytes = link
-                .frame_bytes(f, |p| payloads.bytes(p))
-                .expect("payload resolves");
+    /// Puts what node `i`'s data path sent on the air (one millisecond
+    /// from now, with its airtime counted) and what it delivered to its
+    /// TUN into `tun_out`.
+    fn collect(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.tun_out.append(&mut n.engine.tun.out);
+        let sent = std::mem::take(&mut n.engine.link.tx);
+        for (dst, bytes) in sent {
             let n = &mut self.nodes[i];
             n.frames_sent += 1;
             let kind = common::airtime::kind_of(&bytes);
@@ -397,13 +377,44 @@ impl Sim {
                 control_us,
             });
         }
-        self.out = actions;
-        self.out.clear();
+    }
+
+    /// Node `i` reads the frames waiting on its link.
+    fn receive_frames(&mut self, i: usize) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let r = n.engine.receive_link(n.machine.role(), now, true);
+        debug_assert!(r.is_ok(), "the air cannot fail");
+        self.collect(i);
+    }
+
+    /// Node `i` reads what waits on its TUN (`readable`), or sends a turn's
+    /// share of its backlog.
+    fn receive_packets(&mut self, i: usize, readable: bool) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let r = n.engine.receive_tun(n.machine.role(), now, readable);
+        debug_assert!(r.is_ok(), "memory cannot fail");
+        self.collect(i);
     }
 
     /// Writes an IP packet into node `i`'s TUN (as if an application sent it).
     pub fn send_ip(&mut self, i: usize, packet: &[u8]) {
         self.send_tun(i, packet, None);
+    }
+
+    /// Writes several IP packets into node `i`'s TUN before its data path
+    /// reads any (an application quicker than the daemon): they are read
+    /// as one backlog batch.
+    pub fn send_ips(&mut self, i: usize, packets: &[Vec<u8>]) {
+        for p in packets {
+            self.nodes[i]
+                .engine
+                .tun
+                .rx
+                .push_back((p.clone(), VnetHdr::default()));
+        }
+        self.receive_packets(i, true);
     }
 
     /// Writes a TCP super-packet into node `i`'s TUN, as the kernel hands
@@ -419,14 +430,12 @@ impl Sim {
     }
 
     fn send_tun(&mut self, i: usize, packet: &[u8], gso: Option<VnetHdr>) {
-        let now = self.now;
-        let mut out = std::mem::take(&mut self.out);
         self.nodes[i]
-            .machine
-            .role()
-            .on_tun(now, 0, packet, &mut out);
-        self.out = out;
-        self.flush(i, &[], packet, gso);
+            .engine
+            .tun
+            .rx
+            .push_back((packet.to_vec(), gso.unwrap_or_default()));
+        self.receive_packets(i, true);
     }
 
     /// Node `i`'s public key (what trust lists name).
@@ -450,10 +459,11 @@ impl Sim {
         req: protocol::probe::ProbeRequest,
     ) -> Result<(), common::counters::DropReason> {
         let now = self.now;
-        let mut out = std::mem::take(&mut self.out);
-        let r = self.nodes[i].machine.role().probe(now, req, &mut out);
-        self.out = out;
-        self.flush(i, &[], &[], None);
+        let n = &mut self.nodes[i];
+        let role = n.machine.role();
+        let r = role.probe(now, req, n.engine.actions());
+        n.engine.flush_actions(role);
+        self.collect(i);
         r
     }
 
@@ -472,15 +482,8 @@ impl Sim {
 
     /// Hands node `to` a raw frame as if heard on the air now.
     pub fn inject_frame(&mut self, to: usize, frame: &[u8]) {
-        let now = self.now;
-        let mut out = std::mem::take(&mut self.out);
-        let mut frame = frame.to_vec();
-        self.nodes[to]
-            .machine
-            .role()
-            .on_frame(now, 0, &mut frame, &mut out);
-        self.out = out;
-        self.flush(to, &frame, &[], None);
+        self.nodes[to].engine.link.rx.push_back(frame.to_vec());
+        self.receive_frames(to);
     }
 
     /// Frames in flight (not yet delivered), as (sender, bytes).
@@ -522,9 +525,11 @@ impl Sim {
         cond(self).then(|| self.now.since(start))
     }
 
-    /// One millisecond: deliver due frames, run due timers.
+    /// One millisecond: deliver due frames (each node reads what it heard
+    /// in receive batches), send a turn of queued bulk, run due timers.
     pub fn step(&mut self) {
         let now = self.now;
+        let mut heard = Vec::new();
         while self.queue.front().is_some_and(|f| f.at <= now) {
             let f = self.queue.pop_front().expect("front exists");
             let receivers: Vec<usize> = if self.everyone {
@@ -544,23 +549,28 @@ impl Sim {
                     continue;
                 }
                 self.frames_delivered += 1;
-                let mut out = std::mem::take(&mut self.out);
                 // Each receiver gets its own copy: sealed data opens in place.
-                let mut bytes = f.bytes.clone();
-                self.nodes[j]
-                    .machine
-                    .role()
-                    .on_frame(now, 0, &mut bytes, &mut out);
-                self.out = out;
-                self.flush(j, &bytes, &[], None);
+                if self.nodes[j].engine.link.rx.is_empty() {
+                    heard.push(j);
+                }
+                self.nodes[j].engine.link.rx.push_back(f.bytes.clone());
+            }
+        }
+        // What arrived in this millisecond is read together, as the
+        // kernel queues it for one receive batch.
+        for j in heard {
+            while !self.nodes[j].engine.link.rx.is_empty() {
+                self.receive_frames(j);
             }
         }
         for i in 0..self.nodes.len() {
+            if self.nodes[i].engine.has_bulk() {
+                self.receive_packets(i, false);
+            }
             if self.nodes[i].machine.role_ref().next_tick() <= now {
-                let mut out = std::mem::take(&mut self.out);
-                self.nodes[i].machine.role().on_tick(now, &mut out);
-                self.out = out;
-                self.flush(i, &[], &[], None);
+                let n = &mut self.nodes[i];
+                n.engine.tick(n.machine.role(), now);
+                self.collect(i);
             }
         }
         self.now = self.now + Duration::from_millis(1);

@@ -2,7 +2,7 @@
 //! suppressed beacon rebroadcasts and replies on change plus a refresh
 //! interval, on the simulator with the daemons' own code.
 
-use node_lib::config::RoutingConfig;
+use protocol::params::RoutingConfig;
 use sim::density::{measure, Road};
 use std::time::Duration;
 

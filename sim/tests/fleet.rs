@@ -11,7 +11,7 @@ use common::counters::DropReason;
 use common::wire::{
     BroadcastRepr, MessageType, ProbeTarget, BROADCAST_OVERHEAD, ETH_HEADER_LEN, HEADER_LEN,
 };
-use node_lib::config::{RoutingConfig, SecurityMode};
+use protocol::params::{RoutingConfig, SecurityMode};
 use protocol::probe::ProbeRequest;
 use secure::Identity;
 use sim::{addr, ipv4_packet, mac, rsu_fleet_key, Sim, WALL_AT_ZERO_US};
@@ -536,7 +536,7 @@ fn certificates_are_renewed_before_they_expire() {
             broadcast_ttl: 2,
             ..RoutingConfig::default()
         };
-        let mut s = Sim::new(routing).with_security_config(node_lib::config::SecurityConfig {
+        let mut s = Sim::new(routing).with_security_config(protocol::params::SecurityConfig {
             mode,
             cert_lifetime_secs: 10,
             ..Default::default()

@@ -22,11 +22,10 @@ fn replay(target: &str, f: fn(&[u8])) -> usize {
 #[test]
 fn saved_fuzz_inputs_still_pass() {
     let total = replay("frame", sim::fuzz::frame)
-        + replay("config", sim::fuzz::config)
         + replay("obu", sim::fuzz::obu)
         + replay("rsu", sim::fuzz::rsu);
     assert!(
-        total >= 4,
+        total >= 3,
         "expected at least the seed inputs, found {total}"
     );
 }

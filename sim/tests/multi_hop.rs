@@ -2,7 +2,7 @@
 //! RSUs, V2V at different depths, no flapping.
 
 use common::counters::{Counters, DropReason};
-use node_lib::config::RoutingConfig;
+use protocol::params::RoutingConfig;
 use sim::{addr, ipv4_packet, Sim};
 use std::time::Duration;
 

@@ -6,7 +6,7 @@ use common::action::{Action, Payload, Source};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::Counters;
 use common::wire::DEFAULT_ETHERTYPE;
-use node_lib::role::Role;
+use protocol::role::Role;
 use sim::{addr, ipv4_packet, Sim, MTU};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

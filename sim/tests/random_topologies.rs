@@ -5,8 +5,8 @@
 //! and the state each node holds stays bounded.
 
 use common::counters::{Counters, DropReason};
-use node_lib::config::RoutingConfig;
 use proptest::prelude::*;
+use protocol::params::RoutingConfig;
 use sim::{addr, ipv4_packet, Sim};
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -5,8 +5,8 @@ use common::action::{Action, Control};
 use common::counters::Counters;
 use common::wire::BeaconRepr;
 use common::NodeId;
-use node_lib::config::{RoutingConfig, SecurityMode};
-use node_lib::role::Role;
+use protocol::params::{RoutingConfig, SecurityMode};
+use protocol::role::Role;
 use sim::{addr, ipv4_packet, mac, Sim};
 use std::time::Duration;
 

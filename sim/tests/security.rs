@@ -4,7 +4,7 @@
 use common::counters::DropReason;
 use common::wire::{Body, Messages, ETH_HEADER_LEN, FLAG_SEALED};
 use common::NodeId;
-use node_lib::config::{RoutingConfig, SecurityConfig, SecurityMode};
+use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
 use sim::{addr, ipv4_packet, Sim};
 use std::time::Duration;
 

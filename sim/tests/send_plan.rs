@@ -5,7 +5,7 @@
 
 use common::counters::Counters;
 use common::wire::{Messages, ETH_HEADER_LEN};
-use node_lib::config::{RoutingConfig, SecurityMode};
+use protocol::params::{RoutingConfig, SecurityMode};
 use sim::{addr, Sim};
 use std::net::IpAddr;
 use std::time::Duration;

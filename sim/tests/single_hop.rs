@@ -1,7 +1,7 @@
 //! Single-hop behaviour of the real state machines on the simulated radio.
 
 use common::counters::{Counters, DropReason};
-use node_lib::config::RoutingConfig;
+use protocol::params::RoutingConfig;
 use sim::{addr, ipv4_packet, Sim};
 use std::time::Duration;
 
@@ -172,7 +172,7 @@ fn garbage_frames_are_counted_never_panic() {
         let mut frame = f.clone();
         frame.extend(body);
         let mut out = Vec::new();
-        use node_lib::role::Role;
+        use protocol::role::Role;
         if let sim::Machine::Obu(o) = &mut s.nodes[1].machine {
             o.on_frame(s.now, 0, &mut frame.clone(), &mut out);
             o.on_frame(s.now, 0, &mut frame[..10], &mut out);

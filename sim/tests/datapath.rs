@@ -6,8 +6,7 @@
 use common::offload::WriteKind;
 use protocol::params::RoutingConfig;
 use protocol::plan::Coalesce;
-use sim::{addr, ipv4_packet, Sim};
-use std::net::IpAddr;
+use sim::{addr, ipv4_packet, tcp_super_packet, Sim};
 use std::time::Duration;
 
 /// RSU 0 — OBU 1, settled.
@@ -19,29 +18,6 @@ fn pair() -> Sim {
     s.run_for(Duration::from_secs(2));
     assert_eq!(s.upstream(1), Some((0, 0, 1)));
     s
-}
-
-/// A TCP/IPv4 super-packet of `segments` × `mss` payload bytes.
-fn tcp_super_packet(src: IpAddr, dst: IpAddr, segments: usize, mss: usize) -> Vec<u8> {
-    let mut p = vec![0u8; 40 + segments * mss];
-    p[0] = 0x45;
-    let len = p.len() as u16;
-    p[2..4].copy_from_slice(&len.to_be_bytes());
-    p[8] = 64;
-    p[9] = 6;
-    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
-        p[12..16].copy_from_slice(&s.octets());
-        p[16..20].copy_from_slice(&d.octets());
-    }
-    p[20..22].copy_from_slice(&40000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&5201u16.to_be_bytes());
-    p[24..28].copy_from_slice(&1000u32.to_be_bytes());
-    p[32] = 5 << 4;
-    p[33] = 0x10;
-    for (k, b) in p[40..].iter_mut().enumerate() {
-        *b = k as u8;
-    }
-    p
 }
 
 /// A ping written after a burst of bulk leaves before it: the backlog
@@ -83,7 +59,11 @@ fn segments_arriving_together_are_one_tun_write_with_offload() {
         let writes = s.nodes[r].engine.tun.writes.len();
         let delivered = s.nodes[r].tun_out.len();
         // 8 full segments, cut by the OBU (TSO) and sent in one batch.
-        s.send_ip_tso(o, &tcp_super_packet(addr(o), addr(r), 8, 1_200), 1_200);
+        s.send_ip_tso(
+            o,
+            &tcp_super_packet(addr(o), addr(r), 1000, 8 * 1_200),
+            1_200,
+        );
         s.run_for(Duration::from_millis(5));
         assert_eq!(s.nodes[r].tun_out.len() - delivered, 8, "gro {gro}");
         let new = &s.nodes[r].engine.tun.writes[writes..];

@@ -6,32 +6,8 @@
 use common::counters::Counters;
 use common::wire::{Messages, ETH_HEADER_LEN};
 use protocol::params::{RoutingConfig, SecurityMode};
-use sim::{addr, Sim};
-use std::net::IpAddr;
+use sim::{addr, tcp_super_packet, Sim};
 use std::time::Duration;
-
-/// A TCP/IPv4 super-packet from `src` to `dst` with `payload` bytes.
-fn tcp_super_packet(src: IpAddr, dst: IpAddr, seq: u32, payload: usize) -> Vec<u8> {
-    let mut p = vec![0u8; 40 + payload];
-    p[0] = 0x45;
-    let len = p.len().min(65535) as u16;
-    p[2..4].copy_from_slice(&len.to_be_bytes());
-    p[8] = 64;
-    p[9] = 6;
-    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
-        p[12..16].copy_from_slice(&s.octets());
-        p[16..20].copy_from_slice(&d.octets());
-    }
-    p[20..22].copy_from_slice(&40000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&5201u16.to_be_bytes());
-    p[24..28].copy_from_slice(&seq.to_be_bytes());
-    p[32] = 5 << 4;
-    p[33] = 0x18;
-    for (k, b) in p[40..].iter_mut().enumerate() {
-        *b = k as u8;
-    }
-    p
-}
 
 fn seq_of(p: &[u8]) -> u32 {
     u32::from_be_bytes([p[24], p[25], p[26], p[27]])

@@ -71,6 +71,9 @@ pub struct Client {
 impl Client {
     pub fn new(addr: &str) -> Client {
         let agent = ureq::Agent::config_builder()
+            // The API is local: never through a proxy the environment
+            // names (ureq reads HTTP_PROXY and friends by default).
+            .proxy(None)
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
             .max_idle_connections(0)

@@ -194,17 +194,18 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
     }
 
     /// Receive batches from the link (`readable`: the device said frames
-    /// wait), each through the role and out. An error of the device ends
-    /// the step and is returned (counted by the caller, who knows what it
-    /// means).
+    /// wait), each through the role and out; `clock` is read after each
+    /// receive, so frames carry the time they were read. An error of the
+    /// device ends the step and is returned (counted by the caller, who
+    /// knows what it means).
     pub fn receive_link<R: Role + ?Sized>(
         &mut self,
         role: &mut R,
-        now: Time,
+        clock: &dyn Fn() -> Time,
         readable: bool,
     ) -> io::Result<()> {
         if !readable {
-            self.link_empty_since.get_or_insert(now);
+            self.link_empty_since.get_or_insert_with(clock);
             return Ok(());
         }
         // After a quiet spell, one frame by a plain receive; if more are
@@ -212,16 +213,17 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         let lone = self.batched
             && self
                 .link_empty_since
-                .is_some_and(|t| now.since(t) >= LINK_QUIET);
+                .is_some_and(|t| clock().since(t) >= LINK_QUIET);
         for _ in 0..BATCHES_PER_TURN {
             let batch = self.batched && !lone;
             let n = self
                 .link
                 .recv(&mut self.link_rx, self.max_batch, batch, &self.counters)?;
             if n == 0 {
-                self.link_empty_since.get_or_insert(now);
+                self.link_empty_since.get_or_insert_with(clock);
                 break;
             }
+            let now = clock();
             // A batched read that came back short emptied the queue; after
             // a full batch or a lone read frames may wait.
             self.link_empty_since = (!lone && n < self.max_batch).then_some(now);
@@ -252,17 +254,18 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
     }
 
     /// Packets from the TUN (`readable`: the device said packets wait)
-    /// through the role and out. A read error is returned: the TUN is the
-    /// node's own, so the caller decides (the daemon stops).
+    /// through the role and out; `clock` is read after each read. A read
+    /// error is returned: the TUN is the node's own, so the caller decides
+    /// (the daemon stops).
     pub fn receive_tun<R: Role + ?Sized>(
         &mut self,
         role: &mut R,
-        now: Time,
+        clock: &dyn Fn() -> Time,
         readable: bool,
     ) -> io::Result<()> {
         if self.batched {
             if readable {
-                self.read_into_backlog(role, now)?;
+                self.read_into_backlog(role, clock)?;
             }
             if readable || self.backlog.has_bulk() {
                 self.send_backlog_turn(role);
@@ -277,6 +280,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             if n == 0 {
                 break;
             }
+            let now = clock();
             let c = &*self.counters;
             for i in 0..n {
                 let pkt = self.tun_rx.get(i);
@@ -313,8 +317,13 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
     /// Batched: reads what the TUN has into the backlog; each new packet
     /// goes through the role and its actions are filed (small now, bulk
     /// queued).
-    fn read_into_backlog<R: Role + ?Sized>(&mut self, role: &mut R, now: Time) -> io::Result<()> {
+    fn read_into_backlog<R: Role + ?Sized>(
+        &mut self,
+        role: &mut R,
+        clock: &dyn Fn() -> Time,
+    ) -> io::Result<()> {
         self.backlog.read(&mut self.tun, &self.counters)?;
+        let now = clock();
         let c = &*self.counters;
         for k in 0..self.backlog.fresh().len() {
             let slot = self.backlog.fresh()[k];

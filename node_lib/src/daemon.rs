@@ -214,7 +214,10 @@ fn build_role<R: Role>(
     // The API answers from its first request: its tables start as the
     // role's empty ones (an RSU with no OBU, an OBU with no upstream), never
     // as `null`, before the data plane has taken its first snapshot.
-    let first = role.snapshot(common::Time::ZERO);
+    // Not ready until the data plane has gone round once (an RSU's
+    // snapshot says ready from the start).
+    let mut first = role.snapshot(common::Time::ZERO);
+    first.ready = false;
     let shared = Shared::new(counters, first).map_err(|e| {
         eprintln!("error: {e}");
         1

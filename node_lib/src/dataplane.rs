@@ -596,8 +596,9 @@ impl<R: Role> Pipeline<R> {
 
     /// Step 7: Receive batches from the link, each through the role and out.
     fn receive_link(&mut self, ready: &Ready) {
-        let now = self.shared.now();
-        if let Err(e) = self.engine.receive_link(&mut self.role, now, ready.link) {
+        let shared = &self.shared;
+        let clock = || shared.now();
+        if let Err(e) = self.engine.receive_link(&mut self.role, &clock, ready.link) {
             self.link_receive_failed(e);
         }
     }
@@ -622,10 +623,10 @@ impl<R: Role> Pipeline<R> {
 
     /// Step 8: Packets from the TUN through the role and out.
     fn receive_tun(&mut self, ready: &Ready) -> io::Result<()> {
-        let now = self.shared.now();
-        self.engine
-            .receive_tun(&mut self.role, now, ready.tun)
-            .map_err(|e| self.tun_failed(e))
+        let shared = &self.shared;
+        let clock = || shared.now();
+        let r = self.engine.receive_tun(&mut self.role, &clock, ready.tun);
+        r.map_err(|e| self.tun_failed(e))
     }
 
     /// The TUN is ours: a read error other than EAGAIN means it is gone

@@ -383,7 +383,7 @@ impl Sim {
     fn receive_frames(&mut self, i: usize) {
         let now = self.now;
         let n = &mut self.nodes[i];
-        let r = n.engine.receive_link(n.machine.role(), now, true);
+        let r = n.engine.receive_link(n.machine.role(), &|| now, true);
         debug_assert!(r.is_ok(), "the air cannot fail");
         self.collect(i);
     }
@@ -393,7 +393,7 @@ impl Sim {
     fn receive_packets(&mut self, i: usize, readable: bool) {
         let now = self.now;
         let n = &mut self.nodes[i];
-        let r = n.engine.receive_tun(n.machine.role(), now, readable);
+        let r = n.engine.receive_tun(n.machine.role(), &|| now, readable);
         debug_assert!(r.is_ok(), "memory cannot fail");
         self.collect(i);
     }

@@ -544,6 +544,14 @@ impl Testbed {
     /// and `wrapper` (a command that execs its arguments, e.g. `setpriv
     /// ... --`) in front of the daemon binary, so the PID stays the daemon's.
     pub fn start_wrapped(&mut self, i: usize, env: &[(&str, &str)], wrapper: &[&str]) {
+        self.spawn_daemon(i, env, wrapper);
+        self.wait_started(i);
+    }
+
+    /// Starts node `i`'s daemon and returns at once, without waiting for
+    /// it to answer (tests of start-up itself: a kill during start-up, a
+    /// fault driver that watches for daemons that do not come up).
+    fn spawn_daemon(&mut self, i: usize, env: &[(&str, &str)], wrapper: &[&str]) {
         let bin = daemon_binary(self.nodes[i].role);
         let n = &mut self.nodes[i];
         let log = self.dir.join(format!("{}.log", n.name));
@@ -562,7 +570,6 @@ impl Testbed {
         }
         n.daemon = Some(cmd.spawn().expect("spawn daemon"));
         n.log = log;
-        self.wait_started(i);
     }
 
     /// Waits until node `i`'s freshly started daemon answers its API, so
@@ -632,6 +639,12 @@ impl Testbed {
     /// [`Testbed::kill9`] or [`Testbed::stop`]); its earlier log is kept
     /// beside the new one.
     pub fn restart(&mut self, i: usize) {
+        self.restart_nowait(i);
+        self.wait_started(i);
+    }
+
+    /// [`Testbed::restart`] without waiting for the daemon to answer.
+    pub fn restart_nowait(&mut self, i: usize) {
         let n = &self.nodes[i];
         if n.log.exists() {
             let mut old = std::fs::read(&n.log).unwrap_or_default();
@@ -640,7 +653,7 @@ impl Testbed {
             all.append(&mut old);
             let _ = std::fs::write(&keep, all);
         }
-        self.start_with_env(i, &[]);
+        self.spawn_daemon(i, &[], &[]);
     }
 
     /// PID of node `i`'s daemon (`ip netns exec` execs it in place).
@@ -752,7 +765,9 @@ impl Testbed {
     pub fn wait_rsu_routes(&self, rsu: usize, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let r = self.try_api_json(rsu, "/api/v1/routes").unwrap_or_default();
+            // A refused connection is retried inside; anything else (the
+            // daemon died) is a failure to report, not a wait to sit out.
+            let r = self.api_json(rsu, "/api/v1/routes");
             if r["obus"].as_array().is_some_and(|a| a.len() == count) {
                 return true;
             }

@@ -49,7 +49,8 @@ fn restart_gap(
         }
         Fault::QuickTwice => {
             tb.kill9(victim);
-            tb.restart(victim);
+            // Killed again 300 ms after this start, during its start-up.
+            tb.restart_nowait(victim);
             std::thread::sleep(Duration::from_millis(300));
             tb.kill9(victim);
         }

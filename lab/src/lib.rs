@@ -2,4 +2,5 @@
 //! specification section 11). This far: where the vehicles are, from the
 //! built-in road or from traces others wrote ([`mobility`]).
 
+pub mod fuzz;
 pub mod mobility;

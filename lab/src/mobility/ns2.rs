@@ -129,9 +129,13 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
                     message: format!("time `{}` is negative", words[2]),
                 });
             }
-            let rest = l.splitn(4, char::is_whitespace).nth(3).unwrap_or_default();
-            let quoted = rest.trim().trim_matches('"');
-            (t, quoted.split_whitespace().collect())
+            // The quoted command, however it is spaced.
+            let quoted = words[3..]
+                .iter()
+                .map(|w| w.trim_matches('"'))
+                .filter(|w| !w.is_empty())
+                .collect();
+            (t, quoted)
         } else {
             (f64::NEG_INFINITY, words.clone())
         };
@@ -379,6 +383,14 @@ $ns_ at 8.0 "$g(0) stop""#;
             assert_eq!(e.line, line, "{text}: {e}");
             assert!(e.to_string().contains(what), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn spacing_and_tabs_do_not_matter() {
+        let t = "$node_(0)\tset X_   1\n$node_(0) set Y_ 2\n$ns_  at  1.0   \" $node_(0)  setdest 11 2 10 \"";
+        let tr = parse(t).unwrap();
+        assert!(close(pos(&tr, "obu0", 1.5), (6.0, 2.0)), "{tr:?}");
+        assert!(tr.warnings.is_empty(), "{:?}", tr.warnings);
     }
 
     #[test]

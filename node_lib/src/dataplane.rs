@@ -455,8 +455,8 @@ impl<R: Role> Pipeline<R> {
         // the loop rebuild a large snapshot per frame.
         let changed = self.role.take_changed();
         self.dirty |= changed;
-        // Kernel routes follow at once (the backbone's handover time).
-        // Kernel routes follow at once, but a burst of changes (a flood of
+        // Kernel routes follow at once (the backbone's handover time), but
+        // a burst of changes (a flood of
         // new ids in mode off) is exported once per EXPORT_MIN_GAP: each
         // export lists every route.
         self.export_pending |= changed;

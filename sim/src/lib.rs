@@ -194,6 +194,22 @@ impl Sim {
         }
     }
 
+    /// RSU 0 and OBU 1 in range of each other, run until the OBU is
+    /// attached (`mode`: security on, else off).
+    pub fn attached_pair(mode: Option<SecurityMode>) -> Sim {
+        let s = Sim::new(RoutingConfig::default());
+        let mut s = match mode {
+            Some(m) => s.with_security(m),
+            None => s,
+        };
+        let r = s.add_rsu();
+        let o = s.add_obu();
+        s.link(r, o);
+        s.run_for(Duration::from_secs(2));
+        assert_eq!(s.upstream(o), Some((r, r, 1)), "OBU 1 attached to RSU 0");
+        s
+    }
+
     /// Runs every node with `[security] mode` (authenticated or encrypted).
     pub fn with_security(self, mode: SecurityMode) -> Sim {
         self.with_security_config(SecurityConfig {

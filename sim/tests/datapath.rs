@@ -4,28 +4,16 @@
 //! the TUN writes.
 
 use common::offload::WriteKind;
-use protocol::params::RoutingConfig;
 use protocol::plan::Coalesce;
 use sim::{addr, ipv4_packet, tcp_super_packet, Sim};
 use std::time::Duration;
-
-/// RSU 0 — OBU 1, settled.
-fn pair() -> Sim {
-    let mut s = Sim::new(RoutingConfig::default());
-    let r = s.add_rsu();
-    let o = s.add_obu();
-    s.link(r, o);
-    s.run_for(Duration::from_secs(2));
-    assert_eq!(s.upstream(1), Some((0, 0, 1)));
-    s
-}
 
 /// A ping written after a burst of bulk leaves before it: the backlog
 /// expedites a small packet of a flow with nothing queued, on the air and
 /// so at the far TUN. (Handled packet by packet, it would be last.)
 #[test]
 fn a_small_packet_read_behind_bulk_leaves_first() {
-    let mut s = pair();
+    let mut s = Sim::attached_pair(None);
     let (o, r) = (1, 0);
     // 30 bulk datagrams of one flow (UDP), then one small packet of
     // another (protocol 1), all queued before the data path reads.
@@ -50,7 +38,7 @@ fn a_small_packet_read_behind_bulk_leaves_first() {
 #[test]
 fn segments_arriving_together_are_one_tun_write_with_offload() {
     for gro in [true, false] {
-        let mut s = pair();
+        let mut s = Sim::attached_pair(None);
         let (o, r) = (1, 0);
         s.nodes[r].engine.tun.coalesce = Coalesce {
             tcp: gro,

@@ -5,7 +5,7 @@
 
 use common::counters::Counters;
 use common::wire::{Messages, ETH_HEADER_LEN};
-use protocol::params::{RoutingConfig, SecurityMode};
+use protocol::params::SecurityMode;
 use sim::{addr, tcp_super_packet, Sim};
 use std::time::Duration;
 
@@ -13,25 +13,10 @@ fn seq_of(p: &[u8]) -> u32 {
     u32::from_be_bytes([p[24], p[25], p[26], p[27]])
 }
 
-/// RSU 0 — OBU 1, settled.
-fn pair(mode: Option<SecurityMode>) -> Sim {
-    let s = Sim::new(RoutingConfig::default());
-    let mut s = match mode {
-        Some(m) => s.with_security(m),
-        None => s,
-    };
-    let r = s.add_rsu();
-    let o = s.add_obu();
-    s.link(r, o);
-    s.run_for(Duration::from_secs(2));
-    assert_eq!(s.upstream(1), Some((0, 0, 1)));
-    s
-}
-
 #[test]
 fn a_tso_super_packet_is_cut_and_its_small_segments_share_a_frame() {
     for mode in [None, Some(SecurityMode::Encrypted)] {
-        let mut s = pair(mode);
+        let mut s = Sim::attached_pair(mode);
         // 5 segments of 100 bytes: small enough to share one frame.
         let p = tcp_super_packet(addr(1), addr(0), 1000, 500);
         let before = s.nodes[1].frames_sent;

@@ -28,40 +28,34 @@ impl Track {
         if !self.present.iter().any(|&(a, b)| a <= t && t < b) {
             return None;
         }
-        let k = &self.keyframes;
-        let first = k.first()?;
-        if t <= first.0 {
-            return Some((first.1, first.2));
-        }
-        // The last keyframe at or before t, and the one after it.
-        let i = k.partition_point(|f| f.0 <= t) - 1;
-        let a = k[i];
-        let Some(&b) = k.get(i + 1) else {
-            return Some((a.1, a.2));
-        };
-        let span = b.0 - a.0;
-        if span <= 0.0 {
-            return Some((b.1, b.2));
-        }
-        let f = (t - a.0) / span;
-        Some((a.1 + (b.1 - a.1) * f, a.2 + (b.2 - a.2) * f))
-    }
-
-    /// The position at `t`, computed from keyframes alone (presence
-    /// aside): where a vehicle is when its next command comes.
-    fn at(&self, t: f64) -> Option<(f64, f64)> {
-        let saved = Track {
-            name: String::new(),
-            keyframes: self.keyframes.clone(),
-            present: vec![(f64::NEG_INFINITY, f64::INFINITY)],
-        };
-        saved.position(t)
+        interpolate(&self.keyframes, t)
     }
 
     /// When the vehicle first exists.
     pub fn appears(&self) -> f64 {
         self.present.first().map_or(f64::INFINITY, |p| p.0)
     }
+}
+
+/// The position on the piecewise-linear path `k` (sorted by time) at `t`:
+/// the first keyframe before it, the last after it.
+fn interpolate(k: &[(f64, f64, f64)], t: f64) -> Option<(f64, f64)> {
+    let first = k.first()?;
+    if t <= first.0 {
+        return Some((first.1, first.2));
+    }
+    // The last keyframe at or before t, and the one after it.
+    let i = k.partition_point(|f| f.0 <= t) - 1;
+    let a = k[i];
+    let Some(&b) = k.get(i + 1) else {
+        return Some((a.1, a.2));
+    };
+    let span = b.0 - a.0;
+    if span <= 0.0 {
+        return Some((b.1, b.2));
+    }
+    let f = (t - a.0) / span;
+    Some((a.1 + (b.1 - a.1) * f, a.2 + (b.2 - a.2) * f))
 }
 
 /// Tracks read from a trace, and what the reader passed over.

@@ -19,7 +19,7 @@
 //! trailing `;#`), blank lines and `Z_` are passed over; other `$ns_ at`
 //! commands and other lines are skipped with one warning per kind.
 
-use super::{number, Trace, TraceError, Track};
+use super::{interpolate, number, Trace, TraceError, Track};
 use std::collections::BTreeMap;
 
 /// What one line said of one node, at a time.
@@ -180,21 +180,13 @@ struct NodeState {
 }
 
 impl NodeState {
-    fn track(&self) -> Track {
-        Track {
-            name: String::new(),
-            keyframes: self.keyframes.clone(),
-            present: Vec::new(),
-        }
-    }
-
     /// Where the node is at `t` (its initial position before any
     /// keyframe; `None` if it has none yet).
     fn where_at(&self, t: f64) -> Option<(f64, f64)> {
         if self.keyframes.is_empty() {
             return Some((self.x0?, self.y0?));
         }
-        self.track().at(t)
+        interpolate(&self.keyframes, t)
     }
 
     /// Keyframes after `t` no longer happen: the node goes on from `t`.
@@ -206,23 +198,23 @@ impl NodeState {
         }
     }
 
+    /// A timed `set X_`/`Y_`: the node is at the new coordinate from `t`
+    /// (the other one where it was), and what it was doing after `t` ends.
+    fn jump(&mut self, t: f64, x: Option<f64>, y: Option<f64>) {
+        let here = self.where_at(t);
+        self.keyframes.retain(|k| k.0 < t);
+        let x = x.or(here.map(|p| p.0)).or(self.x0).unwrap_or(0.0);
+        let y = y.or(here.map(|p| p.1)).or(self.y0).unwrap_or(0.0);
+        self.keyframes.push((t, x, y));
+    }
+
     fn apply(&mut self, t: f64, c: Command) {
         let timed = t.is_finite();
         match c {
             Command::SetX(x) if !timed => self.x0 = Some(x),
             Command::SetY(y) if !timed => self.y0 = Some(y),
-            Command::SetX(x) => {
-                self.cut_after(t);
-                let y = self.where_at(t).map_or(self.y0.unwrap_or(0.0), |p| p.1);
-                self.keyframes.retain(|k| k.0 < t);
-                self.keyframes.push((t, x, y));
-            }
-            Command::SetY(y) => {
-                self.cut_after(t);
-                let x = self.where_at(t).map_or(self.x0.unwrap_or(0.0), |p| p.0);
-                self.keyframes.retain(|k| k.0 < t);
-                self.keyframes.push((t, x, y));
-            }
+            Command::SetX(x) => self.jump(t, Some(x), None),
+            Command::SetY(y) => self.jump(t, None, Some(y)),
             Command::Setdest { x, y, speed } => {
                 let t = if timed { t } else { 0.0 };
                 self.cut_after(t);

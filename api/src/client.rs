@@ -70,11 +70,17 @@ pub struct Client {
 
 impl Client {
     pub fn new(addr: &str) -> Client {
+        Client::with_timeout(addr, TIMEOUT)
+    }
+
+    /// A client whose every request ends within `timeout` (a program that
+    /// polls many daemons must not wait on one of them for long).
+    pub fn with_timeout(addr: &str, timeout: Duration) -> Client {
         let agent = ureq::Agent::config_builder()
             // The API is local: never through a proxy the environment
             // names (ureq reads HTTP_PROXY and friends by default).
             .proxy(None)
-            .timeout_global(Some(TIMEOUT))
+            .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .max_idle_connections(0)
             .build()

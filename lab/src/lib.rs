@@ -1,6 +1,20 @@
-//! The lab: a road of RSUs and vehicles driven on one machine (docs/LAB.md,
-//! specification section 11). This far: where the vehicles are, from the
-//! built-in road or from traces others wrote ([`mobility`]).
+//! The lab: a road of RSUs and vehicles driven on one machine with real
+//! daemons (docs/LAB.md, specification section 11).
+//!
+//! * [`scenario`] reads a scenario file; [`plan`] resolves it into nodes
+//!   that move ([`mobility`]) and flows between them;
+//! * [`radio`] turns positions into links (no I/O), [`air`] puts them in
+//!   the kernel (nftables on the air bridge);
+//! * [`flows`] carries and measures traffic, [`observe`] asks the daemons;
+//! * [`results`] makes the figures, [`run`] drives it all.
 
+pub mod air;
+pub mod flows;
 pub mod fuzz;
 pub mod mobility;
+pub mod observe;
+pub mod plan;
+pub mod radio;
+pub mod results;
+pub mod run;
+pub mod scenario;

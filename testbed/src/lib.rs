@@ -15,7 +15,7 @@ mod scratch_netns;
 pub mod stream;
 mod topology;
 
-pub use cmd::{enter_netns, ns_exec, ns_output, run, CmdOutput};
+pub use cmd::{enter_netns, ns_exec, ns_output, output, run, CmdOutput};
 pub use mtu_frames::MtuFrames;
 pub use scratch_netns::ScratchNetns;
 pub use topology::{NodeSpec, Role, Topology};
@@ -132,6 +132,10 @@ pub struct Testbed {
     pub keys: Vec<String>,
     /// Nodes whose keys nobody trusts (rogue RSUs / OBUs).
     pub distrusted: Vec<usize>,
+    /// Daemons and helpers run in process groups of their own, so that a
+    /// Ctrl-C at the terminal reaches only the program driving the testbed,
+    /// which then stops them in order (the lab). Off for tests.
+    pub own_process_groups: bool,
 }
 
 /// Options for the node configs.
@@ -196,6 +200,14 @@ impl Testbed {
     pub fn new(topo: &Topology) -> Testbed {
         let n = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{:x}{:x}", std::process::id() & 0xfff, n);
+        Testbed::with_tag(topo, &tag)
+    }
+
+    /// [`Testbed::new`] with the caller's `tag` in every name (short: it is
+    /// part of interface names of at most 15 bytes).
+    pub fn with_tag(topo: &Topology, tag: &str) -> Testbed {
+        let tag = tag.to_string();
+        let n = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("v2xd-tb-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -208,6 +220,7 @@ impl Testbed {
             extra: Vec::new(),
             keys: Vec::new(),
             distrusted: Vec::new(),
+            own_process_groups: false,
         };
         let _ = Command::new("ip")
             .args(["netns", "del", &air])
@@ -234,25 +247,20 @@ impl Testbed {
                 .stderr(Stdio::null())
                 .status();
             run(&["ip", "netns", "add", &ns]);
-            ns_exec(&ns, &["ip", "link", "set", "lo", "up"]);
-            ns_exec(
-                &air,
-                &[
-                    "ip", "link", "add", &port, "type", "veth", "peer", "name", &peer,
-                ],
-            );
-            ns_exec(&air, &["ip", "link", "set", &port, "master", "br0"]);
-            ns_exec(&air, &["ip", "link", "set", &port, "up"]);
-            ns_exec(&air, &["ip", "link", "set", &peer, "netns", &ns]);
+            run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            run(&[
+                "ip", "-n", &air, "link", "add", &port, "master", "br0", "up", "type", "veth",
+                "peer", "name", &peer, "netns", &ns,
+            ]);
             let mac = format!(
                 "02:00:00:{:02x}:{:02x}:{:02x}",
                 (n & 0xff) as u8,
                 (i >> 8) as u8,
                 (i & 0xff) as u8
             );
-            ns_exec(&ns, &["ip", "link", "set", &peer, "name", "radio0"]);
-            ns_exec(&ns, &["ip", "link", "set", "radio0", "address", &mac]);
-            ns_exec(&ns, &["ip", "link", "set", "radio0", "up"]);
+            run(&[
+                "ip", "-n", &ns, "link", "set", &peer, "name", "radio0", "address", &mac, "up",
+            ]);
             let host = 1 + i;
             tb.nodes.push(Node {
                 name: spec.name.clone(),
@@ -568,6 +576,9 @@ impl Testbed {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        if self.own_process_groups {
+            own_process_group(&mut cmd);
+        }
         n.daemon = Some(cmd.spawn().expect("spawn daemon"));
         n.log = log;
     }
@@ -597,6 +608,19 @@ impl Testbed {
                 );
             }
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the daemons of `nodes`, each with its options, all at once,
+    /// and returns when every one answers its API (a large lab starts in
+    /// the time of its slowest daemon, not the sum of them all).
+    pub fn start_many(&mut self, nodes: &[(usize, NodeOptions)]) {
+        for (i, opts) in nodes {
+            self.write_config(*i, opts);
+            self.spawn_daemon(*i, &[], &[]);
+        }
+        for (i, _) in nodes {
+            self.wait_started(*i);
         }
     }
 
@@ -803,17 +827,35 @@ impl Testbed {
     /// Starts a background process in node `i`'s namespace, killed on drop.
     /// Its output goes to a file (a pipe could fill up and stall it).
     pub fn spawn_in(&mut self, i: usize, args: &[&str]) -> usize {
+        let ns = self.nodes[i].ns.clone();
+        self.spawn_in_ns(&ns, args)
+    }
+
+    /// [`Testbed::spawn_in`] in any namespace (a core or server beside the
+    /// nodes), killed on drop all the same.
+    pub fn spawn_in_ns(&mut self, ns: &str, args: &[&str]) -> usize {
         let h = self.extra.len();
         let path = self.dir.join(format!("spawn{h}.out"));
         let f = std::fs::File::create(&path).expect("output file");
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.nodes[i].ns])
+        cmd.args(["netns", "exec", ns])
             .args(args)
             .stdin(Stdio::null())
             .stdout(f.try_clone().expect("dup"))
             .stderr(f);
+        if self.own_process_groups {
+            own_process_group(&mut cmd);
+        }
         self.extra.push(cmd.spawn().expect("spawn"));
         h
+    }
+
+    /// Whether background process `h` has ended; its output if so.
+    pub fn spawned_output(&mut self, h: usize) -> Option<String> {
+        match self.extra[h].try_wait() {
+            Ok(Some(_)) => std::fs::read_to_string(self.dir.join(format!("spawn{h}.out"))).ok(),
+            _ => None,
+        }
     }
 
     /// Waits for a background process and returns its output, `None` (and
@@ -983,6 +1025,18 @@ impl Testbed {
         Some(Duration::from_micros(ticks * 1_000_000 / hz))
     }
 
+    /// The most memory node `i`'s daemon has held (VmHWM), KiB.
+    pub fn peak_rss_kib(&self, i: usize) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(i)?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
     /// A counter from node `i`'s `/api/v1/stats`, e.g. ("routing", "relayed").
     pub fn stat(&self, i: usize, section: &str, key: &str) -> u64 {
         let v = self.api_json(i, "/api/v1/stats");
@@ -1074,6 +1128,14 @@ impl Drop for Testbed {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // SIGTERM to every daemon first, then wait for each: they shut
+        // down side by side.
+        for n in &self.nodes {
+            if let Some(c) = &n.daemon {
+                // SAFETY: sends a signal to our own child's pid.
+                unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            }
+        }
         for i in 0..self.nodes.len() {
             self.stop(i);
         }
@@ -1088,6 +1150,25 @@ impl Drop for Testbed {
         } else {
             eprintln!("testbed {}: logs kept in {}", self.tag, self.dir.display());
         }
+    }
+}
+
+/// Puts the command in a process group of its own (a Ctrl-C at the
+/// terminal does not reach it) and has the kernel send it SIGTERM if the
+/// thread that started it dies (a driver killed with SIGKILL leaves no
+/// daemon behind).
+pub fn own_process_group(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and
+    // calls only prctl, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

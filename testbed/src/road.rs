@@ -46,14 +46,26 @@ impl Road {
     /// `rsus` RSUs and `obus` OBUs; nobody hears anybody until [`Road::place`].
     pub fn new(rsus: usize, obus: usize) -> Road {
         let mut t = Topology::new();
-        let r: Vec<usize> = (0..rsus)
-            .map(|k| t.node(&format!("rsu{}", k + 1), Role::Rsu))
-            .collect();
-        let o: Vec<usize> = (0..obus)
-            .map(|k| t.node(&format!("obu{}", k + 1), Role::Obu))
-            .collect();
+        for k in 0..rsus {
+            t.node(&format!("rsu{}", k + 1), Role::Rsu);
+        }
+        for k in 0..obus {
+            t.node(&format!("obu{}", k + 1), Role::Obu);
+        }
         t.links = Some(Default::default());
-        let tb = Testbed::new(&t);
+        Road::on(Testbed::new(&t))
+    }
+
+    /// The backbone around the RSUs of a testbed built already (the
+    /// testbed's radio links are its own business: the lab's radio model,
+    /// the tests' cut and restore).
+    pub fn on(tb: Testbed) -> Road {
+        let r: Vec<usize> = (0..tb.nodes.len())
+            .filter(|&i| tb.nodes[i].role == Role::Rsu)
+            .collect();
+        let o: Vec<usize> = (0..tb.nodes.len())
+            .filter(|&i| tb.nodes[i].role == Role::Obu)
+            .collect();
         let core = format!("v2x{}core", tb.tag);
         let _ = Command::new("ip")
             .args(["netns", "del", &core])
@@ -222,7 +234,8 @@ impl Road {
         std::fs::write(&path, conf).expect("write bird config");
         let log = std::fs::File::create(dir.join(format!("bird-{name}.log"))).expect("bird log");
         let sock = dir.join(format!("bird-{name}.ctl"));
-        let child = Command::new("ip")
+        let mut child = Command::new("ip");
+        child
             .args(["netns", "exec", ns, "bird", "-f", "-c"])
             .arg(&path)
             .arg("-s")
@@ -231,9 +244,11 @@ impl Road {
             .arg(dir.join(format!("bird-{name}.pid")))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
-            .stderr(log)
-            .spawn()
-            .expect("start bird");
+            .stderr(log);
+        if self.tb.own_process_groups {
+            crate::own_process_group(&mut child);
+        }
+        let child = child.spawn().expect("start bird");
         self.birds.insert(name.to_string(), child);
     }
 

@@ -1,0 +1,251 @@
+//! The radio model in the kernel: an nftables table in the air namespace
+//! whose verdict map, keyed by (in-port, out-port), says for every pair
+//! that hears each other either `accept` or `jump lossNN`; any pair not in
+//! the map is dropped. A tick sends only the changed pairs, as one
+//! transaction (`nft -f -`), from a thread that lives in the air namespace.
+//!
+//! Loss follows 802.11's retries, as the testbed's fading does: a
+//! broadcast frame (beacons) is sent once and lost with the pair's loss
+//! `p`; a unicast frame is retried up to 7 times, so only `p^8` of them
+//! are lost.
+
+use crate::radio::{LinkChange, LOSS_STEP};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The table's name in the air namespace's bridge family.
+pub const TABLE: &str = "lab";
+
+/// The table: a chain per loss step, the verdict map, and the base chain
+/// that looks every bridged frame up in it.
+pub fn setup_script() -> String {
+    let mut s = format!("table bridge {TABLE} {{\n");
+    for p in (LOSS_STEP..100).step_by(usize::from(LOSS_STEP)) {
+        let unicast = ((f64::from(p) / 100.0).powi(8) * 10_000.0).round() as u32;
+        s += &format!(
+            "  chain loss{p} {{\n    ether daddr ff:ff:ff:ff:ff:ff numgen random mod 100 < {p} drop\n"
+        );
+        if unicast > 0 {
+            s += &format!("    numgen random mod 10000 < {unicast} drop\n");
+        }
+        s += "    accept\n  }\n";
+    }
+    s += "  map radio { type ifname . ifname : verdict; }\n";
+    s += "  chain air {\n    type filter hook forward priority -20; policy drop;\n    iifname . oifname vmap @radio\n  }\n}\n";
+    s
+}
+
+fn verdict(loss: u8) -> String {
+    if loss == 0 {
+        "accept".into()
+    } else {
+        format!("jump loss{loss}")
+    }
+}
+
+/// One transaction that applies `changes`; `ports[i]` is node `i`'s port
+/// on the air bridge. Empty when nothing changed.
+pub fn change_script(changes: &[LinkChange], ports: &[String]) -> String {
+    let mut delete = Vec::new();
+    let mut add = Vec::new();
+    for c in changes {
+        let (pa, pb) = (&ports[c.a], &ports[c.b]);
+        if c.was.is_some() {
+            delete.push(format!("\"{pa}\" . \"{pb}\""));
+            delete.push(format!("\"{pb}\" . \"{pa}\""));
+        }
+        if let Some(l) = c.now {
+            let v = verdict(l);
+            add.push(format!("\"{pa}\" . \"{pb}\" : {v}"));
+            add.push(format!("\"{pb}\" . \"{pa}\" : {v}"));
+        }
+    }
+    let mut s = String::new();
+    if !delete.is_empty() {
+        s += &format!(
+            "delete element bridge {TABLE} radio {{ {} }}\n",
+            delete.join(", ")
+        );
+    }
+    if !add.is_empty() {
+        s += &format!("add element bridge {TABLE} radio {{ {} }}\n", add.join(", "));
+    }
+    s
+}
+
+/// What one `nft` run cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyCost {
+    pub wall: Duration,
+    /// The `nft` process's CPU (user + system).
+    pub child_cpu: Duration,
+}
+
+type Job = (String, mpsc::Sender<Result<ApplyCost, String>>);
+
+/// A thread in the air namespace that runs `nft -f -` for each script.
+pub struct AirRules {
+    jobs: Option<mpsc::Sender<Job>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AirRules {
+    /// Starts the worker in namespace `air` and creates the table.
+    pub fn start(air: &str) -> Result<AirRules, String> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let air = air.to_string();
+        let worker = std::thread::Builder::new()
+            .name("air-rules".into())
+            .spawn(move || {
+                let entered = testbed::enter_netns(&air);
+                let ok = entered.is_ok();
+                let _ = ready_tx.send(entered);
+                if !ok {
+                    return;
+                }
+                for (script, reply) in rx {
+                    let _ = reply.send(run_nft(&script));
+                }
+            })
+            .map_err(|e| format!("air rules thread: {e}"))?;
+        ready_rx
+            .recv()
+            .map_err(|_| "air rules thread ended".to_string())??;
+        let rules = AirRules {
+            jobs: Some(tx),
+            worker: Some(worker),
+        };
+        rules.apply(&setup_script())?;
+        Ok(rules)
+    }
+
+    /// Runs one script as one transaction.
+    pub fn apply(&self, script: &str) -> Result<ApplyCost, String> {
+        if script.is_empty() {
+            return Ok(ApplyCost::default());
+        }
+        let (tx, rx) = mpsc::channel();
+        self.jobs
+            .as_ref()
+            .ok_or("air rules stopped")?
+            .send((script.to_string(), tx))
+            .map_err(|_| "air rules thread ended".to_string())?;
+        rx.recv()
+            .map_err(|_| "air rules thread ended".to_string())?
+    }
+}
+
+impl Drop for AirRules {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// `nft -f -` with `script` on its standard input, reaped with `wait4` so
+/// that its CPU time is known.
+fn run_nft(script: &str) -> Result<ApplyCost, String> {
+    let start = std::time::Instant::now();
+    let mut child = Command::new(testbed::which("nft").unwrap_or_else(|| "nft".into()))
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| format!("nft stdin: {e}"))?;
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let mut status = 0;
+    // SAFETY: rusage is plain old data, filled in by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into valid locals; std's
+    // Child does not wait again on drop.
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    if r < 0 {
+        return Err(format!("wait for nft: {}", std::io::Error::last_os_error()));
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        let first: String = script.lines().next().unwrap_or("").chars().take(200).collect();
+        return Err(format!("nft refused the radio update ({}): {first}…", stderr.trim()));
+    }
+    let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    Ok(ApplyCost {
+        wall: start.elapsed(),
+        child_cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+    })
+}
+
+/// `tc tbf` on node `ns`'s radio: it sends at most `mbps`.
+pub fn limit_bandwidth(ns: &str, mbps: f64) -> Result<(), String> {
+    let rate_bytes = mbps * 1e6 / 8.0;
+    // A burst of at least one 10 ms tick at the rate, and 16 KiB.
+    let burst = (rate_bytes / 100.0).max(16_384.0) as u64;
+    let out = testbed::output(&[
+        "tc",
+        "-n",
+        ns,
+        "qdisc",
+        "replace",
+        "dev",
+        "radio0",
+        "root",
+        "tbf",
+        "rate",
+        &format!("{}kbit", (mbps * 1000.0).round() as u64),
+        "burst",
+        &burst.to_string(),
+        "latency",
+        "50ms",
+    ]);
+    if out.status != 0 {
+        return Err(format!("tc tbf on {ns}: {}", out.stderr.trim()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_become_one_delete_and_one_add() {
+        let ports: Vec<String> = ["p0", "p1", "p2"].iter().map(|s| s.to_string()).collect();
+        let s = change_script(
+            &[
+                LinkChange { a: 0, b: 1, was: Some(0), now: Some(30) },
+                LinkChange { a: 1, b: 2, was: None, now: Some(0) },
+                LinkChange { a: 0, b: 2, was: Some(50), now: None },
+            ],
+            &ports,
+        );
+        assert_eq!(
+            s,
+            "delete element bridge lab radio { \"p0\" . \"p1\", \"p1\" . \"p0\", \"p0\" . \"p2\", \"p2\" . \"p0\" }\n\
+             add element bridge lab radio { \"p0\" . \"p1\" : jump loss30, \"p1\" . \"p0\" : jump loss30, \"p1\" . \"p2\" : accept, \"p2\" . \"p1\" : accept }\n"
+        );
+        assert_eq!(change_script(&[], &ports), "");
+    }
+
+    #[test]
+    fn every_loss_step_has_a_chain_and_unicast_loses_less() {
+        let s = setup_script();
+        for p in (10..100).step_by(10) {
+            assert!(s.contains(&format!("chain loss{p} ")), "{p}");
+        }
+        // 90 % of broadcasts, 0.9^8 = 43 % of unicasts.
+        assert!(s.contains("numgen random mod 10000 < 4305 drop"), "{s}");
+        assert!(s.contains("policy drop"));
+    }
+}

@@ -1,0 +1,309 @@
+//! A run's figures: computed from the plan, the daemons' answers, the
+//! flows and the lab's own bookkeeping; written as `results.json` (the
+//! names listed in docs/LAB.md are a contract) and `summary.md`.
+
+use crate::flows::{quantile, FlowResult};
+use crate::observe::Sample;
+use crate::plan::{Plan, Role};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// p50, p99 and max of a list of values, and how many.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Spread {
+    pub count: usize,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Spread {
+    pub fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        Spread {
+            count: v.len(),
+            p50: quantile(&v, 0.5),
+            p99: quantile(&v, 0.99),
+            max: v.last().copied(),
+        }
+    }
+}
+
+/// One daemon's cost over the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeCost {
+    pub name: String,
+    pub role: String,
+    pub cpu_s: f64,
+    pub peak_rss_kib: u64,
+}
+
+/// The lab's own work.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LabCost {
+    /// The lab process (every thread) and the `nft` runs it started, CPU
+    /// seconds over the run.
+    pub cpu_s: f64,
+    /// Radio updates applied.
+    pub ticks: u64,
+    /// Per radio update: the lab's computing (positions, changed pairs)
+    /// plus the `nft` run's CPU, ms.
+    pub tick_cpu_ms: Spread,
+    /// Pairs changed per update.
+    pub changes_per_tick: Spread,
+}
+
+/// Everything the run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub scenario: String,
+    pub security: String,
+    pub duration_s: f64,
+    pub rsus: usize,
+    pub obus: usize,
+    /// From the first namespace to every daemon answering (and BGP up).
+    pub startup_s: f64,
+    /// Share of OBU-time with an upstream while in some RSU's range, 0..1
+    /// (from the daemons' answers, one per OBU per poll interval).
+    pub attached_share: Option<f64>,
+    /// The same after the first `warmup_s`.
+    pub attached_share_warm: Option<f64>,
+    pub warmup_s: f64,
+    /// Changes of an OBU's RSU.
+    pub handovers: u64,
+    /// Per handover of an OBU with a flow: the longest time without a
+    /// packet of its flows around the switch, ms (the flow's own packet
+    /// spacing included).
+    pub handover_gaps_ms: Spread,
+    pub flows: Vec<FlowResult>,
+    pub nodes: Vec<NodeCost>,
+    pub lab: LabCost,
+    /// How late each radio update reached the kernel after the trace time
+    /// it was computed for, ms.
+    pub trace_drift_ms: Spread,
+    /// Trace time and wall time at the end of the run, s: the trace clock
+    /// is the wall clock, so they differ only by the end's own lateness.
+    pub trace_end_s: f64,
+    pub wall_end_s: f64,
+    pub warnings: Vec<String>,
+}
+
+/// Attached share over OBU samples taken while in an RSU's range and
+/// after `from_s`.
+pub fn attached_share(plan: &Plan, samples: &[Sample], from_s: f64) -> Option<f64> {
+    let mut inside = 0u64;
+    let mut attached = 0u64;
+    for s in samples.iter().filter(|s| s.t >= from_s) {
+        if plan.in_rsu_range(s.node, s.t) {
+            inside += 1;
+            attached += u64::from(s.upstream.is_some());
+        }
+    }
+    (inside > 0).then(|| attached as f64 / inside as f64)
+}
+
+/// Handovers: (node, time of the last sample on the old RSU, time of the
+/// first on the new one).
+pub fn handovers(samples: &[Sample]) -> Vec<(usize, f64, f64)> {
+    let mut by_node: BTreeMap<usize, Vec<&Sample>> = BTreeMap::new();
+    for s in samples {
+        by_node.entry(s.node).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for (node, mut v) in by_node {
+        v.sort_by(|a, b| a.t.total_cmp(&b.t));
+        let mut last: Option<(usize, f64)> = None;
+        for s in v {
+            if let Some((rsu, _)) = s.upstream {
+                match last {
+                    Some((old, t_old)) if old != rsu => out.push((node, t_old, s.t)),
+                    _ => {}
+                }
+                last = Some((rsu, s.t));
+            }
+        }
+    }
+    out
+}
+
+/// The longest time between packets of `node`'s flows that overlaps the
+/// handover window [t0, t1], in ms; `None` when it has no packet-counting
+/// flow.
+pub fn handover_gap(plan: &Plan, flows: &[FlowResult], node: usize, t0: f64, t1: f64) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    for r in flows.iter().filter(|r| !r.arrivals.is_empty()) {
+        let f = &plan.flows[r.id];
+        let mine = [f.from, f.to].contains(&crate::plan::Endpoint::Node(node));
+        if !mine || t1 < f.start_s || t0 > f.stop_s {
+            continue;
+        }
+        let a = &r.arrivals;
+        // Gaps between consecutive arrivals that overlap the window.
+        let gap = a
+            .windows(2)
+            .filter(|w| w[1] >= t0 && w[0] <= t1)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max);
+        best = Some(best.unwrap_or(0.0).max(gap * 1000.0));
+    }
+    best
+}
+
+impl Results {
+    /// `summary.md`: the figures for people.
+    pub fn summary(&self) -> String {
+        let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
+        let ms = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1}"));
+        let mut s = format!(
+            "# {}\n\n{} RSUs, {} OBUs, security {}, {:.0} s (started in {:.1} s)\n\n",
+            self.scenario, self.rsus, self.obus, self.security, self.duration_s, self.startup_s
+        );
+        s += "| figure | value |\n|---|---|\n";
+        s += &format!("| attached share (in an RSU's range) | {} |\n", pct(self.attached_share));
+        s += &format!(
+            "| attached share after {:.0} s | {} |\n",
+            self.warmup_s,
+            pct(self.attached_share_warm)
+        );
+        s += &format!("| handovers | {} |\n", self.handovers);
+        s += &format!(
+            "| handover gap ms p50 / p99 / max ({} with a flow) | {} / {} / {} |\n",
+            self.handover_gaps_ms.count,
+            ms(self.handover_gaps_ms.p50),
+            ms(self.handover_gaps_ms.p99),
+            ms(self.handover_gaps_ms.max)
+        );
+        s += &format!(
+            "| lab CPU | {:.1} s ({} radio updates, {} ms CPU each p50, {} p99) |\n",
+            self.lab.cpu_s,
+            self.lab.ticks,
+            ms(self.lab.tick_cpu_ms.p50),
+            ms(self.lab.tick_cpu_ms.p99)
+        );
+        s += &format!(
+            "| trace time → kernel, ms p50 / p99 / max | {} / {} / {} |\n",
+            ms(self.trace_drift_ms.p50),
+            ms(self.trace_drift_ms.p99),
+            ms(self.trace_drift_ms.max)
+        );
+        let (cpu, rss): (Vec<f64>, Vec<f64>) = self
+            .nodes
+            .iter()
+            .map(|n| (n.cpu_s, n.peak_rss_kib as f64))
+            .unzip();
+        let (cpu, rss) = (Spread::of(cpu), Spread::of(rss));
+        s += &format!(
+            "| daemon CPU s p50 / max | {} / {} |\n| daemon peak RSS MiB p50 / max | {} / {} |\n",
+            ms(cpu.p50),
+            ms(cpu.max),
+            ms(rss.p50.map(|v| v / 1024.0)),
+            ms(rss.max.map(|v| v / 1024.0))
+        );
+        if !self.flows.is_empty() {
+            s += "\n| flow | kind | sent | received | delivery | p50 ms | p99 ms | note |\n|---|---|---:|---:|---:|---:|---:|---|\n";
+            for f in self.flows.iter().take(50) {
+                let note = match (&f.error, f.throughput_mbps) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(t)) => format!("{t:.1} Mbit/s, {} retransmits", f.retransmits.unwrap_or(0)),
+                    _ => f.latency.clone().unwrap_or_default(),
+                };
+                s += &format!(
+                    "| {} → {} | {} | {} | {} | {:.1} % | {} | {} | {} |\n",
+                    f.from,
+                    f.to,
+                    f.kind,
+                    f.sent,
+                    f.received,
+                    f.delivery * 100.0,
+                    ms(f.latency_p50_ms),
+                    ms(f.latency_p99_ms),
+                    note
+                );
+            }
+            if self.flows.len() > 50 {
+                s += &format!("\n({} more flows in results.json)\n", self.flows.len() - 50);
+            }
+        }
+        if !self.warnings.is_empty() {
+            s += "\nWarnings:\n\n";
+            for w in &self.warnings {
+                s += &format!("- {w}\n");
+            }
+        }
+        s
+    }
+}
+
+/// The role's name as `results.json` writes it.
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Rsu => "rsu",
+        Role::Obu => "obu",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use std::path::Path;
+
+    fn plan() -> Plan {
+        let text = "name = \"t\"\nduration_s = 60\n[radio]\nrange_m = 300\n[[rsu]]\nname = \"a\"\nx = 0\ny = 0\n[[rsu]]\nname = \"b\"\nx = 1000\ny = 0\n[mobility]\nkind = \"road\"\nlength_m = 1000\nvehicles = 1\n[[flow]]\nkind = \"udp\"\nfrom = \"obu0\"\nto = \"a\"\n";
+        Plan::new(Scenario::parse(text, Path::new(".")).unwrap()).unwrap()
+    }
+
+    fn sample(t: f64, node: usize, rsu: Option<usize>) -> Sample {
+        Sample {
+            t,
+            node,
+            upstream: rsu.map(|r| (r, 1)),
+            answered: true,
+        }
+    }
+
+    #[test]
+    fn handovers_are_changes_of_rsu_across_gaps() {
+        let s = vec![
+            sample(1.0, 2, Some(0)),
+            sample(2.0, 2, Some(0)),
+            sample(3.0, 2, None),
+            sample(4.0, 2, Some(1)),
+            sample(5.0, 2, Some(1)),
+            sample(1.5, 3, Some(1)),
+        ];
+        assert_eq!(handovers(&s), vec![(2, 2.0, 4.0)]);
+    }
+
+    #[test]
+    fn the_gap_is_the_longest_silence_around_the_switch() {
+        let p = plan();
+        let mut r = FlowResult {
+            id: 0,
+            arrivals: vec![1.0, 1.1, 1.2, 1.9, 2.0, 5.0],
+            ..FlowResult::default()
+        };
+        let g = handover_gap(&p, std::slice::from_ref(&r), 2, 1.15, 1.95).unwrap();
+        assert!((g - 700.0).abs() < 1e-6, "{g}");
+        // The RSU at the flow's other end sees the same silence.
+        assert_eq!(handover_gap(&p, std::slice::from_ref(&r), 0, 1.15, 1.95), Some(700.0));
+        r.arrivals.clear();
+        assert_eq!(handover_gap(&p, &[r], 2, 1.0, 2.0), None);
+    }
+
+    #[test]
+    fn attached_share_counts_only_time_in_range() {
+        let p = plan();
+        let obu = p.obus().next().unwrap();
+        // Find a time in range and one out of range of both RSUs.
+        let inside = (0..600).map(|k| k as f64 / 10.0).find(|&t| p.in_rsu_range(obu, t)).unwrap();
+        let outside = (0..600).map(|k| k as f64 / 10.0).find(|&t| !p.in_rsu_range(obu, t)).unwrap();
+        let s = vec![
+            sample(inside, obu, Some(0)),
+            sample(inside, obu, None),
+            sample(outside, obu, None),
+        ];
+        assert_eq!(attached_share(&p, &s, 0.0), Some(0.5));
+        assert_eq!(attached_share(&p, &s, 1e9), None);
+    }
+}

@@ -1,0 +1,392 @@
+//! `v2xd-lab run`: builds the road, drives it, measures it, removes it.
+//!
+//! 1. Check: the plan (scenario, trace, flows) and the machine's tools.
+//! 2. Build: a namespace per node on the air bridge (the testbed's
+//!    machinery), the backbone with BIRD when asked, the radio table.
+//! 3. Radio at time 0, bandwidth limits, then every daemon, started side
+//!    by side; keys from keygen in the secure modes.
+//! 4. Drive: every 1/update_hz, positions at the trace time → changed
+//!    pairs → one nft transaction; tool flows started on time; the UDP
+//!    flows and the observer run in their own threads.
+//! 5. Measure: flows, samples, each daemon's CPU and peak memory, the
+//!    lab's own CPU; results.json and summary.md.
+//! 6. Remove everything (drop), also on Ctrl-C and on failure.
+
+use crate::air::{self, AirRules};
+use crate::flows::{self, Ends, FlowResult, ToolFlow, UdpFlows, BASE_PORT};
+use crate::observe::{Observer, Target};
+use crate::plan::{Endpoint, Plan, Role};
+use crate::radio::Air;
+use crate::results::{self, LabCost, NodeCost, Results, Spread};
+use crate::scenario::FlowKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use testbed::road::{self as tb_road, Road};
+use testbed::{NodeOptions, Testbed, Topology};
+
+/// Every lab namespace starts with this, then the lab's PID in hex and
+/// `x` (testbed tags are hex only, so they never look like a lab's).
+pub const NS_PREFIX: &str = "v2xl";
+
+/// What `run` was asked.
+pub struct RunOptions {
+    pub duration_s: Option<f64>,
+    pub out: PathBuf,
+    /// Set from outside (Ctrl-C, SIGTERM): stop early, still measure and
+    /// clean up.
+    pub stop: Arc<AtomicBool>,
+    /// Print progress lines.
+    pub verbose: bool,
+}
+
+/// The lab's network: the nodes on the air, and the backbone if any.
+enum Net {
+    Plain(Testbed),
+    Backbone(Road),
+}
+
+impl Net {
+    fn tb(&self) -> &Testbed {
+        match self {
+            Net::Plain(t) => t,
+            Net::Backbone(r) => &r.tb,
+        }
+    }
+    fn tb_mut(&mut self) -> &mut Testbed {
+        match self {
+            Net::Plain(t) => t,
+            Net::Backbone(r) => &mut r.tb,
+        }
+    }
+}
+
+struct NetEnds<'a>(&'a Net);
+
+impl Ends for NetEnds<'_> {
+    fn ns(&self, e: Endpoint) -> String {
+        match (e, self.0) {
+            (Endpoint::Node(i), n) => n.tb().nodes[i].ns.clone(),
+            (Endpoint::Server, Net::Backbone(r)) => r.core.clone(),
+            (Endpoint::Server, Net::Plain(_)) => unreachable!("the plan has no server without a backbone"),
+        }
+    }
+    fn addr(&self, e: Endpoint) -> String {
+        match e {
+            Endpoint::Node(i) => self.0.tb().nodes[i].addr4.clone(),
+            Endpoint::Server => tb_road::SERVER4.to_string(),
+        }
+    }
+}
+
+/// Whether this machine can run `plan`: root, the tools, the daemons.
+pub fn preflight(plan: &Plan) -> Result<(), String> {
+    testbed::available()?;
+    if plan.scenario.backbone {
+        tb_road::bird_available()?;
+    }
+    let tcp = plan.flows.iter().any(|f| f.kind == FlowKind::Tcp);
+    if tcp && testbed::which("iperf3").is_none() {
+        return Err("tcp flows need iperf3 (apt-get install iperf3)".into());
+    }
+    if plan.scenario.radio.bandwidth_mbps.is_some() && testbed::which("tc").is_none() {
+        return Err("radio.bandwidth_mbps needs tc (apt-get install iproute2)".into());
+    }
+    for bin in ["obu", "rsu"] {
+        let p = testbed::bin_dir().join(bin);
+        if !p.exists() {
+            return Err(format!(
+                "{} not found: build the daemons (cargo build --bins) or set V2XD_BIN_DIR",
+                p.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes what a lab killed without its clean-up left behind: namespaces
+/// (and the processes in them) of lab PIDs that no longer run.
+pub fn remove_stale() -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return removed;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('x').next().and_then(|h| u32::from_str_radix(h, 16).ok()) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let pids = testbed::output(&["ip", "netns", "pids", &name]);
+        for p in pids.stdout.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a PID listed in a stale lab namespace.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        let _ = testbed::output(&["ip", "netns", "del", &name]);
+        removed.push(name);
+    }
+    removed
+}
+
+fn cpu_of(who: i32) -> Duration {
+    // SAFETY: rusage is plain old data, filled in by getrusage.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into a valid rusage.
+    unsafe { libc::getrusage(who, &mut u) };
+    let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// This thread's CPU time.
+fn thread_cpu() -> Duration {
+    // SAFETY: timespec is plain old data, filled in by clock_gettime.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime writes into a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn say(opts: &RunOptions, msg: &str) {
+    if opts.verbose {
+        eprintln!("lab: {msg}");
+    }
+}
+
+/// Builds the namespaces (and the backbone).
+fn build(plan: &Plan) -> Net {
+    let mut topo = Topology::new();
+    for n in &plan.nodes {
+        let role = match n.role {
+            Role::Rsu => testbed::Role::Rsu,
+            Role::Obu => testbed::Role::Obu,
+        };
+        topo.node(&n.name, role);
+    }
+    let tag = format!("l{:x}x", std::process::id());
+    let mut tb = Testbed::with_tag(&topo, &tag);
+    tb.own_process_groups = true;
+    if plan.scenario.backbone {
+        Net::Backbone(Road::on(tb))
+    } else {
+        Net::Plain(tb)
+    }
+}
+
+/// Every daemon's options.
+fn daemon_options(plan: &Plan) -> Vec<(usize, NodeOptions)> {
+    let s = &plan.scenario;
+    let base = NodeOptions {
+        beacon_interval_ms: s.beacon_interval_ms,
+        log_level: s.log_level.clone(),
+        security: s.security.mode().map(str::to_string),
+        ..NodeOptions::default()
+    };
+    let (rsu, obu) = if s.backbone {
+        (Road::rsu_options(&base), Road::obu_options(&base))
+    } else {
+        (base.clone(), base)
+    };
+    plan.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i, if n.role == Role::Rsu { rsu.clone() } else { obu.clone() }))
+        .collect()
+}
+
+/// The radio loop's bookkeeping.
+#[derive(Default)]
+struct Ticks {
+    count: u64,
+    cpu_ms: Vec<f64>,
+    changes: Vec<f64>,
+    drift_ms: Vec<f64>,
+    nft_cpu: Duration,
+}
+
+/// One radio update for trace time `t`.
+fn radio_tick(plan: &Plan, air: &mut Air, rules: &AirRules, ports: &[String], t: f64, epoch: Instant, ticks: &mut Ticks) -> Result<(), String> {
+    let cpu0 = thread_cpu();
+    let changes = air.update(&plan.scenario.radio, &plan.positions(t));
+    let script = air::change_script(&changes, ports);
+    let own = thread_cpu() - cpu0;
+    let cost = rules.apply(&script)?;
+    ticks.count += 1;
+    ticks.nft_cpu += cost.child_cpu;
+    ticks.cpu_ms.push((own + cost.child_cpu).as_secs_f64() * 1000.0);
+    ticks.changes.push(changes.len() as f64);
+    ticks.drift_ms.push((epoch.elapsed().as_secs_f64() - t) * 1000.0);
+    Ok(())
+}
+
+/// Runs the scenario; returns its results (also written to `opts.out`).
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results, String> {
+    preflight(plan)?;
+    for stale in remove_stale() {
+        say(opts, &format!("removed {stale}, left by a lab that was killed"));
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let duration = opts.duration_s.unwrap_or(plan.scenario.duration_s);
+    let t_build = Instant::now();
+    say(opts, &format!("building {} nodes", plan.nodes.len()));
+    let mut net = build(plan);
+    let ports: Vec<String> = net.tb().nodes.iter().map(|n| n.port.clone()).collect();
+    let rules = AirRules::start(&net.tb().air)?;
+    let mut air = Air::new();
+    let mut ticks = Ticks::default();
+    radio_tick(plan, &mut air, &rules, &ports, 0.0, Instant::now(), &mut ticks)?;
+    if let Some(mbps) = plan.scenario.radio.bandwidth_mbps {
+        for n in &net.tb().nodes {
+            air::limit_bandwidth(&n.ns, mbps)?;
+        }
+    }
+    say(opts, "starting the daemons");
+    net.tb_mut().start_many(&daemon_options(plan));
+    if let Net::Backbone(road) = &mut net {
+        road.start_bird();
+        if !road.wait_bgp(Duration::from_secs(30)) {
+            return Err("the backbone's BGP sessions did not come up within 30 s (BIRD logs in the lab's directory)".into());
+        }
+    }
+    let startup_s = t_build.elapsed().as_secs_f64();
+    say(opts, &format!("{} daemons up in {startup_s:.1} s; driving for {duration} s", plan.nodes.len()));
+    if opts.stop.load(Ordering::SeqCst) {
+        return Err("stopped before the run began".into());
+    }
+
+    let epoch = Instant::now();
+    let wall_epoch = testbed::epoch_now();
+    let cpu_start = cpu_of(libc::RUSAGE_SELF);
+    let macs = net.tb().nodes.iter().enumerate().map(|(i, n)| (n.mac.clone(), i)).collect();
+    let targets = plan.obus().map(|i| Target { node: i, ns: net.tb().nodes[i].ns.clone() }).collect();
+    let observer = Observer::start(targets, macs, Duration::from_millis(plan.scenario.poll_interval_ms), epoch)?;
+    let udp = UdpFlows::start(&plan.flows, &NetEnds(&net), epoch)?;
+    let mut tools: Vec<ToolFlow> = plan
+        .flows
+        .iter()
+        .filter(|f| f.kind != FlowKind::Udp)
+        .map(|f| ToolFlow { flow: f.clone(), client: None, server: None })
+        .collect();
+    for tf in tools.iter_mut().filter(|t| t.flow.kind == FlowKind::Tcp) {
+        let ns = NetEnds(&net).ns(tf.flow.to);
+        let port = (BASE_PORT + tf.flow.id as u16).to_string();
+        tf.server = Some(net.tb_mut().spawn_in_ns(&ns, &["iperf3", "-s", "-1", "-p", &port]));
+    }
+
+    let period = Duration::from_secs_f64(1.0 / plan.scenario.radio.update_hz);
+    let mut k: u64 = 1;
+    let mut stopped_early = false;
+    loop {
+        let due = epoch + period * k as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let t = epoch.elapsed().as_secs_f64();
+        if t >= duration {
+            break;
+        }
+        if opts.stop.load(Ordering::SeqCst) {
+            stopped_early = true;
+            break;
+        }
+        radio_tick(plan, &mut air, &rules, &ports, t, epoch, &mut ticks)?;
+        for tf in tools.iter_mut().filter(|tf| tf.client.is_none() && tf.flow.start_s <= t) {
+            let ends = NetEnds(&net);
+            let (ns, addr) = (ends.ns(tf.flow.from), ends.addr(tf.flow.to));
+            let args = flows::client_args(&tf.flow, &addr);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tf.client = Some(net.tb_mut().spawn_in_ns(&ns, &args));
+        }
+        // Skip updates that are already late rather than queue them.
+        k = k.max((epoch.elapsed().as_secs_f64() / period.as_secs_f64()) as u64) + 1;
+    }
+    let wall_end_s = epoch.elapsed().as_secs_f64();
+    let trace_end_s = wall_end_s.min(duration);
+    say(opts, "collecting results");
+
+    // Nodes' costs before anything stops.
+    let nodes: Vec<NodeCost> = (0..plan.nodes.len())
+        .map(|i| NodeCost {
+            name: plan.nodes[i].name.clone(),
+            role: results::role_name(plan.nodes[i].role).into(),
+            cpu_s: net.tb().cpu_time(i).map_or(0.0, |d| d.as_secs_f64()),
+            peak_rss_kib: net.tb().peak_rss_kib(i).unwrap_or(0),
+        })
+        .collect();
+    let samples = observer.finish();
+    let mut flow_results: Vec<(usize, FlowResult)> = udp.finish();
+    for tf in &tools {
+        let out = match tf.client {
+            // A flow that never started (the run ended or stopped first).
+            None => None,
+            Some(h) => net.tb_mut().wait_spawned(h, Duration::from_secs(if stopped_early { 1 } else { 10 })),
+        };
+        let mut r = flows::tool_result(&tf.flow, out.as_deref(), wall_epoch);
+        if tf.client.is_none() {
+            r.error = Some("not started: the run ended before its start_s".into());
+        }
+        flow_results.push((tf.flow.id, r));
+    }
+    flow_results.sort_by_key(|(id, _)| *id);
+    let flows: Vec<FlowResult> = flow_results.into_iter().map(|(_, r)| flows::complete(plan, r)).collect();
+    let lab_cpu = cpu_of(libc::RUSAGE_SELF).saturating_sub(cpu_start) + ticks.nft_cpu;
+
+    let warmup_s = (duration / 4.0).min(10.0);
+    let hand = results::handovers(&samples);
+    let gaps: Vec<f64> = hand
+        .iter()
+        .filter_map(|&(node, t0, t1)| results::handover_gap(plan, &flows, node, t0, t1))
+        .collect();
+    let mut warnings = plan.warnings.clone();
+    if stopped_early {
+        warnings.push(format!("stopped early at {wall_end_s:.1} s (interrupted)"));
+    }
+    let silent = samples.iter().filter(|s| !s.answered).count();
+    if silent > 0 {
+        warnings.push(format!("{silent} of {} API polls got no answer", samples.len()));
+    }
+    let res = Results {
+        scenario: plan.scenario.name.clone(),
+        security: plan.scenario.security.name().into(),
+        duration_s: trace_end_s,
+        rsus: plan.rsus().count(),
+        obus: plan.obus().count(),
+        startup_s,
+        attached_share: results::attached_share(plan, &samples, 0.0),
+        attached_share_warm: results::attached_share(plan, &samples, warmup_s),
+        warmup_s,
+        handovers: hand.len() as u64,
+        handover_gaps_ms: Spread::of(gaps),
+        flows,
+        nodes,
+        lab: LabCost {
+            cpu_s: lab_cpu.as_secs_f64(),
+            ticks: ticks.count,
+            tick_cpu_ms: Spread::of(ticks.cpu_ms),
+            changes_per_tick: Spread::of(ticks.changes),
+        },
+        trace_drift_ms: Spread::of(ticks.drift_ms),
+        trace_end_s,
+        wall_end_s,
+        warnings,
+    };
+    write_results(&res, &opts.out)?;
+    drop(rules);
+    say(opts, "removing the lab");
+    drop(net);
+    Ok(res)
+}
+
+/// `results.json` and `summary.md` in `dir`.
+pub fn write_results(r: &Results, dir: &Path) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("results.json"), json + "\n").map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join("summary.md"), r.summary()).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(())
+}

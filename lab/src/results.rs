@@ -126,15 +126,19 @@ pub fn handovers(samples: &[Sample]) -> Vec<(usize, f64, f64)> {
     out
 }
 
-/// The longest time between packets of `node`'s flows that overlaps the
-/// handover window [t0, t1], in ms; `None` when it has no packet-counting
-/// flow.
+/// The longest time between packets of `node`'s flows to or from the
+/// server that overlaps the handover window [t0, t1], in ms; `None` when
+/// it has no such packet-counting flow.
 pub fn handover_gap(plan: &Plan, flows: &[FlowResult], node: usize, t0: f64, t1: f64) -> Option<f64> {
     let mut best: Option<f64> = None;
     for r in flows.iter().filter(|r| !r.arrivals.is_empty()) {
         let f = &plan.flows[r.id];
-        let mine = [f.from, f.to].contains(&crate::plan::Endpoint::Node(node));
-        if !mine || t1 < f.start_s || t0 > f.stop_s {
+        // Only flows over the backbone: a flow to one RSU stops, rightly,
+        // whenever its vehicle is in another RSU's cell.
+        use crate::plan::Endpoint;
+        let via_backbone = f.from == Endpoint::Server || f.to == Endpoint::Server;
+        let mine = [f.from, f.to].contains(&Endpoint::Node(node));
+        if !mine || !via_backbone || t1 < f.start_s || t0 > f.stop_s {
             continue;
         }
         let a = &r.arrivals;
@@ -249,7 +253,7 @@ mod tests {
     use std::path::Path;
 
     fn plan() -> Plan {
-        let text = "name = \"t\"\nduration_s = 60\n[radio]\nrange_m = 300\n[[rsu]]\nname = \"a\"\nx = 0\ny = 0\n[[rsu]]\nname = \"b\"\nx = 1000\ny = 0\n[mobility]\nkind = \"road\"\nlength_m = 1000\nvehicles = 1\n[[flow]]\nkind = \"udp\"\nfrom = \"obu0\"\nto = \"a\"\n";
+        let text = "name = \"t\"\nduration_s = 60\n[radio]\nrange_m = 300\n[[rsu]]\nname = \"a\"\nx = 0\ny = 0\n[[rsu]]\nname = \"b\"\nx = 1000\ny = 0\n[mobility]\nkind = \"road\"\nlength_m = 1000\nvehicles = 1\n[backbone]\nenabled = true\n[[flow]]\nkind = \"udp\"\nfrom = \"obu0\"\nto = \"server\"\n[[flow]]\nkind = \"udp\"\nfrom = \"obu0\"\nto = \"a\"\n";
         Plan::new(Scenario::parse(text, Path::new(".")).unwrap()).unwrap()
     }
 
@@ -285,8 +289,11 @@ mod tests {
         };
         let g = handover_gap(&p, std::slice::from_ref(&r), 2, 1.15, 1.95).unwrap();
         assert!((g - 700.0).abs() < 1e-6, "{g}");
-        // The RSU at the flow's other end sees the same silence.
-        assert_eq!(handover_gap(&p, std::slice::from_ref(&r), 0, 1.15, 1.95), Some(700.0));
+        // Another node's handover.
+        assert_eq!(handover_gap(&p, std::slice::from_ref(&r), 0, 1.15, 1.95), None);
+        // A flow to one RSU stops by design when the vehicle is elsewhere.
+        let to_rsu = FlowResult { id: 1, ..r.clone() };
+        assert_eq!(handover_gap(&p, &[to_rsu], 2, 1.15, 1.95), None);
         r.arrivals.clear();
         assert_eq!(handover_gap(&p, &[r], 2, 1.0, 2.0), None);
     }

@@ -35,6 +35,91 @@ enum Command {
     },
     /// Remove namespaces and processes left by a lab that was killed.
     Clean,
+    /// Write a mobility trace from a built-in model to standard output.
+    Trace {
+        #[command(subcommand)]
+        model: TraceModel,
+    },
+}
+
+#[derive(Subcommand)]
+enum TraceModel {
+    /// Vehicles driving block by block through a grid of streets.
+    CityGrid {
+        /// Blocks in each direction.
+        #[arg(long, default_value_t = 5)]
+        blocks: u32,
+        /// Length of a block, metres.
+        #[arg(long, default_value_t = 150.0)]
+        block_m: f64,
+        #[arg(long, default_value_t = 60)]
+        vehicles: usize,
+        /// Slowest and fastest speed on a block, km/h.
+        #[arg(long, num_args = 2, default_values_t = [25.0, 50.0])]
+        speed_kmh: Vec<f64>,
+        /// Longest wait at an intersection, s.
+        #[arg(long, default_value_t = 15.0)]
+        max_wait: f64,
+        #[arg(long, default_value_t = 300.0)]
+        duration: f64,
+        /// Share of vehicles that enter late or leave early.
+        #[arg(long, default_value_t = 0.2)]
+        churn: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// `ns2` (BonnMotion's setdest file) or `sumo-fcd`.
+        #[arg(long, default_value = "ns2")]
+        format: String,
+        /// Time between FCD timesteps, s.
+        #[arg(long, default_value_t = 1.0)]
+        step: f64,
+    },
+}
+
+fn write_trace(model: TraceModel) -> Result<String, String> {
+    let TraceModel::CityGrid {
+        blocks,
+        block_m,
+        vehicles,
+        speed_kmh,
+        max_wait,
+        duration,
+        churn,
+        seed,
+        format,
+        step,
+    } = model;
+    let ok = |v: f64| v.is_finite() && v > 0.0;
+    if blocks == 0 || !ok(block_m) || vehicles == 0 || !ok(duration) || !ok(step) {
+        return Err("--blocks, --block-m, --vehicles, --duration and --step must be above 0".into());
+    }
+    let (lo, hi) = (speed_kmh[0], speed_kmh[1]);
+    if !(ok(lo) && lo <= hi && hi.is_finite()) {
+        return Err(format!("--speed-kmh {lo} {hi}: expected 0 < min <= max"));
+    }
+    if !(0.0..=1.0).contains(&churn) || !(max_wait.is_finite() && max_wait >= 0.0) {
+        return Err("--churn is 0 to 1, --max-wait 0 or more".into());
+    }
+    let grid = lab::mobility::city::CityGrid {
+        blocks_x: blocks,
+        blocks_y: blocks,
+        block_m,
+        vehicles,
+        speed_kmh: (lo, hi),
+        max_wait_s: max_wait,
+        duration_s: duration,
+        churn,
+        seed,
+    };
+    let trace = grid.tracks();
+    let header = format!(
+        "city grid: {blocks}x{blocks} blocks of {block_m} m, {vehicles} vehicles at {lo}-{hi} km/h,\nwaits up to {max_wait} s, churn {churn}, {duration} s, seed {seed}\nwritten by: v2xd-lab trace city-grid --blocks {blocks} --block-m {block_m} --vehicles {vehicles} --speed-kmh {lo} {hi} --max-wait {max_wait} --duration {duration} --churn {churn} --seed {seed} --format {format}"
+    );
+    match format.as_str() {
+        "ns2" => Ok(lab::mobility::city::to_ns2(&trace, &header)),
+        "sumo-fcd" => Ok(lab::mobility::city::to_sumo_fcd(&trace, step)),
+        other => Err(format!("--format {other}: expected ns2 or sumo-fcd")),
+    }
 }
 
 fn load(path: &Path) -> Result<Plan, String> {
@@ -120,6 +205,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Trace { model } => match write_trace(model) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Clean => {
             for n in lab::run::remove_stale() {
                 println!("removed {n}");

@@ -4,6 +4,7 @@
 //! keyframes and holds its last position after them; a vehicle exists
 //! only inside its presence intervals (it appears late, leaves early).
 
+pub mod city;
 pub mod ns2;
 pub mod road;
 pub mod sumo;

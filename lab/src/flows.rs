@@ -84,6 +84,9 @@ struct UdpTally {
 struct UdpFlow {
     id: usize,
     socket: UdpSocket,
+    dst: std::net::SocketAddr,
+    /// The presence intervals of each end that is a vehicle.
+    exists: Vec<Vec<(f64, f64)>>,
     size: usize,
     rate_pps: f64,
     start_s: f64,
@@ -114,9 +117,10 @@ pub struct UdpFlows {
 
 impl UdpFlows {
     /// Makes every UDP flow's sockets and starts the two threads; `epoch`
-    /// is time 0 of the run.
-    pub fn start(flows: &[Flow], ends: &dyn Ends, epoch: Instant) -> Result<UdpFlows, String> {
-        let udp: Vec<&Flow> = flows.iter().filter(|f| f.kind == FlowKind::Udp).collect();
+    /// is time 0 of the run. A datagram is sent only while both ends exist
+    /// (a vehicle may enter late or leave early).
+    pub fn start(plan: &Plan, ends: &dyn Ends, epoch: Instant) -> Result<UdpFlows, String> {
+        let udp: Vec<&Flow> = plan.flows.iter().filter(|f| f.kind == FlowKind::Udp).collect();
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for f in &udp {
@@ -126,16 +130,26 @@ impl UdpFlows {
                 s.set_nonblocking(true).map_err(|e| e.to_string())?;
                 Ok(s)
             })?;
-            let dst = format!("{}:{port}", ends.addr(f.to));
+            let dst: std::net::SocketAddr = format!("{}:{port}", ends.addr(f.to))
+                .parse()
+                .map_err(|e| format!("flow {}: address: {e}", f.id))?;
+            // Not connected: the route to a vehicle may appear only once
+            // it has attached; until then a send fails and is counted.
             let tx = in_ns(&ends.ns(f.from), move || {
-                let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))?;
-                s.connect(&dst).map_err(|e| format!("connect {dst}: {e}"))?;
-                Ok(s)
+                UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))
             })?;
             receivers.push(rx);
             senders.push(UdpFlow {
                 id: f.id,
                 socket: tx,
+                dst,
+                exists: [f.from, f.to]
+                    .iter()
+                    .filter_map(|e| match e {
+                        Endpoint::Node(i) => plan.nodes[*i].track.as_ref().map(|t| t.present.clone()),
+                        Endpoint::Server => None,
+                    })
+                    .collect(),
                 size: f.size,
                 rate_pps: f.rate_pps,
                 start_s: f.start_s,
@@ -226,12 +240,20 @@ fn send_loop(flows: Vec<UdpFlow>, stop: &AtomicBool, tallies: &Mutex<Vec<UdpTall
                     next_due = next_due.min(due);
                     break;
                 }
+                let both_exist = f
+                    .exists
+                    .iter()
+                    .all(|p| p.iter().any(|&(a, b)| a <= due && due < b));
+                if !both_exist {
+                    seq[k] += 1;
+                    continue;
+                }
                 buf.clear();
                 buf.extend_from_slice(&(f.id as u32).to_be_bytes());
                 buf.extend_from_slice(&(seq[k] as u32).to_be_bytes());
                 buf.extend_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
                 buf.resize(f.size.max(UDP_HEADER_BYTES), 0);
-                let ok = f.socket.send(&buf).is_ok();
+                let ok = f.socket.send_to(&buf, f.dst).is_ok();
                 let mut t = tallies.lock().unwrap_or_else(|e| e.into_inner());
                 t[k].sent += 1;
                 if !ok {

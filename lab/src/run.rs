@@ -32,7 +32,6 @@ pub const NS_PREFIX: &str = "v2xl";
 
 /// What `run` was asked.
 pub struct RunOptions {
-    pub duration_s: Option<f64>,
     pub out: PathBuf,
     /// Set from outside (Ctrl-C, SIGTERM): stop early, still measure and
     /// clean up.
@@ -231,7 +230,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results, String> {
         say(opts, &format!("removed {stale}, left by a lab that was killed"));
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
-    let duration = opts.duration_s.unwrap_or(plan.scenario.duration_s);
+    let duration = plan.scenario.duration_s;
     let t_build = Instant::now();
     say(opts, &format!("building {} nodes", plan.nodes.len()));
     let mut net = build(plan);
@@ -265,7 +264,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results, String> {
     let macs = net.tb().nodes.iter().enumerate().map(|(i, n)| (n.mac.clone(), i)).collect();
     let targets = plan.obus().map(|i| Target { node: i, ns: net.tb().nodes[i].ns.clone() }).collect();
     let observer = Observer::start(targets, macs, Duration::from_millis(plan.scenario.poll_interval_ms), epoch)?;
-    let udp = UdpFlows::start(&plan.flows, &NetEnds(&net), epoch)?;
+    let udp = UdpFlows::start(plan, &NetEnds(&net), epoch)?;
     let mut tools: Vec<ToolFlow> = plan
         .flows
         .iter()

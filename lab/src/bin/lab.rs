@@ -122,8 +122,16 @@ fn write_trace(model: TraceModel) -> Result<String, String> {
     }
 }
 
-fn load(path: &Path) -> Result<Plan, String> {
-    let s = Scenario::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// The scenario at `path`, run for `duration` instead of its own if given
+/// (flows and the road are planned for the time that will run).
+fn load(path: &Path, duration: Option<f64>) -> Result<Plan, String> {
+    let mut s = Scenario::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(d) = duration {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(format!("--duration {d}: must be above 0"));
+        }
+        s.duration_s = d;
+    }
     Plan::new(s).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -144,7 +152,7 @@ fn describe(plan: &Plan) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { scenario } => match load(&scenario) {
+        Command::Check { scenario } => match load(&scenario, None) {
             Ok(plan) => {
                 println!("ok: {}", describe(&plan));
                 for w in &plan.warnings {
@@ -163,19 +171,13 @@ fn main() -> ExitCode {
             out,
             quiet,
         } => {
-            let plan = match load(&scenario) {
+            let plan = match load(&scenario, duration) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            if let Some(d) = duration {
-                if !(d.is_finite() && d > 0.0) {
-                    eprintln!("error: --duration {d}: must be above 0");
-                    return ExitCode::from(2);
-                }
-            }
             let stop = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 // A second Ctrl-C while the lab cleans up ends it at once
@@ -188,7 +190,6 @@ fn main() -> ExitCode {
                 eprintln!("lab: {}", describe(&plan));
             }
             let opts = RunOptions {
-                duration_s: duration,
                 out: out.clone(),
                 stop,
                 verbose: !quiet,

@@ -70,7 +70,10 @@ pub fn change_script(changes: &[LinkChange], ports: &[String]) -> String {
         );
     }
     if !add.is_empty() {
-        s += &format!("add element bridge {TABLE} radio {{ {} }}\n", add.join(", "));
+        s += &format!(
+            "add element bridge {TABLE} radio {{ {} }}\n",
+            add.join(", ")
+        );
     }
     s
 }
@@ -177,10 +180,20 @@ fn run_nft(script: &str) -> Result<ApplyCost, String> {
         return Err(format!("wait for nft: {}", std::io::Error::last_os_error()));
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        let first: String = script.lines().next().unwrap_or("").chars().take(200).collect();
-        return Err(format!("nft refused the radio update ({}): {first}…", stderr.trim()));
+        let first: String = script
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        return Err(format!(
+            "nft refused the radio update ({}): {first}…",
+            stderr.trim()
+        ));
     }
-    let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
     Ok(ApplyCost {
         wall: start.elapsed(),
         child_cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
@@ -224,9 +237,24 @@ mod tests {
         let ports: Vec<String> = ["p0", "p1", "p2"].iter().map(|s| s.to_string()).collect();
         let s = change_script(
             &[
-                LinkChange { a: 0, b: 1, was: Some(0), now: Some(30) },
-                LinkChange { a: 1, b: 2, was: None, now: Some(0) },
-                LinkChange { a: 0, b: 2, was: Some(50), now: None },
+                LinkChange {
+                    a: 0,
+                    b: 1,
+                    was: Some(0),
+                    now: Some(30),
+                },
+                LinkChange {
+                    a: 1,
+                    b: 2,
+                    was: None,
+                    now: Some(0),
+                },
+                LinkChange {
+                    a: 0,
+                    b: 2,
+                    was: Some(50),
+                    now: None,
+                },
             ],
             &ports,
         );

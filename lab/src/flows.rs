@@ -120,13 +120,18 @@ impl UdpFlows {
     /// is time 0 of the run. A datagram is sent only while both ends exist
     /// (a vehicle may enter late or leave early).
     pub fn start(plan: &Plan, ends: &dyn Ends, epoch: Instant) -> Result<UdpFlows, String> {
-        let udp: Vec<&Flow> = plan.flows.iter().filter(|f| f.kind == FlowKind::Udp).collect();
+        let udp: Vec<&Flow> = plan
+            .flows
+            .iter()
+            .filter(|f| f.kind == FlowKind::Udp)
+            .collect();
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for f in &udp {
             let port = BASE_PORT + f.id as u16;
             let rx = in_ns(&ends.ns(f.to), move || {
-                let s = UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind :{port}: {e}"))?;
+                let s =
+                    UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind :{port}: {e}"))?;
                 s.set_nonblocking(true).map_err(|e| e.to_string())?;
                 Ok(s)
             })?;
@@ -146,7 +151,9 @@ impl UdpFlows {
                 exists: [f.from, f.to]
                     .iter()
                     .filter_map(|e| match e {
-                        Endpoint::Node(i) => plan.nodes[*i].track.as_ref().map(|t| t.present.clone()),
+                        Endpoint::Node(i) => {
+                            plan.nodes[*i].track.as_ref().map(|t| t.present.clone())
+                        }
                         Endpoint::Server => None,
                     })
                     .collect(),
@@ -159,7 +166,9 @@ impl UdpFlows {
         let ids: Vec<usize> = udp.iter().map(|f| f.id).collect();
         let index = |id: usize| ids.iter().position(|&k| k == id);
         let tallies = Arc::new(Mutex::new(
-            (0..ids.len()).map(|_| UdpTally::default()).collect::<Vec<_>>(),
+            (0..ids.len())
+                .map(|_| UdpTally::default())
+                .collect::<Vec<_>>(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -168,7 +177,9 @@ impl UdpFlows {
             let idx: Vec<Option<usize>> = (0..=ids.iter().max().copied().unwrap_or(0))
                 .map(index)
                 .collect();
-            threads.push(spawn("udp-send", move || send_loop(senders, &st, &ta, epoch)));
+            threads.push(spawn("udp-send", move || {
+                send_loop(senders, &st, &ta, epoch)
+            }));
             let (st, ta) = (stop.clone(), tallies.clone());
             threads.push(spawn("udp-receive", move || {
                 receive_loop(receivers, &idx, &st, &ta, epoch)
@@ -204,8 +215,9 @@ impl UdpFlows {
                     latency: Some("one-way".into()),
                     latency_p50_ms: quantile(&t.latencies_ms, 0.5),
                     latency_p99_ms: quantile(&t.latencies_ms, 0.99),
-                    error: (t.send_errors > 0)
-                        .then(|| format!("{} sends refused by the kernel (no route?)", t.send_errors)),
+                    error: (t.send_errors > 0).then(|| {
+                        format!("{} sends refused by the kernel (no route?)", t.send_errors)
+                    }),
                     arrivals: std::mem::take(&mut t.arrivals),
                     ..FlowResult::default()
                 };
@@ -224,7 +236,12 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::thread::JoinHand
 
 /// Sends every flow's datagrams on time (each flow's `n`-th at
 /// `start + n / rate`), sleeping until the next is due.
-fn send_loop(flows: Vec<UdpFlow>, stop: &AtomicBool, tallies: &Mutex<Vec<UdpTally>>, epoch: Instant) {
+fn send_loop(
+    flows: Vec<UdpFlow>,
+    stop: &AtomicBool,
+    tallies: &Mutex<Vec<UdpTally>>,
+    epoch: Instant,
+) {
     let mut seq = vec![0u64; flows.len()];
     let mut buf = Vec::new();
     while !stop.load(Ordering::Relaxed) {

@@ -75,11 +75,9 @@ pub fn into_slots(tracks: Vec<Track>) -> Vec<Track> {
     order.sort_by(|a, b| a.appears().total_cmp(&b.appears()));
     let mut slots: Vec<Track> = Vec::new();
     for t in order {
-        let free = slots.iter_mut().find(|s| {
-            s.present
-                .last()
-                .is_none_or(|last| last.1 <= t.appears())
-        });
+        let free = slots
+            .iter_mut()
+            .find(|s| s.present.last().is_none_or(|last| last.1 <= t.appears()));
         match free {
             Some(s) => {
                 s.keyframes.extend(t.keyframes);
@@ -177,9 +175,8 @@ impl Plan {
 /// The vehicles of the scenario's mobility, read or generated.
 fn vehicles(s: &Scenario) -> Result<Trace, ScenarioError> {
     let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|e| {
-            ScenarioError::key("mobility.file", format!("{}: {e}", path.display()))
-        })
+        std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::key("mobility.file", format!("{}: {e}", path.display())))
     };
     let traced = |r: Result<Trace, crate::mobility::TraceError>, path: &std::path::Path| {
         r.map_err(|e| ScenarioError::key("mobility.file", format!("{}: {e}", path.display())))
@@ -283,7 +280,11 @@ mod tests {
         assert_eq!(slots[0].present, vec![(0.0, 10.0), (10.0, 20.0)]);
         assert_eq!(slots[1].present, vec![(5.0, 15.0)]);
         // d found no free slot at 12 s: a third slot.
-        let slots = into_slots(vec![track("a", 0.0, 10.0), track("b", 5.0, 15.0), track("d", 12.0, 30.0)]);
+        let slots = into_slots(vec![
+            track("a", 0.0, 10.0),
+            track("b", 5.0, 15.0),
+            track("d", 12.0, 30.0),
+        ]);
         assert_eq!(slots.len(), 2, "{slots:?}");
         assert_eq!(slots[0].position(20.0), Some((100.0 * 8.0 / 18.0, 0.0)));
     }
@@ -325,17 +326,25 @@ vehicles = 5
         assert_eq!(p.flows.len(), 5);
         assert!(p.flows.iter().all(|f| f.from == Endpoint::Node(0)));
         let e = plan("[[flow]]\nkind = \"ping\"\nfrom = \"obu0\"\nto = \"obu77\"\n").unwrap_err();
-        assert!(e.to_string().contains("flow[0].to") && e.to_string().contains("obu77"), "{e}");
+        assert!(
+            e.to_string().contains("flow[0].to") && e.to_string().contains("obu77"),
+            "{e}"
+        );
         let e = plan("[[flow]]\nkind = \"ping\"\nfrom = \"obu0\"\nto = \"server\"\n").unwrap_err();
         assert!(e.to_string().contains("backbone"), "{e}");
     }
 
     #[test]
     fn a_missing_trace_names_the_file_key() {
-        let text = BASE
-            .replace("kind = \"road\"\nlength_m = 1000\nvehicles = 5", "kind = \"ns2\"\nfile = \"nope.ns\"");
+        let text = BASE.replace(
+            "kind = \"road\"\nlength_m = 1000\nvehicles = 5",
+            "kind = \"ns2\"\nfile = \"nope.ns\"",
+        );
         let e = Plan::new(Scenario::parse(&text, Path::new("/nonexistent")).unwrap()).unwrap_err();
-        assert!(e.to_string().contains("mobility.file") && e.to_string().contains("nope.ns"), "{e}");
+        assert!(
+            e.to_string().contains("mobility.file") && e.to_string().contains("nope.ns"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -344,7 +353,11 @@ vehicles = 5
         let i = p.obus().next().unwrap();
         let t = (0..600)
             .map(|k| k as f64 * 0.1)
-            .find(|&t| p.nodes[i].position(t).is_some_and(|(x, _)| (x - 500.0).abs() < 10.0))
+            .find(|&t| {
+                p.nodes[i]
+                    .position(t)
+                    .is_some_and(|(x, _)| (x - 500.0).abs() < 10.0)
+            })
             .expect("passes the RSU");
         assert!(p.in_rsu_range(i, t));
     }

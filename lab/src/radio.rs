@@ -71,7 +71,10 @@ impl Grid {
 
     /// Nodes in the 3x3 cells around (x, y).
     fn near(&self, x: f64, y: f64) -> impl Iterator<Item = usize> + '_ {
-        let (cx, cy) = ((x / self.cell).floor() as i64, (y / self.cell).floor() as i64);
+        let (cx, cy) = (
+            (x / self.cell).floor() as i64,
+            (y / self.cell).floor() as i64,
+        );
         (-1..=1)
             .flat_map(move |dx| (-1..=1).map(move |dy| (cx + dx, cy + dy)))
             .filter_map(|c| self.cells.get(&c))
@@ -174,11 +177,21 @@ mod tests {
     fn only_changed_pairs_are_reported() {
         let r = radio();
         let mut air = Air::new();
-        let mut pos = vec![Some((0.0, 0.0)), Some((100.0, 0.0)), Some((1000.0, 0.0)), None];
+        let mut pos = vec![
+            Some((0.0, 0.0)),
+            Some((100.0, 0.0)),
+            Some((1000.0, 0.0)),
+            None,
+        ];
         let c = air.update(&r, &pos);
         assert_eq!(
             c,
-            vec![LinkChange { a: 0, b: 1, was: None, now: Some(0) }]
+            vec![LinkChange {
+                a: 0,
+                b: 1,
+                was: None,
+                now: Some(0)
+            }]
         );
         assert!(air.update(&r, &pos).is_empty(), "nothing moved");
         // Node 1 moves into the ramp, node 3 appears beside node 2.
@@ -188,14 +201,32 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                LinkChange { a: 0, b: 1, was: Some(0), now: Some(50) },
-                LinkChange { a: 2, b: 3, was: None, now: Some(0) },
+                LinkChange {
+                    a: 0,
+                    b: 1,
+                    was: Some(0),
+                    now: Some(50)
+                },
+                LinkChange {
+                    a: 2,
+                    b: 3,
+                    was: None,
+                    now: Some(0)
+                },
             ]
         );
         // Node 0 leaves the map.
         pos[0] = None;
         let c = air.update(&r, &pos);
-        assert_eq!(c, vec![LinkChange { a: 0, b: 1, was: Some(50), now: None }]);
+        assert_eq!(
+            c,
+            vec![LinkChange {
+                a: 0,
+                b: 1,
+                was: Some(50),
+                now: None
+            }]
+        );
         assert_eq!(air.loss(3, 2), Some(0));
     }
 
@@ -204,7 +235,9 @@ mod tests {
         // Nodes on a line 90 m apart: each hears its neighbours up to 3
         // away (270 m, in the ramp), never 4 (360 m).
         let r = radio();
-        let pos: Vec<Option<(f64, f64)>> = (0..50).map(|i| Some((i as f64 * 90.0 - 1000.0, 7.0))).collect();
+        let pos: Vec<Option<(f64, f64)>> = (0..50)
+            .map(|i| Some((i as f64 * 90.0 - 1000.0, 7.0)))
+            .collect();
         let mut air = Air::new();
         air.update(&r, &pos);
         for a in 0..50usize {

@@ -130,7 +130,13 @@ pub fn handovers(samples: &[Sample]) -> Vec<(usize, f64, f64)> {
 /// The longest time between packets of `node`'s flows to or from the
 /// server that overlaps the handover window [t0, t1], in ms; `None` when
 /// it has no such packet-counting flow.
-pub fn handover_gap(plan: &Plan, flows: &[FlowResult], node: usize, t0: f64, t1: f64) -> Option<f64> {
+pub fn handover_gap(
+    plan: &Plan,
+    flows: &[FlowResult],
+    node: usize,
+    t0: f64,
+    t1: f64,
+) -> Option<f64> {
     let mut best: Option<f64> = None;
     for r in flows.iter().filter(|r| !r.arrivals.is_empty()) {
         let f = &plan.flows[r.id];
@@ -166,7 +172,10 @@ impl Results {
             self.scenario, self.rsus, self.obus, self.security, self.duration_s, self.startup_s
         );
         s += "| figure | value |\n|---|---|\n";
-        s += &format!("| attached share (in an RSU's range) | {} |\n", pct(self.attached_share));
+        s += &format!(
+            "| attached share (in an RSU's range) | {} |\n",
+            pct(self.attached_share)
+        );
         s += &format!(
             "| attached share after {:.0} s | {} |\n",
             self.warmup_s,
@@ -211,7 +220,9 @@ impl Results {
             for f in self.flows.iter().take(50) {
                 let note = match (&f.error, f.throughput_mbps) {
                     (Some(e), _) => e.clone(),
-                    (None, Some(t)) => format!("{t:.1} Mbit/s, {} retransmits", f.retransmits.unwrap_or(0)),
+                    (None, Some(t)) => {
+                        format!("{t:.1} Mbit/s, {} retransmits", f.retransmits.unwrap_or(0))
+                    }
                     _ => f.latency.clone().unwrap_or_default(),
                 };
                 s += &format!(
@@ -293,7 +304,10 @@ mod tests {
         let g = handover_gap(&p, std::slice::from_ref(&r), 2, 1.15, 1.95).unwrap();
         assert!((g - 600.0).abs() < 1e-6, "{g}");
         // Another node's handover.
-        assert_eq!(handover_gap(&p, std::slice::from_ref(&r), 0, 1.15, 1.95), None);
+        assert_eq!(
+            handover_gap(&p, std::slice::from_ref(&r), 0, 1.15, 1.95),
+            None
+        );
         // A flow to one RSU stops by design when the vehicle is elsewhere.
         let to_rsu = FlowResult { id: 1, ..r.clone() };
         assert_eq!(handover_gap(&p, &[to_rsu], 2, 1.15, 1.95), None);
@@ -306,8 +320,14 @@ mod tests {
         let p = plan();
         let obu = p.obus().next().unwrap();
         // Find a time in range and one out of range of both RSUs.
-        let inside = (0..600).map(|k| k as f64 / 10.0).find(|&t| p.in_rsu_range(obu, t)).unwrap();
-        let outside = (0..600).map(|k| k as f64 / 10.0).find(|&t| !p.in_rsu_range(obu, t)).unwrap();
+        let inside = (0..600)
+            .map(|k| k as f64 / 10.0)
+            .find(|&t| p.in_rsu_range(obu, t))
+            .unwrap();
+        let outside = (0..600)
+            .map(|k| k as f64 / 10.0)
+            .find(|&t| !p.in_rsu_range(obu, t))
+            .unwrap();
         let s = vec![
             sample(inside, obu, Some(0)),
             sample(inside, obu, None),

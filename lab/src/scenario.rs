@@ -356,10 +356,7 @@ impl Scenario {
                 format!("\"{log_level}\": expected error, warn, info, debug or trace"),
             ));
         }
-        let poll_interval_ms = raw
-            .lab
-            .and_then(|l| l.poll_interval_ms)
-            .unwrap_or(1000);
+        let poll_interval_ms = raw.lab.and_then(|l| l.poll_interval_ms).unwrap_or(1000);
         if !(100..=60_000).contains(&poll_interval_ms) {
             return Err(ScenarioError::key(
                 "lab.poll_interval_ms",
@@ -443,9 +440,19 @@ fn parse_rsus(raw: &[RawRsu]) -> Result<Vec<RsuSpec>, ScenarioError> {
 }
 
 /// Keys that belong to one mobility kind only.
-const ROAD_KEYS: [&str; 5] = ["length_m", "lanes", "speed_kmh", "vehicles", "entry_per_min"];
+const ROAD_KEYS: [&str; 5] = [
+    "length_m",
+    "lanes",
+    "speed_kmh",
+    "vehicles",
+    "entry_per_min",
+];
 
-fn parse_mobility(m: &RawMobility, dir: &Path, seed: u64) -> Result<MobilitySettings, ScenarioError> {
+fn parse_mobility(
+    m: &RawMobility,
+    dir: &Path,
+    seed: u64,
+) -> Result<MobilitySettings, ScenarioError> {
     let road_keys_given: Vec<&str> = ROAD_KEYS
         .iter()
         .zip([
@@ -466,7 +473,10 @@ fn parse_mobility(m: &RawMobility, dir: &Path, seed: u64) -> Result<MobilitySett
             ));
         }
         let f = m.file.as_deref().ok_or_else(|| {
-            ScenarioError::key("mobility.file", format!("missing: kind = \"{kind}\" reads a file"))
+            ScenarioError::key(
+                "mobility.file",
+                format!("missing: kind = \"{kind}\" reads a file"),
+            )
         })?;
         Ok(dir.join(f))
     };
@@ -490,7 +500,10 @@ fn parse_mobility(m: &RawMobility, dir: &Path, seed: u64) -> Result<MobilitySett
         }
     };
     if m.max_obus == Some(0) {
-        return Err(ScenarioError::key("mobility.max_obus", "0: must be at least 1"));
+        return Err(ScenarioError::key(
+            "mobility.max_obus",
+            "0: must be at least 1",
+        ));
     }
     Ok(MobilitySettings {
         source,
@@ -532,7 +545,10 @@ fn parse_road(m: &RawMobility, seed: u64) -> Result<Road, ScenarioError> {
             ))
         }
         (Some(0), None) => {
-            return Err(ScenarioError::key("mobility.vehicles", "0: must be at least 1"))
+            return Err(ScenarioError::key(
+                "mobility.vehicles",
+                "0: must be at least 1",
+            ))
         }
         (Some(n), None) => Traffic::Vehicles(n),
         (None, Some(r)) => Traffic::EntryPerMin(positive("mobility.entry_per_min", r)?),
@@ -652,7 +668,9 @@ to = "rsu1"
 "#;
 
     fn err(text: &str) -> String {
-        Scenario::parse(text, Path::new(".")).unwrap_err().to_string()
+        Scenario::parse(text, Path::new("."))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -662,7 +680,9 @@ to = "rsu1"
         assert_eq!(s.radio.edge_m, 50.0);
         assert_eq!(s.radio.update_hz, 10.0);
         assert_eq!(s.flows[0].rate_pps, 10.0);
-        assert!(matches!(s.mobility.source, MobilitySource::Road(r) if r.traffic == Traffic::Vehicles(4)));
+        assert!(
+            matches!(s.mobility.source, MobilitySource::Road(r) if r.traffic == Traffic::Vehicles(4))
+        );
     }
 
     #[test]
@@ -678,12 +698,27 @@ to = "rsu1"
         for (from, to, key, value) in [
             ("edge_m = 50", "edge_m = 400", "radio.edge_m", "400"),
             ("range_m = 300", "range_m = -3", "radio.range_m", "-3"),
-            ("security = \"encrypted\"", "security = \"secret\"", "security", "secret"),
+            (
+                "security = \"encrypted\"",
+                "security = \"secret\"",
+                "security",
+                "secret",
+            ),
             ("kind = \"road\"", "kind = \"bus\"", "mobility.kind", "bus"),
-            ("speed_kmh = [60, 90]", "speed_kmh = [90, 60]", "mobility.speed_kmh", "90"),
+            (
+                "speed_kmh = [60, 90]",
+                "speed_kmh = [90, 60]",
+                "mobility.speed_kmh",
+                "90",
+            ),
             ("vehicles = 4", "vehicles = 0", "mobility.vehicles", "0"),
             ("kind = \"udp\"", "kind = \"quic\"", "flow[0].kind", "quic"),
-            ("name = \"rsu1\"", "name = \"rsu 1\"", "rsu[0].name", "rsu 1"),
+            (
+                "name = \"rsu1\"",
+                "name = \"rsu 1\"",
+                "rsu[0].name",
+                "rsu 1",
+            ),
             ("duration_s = 20", "duration_s = 0", "duration_s", "0"),
         ] {
             assert!(GOOD.contains(from), "{from}");

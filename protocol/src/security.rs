@@ -48,6 +48,8 @@ pub struct Security {
     pub own_cert: Option<CertRepr>,
     /// Certificates whose signatures were checked.
     pub certs: CertCache,
+    /// Signatures checked already (a relayed beacon arrives many times).
+    pub verified: secure::VerifyCache,
     /// Wall clock (µs since the Unix epoch) at `Time::ZERO`.
     wall_at_zero_us: u64,
     pub sessions: Sessions,
@@ -113,6 +115,7 @@ impl Security {
             issuer: false,
             own_cert: None,
             certs: CertCache::default(),
+            verified: secure::VerifyCache::new(),
             wall_at_zero_us,
             scratch: Vec::with_capacity(512),
             verdicts: Vec::with_capacity(64),
@@ -343,6 +346,7 @@ impl Security {
             hops,
             |k| trusted.contains(k),
             fresh,
+            &mut self.verified,
             &mut self.scratch,
         )
         .map_err(DropReason::from)
@@ -365,9 +369,15 @@ impl Security {
     /// Checks a received signed reply; returns the signer's key.
     pub fn verify_reply(&mut self, now: Time, m: &ParsedMessage) -> Result<PublicKey, DropReason> {
         let fresh = self.freshness(now);
-        control::verify_reply(m.raw, m.trailer, fresh, &mut self.scratch)
-            .map(|(k, _)| k)
-            .map_err(DropReason::from)
+        control::verify_reply(
+            m.raw,
+            m.trailer,
+            fresh,
+            &mut self.verified,
+            &mut self.scratch,
+        )
+        .map(|(k, _)| k)
+        .map_err(DropReason::from)
     }
 
     /// Pre-pass over a received frame (Ethernet header included): opens in

@@ -3,6 +3,7 @@
 
 use crate::chain;
 use crate::key::{Identity, PublicKey};
+use crate::verify_cache::VerifyCache;
 use crate::Error;
 use crate::Freshness;
 use common::action::RawMessage;
@@ -121,6 +122,7 @@ pub fn verify_beacon(
     hops: u8,
     trusted: impl Fn(&PublicKey) -> bool,
     freshness: Freshness,
+    cache: &mut VerifyCache,
     scratch: &mut Vec<u8>,
 ) -> Result<VerifiedBeacon, Error> {
     let a = BeaconAuth::new_checked(trailer).ok_or(Error::Unprotected)?;
@@ -135,7 +137,7 @@ pub fn verify_beacon(
         return Err(Error::Replayed);
     }
     auth::beacon_signed_bytes(raw, scratch).ok_or(Error::Malformed)?;
-    if !key.verify(scratch, a.signature()) {
+    if !cache.verify(&key, scratch, a.signature()) {
         return Err(Error::AuthFailed);
     }
     Ok(VerifiedBeacon {
@@ -175,6 +177,7 @@ pub fn verify_reply(
     raw: &[u8],
     trailer: &[u8],
     freshness: Freshness,
+    cache: &mut VerifyCache,
     scratch: &mut Vec<u8>,
 ) -> Result<(PublicKey, u64), Error> {
     let a = ReplyAuth::new_checked(trailer).ok_or(Error::Unprotected)?;
@@ -183,7 +186,7 @@ pub fn verify_reply(
         return Err(Error::Replayed);
     }
     auth::reply_signed_bytes(raw, scratch).ok_or(Error::Malformed)?;
-    if !key.verify(scratch, a.signature()) {
+    if !cache.verify(&key, scratch, a.signature()) {
         return Err(Error::AuthFailed);
     }
     Ok((key, a.time_us()))

@@ -14,10 +14,12 @@ pub mod key;
 pub mod peers;
 pub mod replay;
 pub mod session;
+pub mod verify_cache;
 
 pub use error::Error;
 pub use key::{Identity, PublicKey};
 pub use peers::{Limits, Sessions};
+pub use verify_cache::VerifyCache;
 
 /// The transport AEAD. Chosen by measurement (see docs/SECURITY.md):
 /// both candidates are benchmarked by `cargo bench -p benches --bench crypto`.

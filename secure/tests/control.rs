@@ -6,6 +6,7 @@ use common::wire::{AddrList, BeaconReplyRepr, BeaconRepr, Body, HeaderRepr, Mess
 use common::NodeId;
 use secure::control::{relay_beacon, sign_beacon, sign_reply, verify_beacon, verify_reply};
 use secure::Error;
+use secure::VerifyCache;
 use secure::{Freshness, Identity};
 
 const NOW: u64 = 1_800_000_000_000_000;
@@ -50,9 +51,17 @@ fn beacons_verify_through_relays_and_tampering_fails() {
     let parsed = Messages::new(&raw).next().unwrap().unwrap();
     assert!(matches!(parsed.body, Body::Beacon(b) if b == beacon()));
     assert_eq!(
-        verify_beacon(parsed.raw, parsed.trailer, 0, trusted, F, &mut s)
-            .unwrap()
-            .key,
+        verify_beacon(
+            parsed.raw,
+            parsed.trailer,
+            0,
+            trusted,
+            F,
+            &mut VerifyCache::new(),
+            &mut s
+        )
+        .unwrap()
+        .key,
         rsu.public()
     );
     // Relayed twice: hop count 2, still valid.
@@ -60,18 +69,43 @@ fn beacons_verify_through_relays_and_tampering_fails() {
     let r2 = wire(&relay_beacon(&r1, 2).unwrap(), 1);
     let p2 = Messages::new(&r2).next().unwrap().unwrap();
     assert!(matches!(p2.body, Body::Beacon(b) if b.hops == 2));
-    assert!(verify_beacon(p2.raw, p2.trailer, 2, trusted, F, &mut s).is_ok());
+    assert!(verify_beacon(
+        p2.raw,
+        p2.trailer,
+        2,
+        trusted,
+        F,
+        &mut VerifyCache::new(),
+        &mut s
+    )
+    .is_ok());
     // Lowering the hop count breaks the chain.
     let mut low = r2.clone();
     low[HEADER_LEN + 10] = 1;
     let pl = Messages::new(&low).next().unwrap().unwrap();
     assert_eq!(
-        verify_beacon(pl.raw, pl.trailer, 1, trusted, F, &mut s),
+        verify_beacon(
+            pl.raw,
+            pl.trailer,
+            1,
+            trusted,
+            F,
+            &mut VerifyCache::new(),
+            &mut s
+        ),
         Err(Error::AuthFailed)
     );
     // Untrusted signer.
     assert_eq!(
-        verify_beacon(parsed.raw, parsed.trailer, 0, |_| false, F, &mut s),
+        verify_beacon(
+            parsed.raw,
+            parsed.trailer,
+            0,
+            |_| false,
+            F,
+            &mut VerifyCache::new(),
+            &mut s
+        ),
         Err(Error::AuthFailed)
     );
     // Stale.
@@ -80,10 +114,27 @@ fn beacons_verify_through_relays_and_tampering_fails() {
         ..F
     };
     assert_eq!(
-        verify_beacon(parsed.raw, parsed.trailer, 0, trusted, old, &mut s),
+        verify_beacon(
+            parsed.raw,
+            parsed.trailer,
+            0,
+            trusted,
+            old,
+            &mut VerifyCache::new(),
+            &mut s
+        ),
         Err(Error::Replayed)
     );
-    // Any flipped bit in a signed field fails.
+    // Any flipped bit in a signed field fails, also with the untampered
+    // beacon's success remembered.
+    let mut cache = VerifyCache::new();
+    if let Some(Ok(p)) = Messages::new(&raw).next() {
+        let hops = match p.body {
+            Body::Beacon(b) => b.hops,
+            _ => 0,
+        };
+        assert!(verify_beacon(p.raw, p.trailer, hops, trusted, F, &mut cache, &mut s).is_ok());
+    }
     for byte in 0..raw.len() {
         if byte == 3 || byte == HEADER_LEN + 10 {
             continue; // TTL and hop count are not signed (the chain guards hops)
@@ -96,7 +147,7 @@ fn beacons_verify_through_relays_and_tampering_fails() {
                     Body::Beacon(b) => b.hops,
                     _ => 0,
                 };
-                verify_beacon(p.raw, p.trailer, hops, trusted, F, &mut s).is_ok()
+                verify_beacon(p.raw, p.trailer, hops, trusted, F, &mut cache, &mut s).is_ok()
             }
             _ => false,
         };
@@ -126,7 +177,9 @@ fn replies_verify_and_tampering_fails() {
     let p = Messages::new(&raw).next().unwrap().unwrap();
     assert!(matches!(p.body, Body::BeaconReply(x) if x == r));
     assert_eq!(
-        verify_reply(p.raw, p.trailer, F, &mut s).unwrap().0,
+        verify_reply(p.raw, p.trailer, F, &mut VerifyCache::new(), &mut s)
+            .unwrap()
+            .0,
         obu.public()
     );
     for byte in 0..raw.len() {
@@ -135,7 +188,7 @@ fn replies_verify_and_tampering_fails() {
         }
         let mut f = raw.clone();
         f[byte] ^= 0x04;
-        let ok = matches!(Messages::new(&f).next(), Some(Ok(p)) if verify_reply(p.raw, p.trailer, F, &mut s).is_ok());
+        let ok = matches!(Messages::new(&f).next(), Some(Ok(p)) if verify_reply(p.raw, p.trailer, F, &mut VerifyCache::new(), &mut s).is_ok());
         assert!(!ok, "flip in byte {byte} accepted");
     }
 }

@@ -22,6 +22,7 @@ use std::time::Duration;
 pub fn frame(data: &[u8]) {
     let _ = EthernetFrame::new_checked(data).map(|f| (f.src(), f.dst()));
     let mut scratch = Vec::new();
+    let mut cache = secure::VerifyCache::new();
     let fresh = Freshness {
         now_us: WALL_AT_ZERO_US,
         max_age_us: 5_000_000,
@@ -29,12 +30,19 @@ pub fn frame(data: &[u8]) {
     for m in Messages::new(data).flatten() {
         match m.body {
             Body::Beacon(b) => {
-                let _ =
-                    control::verify_beacon(m.raw, m.trailer, b.hops, |_| true, fresh, &mut scratch);
+                let _ = control::verify_beacon(
+                    m.raw,
+                    m.trailer,
+                    b.hops,
+                    |_| true,
+                    fresh,
+                    &mut cache,
+                    &mut scratch,
+                );
                 let _ = control::relay_beacon(m.raw, b.hops.saturating_add(1));
             }
             Body::BeaconReply(_) => {
-                let _ = control::verify_reply(m.raw, m.trailer, fresh, &mut scratch);
+                let _ = control::verify_reply(m.raw, m.trailer, fresh, &mut cache, &mut scratch);
             }
             Body::Data(d) => {
                 if let Ok(s) = Sealed::new_checked(d.payload) {

@@ -10,7 +10,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "v2xd-lab", version, about = "Drive a road of real v2xd daemons from a scenario or a mobility trace")]
+#[command(
+    name = "v2xd-lab",
+    version,
+    about = "Drive a road of real v2xd daemons from a scenario or a mobility trace"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,13 +95,15 @@ fn write_trace(model: TraceModel) -> Result<String, String> {
     } = model;
     let ok = |v: f64| v.is_finite() && v > 0.0;
     if blocks == 0 || !ok(block_m) || vehicles == 0 || !ok(duration) || !ok(step) {
-        return Err("--blocks, --block-m, --vehicles, --duration and --step must be above 0".into());
+        return Err(
+            "--blocks, --block-m, --vehicles, --duration and --step must be above 0".into(),
+        );
     }
     let (lo, hi) = (speed_kmh[0], speed_kmh[1]);
     if !(ok(lo) && lo <= hi && hi.is_finite()) {
         return Err(format!("--speed-kmh {lo} {hi}: expected 0 < min <= max"));
     }
-    if !(0.0..=1.0).contains(&churn) || !(max_wait.is_finite() && max_wait >= 0.0) {
+    if !((0.0..=1.0).contains(&churn) && max_wait.is_finite() && max_wait >= 0.0) {
         return Err("--churn is 0 to 1, --max-wait 0 or more".into());
     }
     let grid = lab::mobility::city::CityGrid {

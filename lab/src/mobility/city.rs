@@ -59,14 +59,23 @@ impl CityGrid {
         let (nx, ny) = (i64::from(self.blocks_x), i64::from(self.blocks_y));
         let mut tracks = Vec::new();
         for v in 0..self.vehicles {
-            let (mut cx, mut cy) = (rng.below(nx as u64 + 1) as i64, rng.below(ny as u64 + 1) as i64);
+            let (mut cx, mut cy) = (
+                rng.below(nx as u64 + 1) as i64,
+                rng.below(ny as u64 + 1) as i64,
+            );
             let mut dir = rng.below(4) as usize;
             let churned = rng.unit() < self.churn;
             let (enter, leave) = if churned {
                 if rng.below(2) == 0 {
-                    (rng.range(0.0, self.duration_s * 0.5).round(), self.duration_s)
+                    (
+                        rng.range(0.0, self.duration_s * 0.5).round(),
+                        self.duration_s,
+                    )
                 } else {
-                    (0.0, rng.range(self.duration_s * 0.5, self.duration_s).round())
+                    (
+                        0.0,
+                        rng.range(self.duration_s * 0.5, self.duration_s).round(),
+                    )
                 }
             } else {
                 (0.0, self.duration_s)
@@ -131,7 +140,9 @@ pub fn to_ns2(trace: &Trace, header: &str) -> String {
         let Some(&(_, x, y)) = k.keyframes.first() else {
             continue;
         };
-        s += &format!("$node_({i}) set X_ {x:.2}\n$node_({i}) set Y_ {y:.2}\n$node_({i}) set Z_ 0.00\n");
+        s += &format!(
+            "$node_({i}) set X_ {x:.2}\n$node_({i}) set Y_ {y:.2}\n$node_({i}) set Z_ 0.00\n"
+        );
     }
     for (i, k) in trace.tracks.iter().enumerate() {
         for w in k.keyframes.windows(2) {
@@ -209,12 +220,18 @@ mod tests {
             for t in (0..1200).map(|i| i as f64 / 10.0) {
                 if let Some((x, y)) = k.position(t) {
                     let on_street = |v: f64| (v / 150.0 - (v / 150.0).round()).abs() < 1e-6;
-                    assert!((0.0..=600.0).contains(&x) && (0.0..=600.0).contains(&y), "{x} {y}");
+                    assert!(
+                        (0.0..=600.0).contains(&x) && (0.0..=600.0).contains(&y),
+                        "{x} {y}"
+                    );
                     assert!(on_street(x) || on_street(y), "{} at {t}: {x} {y}", k.name);
                 }
             }
         }
-        assert!(tr.tracks.iter().any(|k| k.appears() > 0.0), "some enter late");
+        assert!(
+            tr.tracks.iter().any(|k| k.appears() > 0.0),
+            "some enter late"
+        );
     }
 
     #[test]
@@ -229,13 +246,19 @@ mod tests {
             for t in [1.0, 10.0, 33.0, 77.0, 110.0] {
                 match (k.position(t), n.position(t)) {
                     (Some(a), Some(b)) => {
-                        assert!((a.0 - b.0).hypot(a.1 - b.1) < 0.5, "ns2 {i} at {t}: {a:?} {b:?}")
+                        assert!(
+                            (a.0 - b.0).hypot(a.1 - b.1) < 0.5,
+                            "ns2 {i} at {t}: {a:?} {b:?}"
+                        )
                     }
                     (None, None) => {}
                     other => panic!("ns2 {i} at {t}: {other:?}"),
                 }
                 if let (Some(a), Some(b)) = (k.position(t), f.position(t)) {
-                    assert!((a.0 - b.0).hypot(a.1 - b.1) < 0.5, "fcd {i} at {t}: {a:?} {b:?}");
+                    assert!(
+                        (a.0 - b.0).hypot(a.1 - b.1) < 0.5,
+                        "fcd {i} at {t}: {a:?} {b:?}"
+                    );
                 }
             }
         }

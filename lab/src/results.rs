@@ -29,13 +29,62 @@ impl Spread {
     }
 }
 
+/// Flows listed one by one in the summary (all are in results.json).
+const SUMMARY_FLOWS: usize = 12;
+
 /// One daemon's cost over the run.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeCost {
     pub name: String,
     pub role: String,
+    /// CPU seconds over the daemon's life (start-up included).
     pub cpu_s: f64,
+    /// CPU ms per second of the driven run (radio on to the end).
+    pub run_cpu_ms_per_s: f64,
     pub peak_rss_kib: u64,
+}
+
+/// The daemons' CPU during the run, ms per second, by kind of node.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DaemonCpu {
+    pub rsu: Spread,
+    /// OBUs at an end of a flow of 10 packets a second or more, or TCP.
+    pub obu_busy: Spread,
+    /// The other OBUs (beacons, routing, at most light traffic).
+    pub obu_quiet: Spread,
+}
+
+impl DaemonCpu {
+    pub fn of(plan: &Plan, nodes: &[NodeCost], busy: &[bool]) -> DaemonCpu {
+        let pick = |f: &dyn Fn(usize) -> bool| {
+            Spread::of(
+                (0..nodes.len())
+                    .filter(|&i| f(i))
+                    .map(|i| nodes[i].run_cpu_ms_per_s)
+                    .collect(),
+            )
+        };
+        DaemonCpu {
+            rsu: pick(&|i| plan.nodes[i].role == Role::Rsu),
+            obu_busy: pick(&|i| plan.nodes[i].role == Role::Obu && busy[i]),
+            obu_quiet: pick(&|i| plan.nodes[i].role == Role::Obu && !busy[i]),
+        }
+    }
+}
+
+/// Per node: whether it is an end of a flow of 10 pps or more, or TCP.
+pub fn busy_nodes(plan: &Plan) -> Vec<bool> {
+    let mut busy = vec![false; plan.nodes.len()];
+    for f in &plan.flows {
+        if f.kind == crate::scenario::FlowKind::Tcp || f.rate_pps >= 10.0 {
+            for e in [f.from, f.to] {
+                if let crate::plan::Endpoint::Node(i) = e {
+                    busy[i] = true;
+                }
+            }
+        }
+    }
+    busy
 }
 
 /// The lab's own work.
@@ -76,6 +125,8 @@ pub struct Results {
     /// own packet spacing, ms (0: no packet went missing; the resolution
     /// is the spacing).
     pub handover_gaps_ms: Spread,
+    /// The daemons' CPU over the run, ms per second.
+    pub daemon_cpu_ms_per_s: DaemonCpu,
     pub flows: Vec<FlowResult>,
     pub nodes: Vec<NodeCost>,
     pub lab: LabCost,
@@ -190,8 +241,9 @@ impl Results {
             ms(self.handover_gaps_ms.max)
         );
         s += &format!(
-            "| lab CPU | {:.1} s ({} radio updates, {} ms CPU each p50, {} p99) |\n",
+            "| lab CPU | {:.1} s, {:.0} % of a core ({} radio updates, {} ms CPU each p50, {} p99) |\n",
             self.lab.cpu_s,
+            self.lab.cpu_s * 100.0 / self.wall_end_s.max(1e-3),
             self.lab.ticks,
             ms(self.lab.tick_cpu_ms.p50),
             ms(self.lab.tick_cpu_ms.p99)
@@ -202,22 +254,46 @@ impl Results {
             ms(self.trace_drift_ms.p99),
             ms(self.trace_drift_ms.max)
         );
-        let (cpu, rss): (Vec<f64>, Vec<f64>) = self
-            .nodes
-            .iter()
-            .map(|n| (n.cpu_s, n.peak_rss_kib as f64))
-            .unzip();
-        let (cpu, rss) = (Spread::of(cpu), Spread::of(rss));
+        let rss = Spread::of(self.nodes.iter().map(|n| n.peak_rss_kib as f64).collect());
+        let c = &self.daemon_cpu_ms_per_s;
+        for (what, sp) in [
+            ("RSU", &c.rsu),
+            ("busy OBU", &c.obu_busy),
+            ("quiet OBU", &c.obu_quiet),
+        ] {
+            if sp.count > 0 {
+                s += &format!(
+                    "| {what} daemon CPU, ms per s p50 / max ({}) | {} / {} |\n",
+                    sp.count,
+                    ms(sp.p50),
+                    ms(sp.max)
+                );
+            }
+        }
         s += &format!(
-            "| daemon CPU s p50 / max | {} / {} |\n| daemon peak RSS MiB p50 / max | {} / {} |\n",
-            ms(cpu.p50),
-            ms(cpu.max),
+            "| daemon peak RSS MiB p50 / max | {} / {} |\n",
             ms(rss.p50.map(|v| v / 1024.0)),
             ms(rss.max.map(|v| v / 1024.0))
         );
         if !self.flows.is_empty() {
             s += "\n| flow | kind | sent | received | delivery | p50 ms | p99 ms | note |\n|---|---|---:|---:|---:|---:|---:|---|\n";
-            for f in self.flows.iter().take(50) {
+            if self.flows.len() > SUMMARY_FLOWS {
+                let (sent, recv) = self
+                    .flows
+                    .iter()
+                    .fold((0, 0), |(a, b), f| (a + f.sent, b + f.received));
+                let d = Spread::of(self.flows.iter().map(|f| f.delivery).collect());
+                let lowest = self.flows.iter().map(|f| f.delivery).fold(1.0, f64::min);
+                let p99 = Spread::of(self.flows.iter().filter_map(|f| f.latency_p99_ms).collect());
+                s += &format!(
+                    "| all {} flows | | {sent} | {recv} | {:.1} % (lowest {:.1} %) | | {} (worst) | |\n",
+                    self.flows.len(),
+                    d.p50.unwrap_or(0.0) * 100.0,
+                    lowest * 100.0,
+                    ms(p99.max)
+                );
+            }
+            for f in self.flows.iter().take(SUMMARY_FLOWS) {
                 let note = match (&f.error, f.throughput_mbps) {
                     (Some(e), _) => e.clone(),
                     (None, Some(t)) => {
@@ -238,8 +314,11 @@ impl Results {
                     note
                 );
             }
-            if self.flows.len() > 50 {
-                s += &format!("\n({} more flows in results.json)\n", self.flows.len() - 50);
+            if self.flows.len() > SUMMARY_FLOWS {
+                s += &format!(
+                    "\n({} more flows in results.json)\n",
+                    self.flows.len() - SUMMARY_FLOWS
+                );
             }
         }
         if !self.warnings.is_empty() {

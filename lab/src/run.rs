@@ -308,11 +308,28 @@ fn drive(
     net: &mut Net,
     t_build: Instant,
 ) -> Result<Results, String> {
-    let duration = plan.scenario.duration_s;
-    let ports: Vec<String> = net.tb().nodes.iter().map(|n| n.port.clone()).collect();
     let rules = AirRules::start(&net.tb().air)?;
-    let mut air = Air::new();
-    let mut ticks = Ticks::default();
+    let startup_s = bring_up(plan, opts, net, t_build)?;
+    if opts.stop.load(Ordering::SeqCst) {
+        return Err("stopped before the run began".into());
+    }
+    let mut d = start_driving(plan, net, rules)?;
+    let stopped_early = drive_loop(plan, opts, net, &mut d)?;
+    say(opts, "collecting results");
+    let res = collect(plan, net, d, startup_s, stopped_early);
+    write_results(&res, &opts.out)?;
+    Ok(res)
+}
+
+/// Step 3 up to the radio: bandwidth limits, keys, the backbone, every
+/// daemon. Returns the seconds since `t_build` that it all took.
+fn bring_up(
+    plan: &Plan,
+    opts: &RunOptions,
+    net: &mut Net,
+    t_build: Instant,
+) -> Result<f64, String> {
+    let at = || t_build.elapsed().as_secs_f64();
     if let Some(mbps) = plan.scenario.radio.bandwidth_mbps {
         for n in &net.tb().nodes {
             air::limit_bandwidth(&n.ns, mbps)?;
@@ -320,17 +337,11 @@ fn drive(
     }
     say(
         opts,
-        &format!(
-            "namespaces and radio ready at {:.1} s",
-            t_build.elapsed().as_secs_f64()
-        ),
+        &format!("namespaces and radio ready at {:.1} s", at()),
     );
     if plan.scenario.security.mode().is_some() {
         net.tb_mut().ensure_keys();
-        say(
-            opts,
-            &format!("keys made at {:.1} s", t_build.elapsed().as_secs_f64()),
-        );
+        say(opts, &format!("keys made at {:.1} s", at()));
     }
     // The backbone first: its sessions come up on a quiet machine.
     if let Net::Backbone(road) = net {
@@ -341,30 +352,48 @@ fn drive(
                 road.tb.dir.display()
             ));
         }
-        say(
-            opts,
-            &format!("backbone up at {:.1} s", t_build.elapsed().as_secs_f64()),
-        );
+        say(opts, &format!("backbone up at {:.1} s", at()));
     }
     net.tb_mut().start_many(&daemon_options(plan));
-    let startup_s = t_build.elapsed().as_secs_f64();
+    let startup_s = at();
     say(
         opts,
         &format!(
-            "{} daemons up at {startup_s:.1} s; driving for {duration} s",
-            plan.nodes.len()
+            "{} daemons up at {startup_s:.1} s; driving for {} s",
+            plan.nodes.len(),
+            plan.scenario.duration_s
         ),
     );
-    if opts.stop.load(Ordering::SeqCst) {
-        return Err("stopped before the run began".into());
-    }
+    Ok(startup_s)
+}
 
+/// A run in progress.
+struct Driving {
+    epoch: Instant,
+    wall_epoch: f64,
+    rules: AirRules,
+    air: Air,
+    ports: Vec<String>,
+    ticks: Ticks,
+    observer: Observer,
+    udp: UdpFlows,
+    tools: Vec<ToolFlow>,
+    lab_cpu_start: Duration,
+    node_cpu_start: Vec<f64>,
+}
+
+/// The radio on at time 0, the observer and the flows started.
+fn start_driving(plan: &Plan, net: &mut Net, rules: AirRules) -> Result<Driving, String> {
+    let node_cpu_start = node_cpu(net);
     // The radio comes on once every daemon answers: no daemon has a head
     // start, and none is slowed in its start by a crowd it already hears.
     let epoch = Instant::now();
     let wall_epoch = testbed::epoch_now();
+    let ports: Vec<String> = net.tb().nodes.iter().map(|n| n.port.clone()).collect();
+    let mut air = Air::new();
+    let mut ticks = Ticks::default();
     radio_tick(plan, &mut air, &rules, &ports, 0.0, epoch, &mut ticks)?;
-    let cpu_start = cpu_of(libc::RUSAGE_SELF);
+    let lab_cpu_start = cpu_of(libc::RUSAGE_SELF);
     let macs = net
         .tb()
         .nodes
@@ -379,12 +408,8 @@ fn drive(
             ns: net.tb().nodes[i].ns.clone(),
         })
         .collect();
-    let observer = Observer::start(
-        targets,
-        macs,
-        Duration::from_millis(plan.scenario.poll_interval_ms),
-        epoch,
-    )?;
+    let poll = Duration::from_millis(plan.scenario.poll_interval_ms);
+    let observer = Observer::start(targets, macs, poll, epoch)?;
     let udp = UdpFlows::start(plan, &NetEnds(net), epoch)?;
     let mut tools: Vec<ToolFlow> = plan
         .flows
@@ -404,26 +429,63 @@ fn drive(
                 .spawn_in_ns(&ns, &["iperf3", "-s", "-1", "-p", &port]),
         );
     }
+    Ok(Driving {
+        epoch,
+        wall_epoch,
+        rules,
+        air,
+        ports,
+        ticks,
+        observer,
+        udp,
+        tools,
+        lab_cpu_start,
+        node_cpu_start,
+    })
+}
 
+/// Every daemon's CPU seconds so far.
+fn node_cpu(net: &Net) -> Vec<f64> {
+    (0..net.tb().nodes.len())
+        .map(|i| net.tb().cpu_time(i).map_or(0.0, |d| d.as_secs_f64()))
+        .collect()
+}
+
+/// Step 4: radio updates on time and tool flows started on time, until
+/// the end or a stop. Returns whether it was stopped early.
+fn drive_loop(
+    plan: &Plan,
+    opts: &RunOptions,
+    net: &mut Net,
+    d: &mut Driving,
+) -> Result<bool, String> {
+    let duration = plan.scenario.duration_s;
     let period = Duration::from_secs_f64(1.0 / plan.scenario.radio.update_hz);
     let mut k: u64 = 1;
-    let mut stopped_early = false;
     loop {
-        let due = epoch + period * k as u32;
+        let due = d.epoch + period * k as u32;
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
         }
-        let t = epoch.elapsed().as_secs_f64();
+        let t = d.epoch.elapsed().as_secs_f64();
         if t >= duration {
-            break;
+            return Ok(false);
         }
         if opts.stop.load(Ordering::SeqCst) {
-            stopped_early = true;
-            break;
+            return Ok(true);
         }
-        radio_tick(plan, &mut air, &rules, &ports, t, epoch, &mut ticks)?;
-        for tf in tools
+        radio_tick(
+            plan,
+            &mut d.air,
+            &d.rules,
+            &d.ports,
+            t,
+            d.epoch,
+            &mut d.ticks,
+        )?;
+        for tf in d
+            .tools
             .iter_mut()
             .filter(|tf| tf.client.is_none() && tf.flow.start_s <= t)
         {
@@ -434,24 +496,28 @@ fn drive(
             tf.client = Some(net.tb_mut().spawn_in_ns(&ns, &args));
         }
         // Skip updates that are already late rather than queue them.
-        k = k.max((epoch.elapsed().as_secs_f64() / period.as_secs_f64()) as u64) + 1;
+        k = k.max((d.epoch.elapsed().as_secs_f64() / period.as_secs_f64()) as u64) + 1;
     }
-    let wall_end_s = epoch.elapsed().as_secs_f64();
-    let trace_end_s = wall_end_s.min(duration);
-    say(opts, "collecting results");
+}
 
-    // Nodes' costs before anything stops.
+/// Step 5: every figure, from what the run gathered.
+fn collect(plan: &Plan, net: &mut Net, d: Driving, startup_s: f64, stopped_early: bool) -> Results {
+    let wall_end_s = d.epoch.elapsed().as_secs_f64();
+    let trace_end_s = wall_end_s.min(plan.scenario.duration_s);
+    // The daemons' costs before anything stops.
+    let cpu_end = node_cpu(net);
     let nodes: Vec<NodeCost> = (0..plan.nodes.len())
         .map(|i| NodeCost {
             name: plan.nodes[i].name.clone(),
             role: results::role_name(plan.nodes[i].role).into(),
-            cpu_s: net.tb().cpu_time(i).map_or(0.0, |d| d.as_secs_f64()),
+            cpu_s: cpu_end[i],
+            run_cpu_ms_per_s: (cpu_end[i] - d.node_cpu_start[i]) * 1000.0 / wall_end_s.max(1e-3),
             peak_rss_kib: net.tb().peak_rss_kib(i).unwrap_or(0),
         })
         .collect();
-    let samples = observer.finish();
-    let mut flow_results: Vec<(usize, FlowResult)> = udp.finish();
-    for tf in &tools {
+    let samples = d.observer.finish();
+    let mut flow_results: Vec<(usize, FlowResult)> = d.udp.finish();
+    for tf in &d.tools {
         let out = match tf.client {
             // A flow that never started (the run ended or stopped first).
             None => None,
@@ -459,7 +525,7 @@ fn drive(
                 .tb_mut()
                 .wait_spawned(h, Duration::from_secs(if stopped_early { 1 } else { 10 })),
         };
-        let mut r = flows::tool_result(&tf.flow, out.as_deref(), wall_epoch);
+        let mut r = flows::tool_result(&tf.flow, out.as_deref(), d.wall_epoch);
         if tf.client.is_none() {
             r.error = Some("not started: the run ended before its start_s".into());
         }
@@ -470,9 +536,8 @@ fn drive(
         .into_iter()
         .map(|(_, r)| flows::complete(plan, r))
         .collect();
-    let lab_cpu = cpu_of(libc::RUSAGE_SELF).saturating_sub(cpu_start) + ticks.nft_cpu;
-
-    let warmup_s = (duration / 4.0).min(10.0);
+    let lab_cpu = cpu_of(libc::RUSAGE_SELF).saturating_sub(d.lab_cpu_start) + d.ticks.nft_cpu;
+    let warmup_s = (plan.scenario.duration_s / 4.0).min(10.0);
     let hand = results::handovers(&samples);
     let gaps: Vec<f64> = hand
         .iter()
@@ -489,7 +554,8 @@ fn drive(
             samples.len()
         ));
     }
-    let res = Results {
+    let busy = results::busy_nodes(plan);
+    Results {
         scenario: plan.scenario.name.clone(),
         security: plan.scenario.security.name().into(),
         duration_s: trace_end_s,
@@ -501,21 +567,20 @@ fn drive(
         warmup_s,
         handovers: hand.len() as u64,
         handover_gaps_ms: Spread::of(gaps),
+        daemon_cpu_ms_per_s: results::DaemonCpu::of(plan, &nodes, &busy),
         flows,
         nodes,
         lab: LabCost {
             cpu_s: lab_cpu.as_secs_f64(),
-            ticks: ticks.count,
-            tick_cpu_ms: Spread::of(ticks.cpu_ms),
-            changes_per_tick: Spread::of(ticks.changes),
+            ticks: d.ticks.count,
+            tick_cpu_ms: Spread::of(d.ticks.cpu_ms),
+            changes_per_tick: Spread::of(d.ticks.changes),
         },
-        trace_drift_ms: Spread::of(ticks.drift_ms),
+        trace_drift_ms: Spread::of(d.ticks.drift_ms),
         trace_end_s,
         wall_end_s,
         warnings,
-    };
-    write_results(&res, &opts.out)?;
-    Ok(res)
+    }
 }
 
 /// `results.json` and `summary.md` in `dir`.

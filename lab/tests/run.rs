@@ -54,10 +54,24 @@ fn run(scenario: &Path, secs: u32, out: &Path) -> serde_json::Value {
         .expect("start v2xd-lab");
     let pid = child.id();
     let o = wait(child, Duration::from_secs(u64::from(secs) + 90));
-    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "v2xd-lab failed ({}):\n{stderr}\n{stdout}", o.status);
-    assert!(stdout.contains("| attached share"), "no summary printed:\n{stdout}");
-    assert_eq!(leftovers(pid), Vec::<String>::new(), "namespaces left behind");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(
+        o.status.success(),
+        "v2xd-lab failed ({}):\n{stderr}\n{stdout}",
+        o.status
+    );
+    assert!(
+        stdout.contains("| attached share"),
+        "no summary printed:\n{stdout}"
+    );
+    assert_eq!(
+        leftovers(pid),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
     let text = std::fs::read_to_string(out.join("results.json")).expect("results.json");
     assert!(out.join("summary.md").exists());
     assert!(out.join("logs").read_dir().expect("logs kept").count() > 0);
@@ -74,7 +88,10 @@ fn check_contract(r: &serde_json::Value, nodes: usize) {
     assert!((0.0..=1.0).contains(&share), "{share}");
     assert!(r["handovers"].is_u64());
     for k in ["count", "p50", "p99", "max"] {
-        assert!(r["handover_gaps_ms"].get(k).is_some(), "handover_gaps_ms.{k}");
+        assert!(
+            r["handover_gaps_ms"].get(k).is_some(),
+            "handover_gaps_ms.{k}"
+        );
     }
     let n = r["nodes"].as_array().expect("nodes");
     assert_eq!(n.len(), nodes);
@@ -105,7 +122,12 @@ fn a_short_road_on_a_backbone_attaches_hands_over_and_delivers() {
     // 25 s at 90-130 km/h past two RSUs 600 m apart: vehicles change cells.
     assert!(r["handovers"].as_u64().unwrap() >= 2, "{r}");
     let flows = r["flows"].as_array().unwrap();
-    let by_kind = |k: &str| flows.iter().find(|f| f["kind"] == k).unwrap_or_else(|| panic!("{k} flow"));
+    let by_kind = |k: &str| {
+        flows
+            .iter()
+            .find(|f| f["kind"] == k)
+            .unwrap_or_else(|| panic!("{k} flow"))
+    };
     for k in ["ping", "udp"] {
         let f = by_kind(k);
         assert!(f["delivery"].as_f64().unwrap() > 0.9, "{f}");
@@ -161,7 +183,10 @@ fn ctrl_c_stops_the_run_measures_it_and_removes_everything() {
     std::thread::spawn(move || {
         use std::io::BufRead;
         let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if line.contains("driving for") {
                 let _ = tx.send(None);
             }
@@ -170,17 +195,31 @@ fn ctrl_c_stops_the_run_measures_it_and_removes_everything() {
         }
         let _ = tx.send(Some(all));
     });
-    let first = rx.recv_timeout(Duration::from_secs(60)).expect("the lab started driving");
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the lab started driving");
     assert!(first.is_none(), "the lab ended before driving: {first:?}");
     std::thread::sleep(Duration::from_secs(3));
     // SAFETY: signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let t = Instant::now();
     let o = wait(child, Duration::from_secs(60));
-    let rest = rx.recv_timeout(Duration::from_secs(5)).ok().flatten().unwrap_or_default();
+    let rest = rx
+        .recv_timeout(Duration::from_secs(5))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     assert!(o.status.success(), "after Ctrl-C: {}\n{rest}", o.status);
-    assert!(t.elapsed() < Duration::from_secs(30), "took {:?} to stop", t.elapsed());
-    assert_eq!(leftovers(pid), Vec::<String>::new(), "namespaces left behind");
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "took {:?} to stop",
+        t.elapsed()
+    );
+    assert_eq!(
+        leftovers(pid),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert!(r["warnings"].to_string().contains("stopped early"), "{r}");
@@ -196,7 +235,11 @@ fn check_names_the_key_and_value_of_every_error() {
     let dir = std::env::temp_dir().join(format!("v2xd-lab-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = std::fs::read_to_string(repo("scenarios/short-road.toml")).unwrap();
-    let o = lab().arg("check").arg(repo("scenarios/short-road.toml")).output().unwrap();
+    let o = lab()
+        .arg("check")
+        .arg(repo("scenarios/short-road.toml"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("2 RSUs, 4 OBUs"));
     for (from, to, says) in [
@@ -204,7 +247,11 @@ fn check_names_the_key_and_value_of_every_error() {
         ("range_m = 400", "range_m = 0", "radio.range_m"),
         ("to = \"server\"", "to = \"nobody\"", "flow[0].to"),
         ("vehicles = 4", "vehicles = -4", "vehicles"),
-        ("kind = \"road\"", "kind = \"ns2\"\nfile = \"missing.ns\"", "mobility"),
+        (
+            "kind = \"road\"",
+            "kind = \"ns2\"\nfile = \"missing.ns\"",
+            "mobility",
+        ),
     ] {
         let path = dir.join("s.toml");
         std::fs::write(&path, good.replacen(from, to, 1)).unwrap();

@@ -21,20 +21,21 @@ pub const TABLE: &str = "lab";
 /// The table: a chain per loss step, the verdict map, and the base chain
 /// that looks every bridged frame up in it.
 pub fn setup_script() -> String {
-    let mut s = format!("table bridge {TABLE} {{\n");
+    let mut chains = String::new();
     for p in (LOSS_STEP..100).step_by(usize::from(LOSS_STEP)) {
         let unicast = ((f64::from(p) / 100.0).powi(8) * 10_000.0).round() as u32;
-        s += &format!(
-            "  chain loss{p} {{\n    ether daddr ff:ff:ff:ff:ff:ff numgen random mod 100 < {p} drop\n"
+        let unicast_rule = if unicast > 0 {
+            format!("numgen random mod 10000 < {unicast} drop; ")
+        } else {
+            String::new()
+        };
+        chains += &format!(
+            "  chain loss{p} {{ ether daddr ff:ff:ff:ff:ff:ff numgen random mod 100 < {p} drop; {unicast_rule}accept; }}\n"
         );
-        if unicast > 0 {
-            s += &format!("    numgen random mod 10000 < {unicast} drop\n");
-        }
-        s += "    accept\n  }\n";
     }
-    s += "  map radio { type ifname . ifname : verdict; }\n";
-    s += "  chain air {\n    type filter hook forward priority -20; policy drop;\n    iifname . oifname vmap @radio\n  }\n}\n";
-    s
+    format!(
+        "table bridge {TABLE} {{\n{chains}  map radio {{ type ifname . ifname : verdict; }}\n  chain air {{ type filter hook forward priority -20; policy drop; iifname . oifname vmap @radio; }}\n}}\n"
+    )
 }
 
 fn verdict(loss: u8) -> String {
@@ -270,7 +271,7 @@ mod tests {
     fn every_loss_step_has_a_chain_and_unicast_loses_less() {
         let s = setup_script();
         for p in (10..100).step_by(10) {
-            assert!(s.contains(&format!("chain loss{p} ")), "{p}");
+            assert!(s.contains(&format!("chain loss{p} {{")), "{p}");
         }
         // 90 % of broadcasts, 0.9^8 = 43 % of unicasts.
         assert!(s.contains("numgen random mod 10000 < 4305 drop"), "{s}");

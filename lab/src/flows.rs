@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// The lab's header in each UDP datagram: flow id (u32), sequence number
 /// (u32), send time in ns since the run's start (u64).
-pub const UDP_HEADER_BYTES: usize = 16;
+pub const UDP_HEADER_BYTES: usize = crate::scenario::MIN_UDP_SIZE;
 /// Flow `i` listens on this port plus `i`.
 pub const BASE_PORT: u16 = 20_000;
 

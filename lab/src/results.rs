@@ -278,15 +278,17 @@ impl Results {
         if !self.flows.is_empty() {
             s += "\n| flow | kind | sent | received | delivery | p50 ms | p99 ms | note |\n|---|---|---:|---:|---:|---:|---:|---|\n";
             if self.flows.len() > SUMMARY_FLOWS {
+                // Packets: TCP flows count bytes and stay out of the sums.
                 let (sent, recv) = self
                     .flows
                     .iter()
+                    .filter(|f| f.kind != "tcp")
                     .fold((0, 0), |(a, b), f| (a + f.sent, b + f.received));
                 let d = Spread::of(self.flows.iter().map(|f| f.delivery).collect());
                 let lowest = self.flows.iter().map(|f| f.delivery).fold(1.0, f64::min);
                 let p99 = Spread::of(self.flows.iter().filter_map(|f| f.latency_p99_ms).collect());
                 s += &format!(
-                    "| all {} flows | | {sent} | {recv} | {:.1} % (lowest {:.1} %) | | {} (worst) | |\n",
+                    "| all {} flows | | {sent} packets | {recv} packets | {:.1} % (lowest {:.1} %) | | {} (worst) | |\n",
                     self.flows.len(),
                     d.p50.unwrap_or(0.0) * 100.0,
                     lowest * 100.0,

@@ -237,6 +237,10 @@ pub struct Scenario {
     pub poll_interval_ms: u64,
 }
 
+/// The smallest UDP payload of a flow: the lab's own header (flow, sequence
+/// number, send time) fills it.
+pub const MIN_UDP_SIZE: usize = 16;
+
 /// The longest scenario (a day): beyond it a typo in `duration_s` is more
 /// likely than an intent.
 const MAX_DURATION_S: f64 = 86_400.0;
@@ -604,7 +608,7 @@ fn parse_flow(i: usize, f: &RawFlow, duration_s: f64) -> Result<FlowSpec, Scenar
         _ => 100,
     });
     let min_size = match kind {
-        FlowKind::Udp => crate::flows::UDP_HEADER_BYTES,
+        FlowKind::Udp => MIN_UDP_SIZE,
         _ => 16,
     };
     if !(min_size..=8000).contains(&size) {

@@ -30,7 +30,7 @@ pub fn setup_script() -> String {
             String::new()
         };
         chains += &format!(
-            "  chain loss{p} {{ ether daddr ff:ff:ff:ff:ff:ff numgen random mod 100 < {p} drop; {unicast_rule}accept; }}\n"
+            "  chain loss{p} {{ ether daddr ff:ff:ff:ff:ff:ff numgen random mod 100 < {p} drop; ether daddr ff:ff:ff:ff:ff:ff accept; {unicast_rule}accept; }}\n"
         );
     }
     format!(

@@ -12,6 +12,10 @@ pub enum Role {
     Obu,
 }
 
+/// Most nodes of one lab (each is a namespace, two veths and a daemon;
+/// interface names have room for five digits).
+pub const MAX_NODES: usize = 10_000;
+
 /// One node of the lab.
 #[derive(Clone, Debug)]
 pub struct PlanNode {
@@ -97,6 +101,16 @@ impl Plan {
         let mut trace = vehicles(&scenario)?;
         if let Some(max) = scenario.mobility.max_obus {
             trace.cap(max);
+        }
+        if trace.tracks.len() + scenario.rsus.len() > MAX_NODES {
+            return Err(ScenarioError::key(
+                "mobility.max_obus",
+                format!(
+                    "{} vehicles and {} RSUs: at most {MAX_NODES} nodes on one machine; cap the trace with max_obus",
+                    trace.tracks.len(),
+                    scenario.rsus.len()
+                ),
+            ));
         }
         if trace.tracks.is_empty() {
             return Err(ScenarioError::key(

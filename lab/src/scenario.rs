@@ -335,6 +335,21 @@ impl Scenario {
         let radio = parse_radio(&raw.radio)?;
         let rsus = parse_rsus(&raw.rsu)?;
         let mobility = parse_mobility(&raw.mobility, dir, seed)?;
+        if let MobilitySource::Road(road) = &mobility.source {
+            let n = trips(road, duration_s);
+            if n > MAX_TRIPS {
+                let key = match road.traffic {
+                    Traffic::Vehicles(_) => "mobility.vehicles",
+                    Traffic::EntryPerMin(_) => "mobility.entry_per_min",
+                };
+                return Err(ScenarioError::key(
+                    key,
+                    format!(
+                        "the road would make {n:.0} vehicle trips in {duration_s} s, at most {MAX_TRIPS:.0}: fewer vehicles, a longer road or a shorter run"
+                    ),
+                ));
+            }
+        }
         let backbone = raw.backbone.is_some_and(|b| b.enabled);
         let flows = raw
             .flow
@@ -563,13 +578,27 @@ fn parse_road(m: &RawMobility, seed: u64) -> Result<Road, ScenarioError> {
             ))
         }
     };
-    Ok(Road {
+    let road = Road {
         length_m,
         lanes,
         speed_kmh: (lo, hi),
         traffic,
         seed,
-    })
+    };
+    Ok(road)
+}
+
+/// Most vehicle trips a road may generate: beyond it the numbers are a
+/// mistake (a 1 m road, a billion vehicles), not a lab.
+pub const MAX_TRIPS: f64 = 1_000_000.0;
+
+/// How many trips the road makes in `duration_s` at most.
+fn trips(road: &Road, duration_s: f64) -> f64 {
+    let fastest = road.speed_kmh.1 / 3.6;
+    match road.traffic {
+        Traffic::Vehicles(n) => n as f64 * (1.0 + duration_s * fastest / road.length_m),
+        Traffic::EntryPerMin(r) => 1.0 + r * 1.5 * duration_s / 60.0,
+    }
 }
 
 fn parse_flow(i: usize, f: &RawFlow, duration_s: f64) -> Result<FlowSpec, ScenarioError> {
@@ -724,6 +753,24 @@ to = "rsu1"
                 "rsu 1",
             ),
             ("duration_s = 20", "duration_s = 0", "duration_s", "0"),
+            (
+                "vehicles = 4",
+                "vehicles = 4000000000",
+                "mobility.vehicles",
+                "trips",
+            ),
+            (
+                "length_m = 1000",
+                "length_m = 0.001",
+                "mobility.vehicles",
+                "trips",
+            ),
+            (
+                "vehicles = 4",
+                "entry_per_min = 1e12",
+                "mobility.entry_per_min",
+                "trips",
+            ),
         ] {
             assert!(GOOD.contains(from), "{from}");
             let e = err(&GOOD.replace(from, to));

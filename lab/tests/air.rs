@@ -32,7 +32,15 @@ fn delivered(tb: &Testbed, dst: &str, n: usize) -> usize {
 }
 
 fn set(rules: &AirRules, ports: &[String], was: Option<u8>, now: Option<u8>) {
-    let s = change_script(&[LinkChange { a: 0, b: 1, was, now }], ports);
+    let s = change_script(
+        &[LinkChange {
+            a: 0,
+            b: 1,
+            was,
+            now,
+        }],
+        ports,
+    );
     rules.apply(&s).unwrap();
 }
 
@@ -56,22 +64,39 @@ fn pairs_hear_each_other_as_the_map_says_with_fewer_unicasts_lost() {
     // 50 % on the ramp: half the broadcasts, 0.5^8 = 0.4 % of unicasts.
     set(&rules, &ports, Some(0), Some(50));
     let b = delivered(&tb, bcast, 1000);
-    assert!((380..=620).contains(&b), "broadcasts through at 50 %: {b} of 1000");
+    assert!(
+        (380..=620).contains(&b),
+        "broadcasts through at 50 %: {b} of 1000"
+    );
     let u = delivered(&tb, &unicast, 1000);
     assert!(u >= 970, "unicasts through at 50 %: {u} of 1000");
     // 90 %: a tenth of broadcasts, 57 % of unicasts.
     set(&rules, &ports, Some(50), Some(90));
     let b = delivered(&tb, bcast, 1000);
-    assert!((50..=160).contains(&b), "broadcasts through at 90 %: {b} of 1000");
+    assert!(
+        (50..=160).contains(&b),
+        "broadcasts through at 90 %: {b} of 1000"
+    );
     let u = delivered(&tb, &unicast, 1000);
-    assert!((470..=680).contains(&u), "unicasts through at 90 %: {u} of 1000");
+    assert!(
+        (470..=680).contains(&u),
+        "unicasts through at 90 %: {u} of 1000"
+    );
     // Out of range again.
     set(&rules, &ports, Some(90), None);
     assert_eq!(delivered(&tb, bcast, 200), 0);
     // A transaction that does not fit the map's state fails as a whole,
     // with nft's reason.
     let e = rules
-        .apply(&change_script(&[LinkChange { a: 0, b: 1, was: Some(0), now: None }], &ports))
+        .apply(&change_script(
+            &[LinkChange {
+                a: 0,
+                b: 1,
+                was: Some(0),
+                now: None,
+            }],
+            &ports,
+        ))
         .unwrap_err();
     assert!(e.contains("nft refused"), "{e}");
 }

@@ -133,8 +133,11 @@ fn a_short_road_on_a_backbone_attaches_hands_over_and_delivers() {
         assert!(f["delivery"].as_f64().unwrap() > 0.9, "{f}");
         assert!(f["latency_p50_ms"].as_f64().unwrap() > 0.0, "{f}");
     }
+    // TCP gets through, no faster than the radio's 12 Mbit/s (tc tbf).
     let tcp = by_kind("tcp");
     assert!(tcp["received"].as_u64().unwrap() > 100_000, "{tcp}");
+    let mbps = tcp["throughput_mbps"].as_f64().unwrap();
+    assert!(mbps > 1.0 && mbps < 12.0 * 1.1, "{tcp}");
     let _ = std::fs::remove_dir_all(&out);
 }
 

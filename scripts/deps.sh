@@ -10,6 +10,8 @@ command -v pgrep >/dev/null || need+=(procps)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# Chromium, headless: the lab's web view is tested in a real browser.
+command -v chromium >/dev/null || need+=(chromium)
 # BIRD 2: the backbone's routing daemon in the multi-RSU tests and demo.
 command -v bird >/dev/null || [ -x /usr/sbin/bird ] || need+=(bird2)
 # The Debian package (scripts/package.sh) and its test: dpkg-shlibdeps

@@ -193,6 +193,16 @@ impl UdpFlows {
         })
     }
 
+    /// Each UDP flow's (id, sent, received) so far.
+    pub fn totals(&self) -> Vec<(usize, u64, u64)> {
+        let t = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        self.ids
+            .iter()
+            .zip(t.iter())
+            .map(|(&id, t)| (id, t.sent, t.received))
+            .collect()
+    }
+
     /// Stops both threads (after a short drain for packets in flight) and
     /// returns each flow's tally by flow id.
     pub fn finish(mut self) -> Vec<(usize, FlowResult)> {

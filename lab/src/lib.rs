@@ -6,11 +6,14 @@
 //! * [`radio`] turns positions into links (no I/O), [`air`] puts them in
 //!   the kernel (nftables on the air bridge);
 //! * [`flows`] carries and measures traffic, [`observe`] asks the daemons;
-//! * [`results`] makes the figures, [`run`] drives it all.
+//! * [`results`] makes the figures, [`run`] drives it all;
+//! * [`view`] is what the web view shows (no I/O), [`live`] keeps it during
+//!   a run and records it, [`web`] serves it (live, or a recorded run).
 
 pub mod air;
 pub mod flows;
 pub mod fuzz;
+pub mod live;
 pub mod mobility;
 pub mod observe;
 pub mod plan;
@@ -18,3 +21,5 @@ pub mod radio;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod view;
+pub mod web;

@@ -18,11 +18,13 @@ pub struct Sample {
     /// The RSU (node index) it is attached to and over how many hops;
     /// `None`: no upstream, or the daemon did not answer.
     pub upstream: Option<(usize, u8)>,
+    /// The neighbour it sends through towards that RSU (node index).
+    pub next_hop: Option<usize>,
     /// Whether the daemon answered at all.
     pub answered: bool,
 }
 
-/// A node to ask: its index, namespace, and the radio MACs of every node.
+/// A node to ask: its index and namespace.
 pub struct Target {
     pub node: usize,
     pub ns: String,
@@ -31,6 +33,7 @@ pub struct Target {
 pub struct Observer {
     stop: Arc<AtomicBool>,
     samples: Arc<Mutex<Vec<Sample>>>,
+    latest: Arc<Mutex<Vec<Option<Sample>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -54,7 +57,9 @@ impl Observer {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let (st, sa) = (stop.clone(), samples.clone());
+        let nodes = macs.values().copied().max().map_or(0, |m| m + 1);
+        let latest = Arc::new(Mutex::new(vec![None; nodes]));
+        let (st, sa, la) = (stop.clone(), samples.clone(), latest.clone());
         let thread = std::thread::Builder::new()
             .name("observe".into())
             .spawn(move || {
@@ -72,19 +77,27 @@ impl Observer {
                     }
                     let answer = client.routes();
                     let t = epoch.elapsed().as_secs_f64();
-                    let upstream = match &answer {
-                        Ok(api::Routes::Obu(r)) => r
-                            .upstream
-                            .as_ref()
-                            .and_then(|u| Some((*macs.get(&u.rsu.to_string())?, u.hops))),
+                    let up = match &answer {
+                        Ok(api::Routes::Obu(r)) => r.upstream.as_ref(),
                         _ => None,
                     };
-                    sa.lock().unwrap_or_else(|e| e.into_inner()).push(Sample {
+                    let upstream = up.and_then(|u| Some((*macs.get(&u.rsu.to_string())?, u.hops)));
+                    let next_hop = up.and_then(|u| macs.get(&u.next_hop.to_string()).copied());
+                    let sample = Sample {
                         t,
                         node: targets[i].node,
                         upstream,
+                        next_hop,
                         answered: answer.is_ok(),
-                    });
+                    };
+                    sa.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
+                    if let Some(slot) = la
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(sample.node)
+                    {
+                        *slot = Some(sample);
+                    }
                     next += step;
                     let now = Instant::now();
                     if next > now {
@@ -99,8 +112,17 @@ impl Observer {
         Ok(Observer {
             stop,
             samples,
+            latest,
             thread: Some(thread),
         })
+    }
+
+    /// Per node, its newest answer (`None` for RSUs and before the first).
+    pub fn latest(&self) -> Vec<Option<Sample>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The samples so far.

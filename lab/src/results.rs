@@ -357,6 +357,7 @@ mod tests {
             t,
             node,
             upstream: rsu.map(|r| (r, 1)),
+            next_hop: rsu,
             answered: true,
         }
     }

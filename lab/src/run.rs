@@ -14,11 +14,13 @@
 
 use crate::air::{self, AirRules};
 use crate::flows::{self, Ends, FlowResult, ToolFlow, UdpFlows, BASE_PORT};
+use crate::live::Live;
 use crate::observe::{Observer, Target};
 use crate::plan::{Endpoint, Plan, Role};
 use crate::radio::Air;
 use crate::results::{self, LabCost, NodeCost, Results, Spread};
 use crate::scenario::FlowKind;
+use crate::web::WebServer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Print progress lines.
     pub verbose: bool,
+    /// Serve the live web view here (`127.0.0.1:8080`).
+    pub web: Option<String>,
 }
 
 /// The lab's network: the nodes on the air, and the backbone if any.
@@ -313,7 +317,7 @@ fn drive(
     if opts.stop.load(Ordering::SeqCst) {
         return Err("stopped before the run began".into());
     }
-    let mut d = start_driving(plan, net, rules)?;
+    let mut d = start_driving(plan, opts, net, rules)?;
     let stopped_early = drive_loop(plan, opts, net, &mut d)?;
     say(opts, "collecting results");
     let res = collect(plan, net, d, startup_s, stopped_early);
@@ -380,10 +384,33 @@ struct Driving {
     tools: Vec<ToolFlow>,
     lab_cpu_start: Duration,
     node_cpu_start: Vec<f64>,
+    live: Live,
+    /// Keeps the web view up while the run lasts.
+    _web: Option<WebServer>,
 }
 
 /// The radio on at time 0, the observer and the flows started.
-fn start_driving(plan: &Plan, net: &mut Net, rules: AirRules) -> Result<Driving, String> {
+fn start_driving(
+    plan: &Plan,
+    opts: &RunOptions,
+    net: &mut Net,
+    rules: AirRules,
+) -> Result<Driving, String> {
+    let live = Live::new(plan, Some(&opts.out))?;
+    let web = match &opts.web {
+        Some(addr) => {
+            let namespaces = net
+                .tb()
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.ns.clone()))
+                .collect();
+            let w = crate::web::serve_live(addr, live.shared(), namespaces)?;
+            say(opts, &format!("web view: http://{}/", w.addr));
+            Some(w)
+        }
+        None => None,
+    };
     let node_cpu_start = node_cpu(net);
     // The radio comes on once every daemon answers: no daemon has a head
     // start, and none is slowed in its start by a crowd it already hears.
@@ -441,6 +468,8 @@ fn start_driving(plan: &Plan, net: &mut Net, rules: AirRules) -> Result<Driving,
         tools,
         lab_cpu_start,
         node_cpu_start,
+        live,
+        _web: web,
     })
 }
 
@@ -484,6 +513,7 @@ fn drive_loop(
             d.epoch,
             &mut d.ticks,
         )?;
+        update_live(plan, d, t);
         for tf in d
             .tools
             .iter_mut()
@@ -500,8 +530,30 @@ fn drive_loop(
     }
 }
 
+/// Hands the live view this moment of the run.
+fn update_live(plan: &Plan, d: &mut Driving, t: f64) {
+    let links = d
+        .air
+        .links()
+        .map(|(a, b, l)| (a as u32, b as u32, l))
+        .collect();
+    let mut flows = vec![(0, 0); plan.flows.len()];
+    for (id, sent, received) in d.udp.totals() {
+        flows[id] = (sent, received);
+    }
+    let latest = d.observer.latest();
+    d.live.update(plan, t, links, &latest, flows);
+}
+
 /// Step 5: every figure, from what the run gathered.
-fn collect(plan: &Plan, net: &mut Net, d: Driving, startup_s: f64, stopped_early: bool) -> Results {
+fn collect(
+    plan: &Plan,
+    net: &mut Net,
+    mut d: Driving,
+    startup_s: f64,
+    stopped_early: bool,
+) -> Results {
+    d.live.finish();
     let wall_end_s = d.epoch.elapsed().as_secs_f64();
     let trace_end_s = wall_end_s.min(plan.scenario.duration_s);
     // The daemons' costs before anything stops.

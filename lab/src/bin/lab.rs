@@ -36,6 +36,16 @@ enum Command {
         /// No progress lines, only the summary.
         #[arg(long)]
         quiet: bool,
+        /// Serve the live web view at ADDR while the run lasts.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+        web: Option<String>,
+    },
+    /// Serve the web view of a finished run (the directory of `run --out`)
+    /// until Ctrl-C.
+    View {
+        dir: PathBuf,
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        web: String,
     },
     /// Remove namespaces and processes left by a lab that was killed.
     Clean,
@@ -141,6 +151,31 @@ fn load(path: &Path, duration: Option<f64>) -> Result<Plan, String> {
     Plan::new(s).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Serves a recorded run until Ctrl-C or SIGTERM.
+fn view(dir: &Path, addr: &str) -> ExitCode {
+    let server = match lab::web::serve_replay(addr, dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "web view of {}: http://{}/ (Ctrl-C ends it)",
+        dir.display(),
+        server.addr
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(server);
+    ExitCode::SUCCESS
+}
+
 fn describe(plan: &Plan) -> String {
     let s = &plan.scenario;
     format!(
@@ -176,6 +211,7 @@ fn main() -> ExitCode {
             duration,
             out,
             quiet,
+            web,
         } => {
             let plan = match load(&scenario, duration) {
                 Ok(p) => p,
@@ -199,11 +235,13 @@ fn main() -> ExitCode {
                 out: out.clone(),
                 stop,
                 verbose: !quiet,
+                web,
             };
             match run(&plan, &opts) {
                 Ok(r) => {
                     println!("{}", r.summary());
                     println!("results: {}", out.display());
+                    println!("replay: v2xd-lab view {}", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -222,6 +260,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::View { dir, web } => view(&dir, &web),
         Command::Clean => {
             for n in lab::run::remove_stale() {
                 println!("removed {n}");

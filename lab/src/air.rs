@@ -1,8 +1,15 @@
 //! The radio model in the kernel: an nftables table in the air namespace
-//! whose verdict map, keyed by (in-port, out-port), says for every pair
-//! that hears each other either `accept` or `jump lossNN`; any pair not in
-//! the map is dropped. A tick sends only the changed pairs, as one
-//! transaction (`nft -f -`), from a thread that lives in the air namespace.
+//! whose verdict map, keyed by (sender's radio MAC, receiver's port), says
+//! for every pair that hears each other either `accept` or `jump lossNN`;
+//! any pair not in the map is dropped. A tick sends only the changed
+//! pairs, as one transaction (`nft -f -`), from a thread that lives in the
+//! air namespace.
+//!
+//! Keyed by the sender's MAC rather than its port so that the air can
+//! span hosts: a frame from a node on another host arrives through the
+//! VXLAN port, and only its source MAC says who sent it. Each host's table
+//! decides for the receivers on that host; frames leaving towards another
+//! host (the `vx*` ports) pass, and are decided there.
 //!
 //! Loss follows 802.11's retries, as the testbed's fading does: a
 //! broadcast frame (beacons) is sent once and lost with the pair's loss
@@ -17,6 +24,19 @@ use std::time::Duration;
 
 /// The table's name in the air namespace's bridge family.
 pub const TABLE: &str = "lab";
+/// Ports towards other hosts are named with this prefix.
+pub const HOST_LINK_PREFIX: &str = "vx";
+
+/// Who is who on one host's air bridge.
+#[derive(Clone, Debug, Default)]
+pub struct Radios {
+    /// Per node: its radio's MAC.
+    pub mac: Vec<String>,
+    /// Per node: its port on its host's air bridge.
+    pub port: Vec<String>,
+    /// Per node: whether it is on this host.
+    pub local: Vec<bool>,
+}
 
 /// The table: a chain per loss step, the verdict map, and the base chain
 /// that looks every bridged frame up in it.
@@ -34,7 +54,7 @@ pub fn setup_script() -> String {
         );
     }
     format!(
-        "table bridge {TABLE} {{\n{chains}  map radio {{ type ifname . ifname : verdict; }}\n  chain air {{ type filter hook forward priority -20; policy drop; iifname . oifname vmap @radio; }}\n}}\n"
+        "table bridge {TABLE} {{\n{chains}  map radio {{ type ether_addr . ifname : verdict; }}\n  chain air {{ type filter hook forward priority -20; policy drop; oifname \"{HOST_LINK_PREFIX}*\" accept; ether saddr . oifname vmap @radio; }}\n}}\n"
     )
 }
 
@@ -46,21 +66,23 @@ fn verdict(loss: u8) -> String {
     }
 }
 
-/// One transaction that applies `changes`; `ports[i]` is node `i`'s port
-/// on the air bridge. Empty when nothing changed.
-pub fn change_script(changes: &[LinkChange], ports: &[String]) -> String {
+/// One transaction that applies `changes` to the receivers on this host.
+/// Empty when nothing changed here.
+pub fn change_script(changes: &[LinkChange], r: &Radios) -> String {
     let mut delete = Vec::new();
     let mut add = Vec::new();
     for c in changes {
-        let (pa, pb) = (&ports[c.a], &ports[c.b]);
-        if c.was.is_some() {
-            delete.push(format!("\"{pa}\" . \"{pb}\""));
-            delete.push(format!("\"{pb}\" . \"{pa}\""));
-        }
-        if let Some(l) = c.now {
-            let v = verdict(l);
-            add.push(format!("\"{pa}\" . \"{pb}\" : {v}"));
-            add.push(format!("\"{pb}\" . \"{pa}\" : {v}"));
+        for (from, to) in [(c.a, c.b), (c.b, c.a)] {
+            if !r.local[to] {
+                continue;
+            }
+            let key = format!("{} . \"{}\"", r.mac[from], r.port[to]);
+            if c.was.is_some() {
+                delete.push(key.clone());
+            }
+            if let Some(l) = c.now {
+                add.push(format!("{key} : {}", verdict(l)));
+            }
         }
     }
     let mut s = String::new();
@@ -235,7 +257,18 @@ mod tests {
 
     #[test]
     fn changes_become_one_delete_and_one_add() {
-        let ports: Vec<String> = ["p0", "p1", "p2"].iter().map(|s| s.to_string()).collect();
+        let r = Radios {
+            mac: [
+                "02:00:00:00:00:00",
+                "02:00:00:00:00:01",
+                "02:00:00:00:00:02",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            port: ["p0", "p1", "p2"].iter().map(|s| s.to_string()).collect(),
+            local: vec![true, true, false],
+        };
         let s = change_script(
             &[
                 LinkChange {
@@ -257,14 +290,16 @@ mod tests {
                     now: None,
                 },
             ],
-            &ports,
+            &r,
         );
+        // Node 2 is on another host: only what nodes 0 and 1 receive is
+        // decided here.
         assert_eq!(
             s,
-            "delete element bridge lab radio { \"p0\" . \"p1\", \"p1\" . \"p0\", \"p0\" . \"p2\", \"p2\" . \"p0\" }\n\
-             add element bridge lab radio { \"p0\" . \"p1\" : jump loss30, \"p1\" . \"p0\" : jump loss30, \"p1\" . \"p2\" : accept, \"p2\" . \"p1\" : accept }\n"
+            "delete element bridge lab radio { 02:00:00:00:00:00 . \"p1\", 02:00:00:00:00:01 . \"p0\", 02:00:00:00:00:02 . \"p0\" }\n\
+             add element bridge lab radio { 02:00:00:00:00:00 . \"p1\" : jump loss30, 02:00:00:00:00:01 . \"p0\" : jump loss30, 02:00:00:00:00:02 . \"p1\" : accept }\n"
         );
-        assert_eq!(change_script(&[], &ports), "");
+        assert_eq!(change_script(&[], &r), "");
     }
 
     #[test]

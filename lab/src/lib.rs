@@ -4,7 +4,8 @@
 //! * [`scenario`] reads a scenario file; [`plan`] resolves it into nodes
 //!   that move ([`mobility`]) and flows between them;
 //! * [`radio`] turns positions into links (no I/O), [`air`] puts them in
-//!   the kernel (nftables on the air bridge);
+//!   the kernel (nftables on the air bridge), [`hosts`] spreads the air
+//!   over hosts joined by VXLAN;
 //! * [`flows`] carries and measures traffic, [`observe`] asks the daemons;
 //! * [`results`] makes the figures, [`run`] drives it all;
 //! * [`view`] is what the web view shows (no I/O), [`live`] keeps it during
@@ -13,6 +14,7 @@
 pub mod air;
 pub mod flows;
 pub mod fuzz;
+pub mod hosts;
 pub mod live;
 pub mod mobility;
 pub mod observe;

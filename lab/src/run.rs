@@ -12,8 +12,9 @@
 //!    lab's own CPU; results.json and summary.md.
 //! 6. Remove everything (drop), also on Ctrl-C and on failure.
 
-use crate::air::{self, AirRules};
+use crate::air::{self, AirRules, Radios};
 use crate::flows::{self, Ends, FlowResult, ToolFlow, UdpFlows, BASE_PORT};
+use crate::hosts::Hosts;
 use crate::live::Live;
 use crate::observe::{Observer, Target};
 use crate::plan::{Endpoint, Plan, Role};
@@ -232,26 +233,33 @@ struct Ticks {
     nft_cpu: Duration,
 }
 
-/// One radio update for trace time `t`.
+/// Each host's radio table and who is who on it.
+type HostRules = Vec<(AirRules, Radios)>;
+
+/// One radio update for trace time `t`: the changed pairs, applied on
+/// every host for the receivers it holds.
 fn radio_tick(
     plan: &Plan,
     air: &mut Air,
-    rules: &AirRules,
-    ports: &[String],
+    hosts: &HostRules,
     t: f64,
     epoch: Instant,
     ticks: &mut Ticks,
 ) -> Result<(), String> {
     let cpu0 = thread_cpu();
     let changes = air.update(&plan.scenario.radio, &plan.positions(t));
-    let script = air::change_script(&changes, ports);
+    let scripts: Vec<String> = hosts
+        .iter()
+        .map(|(_, radios)| air::change_script(&changes, radios))
+        .collect();
     let own = thread_cpu() - cpu0;
-    let cost = rules.apply(&script)?;
+    let mut nft = Duration::ZERO;
+    for ((rules, _), script) in hosts.iter().zip(&scripts) {
+        nft += rules.apply(script)?.child_cpu;
+    }
     ticks.count += 1;
-    ticks.nft_cpu += cost.child_cpu;
-    ticks
-        .cpu_ms
-        .push((own + cost.child_cpu).as_secs_f64() * 1000.0);
+    ticks.nft_cpu += nft;
+    ticks.cpu_ms.push((own + nft).as_secs_f64() * 1000.0);
     ticks.changes.push(changes.len() as f64);
     ticks
         .drift_ms
@@ -312,7 +320,19 @@ fn drive(
     net: &mut Net,
     t_build: Instant,
 ) -> Result<Results, String> {
-    let rules = AirRules::start(&net.tb().air)?;
+    let hosts = Hosts::split(net.tb(), plan.scenario.hosts);
+    let rules = (0..hosts.air.len())
+        .map(|k| Ok((AirRules::start(&hosts.air[k])?, hosts.radios(net.tb(), k))))
+        .collect::<Result<HostRules, String>>()?;
+    if hosts.air.len() > 1 {
+        say(
+            opts,
+            &format!(
+                "the air spans {} host namespaces over VXLAN",
+                hosts.air.len()
+            ),
+        );
+    }
     let startup_s = bring_up(plan, opts, net, t_build)?;
     if opts.stop.load(Ordering::SeqCst) {
         return Err("stopped before the run began".into());
@@ -375,9 +395,8 @@ fn bring_up(
 struct Driving {
     epoch: Instant,
     wall_epoch: f64,
-    rules: AirRules,
+    rules: HostRules,
     air: Air,
-    ports: Vec<String>,
     ticks: Ticks,
     observer: Observer,
     udp: UdpFlows,
@@ -394,7 +413,7 @@ fn start_driving(
     plan: &Plan,
     opts: &RunOptions,
     net: &mut Net,
-    rules: AirRules,
+    rules: HostRules,
 ) -> Result<Driving, String> {
     let live = Live::new(plan, Some(&opts.out))?;
     let web = match &opts.web {
@@ -416,10 +435,9 @@ fn start_driving(
     // start, and none is slowed in its start by a crowd it already hears.
     let epoch = Instant::now();
     let wall_epoch = testbed::epoch_now();
-    let ports: Vec<String> = net.tb().nodes.iter().map(|n| n.port.clone()).collect();
     let mut air = Air::new();
     let mut ticks = Ticks::default();
-    radio_tick(plan, &mut air, &rules, &ports, 0.0, epoch, &mut ticks)?;
+    radio_tick(plan, &mut air, &rules, 0.0, epoch, &mut ticks)?;
     let lab_cpu_start = cpu_of(libc::RUSAGE_SELF);
     let macs = net
         .tb()
@@ -461,7 +479,6 @@ fn start_driving(
         wall_epoch,
         rules,
         air,
-        ports,
         ticks,
         observer,
         udp,
@@ -504,15 +521,7 @@ fn drive_loop(
         if opts.stop.load(Ordering::SeqCst) {
             return Ok(true);
         }
-        radio_tick(
-            plan,
-            &mut d.air,
-            &d.rules,
-            &d.ports,
-            t,
-            d.epoch,
-            &mut d.ticks,
-        )?;
+        radio_tick(plan, &mut d.air, &d.rules, t, d.epoch, &mut d.ticks)?;
         update_live(plan, d, t);
         for tf in d
             .tools

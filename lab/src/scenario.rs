@@ -134,6 +134,8 @@ struct RawDaemons {
 struct RawLab {
     #[serde(default)]
     poll_interval_ms: Option<u64>,
+    #[serde(default)]
+    hosts: Option<usize>,
 }
 
 /// `security`: the daemons' `[security] mode`.
@@ -235,6 +237,8 @@ pub struct Scenario {
     pub beacon_interval_ms: u64,
     pub log_level: String,
     pub poll_interval_ms: u64,
+    /// Host namespaces the air spans (joined by VXLAN); 1: one air.
+    pub hosts: usize,
 }
 
 /// The smallest UDP payload of a flow: the lab's own header (flow, sequence
@@ -375,7 +379,18 @@ impl Scenario {
                 format!("\"{log_level}\": expected error, warn, info, debug or trace"),
             ));
         }
-        let poll_interval_ms = raw.lab.and_then(|l| l.poll_interval_ms).unwrap_or(1000);
+        let poll_interval_ms = raw
+            .lab
+            .as_ref()
+            .and_then(|l| l.poll_interval_ms)
+            .unwrap_or(1000);
+        let hosts = raw.lab.as_ref().and_then(|l| l.hosts).unwrap_or(1);
+        if !(1..=8).contains(&hosts) {
+            return Err(ScenarioError::key(
+                "lab.hosts",
+                format!("{hosts}: expected 1 to 8"),
+            ));
+        }
         if !(100..=60_000).contains(&poll_interval_ms) {
             return Err(ScenarioError::key(
                 "lab.poll_interval_ms",
@@ -395,6 +410,7 @@ impl Scenario {
             beacon_interval_ms,
             log_level,
             poll_interval_ms,
+            hosts,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! testbed's air bridge, frames sent from one node's radio and counted on
 //! another's. Needs root (SKIPPED without).
 
-use lab::air::{change_script, AirRules};
+use lab::air::{change_script, AirRules, Radios};
 use lab::radio::LinkChange;
 use std::time::Duration;
 use testbed::{Testbed, Topology};
@@ -31,7 +31,7 @@ fn delivered(tb: &Testbed, dst: &str, n: usize) -> usize {
     cap.join().unwrap().unwrap().len()
 }
 
-fn set(rules: &AirRules, ports: &[String], was: Option<u8>, now: Option<u8>) {
+fn set(rules: &AirRules, ports: &Radios, was: Option<u8>, now: Option<u8>) {
     let s = change_script(
         &[LinkChange {
             a: 0,
@@ -52,7 +52,11 @@ fn pairs_hear_each_other_as_the_map_says_with_fewer_unicasts_lost() {
     topo.node("b", testbed::Role::Obu);
     let tb = Testbed::new(&topo);
     tb.hub_mode();
-    let ports: Vec<String> = tb.nodes.iter().map(|n| n.port.clone()).collect();
+    let ports = Radios {
+        mac: tb.nodes.iter().map(|n| n.mac.clone()).collect(),
+        port: tb.nodes.iter().map(|n| n.port.clone()).collect(),
+        local: vec![true; 2],
+    };
     let rules = AirRules::start(&tb.air).unwrap();
     let bcast = "ff:ff:ff:ff:ff:ff";
     let unicast = tb.nodes[1].mac.clone();

@@ -265,3 +265,26 @@ fn check_names_the_key_and_value_of_every_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_air_spans_two_hosts_over_vxlan_and_vehicles_hand_over_across() {
+    testbed::require_testbed!();
+    if let Err(why) = testbed::road::bird_available() {
+        eprintln!("SKIPPED {}: {why}", module_path!());
+        return;
+    }
+    let out = out_dir("hosts");
+    let r = run(&repo("tests/scenarios/two-hosts.toml"), 36, &out);
+    check_contract(&r, 6);
+    // obu0 (host 0) ends attached to rsu2 (host 1), obu1 (host 1) to rsu1
+    // (host 0): their frames crossed the VXLAN link.
+    let timeline = std::fs::read_to_string(out.join("timeline.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(timeline.lines().last().unwrap()).unwrap();
+    assert_eq!(last["up"][2]["rsu"], 1, "obu0 at the end: {}", last["up"]);
+    assert_eq!(last["up"][3]["rsu"], 0, "obu1 at the end: {}", last["up"]);
+    assert!(r["handovers"].as_u64().unwrap() >= 2, "{r}");
+    for f in r["flows"].as_array().unwrap() {
+        assert!(f["delivery"].as_f64().unwrap() > 0.9, "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

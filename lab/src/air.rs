@@ -132,6 +132,9 @@ impl AirRules {
                 if !ok {
                     return;
                 }
+                // Real-time as the radio loop that waits for it (see
+                // run::radio_realtime); nft inherits it.
+                let _ = crate::run::radio_realtime();
                 for (script, reply) in rx {
                     let _ = reply.send(run_nft(&script));
                 }

@@ -1154,18 +1154,23 @@ impl Drop for Testbed {
 }
 
 /// Puts the command in a process group of its own (a Ctrl-C at the
-/// terminal does not reach it), at the normal scheduling priority (a driver
-/// may run above it), and has the kernel send it SIGTERM if the thread
+/// terminal does not reach it), at the normal scheduling policy and
+/// priority (a driver may run above it), and has the kernel send it SIGTERM if the thread
 /// that started it dies (a driver killed with SIGKILL leaves no daemon
 /// behind).
 pub fn own_process_group(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     // SAFETY: the closure runs in the child between fork and exec and
-    // calls only setpriority and prctl, which are async-signal-safe.
+    // calls only setpriority, sched_setscheduler and prctl, plain system
+    // calls that are async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setpriority(libc::PRIO_PROCESS, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let normal = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {

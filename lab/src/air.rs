@@ -101,6 +101,23 @@ pub fn change_script(changes: &[LinkChange], r: &Radios) -> String {
     s
 }
 
+/// The radio's real-time priority (SCHED_RR): a nice value is not enough
+/// once hundreds of daemons are runnable at once (each takes its share);
+/// the radio thread and its `nft` runs take a few ms ten times a second
+/// and must not wait behind them. The kernel's real-time throttling still
+/// leaves the rest of the machine 5 % at the very least.
+pub const RADIO_RT_PRIORITY: i32 = 10;
+
+/// Runs the calling thread (and what it starts, unless reset) at the
+/// radio's real-time priority; false when the system refuses.
+pub fn radio_realtime() -> bool {
+    let p = libc::sched_param {
+        sched_priority: RADIO_RT_PRIORITY,
+    };
+    // SAFETY: sched_setscheduler on the calling thread with a valid param.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &p) == 0 }
+}
+
 /// What one `nft` run cost.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApplyCost {
@@ -132,9 +149,9 @@ impl AirRules {
                 if !ok {
                     return;
                 }
-                // Real-time as the radio loop that waits for it (see
-                // run::radio_realtime); nft inherits it.
-                let _ = crate::run::radio_realtime();
+                // Real-time as the radio loop that waits for it; nft
+                // inherits it.
+                let _ = radio_realtime();
                 for (script, reply) in rx {
                     let _ = reply.send(run_nft(&script));
                 }

@@ -272,23 +272,6 @@ fn radio_tick(
 /// hundreds of daemons keep the CPUs busy.
 const LAB_NICE: i32 = -10;
 
-/// The radio's real-time priority (SCHED_RR): a nice value is not enough
-/// once hundreds of daemons are runnable at once (each takes its share);
-/// the radio thread and its `nft` runs take a few ms ten times a second
-/// and must not wait behind them. The kernel's real-time throttling still
-/// leaves the rest of the machine 5 % at the very least.
-pub const RADIO_RT_PRIORITY: i32 = 10;
-
-/// Runs the calling thread (and what it starts, unless reset) at the
-/// radio's real-time priority; false when the system refuses.
-pub fn radio_realtime() -> bool {
-    let p = libc::sched_param {
-        sched_priority: RADIO_RT_PRIORITY,
-    };
-    // SAFETY: sched_setscheduler on the calling thread with a valid param.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &p) == 0 }
-}
-
 /// Runs the scenario; returns its results (also written to `opts.out`).
 /// Call it before starting threads of your own: the lab raises its
 /// priority (every thread made after inherits it; the daemons are put
@@ -357,7 +340,7 @@ fn drive(
     let mut d = start_driving(plan, opts, net, rules)?;
     // Only now: the threads started above (flows, observer, web) stay at
     // the lab's nice value; the radio loop and its nft runs go real-time.
-    if !radio_realtime() {
+    if !air::radio_realtime() {
         say(
             opts,
             "could not make the radio loop real-time; it may lag on a saturated machine",

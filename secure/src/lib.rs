@@ -6,6 +6,7 @@
 //! monotonic time and the wall-clock time in. Randomness (handshake
 //! ephemerals, session indices, chain seeds) comes from the OS.
 
+pub mod aead;
 pub mod cert;
 pub mod chain;
 pub mod control;
@@ -21,9 +22,8 @@ pub use key::{Identity, PublicKey};
 pub use peers::{Limits, Sessions};
 pub use verify_cache::VerifyCache;
 
-/// The transport AEAD. Chosen by measurement (see docs/SECURITY.md):
-/// both candidates are benchmarked by `cargo bench -p benches --bench crypto`.
-pub type Cipher = aes_gcm::Aes256Gcm;
+/// The transport AEAD (see [`aead`]; chosen by measurement, docs/SECURITY.md).
+pub use aead::Aead;
 
 /// Accepts generation times within `max_age_us` of `now_us` (wall clock,
 /// both directions: clocks of nodes differ a little).

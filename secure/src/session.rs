@@ -6,9 +6,8 @@
 //! header without its TTL (relays decrement it) and the body up to the
 //! ciphertext, so a relay can neither re-address nor re-type a message.
 
+use crate::aead::Aead;
 use crate::replay::ReplayWindow;
-use crate::Cipher;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use common::wire::{Sealed, DATA_OVERHEAD, HEADER_LEN, SEALED_PREFIX_LEN, TAG_LEN};
 use common::Time;
 use std::ops::Range;
@@ -35,8 +34,8 @@ pub struct Session {
     pub local_index: u32,
     /// Index we put in messages to the peer.
     pub remote_index: u32,
-    send: Cipher,
-    recv: Cipher,
+    send: Aead,
+    recv: Aead,
     send_counter: u64,
     replay: ReplayWindow,
     pub created: Time,
@@ -53,8 +52,8 @@ impl Session {
         Session {
             local_index,
             remote_index,
-            send: Cipher::new(send.into()),
-            recv: Cipher::new(recv.into()),
+            send: Aead::new(send),
+            recv: Aead::new(recv),
             send_counter: 0,
             replay: ReplayWindow::default(),
             created: now,
@@ -82,15 +81,12 @@ impl Session {
         let (text, tag) = (sealed.text_range(), sealed.tag_range());
         let aad = aad(head, body);
         let (text_buf, tag_buf) = body.split_at_mut(tag.start);
-        match self
-            .send
-            .encrypt_in_place_detached(&nonce(counter).into(), &aad, &mut text_buf[text])
-        {
-            Ok(t) => {
-                tag_buf.copy_from_slice(&t);
+        match self.send.seal(nonce(counter), &aad, &mut text_buf[text]) {
+            Some(t) => {
+                tag_buf[..TAG_LEN].copy_from_slice(&t);
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
 
@@ -112,17 +108,13 @@ impl Session {
         let (text, tag) = (sealed.text_range(), sealed.tag_range());
         let aad = aad(head, body);
         let (text_buf, tag_buf) = body.split_at_mut(tag.start);
-        let tag_arr: [u8; TAG_LEN] = tag_buf[..TAG_LEN]
-            .try_into()
-            .map_err(|_| OpenError::Malformed)?;
-        self.recv
-            .decrypt_in_place_detached(
-                &nonce(counter).into(),
-                &aad,
-                &mut text_buf[text.clone()],
-                &tag_arr.into(),
-            )
-            .map_err(|_| OpenError::Forged)?;
+        let tag_bytes = tag_buf.get(..TAG_LEN).ok_or(OpenError::Malformed)?;
+        if !self
+            .recv
+            .open(nonce(counter), &aad, &mut text_buf[text.clone()], tag_bytes)
+        {
+            return Err(OpenError::Forged);
+        }
         self.replay.update(counter);
         Ok(DATA_OVERHEAD + text.start..DATA_OVERHEAD + text.end)
     }

@@ -10,6 +10,9 @@ command -v pgrep >/dev/null || need+=(procps)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# A C compiler: the linker Rust calls, and the build of AWS-LC (the data
+# path's AEAD and ML-KEM, through aws-lc-rs; no CMake needed).
+command -v cc >/dev/null || need+=(gcc)
 # Chromium, headless: the lab's web view is tested in a real browser.
 command -v chromium >/dev/null || need+=(chromium)
 # BIRD 2: the backbone's routing daemon in the multi-RSU tests and demo.

@@ -7,7 +7,7 @@ use common::action::Sealer;
 use common::wire::{sealable_data_message, Handshake, HandshakeRepr, MessageType};
 use common::{NodeId, Time};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use secure::{Freshness, Identity, Limits, Sessions};
+use secure::{Cipher, CipherSetting, Freshness, Identity, Limits, Sessions, Suite};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -45,16 +45,26 @@ fn parse(m: &common::action::RawMessage) -> HandshakeRepr<'_> {
 }
 
 fn pair() -> (Sessions, Sessions, Arc<Identity>) {
+    pair_with(Suite::default())
+}
+
+/// A whole handshake with these settings on both ends.
+fn pair_with(suite: Suite) -> (Sessions, Sessions, Arc<Identity>) {
     let oid = Arc::new(Identity::from_seed(&[1; 32]));
     let rid = Arc::new(Identity::from_seed(&[2; 32]));
     let mut o = Sessions::new(OBU, oid, Limits::default(), 4);
     let mut r = Sessions::new(RSU, rid.clone(), Limits::default(), 4);
+    o.set_suite(suite);
+    r.set_suite(suite);
     let init = o.initiate(Time::ZERO, 1, RSU, rid.public()).unwrap();
     let f = Freshness {
         now_us: 1,
         max_age_us: 10,
     };
-    let (resp, _) = r.respond(Time::ZERO, f, &parse(&init), |_| true).unwrap();
+    let resp = r
+        .respond(Time::ZERO, f, &parse(&init), |_| true)
+        .unwrap()
+        .msg;
     o.complete(Time::ZERO, &parse(&resp)).unwrap();
     (o, r, rid)
 }
@@ -66,6 +76,21 @@ fn message() -> Vec<u8> {
 fn sessions(c: &mut Criterion) {
     let mut g = c.benchmark_group("session_1400B");
     g.throughput(Throughput::Bytes(LEN as u64));
+    for cipher in Cipher::ALL {
+        let (mut o, mut r, _) = pair_with(Suite {
+            cipher: CipherSetting::Only(cipher),
+            ..Suite::default()
+        });
+        let template = message();
+        let mut m = template.clone();
+        g.bench_function(format!("seal_and_open_{cipher}"), |b| {
+            b.iter(|| {
+                m.copy_from_slice(&template);
+                assert!(o.seal(RSU, &mut m));
+                r.open(OBU, black_box(&mut m)).unwrap();
+            })
+        });
+    }
     let (mut o, mut r, rid) = pair();
     let template = message();
     let mut m = template.clone();
@@ -90,6 +115,14 @@ fn sessions(c: &mut Criterion) {
         b.iter(|| assert!(public.verify(black_box(&template), &sig)))
     });
     g.bench_function("noise_ik_handshake", |b| b.iter(pair));
+    g.bench_function("noise_ik_handshake_post_quantum", |b| {
+        b.iter(|| {
+            pair_with(Suite {
+                post_quantum: true,
+                ..Suite::default()
+            })
+        })
+    });
     g.finish();
 }
 

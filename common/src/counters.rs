@@ -50,10 +50,13 @@ pub enum DropReason {
     /// Signed under a certificate that is out of its lifetime (or a reply
     /// without a certificate where one is required).
     CertExpired,
+    /// A handshake refused because the two nodes' `[security] cipher` or
+    /// `post_quantum` settings have nothing in common (logged at both).
+    Incompatible,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 23] = [
         DropReason::Truncated,
         DropReason::UnknownVersion,
         DropReason::UnknownType,
@@ -76,6 +79,7 @@ impl DropReason {
         DropReason::LinkQueueFull,
         DropReason::RateLimited,
         DropReason::CertExpired,
+        DropReason::Incompatible,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -102,6 +106,7 @@ impl DropReason {
             DropReason::LinkQueueFull => "link_queue_full",
             DropReason::RateLimited => "rate_limited",
             DropReason::CertExpired => "cert_expired",
+            DropReason::Incompatible => "incompatible",
         }
     }
 }

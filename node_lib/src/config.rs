@@ -199,6 +199,8 @@ struct RawSecurity {
     rekey_after_secs: Option<i64>,
     rekey_after_messages: Option<i64>,
     cert_lifetime_secs: Option<i64>,
+    cipher: Option<String>,
+    post_quantum: Option<bool>,
 }
 
 fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey>, ConfigError> {
@@ -220,8 +222,19 @@ fn parse_security(r: RawSecurity, role: RoleKind) -> Result<SecurityConfig, Conf
             ))
         }
     };
+    let cipher = match r.cipher.as_deref() {
+        None => secure::CipherSetting::Auto,
+        Some(s) => secure::CipherSetting::parse(s).ok_or_else(|| {
+            ConfigError::key(
+                "security.cipher",
+                format!("`{s}` is not one of: auto, aes-256-gcm, chacha20-poly1305"),
+            )
+        })?,
+    };
     let d = SecurityConfig::default();
     let c = SecurityConfig {
+        cipher,
+        post_quantum: r.post_quantum.unwrap_or(false),
         mode,
         key_file: r.key_file.map(std::path::PathBuf::from),
         trusted_rsus: parse_keys("security.trusted_rsus", r.trusted_rsus)?,
@@ -861,6 +874,18 @@ impl Config {
     pub fn effective_tun_mtu(&self, link_mtu: usize) -> Result<usize, ConfigError> {
         let overhead = common::wire::MAX_DATA_OVERHEAD + self.live.security.data_overhead();
         let max = link_mtu.saturating_sub(overhead);
+        // A post-quantum first handshake message travels in one frame.
+        let pq_init = common::wire::HEADER_LEN + 20 + secure::peers::POST_QUANTUM_INIT_NOISE_LEN;
+        let sec = &self.live.security;
+        if sec.mode == SecurityMode::Encrypted && sec.post_quantum && link_mtu < pq_init {
+            return Err(ConfigError::key(
+                "security.post_quantum",
+                format!(
+                    "needs a link MTU of at least {pq_init} bytes (its handshake carries an ML-KEM-768 key), but link `{}` has {link_mtu}",
+                    self.fixed.link_interface
+                ),
+            ));
+        }
         match self.fixed.tun_mtu {
             Some(m) if m > max => Err(ConfigError::key(
                 "tun.mtu",
@@ -1076,6 +1101,30 @@ mod tests {
             "{s}"
         );
         assert_eq!(c.effective_tun_mtu(2000).unwrap(), 1500);
+    }
+
+    #[test]
+    fn cipher_and_post_quantum_are_parsed_and_checked() {
+        let key = secure::Identity::from_seed(&[1; 32]).public().to_string();
+        let base = format!("{MIN}\n[security]\nmode = \"encrypted\"\nkey_file = \"/k\"\ntrusted_rsus = [\"{key}\"]\n");
+        let c = Config::parse(&base, RoleKind::Obu).unwrap();
+        assert_eq!(c.live.security.cipher, secure::CipherSetting::Auto);
+        assert!(!c.live.security.post_quantum);
+        for name in ["auto", "aes-256-gcm", "chacha20-poly1305"] {
+            let c = Config::parse(&format!("{base}cipher = \"{name}\"\n"), RoleKind::Obu).unwrap();
+            assert_eq!(c.live.security.cipher.as_str(), name);
+        }
+        let e =
+            Config::parse(&format!("{base}cipher = \"aes-128-gcm\"\n"), RoleKind::Obu).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("security.cipher"));
+        assert!(e.to_string().contains("aes-128-gcm"), "{e}");
+        let c = Config::parse(&format!("{base}post_quantum = true\n"), RoleKind::Obu).unwrap();
+        assert!(c.live.security.post_quantum);
+        assert!(c.effective_tun_mtu(1500).is_ok());
+        // Its handshake needs a frame of 1353 bytes.
+        let e = c.effective_tun_mtu(1280).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("security.post_quantum"));
+        assert!(e.to_string().contains("1280"), "{e}");
     }
 
     #[test]

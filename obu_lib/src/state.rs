@@ -187,6 +187,12 @@ impl Obu {
             _ => false,
         }
     }
+    /// Encrypted mode: the cipher of the session with the upstream RSU and
+    /// whether its keys came from the post-quantum hybrid exchange.
+    pub fn session_suite(&self) -> Option<(secure::Cipher, bool)> {
+        let (sec, u) = (self.core.sec.as_ref()?, self.upstream?);
+        sec.sessions.session_suite(&u.rsu)
+    }
     /// Secure modes: our certificate from an RSU, if we hold one.
     pub fn own_cert(&self) -> Option<common::wire::CertRepr> {
         self.core.sec.as_ref().and_then(|s| s.own_cert)

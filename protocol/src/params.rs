@@ -105,6 +105,15 @@ pub struct SecurityConfig {
     /// RSU: lifetime of the certificates it issues its OBUs (renewed at
     /// half-life). Bounds how long relays may honour a revoked key.
     pub cert_lifetime_secs: u64,
+    /// Encrypted mode: the data AEAD, agreed in the handshake.
+    #[serde(serialize_with = "cipher_name")]
+    pub cipher: secure::CipherSetting,
+    /// Encrypted mode: hybrid X25519 + ML-KEM-768 handshakes; peers must agree.
+    pub post_quantum: bool,
+}
+
+fn cipher_name<S: serde::Serializer>(c: &secure::CipherSetting, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.as_str())
 }
 
 fn keys_hex<S: serde::Serializer>(keys: &[secure::PublicKey], s: S) -> Result<S::Ok, S::Error> {
@@ -133,6 +142,8 @@ impl Default for SecurityConfig {
             rekey_after_secs: 120,
             rekey_after_messages: 1 << 60,
             cert_lifetime_secs: 600,
+            cipher: secure::CipherSetting::Auto,
+            post_quantum: false,
         }
     }
 }

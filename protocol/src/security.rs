@@ -7,14 +7,13 @@
 use crate::inbound::PAYLOAD_OFFSET;
 use crate::params::{SecurityConfig, SecurityMode};
 use common::action::Control;
-use common::action::RawMessage;
 use common::counters::{Counters, DropReason};
 use common::wire::{Body, HandshakeRepr, Messages, ParsedMessage, FLAG_SEALED};
 use common::wire::{CertRepr, MessageType};
 use common::{NodeId, Time};
 use secure::cert::{CertCache, Certified};
 use secure::control::{self, VerifiedBeacon};
-use secure::{Freshness, Identity, Limits, PublicKey, Sessions};
+use secure::{Freshness, Identity, Limits, PublicKey, Sessions, Suite};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +81,16 @@ pub fn limits(c: &SecurityConfig) -> Limits {
     }
 }
 
+/// Cipher and post-quantum settings from the config (`auto` resolved by
+/// this CPU's features).
+pub fn suite(c: &SecurityConfig) -> Suite {
+    Suite {
+        cipher: c.cipher,
+        post_quantum: c.post_quantum,
+        ..Suite::default()
+    }
+}
+
 impl Security {
     /// `None` for mode "off". Loads the key file.
     pub fn from_config(
@@ -105,7 +114,11 @@ impl Security {
     ) -> Security {
         Security {
             mode: c.mode,
-            sessions: Sessions::new(id, identity.clone(), limits(c), MAX_PEERS),
+            sessions: {
+                let mut s = Sessions::new(id, identity.clone(), limits(c), MAX_PEERS);
+                s.set_suite(suite(c));
+                s
+            },
             identity,
             trusted_rsus: c.trusted_rsus.clone(),
             allowed_obus: c.allowed_obus.clone(),
@@ -131,6 +144,7 @@ impl Security {
         self.max_skew_us = c.max_clock_skew_ms * 1000;
         self.cert_lifetime_us = c.cert_lifetime_secs * 1_000_000;
         self.sessions.set_limits(limits(c));
+        self.sessions.set_suite(suite(c));
         self.certs.clear();
     }
 
@@ -358,7 +372,7 @@ impl Security {
         &mut self,
         now: Time,
         init: &HandshakeRepr,
-    ) -> Result<(RawMessage, PublicKey), DropReason> {
+    ) -> Result<secure::Answer, DropReason> {
         let fresh = self.freshness(now);
         let (any, allowed) = (self.allow_any_obu, &self.allowed_obus);
         self.sessions

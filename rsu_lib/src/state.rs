@@ -479,9 +479,19 @@ impl Handlers for Rsu {
             tracing::debug!(obu = %h.from, ?why, "handshake rate-limited");
             return Err(DropReason::RateLimited);
         }
-        let (resp, key) = sec.respond_handshake(now, h)?;
-        Counters::inc(&core.counters.handshakes, 1);
-        tracing::debug!(obu = %h.from, %key, "handshake answered");
+        let answer = sec.respond_handshake(now, h)?;
+        let (resp, key) = (answer.msg, answer.key);
+        match answer.refused {
+            None => {
+                Counters::inc(&core.counters.handshakes, 1);
+                tracing::debug!(obu = %h.from, %key, "handshake answered");
+            }
+            Some(why) => {
+                // Answered all the same, so that the OBU logs it too.
+                core.counters.count_drop(DropReason::Incompatible);
+                tracing::warn!(obu = %h.from, %key, "refused a session: {why}");
+            }
+        }
         // Back the way it came; relays route it by the OBU's id.
         out.push(Action::SendControl {
             dst: from,

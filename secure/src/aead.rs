@@ -1,12 +1,14 @@
-//! The data path's AEAD: AES-256-GCM from `aws-lc-rs` (AWS-LC's assembly
-//! with AES-NI and carry-less multiply), chosen by measurement
-//! (`cargo bench -p benches --bench aead`; docs/BENCHMARKS.md): sealing a
-//! 1400-byte packet in place takes 166 ns against 215 ns with `ring` and
-//! 921 ns with RustCrypto's `aes-gcm`, the previous choice. One key per
-//! direction, a 96-bit nonce from the session's counter, the tag kept
-//! apart so that the message is sealed and opened where it lies.
+//! The data path's AEAD: AES-256-GCM or ChaCha20-Poly1305 (negotiated,
+//! see [`crate::suite`]) from `aws-lc-rs` (AWS-LC's assembly), chosen by
+//! measurement (`cargo bench -p benches --bench aead`; docs/BENCHMARKS.md):
+//! sealing a 1400-byte packet in place with AES-256-GCM takes 166 ns
+//! against 215 ns with `ring` and 921 ns with RustCrypto's `aes-gcm`, the
+//! previous choice. One key per direction, a 96-bit nonce from the
+//! session's counter, the tag kept apart so that the message is sealed and
+//! opened where it lies.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use crate::suite::Cipher;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};
 
 /// Bytes of the tag.
 pub const TAG_LEN: usize = 16;
@@ -17,9 +19,13 @@ pub struct Aead {
 }
 
 impl Aead {
-    pub fn new(key: &[u8; 32]) -> Aead {
-        // A 32-byte key is always a valid AES-256 key.
-        let unbound = UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes any 32-byte key");
+    pub fn new(cipher: Cipher, key: &[u8; 32]) -> Aead {
+        let alg = match cipher {
+            Cipher::Aes256Gcm => &AES_256_GCM,
+            Cipher::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+        };
+        // Both take any 32-byte key.
+        let unbound = UnboundKey::new(alg, key).expect("a 32-byte key is valid for both ciphers");
         Aead {
             key: LessSafeKey::new(unbound),
         }
@@ -55,31 +61,37 @@ mod tests {
 
     #[test]
     fn what_is_sealed_opens_and_any_change_is_refused() {
-        let k = Aead::new(&[9; 32]);
-        let mut text = b"a data message".to_vec();
-        let tag = k.seal([1; 12], b"header", &mut text).unwrap();
-        assert_ne!(&text[..], b"a data message");
-        let sealed = text.clone();
-        assert!(k.open([1; 12], b"header", &mut text, &tag));
-        assert_eq!(&text[..], b"a data message");
-        for (nonce, aad, flip_text, flip_tag) in [
-            ([2; 12], &b"header"[..], false, false),
-            ([1; 12], &b"headeR"[..], false, false),
-            ([1; 12], &b"header"[..], true, false),
-            ([1; 12], &b"header"[..], false, true),
-        ] {
-            let (mut t, mut g) = (sealed.clone(), tag);
-            if flip_text {
-                t[0] ^= 1;
+        for c in Cipher::ALL {
+            let k = Aead::new(c, &[9; 32]);
+            let mut text = b"a data message".to_vec();
+            let tag = k.seal([1; 12], b"header", &mut text).unwrap();
+            assert_ne!(&text[..], b"a data message");
+            let sealed = text.clone();
+            assert!(k.open([1; 12], b"header", &mut text, &tag));
+            assert_eq!(&text[..], b"a data message");
+            for (nonce, aad, flip_text, flip_tag) in [
+                ([2; 12], &b"header"[..], false, false),
+                ([1; 12], &b"headeR"[..], false, false),
+                ([1; 12], &b"header"[..], true, false),
+                ([1; 12], &b"header"[..], false, true),
+            ] {
+                let (mut t, mut g) = (sealed.clone(), tag);
+                if flip_text {
+                    t[0] ^= 1;
+                }
+                if flip_tag {
+                    g[15] ^= 1;
+                }
+                assert!(!k.open(nonce, aad, &mut t, &g));
             }
-            if flip_tag {
-                g[15] ^= 1;
-            }
-            assert!(!k.open(nonce, aad, &mut t, &g));
+            // Another key does not open it.
+            let mut t = sealed.clone();
+            assert!(!Aead::new(c, &[8; 32]).open([1; 12], b"header", &mut t, &tag));
+            // Nor does the other cipher with the same key.
+            let mut t = sealed.clone();
+            let other = Cipher::ALL.into_iter().find(|o| *o != c).unwrap();
+            assert!(!Aead::new(other, &[9; 32]).open([1; 12], b"header", &mut t, &tag));
         }
-        // Another key does not open it.
-        let mut t = sealed.clone();
-        assert!(!Aead::new(&[8; 32]).open([1; 12], b"header", &mut t, &tag));
     }
 
     /// The same construction as before (AES-256-GCM, same nonce and AAD),
@@ -88,13 +100,20 @@ mod tests {
     #[test]
     fn the_wire_is_standard_aes_256_gcm() {
         use aes_gcm::aead::{AeadInPlace, KeyInit};
-        let k = Aead::new(&[5; 32]);
+        let k = Aead::new(Cipher::Aes256Gcm, &[5; 32]);
         let mut text = vec![0x42u8; 1400];
         let tag = k.seal([7; 12], b"aad", &mut text).unwrap();
         let other = aes_gcm::Aes256Gcm::new((&[5u8; 32]).into());
         other
             .decrypt_in_place_detached((&[7u8; 12]).into(), b"aad", &mut text, (&tag).into())
             .expect("standard AES-256-GCM");
+        assert_eq!(text, vec![0x42u8; 1400]);
+        // And ChaCha20-Poly1305 is RFC 8439's, as RustCrypto implements it.
+        let k = Aead::new(Cipher::ChaCha20Poly1305, &[5; 32]);
+        let tag = k.seal([7; 12], b"aad", &mut text).unwrap();
+        chacha20poly1305::ChaCha20Poly1305::new((&[5u8; 32]).into())
+            .decrypt_in_place_detached((&[7u8; 12]).into(), b"aad", &mut text, (&tag).into())
+            .expect("standard ChaCha20-Poly1305");
         assert_eq!(text, vec![0x42u8; 1400]);
     }
 }

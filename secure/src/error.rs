@@ -5,6 +5,8 @@
 use common::counters::DropReason;
 use std::fmt;
 
+use crate::suite::Mismatch;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// No authentication where the mode requires it.
@@ -27,10 +29,16 @@ pub enum Error {
     TableFull,
     /// A certificate out of its lifetime.
     CertExpired,
+    /// The peer refused a session: our cipher or post-quantum settings
+    /// have nothing in common with its own.
+    Incompatible(Mismatch),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Error::Incompatible(m) = self {
+            return write!(f, "session refused: {m}");
+        }
         f.write_str(match self {
             Error::Unprotected => "not authenticated",
             Error::Malformed => "malformed",
@@ -41,6 +49,7 @@ impl fmt::Display for Error {
             Error::NotForUs => "not for us",
             Error::TableFull => "session table full",
             Error::CertExpired => "certificate expired",
+            Error::Incompatible(_) => "incompatible settings",
         })
     }
 }
@@ -59,6 +68,7 @@ impl From<Error> for DropReason {
             Error::NotForUs => DropReason::NotForUs,
             Error::TableFull => DropReason::NoRoute,
             Error::CertExpired => DropReason::CertExpired,
+            Error::Incompatible(_) => DropReason::Incompatible,
         }
     }
 }

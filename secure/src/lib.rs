@@ -11,15 +11,19 @@ pub mod cert;
 pub mod chain;
 pub mod control;
 pub mod error;
+pub mod fuzz;
+pub mod hybrid;
 pub mod key;
 pub mod peers;
 pub mod replay;
 pub mod session;
+pub mod suite;
 pub mod verify_cache;
 
 pub use error::Error;
 pub use key::{Identity, PublicKey};
-pub use peers::{Limits, Sessions};
+pub use peers::{Answer, Limits, Sessions};
+pub use suite::{Cipher, CipherSetting, Suite};
 pub use verify_cache::VerifyCache;
 
 /// The transport AEAD (see [`aead`]; chosen by measurement, docs/SECURITY.md).

@@ -9,13 +9,21 @@
 //! one handshake to the next, so a recorded first message cannot be
 //! replayed to reset a session (the WireGuard rule).
 //!
+//! The first message also offers the ciphers the initiator accepts and
+//! its post-quantum setting (see [`crate::suite`]); the response carries
+//! the responder's choice, or its refusal with what it accepts, so that a
+//! mismatch is logged at both ends. With `post_quantum` the payloads also
+//! carry an ML-KEM-768 key and ciphertext (see [`crate::hybrid`]).
+//!
 //! Rotation without loss: the initiator switches to the new session as soon
 //! as the response arrives and keeps the old one for receiving; the
 //! responder keeps sending on the old session until the first message
 //! arrives on the new one (the initiator sends an empty one at once).
 
+use crate::hybrid::{self, KemSecret, CT_LEN, EK_LEN};
 use crate::key::{Identity, PublicKey};
 use crate::session::{OpenError, Session};
+use crate::suite::{Cipher, Mismatch, Offer, Suite};
 use crate::Error;
 use crate::Freshness;
 use common::action::{RawMessage, Sealer};
@@ -27,13 +35,29 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
+pub(crate) const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
 /// Initiator payload: Ed25519 key (32) + wall-clock microseconds (8) +
-/// the initiator's session index (4). The indices travel inside the Noise
-/// payloads (authenticated); the copies in the clear only route lookups.
-const INIT_PAYLOAD_LEN: usize = 44;
-/// Responder payload: its session index (4).
-const RESP_PAYLOAD_LEN: usize = 4;
+/// the initiator's session index (4) + accepted ciphers (1, bit set) +
+/// preferred cipher (1) + flags (1, bit 0: post-quantum), then with
+/// post-quantum the ML-KEM-768 encapsulation key (1184). The indices
+/// travel inside the Noise payloads (authenticated); the copies in the
+/// clear only route lookups.
+const INIT_PAYLOAD_LEN: usize = 47;
+/// Responder payload: its session index (4) + chosen cipher (1) + the
+/// ciphers it accepts (1) + flags (1, bit 0: post-quantum), then with
+/// post-quantum the ML-KEM-768 ciphertext (1088). A refusal has index 0
+/// and cipher 0: the last two fields say what the responder wanted.
+const RESP_PAYLOAD_LEN: usize = 7;
+const FLAG_POST_QUANTUM: u8 = 1;
+/// Bytes of the largest first Noise message (post-quantum): Noise IK's
+/// 96 (ephemeral, encrypted static, two tags) + payload.
+pub const POST_QUANTUM_INIT_NOISE_LEN: usize = 96 + INIT_PAYLOAD_LEN + EK_LEN;
+/// Room for the largest Noise message we write or read (an init with
+/// post-quantum: 96 + 47 + 1184 bytes).
+pub(crate) const NOISE_BUF: usize = 1536;
+/// After a refusal, the initiator tries the same peer again only after
+/// this many handshake retries' time (its settings may be reloaded).
+const REFUSED_RETRIES: u32 = 10;
 /// An unconfirmed responder session of a peer with nothing else is
 /// forgotten after this many handshake retries' time.
 const UNCONFIRMED_RETRIES: u32 = 10;
@@ -69,6 +93,19 @@ struct Pending {
     hs: HandshakeState,
     local_index: u32,
     started: Time,
+    offer: Offer,
+    kem: Option<KemSecret>,
+}
+
+/// Responder: what [`Sessions::respond`] produced.
+pub struct Answer {
+    /// The response to send back (a session's, or a refusal).
+    pub msg: RawMessage,
+    /// The initiator's proven key.
+    pub key: PublicKey,
+    /// `Some` when the settings did not match: no session was made, and
+    /// the response tells the initiator why.
+    pub refused: Option<Mismatch>,
 }
 
 #[derive(Default)]
@@ -81,6 +118,8 @@ struct Peer {
     pending: Option<Pending>,
     /// Responder: timestamp of the newest accepted first message.
     last_init_time: u64,
+    /// Initiator: when the peer last refused our settings.
+    refused_at: Option<Time>,
 }
 
 impl Peer {
@@ -100,6 +139,7 @@ pub struct Sessions {
     peers: HashMap<NodeId, Peer>,
     index: HashMap<u32, NodeId>,
     max_peers: usize,
+    suite: Suite,
     /// Handshakes completed (initiator or responder side).
     pub completed: u64,
 }
@@ -113,8 +153,27 @@ impl Sessions {
             peers: HashMap::new(),
             index: HashMap::new(),
             max_peers,
+            suite: Suite::default(),
             completed: 0,
         }
+    }
+
+    /// The cipher and post-quantum settings for handshakes from now on.
+    pub fn set_suite(&mut self, suite: Suite) {
+        self.suite = suite;
+    }
+
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// The cipher and post-quantum use of the current session with `peer`.
+    pub fn session_suite(&self, peer: &NodeId) -> Option<(Cipher, bool)> {
+        let p = self.peers.get(peer)?;
+        p.current
+            .as_ref()
+            .or(p.next.as_ref())
+            .map(|s| (s.cipher, s.post_quantum))
     }
 
     pub fn set_limits(&mut self, limits: Limits) {
@@ -167,7 +226,7 @@ impl Sessions {
         }
     }
 
-    fn prologue(initiator: NodeId, responder: NodeId) -> Vec<u8> {
+    pub(crate) fn prologue(initiator: NodeId, responder: NodeId) -> Vec<u8> {
         let mut p = b"v2xd noise v1".to_vec();
         p.extend_from_slice(initiator.as_bytes());
         p.extend_from_slice(responder.as_bytes());
@@ -184,6 +243,11 @@ impl Sessions {
             if now.since(h.started) < self.limits.retry {
                 return false;
             }
+        }
+        if p.refused_at
+            .is_some_and(|t| now.since(t) < self.limits.retry * REFUSED_RETRIES)
+        {
+            return false;
         }
         match &p.current {
             None => true,
@@ -228,11 +292,28 @@ impl Sessions {
             .and_then(|b| b.build_initiator())
             .map_err(|e| format!("noise: {e}"))?;
         let local_index = self.new_index();
-        let mut payload = [0u8; INIT_PAYLOAD_LEN];
-        payload[..32].copy_from_slice(&self.identity.public().0);
-        payload[32..40].copy_from_slice(&wall_us.to_be_bytes());
-        payload[40..].copy_from_slice(&local_index.to_be_bytes());
-        let mut noise = [0u8; 256];
+        let offer = self.suite.offer();
+        let mut payload = Vec::with_capacity(INIT_PAYLOAD_LEN + EK_LEN);
+        payload.extend_from_slice(&self.identity.public().0);
+        payload.extend_from_slice(&wall_us.to_be_bytes());
+        payload.extend_from_slice(&local_index.to_be_bytes());
+        payload.extend_from_slice(&[
+            offer.accepts,
+            offer.prefers as u8,
+            if offer.post_quantum {
+                FLAG_POST_QUANTUM
+            } else {
+                0
+            },
+        ]);
+        let kem = if offer.post_quantum {
+            let (secret, ek) = hybrid::keypair().ok_or("ML-KEM-768 key generation failed")?;
+            payload.extend_from_slice(&ek);
+            Some(secret)
+        } else {
+            None
+        };
+        let mut noise = [0u8; NOISE_BUF];
         let n = hs
             .write_message(&payload, &mut noise)
             .map_err(|e| format!("noise: {e}"))?;
@@ -244,6 +325,8 @@ impl Sessions {
             hs,
             local_index,
             started: now,
+            offer,
+            kem,
         });
         self.index.insert(local_index, peer);
         Ok(handshake_message(HandshakeRepr {
@@ -258,14 +341,15 @@ impl Sessions {
 
     /// Responder: answers a first message addressed to us. `allowed` says
     /// whether an initiator key may connect. Returns the response (to send
-    /// back to `init.from`) and the initiator's key.
+    /// back to `init.from`), the initiator's key, and whether its settings
+    /// were refused.
     pub fn respond(
         &mut self,
         now: Time,
         freshness: Freshness,
         init: &HandshakeRepr,
         allowed: impl Fn(&PublicKey) -> bool,
-    ) -> Result<(RawMessage, PublicKey), Error> {
+    ) -> Result<Answer, Error> {
         if init.kind != MessageType::HandshakeInit || init.to != self.me {
             return Err(Error::NotForUs);
         }
@@ -281,12 +365,21 @@ impl Sessions {
             .and_then(|b| b.prologue(&prologue))
             .and_then(|b| b.build_responder())
             .map_err(|_| Error::AuthFailed)?;
-        let mut payload = [0u8; 256];
+        let mut payload = [0u8; NOISE_BUF];
         let n = hs
             .read_message(init.noise, &mut payload)
             .map_err(|_| Error::AuthFailed)?;
-        if n != INIT_PAYLOAD_LEN {
+        if n < INIT_PAYLOAD_LEN {
             return Err(Error::AuthFailed);
+        }
+        let offer = Offer {
+            accepts: payload[44],
+            prefers: Cipher::from_wire(payload[45]).ok_or(Error::Malformed)?,
+            post_quantum: payload[46] & FLAG_POST_QUANTUM != 0,
+        };
+        let ek = &payload[INIT_PAYLOAD_LEN..n];
+        if ek.len() != if offer.post_quantum { EK_LEN } else { 0 } {
+            return Err(Error::Malformed);
         }
         let key = PublicKey::from_slice(&payload[..32]).ok_or(Error::AuthFailed)?;
         let wall_us = u64::from_be_bytes(payload[32..40].try_into().unwrap_or_default());
@@ -309,30 +402,74 @@ impl Sessions {
         if (p.key == Some(key) && wall_us <= p.last_init_time) || !freshness.accepts(wall_us) {
             return Err(Error::Replayed);
         }
-        let local_index = self.new_index();
-        let mut noise = [0u8; 256];
+        let chosen = self.suite.choose(offer);
+        let mut reply = Vec::with_capacity(RESP_PAYLOAD_LEN + CT_LEN);
+        let flags = if self.suite.post_quantum {
+            FLAG_POST_QUANTUM
+        } else {
+            0
+        };
+        let (local_index, kem) = match chosen {
+            Ok(cipher) => {
+                let local_index = self.new_index();
+                reply.extend_from_slice(&local_index.to_be_bytes());
+                reply.extend_from_slice(&[cipher as u8, self.suite.accepts(), flags]);
+                let kem = if offer.post_quantum {
+                    let (ct, ss) = hybrid::encapsulate(ek).ok_or(Error::Malformed)?;
+                    reply.extend_from_slice(&ct);
+                    Some(ss)
+                } else {
+                    None
+                };
+                (local_index, kem)
+            }
+            Err(_) => {
+                reply.extend_from_slice(&[0, 0, 0, 0, 0, self.suite.accepts(), flags]);
+                (0, None)
+            }
+        };
+        let mut noise = [0u8; NOISE_BUF];
         let m = hs
-            .write_message(&local_index.to_be_bytes(), &mut noise)
+            .write_message(&reply, &mut noise)
             .map_err(|_| Error::AuthFailed)?;
-        let (i2r, r2i) = hs.dangerously_get_raw_split();
         let p = self.peers.entry(peer).or_default();
         p.key = Some(key);
         p.last_init_time = wall_us;
+        let msg = |sender_index| {
+            handshake_message(HandshakeRepr {
+                kind: MessageType::HandshakeResponse,
+                from: self.me,
+                to: peer,
+                sender_index,
+                receiver_index: init_index,
+                noise: &noise[..m],
+            })
+        };
+        let cipher = match chosen {
+            Ok(c) => c,
+            Err(why) => {
+                return Ok(Answer {
+                    // The clear index must not be 0; nothing is registered under it.
+                    msg: msg(self.new_index()),
+                    key,
+                    refused: Some(why),
+                });
+            }
+        };
+        let (i2r, r2i) = hs.dangerously_get_raw_split();
+        let split = hybrid::mix(i2r, r2i, hs.get_handshake_hash(), kem.as_ref());
+        let keys = hybrid::keys(false, split, cipher, offer.post_quantum);
         if let Some(old) = p.next.take() {
             self.index.remove(&old.local_index);
         }
-        p.next = Some(Session::new(local_index, init_index, &r2i, &i2r, now));
+        p.next = Some(Session::new(local_index, init_index, &keys, now));
         self.index.insert(local_index, peer);
         self.completed += 1;
-        let msg = handshake_message(HandshakeRepr {
-            kind: MessageType::HandshakeResponse,
-            from: self.me,
-            to: peer,
-            sender_index: local_index,
-            receiver_index: init_index,
-            noise: &noise[..m],
-        });
-        Ok((msg, key))
+        Ok(Answer {
+            msg: msg(local_index),
+            key,
+            refused: None,
+        })
     }
 
     /// Initiator: finishes a handshake with the response. The new session
@@ -358,18 +495,47 @@ impl Sessions {
             return Err(Error::Replayed);
         }
         let mut pending = p.pending.take().ok_or(Error::NoSession)?;
-        let mut payload = [0u8; 64];
-        let remote_index = match pending.hs.read_message(resp.noise, &mut payload) {
-            Ok(RESP_PAYLOAD_LEN) => u32::from_be_bytes(payload[..4].try_into().unwrap_or_default()),
-            _ => 0,
+        let mut payload = [0u8; NOISE_BUF];
+        let n = match pending.hs.read_message(resp.noise, &mut payload) {
+            Ok(n) if n >= RESP_PAYLOAD_LEN => n,
+            _ => {
+                // Keep waiting: a forged response must not cancel a real handshake.
+                p.pending = Some(pending);
+                return Err(Error::AuthFailed);
+            }
         };
-        if remote_index == 0 {
-            // Keep waiting: a forged response must not cancel a real handshake.
-            p.pending = Some(pending);
-            return Err(Error::AuthFailed);
-        }
+        // Authenticated by Noise from here on: the responder sent this.
+        let remote_index = u32::from_be_bytes(payload[..4].try_into().unwrap_or_default());
+        let cipher = Cipher::from_wire(payload[4]);
+        let (accepts, flags) = (payload[5], payload[6]);
+        let offer = pending.offer;
+        let Some(cipher) = cipher.filter(|_| remote_index != 0) else {
+            self.index.remove(&pending.local_index);
+            p.refused_at = Some(now);
+            return Err(Error::Incompatible(Mismatch {
+                responder_accepts: accepts,
+                responder_post_quantum: flags & FLAG_POST_QUANTUM != 0,
+                initiator: offer,
+            }));
+        };
+        let ct = &payload[RESP_PAYLOAD_LEN..n];
+        // The responder must have chosen within our offer, with a
+        // ciphertext exactly when post-quantum is on.
+        let agreed = offer.accepts & (1 << (cipher as u8 - 1)) != 0
+            && (flags & FLAG_POST_QUANTUM != 0) == offer.post_quantum
+            && ct.len() == if offer.post_quantum { CT_LEN } else { 0 };
+        let kem = match &pending.kem {
+            Some(secret) => hybrid::decapsulate(secret, ct).map(Some),
+            None => Some(None),
+        };
+        let Some(kem) = kem.filter(|_| agreed) else {
+            self.index.remove(&pending.local_index);
+            return Err(Error::Malformed);
+        };
         let (i2r, r2i) = pending.hs.dangerously_get_raw_split();
-        let session = Session::new(pending.local_index, remote_index, &i2r, &r2i, now);
+        let split = hybrid::mix(i2r, r2i, pending.hs.get_handshake_hash(), kem.as_ref());
+        let keys = hybrid::keys(true, split, cipher, offer.post_quantum);
+        let session = Session::new(pending.local_index, remote_index, &keys, now);
         if let Some(old) = p.previous.take() {
             self.index.remove(&old.local_index);
         }
@@ -485,8 +651,13 @@ impl Sessions {
                 }
             }
         }
+        let refused_for = self.limits.retry * REFUSED_RETRIES;
         self.peers.retain(|_, p| {
-            p.current.is_some() || p.previous.is_some() || p.next.is_some() || p.pending.is_some()
+            p.current.is_some()
+                || p.previous.is_some()
+                || p.next.is_some()
+                || p.pending.is_some()
+                || p.refused_at.is_some_and(|t| now.since(t) < refused_for)
         });
     }
 

@@ -8,6 +8,7 @@
 
 use crate::aead::Aead;
 use crate::replay::ReplayWindow;
+use crate::suite::Cipher;
 use common::wire::{Sealed, DATA_OVERHEAD, HEADER_LEN, SEALED_PREFIX_LEN, TAG_LEN};
 use common::Time;
 use std::ops::Range;
@@ -29,6 +30,23 @@ pub enum OpenError {
     Expired,
 }
 
+/// What a finished handshake yields: one key per direction and what they
+/// are for.
+pub struct SessionKeys {
+    pub cipher: Cipher,
+    pub post_quantum: bool,
+    pub send: [u8; 32],
+    pub recv: [u8; 32],
+}
+
+impl Drop for SessionKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.send.zeroize();
+        self.recv.zeroize();
+    }
+}
+
 pub struct Session {
     /// Index the peer puts in messages to us.
     pub local_index: u32,
@@ -39,24 +57,24 @@ pub struct Session {
     send_counter: u64,
     replay: ReplayWindow,
     pub created: Time,
+    /// The AEAD agreed in the handshake.
+    pub cipher: Cipher,
+    /// Whether the keys came from the hybrid post-quantum exchange.
+    pub post_quantum: bool,
 }
 
 impl Session {
-    pub fn new(
-        local_index: u32,
-        remote_index: u32,
-        send: &[u8; 32],
-        recv: &[u8; 32],
-        now: Time,
-    ) -> Session {
+    pub fn new(local_index: u32, remote_index: u32, keys: &SessionKeys, now: Time) -> Session {
         Session {
             local_index,
             remote_index,
-            send: Aead::new(send),
-            recv: Aead::new(recv),
+            send: Aead::new(keys.cipher, &keys.send),
+            recv: Aead::new(keys.cipher, &keys.recv),
             send_counter: 0,
             replay: ReplayWindow::default(),
             created: now,
+            cipher: keys.cipher,
+            post_quantum: keys.post_quantum,
         }
     }
 

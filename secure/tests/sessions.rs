@@ -4,6 +4,7 @@
 use common::action::{RawMessage, Sealer};
 use common::wire::{sealable_data_message, Handshake, HandshakeRepr, MessageType};
 use common::{NodeId, Time};
+use secure::suite::{Cipher, CipherSetting, Suite};
 use secure::Error;
 use secure::{Freshness, Identity, Limits, Sessions};
 use std::sync::Arc;
@@ -49,9 +50,10 @@ impl Pair {
             .initiate(now, WALL + now.0, RSU, self.rsu_id.public())
             .unwrap();
         let want = self.obu_id.public();
-        let (resp, key) = self
+        let a = self
             .rsu
             .respond(now, fresh(now), &parse(&init), |k| *k == want)?;
+        let (resp, key) = (a.msg, a.key);
         assert_eq!(key, want);
         self.obu.complete(now, &parse(&resp)).map(|_| ())
     }
@@ -289,12 +291,13 @@ fn tampered_indices_in_the_clear_do_not_break_the_session() {
     let mut init_t = init.clone();
     init_t.body[12..16].copy_from_slice(&0xdead_beefu32.to_be_bytes());
     let want = p.obu_id.public();
-    let (resp, _) = p
+    let resp = p
         .rsu
         .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init_t), |k| {
             *k == want
         })
-        .unwrap();
+        .unwrap()
+        .msg;
     let mut resp_t = resp.clone();
     resp_t.body[12..16].copy_from_slice(&0x1234_5678u32.to_be_bytes());
     p.obu.complete(Time::ZERO, &parse(&resp_t)).unwrap();
@@ -305,4 +308,175 @@ fn tampered_indices_in_the_clear_do_not_break_the_session() {
     let mut down = message(RSU, OBU, b"both ways");
     assert!(p.rsu.seal(OBU, &mut down));
     assert_eq!(p.obu.open(RSU, &mut down).map(|_| ()), Ok(()));
+}
+
+fn suite(cipher: &str, post_quantum: bool, cpu_prefers: Cipher) -> Suite {
+    Suite {
+        cipher: CipherSetting::parse(cipher).unwrap(),
+        post_quantum,
+        cpu_prefers,
+    }
+}
+
+/// Seals up and down on the current sessions and opens at the other end.
+fn data_both_ways(p: &mut Pair) {
+    let mut up = message(OBU, RSU, b"up the road");
+    assert!(p.obu.seal(RSU, &mut up));
+    let r = p.rsu.open(OBU, &mut up).unwrap();
+    assert_eq!(&up[r], b"up the road");
+    let mut down = message(RSU, OBU, b"down the road");
+    assert!(p.rsu.seal(OBU, &mut down));
+    let r = p.obu.open(RSU, &mut down).unwrap();
+    assert_eq!(&down[r], b"down the road");
+}
+
+#[test]
+fn each_cipher_and_post_quantum_carry_data_and_are_what_was_agreed() {
+    use Cipher::*;
+    for (obu, rsu, want) in [
+        (
+            suite("auto", false, Aes256Gcm),
+            suite("auto", false, Aes256Gcm),
+            Aes256Gcm,
+        ),
+        (
+            suite("auto", false, ChaCha20Poly1305),
+            suite("auto", false, Aes256Gcm),
+            ChaCha20Poly1305,
+        ),
+        (
+            suite("aes-256-gcm", false, Aes256Gcm),
+            suite("auto", false, ChaCha20Poly1305),
+            Aes256Gcm,
+        ),
+        (
+            suite("auto", true, Aes256Gcm),
+            suite("chacha20-poly1305", true, Aes256Gcm),
+            ChaCha20Poly1305,
+        ),
+        (
+            suite("aes-256-gcm", true, Aes256Gcm),
+            suite("aes-256-gcm", true, Aes256Gcm),
+            Aes256Gcm,
+        ),
+    ] {
+        let mut p = pair(Limits::default());
+        p.obu.set_suite(obu);
+        p.rsu.set_suite(rsu);
+        p.handshake(Time::ZERO).unwrap();
+        let pq = obu.post_quantum;
+        assert_eq!(
+            p.obu.session_suite(&RSU),
+            Some((want, pq)),
+            "{obu:?} {rsu:?}"
+        );
+        assert_eq!(
+            p.rsu.session_suite(&OBU),
+            Some((want, pq)),
+            "{obu:?} {rsu:?}"
+        );
+        data_both_ways(&mut p);
+    }
+}
+
+#[test]
+fn post_quantum_handshakes_are_larger_and_still_fit_a_frame() {
+    let mut p = pair(Limits::default());
+    let init = p
+        .obu
+        .initiate(Time::ZERO, WALL, RSU, p.rsu_id.public())
+        .unwrap();
+    let plain_len = init.body.len();
+    let mut q = pair(Limits::default());
+    q.obu.set_suite(suite("auto", true, Cipher::Aes256Gcm));
+    q.rsu.set_suite(suite("auto", true, Cipher::Aes256Gcm));
+    let init = q
+        .obu
+        .initiate(Time::ZERO, WALL, RSU, q.rsu_id.public())
+        .unwrap();
+    assert_eq!(init.body.len(), plain_len + secure::hybrid::EK_LEN);
+    assert_eq!(
+        init.body.len(),
+        20 + secure::peers::POST_QUANTUM_INIT_NOISE_LEN
+    );
+    // The handshake body's fixed part (ids and indices) is 20 bytes.
+    assert!(init.body.len() <= 20 + common::wire::MAX_NOISE_LEN);
+    let want = q.obu_id.public();
+    let a = q
+        .rsu
+        .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |k| *k == want)
+        .unwrap();
+    assert!(a.refused.is_none());
+    assert!(a.msg.body.len() > secure::hybrid::CT_LEN);
+    q.obu.complete(Time::ZERO, &parse(&a.msg)).unwrap();
+    data_both_ways(&mut q);
+}
+
+/// Every mismatch is refused by the responder, which says so, and its
+/// refusal reaches the initiator, which says so too; neither makes a
+/// session, and the initiator waits before it tries again.
+#[test]
+fn mismatched_settings_are_refused_at_both_ends_with_the_reason() {
+    use Cipher::*;
+    for (obu, rsu, words) in [
+        (
+            suite("aes-256-gcm", false, Aes256Gcm),
+            suite("chacha20-poly1305", false, Aes256Gcm),
+            "no cipher in common",
+        ),
+        (
+            suite("chacha20-poly1305", true, Aes256Gcm),
+            suite("aes-256-gcm", true, Aes256Gcm),
+            "no cipher in common",
+        ),
+        (
+            suite("auto", true, Aes256Gcm),
+            suite("auto", false, Aes256Gcm),
+            "post_quantum is on at the initiator (OBU) and off",
+        ),
+        (
+            suite("auto", false, Aes256Gcm),
+            suite("auto", true, Aes256Gcm),
+            "post_quantum is off at the initiator (OBU) and on",
+        ),
+    ] {
+        let mut p = pair(Limits::default());
+        p.obu.set_suite(obu);
+        p.rsu.set_suite(rsu);
+        let init = p
+            .obu
+            .initiate(Time::ZERO, WALL, RSU, p.rsu_id.public())
+            .unwrap();
+        let a = p
+            .rsu
+            .respond(Time::ZERO, fresh(Time::ZERO), &parse(&init), |_| true)
+            .unwrap();
+        let at_rsu = a.refused.expect("refused").to_string();
+        assert!(at_rsu.contains(words), "{at_rsu}");
+        assert!(!p.rsu.has_session(&OBU));
+        let err = p.obu.complete(Time::ZERO, &parse(&a.msg)).unwrap_err();
+        let Error::Incompatible(m) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(m.to_string(), at_rsu, "both ends tell the same story");
+        assert!(err.to_string().starts_with("session refused: "));
+        assert!(!p.obu.has_session(&RSU));
+        assert!(
+            !p.obu.needs_handshake(Time::from_millis(5000), &RSU),
+            "backs off"
+        );
+        p.obu.expire(Time::from_millis(5000));
+        assert!(
+            !p.obu.needs_handshake(Time::from_millis(5000), &RSU),
+            "remembered"
+        );
+        assert!(
+            p.obu.needs_handshake(Time::from_millis(10_000), &RSU),
+            "tries again"
+        );
+        // Once the settings agree, the next try works.
+        p.obu.set_suite(rsu);
+        p.handshake(Time::from_millis(10_000)).unwrap();
+        data_both_ways(&mut p);
+    }
 }

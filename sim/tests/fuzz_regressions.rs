@@ -23,7 +23,8 @@ fn replay(target: &str, f: fn(&[u8])) -> usize {
 fn saved_fuzz_inputs_still_pass() {
     let total = replay("frame", sim::fuzz::frame)
         + replay("obu", sim::fuzz::obu)
-        + replay("rsu", sim::fuzz::rsu);
+        + replay("rsu", sim::fuzz::rsu)
+        + replay("handshake", secure::fuzz::handshake);
     assert!(
         total >= 3,
         "expected at least the seed inputs, found {total}"

@@ -312,3 +312,126 @@ fn relays_refuse_replies_for_a_known_obu_under_another_key() {
     s.run_for(Duration::from_millis(10));
     assert_eq!(s.nodes[2].tun_out, vec![down]);
 }
+
+/// A change to one node's security settings.
+type Edit<'a> = &'a dyn Fn(&mut SecurityConfig);
+
+/// Settings for every node, then some nodes changed (as a reload would).
+fn chain_with(all: impl Fn(&mut SecurityConfig), per_node: &[(usize, Edit)]) -> Sim {
+    let mut c = SecurityConfig {
+        mode: SecurityMode::Encrypted,
+        ..SecurityConfig::default()
+    };
+    all(&mut c);
+    let mut s = Sim::new(RoutingConfig::default()).with_security_config(c);
+    let r = s.add_rsu();
+    let a = s.add_obu();
+    let b = s.add_obu();
+    s.link(r, a);
+    s.link(a, b);
+    for (i, edit) in per_node {
+        s.reload_security(*i, |c| edit(c));
+    }
+    s
+}
+
+fn traffic_both_ways(s: &mut Sim) {
+    let up = ipv4_packet(addr(2), "192.0.2.9".parse().unwrap(), 1, 64);
+    s.send_ip(2, &up);
+    s.run_for(Duration::from_millis(10));
+    assert_eq!(
+        s.nodes[0].tun_out,
+        vec![up],
+        "2-hop upstream, opened at the RSU"
+    );
+    let down = ipv4_packet("192.0.2.9".parse().unwrap(), addr(2), 2, 64);
+    s.send_ip(0, &down);
+    s.run_for(Duration::from_millis(10));
+    assert_eq!(s.nodes[2].tun_out, vec![down], "2-hop downstream");
+}
+
+#[test]
+fn each_cipher_and_post_quantum_carry_traffic_over_two_hops() {
+    use secure::{Cipher, CipherSetting};
+    for (cipher, pq) in [
+        (CipherSetting::Only(Cipher::Aes256Gcm), false),
+        (CipherSetting::Only(Cipher::ChaCha20Poly1305), false),
+        (CipherSetting::Auto, true),
+        (CipherSetting::Only(Cipher::ChaCha20Poly1305), true),
+    ] {
+        let mut s = chain_with(
+            |c| {
+                c.cipher = cipher;
+                c.post_quantum = pq;
+            },
+            &[],
+        );
+        // Post-quantum handshakes are the largest frames on the air.
+        let mut largest = 0;
+        s.run_until(Duration::from_secs(3), |s| {
+            for (_, f) in s.in_flight() {
+                largest = largest.max(f.len());
+            }
+            [1, 2]
+                .iter()
+                .all(|&o| s.nodes[o].obu().is_some_and(|x| x.has_session()))
+        })
+        .expect("sessions established");
+        s.run_for(Duration::from_millis(20));
+        let want = match cipher {
+            CipherSetting::Only(c) => c,
+            CipherSetting::Auto => Cipher::preferred_by_cpu(),
+        };
+        for o in [1, 2] {
+            assert_eq!(
+                s.nodes[o].obu().unwrap().session_suite(),
+                Some((want, pq)),
+                "{cipher:?} {pq}"
+            );
+        }
+        assert_eq!(
+            largest > secure::hybrid::EK_LEN,
+            pq,
+            "largest frame {largest}"
+        );
+        traffic_both_ways(&mut s);
+        for i in 0..3 {
+            assert_eq!(drops(&s, i, DropReason::Incompatible), 0);
+        }
+    }
+}
+
+#[test]
+fn mismatched_cipher_or_post_quantum_makes_no_session_and_is_counted_at_both_ends() {
+    use secure::{Cipher, CipherSetting};
+    let chacha: Edit = &|c| c.cipher = CipherSetting::Only(Cipher::ChaCha20Poly1305);
+    let pq: Edit = &|c| c.post_quantum = true;
+    for (all, rsu) in [
+        (CipherSetting::Only(Cipher::Aes256Gcm), chacha),
+        (CipherSetting::Auto, pq),
+    ] {
+        let mut s = chain_with(|c| c.cipher = all, &[(0, rsu)]);
+        s.run_for(Duration::from_secs(3));
+        assert!(!s.nodes[1].obu().unwrap().has_session());
+        assert!(
+            drops(&s, 0, DropReason::Incompatible) >= 1,
+            "counted at the RSU"
+        );
+        assert!(
+            drops(&s, 1, DropReason::Incompatible) >= 1,
+            "counted at the OBU"
+        );
+        // It backs off: one refusal per OBU per 10 s, not one a second.
+        assert!(drops(&s, 0, DropReason::Incompatible) <= 2);
+        // Once the RSU is set like the others, sessions come up by themselves.
+        s.reload_security(0, |c| c.cipher = all);
+        s.run_until(Duration::from_secs(15), |s| {
+            [1, 2]
+                .iter()
+                .all(|&o| s.nodes[o].obu().is_some_and(|x| x.has_session()))
+        })
+        .expect("sessions after the fix");
+        s.run_for(Duration::from_millis(20));
+        traffic_both_ways(&mut s);
+    }
+}

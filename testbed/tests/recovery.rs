@@ -87,8 +87,15 @@ fn summary(v: &mut [f64]) -> String {
 }
 
 fn restarts_in_mode(mode: Option<&str>) {
+    restarts_with(mode, "")
+}
+
+fn restarts_with(mode: Option<&str>, security_extra: &str) {
     let mut tb = Testbed::new(&Topology::star(1));
-    tb.start_all(&opts(mode));
+    tb.start_all(&NodeOptions {
+        security_extra: security_extra.into(),
+        ..opts(mode)
+    });
     tb.wait_ready(Duration::from_secs(10));
     if mode == Some("encrypted") {
         let up = (0..50).any(|_| {
@@ -128,8 +135,13 @@ fn restarts_in_mode(mode: Option<&str>) {
         }
         let who = if victim == 0 { "RSU" } else { "OBU" };
         eprintln!(
-            "recovery {}: {who} {fault:?}: {}",
+            "recovery {}{}: {who} {fault:?}: {}",
             mode.unwrap_or("off"),
+            if security_extra.is_empty() {
+                ""
+            } else {
+                " (post-quantum)"
+            },
             summary(&mut gaps)
         );
     }
@@ -151,6 +163,14 @@ fn restarts_are_back_within_a_second_authenticated() {
 fn restarts_are_back_within_a_second_encrypted() {
     require_testbed!();
     restarts_in_mode(Some("encrypted"));
+}
+
+/// The hybrid handshake (ML-KEM-768 beside X25519) keeps section 8's
+/// one second.
+#[test]
+fn restarts_are_back_within_a_second_encrypted_post_quantum() {
+    require_testbed!();
+    restarts_with(Some("encrypted"), "post_quantum = true");
 }
 
 /// Round-trip times (ms) of a `ping` run's replies.

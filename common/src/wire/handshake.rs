@@ -20,8 +20,9 @@ mod field {
 
 /// Bytes before the Noise message.
 pub const BODY_FIXED_LEN: usize = field::NOISE;
-/// Largest Noise message carried (IK messages are 96 + payload bytes).
-pub const MAX_NOISE_LEN: usize = 256;
+/// Largest Noise message carried (IK messages are 96 + payload bytes; a
+/// post-quantum init carries 47 + 1184 payload bytes: 1327).
+pub const MAX_NOISE_LEN: usize = 1400;
 
 /// Checked view of a handshake body.
 pub struct Handshake<T: AsRef<[u8]>> {

@@ -12,9 +12,18 @@ impl Obu {
         out: &mut Vec<Action>,
     ) -> Handled {
         let sec = self.core.sec.as_mut().ok_or(DropReason::Unprotected)?;
-        let rsu = sec.sessions.complete(now, h)?;
+        let rsu = match sec.sessions.complete(now, h) {
+            Ok(rsu) => rsu,
+            Err(e @ secure::Error::Incompatible(_)) => {
+                // Tried again after a while (the settings may be reloaded).
+                tracing::warn!(rsu = %h.from, "the RSU refused a session: {e}");
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         Counters::inc(&self.core.counters.handshakes, 1);
-        tracing::info!(%rsu, "session established");
+        let (cipher, pq) = sec.sessions.session_suite(&rsu).unzip();
+        tracing::info!(%rsu, cipher = cipher.map(|c| c.as_str()), post_quantum = pq, "session established");
         // An empty sealed message confirms the session to the RSU.
         if let Some(nh) = self.next_hop_to(rsu) {
             out.push(self.sealed_up(nh, rsu, Payload::EMPTY));

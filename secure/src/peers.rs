@@ -403,31 +403,7 @@ impl Sessions {
             return Err(Error::Replayed);
         }
         let chosen = self.suite.choose(offer);
-        let mut reply = Vec::with_capacity(RESP_PAYLOAD_LEN + CT_LEN);
-        let flags = if self.suite.post_quantum {
-            FLAG_POST_QUANTUM
-        } else {
-            0
-        };
-        let (local_index, kem) = match chosen {
-            Ok(cipher) => {
-                let local_index = self.new_index();
-                reply.extend_from_slice(&local_index.to_be_bytes());
-                reply.extend_from_slice(&[cipher as u8, self.suite.accepts(), flags]);
-                let kem = if offer.post_quantum {
-                    let (ct, ss) = hybrid::encapsulate(ek).ok_or(Error::Malformed)?;
-                    reply.extend_from_slice(&ct);
-                    Some(ss)
-                } else {
-                    None
-                };
-                (local_index, kem)
-            }
-            Err(_) => {
-                reply.extend_from_slice(&[0, 0, 0, 0, 0, self.suite.accepts(), flags]);
-                (0, None)
-            }
-        };
+        let (reply, local_index, kem) = self.response_payload(chosen, ek)?;
         let mut noise = [0u8; NOISE_BUF];
         let m = hs
             .write_message(&reply, &mut noise)
@@ -470,6 +446,40 @@ impl Sessions {
             key,
             refused: None,
         })
+    }
+
+    /// Responder: the payload of our response to an offer (see
+    /// `RESP_PAYLOAD_LEN`): a session's index and cipher, with the ML-KEM
+    /// ciphertext to `ek` when post-quantum, or a refusal. Also the index
+    /// (0 in a refusal) and the ML-KEM secret.
+    fn response_payload(
+        &self,
+        chosen: Result<Cipher, Mismatch>,
+        ek: &[u8],
+    ) -> Result<(Vec<u8>, u32, Option<[u8; 32]>), Error> {
+        let mut reply = Vec::with_capacity(RESP_PAYLOAD_LEN + CT_LEN);
+        let flags = if self.suite.post_quantum {
+            FLAG_POST_QUANTUM
+        } else {
+            0
+        };
+        let Ok(cipher) = chosen else {
+            reply.extend_from_slice(&[0, 0, 0, 0, 0, self.suite.accepts(), flags]);
+            return Ok((reply, 0, None));
+        };
+        let local_index = self.new_index();
+        reply.extend_from_slice(&local_index.to_be_bytes());
+        reply.extend_from_slice(&[cipher as u8, self.suite.accepts(), flags]);
+        // Only a post-quantum offer carries a key (checked by the caller),
+        // and it is only accepted by a post-quantum responder.
+        let kem = if ek.is_empty() {
+            None
+        } else {
+            let (ct, ss) = hybrid::encapsulate(ek).ok_or(Error::Malformed)?;
+            reply.extend_from_slice(&ct);
+            Some(ss)
+        };
+        Ok((reply, local_index, kem))
     }
 
     /// Initiator: finishes a handshake with the response. The new session

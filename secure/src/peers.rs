@@ -97,6 +97,10 @@ struct Pending {
     kem: Option<KemSecret>,
 }
 
+/// Responder: the payload of a response, the session index it names (0 in
+/// a refusal) and the ML-KEM shared secret (post-quantum).
+type ResponsePayload = (Vec<u8>, u32, Option<[u8; 32]>);
+
 /// Responder: what [`Sessions::respond`] produced.
 pub struct Answer {
     /// The response to send back (a session's, or a refusal).
@@ -456,7 +460,7 @@ impl Sessions {
         &self,
         chosen: Result<Cipher, Mismatch>,
         ek: &[u8],
-    ) -> Result<(Vec<u8>, u32, Option<[u8; 32]>), Error> {
+    ) -> Result<ResponsePayload, Error> {
         let mut reply = Vec::with_capacity(RESP_PAYLOAD_LEN + CT_LEN);
         let flags = if self.suite.post_quantum {
             FLAG_POST_QUANTUM

@@ -11,6 +11,7 @@
 //! [`to_ns2`] and [`to_sumo_fcd`] write any trace in the formats the lab
 //! reads, as BonnMotion and SUMO would.
 
+use super::rng::Rng;
 use super::{Trace, Track};
 
 /// The model's settings.
@@ -26,28 +27,6 @@ pub struct CityGrid {
     /// Share of vehicles that enter late or leave early, 0..1.
     pub churn: f64,
     pub seed: u64,
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, a: f64, b: f64) -> f64 {
-        a + (b - a) * self.unit()
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 const DIRS: [(i64, i64); 4] = [(1, 0), (0, 1), (-1, 0), (0, -1)];

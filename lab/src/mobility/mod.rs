@@ -6,6 +6,7 @@
 
 pub mod city;
 pub mod ns2;
+mod rng;
 pub mod road;
 pub mod sumo;
 

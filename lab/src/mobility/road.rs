@@ -6,6 +6,7 @@
 //! evenly spaced in time, with jitter). Seeded: the same scenario gives the
 //! same road.
 
+use super::rng::Rng;
 use super::{Trace, Track};
 
 /// Lane spacing, metres.
@@ -29,23 +30,6 @@ pub struct Road {
     pub speed_kmh: (f64, f64),
     pub traffic: Traffic,
     pub seed: u64,
-}
-
-/// splitmix64: small, seeded, good enough to place cars.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [a, b].
-    fn range(&mut self, a: f64, b: f64) -> f64 {
-        a + (b - a) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 impl Road {

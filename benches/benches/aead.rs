@@ -1,10 +1,9 @@
 //! The AEAD candidates for the data path, measured as the daemons use
 //! them: seal and open in place with a detached tag, a 12-byte nonce and
 //! 29 bytes of associated data (the frame's header), for 64-, 512- and
-//! 1400-byte packets. RustCrypto's `aes-gcm` and `chacha20poly1305`,
-//! `ring` (the data path's choice) and, with `--features aws-lc`,
-//! `aws-lc-rs`, each with AES-256-GCM and ChaCha20-Poly1305.
-//! docs/BENCHMARKS.md holds the table.
+//! 1400-byte packets. RustCrypto's `aes-gcm` and `chacha20poly1305` (the
+//! current choice is `aes-gcm`), `ring` and `aws-lc-rs`, each with
+//! AES-256-GCM and ChaCha20-Poly1305. docs/BENCHMARKS.md holds the table.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -63,10 +62,8 @@ impl Candidate for Ring {
     }
 }
 
-#[cfg(feature = "aws-lc")]
 struct AwsLc(aws_lc_rs::aead::LessSafeKey);
 
-#[cfg(feature = "aws-lc")]
 impl Candidate for AwsLc {
     fn seal(&self, buf: &mut [u8]) -> [u8; 16] {
         let n = aws_lc_rs::aead::Nonce::assume_unique_for_key(NONCE);
@@ -88,8 +85,10 @@ fn candidates() -> Vec<(&'static str, Box<dyn Candidate>)> {
     use aes_gcm::aead::KeyInit;
     let ring_key =
         |alg| ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(alg, &KEY).expect("key"));
-    #[allow(unused_mut)]
-    let mut all: Vec<(&'static str, Box<dyn Candidate>)> = vec![
+    let aws_key = |alg| {
+        aws_lc_rs::aead::LessSafeKey::new(aws_lc_rs::aead::UnboundKey::new(alg, &KEY).expect("key"))
+    };
+    vec![
         (
             "rustcrypto_aes256gcm",
             Box::new(RustCrypto(aes_gcm::Aes256Gcm::new((&KEY).into()))),
@@ -108,24 +107,15 @@ fn candidates() -> Vec<(&'static str, Box<dyn Candidate>)> {
             "ring_chacha20poly1305",
             Box::new(Ring(ring_key(&ring::aead::CHACHA20_POLY1305))),
         ),
-    ];
-    #[cfg(feature = "aws-lc")]
-    {
-        let aws_key = |alg| {
-            aws_lc_rs::aead::LessSafeKey::new(
-                aws_lc_rs::aead::UnboundKey::new(alg, &KEY).expect("key"),
-            )
-        };
-        all.push((
+        (
             "awslc_aes256gcm",
             Box::new(AwsLc(aws_key(&aws_lc_rs::aead::AES_256_GCM))),
-        ));
-        all.push((
+        ),
+        (
             "awslc_chacha20poly1305",
             Box::new(AwsLc(aws_key(&aws_lc_rs::aead::CHACHA20_POLY1305))),
-        ));
-    }
-    all
+        ),
+    ]
 }
 
 fn aead(c: &mut Criterion) {

@@ -1,6 +1,6 @@
 //! The post-quantum half of the hybrid handshake (`[security]
-//! post_quantum = true`): ML-KEM-768 (FIPS 203) from RustCrypto's `ml-kem`,
-//! run inside the Noise IK exchange, whose X25519 stays as it is.
+//! post_quantum = true`): ML-KEM-768 (FIPS 203) from `aws-lc-rs`, run
+//! inside the Noise IK exchange, whose X25519 stays as it is.
 //!
 //! The initiator makes a fresh ML-KEM key pair per handshake and sends the
 //! encapsulation key in its first Noise payload; the responder
@@ -16,48 +16,40 @@
 
 use crate::session::SessionKeys;
 use crate::suite::Cipher;
-use ml_kem::array::Array;
-use ml_kem::ml_kem_768::{Ciphertext, DecapsulationKey, EncapsulationKey};
-use ml_kem::{Decapsulate, KeyExport, Seed};
-use ring::hkdf;
+use aws_lc_rs::hkdf;
+use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768};
 
 /// Bytes of an ML-KEM-768 encapsulation key.
 pub const EK_LEN: usize = 1184;
 /// Bytes of an ML-KEM-768 ciphertext.
 pub const CT_LEN: usize = 1088;
 
-/// The initiator's secret half, kept with the handshake in flight (wiped
-/// when dropped).
-pub struct KemSecret(Box<DecapsulationKey>);
+/// The initiator's secret half, kept with the handshake in flight.
+pub struct KemSecret(DecapsulationKey);
 
-/// A fresh key pair (from a 64-byte seed from the OS): the secret and the
-/// encapsulation key to send.
+/// A fresh key pair: the secret and the encapsulation key to send.
 pub fn keypair() -> Option<(KemSecret, Vec<u8>)> {
-    let mut seed = Seed::default();
-    getrandom::fill(&mut seed).ok()?;
-    let dk = Box::new(DecapsulationKey::from_seed(seed));
-    zeroize::Zeroize::zeroize(seed.as_mut_slice());
-    let ek = dk.encapsulation_key().to_bytes().to_vec();
+    let dk = DecapsulationKey::generate(&ML_KEM_768).ok()?;
+    let ek = dk.encapsulation_key().ok()?.key_bytes().ok()?;
+    let ek = ek.as_ref().to_vec();
     (ek.len() == EK_LEN).then_some((KemSecret(dk), ek))
 }
 
 /// Responder: encapsulates to the initiator's key; the ciphertext to send
-/// back and the shared secret. `None` for a key that is not valid (wrong
-/// length, or coefficients out of range: FIPS 203's input check).
+/// back and the shared secret. `None` for a key that is not valid.
 pub fn encapsulate(ek: &[u8]) -> Option<(Vec<u8>, [u8; 32])> {
-    let bytes = Array::try_from(ek).ok()?;
-    let ek = EncapsulationKey::new(&bytes).ok()?;
-    let mut m = [0u8; 32];
-    getrandom::fill(&mut m).ok()?;
-    let (ct, ss) = ek.encapsulate_deterministic(&Array::from(m));
-    zeroize::Zeroize::zeroize(&mut m);
-    Some((ct.to_vec(), ss.into()))
+    let ek = EncapsulationKey::new(&ML_KEM_768, ek).ok()?;
+    let (ct, ss) = ek.encapsulate().ok()?;
+    Some((ct.as_ref().to_vec(), ss.as_ref().try_into().ok()?))
 }
 
 /// Initiator: the shared secret from the responder's ciphertext.
 pub fn decapsulate(secret: &KemSecret, ct: &[u8]) -> Option<[u8; 32]> {
-    let ct = Ciphertext::try_from(ct).ok()?;
-    Some(secret.0.decapsulate(&ct).into())
+    if ct.len() != CT_LEN {
+        return None;
+    }
+    let ss = secret.0.decapsulate(Ciphertext::from(ct)).ok()?;
+    ss.as_ref().try_into().ok()
 }
 
 struct Len32;
@@ -88,8 +80,7 @@ pub fn mix(
     let expand = |label: &[u8]| {
         let mut k = [0u8; 32];
         // Expanding 32 bytes from SHA-256 never fails (limit 255 * 32).
-        let info = [&b"v2xd hybrid v1 "[..], label];
-        if let Ok(okm) = prk.expand(&info, Len32) {
+        if let Ok(okm) = prk.expand(&[b"v2xd hybrid v1 ", label], Len32) {
             let _ = okm.fill(&mut k);
         }
         k

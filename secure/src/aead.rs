@@ -1,11 +1,11 @@
 //! The data path's AEAD: AES-256-GCM or ChaCha20-Poly1305 (negotiated,
 //! see [`crate::suite`]) from `aws-lc-rs` (AWS-LC's assembly), chosen by
-//! measurement (`cargo bench -p benches --bench aead`; docs/BENCHMARKS.md):
-//! sealing a 1400-byte packet in place with AES-256-GCM takes 166 ns
-//! against 215 ns with `ring` and 921 ns with RustCrypto's `aes-gcm`, the
-//! previous choice. One key per direction, a 96-bit nonce from the
-//! session's counter, the tag kept apart so that the message is sealed and
-//! opened where it lies.
+//! measurement (`cargo bench -p benches --bench aead` and the 250-daemon
+//! lab run; docs/BENCHMARKS.md): sealing a 1400-byte packet in place with
+//! AES-256-GCM takes 166 to 608 ns depending on the machine, 2.3 to 5.5x
+//! less than RustCrypto's `aes-gcm`, the previous choice. One key per
+//! direction, a 96-bit nonce from the session's counter, the tag kept
+//! apart so that the message is sealed and opened where it lies.
 
 use crate::suite::Cipher;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};

@@ -72,8 +72,29 @@ fn an_error_status_carries_the_apis_message() {
     let addr = l.local_addr().unwrap().to_string();
     let server = std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
+        // Read the whole request (headers, then the JSON body) before
+        // answering: closing with unread bytes makes the kernel reset the
+        // connection, and the client would see that instead of the answer.
+        let mut req = Vec::new();
         let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf).unwrap();
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req).to_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
         let body = r#"{"error":"target `x` is neither a node id nor an IP address"}"#;
         write!(
             s,

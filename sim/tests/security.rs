@@ -14,7 +14,11 @@ fn drops(s: &Sim, i: usize, r: DropReason) -> u64 {
 
 /// RSU 0 — OBU 1 — OBU 2 (OBU 2 only hears OBU 1).
 fn chain(mode: SecurityMode) -> Sim {
-    let mut s = Sim::new(RoutingConfig::default()).with_security(mode);
+    chain_of(Sim::new(RoutingConfig::default()).with_security(mode))
+}
+
+/// Adds RSU 0 — OBU 1 — OBU 2 to `s`.
+fn chain_of(mut s: Sim) -> Sim {
     let r = s.add_rsu();
     let a = s.add_obu();
     let b = s.add_obu();
@@ -323,12 +327,7 @@ fn chain_with(all: impl Fn(&mut SecurityConfig), per_node: &[(usize, Edit)]) -> 
         ..SecurityConfig::default()
     };
     all(&mut c);
-    let mut s = Sim::new(RoutingConfig::default()).with_security_config(c);
-    let r = s.add_rsu();
-    let a = s.add_obu();
-    let b = s.add_obu();
-    s.link(r, a);
-    s.link(a, b);
+    let mut s = chain_of(Sim::new(RoutingConfig::default()).with_security_config(c));
     for (i, edit) in per_node {
         s.reload_security(*i, |c| edit(c));
     }

@@ -104,8 +104,18 @@ pub struct Frame {
     pub messages: u16,
 }
 
-/// Header, segment and frame counts plus the last frame, before an add.
-type Checkpoint = (usize, usize, usize, Option<Frame>);
+/// Where a batch stood before an add: header, segment and frame counts,
+/// and the last segment and frame as they were (an add may extend both
+/// in place: a header joining the previous header segment, a message
+/// joining the previous frame).
+#[derive(Clone)]
+struct Checkpoint {
+    headers: usize,
+    segments: usize,
+    frames: usize,
+    last_segment: Option<Segment>,
+    last_frame: Option<Frame>,
+}
 
 /// Frames being assembled for one batched send.
 pub struct SendBatch {
@@ -326,21 +336,27 @@ impl SendBatch {
 
     /// Where the batch stands, for [`SendBatch::undo`].
     fn checkpoint(&self) -> Checkpoint {
-        (
-            self.headers.len(),
-            self.segments.len(),
-            self.frames.len(),
-            self.frames.last().cloned(),
-        )
+        Checkpoint {
+            headers: self.headers.len(),
+            segments: self.segments.len(),
+            frames: self.frames.len(),
+            last_segment: self.segments.last().copied(),
+            last_frame: self.frames.last().cloned(),
+        }
     }
 
     /// Takes the batch back to a checkpoint (a message or super-packet that
     /// could not be added whole).
-    fn undo(&mut self, (h, sg, f, last): Checkpoint) {
-        self.headers.truncate(h);
-        self.segments.truncate(sg);
-        self.frames.truncate(f);
-        if let (Some(prev), Some(cur)) = (last, self.frames.last_mut()) {
+    fn undo(&mut self, c: Checkpoint) {
+        self.headers.truncate(c.headers);
+        self.segments.truncate(c.segments);
+        self.frames.truncate(c.frames);
+        // Without this a header segment extended by the undone add would
+        // reach past the truncated header store (a panic when sent).
+        if let (Some(prev), Some(cur)) = (c.last_segment, self.segments.last_mut()) {
+            *cur = prev;
+        }
+        if let (Some(prev), Some(cur)) = (c.last_frame, self.frames.last_mut()) {
             *cur = prev;
         }
     }
@@ -461,6 +477,59 @@ mod tests {
             offset: 0,
             len,
         })
+    }
+
+    /// Seals for `ok` only, leaving the plaintext as it is.
+    struct SealFor(NodeId);
+    impl Sealer for SealFor {
+        fn seal(&mut self, peer: NodeId, _msg: &mut [u8]) -> bool {
+            peer == self.0
+        }
+        fn can_seal(&self, peer: NodeId) -> bool {
+            peer == self.0
+        }
+    }
+
+    fn sealed_data(next_hop: NodeId, dest: NodeId) -> Action {
+        Action::SendData {
+            next_hop,
+            kind: MessageType::DataUp,
+            ttl: 8,
+            origin: NodeId([2; 6]),
+            dest,
+            payload: Payload::EMPTY,
+            sealing: Sealing::Seal,
+        }
+    }
+
+    /// A sealed message that cannot be sealed (no session with its
+    /// destination) after one that joined a frame's header segment leaves
+    /// the batch as it was: every segment within the header store and the
+    /// frame unchanged. (It once left the joined segment reaching past the
+    /// store, and the send panicked.)
+    #[test]
+    fn a_refused_seal_after_a_joined_one_leaves_the_batch_whole() {
+        let hop = NodeId([2, 0, 0, 0, 0, 1]);
+        let (ok, gone) = (NodeId([2, 0, 0, 0, 0, 7]), NodeId([2, 0, 0, 0, 0, 8]));
+        let mut sealer = SealFor(ok);
+        let mut s = SendBatch::new(NodeId([2; 6]), 0x88b5, 1500, true, 4);
+        assert!(s.push_sealed(&sealed_data(hop, ok), &[1; 100], &mut sealer));
+        assert!(s.push_sealed(&sealed_data(hop, ok), &[2; 100], &mut sealer));
+        let before: Vec<Segment> = s.segments().to_vec();
+        let frame = s.frames()[0].clone();
+        assert!(!s.push_sealed(&sealed_data(hop, gone), &[3; 300], &mut sealer));
+        assert_eq!(s.segments(), &before[..]);
+        assert_eq!(s.frames()[0], frame);
+        // The next message joins cleanly and every byte is in the store.
+        assert!(s.push_sealed(&sealed_data(hop, ok), &[4; 10], &mut sealer));
+        for seg in s.segments() {
+            if let Segment::Header { offset, len } = *seg {
+                assert!((offset + len) as usize <= s.headers.len());
+            }
+        }
+        let bytes = s.frame_bytes(0, |_| None).expect("all header bytes");
+        assert_eq!(bytes.len(), ETH_HEADER_LEN + s.frames()[0].payload_len);
+        assert_eq!(s.frames()[0].messages, 3);
     }
 
     #[test]

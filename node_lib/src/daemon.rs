@@ -275,11 +275,7 @@ fn spawn_dataplane<R: Role>(
         .name("dataplane".into())
         .spawn(move || {
             let shared = dp.shared.clone();
-            let r = dp.run();
-            if let Err(e) = &r {
-                tracing::error!(error = %e, "data plane stopped");
-            }
-            shared.request_shutdown();
+            let r = run_to_end(|| dp.run(), || shared.request_shutdown());
             let _ = done_tx.send(r);
         })
         .map_err(|e| {
@@ -287,6 +283,29 @@ fn spawn_dataplane<R: Role>(
             1
         })?;
     Ok(done_rx)
+}
+
+/// Runs the data plane's loop to its end, whatever the end: an error, a
+/// clean stop, or a panic (a bug; the panic hook has logged where). Each
+/// ends the daemon, so that the service manager restarts it instead of
+/// its control side staying up, beaconing, with no data plane behind it.
+fn run_to_end(
+    run: impl FnOnce() -> std::io::Result<()>,
+    request_shutdown: impl FnOnce(),
+) -> std::io::Result<()> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(std::io::Error::other(format!("data plane panicked: {why}")))
+    });
+    if let Err(e) = &r {
+        tracing::error!(error = %e, "data plane stopped");
+    }
+    request_shutdown();
+    r
 }
 
 /// Step 6: kernel routes removed (bounded wait), then the data plane
@@ -455,4 +474,22 @@ fn reload(
         cur.live.security = new.live.security;
     }
     tracing::info!("SIGHUP: configuration reloaded");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_data_plane_ends_the_daemon_with_an_error() {
+        let mut asked = false;
+        let r = run_to_end(|| panic!("index out of range"), || asked = true);
+        let e = r.expect_err("a panic is a failure");
+        assert!(e.to_string().contains("index out of range"), "{e}");
+        assert!(asked, "shutdown requested");
+        // A clean stop also asks the daemon to stop, and is no failure.
+        let mut asked = false;
+        assert!(run_to_end(|| Ok(()), || asked = true).is_ok());
+        assert!(asked);
+    }
 }

@@ -27,7 +27,7 @@ pub use suite::{Cipher, CipherSetting, Suite};
 pub use verify_cache::VerifyCache;
 
 /// The transport AEAD (see [`aead`]; chosen by measurement, docs/SECURITY.md).
-pub use aead::Aead;
+pub use aead::{Aead, Backend as AeadBackend};
 
 /// Accepts generation times within `max_age_us` of `now_us` (wall clock,
 /// both directions: clocks of nodes differ a little).

@@ -23,7 +23,9 @@ impl Obu {
         };
         Counters::inc(&self.core.counters.handshakes, 1);
         let (cipher, pq) = sec.sessions.session_suite(&rsu).unzip();
-        tracing::info!(%rsu, cipher = cipher.map(|c| c.as_str()), post_quantum = pq, "session established");
+        // The library sealing this session's data (the faster one on this CPU).
+        let aead = cipher.map(|c| secure::AeadBackend::for_cipher(c).name());
+        tracing::info!(%rsu, cipher = cipher.map(|c| c.as_str()), aead, post_quantum = pq, "session established");
         // An empty sealed message confirms the session to the RSU.
         if let Some(nh) = self.next_hop_to(rsu) {
             out.push(self.sealed_up(nh, rsu, Payload::EMPTY));

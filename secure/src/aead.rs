@@ -33,8 +33,16 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The faster library for `cipher` on the CPU this runs on.
+    /// The faster library for `cipher` on the CPU this runs on, unless
+    /// the environment variable `V2XD_AEAD_LIBRARY` names one (`aws-lc`
+    /// or `ring`: for comparisons, and a way round a library problem
+    /// without a rebuild; docs/OPERATIONS.md).
     pub fn for_cipher(cipher: Cipher) -> Backend {
+        match std::env::var("V2XD_AEAD_LIBRARY").as_deref() {
+            Ok("aws-lc") => return Backend::AwsLc,
+            Ok("ring") => return Backend::Ring,
+            _ => {}
+        }
         match cipher {
             Cipher::Aes256Gcm if !aws_lc_has_avx512_aes_gcm() => Backend::Ring,
             _ => Backend::AwsLc,
@@ -73,7 +81,9 @@ pub struct Aead {
 
 enum Key {
     AwsLc(awslc::LessSafeKey),
-    Ring(ringaead::LessSafeKey),
+    /// Boxed: `ring` keeps its expanded key and GHASH table inline (544
+    /// bytes), AWS-LC behind a pointer already.
+    Ring(Box<ringaead::LessSafeKey>),
 }
 
 impl Aead {
@@ -101,7 +111,7 @@ impl Aead {
                     Cipher::ChaCha20Poly1305 => &ringaead::CHACHA20_POLY1305,
                 };
                 let unbound = ringaead::UnboundKey::new(alg, key).expect(VALID);
-                Key::Ring(ringaead::LessSafeKey::new(unbound))
+                Key::Ring(Box::new(ringaead::LessSafeKey::new(unbound)))
             }
         };
         Aead { key }

@@ -79,8 +79,10 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-fn daemon_binary(role: Role) -> PathBuf {
-    let p = bin_dir().join(role.binary());
+fn daemon_binary(role: Role, dir: Option<&Path>) -> PathBuf {
+    let p = dir
+        .map_or_else(bin_dir, Path::to_path_buf)
+        .join(role.binary());
     assert!(
         p.exists(),
         "{} not found; build it first (cargo build --bins) or set V2XD_BIN_DIR",
@@ -111,6 +113,8 @@ pub struct Node {
     pub addr4: String,
     pub addr6: String,
     pub config: PathBuf,
+    /// Where this node's daemon binary comes from ([`NodeOptions::bin_dir`]).
+    bin_dir: Option<PathBuf>,
     daemon: Option<Child>,
     log: PathBuf,
 }
@@ -168,6 +172,9 @@ pub struct NodeOptions {
     pub tun_routes: Vec<String>,
     /// Extra TOML lines inside `[routing]`.
     pub routing_extra: String,
+    /// The directory of the `obu` and `rsu` binaries to run, when not
+    /// [`bin_dir`] (another build beside this one, to compare the two).
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -190,6 +197,7 @@ impl Default for NodeOptions {
             tun_host_addresses: false,
             tun_routes: Vec::new(),
             routing_extra: String::new(),
+            bin_dir: None,
         }
     }
 }
@@ -271,6 +279,7 @@ impl Testbed {
                 addr4: format!("10.42.{}.{}", host / 250, host % 250 + 1),
                 addr6: format!("fd42::{:x}", host),
                 config: PathBuf::new(),
+                bin_dir: None,
                 daemon: None,
                 log: PathBuf::new(),
             });
@@ -367,7 +376,7 @@ impl Testbed {
         }
         for n in &self.nodes {
             let path = self.dir.join(format!("{}.key", n.name));
-            let bin = daemon_binary(n.role);
+            let bin = daemon_binary(n.role, None);
             let out = Command::new(&bin)
                 .arg("keygen")
                 .arg(&path)
@@ -534,6 +543,7 @@ impl Testbed {
         let path = self.dir.join(format!("{}.toml", n.name));
         std::fs::write(&path, text).expect("write config");
         self.nodes[i].config = path.clone();
+        self.nodes[i].bin_dir = opts.bin_dir.clone();
         path
     }
 
@@ -560,7 +570,7 @@ impl Testbed {
     /// it to answer (tests of start-up itself: a kill during start-up, a
     /// fault driver that watches for daemons that do not come up).
     fn spawn_daemon(&mut self, i: usize, env: &[(&str, &str)], wrapper: &[&str]) {
-        let bin = daemon_binary(self.nodes[i].role);
+        let bin = daemon_binary(self.nodes[i].role, self.nodes[i].bin_dir.as_deref());
         let n = &mut self.nodes[i];
         let log = self.dir.join(format!("{}.log", n.name));
         let f = std::fs::File::create(&log).expect("log file");

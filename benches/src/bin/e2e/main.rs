@@ -6,6 +6,13 @@
 //!     scripts/bench-e2e.sh [--duration SECS] [--out FILE.json]
 //!         [--pin] [--dataplane 'TOML LINES']
 //!     v2xd-e2e --report FILE.json   # the markdown of a saved run again
+//!     v2xd-e2e --security-only [--rounds N] [--old-bin-dir DIR]
+//!         # security off / encrypted / encrypted+PQ in turns, 1 and 2
+//!         # hops; with DIR (another build's obu and rsu) also that
+//!         # build's daemons against this one's, security off
+//!     v2xd-e2e --peers [--duration S] [--out FILE.json] [--peer 'NAME,..']
+//!         # the kernel path and the daemons against other tunnels
+//!         # (wireguard-go, boringtun, fastd, tinc, openvpn), 1 hop
 //!
 //! By default the kernel places the daemons' data planes, and it tends to
 //! put the sender's and the receiver's on one CPU, where they take turns;
@@ -18,11 +25,18 @@
 mod floor;
 mod measure;
 mod net;
+mod peers;
 mod report;
+mod turns;
 
 use measure::*;
-use net::{build_with, dataplane_opts, DataplaneOpts, Path, DATAPLANE};
-use report::{ping_turns_line, security_table};
+use net::{build_with, dataplane_opts, DataplaneOpts, Path, DATAPLANE, OLD_BIN_DIR};
+use report::ping_turns_line;
+use turns::{run_turns, OLD_NEW, SECURITY};
+
+/// Result names of the two comparisons in turns.
+const SECURITY_TURNS: &str = "security_turns";
+const OLD_NEW_TURNS: &str = "old_new_turns";
 use serde_json::json;
 use std::time::Duration;
 
@@ -75,6 +89,8 @@ fn run_probe(args: &[String], secs: u64) {
         "batched" => Some(Path::Batched),
         "unbatched" => Some(Path::Unbatched),
         "encrypted" => Some(Path::Encrypted),
+        "encrypted_pq" => Some(Path::EncryptedPq),
+        "old" => Some(Path::Old),
         "no_offload" => Some(Path::BatchedNoOffload),
         "no_aggregation" => Some(Path::BatchedNoAggregation),
         "realtime" => Some(Path::Realtime),
@@ -184,7 +200,12 @@ fn main() {
         });
         let results = doc["results"].as_array().cloned().unwrap_or_default();
         let secs = doc["duration_s"].as_u64().unwrap_or(secs);
-        println!("{}", report::markdown(&results, secs));
+        // A `--peers` run has only the peers table.
+        if !results.is_empty() && results.iter().all(|r| r["path"] == "peer") {
+            println!("{}", report::peers_table(&results).unwrap_or_default());
+        } else {
+            println!("{}", report::markdown(&results, secs));
+        }
         return;
     }
     let _ = DATAPLANE.set(DataplaneOpts {
@@ -192,6 +213,19 @@ fn main() {
         pin: args.iter().any(|a| a == "--pin"),
     });
     let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
+    if let Some(dir) = get("--old-bin-dir") {
+        // Another build's daemons beside this one's (before and after).
+        let dir = std::path::PathBuf::from(dir);
+        if !["obu", "rsu"].iter().all(|b| dir.join(b).is_file()) {
+            eprintln!(
+                "cannot run: --old-bin-dir {} holds no obu and rsu binaries",
+                dir.display()
+            );
+            std::process::exit(1);
+        }
+        let _ = OLD_BIN_DIR.set(dir);
+    }
+
     if let Err(why) = testbed::available() {
         eprintln!("cannot run: {why}");
         std::process::exit(1);
@@ -204,17 +238,32 @@ fn main() {
         run_probe(&args, secs);
         return;
     }
+    if args.iter().any(|a| a == "--peers") {
+        // The kernel path, the daemons and the other tunnels, one table.
+        let start = std::time::Instant::now();
+        let results = peers::run_peers(secs, get("--peer").as_deref());
+        let md = report::peers_table(&results).unwrap_or_default();
+        println!("{md}");
+        eprintln!("peers part: {:.0} s", start.elapsed().as_secs_f64());
+        let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
+        write_doc(&out, &doc);
+        return;
+    }
     let mut results = Vec::new();
+    let rounds: usize = get("--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
     if args.iter().any(|a| a == "--security-only") {
-        // Encryption cost alone: TCP bulk with security off and on, one run.
+        // The price of encryption alone, in turns (and before/after with
+        // --old-bin-dir).
         for hops in [1usize, 2] {
-            results.push(run_tcp_only(Path::Batched, hops, secs));
-            results.push(run_tcp_only(Path::Encrypted, hops, secs));
+            results.push(run_turns(SECURITY_TURNS, &SECURITY, hops, secs, rounds));
+            if OLD_BIN_DIR.get().is_some() {
+                results.push(run_turns(OLD_NEW_TURNS, &OLD_NEW, hops, secs, rounds));
+            }
         }
-        let md = security_table(&results);
+        let md = report::turns_tables(&results);
         println!("{md}");
         let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-        let _ = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default());
+        write_doc(&out, &doc);
         return;
     }
     for hops in [1usize, 2] {
@@ -235,12 +284,21 @@ fn main() {
         results.push(run_tcp_only(Path::KernelMtu, hops, secs));
     }
     for hops in [1usize, 2] {
-        results.push(run_tcp_only(Path::Encrypted, hops, secs));
+        results.push(run_turns(SECURITY_TURNS, &SECURITY, hops, secs, rounds));
+        if OLD_BIN_DIR.get().is_some() {
+            results.push(run_turns(OLD_NEW_TURNS, &OLD_NEW, hops, secs, rounds));
+        }
     }
+    results.extend(peers::run_peers(secs, None));
     let md = report::markdown(&results, secs);
     println!("{md}");
     let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-    if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+    write_doc(&out, &doc);
+}
+
+/// Writes a run's JSON document to `out`.
+fn write_doc(out: &str, doc: &serde_json::Value) {
+    if let Err(e) = std::fs::write(out, serde_json::to_string_pretty(doc).unwrap_or_default()) {
         eprintln!("cannot write {out}: {e}");
     } else {
         eprintln!("JSON written to {out}");

@@ -19,6 +19,12 @@ pub enum Path {
     Unbatched,
     /// Batched, with `[security] mode = "encrypted"`.
     Encrypted,
+    /// Encrypted with `post_quantum = true` (hybrid X25519 + ML-KEM-768
+    /// handshake; the data path is the same).
+    EncryptedPq,
+    /// Batched, with the daemons of another build (`--old-bin-dir`): the
+    /// same figures before and after a change, in one run.
+    Old,
     /// Batched, with `[dataplane] realtime_priority = 1` (realtime while
     /// the CPUs are contended).
     Realtime,
@@ -39,6 +45,8 @@ impl Path {
             Path::BatchedNoOffload => "batched_no_offload",
             Path::Unbatched => "unbatched",
             Path::Encrypted => "encrypted",
+            Path::EncryptedPq => "encrypted_pq",
+            Path::Old => "batched_old",
             Path::Realtime => "realtime",
             Path::Floor => "floor",
             Path::FloorSpin => "floor_spin",
@@ -67,6 +75,9 @@ pub struct DataplaneOpts {
 }
 
 pub static DATAPLANE: OnceLock<DataplaneOpts> = OnceLock::new();
+
+/// The binaries of [`Path::Old`].
+pub static OLD_BIN_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
 
 pub fn dataplane_opts() -> &'static DataplaneOpts {
     DATAPLANE.get_or_init(|| DataplaneOpts {
@@ -157,7 +168,13 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
         aggregate: path != Path::BatchedNoAggregation,
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
-        security: (path == Path::Encrypted).then(|| "encrypted".to_string()),
+        security: matches!(path, Path::Encrypted | Path::EncryptedPq)
+            .then(|| "encrypted".to_string()),
+        security_extra: if path == Path::EncryptedPq {
+            "post_quantum = true".into()
+        } else {
+            String::new()
+        },
         dataplane: if path == Path::Realtime {
             format!("realtime_priority = 1\n{}", dp.lines)
         } else {
@@ -165,10 +182,16 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
         },
         pin_cpus: dp.pin,
         extra: extra.to_string(),
+        bin_dir: (path == Path::Old).then(|| {
+            OLD_BIN_DIR
+                .get()
+                .expect("the old path needs --old-bin-dir")
+                .clone()
+        }),
         ..NodeOptions::default()
     };
     tb.start_all(&opts);
-    if path == Path::Encrypted {
+    if matches!(path, Path::Encrypted | Path::EncryptedPq) {
         // Ready means attached; wait for the sessions too.
         let c = (0..100).position(|_| {
             std::thread::sleep(Duration::from_millis(100));

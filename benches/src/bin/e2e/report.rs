@@ -4,6 +4,7 @@
 
 use crate::measure::{f, pct};
 use crate::net::dataplane_opts;
+use crate::turns::{security_verdicts, turns_table};
 use serde_json::Value;
 
 pub fn cell(v: Option<f64>, digits: usize) -> String {
@@ -17,26 +18,20 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// Encryption cost: TCP bulk with `[security] mode = "encrypted"` against
-/// the same batched path with security off (first result of each kind).
-pub fn security_table(results: &[Value]) -> String {
-    let tcp = |p: &str, h: u64| {
-        results
-            .iter()
-            .find(|r| r["path"] == p && r["hops"] == h)
-            .and_then(|r| f(&r["tcp_mbps"]))
-    };
-    let mut md = String::from(
-        "\nEncryption cost, TCP bulk (Mbit/s):\n\n| Hops | security off | encrypted | encrypted ÷ off |\n|---:|---:|---:|---:|\n",
-    );
-    for h in [1u64, 2] {
-        let (off, on) = (tcp("batched", h), tcp("encrypted", h));
-        md.push_str(&format!(
-            "| {h} | {} | {} | {} |\n",
-            cell(off, 0),
-            cell(on, 0),
-            ratio(on, off)
-        ));
+/// The comparisons in turns (`turns`): the price of encryption with its
+/// targets, and this build against an older one when it was measured.
+pub fn turns_tables(results: &[Value]) -> String {
+    let mut md = String::new();
+    if let Some(t) = turns_table(results, "security_turns", "The price of encryption") {
+        md.push_str(&t);
+        md.push_str(&security_verdicts(results, "security_turns"));
+    }
+    if let Some(t) = turns_table(
+        results,
+        "old_new_turns",
+        "Before and after: the other build's daemons (batched_old) against this one's, security off",
+    ) {
+        md.push_str(&t);
     }
     md
 }
@@ -360,8 +355,89 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
             cell(f(&rt[key]), d)
         ));
     }
-    md.push_str(&security_table(results));
+    md.push_str(&turns_tables(results));
+    if let Some(peers) = peers_table(results) {
+        md.push_str(&peers);
+    }
     md
+}
+
+/// The peers table (`v2xd-e2e --peers`): the kernel path, the daemons and
+/// the other tunnels on the same 1-hop link, one row each, then what each
+/// row ran with. `None` without peer results.
+pub fn peers_table(results: &[Value]) -> Option<String> {
+    let rows: Vec<&Value> = results.iter().filter(|r| r["path"] == "peer").collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut md = String::from(
+        "\nThe same 1-hop link through other tunnels (iperf3 TCP bulk, UDP 64 B at unlimited rate, 300 idle pings 10 ms apart; tunnel CPU: user + system of the tunnel processes on both ends over the TCP run, per 1430 bytes received; machine: all CPUs from `/proc/stat`, the same way):\n\n| Path | MTU | TCP (Mbit/s) | Retransmits | UDP 64 B delivered (pkt/s) | Ping idle median (ms) | Ping idle p99 (ms) | Tunnel CPU per segment (µs) | Machine CPU per segment (µs) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut notes = String::new();
+    for r in &rows {
+        let name = r["name"].as_str().unwrap_or("");
+        let mtu = r["mtu"].as_u64().map_or("-".into(), |m| m.to_string());
+        if let Some(why) = r["skipped"].as_str().or(r["failed"].as_str()) {
+            let kind = if r["skipped"].is_string() {
+                "skipped"
+            } else {
+                "failed"
+            };
+            let short = why
+                .lines()
+                .next()
+                .unwrap_or("")
+                .split("; logs:")
+                .next()
+                .unwrap_or("");
+            md.push_str(&format!(
+                "| {name} | {mtu} | {kind}: {short} | | | | | | |\n"
+            ));
+            continue;
+        }
+        md.push_str(&format!(
+            "| {name} | {mtu} | {} | {} | {} | {} | {} | {} | {} |\n",
+            cell(f(&r["tcp_mbps"]), 0),
+            r["tcp_retransmits"]
+                .as_u64()
+                .map_or("-".into(), |n| n.to_string()),
+            cell(f(&r["udp64_pps"]), 0),
+            cell(f(&r["ping_idle_median_ms"]), 3),
+            cell(f(&r["ping_idle_p99_ms"]), 3),
+            cell(f(&r["tunnel_us_per_segment"]), 2),
+            cell(f(&r["tcp_machine_us_per_segment"]), 2),
+        ));
+        let version = r["version"]
+            .as_str()
+            .map_or(String::new(), |v| format!(" ({v})"));
+        notes.push_str(&format!(
+            "\n* **{name}**{version}: {}.",
+            r["settings"].as_str().unwrap_or("")
+        ));
+        let c = &r["mtu_check"];
+        if c.is_object() {
+            notes.push_str(&format!(
+                " MTU check: full-size pings with DF set {} of 3 back, {} fragments; one byte larger (both interfaces at MTU + 1) {} of 3 back, {} fragments ({}).",
+                c["at_mtu_replies"],
+                c["at_mtu_fragments"],
+                c["above_mtu_replies"],
+                c["above_mtu_fragments"],
+                match (c["verified"] == true, f(&c["above_mtu_fragments"]).unwrap_or(0.0) > 0.0) {
+                    (true, true) => "fragmented: the MTU is the largest",
+                    (true, false) => "not carried by the tunnel",
+                    _ => "NOT verified",
+                }
+            ));
+        }
+        if let Some(n) = r["radio_fragments"].as_u64() {
+            notes.push_str(&format!(
+                " IPv4 fragments made during the measurements: {n}."
+            ));
+        }
+    }
+    md.push_str(&notes);
+    md.push('\n');
+    Some(md)
 }
 
 #[cfg(test)]
@@ -410,6 +486,27 @@ mod tests {
             !md.contains("The whole machine"),
             "no line with a path missing"
         );
+    }
+
+    #[test]
+    fn peers_table_rows_and_skips() {
+        let results = vec![
+            json!({ "path": "peer", "name": "kernel", "mtu": 1500, "tcp_mbps": 2000.4, "tcp_retransmits": 3,
+                    "udp64_pps": 90000.0, "ping_idle_median_ms": 0.05, "ping_idle_p99_ms": 0.1,
+                    "tcp_machine_us_per_segment": 5.0, "settings": "no tunnel" }),
+            json!({ "path": "peer", "name": "fastd null", "mtu": 1471, "settings": "s",
+                    "skipped": "fastd not installed" }),
+        ];
+        let md = peers_table(&results).expect("a table");
+        assert!(
+            md.contains("| kernel | 1500 | 2000 | 3 | 90000 | 0.050 | 0.100 | - | 5.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| fastd null | 1471 | skipped: fastd not installed |"),
+            "{md}"
+        );
+        assert!(peers_table(&[json!({ "path": "kernel" })]).is_none());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!     scripts/bench-e2e.sh [--duration SECS] [--out FILE.json]
 //!         [--pin] [--dataplane 'TOML LINES']
 //!     v2xd-e2e --report FILE.json   # the markdown of a saved run again
+//!     v2xd-e2e --probe turns --paths batched,authenticated,encrypted [--rounds N]
+//!         # any paths side by side in turns, against the first
 //!     v2xd-e2e --security-only [--rounds N] [--old-bin-dir DIR]
 //!         # security off / encrypted / encrypted+PQ in turns, 1 and 2
 //!         # hops; with DIR (another build's obu and rsu) also that
@@ -88,6 +90,7 @@ fn run_probe(args: &[String], secs: u64) {
         "kernel_mtu" => Some(Path::KernelMtu),
         "batched" => Some(Path::Batched),
         "unbatched" => Some(Path::Unbatched),
+        "authenticated" => Some(Path::Authenticated),
         "encrypted" => Some(Path::Encrypted),
         "encrypted_pq" => Some(Path::EncryptedPq),
         "old" => Some(Path::Old),
@@ -114,9 +117,21 @@ fn run_probe(args: &[String], secs: u64) {
         eprintln!("{}", ping_turns_line(&t).unwrap_or_default());
         println!("{t}");
     }
+    if probes.split(',').any(|p| p == "turns") {
+        // The named paths side by side in turns, against the first.
+        let chosen: Vec<Path> = paths.split(',').filter_map(path_named).collect();
+        let rounds = get("--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
+        let r = run_turns("probe_turns", &chosen, hops, secs, rounds);
+        eprintln!(
+            "{}",
+            turns::turns_table(std::slice::from_ref(&r), "probe_turns", "In turns")
+                .unwrap_or_default()
+        );
+        println!("{r}");
+    }
     if probes
         .split(',')
-        .all(|p| p == "ping_turns" || p == "floor_turns")
+        .all(|p| p == "ping_turns" || p == "floor_turns" || p == "turns")
     {
         return;
     }

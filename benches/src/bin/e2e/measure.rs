@@ -107,20 +107,28 @@ pub struct Udp {
 /// The receiving namespace's UDP counters (InDatagrams, RcvbufErrors) from
 /// /proc/net/snmp.
 pub fn udp_counters(ns: &str) -> (u64, u64) {
+    match snmp_counters(ns, "Udp:", &["InDatagrams", "RcvbufErrors"])[..] {
+        [received, overflowed] => (received, overflowed),
+        _ => (0, 0),
+    }
+}
+
+/// Counters of one protocol's rows (`proto` such as "Ip:" or "Udp:") in
+/// `ns`'s /proc/net/snmp, in the order of `keys` (0 for one not there).
+pub fn snmp_counters(ns: &str, proto: &str, keys: &[&str]) -> Vec<u64> {
     let out = ns_output(ns, &["cat", "/proc/net/snmp"]).stdout;
-    let mut rows = out.lines().filter(|l| l.starts_with("Udp:"));
-    let (Some(names), Some(values)) = (rows.next(), rows.next()) else {
-        return (0, 0);
-    };
-    let get = |k: &str| {
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(n, _)| *n == k)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (get("InDatagrams"), get("RcvbufErrors"))
+    let mut rows = out.lines().filter(|l| l.starts_with(proto));
+    let (names, values) = (rows.next().unwrap_or(""), rows.next().unwrap_or(""));
+    keys.iter()
+        .map(|k| {
+            names
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .find(|(n, _)| n == k)
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
 }
 
 /// UDP with `len`-byte payloads at unlimited offered rate.

@@ -17,6 +17,9 @@ pub enum Path {
     BatchedNoAggregation,
     BatchedNoOffload,
     Unbatched,
+    /// Batched, with `[security] mode = "authenticated"` (signed control
+    /// messages, plain data).
+    Authenticated,
     /// Batched, with `[security] mode = "encrypted"`.
     Encrypted,
     /// Encrypted with `post_quantum = true` (hybrid X25519 + ML-KEM-768
@@ -44,6 +47,7 @@ impl Path {
             Path::BatchedNoAggregation => "batched_no_aggregation",
             Path::BatchedNoOffload => "batched_no_offload",
             Path::Unbatched => "unbatched",
+            Path::Authenticated => "authenticated",
             Path::Encrypted => "encrypted",
             Path::EncryptedPq => "encrypted_pq",
             Path::Old => "batched_old",
@@ -168,8 +172,11 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
         aggregate: path != Path::BatchedNoAggregation,
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
-        security: matches!(path, Path::Encrypted | Path::EncryptedPq)
-            .then(|| "encrypted".to_string()),
+        security: match path {
+            Path::Encrypted | Path::EncryptedPq => Some("encrypted".to_string()),
+            Path::Authenticated => Some("authenticated".to_string()),
+            _ => None,
+        },
         security_extra: if path == Path::EncryptedPq {
             "post_quantum = true".into()
         } else {

@@ -2,30 +2,16 @@
 //! one byte more does not, and the radio makes no fragment meanwhile.
 
 use super::tunnel::*;
+use crate::measure::snmp_counters;
 use crate::net::Net;
 use serde_json::{json, Value};
 use testbed::ns_output;
-
-/// An IPv4 counter of `ns` from /proc/net/snmp (such as FragCreates).
-pub(super) fn ip_counter(ns: &str, key: &str) -> u64 {
-    let out = ns_output(ns, &["cat", "/proc/net/snmp"]).stdout;
-    let mut rows = out.lines().filter(|l| l.starts_with("Ip:"));
-    let (Some(names), Some(values)) = (rows.next(), rows.next()) else {
-        return 0;
-    };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .find(|(n, _)| *n == key)
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// IPv4 fragments both namespaces of `net` have made so far.
 pub(super) fn fragments(net: &Net) -> u64 {
     [net.client, net.server]
         .iter()
-        .map(|&i| ip_counter(&net.tb.nodes[i].ns, "FragCreates"))
+        .map(|&i| snmp_counters(&net.tb.nodes[i].ns, "Ip:", &["FragCreates"])[0])
         .sum()
 }
 

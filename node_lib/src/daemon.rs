@@ -195,7 +195,12 @@ fn build_role<R: Role>(
         crate::security::Security::new(&cfg.live.security, id, ident, wall_at_zero_us)
     });
     match &security {
-        Some(s) => tracing::info!(mode = ?s.mode, key = %s.identity.public(), "security on"),
+        Some(s) => {
+            tracing::info!(mode = ?s.mode, key = %s.identity.public(), "security on");
+            if let Err(v) = secure::aead::library_override() {
+                tracing::warn!("V2XD_AEAD_LIBRARY={v:?} names no AEAD library (\"aws-lc\" or \"ring\"); ignored, the faster one on this CPU is used");
+            }
+        }
         None => tracing::warn!(
             "security mode off: anyone in radio range can pose as a node or read traffic"
         ),

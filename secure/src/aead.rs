@@ -34,14 +34,11 @@ pub enum Backend {
 
 impl Backend {
     /// The faster library for `cipher` on the CPU this runs on, unless
-    /// the environment variable `V2XD_AEAD_LIBRARY` names one (`aws-lc`
-    /// or `ring`: for comparisons, and a way round a library problem
-    /// without a rebuild; docs/OPERATIONS.md).
+    /// the environment variable `V2XD_AEAD_LIBRARY` names one
+    /// ([`library_override`]).
     pub fn for_cipher(cipher: Cipher) -> Backend {
-        match std::env::var("V2XD_AEAD_LIBRARY").as_deref() {
-            Ok("aws-lc") => return Backend::AwsLc,
-            Ok("ring") => return Backend::Ring,
-            _ => {}
+        if let Ok(Some(b)) = library_override() {
+            return b;
         }
         match cipher {
             Cipher::Aes256Gcm if !aws_lc_has_avx512_aes_gcm() => Backend::Ring,
@@ -54,6 +51,30 @@ impl Backend {
             Backend::AwsLc => "aws-lc",
             Backend::Ring => "ring",
         }
+    }
+}
+
+/// The library named by the environment variable `V2XD_AEAD_LIBRARY`
+/// (`aws-lc` or `ring`: for comparisons, and a way round a library
+/// problem without a rebuild; docs/OPERATIONS.md), read once per process.
+/// `Err` holds a value that names neither (the daemon warns; the pick
+/// by CPU stands).
+pub fn library_override() -> Result<Option<Backend>, &'static str> {
+    static CHOSEN: std::sync::OnceLock<Result<Option<Backend>, String>> =
+        std::sync::OnceLock::new();
+    CHOSEN
+        .get_or_init(|| parse_override(std::env::var("V2XD_AEAD_LIBRARY").ok().as_deref()))
+        .as_ref()
+        .map(|b| *b)
+        .map_err(|v| v.as_str())
+}
+
+fn parse_override(value: Option<&str>) -> Result<Option<Backend>, String> {
+    match value {
+        None | Some("") => Ok(None),
+        Some("aws-lc") => Ok(Some(Backend::AwsLc)),
+        Some("ring") => Ok(Some(Backend::Ring)),
+        Some(other) => Err(other.to_string()),
     }
 }
 
@@ -175,6 +196,15 @@ mod tests {
         Cipher::ALL
             .into_iter()
             .flat_map(|c| [(c, Backend::AwsLc), (c, Backend::Ring)])
+    }
+
+    #[test]
+    fn the_override_names_a_library_or_is_refused() {
+        assert_eq!(parse_override(None), Ok(None));
+        assert_eq!(parse_override(Some("")), Ok(None));
+        assert_eq!(parse_override(Some("ring")), Ok(Some(Backend::Ring)));
+        assert_eq!(parse_override(Some("aws-lc")), Ok(Some(Backend::AwsLc)));
+        assert_eq!(parse_override(Some("openssl")), Err("openssl".to_string()));
     }
 
     /// What one library seals the other opens: nodes built for CPUs that

@@ -62,6 +62,21 @@ const REFUSED_RETRIES: u32 = 10;
 /// forgotten after this many handshake retries' time.
 const UNCONFIRMED_RETRIES: u32 = 10;
 
+/// Longest backoff between two unanswered handshakes, in retries.
+const MAX_BACKOFF_RETRIES: u32 = 8;
+
+/// How long after starting its `attempts`-th handshake in a row an
+/// initiator waits before the next: `retry` doubled per attempt up to
+/// `MAX_BACKOFF_RETRIES` times it, between 3/4 and 5/4 of that by a jitter
+/// drawn from the handshake's random index (so the vehicles that lost
+/// their RSU together do not retry together).
+fn retry_after(retry: Duration, attempts: u32, random: u32) -> Duration {
+    let doubled = retry * (1u32 << attempts.saturating_sub(1).min(31));
+    let base = doubled.min(retry * MAX_BACKOFF_RETRIES);
+    let jitter_permille = 750 + u64::from(random % 501);
+    Duration::from_micros(base.as_micros() as u64 * jitter_permille / 1000)
+}
+
 /// When sessions are renewed and when they stop being usable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -124,6 +139,12 @@ struct Peer {
     last_init_time: u64,
     /// Initiator: when the peer last refused our settings.
     refused_at: Option<Time>,
+    /// Initiator: handshakes started since the last one that completed,
+    /// and the earliest time for the next one (exponential backoff with
+    /// jitter: a peer that does not answer, or a path that keeps changing,
+    /// is not sent a handshake on every change).
+    attempts: u32,
+    next_attempt: Time,
 }
 
 impl Peer {
@@ -243,10 +264,8 @@ impl Sessions {
         let Some(p) = self.peers.get(peer) else {
             return true;
         };
-        if let Some(h) = &p.pending {
-            if now.since(h.started) < self.limits.retry {
-                return false;
-            }
+        if now < p.next_attempt {
+            return false;
         }
         if p.refused_at
             .is_some_and(|t| now.since(t) < self.limits.retry * REFUSED_RETRIES)
@@ -270,8 +289,18 @@ impl Sessions {
         if let Some(p) = self.peers.get_mut(peer) {
             if let Some(h) = p.pending.take() {
                 self.index.remove(&h.local_index);
+                // The next one may go sooner than the retry (along the new
+                // path), but not sooner than a quarter of it: a path that
+                // flaps cannot make us send a handshake on every change.
+                let quarter = retry_after(self.limits.retry, p.attempts, h.local_index) / 4;
+                p.next_attempt = p.next_attempt.min(h.started + quarter);
             }
         }
+    }
+
+    /// Initiator: handshakes started toward `peer` since one last completed.
+    pub fn attempts(&self, peer: &NodeId) -> u32 {
+        self.peers.get(peer).map_or(0, |p| p.attempts)
     }
 
     /// Initiator: the first handshake message to `peer`, whose identity
@@ -325,6 +354,8 @@ impl Sessions {
         if let Some(old) = p.pending.take() {
             self.index.remove(&old.local_index);
         }
+        p.attempts = p.attempts.saturating_add(1);
+        p.next_attempt = now + retry_after(self.limits.retry, p.attempts, local_index);
         p.pending = Some(Pending {
             hs,
             local_index,
@@ -555,6 +586,8 @@ impl Sessions {
         }
         p.previous = p.current.take();
         p.current = Some(session);
+        p.attempts = 0;
+        p.next_attempt = now;
         self.completed += 1;
         Ok(peer)
     }
@@ -713,5 +746,26 @@ fn handshake_message(h: HandshakeRepr) -> RawMessage {
         msg_type: h.kind,
         flags: 0,
         body,
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn unanswered_handshakes_back_off_exponentially_with_jitter() {
+        let retry = Duration::from_secs(1);
+        let ms = |a, r| retry_after(retry, a, r).as_millis();
+        // The first retry after about a second, then 2, 4, 8, and no more.
+        assert_eq!(ms(1, 250), 1000);
+        assert_eq!(ms(2, 250), 2000);
+        assert_eq!(ms(3, 250), 4000);
+        assert_eq!(ms(4, 250), 8000);
+        assert_eq!(ms(40, 250), 8000);
+        // Jitter: from 3/4 to 5/4 of it, by the random index.
+        assert_eq!(ms(1, 0), 750);
+        assert_eq!(ms(1, 500), 1250);
+        assert_eq!(ms(1, 501), 750);
     }
 }

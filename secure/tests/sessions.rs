@@ -480,3 +480,40 @@ fn mismatched_settings_are_refused_at_both_ends_with_the_reason() {
         data_both_ways(&mut p);
     }
 }
+
+/// A peer that never answers: the initiator retries after about 1, 2, 4
+/// and 8 s (with jitter), not every second; a path that keeps changing
+/// (each change abandons the handshake in flight) gets at most one new
+/// handshake per quarter of the current backoff; an answer resets it.
+#[test]
+fn unanswered_handshakes_back_off_and_flapping_cannot_speed_them_up() {
+    let mut p = pair(Limits::default());
+    let key = p.rsu_id.public();
+    let mut sent = Vec::new();
+    let mut t = Time::ZERO;
+    while t < Time::from_millis(20_000) {
+        if p.obu.needs_handshake(t, &RSU) {
+            p.obu.initiate(t, WALL + t.0, RSU, key).unwrap();
+            sent.push(t.0 / 1000);
+        }
+        t = t + Duration::from_millis(10);
+    }
+    assert!((4..=6).contains(&sent.len()), "{sent:?}");
+    let gaps: Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0] || g[1] >= 5_000), "{gaps:?}");
+    assert!(gaps.last().unwrap() >= &5_000, "{gaps:?}");
+    // Flapping: abandon after every 10 ms.
+    let mut q = pair(Limits::default());
+    let mut flap = 0;
+    let mut t = Time::ZERO;
+    while t < Time::from_millis(4_000) {
+        if q.obu.needs_handshake(t, &RSU) {
+            q.obu.initiate(t, WALL + t.0, RSU, key).unwrap();
+            flap += 1;
+        }
+        q.obu.abandon_pending(&RSU);
+        t = t + Duration::from_millis(10);
+    }
+    assert!(flap <= 8, "{flap} handshakes in 4 s of flapping");
+    assert!(q.obu.attempts(&RSU) == flap);
+}

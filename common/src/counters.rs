@@ -346,7 +346,10 @@ counter_table! {
     relayed: "routing" "relayed" => "v2x_relayed" Both, "Data messages forwarded for other nodes (only an OBU relays).";
     v2v_turnaround: "routing" "v2v_turnaround" => "v2x_v2v_turnaround" Both, "RSU: upstream data turned around toward another attached OBU.";
     upstream_changes: "routing" "upstream_changes" => "v2x_upstream_changes" ObuOnly, "OBU: upstream changes, including the first choice and the loss of all upstreams.";
+    failovers: "routing" "failovers" => "v2x_failovers" ObuOnly, "OBU: upstream changes forced because the path in use stopped working (its next hop timed out, or leads away from the RSU now).";
+    hold_downs: "routing" "hold_downs" => "v2x_hold_downs" ObuOnly, "OBU: next hops that timed out and were held down (ranked below every other path for 2 s).";
     handshakes: "routing" "handshakes" => "v2x_security_handshakes" Both, "Security handshakes completed (sessions established or renewed).";
+    handshakes_refused: "security" "handshakes_refused" => "v2x_handshakes_refused" Both, "RSU: handshakes not answered because its handshake budget was spent (each also a `rate_limited` drop); OBU: handshakes the RSU refused for mismatched settings.";
     restarts_seen: "routing" "restarts_seen" => "v2x_restarts_seen" Both, "OBU: RSU restarts noticed from the epoch in its beacons; encrypted, each renews the session at once.";
     seq_resyncs: "routing" "seq_resyncs" => "v2x_seq_resyncs" Both, "Sequence windows re-synchronised after a source's numbers jumped out of them.";
     handovers: "routing" "handovers" => "v2x_handovers" Both, "OBU: changes of RSU made before breaking (attached to the new RSU, then left the old one).";

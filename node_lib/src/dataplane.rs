@@ -233,8 +233,9 @@ struct Ready {
 /// One turn of the loop:
 ///
 /// ```text
-///  1. `tick`          heartbeat, realtime switch, the role's timers
-///                     (beacons, expiry, handshakes) and what they send
+///  1. `tick`          heartbeat, realtime switch; when a timer is due,
+///                     the frames that reached the host first, then the
+///                     role's timers (beacons, expiry, handshakes)
 ///  2. `watch_link`    every 500 ms: frames the kernel dropped, an
 ///                     interface re-created, the link up or down
 ///  3. `report`        the rate-limited TUN error warning, the API snapshot
@@ -356,6 +357,21 @@ impl<R: Role> Pipeline<R> {
     fn tick(&mut self, now: Time) {
         self.shared.heartbeat_us.store(now.0, Ordering::Relaxed);
         self.realtime.on_loop(now, &self.shared);
+        if now < self.role.next_tick() {
+            return;
+        }
+        // A timeout judges a neighbour by when its frames reached this
+        // host, not by when a busy daemon got round to them: what waits on
+        // the link is read before the timers run (one receive that finds
+        // nothing when all was read).
+        if self.link_was_up {
+            let shared = &self.shared;
+            let clock = || shared.now();
+            if let Err(e) = self.engine.receive_link(&mut self.role, &clock, true) {
+                self.link_receive_failed(e);
+            }
+        }
+        let now = self.shared.now();
         self.engine.tick(&mut self.role, now);
     }
 

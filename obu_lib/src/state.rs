@@ -5,7 +5,7 @@
 //! trust reloads). What it shares with the RSU (the ingress path, tables,
 //! broadcast, security, expiry) is `protocol::core`.
 
-use crate::upstream::{self, Candidate, RsuInfo, Upstream, MAX_RSUS};
+use crate::upstream::{self, Candidate, Liveness, RsuInfo, Upstream, HOLD_DOWN, MAX_RSUS};
 use common::action::{Action, Control, Payload, RawMessage, Sealing};
 use common::counters::{Counters, DropReason};
 use common::ip;
@@ -110,6 +110,9 @@ pub struct Obu {
     core: RoleCore,
     addr_list: AddrList,
     rsus: HashMap<NodeId, RsuInfo>,
+    /// Per neighbour that relays beacons to us: how late it can be, and
+    /// its hold-down (kept while it is not a candidate, bounded).
+    liveness: HashMap<NodeId, Liveness>,
     upstream: Option<Upstream>,
     next_housekeeping: Time,
     next_expiry: Time,
@@ -152,6 +155,7 @@ impl Obu {
             core,
             addr_list,
             rsus: HashMap::new(),
+            liveness: HashMap::new(),
             upstream: None,
             next_housekeeping: Time::ZERO,
             next_expiry: Time::ZERO,
@@ -238,11 +242,10 @@ impl Obu {
     /// When housekeeping must run next: the first candidate timeout, the
     /// first leave or solicit due, at most `HOUSEKEEPING_EVERY` away.
     fn schedule_housekeeping(&mut self, now: Time) {
-        let timeout = self.core.routing.neighbor_timeout();
         let mut next = now + HOUSEKEEPING_EVERY;
         for info in self.rsus.values() {
-            for c in info.candidates.values() {
-                next = next.min(c.last_heard + timeout);
+            for (nh, c) in &info.candidates {
+                next = next.min(c.last_heard + self.timeout_of(now, nh));
             }
         }
         for l in &self.leaves {
@@ -254,22 +257,27 @@ impl Obu {
         self.next_housekeeping = next.max(now + Duration::from_millis(1));
     }
 
-    fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
-        let timeout = self.core.routing.neighbor_timeout();
-        if now >= self.next_expiry {
-            self.next_expiry = now + EXPIRE_EVERY;
-            self.core.expire(now);
-            self.uncertified
-                .retain(|_, u| now.since(u.route.last_seen) < UNCERTIFIED_KEPT);
-            if let Some(sec) = self.core.sec.as_mut() {
-                sec.certs.expire(sec.wall_us(now));
-            }
-        }
-        if std::mem::take(&mut self.trust_reloaded) {
-            self.leave_untrusted(now, out);
-        }
+    /// How long neighbour `nh` may be silent before it counts as gone:
+    /// the configured timeout, longer for one known to be late at times.
+    fn timeout_of(&self, now: Time, nh: &NodeId) -> Duration {
+        let configured = self.core.routing.neighbor_timeout();
+        self.liveness
+            .get(nh)
+            .map_or(configured, |l| l.timeout(now, configured))
+    }
+
+    /// Candidates whose beacons stopped go; a next hop of ours that did is
+    /// held down (it ranks below every other path for `HOLD_DOWN`).
+    fn expire_candidates(&mut self, now: Time) {
         let current = self.upstream;
         let mut lost = false;
+        let liveness = &self.liveness;
+        let configured = self.core.routing.neighbor_timeout();
+        let timeout = |nh: &NodeId| {
+            liveness
+                .get(nh)
+                .map_or(configured, |l| l.timeout(now, configured))
+        };
         for (rsu, info) in self.rsus.iter_mut() {
             let cur_nh = current.filter(|u| u.rsu == *rsu).map(|u| u.next_hop);
             if info.expire(now, timeout, cur_nh) {
@@ -278,11 +286,42 @@ impl Obu {
         }
         self.rsus
             .retain(|_, i| !i.candidates.is_empty() || now.since(i.last_heard) < RSU_FORGET_AFTER);
-        if lost {
-            if let Some(u) = current {
-                tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, "upstream next hop timed out; failing over");
+        let Some(u) = current.filter(|_| lost) else {
+            return;
+        };
+        tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, "upstream next hop timed out; failing over");
+        if let Some(l) = self.liveness.get_mut(&u.next_hop) {
+            l.held_until = now + HOLD_DOWN;
+            Counters::inc(&self.core.counters.hold_downs, 1);
+        }
+    }
+
+    /// Marks the candidates whose neighbour is held down.
+    fn mark_held(&mut self, now: Time) {
+        for info in self.rsus.values_mut() {
+            for (nh, c) in info.candidates.iter_mut() {
+                c.held = self.liveness.get(nh).is_some_and(|l| l.held(now));
             }
         }
+    }
+
+    fn housekeeping(&mut self, now: Time, out: &mut Vec<Action>) {
+        if now >= self.next_expiry {
+            self.next_expiry = now + EXPIRE_EVERY;
+            self.core.expire(now);
+            self.uncertified
+                .retain(|_, u| now.since(u.route.last_seen) < UNCERTIFIED_KEPT);
+            if let Some(sec) = self.core.sec.as_mut() {
+                sec.certs.expire(sec.wall_us(now));
+            }
+            let forget = self.core.routing.neighbor_timeout() * upstream::MAX_TIMEOUT_FACTOR * 8;
+            self.liveness
+                .retain(|_, l| now.since(l.last_heard) < forget || l.held(now));
+        }
+        if std::mem::take(&mut self.trust_reloaded) {
+            self.leave_untrusted(now, out);
+        }
+        self.expire_candidates(now);
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
         // At most one such reply per beacon interval (solicits are not

@@ -15,6 +15,81 @@ pub struct Candidate {
     pub window: ReceptionWindow,
     /// Last beacon of this RSU heard through it.
     pub last_heard: Time,
+    /// The neighbour was lately our next hop and timed out: it ranks
+    /// below every other path until its hold-down ends.
+    pub held: bool,
+}
+
+/// The most a neighbour's timeout grows to, in configured timeouts.
+pub const MAX_TIMEOUT_FACTOR: u32 = 4;
+/// A timeout is this many times the longest recent gap (in eighths).
+const TIMEOUT_PER_GAP_EIGHTHS: u64 = 12;
+/// The longest recent gap halves its excess over nothing this often.
+const PEAK_HALF_LIFE: Duration = Duration::from_secs(10);
+/// A next hop that timed out is held down this long.
+pub const HOLD_DOWN: Duration = Duration::from_secs(2);
+
+/// How a neighbour's beacons have been arriving, kept while it is not a
+/// candidate too (a relay that was starved for a while and comes back is
+/// remembered as one that can be late): the longest gap between two of
+/// its frames lately, decaying, and a hold-down.
+///
+/// Its timeout is 1.5 times that gap, at least the configured neighbour
+/// timeout and at most `MAX_TIMEOUT_FACTOR` times it: a neighbour that was
+/// once silent for 400 ms (a busy machine, a congested channel) is given
+/// 600 ms before it is judged dead, for some tens of seconds after, while
+/// a neighbour that beacons like clockwork keeps the configured timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    pub last_heard: Time,
+    peak_gap_us: u64,
+    peak_at: Time,
+    /// Until when it ranks below every other path (it timed out as ours).
+    pub held_until: Time,
+}
+
+impl Liveness {
+    pub fn new(now: Time) -> Liveness {
+        Liveness {
+            last_heard: now,
+            peak_gap_us: 0,
+            peak_at: now,
+            held_until: Time::ZERO,
+        }
+    }
+
+    /// A frame of it was handled at `now`. A gap longer than the longest
+    /// timeout was an absence (out of range), not lateness: not counted.
+    pub fn heard(&mut self, now: Time, configured: Duration) {
+        let gap = now.since(self.last_heard);
+        let late = if gap <= configured * MAX_TIMEOUT_FACTOR {
+            gap.as_micros() as u64
+        } else {
+            0
+        };
+        self.peak_gap_us = self.peak(now).max(late);
+        self.peak_at = now;
+        self.last_heard = now;
+    }
+
+    /// The longest recent gap, decayed to `now` (halved per half-life,
+    /// linearly within one).
+    fn peak(&self, now: Time) -> u64 {
+        let h = PEAK_HALF_LIFE.as_micros() as u64;
+        let age = now.since(self.peak_at).as_micros() as u64;
+        let halved = self.peak_gap_us >> (age / h).min(63);
+        halved - halved * (age % h) / h / 2
+    }
+
+    /// How long it may be silent before it counts as gone.
+    pub fn timeout(&self, now: Time, configured: Duration) -> Duration {
+        let t = Duration::from_micros(self.peak(now) * TIMEOUT_PER_GAP_EIGHTHS / 8);
+        t.clamp(configured, configured * MAX_TIMEOUT_FACTOR)
+    }
+
+    pub fn held(&self, now: Time) -> bool {
+        now < self.held_until
+    }
 }
 
 /// What we know of one RSU.
@@ -84,11 +159,12 @@ pub const RSU_SWITCH_HOPS: u8 = 1;
 pub const MAX_RSUS: usize = 64;
 
 impl RsuInfo {
-    /// Best candidate: fewest hops, then best reception ratio, then MAC (stable).
+    /// Best candidate: not held down, fewest hops, then best reception
+    /// ratio, then MAC (stable).
     pub fn best(&self) -> Option<(NodeId, Candidate)> {
         self.candidates
             .iter()
-            .min_by_key(|(mac, c)| (c.hops, u32::MAX - c.window.ratio_permille(), **mac))
+            .min_by_key(|(mac, c)| (c.held, c.hops, u32::MAX - c.window.ratio_permille(), **mac))
             .map(|(m, c)| (*m, *c))
     }
 
@@ -124,11 +200,17 @@ impl RsuInfo {
         }
     }
 
-    /// Drops candidates whose beacons stopped; returns whether `current` went.
-    pub fn expire(&mut self, now: Time, timeout: Duration, current: Option<NodeId>) -> bool {
+    /// Drops candidates whose beacons stopped (each neighbour by its own
+    /// timeout); returns whether `current` went.
+    pub fn expire(
+        &mut self,
+        now: Time,
+        timeout: impl Fn(&NodeId) -> Duration,
+        current: Option<NodeId>,
+    ) -> bool {
         let mut lost_current = false;
         self.candidates.retain(|mac, c| {
-            let alive = now.since(c.last_heard) < timeout;
+            let alive = now.since(c.last_heard) < timeout(mac);
             if !alive && Some(*mac) == current {
                 lost_current = true;
             }
@@ -169,8 +251,10 @@ impl RsuInfo {
 /// How a path to an RSU ranks, best first: an RSU with an uplink, fewer
 /// hops, the operator's preference, better reception, then ids (stable).
 fn rank(u: &Upstream, info: &RsuInfo, ratio: u32) -> impl Ord {
+    let held = info.candidates.get(&u.next_hop).is_some_and(|c| c.held);
     (
         !info.uplink,
+        held,
         u.hops,
         u8::MAX - info.preference,
         u32::MAX - ratio,
@@ -262,6 +346,7 @@ mod tests {
             hops,
             window,
             last_heard: Time::ZERO,
+            held: false,
         }
     }
 
@@ -359,7 +444,7 @@ mod tests {
         let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
         info.candidates.get_mut(&node(1)).unwrap().last_heard = Time::from_millis(1000);
         let timeout = Duration::from_millis(300);
-        assert!(info.expire(Time::from_millis(1200), timeout, Some(node(2))));
+        assert!(info.expire(Time::from_millis(1200), |_| timeout, Some(node(2))));
         assert_eq!(info.candidates.len(), 1);
         let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
         info.prune(2);
@@ -414,5 +499,39 @@ mod tests {
         assert!(info.may_log(Time::from_millis(0)));
         assert!(!info.may_log(Time::from_millis(9_999)));
         assert!(info.may_log(Time::from_millis(10_000)));
+    }
+
+    #[test]
+    fn a_neighbour_once_late_is_given_longer_for_a_while() {
+        let nt = Duration::from_millis(300);
+        let mut l = Liveness::new(Time::ZERO);
+        for k in 1..=20 {
+            l.heard(Time::from_millis(100 * k), nt);
+        }
+        assert_eq!(l.timeout(Time::from_millis(2000), nt), nt, "like clockwork");
+        // Silent for 500 ms once (a starved relay): 750 ms from then on...
+        l.heard(Time::from_millis(2500), nt);
+        assert_eq!(l.timeout(Time::from_millis(2500), nt).as_millis(), 750);
+        // ...decaying (half the excess per 10 s) back to the configured.
+        let t = l.timeout(Time::from_millis(12_500), nt).as_millis();
+        assert!((370..=380).contains(&t), "{t}");
+        assert_eq!(l.timeout(Time::from_millis(60_000), nt), nt);
+        // Never more than 4 timeouts; a longer silence was an absence.
+        l.heard(Time::from_millis(61_000), nt);
+        l.heard(Time::from_millis(62_000), nt);
+        assert_eq!(l.timeout(Time::from_millis(62_000), nt), nt * 4);
+        l.heard(Time::from_millis(200_000), nt);
+        assert_eq!(l.timeout(Time::from_millis(200_000), nt), nt);
+    }
+
+    #[test]
+    fn a_held_down_next_hop_is_taken_only_when_nothing_else_is_left() {
+        let mut rsus = HashMap::new();
+        let mut held = cand(1, 16);
+        held.held = true;
+        rsus.insert(node(100), rsu(&[(1, held), (2, cand(2, 9))]));
+        assert_eq!(choose(&rsus, None), Some(up(100, 2, 2)));
+        rsus.insert(node(100), rsu(&[(1, held)]));
+        assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
     }
 }

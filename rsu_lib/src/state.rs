@@ -477,6 +477,7 @@ impl Handlers for Rsu {
             core.downstream.get(&h.from).is_some() || sec.sessions.peer_key(&h.from).is_some();
         if let Err(why) = self.limiter.handshake(h.from, known, now) {
             tracing::debug!(obu = %h.from, ?why, "handshake rate-limited");
+            Counters::inc(&core.counters.handshakes_refused, 1);
             return Err(DropReason::RateLimited);
         }
         let answer = sec.respond_handshake(now, h)?;

@@ -68,7 +68,11 @@ impl Lcg {
 
 /// Builds the road: returns the simulator and which nodes are RSUs.
 pub fn build(road: Road, obus: usize, routing: RoutingConfig, seed: u64) -> (Sim, Vec<usize>) {
-    let mut s = Sim::new(routing);
+    build_on(Sim::new(routing), road, obus, seed)
+}
+
+/// Like [`build`], on a simulator set up already (security, a shared CPU).
+pub fn build_on(mut s: Sim, road: Road, obus: usize, seed: u64) -> (Sim, Vec<usize>) {
     match road {
         Road::OneDomain => {
             let r = s.add_rsu();

@@ -27,6 +27,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod cpu;
 pub mod density;
 pub mod devices;
 pub mod fuzz;
@@ -130,6 +131,11 @@ pub struct Sim {
     /// Security for every node (None: off). All RSUs share the trusted
     /// fleet key; every OBU has its own key; RSUs accept any OBU key.
     security: Option<SecurityConfig>,
+    /// A shared CPU (None: every node works at once, in no time).
+    cpu: Option<cpu::Cpu>,
+    /// Per node: until when it is stalled (descheduled: it reads nothing
+    /// and runs no timer; what reaches it waits in its link queue).
+    stalled_until: Vec<Time>,
 }
 
 /// A simulated node's data path: the daemons' settings (batched, frames
@@ -191,6 +197,42 @@ impl Sim {
             routing,
             frames_delivered: 0,
             security: None,
+            cpu: None,
+            stalled_until: Vec::new(),
+        }
+    }
+
+    /// Runs every node on one shared CPU ([`cpu::Cpu`]): work waits its
+    /// turn when the machine is busy.
+    pub fn with_cpu(mut self, cpu: cpu::Cpu) -> Sim {
+        self.cpu = Some(cpu);
+        self
+    }
+
+    /// Node `i` is stalled for `d` from now, as a daemon the machine does
+    /// not schedule: frames reach it and wait; when it runs again it reads
+    /// them first, then runs its late timers.
+    pub fn stall(&mut self, i: usize, d: Duration) {
+        if self.stalled_until.len() <= i {
+            self.stalled_until.resize(i + 1, Time::ZERO);
+        }
+        self.stalled_until[i] = self.now + d;
+    }
+
+    fn is_stalled(&self, i: usize) -> bool {
+        self.stalled_until.get(i).is_some_and(|t| *t > self.now)
+    }
+
+    /// The shared CPU, if the nodes run on one.
+    pub fn cpu(&self) -> Option<&cpu::Cpu> {
+        self.cpu.as_ref()
+    }
+
+    /// The shared CPU's capacity, µs of work per millisecond (a burst of
+    /// other work on the machine takes it down for a while).
+    pub fn set_cpu_capacity(&mut self, us_per_ms: u64) {
+        if let Some(c) = self.cpu.as_mut() {
+            c.capacity_us = us_per_ms;
         }
     }
 
@@ -543,8 +585,39 @@ impl Sim {
 
     /// One millisecond: deliver due frames (each node reads what it heard
     /// in receive batches), send a turn of queued bulk, run due timers.
+    /// On a shared CPU, reading and timers wait their turn instead.
     pub fn step(&mut self) {
         let now = self.now;
+        let heard = self.deliver(now);
+        match self.cpu.take() {
+            Some(cpu) => self.work_on_cpu(now, heard, cpu),
+            None => {
+                // What arrived in this millisecond is read together, as
+                // the kernel queues it for one receive batch.
+                for j in heard {
+                    if !self.is_stalled(j) {
+                        self.read_all(j);
+                    }
+                }
+                for i in 0..self.nodes.len() {
+                    if self.is_stalled(i) {
+                        continue;
+                    }
+                    // Back from a stall: what waited is read first.
+                    self.read_all(i);
+                    self.send_bulk(i);
+                    if self.nodes[i].machine.role_ref().next_tick() <= now {
+                        self.run_timers(i, now);
+                    }
+                }
+            }
+        }
+        self.now = self.now + Duration::from_millis(1);
+    }
+
+    /// Puts the frames due by `now` into their receivers' link queues;
+    /// returns the nodes that had none waiting before.
+    fn deliver(&mut self, now: Time) -> Vec<usize> {
         let mut heard = Vec::new();
         while self.queue.front().is_some_and(|f| f.at <= now) {
             let f = self.queue.pop_front().expect("front exists");
@@ -572,24 +645,72 @@ impl Sim {
                 self.nodes[j].engine.link.rx.push_back(f.bytes.clone());
             }
         }
-        // What arrived in this millisecond is read together, as the
-        // kernel queues it for one receive batch.
+        heard
+    }
+
+    /// Node `j` reads every frame waiting on its link.
+    fn read_all(&mut self, j: usize) {
+        while !self.nodes[j].engine.link.rx.is_empty() {
+            self.receive_frames(j);
+        }
+    }
+
+    /// Node `i` sends a turn's share of its queued bulk.
+    fn send_bulk(&mut self, i: usize) {
+        if self.nodes[i].engine.has_bulk() {
+            self.receive_packets(i, false);
+        }
+    }
+
+    /// Node `i` runs its timers at `now`.
+    fn run_timers(&mut self, i: usize, now: Time) {
+        let n = &mut self.nodes[i];
+        n.engine.tick(n.machine.role(), now);
+        self.collect(i);
+    }
+
+    /// One millisecond of the shared CPU: nodes with frames waiting or
+    /// timers due join its queue; it works from the front as long as its
+    /// capacity lasts. A node's timers run after it read what reached it
+    /// (as the daemon's loop drains its link before it judges anyone).
+    fn work_on_cpu(&mut self, now: Time, heard: Vec<usize>, mut cpu: cpu::Cpu) {
         for j in heard {
-            while !self.nodes[j].engine.link.rx.is_empty() {
-                self.receive_frames(j);
-            }
+            cpu.push(cpu::Work::Receive(j));
         }
         for i in 0..self.nodes.len() {
-            if self.nodes[i].engine.has_bulk() {
-                self.receive_packets(i, false);
-            }
             if self.nodes[i].machine.role_ref().next_tick() <= now {
-                let n = &mut self.nodes[i];
-                n.engine.tick(n.machine.role(), now);
-                self.collect(i);
+                cpu.push(cpu::Work::Tick(i));
             }
         }
-        self.now = self.now + Duration::from_millis(1);
+        cpu.refill();
+        while let Some(w) = cpu.take() {
+            let i = w.node();
+            let sent_before = self.queue.len();
+            let mut cost = cpu.costs.wakeup_us;
+            cost += self.nodes[i]
+                .engine
+                .link
+                .rx
+                .iter()
+                .map(|f| cpu.costs.of_frame(f))
+                .sum::<u64>();
+            self.read_all(i);
+            if self.nodes[i].machine.role_ref().next_tick() <= now {
+                self.run_timers(i, now);
+            }
+            cost += self
+                .queue
+                .iter()
+                .skip(sent_before)
+                .map(|f| cpu.costs.of_frame(&f.bytes))
+                .sum::<u64>();
+            cpu.charge(cost);
+        }
+        cpu.end_ms();
+        self.cpu = Some(cpu);
+        for i in 0..self.nodes.len() {
+            self.send_bulk(i);
+        }
     }
 
     /// Index of the neighbour OBU `i` forwards to for RSU `rsu`.

@@ -84,6 +84,7 @@ impl Obu {
     /// RSU still works it is make-before-break: the old RSU is told that we
     /// left once the new attachment had time to reach the backbone.
     pub(super) fn reselect(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.mark_held(now);
         let mut new = upstream::choose(&self.rsus, self.upstream);
         let old = self.upstream;
         let old_works = old.and_then(|u| self.still_works(u));
@@ -105,6 +106,10 @@ impl Obu {
         }
         self.core.changed = true;
         Counters::inc(&self.core.counters.upstream_changes, 1);
+        if old.is_some() && old_works.is_none() {
+            // Forced: the path we used stopped working.
+            Counters::inc(&self.core.counters.failovers, 1);
+        }
         // A handshake in flight went along the old path (perhaps lost on
         // it): the next one goes along the new path at once.
         if let (Some(u), Some(sec)) = (new, self.core.sec.as_mut()) {
@@ -262,6 +267,12 @@ impl Obu {
     ) -> Result<bool, DropReason> {
         let n = self.core.routing.candidates;
         let resync = self.core.routing.neighbor_timeout();
+        if self.liveness.len() < MAX_NEIGHBORS || self.liveness.contains_key(&from) {
+            self.liveness
+                .entry(from)
+                .or_insert_with(|| Liveness::new(now))
+                .heard(now, resync);
+        }
         // A restarted RSU (or one we lost track of) has no route for us.
         let mut restarted = false;
         let counters = &self.core.counters;
@@ -314,6 +325,7 @@ impl Obu {
             hops: my_hops,
             window: Default::default(),
             last_heard: now,
+            held: false,
         });
         cand.hops = my_hops;
         cand.window.record(b.seq);

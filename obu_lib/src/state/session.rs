@@ -17,6 +17,7 @@ impl Obu {
             Err(e @ secure::Error::Incompatible(_)) => {
                 // Tried again after a while (the settings may be reloaded).
                 tracing::warn!(rsu = %h.from, "the RSU refused a session: {e}");
+                Counters::inc(&self.core.counters.handshakes_refused, 1);
                 return Err(e.into());
             }
             Err(e) => return Err(e.into()),

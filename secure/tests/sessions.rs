@@ -500,7 +500,10 @@ fn unanswered_handshakes_back_off_and_flapping_cannot_speed_them_up() {
     }
     assert!((4..=6).contains(&sent.len()), "{sent:?}");
     let gaps: Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.windows(2).all(|g| g[1] >= g[0] || g[1] >= 5_000), "{gaps:?}");
+    assert!(
+        gaps.windows(2).all(|g| g[1] >= g[0] || g[1] >= 5_000),
+        "{gaps:?}"
+    );
     assert!(gaps.last().unwrap() >= &5_000, "{gaps:?}");
     // Flapping: abandon after every 10 ms.
     let mut q = pair(Limits::default());

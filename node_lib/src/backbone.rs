@@ -229,18 +229,19 @@ impl Backbone {
         st.pending = 0;
         for (prefix, w) in wanted {
             let have = st.installed.get(prefix).copied();
-            if have == Some(w.metric) {
+            let metric = crate::kernel_routes::kernel_metric(prefix, w.metric);
+            if have == Some(metric) {
                 continue;
             }
             let new = KernelRoute {
                 prefix: *prefix,
-                metric: w.metric,
+                metric,
             };
             match kr.add(&new).await {
                 Ok(()) => {
                     Counters::inc(&c.backbone_installs, 1);
-                    st.installed.insert(*prefix, w.metric);
-                    tracing::debug!(route = %prefix, metric = w.metric, "route added");
+                    st.installed.insert(*prefix, metric);
+                    tracing::debug!(route = %prefix, metric, "route added");
                 }
                 Err(e) => {
                     st.pending += 1;

@@ -35,6 +35,21 @@ pub struct KernelRoute {
     pub metric: u32,
 }
 
+/// The metric the kernel stores for `metric` on `prefix`: IPv6 has no
+/// metric 0 (a route added with it is stored with 1024, the kernel's
+/// default), so comparing the asked 0 with the stored 1024 would find the
+/// route missing and add it again and again (EEXIST).
+pub fn kernel_metric(prefix: &IpPrefix, metric: u32) -> u32 {
+    if metric == 0 && prefix.addr.is_ipv6() {
+        IP6_DEFAULT_METRIC
+    } else {
+        metric
+    }
+}
+
+/// The kernel's metric for an IPv6 route added without one.
+pub const IP6_DEFAULT_METRIC: u32 = 1024;
+
 /// Routes of protocol `protocol` in table `table` via device `ifindex`.
 #[derive(Clone)]
 pub struct KernelRoutes {
@@ -232,4 +247,20 @@ fn prefix_of(m: &RouteMessage) -> Option<IpPrefix> {
         None => return None,
     };
     IpPrefix::new(addr, h.destination_prefix_length)
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_route_without_a_metric_is_stored_with_1024() {
+        let p = |s: &str| {
+            let (a, l) = s.split_once('/').unwrap();
+            IpPrefix::new(a.parse().unwrap(), l.parse().unwrap()).unwrap()
+        };
+        assert_eq!(kernel_metric(&p("::/0"), 0), 1024);
+        assert_eq!(kernel_metric(&p("::/0"), 7), 7);
+        assert_eq!(kernel_metric(&p("0.0.0.0/0"), 0), 0);
+    }
 }

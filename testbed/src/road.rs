@@ -277,6 +277,42 @@ impl Road {
         false
     }
 
+    /// Takes the backbone link (`bb0`) of the RSU at node index `node`
+    /// down, or brings it up again. Down removes the link's routes (and
+    /// its IPv6 address: the kernel's default on a link set down), so up
+    /// puts the addresses and default routes back as [`Road::on`] made
+    /// them. Errors name the command that failed.
+    pub fn set_backbone_link(&self, node: usize, up: bool) -> Result<(), String> {
+        let k = 1 + self
+            .rsus
+            .iter()
+            .position(|&i| i == node)
+            .ok_or_else(|| format!("{}: not an RSU", self.tb.nodes[node].name))?;
+        let ns = self.tb.nodes[node].ns.as_str();
+        let (a4, a6) = (format!("10.99.{k}.2/24"), format!("fd99:{k}::2/64"));
+        let (gw4, gw6) = (format!("10.99.{k}.1"), format!("fd99:{k}::1"));
+        let steps: Vec<Vec<&str>> = if up {
+            vec![
+                vec!["link", "set", "bb0", "up"],
+                vec!["addr", "replace", &a4, "dev", "bb0"],
+                vec!["addr", "replace", &a6, "dev", "bb0", "nodad"],
+                vec!["route", "replace", "default", "via", &gw4],
+                vec!["-6", "route", "replace", "default", "via", &gw6],
+            ]
+        } else {
+            vec![vec!["link", "set", "bb0", "down"]]
+        };
+        for step in steps {
+            let mut args = vec!["ip", "-n", ns];
+            args.extend(step);
+            let out = crate::cmd::output(&args);
+            if out.status != 0 {
+                return Err(format!("`{}`: {}", args.join(" "), out.stderr.trim()));
+            }
+        }
+        Ok(())
+    }
+
     /// Kills BIRD on RSU `k` with SIGKILL.
     pub fn kill_rsu_bird(&mut self, k: usize) {
         if let Some(mut c) = self.birds.remove(&format!("rsu{k}")) {

@@ -517,3 +517,49 @@ fn a_route_that_cannot_be_installed_is_counted_logged_and_retried() {
     });
     assert!(back.is_some(), "a route removed by hand comes back");
 }
+
+#[test]
+fn a_backbone_link_taken_down_comes_back_as_it_was_built() {
+    require_testbed!();
+    let road = Road::new(2, 1);
+    let rsu = road.rsus[1];
+    let ns = road.tb.nodes[rsu].ns.clone();
+    let state = || {
+        sh(
+            &ns,
+            "ip -o addr show dev bb0; ip route show default; ip -6 route show default",
+        )
+    };
+    let before = state();
+    assert!(
+        before.contains("10.99.2.2/24") && before.contains("fd99:2::2/64"),
+        "{before}"
+    );
+    road.set_backbone_link(rsu, false).unwrap();
+    let down = state();
+    assert!(
+        !down.contains("default via"),
+        "routes left on a link that is down: {down}"
+    );
+    let ping = sh(&road.core, "ping -c 1 -W 1 10.99.2.2");
+    assert!(ping.contains("0 received"), "{ping}");
+    road.set_backbone_link(rsu, true).unwrap();
+    let after = state();
+    for want in [
+        "10.99.2.2/24",
+        "fd99:2::2/64",
+        "default via 10.99.2.1",
+        "default via fd99:2::1",
+    ] {
+        assert!(
+            after.contains(want),
+            "{want} missing after the link came up: {after}"
+        );
+    }
+    let ping = sh(&road.core, "ping -c 1 -W 2 10.99.2.2");
+    assert!(ping.contains("1 received"), "{ping}");
+    // Twice up is fine; an OBU has no backbone link.
+    road.set_backbone_link(rsu, true).unwrap();
+    let e = road.set_backbone_link(road.obus[0], false).unwrap_err();
+    assert!(e.contains("not an RSU"), "{e}");
+}

@@ -4,7 +4,9 @@
 //! anything is built.
 
 use crate::mobility::{ns2, sumo, Trace, Track};
-use crate::scenario::{check_name, FlowKind, MobilitySource, Scenario, ScenarioError};
+use crate::scenario::{
+    check_name, in_time_order, EventKind, FlowKind, Link, MobilitySource, Scenario, ScenarioError,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -60,12 +62,28 @@ pub struct Flow {
     pub stop_s: f64,
 }
 
+/// An `[[event]]` resolved to its node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Its place in the scenario's `[[event]]` list (its row in the
+    /// results).
+    pub id: usize,
+    pub at_s: f64,
+    pub kind: EventKind,
+    pub node: Option<usize>,
+    pub link: Option<Link>,
+    pub duration_s: Option<f64>,
+}
+
 /// The scenario, resolved.
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub scenario: Scenario,
     pub nodes: Vec<PlanNode>,
     pub flows: Vec<Flow>,
+    /// The events in the order they happen (by time, then the file's
+    /// order).
+    pub events: Vec<Event>,
     /// What the trace readers passed over, and caps applied.
     pub warnings: Vec<String>,
 }
@@ -144,10 +162,12 @@ impl Plan {
             });
         }
         let flows = resolve_flows(&scenario, &nodes)?;
+        let events = resolve_events(&scenario, &nodes)?;
         Ok(Plan {
             scenario,
             nodes,
             flows,
+            events,
             warnings: trace.warnings,
         })
     }
@@ -237,17 +257,26 @@ fn resolve_flows(s: &Scenario, nodes: &[PlanNode]) -> Result<Vec<Flow>, Scenario
                     )
                 })
         };
-        let from = find("from", &f.from)?;
-        let targets: Vec<Endpoint> = if f.to == "each-obu" {
+        // `each-obu` at one end: every OBU but the other end.
+        let each_obu = |other: Option<Endpoint>| -> Vec<Endpoint> {
             (0..nodes.len())
-                .filter(|&k| nodes[k].role == Role::Obu && Endpoint::Node(k) != from)
+                .filter(|&k| nodes[k].role == Role::Obu && Some(Endpoint::Node(k)) != other)
                 .map(Endpoint::Node)
                 .collect()
-        } else {
-            vec![find("to", &f.to)?]
         };
-        for to in targets {
-            let (a, b) = (from, to);
+        let pairs: Vec<(Endpoint, Endpoint)> = if f.from == "each-obu" {
+            let to = find("to", &f.to)?;
+            each_obu(Some(to)).into_iter().map(|a| (a, to)).collect()
+        } else if f.to == "each-obu" {
+            let from = find("from", &f.from)?;
+            each_obu(Some(from))
+                .into_iter()
+                .map(|b| (from, b))
+                .collect()
+        } else {
+            vec![(find("from", &f.from)?, find("to", &f.to)?)]
+        };
+        for (a, b) in pairs {
             if a == b {
                 return Err(ScenarioError::key(
                     &format!("flow[{i}].to"),
@@ -267,6 +296,44 @@ fn resolve_flows(s: &Scenario, nodes: &[PlanNode]) -> Result<Vec<Flow>, Scenario
         }
     }
     Ok(flows)
+}
+
+/// The scenario's events in time order, each with its node: one that
+/// exists, and an RSU for a backbone link.
+fn resolve_events(s: &Scenario, nodes: &[PlanNode]) -> Result<Vec<Event>, ScenarioError> {
+    let mut events = Vec::new();
+    for i in in_time_order(&s.events) {
+        let e = &s.events[i];
+        let node = match &e.node {
+            None => None,
+            Some(name) => {
+                let k = nodes.iter().position(|n| &n.name == name).ok_or_else(|| {
+                    ScenarioError::key(
+                        &format!("event[{i}].node"),
+                        format!("\"{name}\": no such node (RSUs by name; vehicles obu0, obu1, … or the trace's names)"),
+                    )
+                })?;
+                if e.link == Some(Link::Backbone) && nodes[k].role != Role::Rsu {
+                    return Err(ScenarioError::key(
+                        &format!("event[{i}].link"),
+                        format!(
+                            "\"backbone\": {name} is a vehicle; only RSUs have a backbone link"
+                        ),
+                    ));
+                }
+                Some(k)
+            }
+        };
+        events.push(Event {
+            id: i,
+            at_s: e.at_s,
+            kind: e.kind,
+            node,
+            link: e.link,
+            duration_s: e.duration_s,
+        });
+    }
+    Ok(events)
 }
 
 #[cfg(test)]
@@ -346,6 +413,45 @@ vehicles = 5
         );
         let e = plan("[[flow]]\nkind = \"ping\"\nfrom = \"obu0\"\nto = \"server\"\n").unwrap_err();
         assert!(e.to_string().contains("backbone"), "{e}");
+    }
+
+    #[test]
+    fn each_obu_as_the_source_makes_a_flow_from_every_vehicle() {
+        let p = plan("[[flow]]\nkind = \"udp\"\nfrom = \"each-obu\"\nto = \"rsu1\"\n").unwrap();
+        assert_eq!(p.flows.len(), 5);
+        assert!(p.flows.iter().all(|f| f.to == Endpoint::Node(0)));
+        let from: Vec<Endpoint> = p.flows.iter().map(|f| f.from).collect();
+        assert_eq!(from, p.obus().map(Endpoint::Node).collect::<Vec<_>>());
+        // To a vehicle: from every other one.
+        let p = plan("[[flow]]\nkind = \"udp\"\nfrom = \"each-obu\"\nto = \"obu2\"\n").unwrap();
+        assert_eq!(p.flows.len(), 4);
+        let e =
+            plan("[[flow]]\nkind = \"udp\"\nfrom = \"each-obu\"\nto = \"each-obu\"\n").unwrap_err();
+        assert!(e.to_string().contains("flow[0].from"), "{e}");
+    }
+
+    #[test]
+    fn events_are_resolved_to_nodes_in_time_order() {
+        let p = plan(
+            "[[event]]\nat_s = 20\nkind = \"start\"\nnode = \"rsu1\"\n\
+             [[event]]\nat_s = 10\nkind = \"kill\"\nnode = \"rsu1\"\n\
+             [[event]]\nat_s = 5\nkind = \"link-down\"\nnode = \"obu3\"\nlink = \"radio\"\n",
+        )
+        .unwrap();
+        let order: Vec<(usize, f64)> = p.events.iter().map(|e| (e.id, e.at_s)).collect();
+        assert_eq!(order, vec![(2, 5.0), (1, 10.0), (0, 20.0)]);
+        assert_eq!(p.events[1].node, Some(0));
+        assert_eq!(p.nodes[p.events[0].node.unwrap()].name, "obu3");
+        let e = plan("[[event]]\nat_s = 5\nkind = \"kill\"\nnode = \"obu9\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("event[0].node") && e.to_string().contains("obu9"),
+            "{e}"
+        );
+        let e = plan(
+            "[backbone]\nenabled = true\n[[event]]\nat_s = 5\nkind = \"link-down\"\nnode = \"obu1\"\nlink = \"backbone\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("event[0].link"), "{e}");
     }
 
     #[test]

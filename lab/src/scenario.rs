@@ -2,7 +2,12 @@
 //! documented in docs/LAB.md; unknown keys are errors, and every error names
 //! the key and the value that is wrong.
 
+mod event;
+
+pub use event::{in_time_order, EventKind, EventSpec, Link};
+
 use crate::mobility::road::{Road, Traffic};
+use event::RawEvent;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,8 @@ struct RawScenario {
     daemons: Option<RawDaemons>,
     #[serde(default)]
     lab: Option<RawLab>,
+    #[serde(default)]
+    event: Vec<RawEvent>,
 }
 
 #[derive(Deserialize)]
@@ -239,6 +246,8 @@ pub struct Scenario {
     pub poll_interval_ms: u64,
     /// Host namespaces the air spans (joined by VXLAN); 1: one air.
     pub hosts: usize,
+    /// `[[event]]`s in the file's order.
+    pub events: Vec<EventSpec>,
 }
 
 /// The smallest UDP payload of a flow: the lab's own header (flow, sequence
@@ -361,6 +370,7 @@ impl Scenario {
             .enumerate()
             .map(|(i, f)| parse_flow(i, f, duration_s))
             .collect::<Result<Vec<_>, _>>()?;
+        let events = event::parse_events(&raw.event, duration_s, backbone)?;
         let daemons = raw.daemons.unwrap_or(RawDaemons {
             beacon_interval_ms: None,
             log_level: None,
@@ -411,6 +421,7 @@ impl Scenario {
             log_level,
             poll_interval_ms,
             hosts,
+            events,
         })
     }
 }
@@ -630,10 +641,10 @@ fn parse_flow(i: usize, f: &RawFlow, duration_s: f64) -> Result<FlowSpec, Scenar
             ))
         }
     };
-    if f.from == "each-obu" {
+    if f.from == "each-obu" && f.to == "each-obu" {
         return Err(ScenarioError::key(
             &key("from"),
-            "\"each-obu\": only `to` takes each-obu (a flow from the named node to every OBU)",
+            "\"each-obu\": `from` or `to` takes each-obu, not both (a flow between every pair of vehicles is not a lab)",
         ));
     }
     // TCP runs as fast as it can unless a rate is given.

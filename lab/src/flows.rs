@@ -3,10 +3,11 @@
 //! * `udp`: the lab sends numbered, timestamped datagrams from a socket in
 //!   the source's namespace and receives them in the destination's; one
 //!   clock serves both ends (one machine), so latency is one-way.
-//! * `ping`: the system's `ping` in the source's namespace; round-trip
-//!   times from its replies.
-//! * `tcp`: `iperf3` (a server in the destination's namespace, a client in
-//!   the source's); bytes and retransmits from its JSON report.
+//! * `ping` and `tcp` run outside tools ([`crate::tools`]).
+//!
+//! A flow never dies of a missing route: a datagram the kernel refuses
+//! (no route to a vehicle that has not attached yet, a sender whose
+//! daemon is down) counts as sent and lost, by reason.
 //!
 //! One thread sends every UDP flow and one receives them all (sockets keep
 //! the namespace they were made in, so neither thread has to move).
@@ -14,6 +15,7 @@
 use crate::plan::{Endpoint, Flow, Plan};
 use crate::scenario::FlowKind;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +57,16 @@ pub struct FlowResult {
     pub throughput_mbps: Option<f64>,
     /// tcp: segments retransmitted.
     pub retransmits: Option<u64>,
+    /// Sends counted as sent and lost because they could not be made:
+    /// datagrams the kernel refused (udp); for ping, its rate times the
+    /// seconds it could not run plus the sends it reported failing.
+    pub failed_sends: u64,
+    /// Why: each reason with its failed sends (tcp: failed connection
+    /// attempts), e.g. `{"network is unreachable": 42}`.
+    pub failed_why: BTreeMap<String, u64>,
+    /// ping, tcp: seconds in which the flow's tool could not run (it
+    /// failed and was started again until the flow's end).
+    pub failed_s: f64,
     /// Why a flow has no figures (a tool that failed, …).
     pub error: Option<String>,
     /// Receive times (s since the run's start) of the packets, for the
@@ -75,7 +87,8 @@ pub fn quantile(v: &[f64], p: f64) -> Option<f64> {
 #[derive(Default)]
 struct UdpTally {
     sent: u64,
-    send_errors: u64,
+    /// Refused sends by reason.
+    failed: BTreeMap<String, u64>,
     received: u64,
     latencies_ms: Vec<f64>,
     arrivals: Vec<f64>,
@@ -225,9 +238,8 @@ impl UdpFlows {
                     latency: Some("one-way".into()),
                     latency_p50_ms: quantile(&t.latencies_ms, 0.5),
                     latency_p99_ms: quantile(&t.latencies_ms, 0.99),
-                    error: (t.send_errors > 0).then(|| {
-                        format!("{} sends refused by the kernel (no route?)", t.send_errors)
-                    }),
+                    failed_sends: t.failed.values().sum(),
+                    failed_why: std::mem::take(&mut t.failed),
                     arrivals: std::mem::take(&mut t.arrivals),
                     ..FlowResult::default()
                 };
@@ -280,11 +292,11 @@ fn send_loop(
                 buf.extend_from_slice(&(seq[k] as u32).to_be_bytes());
                 buf.extend_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
                 buf.resize(f.size.max(UDP_HEADER_BYTES), 0);
-                let ok = f.socket.send_to(&buf, f.dst).is_ok();
+                let sent = f.socket.send_to(&buf, f.dst);
                 let mut t = tallies.lock().unwrap_or_else(|e| e.into_inner());
                 t[k].sent += 1;
-                if !ok {
-                    t[k].send_errors += 1;
+                if let Err(e) = sent {
+                    *t[k].failed.entry(reason(&e)).or_default() += 1;
                 }
                 seq[k] += 1;
             }
@@ -345,159 +357,12 @@ fn receive_loop(
     }
 }
 
-/// A flow run by an outside tool (ping, iperf3).
-pub struct ToolFlow {
-    pub flow: Flow,
-    /// The testbed's handle of the client process, once started.
-    pub client: Option<usize>,
-    /// The iperf3 server's handle.
-    pub server: Option<usize>,
-}
-
-/// The command line of a tool flow's client, started at its `start_s`.
-pub fn client_args(f: &Flow, addr: &str) -> Vec<String> {
-    let secs = (f.stop_s - f.start_s).max(1.0);
-    match f.kind {
-        FlowKind::Ping => {
-            let interval = (1.0 / f.rate_pps).max(0.002);
-            let count = ((secs * f.rate_pps).floor() as u64).max(1);
-            let payload = f.size.saturating_sub(28).max(16);
-            vec![
-                "ping".into(),
-                "-n".into(),
-                "-D".into(),
-                "-i".into(),
-                format!("{interval:.3}"),
-                "-c".into(),
-                count.to_string(),
-                "-w".into(),
-                format!("{}", secs.ceil() as u64 + 2),
-                "-W".into(),
-                "1".into(),
-                "-s".into(),
-                payload.to_string(),
-                addr.into(),
-            ]
-        }
-        _ => {
-            let mut v: Vec<String> = [
-                "iperf3",
-                "-c",
-                addr,
-                "-p",
-                &(BASE_PORT + f.id as u16).to_string(),
-                "-t",
-                &format!("{}", secs.floor().max(1.0) as u64),
-                "-J",
-                "--connect-timeout",
-                "3000",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            if f.rate_pps > 0.0 {
-                v.push("-b".into());
-                v.push(format!("{}", (f.rate_pps * f.size as f64 * 8.0) as u64));
-            }
-            v
-        }
-    }
-}
-
-/// What ping printed: packets sent and received, sorted round-trip times
-/// (ms), and the wall-clock times of the replies (s since the Unix epoch,
-/// from `-D`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct PingReport {
-    pub sent: u64,
-    pub received: u64,
-    pub rtts_ms: Vec<f64>,
-    pub reply_times: Vec<f64>,
-}
-
-/// Reads ping's output.
-pub fn parse_ping(out: &str) -> Option<PingReport> {
-    let mut rtts: Vec<f64> = Vec::new();
-    let mut reply_times = Vec::new();
-    for l in out.lines() {
-        let Some(t) = l.split("time=").nth(1) else {
-            continue;
-        };
-        let Some(rtt) = t.split_whitespace().next().and_then(|v| v.parse().ok()) else {
-            continue;
-        };
-        rtts.push(rtt);
-        if let Some(stamp) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            if let Ok(v) = stamp.parse::<f64>() {
-                reply_times.push(v);
-            }
-        }
-    }
-    rtts.sort_by(f64::total_cmp);
-    let summary = out.lines().find(|l| l.contains("packets transmitted"))?;
-    let nums: Vec<u64> = summary
-        .split(',')
-        .filter_map(|p| p.split_whitespace().next()?.parse().ok())
-        .collect();
-    Some(PingReport {
-        sent: *nums.first()?,
-        received: *nums.get(1)?,
-        rtts_ms: rtts,
-        reply_times,
-    })
-}
-
-/// iperf3's JSON: bytes sent, bytes received, retransmits, seconds.
-pub fn parse_iperf(out: &str) -> Result<(u64, u64, u64, f64), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(out).map_err(|e| format!("iperf3 said no JSON ({e})"))?;
-    if let Some(e) = v["error"].as_str() {
-        return Err(format!("iperf3: {e}"));
-    }
-    let sent = &v["end"]["sum_sent"];
-    let recv = &v["end"]["sum_received"];
-    Ok((
-        sent["bytes"].as_u64().unwrap_or(0),
-        recv["bytes"].as_u64().unwrap_or(0),
-        sent["retransmits"].as_u64().unwrap_or(0),
-        recv["seconds"].as_f64().unwrap_or(0.0),
-    ))
-}
-
-/// A tool flow's figures from its output; `wall_epoch` is the run's time
-/// 0 in seconds since the Unix epoch.
-pub fn tool_result(f: &Flow, out: Option<&str>, wall_epoch: f64) -> FlowResult {
-    let mut r = FlowResult {
-        id: f.id,
-        ..FlowResult::default()
-    };
-    let Some(out) = out else {
-        r.error = Some(format!("{} did not finish", f.kind.name()));
-        return r;
-    };
-    match f.kind {
-        FlowKind::Ping => match parse_ping(out) {
-            Some(p) => {
-                r.sent = p.sent;
-                r.received = p.received;
-                r.latency = Some("round-trip".into());
-                r.latency_p50_ms = quantile(&p.rtts_ms, 0.5);
-                r.latency_p99_ms = quantile(&p.rtts_ms, 0.99);
-                r.arrivals = p.reply_times.iter().map(|t| t - wall_epoch).collect();
-            }
-            None => r.error = Some(format!("ping: {}", out.trim().lines().last().unwrap_or(""))),
-        },
-        _ => match parse_iperf(out) {
-            Ok((sent, received, retransmits, secs)) => {
-                r.sent = sent;
-                r.received = received;
-                r.retransmits = Some(retransmits);
-                r.throughput_mbps = (secs > 0.0).then(|| received as f64 * 8.0 / secs / 1e6);
-            }
-            Err(e) => r.error = Some(e),
-        },
-    }
-    r
+/// Why a send failed, as people say it: the system's message without its
+/// number ("network is unreachable").
+pub fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    text.trim().to_lowercase()
 }
 
 /// Names, kind and delivery filled in from the plan.
@@ -519,17 +384,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_ping_and_iperf_reports() {
-        let ping = "PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.\n[1764860000.250000] 64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.045 ms\n[1764860002.5] 64 bytes from 10.0.0.2: icmp_seq=3 ttl=64 time=1.50 ms\n\n--- 10.0.0.2 ping statistics ---\n3 packets transmitted, 2 received, 33.3333% packet loss, time 2003ms\n";
-        let p = parse_ping(ping).unwrap();
-        assert_eq!((p.sent, p.received), (3, 2));
-        assert_eq!(p.rtts_ms, vec![0.045, 1.5]);
-        assert_eq!(p.reply_times, vec![1764860000.25, 1764860002.5]);
-        assert!(parse_ping("ping: connect: Network is unreachable\n").is_none());
-        let j = r#"{"end":{"sum_sent":{"bytes":1000,"retransmits":3},"sum_received":{"bytes":900,"seconds":2.0}}}"#;
-        assert_eq!(parse_iperf(j).unwrap(), (1000, 900, 3, 2.0));
-        let e = parse_iperf(r#"{"error":"unable to connect to server"}"#).unwrap_err();
-        assert!(e.contains("unable to connect"));
+    fn a_failed_send_says_why_in_words() {
+        let e = std::io::Error::from_raw_os_error(libc::ENETUNREACH);
+        assert_eq!(reason(&e), "network is unreachable");
+        let e = std::io::Error::other("Something Odd");
+        assert_eq!(reason(&e), "something odd");
     }
 
     #[test]

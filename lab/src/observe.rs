@@ -1,7 +1,9 @@
 //! What the daemons say: one thread asks each OBU's API for its upstream
-//! (`/api/v1/routes`) once per poll interval, spread evenly over it. The
-//! thread moves into a node's namespace before each request (the API
-//! listens on the node's loopback); a request opens its own connection.
+//! (`/api/v1/routes`) once per poll interval, spread evenly over it, and
+//! for its counters (`/api/v1/stats`: `routing.upstream_changes`) every
+//! [`STATS_EVERY`] rounds and once more at the end. The thread moves into
+//! a node's namespace before each request (the API listens on the node's
+//! loopback); a request opens its own connection.
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
@@ -32,13 +34,91 @@ pub struct Target {
 
 pub struct Observer {
     stop: Arc<AtomicBool>,
+    /// Set by [`Observer::finish`] only: read every counter once more
+    /// before the thread ends.
+    last_sweep: Arc<AtomicBool>,
     samples: Arc<Mutex<Vec<Sample>>>,
     latest: Arc<Mutex<Vec<Option<Sample>>>>,
+    changes: Arc<Mutex<Vec<Changes>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// How long one request may take before the daemon counts as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Every this many rounds the observer also reads each OBU's counters
+/// (ten seconds at the default poll interval: the counters are totals,
+/// only a restart between two readings loses what it counted since the
+/// first).
+pub const STATS_EVERY: usize = 10;
+
+/// One daemon's `routing.upstream_changes` over its restarts: the counter
+/// starts at 0 with each daemon, so a reading below the one before is a
+/// new daemon and the old one's last reading is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    banked: u64,
+    last: Option<u64>,
+}
+
+impl Changes {
+    pub fn see(&mut self, value: u64) {
+        if let Some(last) = self.last {
+            if value < last {
+                self.banked += last;
+            }
+        }
+        self.last = Some(value);
+    }
+
+    /// Changes counted by every daemon of the node so far.
+    pub fn total(&self) -> u64 {
+        self.banked + self.last.unwrap_or(0)
+    }
+}
+
+/// What the observer gathered over a run.
+pub struct Observed {
+    pub samples: Vec<Sample>,
+    /// `routing.upstream_changes` summed over the OBUs (each one's first
+    /// choice of an upstream included).
+    pub upstream_changes: u64,
+}
+
+/// Asks the daemon of the current namespace for its upstream.
+fn ask_routes(
+    client: &api::Client,
+    macs: &HashMap<String, usize>,
+    node: usize,
+    epoch: Instant,
+) -> Sample {
+    let answer = client.routes();
+    let t = epoch.elapsed().as_secs_f64();
+    let up = match &answer {
+        Ok(api::Routes::Obu(r)) => r.upstream.as_ref(),
+        _ => None,
+    };
+    Sample {
+        t,
+        node,
+        upstream: up.and_then(|u| Some((*macs.get(&u.rsu.to_string())?, u.hops))),
+        next_hop: up.and_then(|u| macs.get(&u.next_hop.to_string()).copied()),
+        answered: answer.is_ok(),
+    }
+}
+
+/// Reads the upstream changes of the daemon of the current namespace.
+fn ask_changes(client: &api::Client, changes: &Mutex<Vec<Changes>>, i: usize) {
+    if let Some(v) = client
+        .stats()
+        .ok()
+        .and_then(|s| s.get("routing", "upstream_changes"))
+    {
+        if let Some(c) = changes.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+            c.see(v);
+        }
+    }
+}
 
 impl Observer {
     /// Starts asking `targets` every `interval`; `macs` maps a radio MAC to
@@ -56,10 +136,18 @@ impl Observer {
             netns.push(f);
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let last_sweep = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let nodes = macs.values().copied().max().map_or(0, |m| m + 1);
         let latest = Arc::new(Mutex::new(vec![None; nodes]));
-        let (st, sa, la) = (stop.clone(), samples.clone(), latest.clone());
+        let changes = Arc::new(Mutex::new(vec![Changes::default(); targets.len()]));
+        let (st, sw, sa, la, ch) = (
+            stop.clone(),
+            last_sweep.clone(),
+            samples.clone(),
+            latest.clone(),
+            changes.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("observe".into())
             .spawn(move || {
@@ -70,26 +158,16 @@ impl Observer {
                 let mut next = Instant::now();
                 while !st.load(Ordering::Relaxed) && !targets.is_empty() {
                     let i = k % targets.len();
+                    let round = k / targets.len();
                     k += 1;
                     // SAFETY: setns on an open namespace fd moves only this thread.
                     if unsafe { libc::setns(netns[i].as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                         continue;
                     }
-                    let answer = client.routes();
-                    let t = epoch.elapsed().as_secs_f64();
-                    let up = match &answer {
-                        Ok(api::Routes::Obu(r)) => r.upstream.as_ref(),
-                        _ => None,
-                    };
-                    let upstream = up.and_then(|u| Some((*macs.get(&u.rsu.to_string())?, u.hops)));
-                    let next_hop = up.and_then(|u| macs.get(&u.next_hop.to_string()).copied());
-                    let sample = Sample {
-                        t,
-                        node: targets[i].node,
-                        upstream,
-                        next_hop,
-                        answered: answer.is_ok(),
-                    };
+                    let sample = ask_routes(&client, &macs, targets[i].node, epoch);
+                    if round % STATS_EVERY == STATS_EVERY - 1 {
+                        ask_changes(&client, &ch, i);
+                    }
                     sa.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
                     if let Some(slot) = la
                         .lock()
@@ -107,12 +185,22 @@ impl Observer {
                         next = now;
                     }
                 }
+                if sw.load(Ordering::SeqCst) {
+                    for (i, ns) in netns.iter().enumerate() {
+                        // SAFETY: as above.
+                        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+                            ask_changes(&client, &ch, i);
+                        }
+                    }
+                }
             })
             .map_err(|e| format!("observer thread: {e}"))?;
         Ok(Observer {
             stop,
+            last_sweep,
             samples,
             latest,
+            changes,
             thread: Some(thread),
         })
     }
@@ -133,13 +221,25 @@ impl Observer {
             .clone()
     }
 
-    /// Stops asking; returns every sample.
-    pub fn finish(mut self) -> Vec<Sample> {
+    /// Stops asking after a last reading of every OBU's counters; returns
+    /// every sample and the upstream changes.
+    pub fn finish(mut self) -> Observed {
+        self.last_sweep.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.samples()
+        let upstream_changes = self
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(Changes::total)
+            .sum();
+        Observed {
+            samples: self.samples(),
+            upstream_changes,
+        }
     }
 }
 
@@ -149,5 +249,26 @@ impl Drop for Observer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_changes_add_up_over_restarts() {
+        let mut c = Changes::default();
+        assert_eq!(c.total(), 0);
+        for v in [1, 3, 3, 7] {
+            c.see(v);
+        }
+        assert_eq!(c.total(), 7);
+        // A new daemon counts from 0 again: 7 before, 2 since.
+        c.see(0);
+        c.see(2);
+        assert_eq!(c.total(), 9);
+        c.see(1);
+        assert_eq!(c.total(), 10);
     }
 }

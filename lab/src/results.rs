@@ -5,6 +5,7 @@
 use crate::flows::{quantile, FlowResult};
 use crate::observe::Sample;
 use crate::plan::{Plan, Role};
+use crate::stability::Stability;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -100,6 +101,9 @@ pub struct LabCost {
     pub tick_cpu_ms: Spread,
     /// Pairs changed per update.
     pub changes_per_tick: Spread,
+    /// CPU the scenario's cpu-bursts burnt in the lab's process (left out
+    /// of `cpu_s`).
+    pub burst_cpu_s: f64,
 }
 
 /// Everything the run measured.
@@ -137,6 +141,10 @@ pub struct Results {
     /// is the wall clock, so they differ only by the end's own lateness.
     pub trace_end_s: f64,
     pub wall_end_s: f64,
+    /// Events, upstream changes, host saturation, the run second by
+    /// second (at the top level of results.json).
+    #[serde(flatten)]
+    pub stability: Stability,
     pub warnings: Vec<String>,
 }
 
@@ -213,16 +221,66 @@ pub fn handover_gap(
     best
 }
 
+fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0))
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.1}"))
+}
+
+/// Failed sends by reason, the most frequent first: "network is
+/// unreachable 40, no route to host 2".
+fn reasons(why: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = why.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(w, n)| format!("{w} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Results {
     /// `summary.md`: the figures for people.
     pub fn summary(&self) -> String {
-        let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
-        let ms = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1}"));
-        let mut s = format!(
-            "# {}\n\n{} RSUs, {} OBUs, security {}, {:.0} s (started in {:.1} s)\n\n",
-            self.scenario, self.rsus, self.obus, self.security, self.duration_s, self.startup_s
+        let mut s = format!("# {}\n\n", self.scenario);
+        let st = &self.stability;
+        if st.host_saturated {
+            let outside = self
+                .stability
+                .seconds
+                .iter()
+                .filter(|x| x.host_busy.is_some())
+                .count();
+            s += &format!(
+                "> **Warning: host saturated {} s of {}{}: network figures are not the network's alone.**\n\n",
+                st.host_saturated_outside_bursts_s,
+                outside,
+                if st.host_saturated_s > st.host_saturated_outside_bursts_s {
+                    " (outside the scenario's cpu-bursts)"
+                } else {
+                    ""
+                }
+            );
+        }
+        s += &format!(
+            "{} RSUs, {} OBUs, security {}, {:.0} s (started in {:.1} s)\n\n",
+            self.rsus, self.obus, self.security, self.duration_s, self.startup_s
         );
-        s += "| figure | value |\n|---|---|\n";
+        s += &self.summary_figures();
+        s += &self.summary_events();
+        s += &self.summary_flows();
+        if !self.warnings.is_empty() {
+            s += "\nWarnings:\n\n";
+            for w in &self.warnings {
+                s += &format!("- {w}\n");
+            }
+        }
+        s
+    }
+
+    fn summary_figures(&self) -> String {
+        let mut s = "| figure | value |\n|---|---|\n".to_string();
         s += &format!(
             "| attached share (in an RSU's range) | {} |\n",
             pct(self.attached_share)
@@ -239,6 +297,19 @@ impl Results {
             ms(self.handover_gaps_ms.p50),
             ms(self.handover_gaps_ms.p99),
             ms(self.handover_gaps_ms.max)
+        );
+        let st = &self.stability;
+        s += &format!(
+            "| upstream changes (all OBUs) / per OBU-minute | {} / {} |\n",
+            st.upstream_changes,
+            st.upstream_changes_per_obu_min
+                .map_or("n/a".into(), |v| format!("{v:.2}"))
+        );
+        s += &format!(
+            "| host saturated (CPUs ≥ 95 % busy), s | {} of {} ({} outside cpu-bursts) |\n",
+            st.host_saturated_s,
+            st.seconds.iter().filter(|x| x.host_busy.is_some()).count(),
+            st.host_saturated_outside_bursts_s
         );
         s += &format!(
             "| lab CPU | {:.1} s, {:.0} % of a core ({} radio updates, {} ms CPU each p50, {} p99) |\n",
@@ -275,59 +346,114 @@ impl Results {
             ms(rss.p50.map(|v| v / 1024.0)),
             ms(rss.max.map(|v| v / 1024.0))
         );
-        if !self.flows.is_empty() {
-            s += "\n| flow | kind | sent | received | delivery | p50 ms | p99 ms | note |\n|---|---|---:|---:|---:|---:|---:|---|\n";
-            if self.flows.len() > SUMMARY_FLOWS {
-                // Packets: TCP flows count bytes and stay out of the sums.
-                let (sent, recv) = self
-                    .flows
-                    .iter()
-                    .filter(|f| f.kind != "tcp")
-                    .fold((0, 0), |(a, b), f| (a + f.sent, b + f.received));
-                let d = Spread::of(self.flows.iter().map(|f| f.delivery).collect());
-                let lowest = self.flows.iter().map(|f| f.delivery).fold(1.0, f64::min);
-                let p99 = Spread::of(self.flows.iter().filter_map(|f| f.latency_p99_ms).collect());
-                s += &format!(
-                    "| all {} flows | | {sent} packets | {recv} packets | {:.1} % (lowest {:.1} %) | | {} (worst) | |\n",
-                    self.flows.len(),
-                    d.p50.unwrap_or(0.0) * 100.0,
-                    lowest * 100.0,
-                    ms(p99.max)
+        s
+    }
+
+    /// A line per event with its recovery.
+    fn summary_events(&self) -> String {
+        let events = &self.stability.events;
+        if events.is_empty() {
+            return String::new();
+        }
+        let mut s =
+            "\n| at s | event | recovered after | level before | note |\n|---:|---|---|---:|---|\n"
+                .to_string();
+        for e in events {
+            let what = match (&e.node, &e.link, e.duration_s) {
+                (Some(n), Some(l), _) => format!("{} {n} {l}", e.kind),
+                (Some(n), None, _) => format!("{} {n}", e.kind),
+                (None, _, Some(d)) => format!("{} {d} s", e.kind),
+                _ => e.kind.clone(),
+            };
+            let rec = match (e.fired_s, e.recovered_s) {
+                (None, _) => "—".to_string(),
+                (Some(_), Some(r)) => format!("{r:.1} s (from {:.1} s)", e.end_s),
+                (Some(_), None) => "not within the run".to_string(),
+            };
+            s += &format!(
+                "| {:.1} | {what} | {rec} | {} | {} |\n",
+                e.at_s,
+                pct(e.baseline_share),
+                e.error.as_deref().unwrap_or("")
+            );
+        }
+        s
+    }
+
+    fn summary_flows(&self) -> String {
+        if self.flows.is_empty() {
+            return String::new();
+        }
+        let mut s = "\n| flow | kind | sent | received | delivery | p50 ms | p99 ms | note |\n|---|---|---:|---:|---:|---:|---:|---|\n".to_string();
+        if self.flows.len() > SUMMARY_FLOWS {
+            // Packets: TCP flows count bytes and stay out of the sums.
+            let (sent, recv) = self
+                .flows
+                .iter()
+                .filter(|f| f.kind != "tcp")
+                .fold((0, 0), |(a, b), f| (a + f.sent, b + f.received));
+            let d = Spread::of(self.flows.iter().map(|f| f.delivery).collect());
+            let lowest = self.flows.iter().map(|f| f.delivery).fold(1.0, f64::min);
+            let p99 = Spread::of(self.flows.iter().filter_map(|f| f.latency_p99_ms).collect());
+            s += &format!(
+                "| all {} flows | | {sent} packets | {recv} packets | {:.1} % (lowest {:.1} %) | | {} (worst) | |\n",
+                self.flows.len(),
+                d.p50.unwrap_or(0.0) * 100.0,
+                lowest * 100.0,
+                ms(p99.max)
+            );
+        }
+        for f in self.flows.iter().take(SUMMARY_FLOWS) {
+            let mut note = match (&f.error, f.throughput_mbps) {
+                (Some(e), _) => e.clone(),
+                (None, Some(t)) => {
+                    format!("{t:.1} Mbit/s, {} retransmits", f.retransmits.unwrap_or(0))
+                }
+                _ => f.latency.clone().unwrap_or_default(),
+            };
+            if f.failed_sends > 0 || f.failed_s > 0.0 {
+                note += &format!(
+                    "; {} sends failed: {}",
+                    f.failed_sends,
+                    reasons(&f.failed_why)
                 );
             }
-            for f in self.flows.iter().take(SUMMARY_FLOWS) {
-                let note = match (&f.error, f.throughput_mbps) {
-                    (Some(e), _) => e.clone(),
-                    (None, Some(t)) => {
-                        format!("{t:.1} Mbit/s, {} retransmits", f.retransmits.unwrap_or(0))
-                    }
-                    _ => f.latency.clone().unwrap_or_default(),
-                };
-                s += &format!(
-                    "| {} → {} | {} | {} | {} | {:.1} % | {} | {} | {} |\n",
-                    f.from,
-                    f.to,
-                    f.kind,
-                    f.sent,
-                    f.received,
-                    f.delivery * 100.0,
-                    ms(f.latency_p50_ms),
-                    ms(f.latency_p99_ms),
-                    note
-                );
-            }
-            if self.flows.len() > SUMMARY_FLOWS {
-                s += &format!(
-                    "\n({} more flows in results.json)\n",
-                    self.flows.len() - SUMMARY_FLOWS
-                );
+            s += &format!(
+                "| {} → {} | {} | {} | {} | {:.1} % | {} | {} | {} |\n",
+                f.from,
+                f.to,
+                f.kind,
+                f.sent,
+                f.received,
+                f.delivery * 100.0,
+                ms(f.latency_p50_ms),
+                ms(f.latency_p99_ms),
+                note
+            );
+        }
+        if self.flows.len() > SUMMARY_FLOWS {
+            s += &format!(
+                "\n({} more flows in results.json)\n",
+                self.flows.len() - SUMMARY_FLOWS
+            );
+        }
+        let mut why: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &self.flows {
+            for (w, n) in &f.failed_why {
+                *why.entry(w.clone()).or_default() += n;
             }
         }
-        if !self.warnings.is_empty() {
-            s += "\nWarnings:\n\n";
-            for w in &self.warnings {
-                s += &format!("- {w}\n");
-            }
+        let failed: u64 = self.flows.iter().map(|f| f.failed_sends).sum();
+        let flows_failing = self
+            .flows
+            .iter()
+            .filter(|f| !f.failed_why.is_empty())
+            .count();
+        if flows_failing > 0 {
+            s += &format!(
+                "\nSends that failed (counted as sent and lost): {failed} in {flows_failing} flows: {}\n",
+                reasons(&why)
+            );
         }
         s
     }

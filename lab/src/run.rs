@@ -5,15 +5,19 @@
 //!    machinery), the backbone with BIRD when asked, the radio table.
 //! 3. Radio at time 0, bandwidth limits, then every daemon, started side
 //!    by side; keys from keygen in the secure modes.
-//! 4. Drive: every 1/update_hz, positions at the trace time → changed
-//!    pairs → one nft transaction; tool flows started on time; the UDP
-//!    flows and the observer run in their own threads.
-//! 5. Measure: flows, samples, each daemon's CPU and peak memory, the
-//!    lab's own CPU; results.json and summary.md.
+//! 4. Drive: every 1/update_hz, the scenario's events that are due,
+//!    positions at the trace time → changed pairs → one nft transaction;
+//!    tool flows started on time (and again after a failure); the host's
+//!    CPU once a second; the UDP flows and the observer run in their own
+//!    threads.
+//! 5. Measure: flows, samples, events and their recovery, each daemon's
+//!    CPU and peak memory, the lab's own CPU; results.json and summary.md.
 //! 6. Remove everything (drop), also on Ctrl-C and on failure.
 
 use crate::air::{self, AirRules, Radios};
-use crate::flows::{self, Ends, FlowResult, ToolFlow, UdpFlows, BASE_PORT};
+use crate::events::{Actions, Events};
+use crate::flows::{self, Ends, FlowResult, UdpFlows};
+use crate::host_cpu::HostSampler;
 use crate::hosts::Hosts;
 use crate::live::Live;
 use crate::observe::{Observer, Target};
@@ -21,6 +25,8 @@ use crate::plan::{Endpoint, Plan, Role};
 use crate::radio::Air;
 use crate::results::{self, LabCost, NodeCost, Results, Spread};
 use crate::scenario::FlowKind;
+use crate::stability::{self, Inputs};
+use crate::tools::ToolFlow;
 use crate::web::WebServer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,22 +72,80 @@ impl Net {
     }
 }
 
-struct NetEnds<'a>(&'a Net);
+/// Where each flow end lives, taken from the network once (the flows
+/// start processes while the events act on the same network).
+struct NetEnds {
+    ns: Vec<String>,
+    addr: Vec<String>,
+    /// The core's namespace, with a backbone.
+    server_ns: Option<String>,
+}
 
-impl Ends for NetEnds<'_> {
+impl NetEnds {
+    fn of(net: &Net) -> NetEnds {
+        let nodes = &net.tb().nodes;
+        NetEnds {
+            ns: nodes.iter().map(|n| n.ns.clone()).collect(),
+            addr: nodes.iter().map(|n| n.addr4.clone()).collect(),
+            server_ns: match net {
+                Net::Backbone(r) => Some(r.core.clone()),
+                Net::Plain(_) => None,
+            },
+        }
+    }
+}
+
+impl Ends for NetEnds {
     fn ns(&self, e: Endpoint) -> String {
-        match (e, self.0) {
-            (Endpoint::Node(i), n) => n.tb().nodes[i].ns.clone(),
-            (Endpoint::Server, Net::Backbone(r)) => r.core.clone(),
-            (Endpoint::Server, Net::Plain(_)) => {
-                unreachable!("the plan has no server without a backbone")
-            }
+        match e {
+            Endpoint::Node(i) => self.ns[i].clone(),
+            Endpoint::Server => self
+                .server_ns
+                .clone()
+                .expect("the plan has a server only with a backbone"),
         }
     }
     fn addr(&self, e: Endpoint) -> String {
         match e {
-            Endpoint::Node(i) => self.0.tb().nodes[i].addr4.clone(),
+            Endpoint::Node(i) => self.addr[i].clone(),
             Endpoint::Server => tb_road::SERVER4.to_string(),
+        }
+    }
+}
+
+/// What the scenario's events do, on the lab's network.
+struct NetActions<'a>(&'a mut Net);
+
+impl Actions for NetActions<'_> {
+    fn kill(&mut self, node: usize) -> Result<(), String> {
+        self.0.tb_mut().kill9(node);
+        Ok(())
+    }
+    fn terminate(&mut self, node: usize) -> Result<(), String> {
+        if let Some(pid) = self.0.tb().pid(node) {
+            // SAFETY: kill(2) on the PID of a daemon this lab started and
+            // has not reaped (the testbed holds its child handle).
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        Ok(())
+    }
+    fn running(&mut self, node: usize) -> bool {
+        self.0.tb_mut().nodes[node].is_running()
+    }
+    fn start(&mut self, node: usize) -> Result<(), String> {
+        if self.running(node) {
+            return Err(format!(
+                "{}: its daemon runs already",
+                self.0.tb().nodes[node].name
+            ));
+        }
+        self.0.tb_mut().restart_nowait(node);
+        Ok(())
+    }
+    fn backbone(&mut self, node: usize, up: bool) -> Result<(), String> {
+        match self.0 {
+            Net::Backbone(road) => road.set_backbone_link(node, up),
+            Net::Plain(_) => Err("the lab has no backbone".into()),
         }
     }
 }
@@ -229,7 +293,8 @@ struct Ticks {
     count: u64,
     cpu_ms: Vec<f64>,
     changes: Vec<f64>,
-    drift_ms: Vec<f64>,
+    /// (run time, ms late) of each update.
+    drift: Vec<(f64, f64)>,
     nft_cpu: Duration,
 }
 
@@ -237,17 +302,24 @@ struct Ticks {
 type HostRules = Vec<(AirRules, Radios)>;
 
 /// One radio update for trace time `t`: the changed pairs, applied on
-/// every host for the receivers it holds.
+/// every host for the receivers it holds. A node whose radio an event
+/// took off the air (`off`) is nowhere.
 fn radio_tick(
     plan: &Plan,
     air: &mut Air,
     hosts: &HostRules,
-    t: f64,
+    (t, off): (f64, &[bool]),
     epoch: Instant,
     ticks: &mut Ticks,
 ) -> Result<(), String> {
     let cpu0 = thread_cpu();
-    let changes = air.update(&plan.scenario.radio, &plan.positions(t));
+    let mut positions = plan.positions(t);
+    for (p, &off) in positions.iter_mut().zip(off) {
+        if off {
+            *p = None;
+        }
+    }
+    let changes = air.update(&plan.scenario.radio, &positions);
     let scripts: Vec<String> = hosts
         .iter()
         .map(|(_, radios)| air::change_script(&changes, radios))
@@ -261,9 +333,8 @@ fn radio_tick(
     ticks.nft_cpu += nft;
     ticks.cpu_ms.push((own + nft).as_secs_f64() * 1000.0);
     ticks.changes.push(changes.len() as f64);
-    ticks
-        .drift_ms
-        .push((epoch.elapsed().as_secs_f64() - t) * 1000.0);
+    let now = epoch.elapsed().as_secs_f64();
+    ticks.drift.push((t, (now - t) * 1000.0));
     Ok(())
 }
 
@@ -402,13 +473,15 @@ fn bring_up(
 /// A run in progress.
 struct Driving {
     epoch: Instant,
-    wall_epoch: f64,
     rules: HostRules,
     air: Air,
     ticks: Ticks,
     observer: Observer,
     udp: UdpFlows,
     tools: Vec<ToolFlow>,
+    ends: NetEnds,
+    events: Events,
+    host: HostSampler,
     lab_cpu_start: Duration,
     node_cpu_start: Vec<f64>,
     live: Live,
@@ -439,13 +512,16 @@ fn start_driving(
         None => None,
     };
     let node_cpu_start = node_cpu(net);
+    let events = Events::new(&plan.events, plan.nodes.len(), opts.stop.clone());
     // The radio comes on once every daemon answers: no daemon has a head
     // start, and none is slowed in its start by a crowd it already hears.
     let epoch = Instant::now();
     let wall_epoch = testbed::epoch_now();
+    let host = HostSampler::start();
     let mut air = Air::new();
     let mut ticks = Ticks::default();
-    radio_tick(plan, &mut air, &rules, 0.0, epoch, &mut ticks)?;
+    let off = events.radio_off();
+    radio_tick(plan, &mut air, &rules, (0.0, off), epoch, &mut ticks)?;
     let lab_cpu_start = cpu_of(libc::RUSAGE_SELF);
     let macs = net
         .tb()
@@ -463,34 +539,28 @@ fn start_driving(
         .collect();
     let poll = Duration::from_millis(plan.scenario.poll_interval_ms);
     let observer = Observer::start(targets, macs, poll, epoch)?;
-    let udp = UdpFlows::start(plan, &NetEnds(net), epoch)?;
+    let ends = NetEnds::of(net);
+    let udp = UdpFlows::start(plan, &ends, epoch)?;
     let mut tools: Vec<ToolFlow> = plan
         .flows
         .iter()
         .filter(|f| f.kind != FlowKind::Udp)
-        .map(|f| ToolFlow {
-            flow: f.clone(),
-            client: None,
-            server: None,
-        })
+        .map(|f| ToolFlow::new(f.clone(), wall_epoch))
         .collect();
-    for tf in tools.iter_mut().filter(|t| t.flow.kind == FlowKind::Tcp) {
-        let ns = NetEnds(net).ns(tf.flow.to);
-        let port = (BASE_PORT + tf.flow.id as u16).to_string();
-        tf.server = Some(
-            net.tb_mut()
-                .spawn_in_ns(&ns, &["iperf3", "-s", "-1", "-p", &port]),
-        );
+    for tf in &mut tools {
+        tf.start_server(net.tb_mut(), &ends);
     }
     Ok(Driving {
         epoch,
-        wall_epoch,
         rules,
         air,
         ticks,
         observer,
         udp,
         tools,
+        ends,
+        events,
+        host,
         lab_cpu_start,
         node_cpu_start,
         live,
@@ -505,8 +575,9 @@ fn node_cpu(net: &Net) -> Vec<f64> {
         .collect()
 }
 
-/// Step 4: radio updates on time and tool flows started on time, until
-/// the end or a stop. Returns whether it was stopped early.
+/// Step 4: events, radio updates and tool flows on time, the host's CPU
+/// each second, until the end or a stop. Returns whether it was stopped
+/// early.
 fn drive_loop(
     plan: &Plan,
     opts: &RunOptions,
@@ -529,18 +600,16 @@ fn drive_loop(
         if opts.stop.load(Ordering::SeqCst) {
             return Ok(true);
         }
-        radio_tick(plan, &mut d.air, &d.rules, t, d.epoch, &mut d.ticks)?;
+        // Events first: a radio taken off the air is gone in this update.
+        d.events.tick(t, &mut NetActions(net));
+        let off = d.events.radio_off();
+        radio_tick(plan, &mut d.air, &d.rules, (t, off), d.epoch, &mut d.ticks)?;
         update_live(plan, d, t);
-        for tf in d
-            .tools
-            .iter_mut()
-            .filter(|tf| tf.client.is_none() && tf.flow.start_s <= t)
-        {
-            let ends = NetEnds(net);
-            let (ns, addr) = (ends.ns(tf.flow.from), ends.addr(tf.flow.to));
-            let args = flows::client_args(&tf.flow, &addr);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            tf.client = Some(net.tb_mut().spawn_in_ns(&ns, &args));
+        for tf in &mut d.tools {
+            tf.tend(t, net.tb_mut(), &d.ends);
+        }
+        if d.host.due(t) {
+            d.host.sample();
         }
         // Skip updates that are already late rather than queue them.
         k = k.max((d.epoch.elapsed().as_secs_f64() / period.as_secs_f64()) as u64) + 1;
@@ -562,6 +631,29 @@ fn update_live(plan: &Plan, d: &mut Driving, t: f64) {
     d.live.update(plan, t, links, &latest, flows);
 }
 
+/// The flows' figures: the UDP flows' tallies, the tool flows once their
+/// last runs have ended.
+fn flow_results(
+    plan: &Plan,
+    net: &mut Net,
+    udp: UdpFlows,
+    tools: Vec<ToolFlow>,
+    t_end: f64,
+    stopped_early: bool,
+) -> Vec<FlowResult> {
+    let mut flow_results: Vec<(usize, FlowResult)> = udp.finish();
+    let wait = Duration::from_secs(if stopped_early { 1 } else { 10 });
+    for tf in tools {
+        let id = tf.flow.id;
+        flow_results.push((id, tf.finish(t_end, net.tb_mut(), wait)));
+    }
+    flow_results.sort_by_key(|(id, _)| *id);
+    flow_results
+        .into_iter()
+        .map(|(_, r)| flows::complete(plan, r))
+        .collect()
+}
+
 /// Step 5: every figure, from what the run gathered.
 fn collect(
     plan: &Plan,
@@ -573,6 +665,7 @@ fn collect(
     d.live.finish();
     let wall_end_s = d.epoch.elapsed().as_secs_f64();
     let trace_end_s = wall_end_s.min(plan.scenario.duration_s);
+    let ev = d.events.finish(trace_end_s);
     // The daemons' costs before anything stops.
     let cpu_end = node_cpu(net);
     let nodes: Vec<NodeCost> = (0..plan.nodes.len())
@@ -584,28 +677,11 @@ fn collect(
             peak_rss_kib: net.tb().peak_rss_kib(i).unwrap_or(0),
         })
         .collect();
-    let samples = d.observer.finish();
-    let mut flow_results: Vec<(usize, FlowResult)> = d.udp.finish();
-    for tf in &d.tools {
-        let out = match tf.client {
-            // A flow that never started (the run ended or stopped first).
-            None => None,
-            Some(h) => net
-                .tb_mut()
-                .wait_spawned(h, Duration::from_secs(if stopped_early { 1 } else { 10 })),
-        };
-        let mut r = flows::tool_result(&tf.flow, out.as_deref(), d.wall_epoch);
-        if tf.client.is_none() {
-            r.error = Some("not started: the run ended before its start_s".into());
-        }
-        flow_results.push((tf.flow.id, r));
-    }
-    flow_results.sort_by_key(|(id, _)| *id);
-    let flows: Vec<FlowResult> = flow_results
-        .into_iter()
-        .map(|(_, r)| flows::complete(plan, r))
-        .collect();
-    let lab_cpu = cpu_of(libc::RUSAGE_SELF).saturating_sub(d.lab_cpu_start) + d.ticks.nft_cpu;
+    let observed = d.observer.finish();
+    let samples = observed.samples;
+    let flows = flow_results(plan, net, d.udp, d.tools, trace_end_s, stopped_early);
+    let lab_cpu = (cpu_of(libc::RUSAGE_SELF).saturating_sub(d.lab_cpu_start) + d.ticks.nft_cpu)
+        .saturating_sub(ev.burst_cpu);
     let warmup_s = (plan.scenario.duration_s / 4.0).min(10.0);
     let hand = results::handovers(&samples);
     let gaps: Vec<f64> = hand
@@ -623,6 +699,25 @@ fn collect(
             samples.len()
         ));
     }
+    // Vehicles the lab held down (daemon stopped, radio off) are out of
+    // the attached share while held: the lab meant it.
+    let in_service: Vec<_> = samples
+        .iter()
+        .copied()
+        .filter(|s| !crate::events::held_at(&ev.held, s.node, s.t))
+        .collect();
+    let stability = stability::figures(
+        plan,
+        &Inputs {
+            samples: &samples,
+            records: &ev.records,
+            held: &ev.held,
+            upstream_changes: observed.upstream_changes,
+            host_busy: &d.host.seconds,
+            ticks: &d.ticks.drift,
+            end_s: trace_end_s,
+        },
+    );
     let busy = results::busy_nodes(plan);
     Results {
         scenario: plan.scenario.name.clone(),
@@ -631,8 +726,8 @@ fn collect(
         rsus: plan.rsus().count(),
         obus: plan.obus().count(),
         startup_s,
-        attached_share: results::attached_share(plan, &samples, 0.0),
-        attached_share_warm: results::attached_share(plan, &samples, warmup_s),
+        attached_share: results::attached_share(plan, &in_service, 0.0),
+        attached_share_warm: results::attached_share(plan, &in_service, warmup_s),
         warmup_s,
         handovers: hand.len() as u64,
         handover_gaps_ms: Spread::of(gaps),
@@ -644,10 +739,12 @@ fn collect(
             ticks: d.ticks.count,
             tick_cpu_ms: Spread::of(d.ticks.cpu_ms),
             changes_per_tick: Spread::of(d.ticks.changes),
+            burst_cpu_s: ev.burst_cpu.as_secs_f64(),
         },
-        trace_drift_ms: Spread::of(d.ticks.drift_ms),
+        trace_drift_ms: Spread::of(d.ticks.drift.iter().map(|x| x.1).collect()),
         trace_end_s,
         wall_end_s,
+        stability,
         warnings,
     }
 }

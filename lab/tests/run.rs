@@ -288,3 +288,68 @@ fn the_air_spans_two_hosts_over_vxlan_and_vehicles_hand_over_across() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn events_disturb_the_road_and_each_recovery_is_measured() {
+    testbed::require_testbed!();
+    if let Err(why) = testbed::road::bird_available() {
+        eprintln!("SKIPPED {}: {why}", module_path!());
+        return;
+    }
+    let out = out_dir("events");
+    let r = run(&repo("tests/scenarios/events.toml"), 36, &out);
+    check_contract(&r, 9);
+    let events = r["events"].as_array().expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["cpu-burst", "kill", "start"], "{r}");
+    assert!(events[0]["node"].is_null(), "{}", events[0]);
+    assert_eq!(events[1]["node"], "rsu2");
+    // The kill is measured from the start that undid it.
+    assert!(
+        events[1]["end_s"].as_f64().unwrap() >= 20.0,
+        "{}",
+        events[1]
+    );
+    for e in events {
+        assert!(e["fired_s"].as_f64().is_some(), "{e}");
+        assert!(e["error"].is_null(), "{e}");
+        let rec = e["recovered_s"].as_f64();
+        // Loose: the network is back well before the run ends.
+        assert!(rec.is_some_and(|s| s < 12.0), "not back: {e}\n{r}");
+    }
+    // Every vehicle's first upstream counts; the kill makes more.
+    assert!(r["upstream_changes"].as_u64().unwrap() >= 6, "{r}");
+    assert!(r["upstream_changes_per_obu_min"].as_f64().is_some(), "{r}");
+    // The burst loaded every core: at least one whole second saturated.
+    assert!(r["host_saturated_s"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["host_saturated"].is_boolean());
+    let seconds = r["seconds"].as_array().unwrap();
+    assert!(seconds.len() >= 35, "{}", seconds.len());
+    assert!(
+        seconds[20]["radio_updates"].as_u64().unwrap() >= 5,
+        "{}",
+        seconds[20]
+    );
+    // One flow from every vehicle to the server, all of them counted.
+    let flows = r["flows"].as_array().unwrap();
+    let to_server: Vec<_> = flows.iter().filter(|f| f["to"] == "server").collect();
+    assert_eq!(to_server.len(), 6, "{r}");
+    let (mut sent, mut received) = (0, 0);
+    for f in &to_server {
+        assert!(f["sent"].as_u64().unwrap() >= 100, "{f}");
+        sent += f["sent"].as_u64().unwrap();
+        received += f["received"].as_u64().unwrap();
+    }
+    assert!(received * 10 > sent * 7, "{received} of {sent} delivered");
+    // The ping started before any route existed and ran its whole time.
+    let ping = flows.iter().find(|f| f["kind"] == "ping").unwrap();
+    assert!(ping["sent"].as_u64().unwrap() >= 150, "{ping}");
+    assert!(ping["received"].as_u64().unwrap() > 50, "{ping}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("cpu-burst 2 s") && summary.contains("kill rsu2"),
+        "{summary}"
+    );
+    assert!(summary.contains("upstream changes"), "{summary}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -245,7 +245,7 @@ impl Obu {
         let mut next = now + HOUSEKEEPING_EVERY;
         for info in self.rsus.values() {
             for (nh, c) in &info.candidates {
-                next = next.min(c.last_heard + self.timeout_of(now, nh));
+                next = next.min(c.last_heard + self.timeout_of(now, nh, c));
             }
         }
         for l in &self.leaves {
@@ -259,11 +259,13 @@ impl Obu {
 
     /// How long neighbour `nh` may be silent before it counts as gone:
     /// the configured timeout, longer for one known to be late at times.
-    fn timeout_of(&self, now: Time, nh: &NodeId) -> Duration {
+    fn timeout_of(&self, now: Time, nh: &NodeId, c: &Candidate) -> Duration {
         let configured = self.core.routing.neighbor_timeout();
-        self.liveness
+        let own = self
+            .liveness
             .get(nh)
-            .map_or(configured, |l| l.timeout(now, configured))
+            .map_or(configured, |l| l.timeout(now, configured));
+        upstream::candidate_timeout(c, own, configured)
     }
 
     /// Candidates whose beacons stopped go; a next hop of ours that did is
@@ -273,10 +275,11 @@ impl Obu {
         let mut lost = false;
         let liveness = &self.liveness;
         let configured = self.core.routing.neighbor_timeout();
-        let timeout = |nh: &NodeId| {
-            liveness
+        let timeout = |nh: &NodeId, c: &Candidate| {
+            let own = liveness
                 .get(nh)
-                .map_or(configured, |l| l.timeout(now, configured))
+                .map_or(configured, |l| l.timeout(now, configured));
+            upstream::candidate_timeout(c, own, configured)
         };
         for (rsu, info) in self.rsus.iter_mut() {
             let cur_nh = current.filter(|u| u.rsu == *rsu).map(|u| u.next_hop);

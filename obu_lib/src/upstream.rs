@@ -205,12 +205,12 @@ impl RsuInfo {
     pub fn expire(
         &mut self,
         now: Time,
-        timeout: impl Fn(&NodeId) -> Duration,
+        timeout: impl Fn(&NodeId, &Candidate) -> Duration,
         current: Option<NodeId>,
     ) -> bool {
         let mut lost_current = false;
         self.candidates.retain(|mac, c| {
-            let alive = now.since(c.last_heard) < timeout(mac);
+            let alive = now.since(c.last_heard) < timeout(mac, c);
             if !alive && Some(*mac) == current {
                 lost_current = true;
             }
@@ -261,6 +261,40 @@ fn rank(u: &Upstream, info: &RsuInfo, ratio: u32) -> impl Ord {
         u.rsu,
         u.next_hop,
     )
+}
+
+/// The best usable direct path to an RSU other than `current`'s (heard
+/// directly, with an uplink, reception at least `SHORTER_MIN_RATIO`): the
+/// RSU a vehicle is likely to move to next, with which an encrypted OBU
+/// sets up a session ahead of time, so that a move there, planned or
+/// forced, waits for no handshake. Only direct: a relay learns a route to
+/// us once we attach through it, so a handshake's answer could not come
+/// back through one before that.
+pub fn runner_up(rsus: &HashMap<NodeId, RsuInfo>, current: NodeId) -> Option<Upstream> {
+    rsus.iter()
+        .filter(|(r, i)| **r != current && i.uplink)
+        .filter_map(|(r, i)| {
+            let (nh, c) = i.best().filter(|(_, c)| c.hops == 1)?;
+            let ratio = c.window.ratio_permille();
+            let u = Upstream {
+                rsu: *r,
+                next_hop: nh,
+                hops: c.hops,
+            };
+            (ratio >= SHORTER_MIN_RATIO && !c.held).then_some((u, ratio))
+        })
+        .min_by_key(|(u, ratio)| rank(u, &rsus[&u.rsu], *ratio))
+        .map(|(u, _)| u)
+}
+
+/// How long a candidate may be silent: its neighbour's own timeout
+/// (`Liveness`), and at least the configured one stretched by its loss: a
+/// path that delivers half the beacons misses three in a row often, so it
+/// is given up to twice as long (a relay that dies while heard well is
+/// still dropped at the configured timeout).
+pub fn candidate_timeout(c: &Candidate, neighbour: Duration, configured: Duration) -> Duration {
+    let ratio = c.window.ratio_permille().clamp(500, 1000);
+    neighbour.max(configured * 1000 / ratio)
 }
 
 /// Chooses the upstream among all RSUs. With a current upstream that still
@@ -444,7 +478,7 @@ mod tests {
         let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
         info.candidates.get_mut(&node(1)).unwrap().last_heard = Time::from_millis(1000);
         let timeout = Duration::from_millis(300);
-        assert!(info.expire(Time::from_millis(1200), |_| timeout, Some(node(2))));
+        assert!(info.expire(Time::from_millis(1200), |_, _| timeout, Some(node(2))));
         assert_eq!(info.candidates.len(), 1);
         let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
         info.prune(2);
@@ -533,5 +567,22 @@ mod tests {
         assert_eq!(choose(&rsus, None), Some(up(100, 2, 2)));
         rsus.insert(node(100), rsu(&[(1, held)]));
         assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
+    }
+
+    #[test]
+    fn a_lossy_path_is_given_longer_and_the_next_rsu_is_prepared() {
+        let nt = Duration::from_millis(300);
+        assert_eq!(candidate_timeout(&cand(1, 16), nt, nt), nt);
+        assert_eq!(candidate_timeout(&cand(1, 8), nt, nt).as_millis(), 600);
+        assert_eq!(candidate_timeout(&cand(1, 2), nt, nt).as_millis(), 600);
+        assert_eq!(candidate_timeout(&cand(1, 16), nt * 3, nt), nt * 3);
+        let mut rsus = HashMap::new();
+        rsus.insert(node(100), rsu(&[(1, cand(1, 16))]));
+        rsus.insert(node(101), rsu(&[(2, cand(1, 7))]));
+        assert_eq!(runner_up(&rsus, node(100)), None, "not usable yet");
+        rsus.insert(node(101), rsu(&[(2, cand(1, 9)), (3, cand(2, 16))]));
+        assert_eq!(runner_up(&rsus, node(100)), Some(up(101, 2, 1)));
+        rsus.insert(node(101), rsu(&[(3, cand(2, 16))]));
+        assert_eq!(runner_up(&rsus, node(100)), None, "only direct");
     }
 }

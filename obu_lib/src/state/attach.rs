@@ -95,6 +95,14 @@ impl Obu {
                 new = Some(o);
             }
         }
+        // Encrypted: a session with the RSU we are likely to move to next
+        // is set up ahead of time, so that a move there (make-before-break,
+        // or a failover when ours fades faster than expected) waits for no
+        // handshake.
+        if let (None, Some(cur)) = (self.preparing, new) {
+            self.preparing = upstream::runner_up(&self.rsus, cur.rsu)
+                .filter(|r| self.needs_session_first(r.rsu));
+        }
         let changed = match (old, new) {
             (Some(a), Some(b)) => a.rsu != b.rsu || a.next_hop != b.next_hop,
             (None, None) => false,

@@ -18,6 +18,17 @@ pub struct Candidate {
     /// The neighbour was lately our next hop and timed out: it ranks
     /// below every other path until its hold-down ends.
     pub held: bool,
+    /// Beacons recorded since it became a candidate (or its RSU started
+    /// afresh), saturating: a young window's low ratio means little.
+    pub heard: u16,
+}
+
+impl Candidate {
+    /// Heard through it for a whole window at least: its ratio is its
+    /// reception, not its youth.
+    pub fn seasoned(&self) -> bool {
+        u32::from(self.heard) >= ReceptionWindow::SIZE
+    }
 }
 
 /// The most a neighbour's timeout grows to, in configured timeouts.
@@ -149,6 +160,12 @@ pub struct Upstream {
 
 /// Ratio gain (per mille) that a same-hops candidate needs to take over.
 pub const SAME_HOPS_MARGIN: u32 = 250;
+/// Below this reception ratio the path in use is fading (a cell's edge):
+/// a same-hops path needs only `FADING_MARGIN` more to take over, so a
+/// vehicle leaves a fading RSU before three lost beacons in a row (or a
+/// lost data frame) make it fail over hard.
+pub const FADING_RATIO: u32 = 750;
+pub const FADING_MARGIN: u32 = 125;
 /// Ratio a shorter path needs before we move to it.
 pub const SHORTER_MIN_RATIO: u32 = 500;
 /// Hop gain that lets a working RSU be left for another one (so does a
@@ -236,6 +253,7 @@ impl RsuInfo {
         self.latest_ts_us = b.timestamp_us;
         for c in self.candidates.values_mut() {
             c.window.reset();
+            c.heard = 0;
         }
     }
 
@@ -337,7 +355,12 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     if cand.rsu == cur.rsu && cand.next_hop == cur.next_hop {
         return Some(cur_now);
     }
-    let same_hops_better = cand.hops == cur_now.hops && ratio >= cur_ratio + SAME_HOPS_MARGIN;
+    let margin = if cur_ratio < FADING_RATIO && cur_cand.seasoned() {
+        FADING_MARGIN
+    } else {
+        SAME_HOPS_MARGIN
+    };
+    let same_hops_better = cand.hops == cur_now.hops && ratio >= cur_ratio + margin;
     let clearly_better = if cand.rsu != cur.rsu {
         let info = &rsus[&cand.rsu];
         let usable = ratio >= SHORTER_MIN_RATIO;
@@ -381,6 +404,7 @@ mod tests {
             window,
             last_heard: Time::ZERO,
             held: false,
+            heard: 16,
         }
     }
 
@@ -414,12 +438,18 @@ mod tests {
     fn a_working_upstream_is_kept_unless_another_is_clearly_better() {
         let mut rsus = HashMap::new();
         // Same hops, a little better: kept.
-        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 13))]));
+        rsus.insert(node(100), rsu(&[(1, cand(1, 12)), (2, cand(1, 15))]));
         let cur = Some(up(100, 1, 1));
         assert_eq!(choose(&rsus, cur), cur);
         // Same hops, at least 0.25 better: taken.
-        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 14))]));
+        rsus.insert(node(100), rsu(&[(1, cand(1, 12)), (2, cand(1, 16))]));
         assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+        // The path in use fades (under 0.75): 0.125 better is enough...
+        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 12))]));
+        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+        // ...but not less.
+        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 11))]));
+        assert_eq!(choose(&rsus, cur), cur);
         // Fewer hops with a ratio under 0.5: not yet.
         rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 7))]));
         let cur = Some(up(100, 1, 2));

@@ -334,9 +334,11 @@ impl Obu {
             window: Default::default(),
             last_heard: now,
             held: false,
+            heard: 0,
         });
         cand.hops = my_hops;
         cand.window.record(b.seq);
+        cand.heard = cand.heard.saturating_add(1);
         cand.last_heard = now;
         info.age_windows();
         info.prune(n);

@@ -52,14 +52,19 @@ enum Source {
 /// A running server; stops when dropped.
 pub struct WebServer {
     pub addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
+
+/// How long the server lets open connections finish once asked to stop:
+/// a page still open keeps its stream of pushes (`/api/events`) forever,
+/// and must not keep the lab from ending.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 impl Drop for WebServer {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -118,7 +123,7 @@ fn serve(addr: &str, source: Source) -> Result<WebServer, String> {
         .set_nonblocking(true)
         .map_err(|e| format!("--web {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Router::new()
         .route("/", get(page))
         .route("/api/network", get(network))
@@ -143,11 +148,18 @@ fn serve(addr: &str, source: Source) -> Result<WebServer, String> {
                 let Ok(l) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let _ = axum::serve(l, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
+                let (mut asked, mut grace) = (stop_rx.clone(), stop_rx);
+                let serve = axum::serve(l, app).with_graceful_shutdown(async move {
+                    let _ = asked.wait_for(|stop| *stop).await;
+                });
+                // Connections still open after the grace are dropped.
+                tokio::select! {
+                    _ = serve => {}
+                    _ = async move {
+                        let _ = grace.wait_for(|stop| *stop).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
+                    } => {}
+                }
             });
         })
         .map_err(|e| format!("web thread: {e}"))?;

@@ -117,6 +117,17 @@ fn count_events(addr: &str, dur: Duration) -> usize {
     String::from_utf8_lossy(&all).matches("data: {").count()
 }
 
+/// A connection to the pushes of `addr` that stays open (a page left open).
+fn hold_events(addr: &str) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the web view");
+    write!(
+        s,
+        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    s
+}
+
 #[test]
 fn the_web_view_shows_a_live_run_and_its_replay_in_chromium() {
     testbed::require_testbed!();
@@ -187,13 +198,16 @@ fn the_web_view_shows_a_live_run_and_its_replay_in_chromium() {
         "the page did not take ten pushes:\n{dom}"
     );
 
-    // The run ends by itself; its recording replays.
+    // The run ends by itself, a page still open or not; its recording
+    // replays.
+    let held = hold_events(&addr);
     let end = Instant::now() + Duration::from_secs(90);
     while Instant::now() < end && lab.try_wait().ok().flatten().is_none() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let status = lab.try_wait().ok().flatten().expect("the run ended");
     assert!(status.success(), "v2xd-lab run: {status}");
+    drop(held);
     let addr2 = format!("127.0.0.1:{}", free_port());
     let mut view = Command::new(env!("CARGO_BIN_EXE_v2xd-lab"))
         .args(["view"])

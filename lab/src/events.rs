@@ -1,11 +1,13 @@
 //! The scenario's `[[event]]`s as the run plays them. The run's radio loop
 //! calls [`Events::tick`] at every radio update; each event fires at the
 //! first update at or after its time and does only what is quick (a
-//! signal, a spawn, a flag): a stopping daemon is looked at again at each
-//! update until it is gone (SIGKILL after [`STOP_GRACE_S`]), so the radio
-//! never waits for a daemon. What the lab does to the machine goes
-//! through [`Actions`] (the run's namespaces and daemons; a fake in the
-//! tests).
+//! signal, a spawn, a flag): a daemon that was sent a signal is looked at
+//! again at each update until it is gone (SIGKILL after [`STOP_GRACE_S`]),
+//! and a burst's threads are joined once they have ended, so the radio
+//! never waits for a process or a thread (a daemon's exit takes the
+//! kernel a while: its TUN device goes with it). What the lab does to the
+//! machine goes through [`Actions`] (the run's namespaces and daemons; a
+//! fake in the tests).
 //!
 //! The events of one node keep their order: an event waits while an
 //! earlier one of the same node is still in progress (a restart whose
@@ -22,12 +24,21 @@ use std::time::Duration;
 /// SIGKILL (the testbed's own grace when it removes a lab).
 pub const STOP_GRACE_S: f64 = 8.0;
 
-/// What events do to the lab's nodes.
+/// A signal to a daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM: a graceful stop.
+    Term,
+    /// SIGKILL: a crash.
+    Kill,
+}
+
+/// What events do to the lab's nodes; none of them waits.
 pub trait Actions {
-    /// SIGKILL to the node's daemon if it still runs; forgets it either way.
-    fn kill(&mut self, node: usize) -> Result<(), String>;
-    /// SIGTERM to the node's daemon (nothing if it has ended already).
-    fn terminate(&mut self, node: usize) -> Result<(), String>;
+    /// Sends the signal to the node's daemon (nothing if it has ended).
+    fn signal(&mut self, node: usize, sig: Signal) -> Result<(), String>;
+    /// Reaps the node's daemon once it has ended, and forgets it.
+    fn forget(&mut self, node: usize);
     /// Whether the node's daemon process still runs.
     fn running(&mut self, node: usize) -> bool;
     /// Starts the node's daemon again (same config and key), not waiting
@@ -72,11 +83,15 @@ pub fn held_at(held: &[Held], node: usize, t: f64) -> bool {
         .any(|h| h.node == node && h.from <= t && h.to.is_none_or(|to| t < to))
 }
 
+/// A daemon that was sent a signal, until it has ended.
 struct Stopping {
     event: usize,
     node: usize,
     since: f64,
+    /// SIGKILL sent (at once for a kill, after the grace for a stop).
+    killed: bool,
     then_start: bool,
+    errors: Vec<String>,
 }
 
 /// The events of a run in progress.
@@ -85,6 +100,7 @@ pub struct Events {
     records: Vec<Record>,
     stopping: Vec<Stopping>,
     radio_off: Vec<bool>,
+    /// Bursts by event, until their threads have ended.
     bursts: Vec<(usize, Burst)>,
     burst_cpu: Duration,
     held: Vec<Held>,
@@ -170,18 +186,17 @@ impl Events {
                 self.bursts.push((i, Burst::start(d, self.stop.clone())?));
                 return Ok(());
             }
-            (EventKind::Kill, Some(n), _) => {
-                act.kill(n)?;
-                self.hold(n, Hold::Daemon, t);
-            }
-            (EventKind::Stop | EventKind::Restart, Some(n), _) => {
-                act.terminate(n)?;
+            (EventKind::Kill | EventKind::Stop | EventKind::Restart, Some(n), _) => {
+                let kill = e.kind == EventKind::Kill;
+                act.signal(n, if kill { Signal::Kill } else { Signal::Term })?;
                 self.hold(n, Hold::Daemon, t);
                 self.stopping.push(Stopping {
                     event: i,
                     node: n,
                     since: t,
+                    killed: kill,
                     then_start: e.kind == EventKind::Restart,
+                    errors: Vec::new(),
                 });
                 return Ok(());
             }
@@ -214,51 +229,55 @@ impl Events {
         Ok(())
     }
 
-    /// Stopping daemons that have ended (or outlived their grace), and
-    /// bursts whose time is up.
+    /// Daemons that have ended since their signal (SIGKILL to those that
+    /// outlived their grace), and bursts whose time is up.
     fn progress(&mut self, t: f64, act: &mut dyn Actions) {
         let mut k = 0;
         while k < self.stopping.len() {
-            let s = &self.stopping[k];
-            let gone = !act.running(s.node);
-            if !gone && t - s.since < STOP_GRACE_S {
+            let s = &mut self.stopping[k];
+            if act.running(s.node) {
+                if !s.killed && t - s.since >= STOP_GRACE_S {
+                    s.killed = true;
+                    s.errors.push(format!(
+                        "the daemon did not end within {STOP_GRACE_S} s of SIGTERM: killed"
+                    ));
+                    if let Err(e) = act.signal(s.node, Signal::Kill) {
+                        s.errors.push(e);
+                    }
+                }
                 k += 1;
                 continue;
             }
-            let s = self.stopping.remove(k);
-            let mut errors = Vec::new();
-            if !gone {
-                errors.push(format!(
-                    "the daemon did not end within {STOP_GRACE_S} s of SIGTERM: killed"
-                ));
-            }
-            if let Err(e) = act.kill(s.node) {
-                errors.push(e);
-            }
+            let mut s = self.stopping.remove(k);
+            act.forget(s.node);
             if s.then_start {
                 match act.start(s.node) {
                     Ok(()) => self.release(s.node, Hold::Daemon, t),
-                    Err(e) => errors.push(e),
+                    Err(e) => s.errors.push(e),
                 }
             }
             let r = &mut self.records[s.event];
             r.done_s = Some(t);
-            if !errors.is_empty() {
-                r.error = Some(errors.join("; "));
+            if !s.errors.is_empty() {
+                r.error = Some(s.errors.join("; "));
+            }
+        }
+        for (i, b) in &self.bursts {
+            let r = &mut self.records[*i];
+            let end = r.fired_s.unwrap_or(t) + self.events[*i].duration_s.unwrap_or(0.0);
+            if r.done_s.is_none() && t >= end {
+                r.done_s = Some(t);
+                b.end();
             }
         }
         let mut k = 0;
         while k < self.bursts.len() {
-            let i = self.bursts[k].0;
-            let end =
-                self.records[i].fired_s.unwrap_or(t) + self.events[i].duration_s.unwrap_or(0.0);
-            if t < end {
+            if self.bursts[k].1.ended() {
+                let (_, b) = self.bursts.remove(k);
+                self.burst_cpu += b.finish();
+            } else {
                 k += 1;
-                continue;
             }
-            let (_, b) = self.bursts.remove(k);
-            self.burst_cpu += b.finish();
-            self.records[i].done_s = Some(t);
         }
     }
 
@@ -267,7 +286,7 @@ impl Events {
     pub fn finish(mut self, t: f64) -> Finished {
         for (i, b) in self.bursts.drain(..) {
             self.burst_cpu += b.finish();
-            self.records[i].done_s = Some(t);
+            self.records[i].done_s.get_or_insert(t);
         }
         for s in &self.stopping {
             let r = &mut self.records[s.event];
@@ -302,17 +321,25 @@ mod tests {
     }
 
     impl Actions for Fake {
-        fn kill(&mut self, n: usize) -> Result<(), String> {
-            self.log.push(format!("kill {n}"));
-            self.running[n] = false;
-            Ok(())
-        }
-        fn terminate(&mut self, n: usize) -> Result<(), String> {
-            self.log.push(format!("term {n}"));
-            if let Some(l) = self.lag {
-                self.dying.push((n, l));
+        fn signal(&mut self, n: usize, sig: Signal) -> Result<(), String> {
+            match sig {
+                Signal::Kill => {
+                    self.log.push(format!("kill {n}"));
+                    // Gone at the next look (the kernel takes a moment).
+                    self.dying.retain(|d| d.0 != n);
+                    self.dying.push((n, 0));
+                }
+                Signal::Term => {
+                    self.log.push(format!("term {n}"));
+                    if let Some(l) = self.lag {
+                        self.dying.push((n, l));
+                    }
+                }
             }
             Ok(())
+        }
+        fn forget(&mut self, n: usize) {
+            self.log.push(format!("forget {n}"));
         }
         fn running(&mut self, n: usize) -> bool {
             for d in &mut self.dying {
@@ -375,7 +402,7 @@ mod tests {
             &mut f,
             3.0,
         );
-        assert_eq!(f.log, ["kill 1", "start 1"]);
+        assert_eq!(f.log, ["kill 1", "forget 1", "start 1"]);
         let fired: Vec<f64> = r.records.iter().map(|r| r.fired_s.unwrap()).collect();
         assert!(
             (fired[0] - 1.0).abs() < 0.11 && (fired[1] - 2.0).abs() < 0.11,
@@ -406,7 +433,14 @@ mod tests {
         );
         assert_eq!(
             f.log,
-            ["term 2", "backbone 0 false", "kill 2", "start 2", "kill 2"]
+            [
+                "term 2",
+                "backbone 0 false",
+                "forget 2",
+                "start 2",
+                "kill 2",
+                "forget 2"
+            ]
         );
         let restart = &r.records[0];
         let done = restart.done_s.unwrap();
@@ -428,7 +462,7 @@ mod tests {
             ..Fake::default()
         };
         let r = play(&[event(0.5, EventKind::Stop, Some(0), None)], &mut f, 10.0);
-        assert_eq!(f.log, ["term 0", "kill 0"]);
+        assert_eq!(f.log, ["term 0", "kill 0", "forget 0"]);
         let rec = &r.records[0];
         assert!(rec.done_s.unwrap() >= 0.5 + STOP_GRACE_S - 0.01, "{rec:?}");
         assert!(

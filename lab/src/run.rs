@@ -15,7 +15,7 @@
 //! 6. Remove everything (drop), also on Ctrl-C and on failure.
 
 use crate::air::{self, AirRules, Radios};
-use crate::events::{Actions, Events};
+use crate::events::{Actions, Events, Signal};
 use crate::flows::{self, Ends, FlowResult, UdpFlows};
 use crate::host_cpu::HostSampler;
 use crate::hosts::Hosts;
@@ -117,17 +117,21 @@ impl Ends for NetEnds {
 struct NetActions<'a>(&'a mut Net);
 
 impl Actions for NetActions<'_> {
-    fn kill(&mut self, node: usize) -> Result<(), String> {
-        self.0.tb_mut().kill9(node);
-        Ok(())
-    }
-    fn terminate(&mut self, node: usize) -> Result<(), String> {
+    fn signal(&mut self, node: usize, sig: Signal) -> Result<(), String> {
+        let sig = match sig {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
         if let Some(pid) = self.0.tb().pid(node) {
             // SAFETY: kill(2) on the PID of a daemon this lab started and
             // has not reaped (the testbed holds its child handle).
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            unsafe { libc::kill(pid as i32, sig) };
         }
         Ok(())
+    }
+    fn forget(&mut self, node: usize) {
+        // The daemon has ended: the testbed reaps it without waiting.
+        self.0.tb_mut().kill9(node);
     }
     fn running(&mut self, node: usize) -> bool {
         self.0.tb_mut().nodes[node].is_running()

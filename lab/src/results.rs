@@ -246,20 +246,18 @@ impl Results {
         let mut s = format!("# {}\n\n", self.scenario);
         let st = &self.stability;
         if st.host_saturated {
-            let outside = self
-                .stability
-                .seconds
-                .iter()
-                .filter(|x| x.host_busy.is_some())
-                .count();
+            let sampled = st.seconds.iter().filter(|x| x.host_busy.is_some()).count();
+            let bursts = st.host_saturated_s - st.host_saturated_outside_bursts_s;
             s += &format!(
-                "> **Warning: host saturated {} s of {}{}: network figures are not the network's alone.**\n\n",
-                st.host_saturated_outside_bursts_s,
-                outside,
-                if st.host_saturated_s > st.host_saturated_outside_bursts_s {
-                    " (outside the scenario's cpu-bursts)"
+                "> **Warning: host saturated {} s of {sampled}{}: network figures are not the network's alone.**\n\n",
+                st.host_saturated_s,
+                if bursts > 0 {
+                    format!(
+                        " ({} outside the scenario's cpu-bursts)",
+                        st.host_saturated_outside_bursts_s
+                    )
                 } else {
-                    ""
+                    String::new()
                 }
             );
         }
@@ -411,7 +409,13 @@ impl Results {
                 }
                 _ => f.latency.clone().unwrap_or_default(),
             };
-            if f.failed_sends > 0 || f.failed_s > 0.0 {
+            if f.kind == "tcp" && !f.failed_why.is_empty() {
+                note += &format!(
+                    "; {:.1} s without a connection: {}",
+                    f.failed_s,
+                    reasons(&f.failed_why)
+                );
+            } else if f.failed_sends > 0 {
                 note += &format!(
                     "; {} sends failed: {}",
                     f.failed_sends,
@@ -437,18 +441,16 @@ impl Results {
                 self.flows.len() - SUMMARY_FLOWS
             );
         }
+        // Packet flows (TCP counts connection attempts, not sends).
+        let packets = || self.flows.iter().filter(|f| f.kind != "tcp");
         let mut why: BTreeMap<String, u64> = BTreeMap::new();
-        for f in &self.flows {
+        for f in packets() {
             for (w, n) in &f.failed_why {
                 *why.entry(w.clone()).or_default() += n;
             }
         }
-        let failed: u64 = self.flows.iter().map(|f| f.failed_sends).sum();
-        let flows_failing = self
-            .flows
-            .iter()
-            .filter(|f| !f.failed_why.is_empty())
-            .count();
+        let failed: u64 = packets().map(|f| f.failed_sends).sum();
+        let flows_failing = packets().filter(|f| f.failed_sends > 0).count();
         if flows_failing > 0 {
             s += &format!(
                 "\nSends that failed (counted as sent and lost): {failed} in {flows_failing} flows: {}\n",
@@ -521,6 +523,118 @@ mod tests {
         assert_eq!(handover_gap(&p, &[to_rsu], 2, 1.15, 1.95), None);
         r.arrivals.clear();
         assert_eq!(handover_gap(&p, &[r], 2, 1.0, 2.0), None);
+    }
+
+    fn results(stability: Stability, flows: Vec<FlowResult>) -> Results {
+        Results {
+            scenario: "t".into(),
+            security: "off".into(),
+            duration_s: 60.0,
+            rsus: 1,
+            obus: 2,
+            startup_s: 1.0,
+            attached_share: Some(1.0),
+            attached_share_warm: Some(1.0),
+            warmup_s: 10.0,
+            handovers: 0,
+            handover_gaps_ms: Spread::default(),
+            daemon_cpu_ms_per_s: DaemonCpu::default(),
+            flows,
+            nodes: Vec::new(),
+            lab: LabCost::default(),
+            trace_drift_ms: Spread::default(),
+            trace_end_s: 60.0,
+            wall_end_s: 60.0,
+            stability,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_says_events_failed_sends_and_a_saturated_host() {
+        use crate::stability::{EventResult, SecondResult};
+        let second = |t| SecondResult {
+            t,
+            attached_share: Some(1.0),
+            host_busy: Some(0.99),
+            radio_updates: 10,
+            radio_late_ms_max: None,
+        };
+        let event = |kind: &str, node: Option<&str>, rec: Option<f64>| EventResult {
+            at_s: 40.0,
+            kind: kind.into(),
+            node: node.map(str::to_string),
+            link: None,
+            duration_s: node.is_none().then_some(5.0),
+            fired_s: Some(40.0),
+            end_s: 45.0,
+            baseline_share: Some(0.99),
+            recovered_s: rec,
+            error: None,
+        };
+        let st = Stability {
+            events: vec![
+                event("cpu-burst", None, Some(2.5)),
+                event("kill", Some("rsu5"), None),
+            ],
+            upstream_changes: 30,
+            upstream_changes_per_obu_min: Some(15.0),
+            host_saturated_s: 12,
+            host_saturated_outside_bursts_s: 7,
+            host_saturated: true,
+            seconds: (0..60).map(second).collect(),
+        };
+        let mut udp = FlowResult {
+            kind: "udp".into(),
+            from: "server".into(),
+            to: "obu1".into(),
+            sent: 100,
+            received: 60,
+            failed_sends: 30,
+            ..FlowResult::default()
+        };
+        udp.failed_why.insert("network is unreachable".into(), 30);
+        let mut tcp = FlowResult {
+            kind: "tcp".into(),
+            failed_s: 3.0,
+            ..FlowResult::default()
+        };
+        tcp.failed_why.insert("unable to connect".into(), 2);
+        let s = results(st, vec![udp, tcp]).summary();
+        let first = s.lines().nth(2).unwrap();
+        assert!(
+            first.contains("host saturated 12 s of 60 (7 outside the scenario's cpu-bursts)")
+                && first.contains("not the network's alone"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| 40.0 | cpu-burst 5 s | 2.5 s (from 45.0 s) | 99.0 % |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| 40.0 | kill rsu5 | not within the run |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| upstream changes (all OBUs) / per OBU-minute | 30 / 15.00 |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("30 sends failed: network is unreachable 30"),
+            "{s}"
+        );
+        assert!(
+            s.contains("3.0 s without a connection: unable to connect 2"),
+            "{s}"
+        );
+        assert!(
+            s.contains("Sends that failed (counted as sent and lost): 30 in 1 flows"),
+            "{s}"
+        );
+        // A host that kept up: no warning.
+        let calm = results(Stability::default(), Vec::new()).summary();
+        assert!(!calm.contains("Warning"), "{calm}");
+        assert!(!calm.contains("| at s |"), "{calm}");
     }
 
     #[test]

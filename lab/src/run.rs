@@ -113,8 +113,17 @@ impl Ends for NetEnds {
     }
 }
 
+/// The CPU seconds of daemons that events ended (a daemon's counters go
+/// with it; its successor starts from 0).
+struct EndedCpu {
+    /// Each node's daemon's CPU when last seen running.
+    last: Vec<f64>,
+    /// Each node's ended daemons' CPU.
+    ended: Vec<f64>,
+}
+
 /// What the scenario's events do, on the lab's network.
-struct NetActions<'a>(&'a mut Net);
+struct NetActions<'a>(&'a mut Net, &'a mut EndedCpu);
 
 impl Actions for NetActions<'_> {
     fn signal(&mut self, node: usize, sig: Signal) -> Result<(), String> {
@@ -132,8 +141,14 @@ impl Actions for NetActions<'_> {
     fn forget(&mut self, node: usize) {
         // The daemon has ended: the testbed reaps it without waiting.
         self.0.tb_mut().kill9(node);
+        self.1.ended[node] += std::mem::take(&mut self.1.last[node]);
     }
     fn running(&mut self, node: usize) -> bool {
+        // Read before the testbed reaps it (an ended daemon's counters
+        // stay readable until then).
+        if let Some(cpu) = self.0.tb().cpu_time(node) {
+            self.1.last[node] = cpu.as_secs_f64();
+        }
         self.0.tb_mut().nodes[node].is_running()
     }
     fn start(&mut self, node: usize) -> Result<(), String> {
@@ -488,6 +503,7 @@ struct Driving {
     host: HostSampler,
     lab_cpu_start: Duration,
     node_cpu_start: Vec<f64>,
+    ended_cpu: EndedCpu,
     live: Live,
     /// Keeps the web view up while the run lasts.
     _web: Option<WebServer>,
@@ -567,6 +583,10 @@ fn start_driving(
         host,
         lab_cpu_start,
         node_cpu_start,
+        ended_cpu: EndedCpu {
+            last: vec![0.0; plan.nodes.len()],
+            ended: vec![0.0; plan.nodes.len()],
+        },
         live,
         _web: web,
     })
@@ -605,7 +625,7 @@ fn drive_loop(
             return Ok(true);
         }
         // Events first: a radio taken off the air is gone in this update.
-        d.events.tick(t, &mut NetActions(net));
+        d.events.tick(t, &mut NetActions(net, &mut d.ended_cpu));
         let off = d.events.radio_off();
         radio_tick(plan, &mut d.air, &d.rules, (t, off), d.epoch, &mut d.ticks)?;
         update_live(plan, d, t);
@@ -671,7 +691,11 @@ fn collect(
     let trace_end_s = wall_end_s.min(plan.scenario.duration_s);
     let ev = d.events.finish(trace_end_s);
     // The daemons' costs before anything stops.
-    let cpu_end = node_cpu(net);
+    let cpu_end: Vec<f64> = node_cpu(net)
+        .iter()
+        .zip(&d.ended_cpu.ended)
+        .map(|(now, ended)| now + ended)
+        .collect();
     let nodes: Vec<NodeCost> = (0..plan.nodes.len())
         .map(|i| NodeCost {
             name: plan.nodes[i].name.clone(),

@@ -179,11 +179,12 @@ fn view(dir: &Path, addr: &str) -> ExitCode {
 fn describe(plan: &Plan) -> String {
     let s = &plan.scenario;
     format!(
-        "{}: {} RSUs, {} OBUs, {} flows, {:.0} s, security {}, backbone {}",
+        "{}: {} RSUs, {} OBUs, {} flows, {} events, {:.0} s, security {}, backbone {}",
         s.name,
         plan.rsus().count(),
         plan.obus().count(),
         plan.flows.len(),
+        plan.events.len(),
         s.duration_s,
         s.security.name(),
         if s.backbone { "on" } else { "off" }

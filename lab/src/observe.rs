@@ -52,6 +52,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
 /// first).
 pub const STATS_EVERY: usize = 10;
 
+/// The most the last reading of every OBU's counters may take: on a
+/// saturated machine hundreds of daemons answer slowly, and the run must
+/// end (the OBUs not read by then keep their last periodic reading).
+const LAST_SWEEP_LIMIT: Duration = Duration::from_secs(10);
+
 /// One daemon's `routing.upstream_changes` over its restarts: the counter
 /// starts at 0 with each daemon, so a reading below the one before is a
 /// new daemon and the old one's last reading is kept.
@@ -186,7 +191,11 @@ impl Observer {
                     }
                 }
                 if sw.load(Ordering::SeqCst) {
+                    let until = Instant::now() + LAST_SWEEP_LIMIT;
                     for (i, ns) in netns.iter().enumerate() {
+                        if Instant::now() > until {
+                            break;
+                        }
                         // SAFETY: as above.
                         if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
                             ask_changes(&client, &ch, i);

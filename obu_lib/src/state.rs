@@ -55,6 +55,8 @@ const RSU_FORGET_AFTER: Duration = Duration::from_secs(30);
 /// may be lost; without any, its routes go at its neighbour timeout).
 const LEAVE_REPEAT: Duration = Duration::from_millis(50);
 const LEAVE_COPIES: u8 = 2;
+/// Least time between a change of RSU and a change by choice to another.
+const MIN_DWELL: Duration = Duration::from_secs(2);
 /// Most leaves pending at once (handovers faster than the leave delay).
 const MAX_PENDING_LEAVES: usize = 4;
 /// Beacon suppression: the longest wait before a contended rebroadcast,
@@ -120,6 +122,10 @@ pub struct Obu {
     /// prefers the newest attachment.
     attach_seq: u32,
     leaves: Vec<PendingLeave>,
+    /// When we last changed RSU: a move by choice to yet another RSU
+    /// waits `MIN_DWELL` after it (a vehicle parked between two cells
+    /// does not flap between them).
+    rsu_changed_at: Option<Time>,
     /// Encrypted: the RSU we are about to move to, once a session with it
     /// is up (make-before-break).
     preparing: Option<Upstream>,
@@ -161,6 +167,7 @@ impl Obu {
             next_expiry: Time::ZERO,
             attach_seq: p_attach_seq,
             leaves: Vec::new(),
+            rsu_changed_at: None,
             preparing: None,
             last_reply: None,
             reply_now: false,

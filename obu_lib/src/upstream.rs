@@ -161,11 +161,12 @@ pub struct Upstream {
 /// Ratio gain (per mille) that a same-hops candidate needs to take over.
 pub const SAME_HOPS_MARGIN: u32 = 250;
 /// Below this reception ratio the path in use is fading (a cell's edge):
-/// a same-hops path needs only `FADING_MARGIN` more to take over, so a
+/// a same-hops path needs only `FADING_MARGIN` (one beacon of the window)
+/// more to take over, so a
 /// vehicle leaves a fading RSU before three lost beacons in a row (or a
 /// lost data frame) make it fail over hard.
 pub const FADING_RATIO: u32 = 750;
-pub const FADING_MARGIN: u32 = 125;
+pub const FADING_MARGIN: u32 = 1000 / ReceptionWindow::SIZE;
 /// Ratio a shorter path needs before we move to it.
 pub const SHORTER_MIN_RATIO: u32 = 500;
 /// Hop gain that lets a working RSU be left for another one (so does a
@@ -444,11 +445,11 @@ mod tests {
         // Same hops, at least 0.25 better: taken.
         rsus.insert(node(100), rsu(&[(1, cand(1, 12)), (2, cand(1, 16))]));
         assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
-        // The path in use fades (under 0.75): 0.125 better is enough...
-        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 12))]));
-        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
-        // ...but not less.
+        // The path in use fades (under 0.75): one beacon better is enough...
         rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 11))]));
+        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+        // ...but not as good.
+        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 10))]));
         assert_eq!(choose(&rsus, cur), cur);
         // Fewer hops with a ratio under 0.5: not yet.
         rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 7))]));

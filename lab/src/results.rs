@@ -129,6 +129,10 @@ pub struct Results {
     /// own packet spacing, ms (0: no packet went missing; the resolution
     /// is the spacing).
     pub handover_gaps_ms: Spread,
+    /// Changes of RSU across a jump of the trace (a vehicle that reached
+    /// the road's end and starts again from its beginning): not
+    /// handovers a radio could make, so left out of the gaps.
+    pub handover_jumps: u64,
     /// The daemons' CPU over the run, ms per second.
     pub daemon_cpu_ms_per_s: DaemonCpu,
     pub flows: Vec<FlowResult>,
@@ -184,6 +188,33 @@ pub fn handovers(samples: &[Sample]) -> Vec<(usize, f64, f64)> {
         }
     }
     out
+}
+
+/// Fastest a vehicle moves, m/s: a trace that moves one farther between
+/// two looks 0.1 s apart jumped (a vehicle put back at the road's start).
+const JUMP_SPEED_MS: f64 = 150.0;
+
+/// Whether `node`'s trace jumps between `t0` and `t1` (or it leaves the
+/// map meanwhile): a change of RSU then is the trace's, not a handover.
+pub fn jumped(plan: &Plan, node: usize, t0: f64, t1: f64) -> bool {
+    let n = &plan.nodes[node];
+    let step = 0.1;
+    let mut t = t0;
+    let mut last = n.position(t0);
+    while t < t1 {
+        t = (t + step).min(t1);
+        let p = n.position(t);
+        match (last, p) {
+            (Some((x0, y0)), Some((x1, y1))) => {
+                if (x1 - x0).hypot(y1 - y0) > JUMP_SPEED_MS * step + 1.0 {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+        last = p;
+    }
+    false
 }
 
 /// The longest time between packets of `node`'s flows to or from the
@@ -288,7 +319,10 @@ impl Results {
             self.warmup_s,
             pct(self.attached_share_warm)
         );
-        s += &format!("| handovers | {} |\n", self.handovers);
+        s += &format!(
+            "| handovers | {} ({} across a jump of the trace) |\n",
+            self.handovers, self.handover_jumps
+        );
         s += &format!(
             "| handover gap beyond packet spacing, ms p50 / p99 / max ({} with a server flow) | {} / {} / {} |\n",
             self.handover_gaps_ms.count,
@@ -480,6 +514,24 @@ mod tests {
         Plan::new(Scenario::parse(text, Path::new(".")).unwrap()).unwrap()
     }
 
+    #[test]
+    fn a_vehicle_put_back_at_the_roads_start_jumped() {
+        let mut p = plan();
+        let obu = p.nodes.iter().position(|n| n.track.is_some()).unwrap();
+        let track = p.nodes[obu].track.as_mut().unwrap();
+        // 30 m/s along the road, then back from 900 m to 0 at t = 30.
+        track.keyframes = vec![
+            (0.0, 0.0, 0.0),
+            (30.0, 900.0, 0.0),
+            (30.001, 0.0, 0.0),
+            (60.0, 900.0, 0.0),
+        ];
+        track.present = vec![(0.0, 60.0)];
+        assert!(!jumped(&p, obu, 10.0, 12.0), "driving");
+        assert!(jumped(&p, obu, 29.5, 30.5), "put back at the start");
+        assert!(!jumped(&p, obu, 31.0, 33.0));
+    }
+
     fn sample(t: f64, node: usize, rsu: Option<usize>) -> Sample {
         Sample {
             t,
@@ -538,6 +590,7 @@ mod tests {
             warmup_s: 10.0,
             handovers: 0,
             handover_gaps_ms: Spread::default(),
+            handover_jumps: 0,
             daemon_cpu_ms_per_s: DaemonCpu::default(),
             flows,
             nodes: Vec::new(),

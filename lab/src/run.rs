@@ -712,9 +712,12 @@ fn collect(
         .saturating_sub(ev.burst_cpu);
     let warmup_s = (plan.scenario.duration_s / 4.0).min(10.0);
     let hand = results::handovers(&samples);
-    let gaps: Vec<f64> = hand
+    let (jumps, radio): (Vec<_>, Vec<_>) = hand
         .iter()
-        .filter_map(|&(node, t0, t1)| results::handover_gap(plan, &flows, node, t0, t1))
+        .partition(|&&(node, t0, t1)| results::jumped(plan, node, t0, t1));
+    let gaps: Vec<f64> = radio
+        .iter()
+        .filter_map(|&&(node, t0, t1)| results::handover_gap(plan, &flows, node, t0, t1))
         .collect();
     let mut warnings = plan.warnings.clone();
     if stopped_early {
@@ -759,6 +762,7 @@ fn collect(
         warmup_s,
         handovers: hand.len() as u64,
         handover_gaps_ms: Spread::of(gaps),
+        handover_jumps: jumps.len() as u64,
         daemon_cpu_ms_per_s: results::DaemonCpu::of(plan, &nodes, &busy),
         flows,
         nodes,

@@ -279,6 +279,16 @@ impl Obu {
     /// held down (it ranks below every other path for `HOLD_DOWN`).
     fn expire_candidates(&mut self, now: Time) {
         let current = self.upstream;
+        // What the log says if our next hop times out: how long it was
+        // silent, the timeout it had, and how well it was heard.
+        let evidence = current.and_then(|u| {
+            let c = self.rsus.get(&u.rsu)?.candidates.get(&u.next_hop)?;
+            Some((
+                now.since(c.last_heard),
+                self.timeout_of(now, &u.next_hop, c),
+                c.window.ratio_permille(),
+            ))
+        });
         let mut lost = false;
         let liveness = &self.liveness;
         let configured = self.core.routing.neighbor_timeout();
@@ -299,7 +309,15 @@ impl Obu {
         let Some(u) = current.filter(|_| lost) else {
             return;
         };
-        tracing::info!(rsu = %u.rsu, next_hop = %u.next_hop, "upstream next hop timed out; failing over");
+        let (silent, timeout, ratio) = evidence.unwrap_or_default();
+        tracing::info!(
+            rsu = %u.rsu,
+            next_hop = %u.next_hop,
+            silent_ms = silent.as_millis() as u64,
+            timeout_ms = timeout.as_millis() as u64,
+            reception = ratio as f64 / 1000.0,
+            "upstream next hop timed out; failing over"
+        );
         if let Some(l) = self.liveness.get_mut(&u.next_hop) {
             l.held_until = now + HOLD_DOWN;
             Counters::inc(&self.core.counters.hold_downs, 1);

@@ -60,6 +60,7 @@ fn routes_follow_the_obu_through_bird_and_an_rsu_without_uplink_is_left() {
     sh(&ns1, "ip route add 10.42.222.222/32 dev bb0 proto 201");
     road.start_bird();
     road.start_daemons(&opts(None));
+    let started = std::time::Instant::now();
     road.place(obu, &[1]);
     assert!(road.wait_bgp(Duration::from_secs(15)), "BGP sessions up");
     let a4 = road.tb.nodes[obu].addr4.clone();
@@ -137,6 +138,12 @@ fn routes_follow_the_obu_through_bird_and_an_rsu_without_uplink_is_left() {
         let p = road.tb.ping(obu, server, 5, "0.05");
         assert_eq!(p.received, 5, "ping {server} via RSU 2");
     }
+    // The OBU's default routes were installed once and kept: its route
+    // resync (every 5 s) finds both as asked (IPv6's ::/0 is stored with
+    // metric 1024; it was added again and again, failing with EEXIST).
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(started.elapsed()));
+    assert_eq!(road.tb.stat(obu, "backbone", "failures"), 0);
+    assert_eq!(road.tb.stat(obu, "backbone", "installs"), 2);
     // A clean stop removes RSU 2's routes; the core drops them.
     road.tb.stop(r2);
     assert!(!our_routes(&ns2).contains(&a4), "{}", our_routes(&ns2));

@@ -55,8 +55,6 @@ const RSU_FORGET_AFTER: Duration = Duration::from_secs(30);
 /// may be lost; without any, its routes go at its neighbour timeout).
 const LEAVE_REPEAT: Duration = Duration::from_millis(50);
 const LEAVE_COPIES: u8 = 2;
-/// Least time between a change of RSU and a change by choice to another.
-const MIN_DWELL: Duration = Duration::from_secs(2);
 /// Most leaves pending at once (handovers faster than the leave delay).
 const MAX_PENDING_LEAVES: usize = 4;
 /// Beacon suppression: the longest wait before a contended rebroadcast,
@@ -122,10 +120,6 @@ pub struct Obu {
     /// prefers the newest attachment.
     attach_seq: u32,
     leaves: Vec<PendingLeave>,
-    /// When we last changed RSU: a move by choice to yet another RSU
-    /// waits `MIN_DWELL` after it (a vehicle parked between two cells
-    /// does not flap between them).
-    rsu_changed_at: Option<Time>,
     /// Encrypted: the RSU we are about to move to, once a session with it
     /// is up (make-before-break).
     preparing: Option<Upstream>,
@@ -167,7 +161,6 @@ impl Obu {
             next_expiry: Time::ZERO,
             attach_seq: p_attach_seq,
             leaves: Vec::new(),
-            rsu_changed_at: None,
             preparing: None,
             last_reply: None,
             reply_now: false,
@@ -272,7 +265,7 @@ impl Obu {
             .liveness
             .get(nh)
             .map_or(configured, |l| l.timeout(now, configured));
-        upstream::candidate_timeout(c, own, configured)
+        upstream::candidate_timeout(c, own, configured, self.core.routing.beacon_interval())
     }
 
     /// Candidates whose beacons stopped go; a next hop of ours that did is
@@ -292,11 +285,12 @@ impl Obu {
         let mut lost = false;
         let liveness = &self.liveness;
         let configured = self.core.routing.neighbor_timeout();
+        let interval = self.core.routing.beacon_interval();
         let timeout = |nh: &NodeId, c: &Candidate| {
             let own = liveness
                 .get(nh)
                 .map_or(configured, |l| l.timeout(now, configured));
-            upstream::candidate_timeout(c, own, configured)
+            upstream::candidate_timeout(c, own, configured, interval)
         };
         for (rsu, info) in self.rsus.iter_mut() {
             let cur_nh = current.filter(|u| u.rsu == *rsu).map(|u| u.next_hop);

@@ -160,13 +160,6 @@ pub struct Upstream {
 
 /// Ratio gain (per mille) that a same-hops candidate needs to take over.
 pub const SAME_HOPS_MARGIN: u32 = 250;
-/// Below this reception ratio the path in use is fading (a cell's edge):
-/// a same-hops path needs only `FADING_MARGIN` (one beacon of the window)
-/// more to take over, so a
-/// vehicle leaves a fading RSU before three lost beacons in a row (or a
-/// lost data frame) make it fail over hard.
-pub const FADING_RATIO: u32 = 750;
-pub const FADING_MARGIN: u32 = 1000 / ReceptionWindow::SIZE;
 /// Ratio a shorter path needs before we move to it.
 pub const SHORTER_MIN_RATIO: u32 = 500;
 /// Hop gain that lets a working RSU be left for another one (so does a
@@ -306,14 +299,41 @@ pub fn runner_up(rsus: &HashMap<NodeId, RsuInfo>, current: NodeId) -> Option<Ups
         .map(|(u, _)| u)
 }
 
+/// How rarely a path that is alive but lossy may look dead: the chance,
+/// per beacon, that it loses as many in a row as its timeout allows.
+const FALSE_TIMEOUT_CHANCE: f64 = 0.001;
+
 /// How long a candidate may be silent: its neighbour's own timeout
-/// (`Liveness`), and at least the configured one stretched by its loss: a
-/// path that delivers half the beacons misses three in a row often, so it
-/// is given up to twice as long (a relay that dies while heard well is
-/// still dropped at the configured timeout).
-pub fn candidate_timeout(c: &Candidate, neighbour: Duration, configured: Duration) -> Duration {
-    let ratio = c.window.ratio_permille().clamp(500, 1000);
-    neighbour.max(configured * 1000 / ratio)
+/// (`Liveness`), at least the configured one, and for a lossy path long
+/// enough that its losses alone run that long only with
+/// `FALSE_TIMEOUT_CHANCE` (a path losing a third of the beacons loses
+/// three in a row 4 % of the time, six only 0.1 %): at a cell's edge, where
+/// both RSUs are heard at a loss, a vehicle moves by make-before-break
+/// instead of failing over on a short run of losses. At most
+/// `MAX_TIMEOUT_FACTOR` times the configured; a relay that dies while
+/// heard well is still dropped at the configured timeout.
+pub fn candidate_timeout(
+    c: &Candidate,
+    neighbour: Duration,
+    configured: Duration,
+    interval: Duration,
+) -> Duration {
+    // A young window's low ratio is its youth, not loss.
+    let loss = if c.seasoned() {
+        1.0 - f64::from(c.window.ratio_permille()) / 1000.0
+    } else {
+        0.0
+    };
+    let run = if loss <= 0.0 {
+        0.0
+    } else {
+        FALSE_TIMEOUT_CHANCE.ln() / loss.min(0.99).ln()
+    };
+    let lossy = interval.mul_f64(run.min(f64::from(MAX_TIMEOUT_FACTOR) * 10.0));
+    neighbour
+        .max(configured)
+        .max(lossy)
+        .min(configured * MAX_TIMEOUT_FACTOR)
 }
 
 /// Chooses the upstream among all RSUs. With a current upstream that still
@@ -356,12 +376,7 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     if cand.rsu == cur.rsu && cand.next_hop == cur.next_hop {
         return Some(cur_now);
     }
-    let margin = if cur_ratio < FADING_RATIO && cur_cand.seasoned() {
-        FADING_MARGIN
-    } else {
-        SAME_HOPS_MARGIN
-    };
-    let same_hops_better = cand.hops == cur_now.hops && ratio >= cur_ratio + margin;
+    let same_hops_better = cand.hops == cur_now.hops && ratio >= cur_ratio + SAME_HOPS_MARGIN;
     let clearly_better = if cand.rsu != cur.rsu {
         let info = &rsus[&cand.rsu];
         let usable = ratio >= SHORTER_MIN_RATIO;
@@ -445,12 +460,6 @@ mod tests {
         // Same hops, at least 0.25 better: taken.
         rsus.insert(node(100), rsu(&[(1, cand(1, 12)), (2, cand(1, 16))]));
         assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
-        // The path in use fades (under 0.75): one beacon better is enough...
-        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 11))]));
-        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
-        // ...but not as good.
-        rsus.insert(node(100), rsu(&[(1, cand(1, 10)), (2, cand(1, 10))]));
-        assert_eq!(choose(&rsus, cur), cur);
         // Fewer hops with a ratio under 0.5: not yet.
         rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 7))]));
         let cur = Some(up(100, 1, 2));
@@ -602,11 +611,21 @@ mod tests {
 
     #[test]
     fn a_lossy_path_is_given_longer_and_the_next_rsu_is_prepared() {
-        let nt = Duration::from_millis(300);
-        assert_eq!(candidate_timeout(&cand(1, 16), nt, nt), nt);
-        assert_eq!(candidate_timeout(&cand(1, 8), nt, nt).as_millis(), 600);
-        assert_eq!(candidate_timeout(&cand(1, 2), nt, nt).as_millis(), 600);
-        assert_eq!(candidate_timeout(&cand(1, 16), nt * 3, nt), nt * 3);
+        let (nt, bi) = (Duration::from_millis(300), Duration::from_millis(100));
+        let ms = |heard, own| candidate_timeout(&cand(1, heard), own, nt, bi).as_millis();
+        assert_eq!(ms(16, nt), 300, "heard well: the configured timeout");
+        assert_eq!(ms(14, nt), 332, "1/8 lost: 3.3 beacons");
+        assert_eq!(ms(12, nt), 498, "1/4 lost: 5 beacons");
+        assert_eq!(ms(8, nt), 996, "half lost: 10 beacons");
+        assert_eq!(ms(2, nt), 1200, "at most 4 timeouts");
+        assert_eq!(ms(16, nt * 3), 900, "the neighbour's own");
+        let mut young = cand(1, 8);
+        young.heard = 8;
+        assert_eq!(
+            candidate_timeout(&young, nt, nt, bi),
+            nt,
+            "young, not lossy"
+        );
         let mut rsus = HashMap::new();
         rsus.insert(node(100), rsu(&[(1, cand(1, 16))]));
         rsus.insert(node(101), rsu(&[(2, cand(1, 7))]));

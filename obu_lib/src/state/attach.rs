@@ -90,13 +90,8 @@ impl Obu {
         let old_works = old.and_then(|u| self.still_works(u));
         self.preparing = None;
         if let (Some(o), Some(n)) = (old_works, new) {
-            let dwelling = self
-                .rsu_changed_at
-                .is_some_and(|t| now.since(t) < MIN_DWELL);
             if n.rsu != o.rsu && self.needs_session_first(n.rsu) {
                 self.preparing = Some(n);
-                new = Some(o);
-            } else if n.rsu != o.rsu && dwelling {
                 new = Some(o);
             }
         }
@@ -136,7 +131,6 @@ impl Obu {
             _ => false,
         };
         if new_rsu {
-            self.rsu_changed_at = Some(now);
             self.attach_seq = self.attach_seq.wrapping_add(1).max(1);
             if let (Some(o), Some(n)) = (old_works, new) {
                 Counters::inc(&self.core.counters.handovers, 1);

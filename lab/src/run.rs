@@ -397,10 +397,31 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results, String> {
                 }
             }
         }
+        save_counters(net.tb(), &logs);
     }
     say(opts, "removing the lab");
     drop(net);
     result
+}
+
+/// The most the reading of every daemon's counters at the end may take
+/// (hundreds of daemons on a saturated machine answer slowly).
+const COUNTERS_LIMIT: Duration = Duration::from_secs(15);
+
+/// Writes each running daemon's counters (`/api/v1/stats`) at the end as
+/// `NAME.stats.json` beside its log: drops by reason and the rest, for
+/// the question where a packet went. Best effort, within
+/// [`COUNTERS_LIMIT`].
+fn save_counters(tb: &Testbed, logs: &std::path::Path) {
+    let until = Instant::now() + COUNTERS_LIMIT;
+    for (i, n) in tb.nodes.iter().enumerate() {
+        if Instant::now() > until {
+            break;
+        }
+        if let Ok((200, body)) = tb.api(i, "/api/v1/stats") {
+            let _ = std::fs::write(logs.join(format!("{}.stats.json", n.name)), body);
+        }
+    }
 }
 
 /// Steps 2 to 5 on the built namespaces.
@@ -492,6 +513,8 @@ fn bring_up(
 /// A run in progress.
 struct Driving {
     epoch: Instant,
+    /// The same instant in Unix time, s.
+    wall_epoch: f64,
     rules: HostRules,
     air: Air,
     ticks: Ticks,
@@ -572,6 +595,7 @@ fn start_driving(
     }
     Ok(Driving {
         epoch,
+        wall_epoch,
         rules,
         air,
         ticks,
@@ -714,11 +738,14 @@ fn collect(
     let hand = results::handovers(&samples);
     let (jumps, radio): (Vec<_>, Vec<_>) = hand
         .iter()
-        .partition(|&&(node, t0, t1)| results::jumped(plan, node, t0, t1));
-    let gaps: Vec<f64> = radio
+        .partition(|&&(node, t0, t1)| results::handover_across_jump(plan, node, t0, t1));
+    let gap_at: Vec<(usize, f64, f64, f64)> = radio
         .iter()
-        .filter_map(|&&(node, t0, t1)| results::handover_gap(plan, &flows, node, t0, t1))
+        .filter_map(|&&(node, t0, t1)| {
+            results::handover_gap(plan, &flows, node, t0, t1).map(|g| (node, t0, t1, g))
+        })
         .collect();
+    let gaps: Vec<f64> = gap_at.iter().map(|g| g.3).collect();
     let mut warnings = plan.warnings.clone();
     if stopped_early {
         warnings.push(format!("stopped early at {wall_end_s:.1} s (interrupted)"));
@@ -754,6 +781,7 @@ fn collect(
         scenario: plan.scenario.name.clone(),
         security: plan.scenario.security.name().into(),
         duration_s: trace_end_s,
+        started_unix_s: d.wall_epoch,
         rsus: plan.rsus().count(),
         obus: plan.obus().count(),
         startup_s,
@@ -763,6 +791,8 @@ fn collect(
         handovers: hand.len() as u64,
         handover_gaps_ms: Spread::of(gaps),
         handover_jumps: jumps.len() as u64,
+        // Beyond 100 ms: a packet lost (or held) rather than jitter.
+        handovers_with_loss: results::handovers_with_loss(plan, &gap_at, 100.0),
         daemon_cpu_ms_per_s: results::DaemonCpu::of(plan, &nodes, &busy),
         flows,
         nodes,

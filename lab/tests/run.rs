@@ -93,8 +93,14 @@ fn check_contract(r: &serde_json::Value, nodes: usize) {
             "handover_gaps_ms.{k}"
         );
     }
-    for h in r["handovers_with_loss"].as_array().expect("handovers_with_loss") {
-        assert!(h["node"].is_string() && h["gap_ms"].as_f64().unwrap() >= 100.0, "{h}");
+    for h in r["handovers_with_loss"]
+        .as_array()
+        .expect("handovers_with_loss")
+    {
+        assert!(
+            h["node"].is_string() && h["gap_ms"].as_f64().unwrap() >= 100.0,
+            "{h}"
+        );
         assert!(h["from_s"].as_f64() <= h["to_s"].as_f64(), "{h}");
     }
     let n = r["nodes"].as_array().expect("nodes");

@@ -385,12 +385,29 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
     let clearly_better = if cand.rsu != cur.rsu {
         let info = &rsus[&cand.rsu];
         let usable = ratio >= SHORTER_MIN_RATIO;
+        // A vehicle driving from one RSU to the next: the whole window
+        // lags the links by half its length (0.8 s, a third of the loss
+        // ramp at 30 m/s), so by the time it shows the margin the old RSU
+        // already loses most frames, and downlink data sent through it
+        // is lost. The newest half shows the margin half as late; the
+        // whole window must still agree, so one lucky run does not move
+        // us (same hops only: hop counts have their own rules; seasoned
+        // windows only: a young one's newest half is all it has).
+        let recently_better = cand.hops == cur_now.hops
+            && ratio >= cur_ratio
+            && cur_cand.seasoned()
+            && info.candidates.get(&cand.next_hop).is_some_and(|c| {
+                c.seasoned()
+                    && c.window.recent_permille()
+                        >= cur_cand.window.recent_permille() + SAME_HOPS_MARGIN
+            });
         if info.uplink != cur_info.uplink {
             // Only an RSU with an uplink ranks above one without.
             usable
         } else {
             (cand.hops + RSU_SWITCH_HOPS <= cur_now.hops && usable)
                 || same_hops_better
+                || (recently_better && usable)
                 || (cand.hops == cur_now.hops
                     && info.preference > cur_info.preference
                     && usable
@@ -413,11 +430,12 @@ mod tests {
         NodeId([2, 0, 0, 0, 0, n])
     }
 
-    /// A candidate `hops` away that heard `heard` of the last 16 beacons.
+    /// A candidate `hops` away that heard `heard` of the last 16 beacons,
+    /// the newest ones.
     fn cand(hops: u8, heard: u32) -> Candidate {
         let mut window = ReceptionWindow::default();
         for s in 0..heard {
-            window.record(100 + s);
+            window.record(115 - s);
         }
         window.advance_to(115);
         Candidate {
@@ -499,6 +517,53 @@ mod tests {
             Some(up(101, 2, 1)),
             "a hop closer: move"
         );
+    }
+
+    /// A direct candidate that heard the beacons of the last 16 whose bit
+    /// is set in `bits` (bit 0 the newest).
+    fn heard_as(bits: u16) -> Candidate {
+        let mut c = cand(1, 0);
+        for i in 0..16u32 {
+            if bits & (1 << i) != 0 {
+                c.window.record(200 - i);
+            }
+        }
+        c.window.advance_to(200);
+        c
+    }
+
+    #[test]
+    fn another_rsu_recently_better_heard_is_taken_before_the_whole_window_shows_it() {
+        // Driving from RSU 100 towards RSU 101: the old one heard at 10
+        // of 16, 3 of the newest 8; the new one 12 of 16, all the newest
+        // 8. The whole window is short of the margin (0.125), the newest
+        // half is well past it (0.625): move.
+        let old = heard_as(0b1111_1110_1001_0100);
+        let new = heard_as(0b0000_1111_1111_1111);
+        assert_eq!(
+            (old.window.ratio_permille(), old.window.recent_permille()),
+            (625, 375)
+        );
+        assert_eq!(
+            (new.window.ratio_permille(), new.window.recent_permille()),
+            (750, 1000)
+        );
+        let mut rsus = HashMap::new();
+        rsus.insert(node(100), rsu(&[(1, old)]));
+        rsus.insert(node(101), rsu(&[(2, new)]));
+        let cur = Some(up(100, 1, 1));
+        assert_eq!(choose(&rsus, cur), Some(up(101, 2, 1)));
+        // Only the newest half better, the whole window worse: a lucky
+        // run, stay.
+        let lucky = heard_as(0b0000_0000_1111_1111);
+        rsus.insert(node(101), rsu(&[(2, lucky)]));
+        assert_eq!(choose(&rsus, cur), cur);
+        // The newest half better by less than the margin: stay.
+        let close = heard_as(0b1111_1111_0000_1111);
+        assert_eq!(close.window.recent_permille(), 500);
+        assert_eq!(close.window.ratio_permille(), 750);
+        rsus.insert(node(101), rsu(&[(2, close)]));
+        assert_eq!(choose(&rsus, cur), cur);
     }
 
     #[test]

@@ -142,6 +142,16 @@ impl ReceptionWindow {
         let mask = (1u64 << Self::SIZE) - 1;
         (self.0.bits & mask).count_ones() * 1000 / Self::SIZE
     }
+
+    /// The newest beacons [`Self::recent_permille`] counts: half the
+    /// window, so half its lag behind a link that is changing.
+    pub const RECENT: u32 = 8;
+
+    /// Heard fraction of the newest [`Self::RECENT`] beacons, per mille.
+    pub fn recent_permille(&self) -> u32 {
+        let mask = (1u64 << Self::RECENT) - 1;
+        (self.0.bits & mask).count_ones() * 1000 / Self::RECENT
+    }
 }
 
 #[cfg(test)]
@@ -301,5 +311,25 @@ mod tests {
         assert_eq!(r.ratio_permille(), 500);
         r.advance_to(100);
         assert_eq!(r.ratio_permille(), 0);
+    }
+
+    #[test]
+    fn the_recent_ratio_counts_the_newest_half() {
+        let mut r = ReceptionWindow::default();
+        // All of 0..8 heard, none of 8..16: a link that just faded.
+        for s in 0..8u32 {
+            r.record(s);
+        }
+        r.advance_to(15);
+        assert_eq!(r.ratio_permille(), 500);
+        assert_eq!(r.recent_permille(), 0);
+        // The opposite: a link that just came up.
+        let mut r = ReceptionWindow::default();
+        r.advance_to(7);
+        for s in 8..16u32 {
+            r.record(s);
+        }
+        assert_eq!(r.ratio_permille(), 500);
+        assert_eq!(r.recent_permille(), 1000);
     }
 }

@@ -391,9 +391,12 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
         // already loses most frames, and downlink data sent through it
         // is lost. The newest half shows the margin half as late; the
         // whole window must still agree, so one lucky run does not move
-        // us (same hops only: hop counts have their own rules; seasoned
-        // windows only: a young one's newest half is all it has).
-        let recently_better = cand.hops == cur_now.hops
+        // us. Both heard directly only: through a relay a window's holes
+        // are its suppression and its load, not our movement (and hop
+        // counts have their own rules); seasoned windows only: a young
+        // one's newest half is all it has.
+        let recently_better = cand.hops == 1
+            && cur_now.hops == 1
             && ratio >= cur_ratio
             && cur_cand.seasoned()
             && info.candidates.get(&cand.next_hop).is_some_and(|c| {

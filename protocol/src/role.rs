@@ -58,7 +58,8 @@ pub trait Role: Handlers + Send + 'static {
     /// State for the API.
     fn snapshot(&self, now: Time) -> RoleSnapshot;
     /// Whether routes or the upstream changed since the last call (the loop
-    /// then refreshes the API's snapshot at once instead of within 100 ms).
+    /// then refreshes the API's snapshot at once, at most every 50 ms,
+    /// instead of at its refresh once a second).
     fn take_changed(&mut self) -> bool {
         self.core().take_changed()
     }

@@ -103,13 +103,14 @@ recap() {
   local warm gap changes sat delivery events
   warm=$(cell "$s" 2 "attached share after")
   gap=$(cell "$s" 2 "handover gap" | awk -F' / ' '{print $2}')
-  changes=$(cell "$s" 2 "upstream changes" | awk -F' / ' '{print $2}')
+  # "whole / per-min; warm / per-min": the whole run's, then once warm.
+  changes=$(cell "$s" 2 "upstream changes" | awk -F' / ' '{split($2, a, ";"); print a[1] " (warm " $3 ")"}')
   sat=$(cell "$s" 2 "host saturated" | awk '{print $1 "/" $3}')
   delivery=$(cell "$s" 5 "all ")
   events=$(awk -F'|' '/^\| [0-9]+\.[0-9] \| (cpu-burst|kill|stop|start|restart|link-down|link-up)/ {
       gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $4); split($4, r, " \\(");
       printf "%s%s: %s", sep, $3, r[1]; sep = "; " }' "$s")
-  printf '%-22s warm %-8s delivery %-24s handovers %-6s gap p99 %-8s changes/OBU-min %-6s saturated %-7s %s\n' \
+  printf '%-22s warm %-8s delivery %-24s handovers %-6s gap p99 %-8s changes/OBU-min %-18s saturated %-7s %s\n' \
     "$name" "${warm:-n/a}" "${delivery:-n/a}" "$(cell "$s" 2 "handovers")" "${gap:-n/a}" \
     "${changes:-n/a}" "${sat:-n/a}" "${events:+events: $events}"
 }

@@ -64,21 +64,32 @@ const LAST_SWEEP_LIMIT: Duration = Duration::from_secs(10);
 pub struct Changes {
     banked: u64,
     last: Option<u64>,
+    /// The total at the first reading after the warm-up.
+    at_warm: Option<u64>,
 }
 
 impl Changes {
-    pub fn see(&mut self, value: u64) {
+    /// A reading; `warm`: taken after the run's warm-up.
+    pub fn see(&mut self, value: u64, warm: bool) {
         if let Some(last) = self.last {
             if value < last {
                 self.banked += last;
             }
         }
         self.last = Some(value);
+        if warm && self.at_warm.is_none() {
+            self.at_warm = Some(self.total());
+        }
     }
 
     /// Changes counted by every daemon of the node so far.
     pub fn total(&self) -> u64 {
         self.banked + self.last.unwrap_or(0)
+    }
+
+    /// Changes since the first reading after the warm-up (0 without one).
+    pub fn since_warm(&self) -> u64 {
+        self.total() - self.at_warm.unwrap_or(self.total())
     }
 }
 
@@ -88,6 +99,8 @@ pub struct Observed {
     /// `routing.upstream_changes` summed over the OBUs (each one's first
     /// choice of an upstream included).
     pub upstream_changes: u64,
+    /// The same from each OBU's first reading after the warm-up.
+    pub upstream_changes_warm: u64,
 }
 
 /// Asks the daemon of the current namespace for its upstream.
@@ -113,26 +126,28 @@ fn ask_routes(
 }
 
 /// Reads the upstream changes of the daemon of the current namespace.
-fn ask_changes(client: &api::Client, changes: &Mutex<Vec<Changes>>, i: usize) {
+fn ask_changes(client: &api::Client, changes: &Mutex<Vec<Changes>>, i: usize, warm: bool) {
     if let Some(v) = client
         .stats()
         .ok()
         .and_then(|s| s.get("routing", "upstream_changes"))
     {
         if let Some(c) = changes.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
-            c.see(v);
+            c.see(v, warm);
         }
     }
 }
 
 impl Observer {
     /// Starts asking `targets` every `interval`; `macs` maps a radio MAC to
-    /// its node index; `epoch` is time 0 of the run.
+    /// its node index; `epoch` is time 0 of the run; counters read from
+    /// `warm_after` on count towards the changes after the warm-up.
     pub fn start(
         targets: Vec<Target>,
         macs: HashMap<String, usize>,
         interval: Duration,
         epoch: Instant,
+        warm_after: Duration,
     ) -> Result<Observer, String> {
         let mut netns = Vec::new();
         for t in &targets {
@@ -171,7 +186,7 @@ impl Observer {
                     }
                     let sample = ask_routes(&client, &macs, targets[i].node, epoch);
                     if round % STATS_EVERY == STATS_EVERY - 1 {
-                        ask_changes(&client, &ch, i);
+                        ask_changes(&client, &ch, i, epoch.elapsed() >= warm_after);
                     }
                     sa.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
                     if let Some(slot) = la
@@ -198,7 +213,7 @@ impl Observer {
                         }
                         // SAFETY: as above.
                         if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
-                            ask_changes(&client, &ch, i);
+                            ask_changes(&client, &ch, i, true);
                         }
                     }
                 }
@@ -238,16 +253,14 @@ impl Observer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let upstream_changes = self
-            .changes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(Changes::total)
-            .sum();
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let upstream_changes = changes.iter().map(Changes::total).sum();
+        let upstream_changes_warm = changes.iter().map(Changes::since_warm).sum();
+        drop(changes);
         Observed {
             samples: self.samples(),
             upstream_changes,
+            upstream_changes_warm,
         }
     }
 }
@@ -270,14 +283,17 @@ mod tests {
         let mut c = Changes::default();
         assert_eq!(c.total(), 0);
         for v in [1, 3, 3, 7] {
-            c.see(v);
+            c.see(v, false);
         }
         assert_eq!(c.total(), 7);
+        assert_eq!(c.since_warm(), 0);
         // A new daemon counts from 0 again: 7 before, 2 since.
-        c.see(0);
-        c.see(2);
+        c.see(0, true);
+        c.see(2, true);
         assert_eq!(c.total(), 9);
-        c.see(1);
+        c.see(1, true);
         assert_eq!(c.total(), 10);
+        // Warm from the reading at 7 (banked) + 0.
+        assert_eq!(c.since_warm(), 3);
     }
 }

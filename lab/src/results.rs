@@ -196,6 +196,12 @@ pub fn handovers(samples: &[Sample]) -> Vec<(usize, f64, f64)> {
     out
 }
 
+/// The run's warm-up, s: a quarter of the run, at most 10 s (the daemons
+/// starting together load the host; figures "once warm" leave it out).
+pub fn warmup_s(duration_s: f64) -> f64 {
+    (duration_s / 4.0).min(10.0)
+}
+
 /// How many of the handovers that lost a packet `results.json` lists.
 pub const WORST_HANDOVERS: usize = 50;
 
@@ -387,11 +393,13 @@ impl Results {
             ms(self.handover_gaps_ms.max)
         );
         let st = &self.stability;
+        let per_min = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.2}"));
         s += &format!(
-            "| upstream changes (all OBUs) / per OBU-minute | {} / {} |\n",
+            "| upstream changes (all OBUs) / per OBU-minute, whole run; once warm | {} / {}; {} / {} |\n",
             st.upstream_changes,
-            st.upstream_changes_per_obu_min
-                .map_or("n/a".into(), |v| format!("{v:.2}"))
+            per_min(st.upstream_changes_per_obu_min),
+            st.upstream_changes_warm,
+            per_min(st.upstream_changes_per_obu_min_warm)
         );
         s += &format!(
             "| host saturated (CPUs ≥ 95 % busy), s | {} of {} ({} outside cpu-bursts) |\n",
@@ -695,6 +703,8 @@ mod tests {
             ],
             upstream_changes: 30,
             upstream_changes_per_obu_min: Some(15.0),
+            upstream_changes_warm: 10,
+            upstream_changes_per_obu_min_warm: Some(6.0),
             host_saturated_s: 12,
             host_saturated_outside_bursts_s: 7,
             host_saturated: true,
@@ -732,7 +742,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.contains("| upstream changes (all OBUs) / per OBU-minute | 30 / 15.00 |"),
+            s.contains("| upstream changes (all OBUs) / per OBU-minute, whole run; once warm | 30 / 15.00; 10 / 6.00 |"),
             "{s}"
         );
         assert!(

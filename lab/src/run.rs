@@ -581,7 +581,8 @@ fn start_driving(
         })
         .collect();
     let poll = Duration::from_millis(plan.scenario.poll_interval_ms);
-    let observer = Observer::start(targets, macs, poll, epoch)?;
+    let warm_after = Duration::from_secs_f64(results::warmup_s(plan.scenario.duration_s));
+    let observer = Observer::start(targets, macs, poll, epoch, warm_after)?;
     let ends = NetEnds::of(net);
     let udp = UdpFlows::start(plan, &ends, epoch)?;
     let mut tools: Vec<ToolFlow> = plan
@@ -734,7 +735,7 @@ fn collect(
     let flows = flow_results(plan, net, d.udp, d.tools, trace_end_s, stopped_early);
     let lab_cpu = (cpu_of(libc::RUSAGE_SELF).saturating_sub(d.lab_cpu_start) + d.ticks.nft_cpu)
         .saturating_sub(ev.burst_cpu);
-    let warmup_s = (plan.scenario.duration_s / 4.0).min(10.0);
+    let warmup_s = results::warmup_s(plan.scenario.duration_s);
     let hand = results::handovers(&samples);
     let (jumps, radio): (Vec<_>, Vec<_>) = hand
         .iter()
@@ -771,6 +772,8 @@ fn collect(
             records: &ev.records,
             held: &ev.held,
             upstream_changes: observed.upstream_changes,
+            upstream_changes_warm: observed.upstream_changes_warm,
+            warmup_s,
             host_busy: &d.host.seconds,
             ticks: &d.ticks.drift,
             end_s: trace_end_s,

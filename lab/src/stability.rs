@@ -59,6 +59,12 @@ pub struct Stability {
     pub upstream_changes: u64,
     /// The same per minute of vehicle presence.
     pub upstream_changes_per_obu_min: Option<f64>,
+    /// The same from each OBU's first reading of its counters after the
+    /// warm-up (they are read every 10 s), and per minute of presence
+    /// after the warm-up: without the daemons' start, when all of them
+    /// load the host at once.
+    pub upstream_changes_warm: u64,
+    pub upstream_changes_per_obu_min_warm: Option<f64>,
     /// Seconds in which the host's CPUs were at least 95 % busy.
     pub host_saturated_s: u64,
     /// The same outside the scenario's cpu-bursts.
@@ -75,6 +81,9 @@ pub struct Inputs<'a> {
     pub records: &'a [Record],
     pub held: &'a [Held],
     pub upstream_changes: u64,
+    /// The same after the warm-up (see [`Stability`]).
+    pub upstream_changes_warm: u64,
+    pub warmup_s: f64,
     /// Each second's host busy share.
     pub host_busy: &'a [Option<f64>],
     /// (run time, lateness ms) of each radio update.
@@ -191,16 +200,21 @@ pub fn figures(plan: &Plan, i: &Inputs) -> Stability {
         .filter(|&b| i.host_busy[b].is_some() && !in_burst(&plan.events, i.records, b))
         .collect();
     let outside_saturated = outside.iter().filter(|&&b| saturated(b)).count();
-    let obu_min: f64 = plan
-        .obus()
-        .filter_map(|k| plan.nodes[k].track.as_ref())
-        .flat_map(|t| t.present.iter())
-        .map(|&(a, b)| (b.min(i.end_s) - a.max(0.0)).max(0.0) / 60.0)
-        .sum();
+    let obu_min_from = |from: f64| -> f64 {
+        plan.obus()
+            .filter_map(|k| plan.nodes[k].track.as_ref())
+            .flat_map(|t| t.present.iter())
+            .map(|&(a, b)| (b.min(i.end_s) - a.max(from)).max(0.0) / 60.0)
+            .sum()
+    };
+    let (obu_min, obu_min_warm) = (obu_min_from(0.0), obu_min_from(i.warmup_s));
     Stability {
         events,
         upstream_changes: i.upstream_changes,
         upstream_changes_per_obu_min: (obu_min > 0.0).then(|| i.upstream_changes as f64 / obu_min),
+        upstream_changes_warm: i.upstream_changes_warm,
+        upstream_changes_per_obu_min_warm: (obu_min_warm > 0.0)
+            .then(|| i.upstream_changes_warm as f64 / obu_min_warm),
         host_saturated_s: (0..i.host_busy.len()).filter(|&b| saturated(b)).count() as u64,
         host_saturated_outside_bursts_s: outside_saturated as u64,
         host_saturated: outside_saturated as f64 > WARN_SHARE * outside.len() as f64,
@@ -341,6 +355,8 @@ mod tests {
                     records: &records,
                     held: &held,
                     upstream_changes: 6,
+                    upstream_changes_warm: 3,
+                    warmup_s: 5.0,
                     host_busy: host,
                     ticks: &ticks,
                     end_s: 10.0,
@@ -357,6 +373,8 @@ mod tests {
         assert!(!inputs(&host).host_saturated);
         // Two vehicles for 10 s: a third of an OBU-minute, 6 changes.
         assert!((f.upstream_changes_per_obu_min.unwrap() - 18.0).abs() < 1e-9);
+        // After the 5 s warm-up: a sixth of an OBU-minute, 3 changes.
+        assert!((f.upstream_changes_per_obu_min_warm.unwrap() - 18.0).abs() < 1e-9);
         assert_eq!(f.seconds[0].radio_updates, 2);
         assert_eq!(f.seconds[0].radio_late_ms_max, Some(9.0));
         assert_eq!(f.seconds[1].radio_late_ms_max, Some(1.0));
@@ -381,6 +399,8 @@ mod tests {
                 records: &records,
                 held: &[],
                 upstream_changes: 0,
+                upstream_changes_warm: 0,
+                warmup_s: 5.0,
                 host_busy: &[],
                 ticks: &[],
                 end_s: 20.0,

@@ -330,6 +330,14 @@ fn events_disturb_the_road_and_each_recovery_is_measured() {
     // Every vehicle's first upstream counts; the kill makes more.
     assert!(r["upstream_changes"].as_u64().unwrap() >= 6, "{r}");
     assert!(r["upstream_changes_per_obu_min"].as_f64().is_some(), "{r}");
+    assert!(
+        r["upstream_changes_warm"].as_u64().unwrap() <= r["upstream_changes"].as_u64().unwrap(),
+        "{r}"
+    );
+    assert!(
+        r["upstream_changes_per_obu_min_warm"].as_f64().is_some(),
+        "{r}"
+    );
     // The burst loaded every core: at least one whole second saturated.
     assert!(r["host_saturated_s"].as_u64().unwrap() >= 1, "{r}");
     assert!(r["host_saturated"].is_boolean());

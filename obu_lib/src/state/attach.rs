@@ -134,7 +134,13 @@ impl Obu {
             self.attach_seq = self.attach_seq.wrapping_add(1).max(1);
             if let (Some(o), Some(n)) = (old_works, new) {
                 Counters::inc(&self.core.counters.handovers, 1);
-                tracing::info!(from = %o.rsu, to = %n.rsu, attach_seq = self.attach_seq, "handover: attaching to the new RSU, then leaving the old one");
+                let heard = |u: Upstream| {
+                    self.rsus
+                        .get(&u.rsu)
+                        .and_then(|i| i.candidates.get(&u.next_hop))
+                        .map_or(0.0, |c| f64::from(c.window.ratio_permille()) / 1000.0)
+                };
+                tracing::info!(from = %o.rsu, to = %n.rsu, attach_seq = self.attach_seq, from_reception = heard(o), to_reception = heard(n), "handover: attaching to the new RSU, then leaving the old one");
                 self.leaves.retain(|l| l.rsu != o.rsu && l.rsu != n.rsu);
                 if self.leaves.len() < MAX_PENDING_LEAVES {
                     let at = now + self.core.routing.handover_leave();

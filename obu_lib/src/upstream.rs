@@ -29,6 +29,14 @@ impl Candidate {
     pub fn seasoned(&self) -> bool {
         u32::from(self.heard) >= ReceptionWindow::SIZE
     }
+
+    /// Reception over the newest beacons at `now`, counting those due
+    /// since the last one heard (one every `interval`) as lost.
+    pub fn recent_permille(&self, now: Time, interval: Duration) -> u32 {
+        let due = now.since(self.last_heard).as_micros() / interval.as_micros().max(1);
+        self.window
+            .recent_permille_missing(u32::try_from(due).unwrap_or(u32::MAX))
+    }
 }
 
 /// The most a neighbour's timeout grows to, in configured timeouts.
@@ -341,9 +349,15 @@ pub fn candidate_timeout(
         .min(configured * MAX_TIMEOUT_FACTOR)
 }
 
-/// Chooses the upstream among all RSUs. With a current upstream that still
-/// works, only a clearly better path replaces it (no flapping).
-pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Option<Upstream> {
+/// Chooses the upstream among all RSUs at `now` (beacons every
+/// `interval`). With a current upstream that still works, only a clearly
+/// better path replaces it (no flapping).
+pub fn choose(
+    rsus: &HashMap<NodeId, RsuInfo>,
+    current: Option<Upstream>,
+    now: Time,
+    interval: Duration,
+) -> Option<Upstream> {
     let best_of = |rsu: &NodeId, info: &RsuInfo| {
         info.best().map(|(nh, c)| {
             (
@@ -401,8 +415,8 @@ pub fn choose(rsus: &HashMap<NodeId, RsuInfo>, current: Option<Upstream>) -> Opt
             && cur_cand.seasoned()
             && info.candidates.get(&cand.next_hop).is_some_and(|c| {
                 c.seasoned()
-                    && c.window.recent_permille()
-                        >= cur_cand.window.recent_permille() + SAME_HOPS_MARGIN
+                    && c.recent_permille(now, interval)
+                        >= cur_cand.recent_permille(now, interval) + SAME_HOPS_MARGIN
             });
         if info.uplink != cur_info.uplink {
             // Only an RSU with an uplink ranks above one without.
@@ -432,6 +446,11 @@ mod tests {
     fn node(n: u8) -> NodeId {
         NodeId([2, 0, 0, 0, 0, n])
     }
+
+    /// The time of the choices below (every candidate last heard then) and
+    /// the beacon interval.
+    const T0: Time = Time::ZERO;
+    const BI: Duration = Duration::from_millis(100);
 
     /// A candidate `hops` away that heard `heard` of the last 16 beacons,
     /// the newest ones.
@@ -473,7 +492,7 @@ mod tests {
             node(100),
             rsu(&[(1, cand(2, 16)), (2, cand(1, 8)), (3, cand(1, 12))]),
         );
-        assert_eq!(choose(&rsus, None), Some(up(100, 3, 1)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(100, 3, 1)));
     }
 
     #[test]
@@ -482,16 +501,16 @@ mod tests {
         // Same hops, a little better: kept.
         rsus.insert(node(100), rsu(&[(1, cand(1, 12)), (2, cand(1, 15))]));
         let cur = Some(up(100, 1, 1));
-        assert_eq!(choose(&rsus, cur), cur);
+        assert_eq!(choose(&rsus, cur, T0, BI), cur);
         // Same hops, at least 0.25 better: taken.
         rsus.insert(node(100), rsu(&[(1, cand(1, 12)), (2, cand(1, 16))]));
-        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+        assert_eq!(choose(&rsus, cur, T0, BI), Some(up(100, 2, 1)));
         // Fewer hops with a ratio under 0.5: not yet.
         rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 7))]));
         let cur = Some(up(100, 1, 2));
-        assert_eq!(choose(&rsus, cur), cur);
+        assert_eq!(choose(&rsus, cur, T0, BI), cur);
         rsus.insert(node(100), rsu(&[(1, cand(2, 16)), (2, cand(1, 8))]));
-        assert_eq!(choose(&rsus, cur), Some(up(100, 2, 1)));
+        assert_eq!(choose(&rsus, cur, T0, BI), Some(up(100, 2, 1)));
     }
 
     #[test]
@@ -501,22 +520,26 @@ mod tests {
         rsus.insert(node(101), rsu(&[(2, cand(2, 15))]));
         let cur = Some(up(100, 1, 2));
         assert_eq!(
-            choose(&rsus, cur),
+            choose(&rsus, cur, T0, BI),
             cur,
             "same hops, a little better heard: stay"
         );
         rsus.insert(node(100), rsu(&[(1, cand(2, 11))]));
         assert_eq!(
-            choose(&rsus, cur),
+            choose(&rsus, cur, T0, BI),
             Some(up(101, 2, 2)),
             "same hops, 0.25 better heard: move (the old RSU fades)"
         );
         rsus.insert(node(100), rsu(&[(1, cand(2, 8))]));
         rsus.insert(node(101), rsu(&[(2, cand(2, 8))]));
-        assert_eq!(choose(&rsus, cur), cur, "same hops, same ratio: stay");
+        assert_eq!(
+            choose(&rsus, cur, T0, BI),
+            cur,
+            "same hops, same ratio: stay"
+        );
         rsus.insert(node(101), rsu(&[(2, cand(1, 16))]));
         assert_eq!(
-            choose(&rsus, cur),
+            choose(&rsus, cur, T0, BI),
             Some(up(101, 2, 1)),
             "a hop closer: move"
         );
@@ -555,18 +578,32 @@ mod tests {
         rsus.insert(node(100), rsu(&[(1, old)]));
         rsus.insert(node(101), rsu(&[(2, new)]));
         let cur = Some(up(100, 1, 1));
-        assert_eq!(choose(&rsus, cur), Some(up(101, 2, 1)));
+        assert_eq!(choose(&rsus, cur, T0, BI), Some(up(101, 2, 1)));
         // Only the newest half better, the whole window worse: a lucky
         // run, stay.
         let lucky = heard_as(0b0000_0000_1111_1111);
         rsus.insert(node(101), rsu(&[(2, lucky)]));
-        assert_eq!(choose(&rsus, cur), cur);
+        assert_eq!(choose(&rsus, cur, T0, BI), cur);
         // The newest half better by less than the margin: stay.
         let close = heard_as(0b1111_1111_0000_1111);
         assert_eq!(close.window.recent_permille(), 500);
         assert_eq!(close.window.ratio_permille(), 750);
         rsus.insert(node(101), rsu(&[(2, close)]));
-        assert_eq!(choose(&rsus, cur), cur);
+        assert_eq!(choose(&rsus, cur, T0, BI), cur);
+        // The old RSU's newest half looks as good as the new one's, but
+        // its next beacons are overdue (its window moves only when one
+        // comes): at 90 ms none is due, at 250 ms two are, 6 of the newest
+        // 8, and the new one heard at 8 of 8 takes over.
+        let fading = heard_as(0b0000_1111_1111_1111);
+        let mut strong = heard_as(0b0001_1111_1111_1111);
+        strong.last_heard = Time::from_millis(250);
+        rsus.insert(node(100), rsu(&[(1, fading)]));
+        rsus.insert(node(101), rsu(&[(2, strong)]));
+        assert_eq!(choose(&rsus, cur, Time::from_millis(90), BI), cur);
+        assert_eq!(
+            choose(&rsus, cur, Time::from_millis(250), BI),
+            Some(up(101, 2, 1))
+        );
     }
 
     #[test]
@@ -574,16 +611,22 @@ mod tests {
         let mut rsus = HashMap::new();
         rsus.insert(node(100), rsu(&[(2, cand(2, 4))]));
         // The current next hop is gone: the remaining candidate at once.
-        assert_eq!(choose(&rsus, Some(up(100, 1, 2))), Some(up(100, 2, 2)));
+        assert_eq!(
+            choose(&rsus, Some(up(100, 1, 2)), T0, BI),
+            Some(up(100, 2, 2))
+        );
         // A neighbour two hops farther than the best may be our child
         // echoing our floods: not eligible, so not kept either.
         let info = rsu(&[(1, cand(1, 16)), (3, cand(3, 16))]);
         assert!(info.eligible(&info.candidates[&node(1)]));
         assert!(!info.eligible(&info.candidates[&node(3)]));
         rsus.insert(node(100), info);
-        assert_eq!(choose(&rsus, Some(up(100, 3, 3))), Some(up(100, 1, 1)));
+        assert_eq!(
+            choose(&rsus, Some(up(100, 3, 3)), T0, BI),
+            Some(up(100, 1, 1))
+        );
         // Nothing left: no upstream.
-        assert_eq!(choose(&HashMap::new(), Some(up(100, 1, 1))), None);
+        assert_eq!(choose(&HashMap::new(), Some(up(100, 1, 1)), T0, BI), None);
     }
 
     #[test]
@@ -607,20 +650,23 @@ mod tests {
         a.uplink = false;
         rsus.insert(node(100), a.clone());
         // The only RSU, without an uplink: still better than nothing.
-        assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(100, 1, 1)));
         // One with an uplink, farther and worse heard: preferred...
         rsus.insert(node(101), rsu(&[(2, cand(2, 9))]));
-        assert_eq!(choose(&rsus, None), Some(up(101, 2, 2)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(101, 2, 2)));
         // ...and taken from the current one once usable (ratio >= 0.5).
         let cur = Some(up(100, 1, 1));
-        assert_eq!(choose(&rsus, cur), Some(up(101, 2, 2)));
+        assert_eq!(choose(&rsus, cur, T0, BI), Some(up(101, 2, 2)));
         rsus.insert(node(101), rsu(&[(2, cand(2, 7))]));
-        assert_eq!(choose(&rsus, cur), cur, "not usable yet");
+        assert_eq!(choose(&rsus, cur, T0, BI), cur, "not usable yet");
         // Its uplink comes back: a hop closer, so taken again.
         rsus.insert(node(101), rsu(&[(2, cand(2, 16))]));
         a.uplink = true;
         rsus.insert(node(100), a);
-        assert_eq!(choose(&rsus, Some(up(101, 2, 2))), Some(up(100, 1, 1)));
+        assert_eq!(
+            choose(&rsus, Some(up(101, 2, 2)), T0, BI),
+            Some(up(100, 1, 1))
+        );
     }
 
     #[test]
@@ -630,14 +676,14 @@ mod tests {
         let mut b = rsu(&[(2, cand(1, 14))]);
         b.preference = 10;
         rsus.insert(node(101), b);
-        assert_eq!(choose(&rsus, None), Some(up(101, 2, 1)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(101, 2, 1)));
         // From the other one: moves only when not worse heard.
         let cur = Some(up(100, 1, 1));
-        assert_eq!(choose(&rsus, cur), cur);
+        assert_eq!(choose(&rsus, cur, T0, BI), cur);
         let mut b = rsu(&[(2, cand(1, 16))]);
         b.preference = 10;
         rsus.insert(node(101), b);
-        assert_eq!(choose(&rsus, cur), Some(up(101, 2, 1)));
+        assert_eq!(choose(&rsus, cur, T0, BI), Some(up(101, 2, 1)));
     }
 
     #[test]
@@ -680,12 +726,12 @@ mod tests {
         let mut held = cand(1, 16);
         held.held = true;
         rsus.insert(node(100), rsu(&[(1, held), (2, cand(1, 9))]));
-        assert_eq!(choose(&rsus, None), Some(up(100, 2, 1)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(100, 2, 1)));
         rsus.insert(node(100), rsu(&[(1, held)]));
-        assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(100, 1, 1)));
         // Never a longer path instead (it may be our child: a loop).
         rsus.insert(node(100), rsu(&[(1, held), (2, cand(2, 16))]));
-        assert_eq!(choose(&rsus, None), Some(up(100, 1, 1)));
+        assert_eq!(choose(&rsus, None, T0, BI), Some(up(100, 1, 1)));
     }
 
     #[test]

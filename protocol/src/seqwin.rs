@@ -149,8 +149,17 @@ impl ReceptionWindow {
 
     /// Heard fraction of the newest [`Self::RECENT`] beacons, per mille.
     pub fn recent_permille(&self) -> u32 {
+        self.recent_permille_missing(0)
+    }
+
+    /// The same when the `missing` beacons after the newest one recorded
+    /// are due but not heard (the window moves only when a beacon comes,
+    /// so without this the newest beacon of a fading source always looks
+    /// heard).
+    pub fn recent_permille_missing(&self, missing: u32) -> u32 {
         let mask = (1u64 << Self::RECENT) - 1;
-        (self.0.bits & mask).count_ones() * 1000 / Self::RECENT
+        let bits = self.0.bits.checked_shl(missing).unwrap_or(0);
+        (bits & mask).count_ones() * 1000 / Self::RECENT
     }
 }
 
@@ -331,5 +340,9 @@ mod tests {
         }
         assert_eq!(r.ratio_permille(), 500);
         assert_eq!(r.recent_permille(), 1000);
+        // Three more due and not heard: 5 of the newest 8.
+        assert_eq!(r.recent_permille_missing(3), 625);
+        assert_eq!(r.recent_permille_missing(8), 0);
+        assert_eq!(r.recent_permille_missing(200), 0);
     }
 }

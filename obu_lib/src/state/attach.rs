@@ -85,7 +85,8 @@ impl Obu {
     /// left once the new attachment had time to reach the backbone.
     pub(super) fn reselect(&mut self, now: Time, out: &mut Vec<Action>) {
         self.mark_held(now);
-        let mut new = upstream::choose(&self.rsus, self.upstream);
+        let interval = self.core.routing.beacon_interval();
+        let mut new = upstream::choose(&self.rsus, self.upstream, now, interval);
         let old = self.upstream;
         let old_works = old.and_then(|u| self.still_works(u));
         self.preparing = None;

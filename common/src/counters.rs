@@ -350,6 +350,7 @@ counter_table! {
     hold_downs: "routing" "hold_downs" => "v2x_hold_downs" ObuOnly, "OBU: next hops that timed out and were held down (ranked below every other path for 2 s).";
     handshakes: "routing" "handshakes" => "v2x_security_handshakes" Both, "Security handshakes completed (sessions established or renewed).";
     handshakes_refused: "security" "handshakes_refused" => "v2x_handshakes_refused" Both, "RSU: handshakes not answered because its handshake budget was spent (each also a `rate_limited` drop); OBU: handshakes the RSU refused for mismatched settings.";
+    sessions_confirmed: "security" "sessions_confirmed" => "v2x_sessions_confirmed" ObuOnly, "OBU, encrypted: keepalives sent because our RSU sealed data for us that we could not open (it still used a session we had dropped); at most one a second.";
     restarts_seen: "routing" "restarts_seen" => "v2x_restarts_seen" Both, "OBU: RSU restarts noticed from the epoch in its beacons; encrypted, each renews the session at once.";
     seq_resyncs: "routing" "seq_resyncs" => "v2x_seq_resyncs" Both, "Sequence windows re-synchronised after a source's numbers jumped out of them.";
     handovers: "routing" "handovers" => "v2x_handovers" Both, "OBU: changes of RSU made before breaking (attached to the new RSU, then left the old one).";

@@ -87,9 +87,10 @@ impl Changes {
         self.banked + self.last.unwrap_or(0)
     }
 
-    /// Changes since the first reading after the warm-up (0 without one).
-    pub fn since_warm(&self) -> u64 {
-        self.total() - self.at_warm.unwrap_or(self.total())
+    /// Changes since the first reading after the warm-up (`None`: no
+    /// reading after it).
+    pub fn since_warm(&self) -> Option<u64> {
+        self.at_warm.map(|w| self.total() - w)
     }
 }
 
@@ -99,8 +100,9 @@ pub struct Observed {
     /// `routing.upstream_changes` summed over the OBUs (each one's first
     /// choice of an upstream included).
     pub upstream_changes: u64,
-    /// The same from each OBU's first reading after the warm-up.
-    pub upstream_changes_warm: u64,
+    /// The same from each OBU's first reading after the warm-up (`None`:
+    /// no OBU answered after it, as on a saturated host).
+    pub upstream_changes_warm: Option<u64>,
 }
 
 /// Asks the daemon of the current namespace for its upstream.
@@ -255,7 +257,8 @@ impl Observer {
         }
         let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let upstream_changes = changes.iter().map(Changes::total).sum();
-        let upstream_changes_warm = changes.iter().map(Changes::since_warm).sum();
+        let warm: Vec<u64> = changes.iter().filter_map(Changes::since_warm).collect();
+        let upstream_changes_warm = (!warm.is_empty()).then(|| warm.iter().sum());
         drop(changes);
         Observed {
             samples: self.samples(),
@@ -286,7 +289,7 @@ mod tests {
             c.see(v, false);
         }
         assert_eq!(c.total(), 7);
-        assert_eq!(c.since_warm(), 0);
+        assert_eq!(c.since_warm(), None);
         // A new daemon counts from 0 again: 7 before, 2 since.
         c.see(0, true);
         c.see(2, true);
@@ -294,6 +297,6 @@ mod tests {
         c.see(1, true);
         assert_eq!(c.total(), 10);
         // Warm from the reading at 7 (banked) + 0.
-        assert_eq!(c.since_warm(), 3);
+        assert_eq!(c.since_warm(), Some(3));
     }
 }

@@ -398,7 +398,8 @@ impl Results {
             "| upstream changes (all OBUs) / per OBU-minute, whole run; once warm | {} / {}; {} / {} |\n",
             st.upstream_changes,
             per_min(st.upstream_changes_per_obu_min),
-            st.upstream_changes_warm,
+            st.upstream_changes_warm
+                .map_or("n/a".into(), |c| c.to_string()),
             per_min(st.upstream_changes_per_obu_min_warm)
         );
         s += &format!(
@@ -703,7 +704,7 @@ mod tests {
             ],
             upstream_changes: 30,
             upstream_changes_per_obu_min: Some(15.0),
-            upstream_changes_warm: 10,
+            upstream_changes_warm: Some(10),
             upstream_changes_per_obu_min_warm: Some(6.0),
             host_saturated_s: 12,
             host_saturated_outside_bursts_s: 7,

@@ -63,7 +63,7 @@ pub struct Stability {
     /// warm-up (they are read every 10 s), and per minute of presence
     /// after the warm-up: without the daemons' start, when all of them
     /// load the host at once.
-    pub upstream_changes_warm: u64,
+    pub upstream_changes_warm: Option<u64>,
     pub upstream_changes_per_obu_min_warm: Option<f64>,
     /// Seconds in which the host's CPUs were at least 95 % busy.
     pub host_saturated_s: u64,
@@ -82,7 +82,7 @@ pub struct Inputs<'a> {
     pub held: &'a [Held],
     pub upstream_changes: u64,
     /// The same after the warm-up (see [`Stability`]).
-    pub upstream_changes_warm: u64,
+    pub upstream_changes_warm: Option<u64>,
     pub warmup_s: f64,
     /// Each second's host busy share.
     pub host_busy: &'a [Option<f64>],
@@ -213,8 +213,10 @@ pub fn figures(plan: &Plan, i: &Inputs) -> Stability {
         upstream_changes: i.upstream_changes,
         upstream_changes_per_obu_min: (obu_min > 0.0).then(|| i.upstream_changes as f64 / obu_min),
         upstream_changes_warm: i.upstream_changes_warm,
-        upstream_changes_per_obu_min_warm: (obu_min_warm > 0.0)
-            .then(|| i.upstream_changes_warm as f64 / obu_min_warm),
+        upstream_changes_per_obu_min_warm: i
+            .upstream_changes_warm
+            .filter(|_| obu_min_warm > 0.0)
+            .map(|c| c as f64 / obu_min_warm),
         host_saturated_s: (0..i.host_busy.len()).filter(|&b| saturated(b)).count() as u64,
         host_saturated_outside_bursts_s: outside_saturated as u64,
         host_saturated: outside_saturated as f64 > WARN_SHARE * outside.len() as f64,
@@ -355,7 +357,7 @@ mod tests {
                     records: &records,
                     held: &held,
                     upstream_changes: 6,
-                    upstream_changes_warm: 3,
+                    upstream_changes_warm: Some(3),
                     warmup_s: 5.0,
                     host_busy: host,
                     ticks: &ticks,
@@ -399,7 +401,7 @@ mod tests {
                 records: &records,
                 held: &[],
                 upstream_changes: 0,
-                upstream_changes_warm: 0,
+                upstream_changes_warm: None,
                 warmup_s: 5.0,
                 host_busy: &[],
                 ticks: &[],

@@ -47,6 +47,9 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(100);
 /// How often the tables (neighbours, routes, sessions) are expired: their
 /// lifetimes are seconds.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
+/// Encrypted: at most one keepalive this often for data our RSU sealed
+/// with a session we no longer hold (`confirm_session`).
+const CONFIRM_EVERY: Duration = Duration::from_secs(1);
 /// Encrypted: replies carry a keepalive while the session is this young.
 const KEEPALIVE_WHILE_YOUNGER: Duration = Duration::from_secs(1);
 /// RSU state with no candidates is forgotten after this long.
@@ -125,6 +128,9 @@ pub struct Obu {
     preparing: Option<Upstream>,
     /// When we last replied to our upstream RSU (`reply_interval_ms`).
     last_reply: Option<Time>,
+    /// Encrypted: when we last confirmed our session to our RSU because it
+    /// sealed data for us that we could not open (`on_sealed`).
+    last_confirm: Option<Time>,
     /// Reply at the next chance: our RSU restarted or our next hop lost
     /// its tables (it solicited), so our route there is gone.
     reply_now: bool,
@@ -163,6 +169,7 @@ impl Obu {
             leaves: Vec::new(),
             preparing: None,
             last_reply: None,
+            last_confirm: None,
             reply_now: false,
             floods: Vec::new(),
             solicited_until: Time::ZERO,
@@ -484,7 +491,7 @@ impl Handlers for Obu {
 
     fn on_data(
         &mut self,
-        _: Time,
+        now: Time,
         from: NodeId,
         slot: u16,
         m: &ParsedMessage,
@@ -498,6 +505,9 @@ impl Handlers for Obu {
         }
         let pl = link_payload(slot, m, d.payload.len());
         let (kind, ttl) = (m.header.msg_type, m.header.ttl);
+        if verdict == Verdict::Failed && kind == MessageType::DataDown && d.dest == self.core.id {
+            self.confirm_session(now, d.origin, out);
+        }
         self.on_sealed(from, slot, kind, ttl, d.origin, d.dest, pl, verdict, out)
     }
 

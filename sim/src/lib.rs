@@ -549,6 +549,14 @@ impl Sim {
         self.queue.iter().map(|f| (f.from, &f.bytes[..]))
     }
 
+    /// Loses the frames in flight for which `lost(sender, bytes)` holds (a
+    /// bad moment on the air); returns how many.
+    pub fn drop_in_flight(&mut self, lost: impl Fn(usize, &[u8]) -> bool) -> usize {
+        let before = self.queue.len();
+        self.queue.retain(|f| !lost(f.from, &f.bytes));
+        before - self.queue.len()
+    }
+
     /// Builds the frame node `from` would send for `action` (payload from `payload`).
     pub fn frame_for(&self, from: usize, action: &Action, payload: &[u8]) -> Vec<u8> {
         let mut batch = SendBatch::new(self.nodes[from].mac, DEFAULT_ETHERTYPE, MTU, false, 1);

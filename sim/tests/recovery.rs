@@ -2,7 +2,7 @@
 //! numbers heal by themselves, within bounded time, in every mode.
 
 use common::action::{Action, Control};
-use common::counters::Counters;
+use common::counters::{Counters, DropReason};
 use common::wire::BeaconRepr;
 use common::NodeId;
 use protocol::params::{RoutingConfig, SecurityMode};
@@ -251,4 +251,61 @@ fn an_old_epoch_played_back_never_tears_down_a_live_session() {
             "{mode:?}"
         );
     }
+}
+
+/// Whether `bytes` carries sealed upstream data (a keepalive, alone or
+/// riding along with a reply).
+fn carries_sealed_up(bytes: &[u8]) -> bool {
+    use common::wire::{Body, MessageType, Messages, ETH_HEADER_LEN};
+    Messages::new(&bytes[ETH_HEADER_LEN..]).any(|m| {
+        matches!(m, Ok(m) if matches!(m.body, Body::Data(_)) && m.header.msg_type == MessageType::DataUp)
+    })
+}
+
+/// A restarted OBU handshakes again, and every message that would confirm
+/// the new session to the RSU is lost: the RSU still seals the downlink
+/// with the old session, which the OBU no longer holds (counted
+/// `no_session`). The OBU answers such data with a keepalive on its
+/// session (`sessions_confirmed`), the RSU moves to it and the downlink
+/// flows again within a second. (Before, a vehicle that only received
+/// stayed dark until it moved on: 33 s once in the lab.)
+#[test]
+fn a_lost_session_confirmation_does_not_darken_the_downlink() {
+    let mut s = Sim::attached_pair(Some(SecurityMode::Encrypted));
+    let (rsu, obu) = (0, 1);
+    s.run_for(Duration::from_secs(1));
+    s.restart(obu);
+    // The new session's confirmations (the keepalive at its start and
+    // those riding with replies while it is young) are lost.
+    let mut lost = 0;
+    let until = s.now + Duration::from_millis(1500);
+    while s.now < until {
+        lost += s.drop_in_flight(|from, bytes| from == obu && carries_sealed_up(bytes));
+        s.step();
+    }
+    assert!(lost > 0, "a confirmation was sent (and lost)");
+    assert!(
+        s.nodes[obu].obu().unwrap().has_session(),
+        "the OBU has its new session"
+    );
+    let confirmed = |s: &Sim| Counters::get(&s.nodes[obu].counters.sessions_confirmed);
+    assert_eq!(confirmed(&s), 0);
+    // Downlink data: the first is sealed with the old session and lost;
+    // the OBU confirms, and data sent a moment later arrives.
+    let down = ipv4_packet(addr(rsu), addr(obu), 9, 20);
+    let start = s.now;
+    let mut arrived = None;
+    while s.now.since(start) < Duration::from_secs(3) {
+        let n = s.nodes[obu].tun_out.len();
+        s.send_ip(rsu, &down);
+        s.run_for(Duration::from_millis(50));
+        if s.nodes[obu].tun_out[n..].contains(&down) {
+            arrived = Some(s.now.since(start));
+            break;
+        }
+    }
+    let took = arrived.expect("the downlink never came back");
+    assert!(took <= Duration::from_secs(1), "back after {took:?}");
+    assert!(confirmed(&s) >= 1);
+    assert!(s.nodes[obu].counters.drops(DropReason::NoSession) >= 1);
 }

@@ -41,6 +41,34 @@ impl Obu {
         Ok(())
     }
 
+    /// Our RSU `rsu` sealed data for us that we could not open: most
+    /// likely with a session we dropped (we handshook again, and the
+    /// empty message that confirms the newer one was lost; a vehicle that
+    /// only receives sends nothing else that would). A keepalive on our
+    /// current session confirms it, and the RSU moves to it; without
+    /// this the downlink stayed dark until the vehicle moved on (33 s
+    /// once in the lab). At most one a second: forged data must not make
+    /// us send much.
+    pub(super) fn confirm_session(&mut self, now: Time, rsu: NodeId, out: &mut Vec<Action>) {
+        if self.upstream.is_none_or(|u| u.rsu != rsu)
+            || self
+                .last_confirm
+                .is_some_and(|t| now.since(t) < CONFIRM_EVERY)
+            || !self
+                .core
+                .sec
+                .as_ref()
+                .is_some_and(|s| s.sessions.has_session(&rsu))
+        {
+            return;
+        }
+        if let Some(nh) = self.next_hop_to(rsu) {
+            self.last_confirm = Some(now);
+            Counters::inc(&self.core.counters.sessions_confirmed, 1);
+            out.push(self.sealed_up(nh, rsu, Payload::EMPTY));
+        }
+    }
+
     pub(super) fn sealed_up(&self, next_hop: NodeId, rsu: NodeId, payload: Payload) -> Action {
         Action::SendData {
             next_hop,

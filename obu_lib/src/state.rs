@@ -505,7 +505,12 @@ impl Handlers for Obu {
         }
         let pl = link_payload(slot, m, d.payload.len());
         let (kind, ttl) = (m.header.msg_type, m.header.ttl);
-        if verdict == Verdict::Failed && kind == MessageType::DataDown && d.dest == self.core.id {
+        // Only a session we do not hold: a replayed or forged copy says
+        // nothing about which session the RSU uses.
+        if verdict == Verdict::Failed(DropReason::NoSession)
+            && kind == MessageType::DataDown
+            && d.dest == self.core.id
+        {
             self.confirm_session(now, d.origin, out);
         }
         self.on_sealed(from, slot, kind, ttl, d.origin, d.dest, pl, verdict, out)

@@ -28,8 +28,8 @@ pub enum Verdict {
     Untouched,
     /// Sealed data for us, opened in place: the plaintext's range in the frame.
     Opened { start: u16, len: u16 },
-    /// Sealed data for us that did not open (already counted).
-    Failed,
+    /// Sealed data for us that did not open (already counted), and why.
+    Failed(DropReason),
 }
 
 pub struct Security {
@@ -422,8 +422,9 @@ impl Security {
                     len: text.len() as u16,
                 },
                 Err(reason) => {
-                    counters.count_drop(reason.into());
-                    Verdict::Failed
+                    let reason = reason.into();
+                    counters.count_drop(reason);
+                    Verdict::Failed(reason)
                 }
             };
         }

@@ -171,7 +171,7 @@ impl Rsu {
                 Ok(Some((pl, text)))
             }
             // Counted by the pre-pass already.
-            Verdict::Failed => Ok(None),
+            Verdict::Failed(_) => Ok(None),
             Verdict::Untouched => Err(DropReason::Malformed),
         }
     }

@@ -41,8 +41,8 @@ impl Obu {
         Ok(())
     }
 
-    /// Our RSU `rsu` sealed data for us that we could not open: most
-    /// likely with a session we dropped (we handshook again, and the
+    /// Our RSU `rsu` sealed data for us with a session we do not hold:
+    /// one we dropped (we handshook again, and the
     /// empty message that confirms the newer one was lost; a vehicle that
     /// only receives sends nothing else that would). A keepalive on our
     /// current session confirms it, and the RSU moves to it; without
@@ -142,7 +142,7 @@ impl Obu {
                 }
                 Verdict::Opened { .. } => Err(DropReason::NotForUs),
                 // Counted by the pre-pass already.
-                Verdict::Failed => Ok(()),
+                Verdict::Failed(_) => Ok(()),
                 Verdict::Untouched => Err(DropReason::Malformed),
             };
         }

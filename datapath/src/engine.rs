@@ -33,6 +33,10 @@ use std::time::Duration;
 /// Batches handled from one source before the loop looks at the other, so
 /// a flood on one side cannot starve the other.
 pub const BATCHES_PER_TURN: usize = 4;
+/// Batches read, at most, before the role's timers judge its neighbours
+/// (`drain_link`): everything a starved daemon found waiting (4096 frames
+/// at 64 a batch), bounded so that a flood still lets the timers run.
+pub const DRAIN_BATCHES: usize = 64;
 /// A link whose receive queue has been empty this long is read one frame
 /// at a time first: a plain `recv` of a lone frame is cheaper than a
 /// `recvmmsg` that then tries the empty queue again (paired idle pings).
@@ -204,6 +208,29 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         clock: &dyn Fn() -> Time,
         readable: bool,
     ) -> io::Result<()> {
+        self.receive_link_batches(role, clock, readable, BATCHES_PER_TURN)
+    }
+
+    /// What waits on the link, all of it (up to `DRAIN_BATCHES`), through
+    /// the role: read before its timers run, so that a timeout judges a
+    /// neighbour by when its frames reached this host, not by when a busy
+    /// daemon got round to them. A starved daemon finds hundreds of frames
+    /// waiting; reading only a turn's share would judge with some unread.
+    pub fn drain_link<R: Role + ?Sized>(
+        &mut self,
+        role: &mut R,
+        clock: &dyn Fn() -> Time,
+    ) -> io::Result<()> {
+        self.receive_link_batches(role, clock, true, DRAIN_BATCHES)
+    }
+
+    fn receive_link_batches<R: Role + ?Sized>(
+        &mut self,
+        role: &mut R,
+        clock: &dyn Fn() -> Time,
+        readable: bool,
+        batches: usize,
+    ) -> io::Result<()> {
         if !readable {
             self.link_empty_since.get_or_insert_with(clock);
             return Ok(());
@@ -214,7 +241,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             && self
                 .link_empty_since
                 .is_some_and(|t| clock().since(t) >= LINK_QUIET);
-        for _ in 0..BATCHES_PER_TURN {
+        for _ in 0..batches {
             let batch = self.batched && !lone;
             let n = self
                 .link

@@ -361,13 +361,13 @@ impl<R: Role> Pipeline<R> {
             return;
         }
         // A timeout judges a neighbour by when its frames reached this
-        // host, not by when a busy daemon got round to them: what waits on
-        // the link is read before the timers run (one receive that finds
+        // host, not by when a busy daemon got round to them: all that waits
+        // on the link is read before the timers run (one receive that finds
         // nothing when all was read).
         if self.link_was_up {
             let shared = &self.shared;
             let clock = || shared.now();
-            if let Err(e) = self.engine.receive_link(&mut self.role, &clock, true) {
+            if let Err(e) = self.engine.drain_link(&mut self.role, &clock) {
                 self.link_receive_failed(e);
             }
         }

@@ -5,7 +5,9 @@
 //! trust reloads). What it shares with the RSU (the ingress path, tables,
 //! broadcast, security, expiry) is `protocol::core`.
 
-use crate::upstream::{self, Candidate, Liveness, RsuInfo, Upstream, HOLD_DOWN, MAX_RSUS};
+use crate::upstream::{
+    self, Candidate, Lateness, Liveness, RsuInfo, Upstream, HOLD_DOWN, MAX_RSUS,
+};
 use common::action::{Action, Control, Payload, RawMessage, Sealing};
 use common::counters::{Counters, DropReason};
 use common::ip;
@@ -252,7 +254,7 @@ impl Obu {
         let mut next = now + HOUSEKEEPING_EVERY;
         for info in self.rsus.values() {
             for (nh, c) in &info.candidates {
-                next = next.min(c.last_heard + self.timeout_of(now, nh, c));
+                next = next.min(c.last_heard + self.timeout_of(now, info, nh, c));
             }
         }
         for l in &self.leaves {
@@ -266,13 +268,14 @@ impl Obu {
 
     /// How long neighbour `nh` may be silent before it counts as gone:
     /// the configured timeout, longer for one known to be late at times.
-    fn timeout_of(&self, now: Time, nh: &NodeId, c: &Candidate) -> Duration {
+    fn timeout_of(&self, now: Time, rsu: &RsuInfo, nh: &NodeId, c: &Candidate) -> Duration {
         let configured = self.core.routing.neighbor_timeout();
         let own = self
             .liveness
             .get(nh)
             .map_or(configured, |l| l.timeout(now, configured));
-        upstream::candidate_timeout(c, own, configured, self.core.routing.beacon_interval())
+        let interval = self.core.routing.beacon_interval();
+        upstream::candidate_timeout(c, &rsu.late, now, own, configured, interval)
     }
 
     /// Candidates whose beacons stopped go; a next hop of ours that did is
@@ -282,10 +285,11 @@ impl Obu {
         // What the log says if our next hop times out: how long it was
         // silent, the timeout it had, and how well it was heard.
         let evidence = current.and_then(|u| {
-            let c = self.rsus.get(&u.rsu)?.candidates.get(&u.next_hop)?;
+            let info = self.rsus.get(&u.rsu)?;
+            let c = info.candidates.get(&u.next_hop)?;
             Some((
                 now.since(c.last_heard),
-                self.timeout_of(now, &u.next_hop, c),
+                self.timeout_of(now, info, &u.next_hop, c),
                 c.window.ratio_permille(),
             ))
         });
@@ -293,11 +297,11 @@ impl Obu {
         let liveness = &self.liveness;
         let configured = self.core.routing.neighbor_timeout();
         let interval = self.core.routing.beacon_interval();
-        let timeout = |nh: &NodeId, c: &Candidate| {
+        let timeout = |late: &Lateness, nh: &NodeId, c: &Candidate| {
             let own = liveness
                 .get(nh)
                 .map_or(configured, |l| l.timeout(now, configured));
-            upstream::candidate_timeout(c, own, configured, interval)
+            upstream::candidate_timeout(c, late, now, own, configured, interval)
         };
         for (rsu, info) in self.rsus.iter_mut() {
             let cur_nh = current.filter(|u| u.rsu == *rsu).map(|u| u.next_hop);

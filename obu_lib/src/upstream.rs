@@ -21,9 +21,32 @@ pub struct Candidate {
     /// Beacons recorded since it became a candidate (or its RSU started
     /// afresh), saturating: a young window's low ratio means little.
     pub heard: u16,
+    /// How late its beacons have been arriving lately (see `Lateness`).
+    pub late: Lateness,
 }
 
 impl Candidate {
+    /// A new candidate, first heard at `now` at `hops`.
+    pub fn new(now: Time, hops: u8) -> Candidate {
+        Candidate {
+            hops,
+            window: Default::default(),
+            last_heard: now,
+            held: false,
+            heard: 0,
+            late: Lateness::default(),
+        }
+    }
+
+    /// Beacon `seq` heard through it at `now` (beacons every `interval`).
+    pub fn record(&mut self, now: Time, seq: u32, hops: u8, interval: Duration) {
+        self.late.heard(now, seq, interval);
+        self.hops = hops;
+        self.window.record(seq);
+        self.heard = self.heard.saturating_add(1);
+        self.last_heard = now;
+    }
+
     /// Heard through it for a whole window at least: its ratio is its
     /// reception, not its youth.
     pub fn seasoned(&self) -> bool {
@@ -48,6 +71,37 @@ const PEAK_HALF_LIFE: Duration = Duration::from_secs(10);
 /// A next hop that timed out is held down this long.
 pub const HOLD_DOWN: Duration = Duration::from_secs(2);
 
+/// The largest of some recent values, forgetting: its excess over
+/// nothing halves every `PEAK_HALF_LIFE` (linearly within one).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecayingPeak {
+    peak_us: u64,
+    at: Time,
+}
+
+impl DecayingPeak {
+    /// Takes `value` at `now`.
+    pub fn note(&mut self, now: Time, value: Duration) {
+        let v = value.as_micros() as u64;
+        if v >= self.get_us(now) {
+            self.peak_us = v;
+            self.at = now;
+        }
+    }
+
+    fn get_us(&self, now: Time) -> u64 {
+        let h = PEAK_HALF_LIFE.as_micros() as u64;
+        let age = now.since(self.at).as_micros() as u64;
+        let halved = self.peak_us >> (age / h).min(63);
+        halved - halved * (age % h) / h / 2
+    }
+
+    /// The peak, decayed to `now`.
+    pub fn get(&self, now: Time) -> Duration {
+        Duration::from_micros(self.get_us(now))
+    }
+}
+
 /// How a neighbour's beacons have been arriving, kept while it is not a
 /// candidate too (a relay that was starved for a while and comes back is
 /// remembered as one that can be late): the longest gap between two of
@@ -59,12 +113,12 @@ pub const HOLD_DOWN: Duration = Duration::from_secs(2);
 /// 600 ms before it is judged dead, for some tens of seconds after, while
 /// a neighbour that beacons like clockwork keeps the configured timeout.
 /// At most twice: a failover must stay well within a second (section 10's
-/// recovery; a hard handover in the backbone test).
+/// recovery; a hard handover in the backbone test). Lateness proven by
+/// sequence numbers may stretch further (`Lateness`).
 #[derive(Clone, Copy, Debug)]
 pub struct Liveness {
     pub last_heard: Time,
-    peak_gap_us: u64,
-    peak_at: Time,
+    peak_gap: DecayingPeak,
     /// Until when it ranks below every other path (it timed out as ours).
     pub held_until: Time,
 }
@@ -73,8 +127,10 @@ impl Liveness {
     pub fn new(now: Time) -> Liveness {
         Liveness {
             last_heard: now,
-            peak_gap_us: 0,
-            peak_at: now,
+            peak_gap: DecayingPeak {
+                peak_us: 0,
+                at: now,
+            },
             held_until: Time::ZERO,
         }
     }
@@ -84,32 +140,78 @@ impl Liveness {
     pub fn heard(&mut self, now: Time, configured: Duration) {
         let gap = now.since(self.last_heard);
         let late = if gap <= configured * MAX_TIMEOUT_FACTOR {
-            gap.as_micros() as u64
+            gap
         } else {
-            0
+            Duration::ZERO
         };
-        self.peak_gap_us = self.peak(now).max(late);
-        self.peak_at = now;
+        self.peak_gap.note(now, late);
         self.last_heard = now;
-    }
-
-    /// The longest recent gap, decayed to `now` (halved per half-life,
-    /// linearly within one).
-    fn peak(&self, now: Time) -> u64 {
-        let h = PEAK_HALF_LIFE.as_micros() as u64;
-        let age = now.since(self.peak_at).as_micros() as u64;
-        let halved = self.peak_gap_us >> (age / h).min(63);
-        halved - halved * (age % h) / h / 2
     }
 
     /// How long it may be silent before it counts as gone.
     pub fn timeout(&self, now: Time, configured: Duration) -> Duration {
-        let t = Duration::from_micros(self.peak(now) * TIMEOUT_PER_GAP_EIGHTHS / 8);
+        let t = self.peak_gap.get(now) * TIMEOUT_PER_GAP_EIGHTHS as u32 / 8;
         t.clamp(configured, configured * MAX_TIMEOUT_FACTOR)
     }
 
     pub fn held(&self, now: Time) -> bool {
         now < self.held_until
+    }
+}
+
+/// The most a path's timeout grows to for lateness its beacons' sequence
+/// numbers prove, in configured timeouts.
+pub const MAX_LATE_FACTOR: u32 = 8;
+
+/// How late a path's beacons arrive, told apart from how many are lost by
+/// their sequence numbers: beacon `s` heard after beacon `p` was due
+/// `(s - p)` intervals after it; what it took beyond that is lateness (a
+/// starved sender or relay, a receiver that got round to it late, a queue
+/// on the air), while a gap that lost beacons is not. A path that has been
+/// late lately is late, not gone, when it is silent for a while: it is
+/// given 1.5 times (interval + its recent peak lateness), up to
+/// `MAX_LATE_FACTOR` times the configured timeout. A path that beaconed
+/// like clockwork and stops is still judged at the configured timeout.
+///
+/// Kept per path and per RSU (its newest beacons by whichever path came
+/// first): a path just found, after a failover on a late road, has no
+/// history of its own and takes its RSU's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lateness {
+    /// The newest beacon heard, and when.
+    prev: Option<(u32, Time)>,
+    peak: DecayingPeak,
+}
+
+impl Lateness {
+    /// Beacon `seq` arrived at `now` (older or repeated ones say nothing).
+    pub fn heard(&mut self, now: Time, seq: u32, interval: Duration) {
+        if let Some((p, at)) = self.prev {
+            if !protocol::seqwin::seq_newer(seq, p) {
+                return;
+            }
+            let due = seq.wrapping_sub(p);
+            if due <= ReceptionWindow::SIZE {
+                self.peak
+                    .note(now, now.since(at).saturating_sub(interval * due));
+            }
+        }
+        self.prev = Some((seq, now));
+    }
+
+    /// The sequence starts afresh: the next beacon is compared with none
+    /// (what was seen of lateness stays).
+    pub fn restart(&mut self) {
+        self.prev = None;
+    }
+
+    /// The timeout this lateness asks for (zero when on time).
+    pub fn timeout(&self, now: Time, configured: Duration, interval: Duration) -> Duration {
+        let late = self.peak.get(now);
+        if late.is_zero() {
+            return Duration::ZERO;
+        }
+        ((interval + late) * TIMEOUT_PER_GAP_EIGHTHS as u32 / 8).min(configured * MAX_LATE_FACTOR)
     }
 }
 
@@ -136,6 +238,8 @@ pub struct RsuInfo {
     /// and the operator's preference for it (higher is preferred).
     pub uplink: bool,
     pub preference: u8,
+    /// How late its newest beacons arrive, by whichever path.
+    pub late: Lateness,
 }
 
 impl Default for RsuInfo {
@@ -153,6 +257,7 @@ impl Default for RsuInfo {
             logged_at: None,
             uplink: true,
             preference: 0,
+            late: Lateness::default(),
         }
     }
 }
@@ -224,16 +329,17 @@ impl RsuInfo {
     }
 
     /// Drops candidates whose beacons stopped (each neighbour by its own
-    /// timeout); returns whether `current` went.
+    /// timeout, given the RSU's lateness); returns whether `current` went.
     pub fn expire(
         &mut self,
         now: Time,
-        timeout: impl Fn(&NodeId, &Candidate) -> Duration,
+        timeout: impl Fn(&Lateness, &NodeId, &Candidate) -> Duration,
         current: Option<NodeId>,
     ) -> bool {
         let mut lost_current = false;
+        let late = self.late;
         self.candidates.retain(|mac, c| {
-            let alive = now.since(c.last_heard) < timeout(mac, c);
+            let alive = now.since(c.last_heard) < timeout(&late, mac, c);
             if !alive && Some(*mac) == current {
                 lost_current = true;
             }
@@ -257,9 +363,11 @@ impl RsuInfo {
     pub fn start_afresh(&mut self, b: &BeaconRepr) {
         self.latest_seq = b.seq;
         self.latest_ts_us = b.timestamp_us;
+        self.late.restart();
         for c in self.candidates.values_mut() {
             c.window.reset();
             c.heard = 0;
+            c.late.restart();
         }
     }
 
@@ -323,9 +431,12 @@ const FALSE_TIMEOUT_CHANCE: f64 = 0.001;
 /// both RSUs are heard at a loss, a vehicle moves by make-before-break
 /// instead of failing over on a short run of losses. At most
 /// `MAX_TIMEOUT_FACTOR` times the configured; a relay that dies while
-/// heard well is still dropped at the configured timeout.
+/// heard well is still dropped at the configured timeout. A path whose
+/// beacons have been late (not lost) lately may have longer (`Lateness`).
 pub fn candidate_timeout(
     c: &Candidate,
+    rsu_late: &Lateness,
+    now: Time,
     neighbour: Duration,
     configured: Duration,
     interval: Duration,
@@ -347,6 +458,8 @@ pub fn candidate_timeout(
         .max(configured)
         .max(lossy)
         .min(configured * MAX_TIMEOUT_FACTOR)
+        .max(c.late.timeout(now, configured, interval))
+        .max(rsu_late.timeout(now, configured, interval))
 }
 
 /// Chooses the upstream among all RSUs at `now` (beacons every
@@ -461,11 +574,9 @@ mod tests {
         }
         window.advance_to(115);
         Candidate {
-            hops,
             window,
-            last_heard: Time::ZERO,
-            held: false,
             heard: 16,
+            ..Candidate::new(Time::ZERO, hops)
         }
     }
 
@@ -634,7 +745,7 @@ mod tests {
         let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
         info.candidates.get_mut(&node(1)).unwrap().last_heard = Time::from_millis(1000);
         let timeout = Duration::from_millis(300);
-        assert!(info.expire(Time::from_millis(1200), |_, _| timeout, Some(node(2))));
+        assert!(info.expire(Time::from_millis(1200), |_, _, _| timeout, Some(node(2))));
         assert_eq!(info.candidates.len(), 1);
         let mut info = rsu(&[(1, cand(1, 16)), (2, cand(2, 16)), (3, cand(1, 4))]);
         info.prune(2);
@@ -737,7 +848,9 @@ mod tests {
     #[test]
     fn a_lossy_path_is_given_longer_and_the_next_rsu_is_prepared() {
         let (nt, bi) = (Duration::from_millis(300), Duration::from_millis(100));
-        let ms = |heard, own| candidate_timeout(&cand(1, heard), own, nt, bi).as_millis();
+        let ms = |heard, own| {
+            candidate_timeout(&cand(1, heard), &Lateness::default(), T0, own, nt, bi).as_millis()
+        };
         assert_eq!(ms(16, nt), 300, "heard well: the configured timeout");
         assert_eq!(ms(14, nt), 332, "1/8 lost: 3.3 beacons");
         assert_eq!(ms(12, nt), 498, "1/4 lost: 5 beacons");
@@ -746,7 +859,7 @@ mod tests {
         let mut young = cand(1, 8);
         young.heard = 8;
         assert_eq!(
-            candidate_timeout(&young, nt, nt, bi),
+            candidate_timeout(&young, &Lateness::default(), T0, nt, nt, bi),
             nt,
             "young, not lossy"
         );
@@ -758,5 +871,60 @@ mod tests {
         assert_eq!(runner_up(&rsus, node(100)), Some(up(101, 2, 1)));
         rsus.insert(node(101), rsu(&[(3, cand(2, 16))]));
         assert_eq!(runner_up(&rsus, node(100)), None, "only direct");
+    }
+
+    #[test]
+    fn a_path_proven_late_is_given_longer_and_one_that_lost_beacons_is_not() {
+        let (nt, bi) = (Duration::from_millis(300), Duration::from_millis(100));
+        let at = |ms| Time::from_millis(ms);
+        let late = |c: &Candidate, now| c.late.timeout(now, nt, bi).as_millis();
+        let none = Lateness::default();
+        // Like clockwork: nothing asked for, so a path that dies is left
+        // at the configured timeout.
+        let mut c = Candidate::new(at(0), 1);
+        for k in 0..20u32 {
+            c.record(at(u64::from(k) * 100), k, 1, bi);
+        }
+        assert_eq!(late(&c, at(1900)), 0);
+        assert_eq!(candidate_timeout(&c, &none, at(1900), nt, nt, bi), nt);
+        // Beacons 20-22 lost (out of range for a moment): a gap, but not
+        // lateness (the loss rule has its own say).
+        c.record(at(2300), 23, 1, bi);
+        assert_eq!(late(&c, at(2300)), 0);
+        // Beacon 24 comes 1.2 s after beacon 23 (a starved sender or
+        // relay; nothing lost): 1.5 x (100 + 1100) ms from then on, beyond
+        // the 2 timeouts lateness without proof may have...
+        c.record(at(3500), 24, 1, bi);
+        assert_eq!(late(&c, at(3500)), 1800);
+        assert_eq!(
+            candidate_timeout(&c, &none, at(3500), nt, nt, bi).as_millis(),
+            1800
+        );
+        // ...at most 8 configured timeouts...
+        c.record(at(8000), 25, 1, bi);
+        assert_eq!(late(&c, at(8000)), 2400);
+        // ...decaying (half per 10 s) back to nothing that counts.
+        for k in 26..(26 + 600u32) {
+            c.record(at(8000 + u64::from(k - 25) * 100), k, 1, bi);
+        }
+        let t = late(&c, at(38_000));
+        assert_eq!(t, 975, "4.4 s / 8 late: 1.5 x 650 ms");
+        assert!(late(&c, at(68_000)) < 300);
+        assert_eq!(candidate_timeout(&c, &none, at(68_000), nt, nt, bi), nt);
+        // Copies out of order or repeated say nothing.
+        let before = late(&c, at(70_000));
+        c.record(at(70_000), 30, 1, bi);
+        assert_eq!(late(&c, at(70_000)), before);
+        // A path found just now, of an RSU whose beacons were late: the
+        // RSU's lateness.
+        let mut rsu = Lateness::default();
+        rsu.heard(at(0), 1, bi);
+        rsu.heard(at(1000), 2, bi);
+        let young = Candidate::new(at(1000), 1);
+        assert_eq!(candidate_timeout(&young, &none, at(1000), nt, nt, bi), nt);
+        assert_eq!(
+            candidate_timeout(&young, &rsu, at(1000), nt, nt, bi).as_millis(),
+            1500
+        );
     }
 }

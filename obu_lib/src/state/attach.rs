@@ -231,17 +231,18 @@ impl Obu {
         let Some(sec) = self.core.sec.as_mut() else {
             return Ok(());
         };
-        // Older than what this RSU already proved: a replay, refused before
-        // the (costly) signature check.
+        // Older than what this RSU already proved, by more than a late
+        // copy can be: a replay, refused before the (costly) signature
+        // check.
         let last = self.rsus.get(&b.rsu).filter(|i| i.key.is_some());
         if let (Some(info), Some(t)) = (last, control::claimed_time(m.trailer)) {
-            if t < info.auth_time_us {
+            if stale(t, info.auth_time_us) {
                 return Err(DropReason::Replayed);
             }
         }
         let v = sec.verify_beacon(now, m, b.hops)?;
         if let Some(info) = self.rsus.get_mut(&b.rsu) {
-            if info.key == Some(v.key) && v.time_us < info.auth_time_us {
+            if info.key == Some(v.key) && stale(v.time_us, info.auth_time_us) {
                 return Err(DropReason::Replayed);
             }
             if info.key.is_some_and(|k| k != v.key) {
@@ -282,6 +283,7 @@ impl Obu {
     ) -> Result<bool, DropReason> {
         let n = self.core.routing.candidates;
         let resync = self.core.routing.neighbor_timeout();
+        let interval = self.core.routing.beacon_interval();
         if self.liveness.len() < MAX_NEIGHBORS || self.liveness.contains_key(&from) {
             self.liveness
                 .entry(from)
@@ -332,21 +334,15 @@ impl Obu {
         {
             info.latest_seq = b.seq;
             info.latest_ts_us = b.timestamp_us;
+            info.late.heard(now, b.seq, interval);
             info.uplink = b.uplink;
             info.preference = b.preference;
         }
         info.last_heard = now;
-        let cand = info.candidates.entry(from).or_insert(Candidate {
-            hops: my_hops,
-            window: Default::default(),
-            last_heard: now,
-            held: false,
-            heard: 0,
-        });
-        cand.hops = my_hops;
-        cand.window.record(b.seq);
-        cand.heard = cand.heard.saturating_add(1);
-        cand.last_heard = now;
+        info.candidates
+            .entry(from)
+            .or_insert_with(|| Candidate::new(now, my_hops))
+            .record(now, b.seq, my_hops, interval);
         info.age_windows();
         info.prune(n);
         if restarted && self.upstream.is_some_and(|u| u.rsu == b.rsu) {
@@ -354,4 +350,22 @@ impl Obu {
         }
         Ok(fresh)
     }
+}
+
+/// How much older than the newest beacon accepted from its RSU a copy may
+/// be and still count for the path it came by. Relays of a busy road, or
+/// of a machine that starves its daemons, pass copies on hundreds of
+/// milliseconds late, after a faster path brought newer ones; refusing
+/// those as replays made a slow but working path look silent, and its
+/// vehicles fail over to whichever path was fastest at the moment, again
+/// and again. A copy this late is still checked in full (a genuine one
+/// costs a memory look-up), is never relayed again (not the first copy),
+/// and is refused beyond `max_clock_skew_ms` as before; replaying the
+/// newest beacon was always possible within that.
+pub const LATE_COPY: Duration = Duration::from_secs(2);
+
+/// A signed beacon time older than the newest accepted (`newest`) by more
+/// than `LATE_COPY`.
+fn stale(time_us: u64, newest: u64) -> bool {
+    time_us.saturating_add(LATE_COPY.as_micros() as u64) < newest
 }

@@ -32,6 +32,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 mod attach;
+pub use attach::LATE_COPY;
 mod certs;
 mod flooding;
 mod relay;

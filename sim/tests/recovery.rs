@@ -309,3 +309,52 @@ fn a_lost_session_confirmation_does_not_darken_the_downlink() {
     assert!(confirmed(&s) >= 1);
     assert!(s.nodes[obu].counters.drops(DropReason::NoSession) >= 1);
 }
+
+/// A copy of a beacon that comes after newer ones (a slow relay on a
+/// loaded road) counts for its path if it is at most `LATE_COPY` older
+/// than the newest; a recording played back later is still a replay.
+#[test]
+fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
+    for mode in [SecurityMode::Authenticated, SecurityMode::Encrypted] {
+        let mut s = chain(mode);
+        settle(&mut s);
+        let record = |s: &mut Sim| loop {
+            if let Some(f) = s
+                .in_flight()
+                .find(|(from, _)| *from == 0)
+                .map(|(_, f)| f.to_vec())
+            {
+                break f;
+            }
+            s.step();
+        };
+        let replayed = |s: &Sim| {
+            s.nodes[1]
+                .counters
+                .drops(common::counters::DropReason::Replayed)
+        };
+        // Half a second late: taken (a duplicate of a beacon heard, so
+        // nothing else changes), not refused.
+        let late = record(&mut s);
+        s.run_for(Duration::from_millis(500));
+        let before = replayed(&s);
+        s.inject_frame(1, &late);
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(
+            replayed(&s),
+            before,
+            "{mode:?}: a late copy is not a replay"
+        );
+        // Older than the newest by more than LATE_COPY: refused.
+        let old = record(&mut s);
+        s.run_for(obu_lib::state::LATE_COPY + Duration::from_millis(300));
+        let before = replayed(&s);
+        s.inject_frame(1, &old);
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(replayed(&s), before + 1, "{mode:?}: an old recording");
+        assert!(
+            back_in_service(&mut s, &[1, 2], Duration::from_millis(100)).is_some(),
+            "{mode:?}"
+        );
+    }
+}

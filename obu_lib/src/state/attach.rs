@@ -233,16 +233,23 @@ impl Obu {
         };
         // Older than what this RSU already proved, by more than a late
         // copy can be: a replay, refused before the (costly) signature
-        // check.
+        // check. A late copy (see `LATE_COPY`) must be of the process we
+        // follow: an older beacon of another epoch is a recording of a
+        // process that is gone, and taken it would tear our session down.
         let last = self.rsus.get(&b.rsu).filter(|i| i.key.is_some());
         if let (Some(info), Some(t)) = (last, control::claimed_time(m.trailer)) {
-            if stale(t, info.auth_time_us) {
+            let followed = info.epoch == Some(b.epoch);
+            if t < info.auth_time_us && (!followed || stale(t, info.auth_time_us)) {
                 return Err(DropReason::Replayed);
             }
         }
         let v = sec.verify_beacon(now, m, b.hops)?;
         if let Some(info) = self.rsus.get_mut(&b.rsu) {
-            if info.key == Some(v.key) && stale(v.time_us, info.auth_time_us) {
+            if v.time_us < info.auth_time_us
+                && (info.key != Some(v.key) || stale(v.time_us, info.auth_time_us))
+            {
+                // Older than the newest accepted and signed with another
+                // key (a recording from before a rotation), or too old.
                 return Err(DropReason::Replayed);
             }
             if info.key.is_some_and(|k| k != v.key) {

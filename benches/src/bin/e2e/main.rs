@@ -5,6 +5,7 @@
 //!
 //!     scripts/bench-e2e.sh [--duration SECS] [--out FILE.json]
 //!         [--pin] [--dataplane 'TOML LINES']
+//!     v2xd-e2e --help               # every flag
 //!     v2xd-e2e --report FILE.json   # the markdown of a saved run again
 //!     v2xd-e2e --probe turns --paths batched,authenticated,encrypted [--rounds N]
 //!         # any paths side by side in turns, against the first
@@ -39,6 +40,7 @@ use turns::{run_turns, OLD_NEW, SECURITY};
 /// Result names of the two comparisons in turns.
 const SECURITY_TURNS: &str = "security_turns";
 const OLD_NEW_TURNS: &str = "old_new_turns";
+use clap::Parser;
 use serde_json::json;
 use std::time::Duration;
 
@@ -66,25 +68,96 @@ fn set_sched(pid: u32, sched: &str) {
     }
 }
 
-/// The value after option `k` on the command line.
-fn arg(args: &[String], k: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == k)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+/// The command line. Without a mode flag (`--report`, `--probe`,
+/// `--peers`, `--security-only`) the whole benchmark runs.
+#[derive(Parser, Debug)]
+#[command(
+    name = "v2xd-e2e",
+    version,
+    about = "End-to-end benchmark of the v2xd daemons: real traffic (iperf3, ping) through \
+             network namespaces, against the kernel's own path and other tunnels",
+    long_about = None,
+    after_help = "Needs root, iperf3 and the daemons in V2XD_BIN_DIR (scripts/bench-e2e.sh \
+                  sets it up). Results: docs/BENCHMARKS.md."
+)]
+struct Cli {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    duration: u64,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/e2e-results.json", value_name = "FILE")]
+    out: String,
+    /// Bind node i's data plane to CPU i (modulo the count), as if each
+    /// node were its own box.
+    #[arg(long)]
+    pin: bool,
+    /// TOML lines put in every daemon's `[dataplane]` (`\n` for a new line).
+    #[arg(long, value_name = "LINES")]
+    dataplane: Option<String>,
+    /// Print the markdown of a saved run again and stop.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["probe", "peers", "security_only"])]
+    report: Option<String>,
+    /// Selected measurements, comma-separated: tcp, udp64, udp1400, ping,
+    /// wake, ceiling, load, ping_turns, floor_turns, turns (printed as
+    /// JSON lines).
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["peers", "security_only"])]
+    probe: Option<String>,
+    /// With --probe: the paths, comma-separated (kernel, kernel_mtu,
+    /// batched, unbatched, authenticated, encrypted, encrypted_pq, old,
+    /// no_offload, no_aggregation, realtime, floor, floor_spin).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "kernel,batched",
+        requires = "probe"
+    )]
+    paths: String,
+    /// With --probe: hops between client and server.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "probe")]
+    hops: usize,
+    /// With --probe: TOML appended to every daemon's config (`\n` for a
+    /// new line).
+    #[arg(long, value_name = "TOML", requires = "probe")]
+    daemon_extra: Option<String>,
+    /// With --probe: every daemon thread's scheduling, "fifo" or "nice:N".
+    #[arg(long, value_name = "POLICY", requires = "probe")]
+    sched: Option<String>,
+    /// With --probe: seconds to wait after building each network (to attach
+    /// a profiler).
+    #[arg(long, value_name = "SECS", requires = "probe")]
+    hold: Option<u64>,
+    /// Rounds of the comparisons in turns.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    rounds: usize,
+    /// Only the price of security: off / encrypted / encrypted+PQ in turns.
+    #[arg(long, conflicts_with = "peers")]
+    security_only: bool,
+    /// Another build's directory with obu and rsu: its daemons against
+    /// this one's, security off.
+    #[arg(long, value_name = "DIR")]
+    old_bin_dir: Option<std::path::PathBuf>,
+    /// Only the kernel path and the daemons against other tunnels.
+    #[arg(long)]
+    peers: bool,
+    /// With --peers: only these tunnels, comma-separated (e.g.
+    /// 'wireguard-go,tinc none').
+    #[arg(long, value_name = "LIST", requires = "peers")]
+    peer: Option<String>,
+}
+
+/// TOML lines given on the command line: `\n` stands for a new line.
+fn toml_lines(s: Option<&str>) -> String {
+    s.unwrap_or_default().replace("\\n", "\n")
 }
 
 /// A quick partial run for development: selected measurements on selected
 /// paths, printed as JSON lines.
-fn run_probe(args: &[String], secs: u64) {
-    let get = |k: &str| arg(args, k);
-    let probes = get("--probe").unwrap_or_default();
-    let hops: usize = get("--hops").and_then(|s| s.parse().ok()).unwrap_or(1);
-    let extra = get("--daemon-extra")
-        .unwrap_or_default()
-        .replace("\\n", "\n");
-    let sched = get("--sched");
-    let paths = get("--paths").unwrap_or_else(|| "kernel,batched".into());
+fn run_probe(cli: &Cli, probes: &str) {
+    let secs = cli.duration;
+    let hops = cli.hops;
+    let extra = toml_lines(cli.daemon_extra.as_deref());
+    let sched = cli.sched.as_deref();
+    let paths = cli.paths.as_str();
     let path_named = |p: &str| match p {
         "kernel" => Some(Path::Kernel),
         "kernel_mtu" => Some(Path::KernelMtu),
@@ -120,8 +193,7 @@ fn run_probe(args: &[String], secs: u64) {
     if probes.split(',').any(|p| p == "turns") {
         // The named paths side by side in turns, against the first.
         let chosen: Vec<Path> = paths.split(',').filter_map(path_named).collect();
-        let rounds = get("--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
-        let r = run_turns("probe_turns", &chosen, hops, secs, rounds);
+        let r = run_turns("probe_turns", &chosen, hops, secs, cli.rounds);
         eprintln!(
             "{}",
             turns::turns_table(std::slice::from_ref(&r), "probe_turns", "In turns")
@@ -140,14 +212,14 @@ fn run_probe(args: &[String], secs: u64) {
             continue;
         };
         let mut net = build_with(path, hops, &extra);
-        if let Some(s) = &sched {
+        if let Some(s) = sched {
             for i in 0..net.tb.nodes.len() {
                 if let Some(pid) = net.tb.pid(i) {
                     set_sched(pid, s);
                 }
             }
         }
-        if let Some(h) = get("--hold").and_then(|s| s.parse().ok()) {
+        if let Some(h) = cli.hold {
             // Time to attach a profiler or tracer to the running network.
             for (i, n) in net.tb.nodes.iter().enumerate() {
                 eprintln!("node {i}: ns {} pid {:?}", n.ns, net.tb.pid(i));
@@ -197,12 +269,11 @@ fn run_probe(args: &[String], secs: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| arg(&args, k);
-    let secs: u64 = get("--duration").and_then(|s| s.parse().ok()).unwrap_or(5);
-    if let Some(file) = get("--report") {
+    let cli = Cli::parse();
+    let secs = cli.duration;
+    if let Some(file) = &cli.report {
         // The markdown of a saved run, written again from its JSON results.
-        let doc: serde_json::Value = std::fs::read_to_string(&file)
+        let doc: serde_json::Value = std::fs::read_to_string(file)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_else(|| {
@@ -224,13 +295,12 @@ fn main() {
         return;
     }
     let _ = DATAPLANE.set(DataplaneOpts {
-        lines: get("--dataplane").unwrap_or_default().replace("\\n", "\n"),
-        pin: args.iter().any(|a| a == "--pin"),
+        lines: toml_lines(cli.dataplane.as_deref()),
+        pin: cli.pin,
     });
-    let out = get("--out").unwrap_or_else(|| "target/e2e-results.json".into());
-    if let Some(dir) = get("--old-bin-dir") {
+    let out = cli.out.as_str();
+    if let Some(dir) = &cli.old_bin_dir {
         // Another build's daemons beside this one's (before and after).
-        let dir = std::path::PathBuf::from(dir);
         if !["obu", "rsu"].iter().all(|b| dir.join(b).is_file()) {
             eprintln!(
                 "cannot run: --old-bin-dir {} holds no obu and rsu binaries",
@@ -238,7 +308,7 @@ fn main() {
             );
             std::process::exit(1);
         }
-        let _ = OLD_BIN_DIR.set(dir);
+        let _ = OLD_BIN_DIR.set(dir.clone());
     }
 
     if let Err(why) = testbed::available() {
@@ -249,24 +319,24 @@ fn main() {
         eprintln!("cannot run: iperf3 not installed");
         std::process::exit(1);
     }
-    if args.iter().any(|a| a == "--probe") {
-        run_probe(&args, secs);
+    if let Some(probes) = &cli.probe {
+        run_probe(&cli, probes);
         return;
     }
-    if args.iter().any(|a| a == "--peers") {
+    if cli.peers {
         // The kernel path, the daemons and the other tunnels, one table.
         let start = std::time::Instant::now();
-        let results = peers::run_peers(secs, get("--peer").as_deref());
+        let results = peers::run_peers(secs, cli.peer.as_deref());
         let md = report::peers_table(&results).unwrap_or_default();
         println!("{md}");
         eprintln!("peers part: {:.0} s", start.elapsed().as_secs_f64());
         let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-        write_doc(&out, &doc);
+        write_doc(out, &doc);
         return;
     }
     let mut results = Vec::new();
-    let rounds: usize = get("--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
-    if args.iter().any(|a| a == "--security-only") {
+    let rounds = cli.rounds;
+    if cli.security_only {
         // The price of encryption alone, in turns (and before/after with
         // --old-bin-dir).
         for hops in [1usize, 2] {
@@ -278,7 +348,7 @@ fn main() {
         let md = report::turns_tables(&results);
         println!("{md}");
         let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-        write_doc(&out, &doc);
+        write_doc(out, &doc);
         return;
     }
     for hops in [1usize, 2] {
@@ -308,7 +378,7 @@ fn main() {
     let md = report::markdown(&results, secs);
     println!("{md}");
     let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-    write_doc(&out, &doc);
+    write_doc(out, &doc);
 }
 
 /// Writes a run's JSON document to `out`.

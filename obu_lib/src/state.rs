@@ -393,7 +393,7 @@ impl Handlers for Obu {
         if !self.rsus.contains_key(&b.rsu) && self.rsus.len() >= MAX_RSUS {
             return Err(DropReason::NoRoute);
         }
-        self.beacon_authentic(now, m, b)?;
+        self.beacon_authentic(now, m, b, from, my_hops)?;
         if !self.record_beacon(now, from, b, my_hops)? {
             self.on_copy(b);
             self.reselect(now, out);

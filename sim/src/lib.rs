@@ -544,6 +544,16 @@ impl Sim {
         self.receive_frames(to);
     }
 
+    /// Delivers `frame` to node `to` as if node `from` had sent it (its
+    /// source MAC rewritten): a recording played back by another node.
+    pub fn inject_frame_from(&mut self, to: usize, from: usize, frame: &[u8]) {
+        let mut f = frame.to_vec();
+        if let Some(src) = f.get_mut(6..12) {
+            src.copy_from_slice(&self.nodes[from].mac.0);
+        }
+        self.inject_frame(to, &f);
+    }
+
     /// Frames in flight (not yet delivered), as (sender, bytes).
     pub fn in_flight(&self) -> impl Iterator<Item = (usize, &[u8])> {
         self.queue.iter().map(|f| (f.from, &f.bytes[..]))

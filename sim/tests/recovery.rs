@@ -312,7 +312,9 @@ fn a_lost_session_confirmation_does_not_darken_the_downlink() {
 
 /// A copy of a beacon that comes after newer ones (a slow relay on a
 /// loaded road) counts for its path if it is at most `LATE_COPY` older
-/// than the newest; a recording played back later is still a replay.
+/// than the newest and comes through a neighbour that is already that
+/// path; a recording played back later, or by another neighbour, is still
+/// a replay.
 #[test]
 fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
     for mode in [SecurityMode::Authenticated, SecurityMode::Encrypted] {
@@ -344,6 +346,19 @@ fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
             replayed(&s),
             before,
             "{mode:?}: a late copy is not a replay"
+        );
+        // The same copy from a neighbour that is no path to the RSU at that
+        // hop count (the vehicle at the end of the chain, node 2, heard by
+        // the relay, node 1): refused, it makes no path.
+        let late = record(&mut s);
+        s.run_for(Duration::from_millis(500));
+        let before = replayed(&s);
+        s.inject_frame_from(1, 2, &late);
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(
+            replayed(&s),
+            before + 1,
+            "{mode:?}: a copy by another neighbour"
         );
         // Older than the newest by more than LATE_COPY: refused.
         let old = record(&mut s);

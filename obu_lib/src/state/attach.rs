@@ -227,18 +227,28 @@ impl Obu {
         now: Time,
         m: &ParsedMessage,
         b: &BeaconRepr,
+        from: NodeId,
+        my_hops: u8,
     ) -> Handled {
         let Some(sec) = self.core.sec.as_mut() else {
             return Ok(());
         };
         // Older than what this RSU already proved, by more than a late
         // copy can be: a replay, refused before the (costly) signature
-        // check. A late copy (see `LATE_COPY`) must be of the process we
-        // follow: an older beacon of another epoch is a recording of a
-        // process that is gone, and taken it would tear our session down.
+        // check. A late copy (see `LATE_COPY`) only keeps a path we have
+        // alive: it must be of the process we follow (an older beacon of
+        // another epoch is a recording of a process that is gone, and
+        // taken it would tear our session down) and come through a
+        // neighbour that is already a candidate at the same hop count (a
+        // recording played back elsewhere must not make a path that is
+        // not there).
         let last = self.rsus.get(&b.rsu).filter(|i| i.key.is_some());
         if let (Some(info), Some(t)) = (last, control::claimed_time(m.trailer)) {
-            let followed = info.epoch == Some(b.epoch);
+            let followed = info.epoch == Some(b.epoch)
+                && info
+                    .candidates
+                    .get(&from)
+                    .is_some_and(|c| c.hops == my_hops);
             if t < info.auth_time_us && (!followed || stale(t, info.auth_time_us)) {
                 return Err(DropReason::Replayed);
             }

@@ -202,22 +202,27 @@ fn a_restarted_broadcast_source_is_heard_again() {
     assert!(Counters::get(&s.nodes[1].counters.seq_resyncs) >= 1);
 }
 
+/// The next frame the RSU (node 0) sends, recorded off the air.
+fn record_from_rsu(s: &mut Sim) -> Vec<u8> {
+    loop {
+        if let Some(f) = s
+            .in_flight()
+            .find(|(from, _)| *from == 0)
+            .map(|(_, f)| f.to_vec())
+        {
+            return f;
+        }
+        s.step();
+    }
+}
+
 #[test]
 fn an_old_epoch_played_back_never_tears_down_a_live_session() {
     for mode in [SecurityMode::Authenticated, SecurityMode::Encrypted] {
         let mut s = chain(mode);
         settle(&mut s);
         // Record a beacon of the RSU's first process off the air.
-        let old = loop {
-            if let Some(f) = s
-                .in_flight()
-                .find(|(from, _)| *from == 0)
-                .map(|(_, f)| f.to_vec())
-            {
-                break f;
-            }
-            s.step();
-        };
+        let old = record_from_rsu(&mut s);
         s.restart(0);
         assert!(back_in_service(&mut s, &[1, 2], Duration::from_secs(1)).is_some());
         s.run_for(Duration::from_millis(500));
@@ -320,16 +325,6 @@ fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
     for mode in [SecurityMode::Authenticated, SecurityMode::Encrypted] {
         let mut s = chain(mode);
         settle(&mut s);
-        let record = |s: &mut Sim| loop {
-            if let Some(f) = s
-                .in_flight()
-                .find(|(from, _)| *from == 0)
-                .map(|(_, f)| f.to_vec())
-            {
-                break f;
-            }
-            s.step();
-        };
         let replayed = |s: &Sim| {
             s.nodes[1]
                 .counters
@@ -337,7 +332,7 @@ fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
         };
         // Half a second late: taken (a duplicate of a beacon heard, so
         // nothing else changes), not refused.
-        let late = record(&mut s);
+        let late = record_from_rsu(&mut s);
         s.run_for(Duration::from_millis(500));
         let before = replayed(&s);
         s.inject_frame(1, &late);
@@ -350,7 +345,7 @@ fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
         // The same copy from a neighbour that is no path to the RSU at that
         // hop count (the vehicle at the end of the chain, node 2, heard by
         // the relay, node 1): refused, it makes no path.
-        let late = record(&mut s);
+        let late = record_from_rsu(&mut s);
         s.run_for(Duration::from_millis(500));
         let before = replayed(&s);
         s.inject_frame_from(1, 2, &late);
@@ -361,7 +356,7 @@ fn a_late_copy_counts_and_an_old_recording_is_a_replay() {
             "{mode:?}: a copy by another neighbour"
         );
         // Older than the newest by more than LATE_COPY: refused.
-        let old = record(&mut s);
+        let old = record_from_rsu(&mut s);
         s.run_for(obu_lib::state::LATE_COPY + Duration::from_millis(300));
         let before = replayed(&s);
         s.inject_frame(1, &old);

@@ -20,6 +20,7 @@ use protocol::core::RoleCore;
 use protocol::downstream::{DownRoute, DownstreamTable, Learned};
 use protocol::handlers::{Handled, Handlers};
 use protocol::inbound::{link_payload, Jitter};
+use protocol::params::RoutingConfig;
 use protocol::params::SecurityConfig;
 use protocol::probe::ProbeRoute;
 use protocol::role::{Role, RoleSnapshot};
@@ -270,13 +271,7 @@ impl Obu {
     /// How long neighbour `nh` may be silent before it counts as gone:
     /// the configured timeout, longer for one known to be late at times.
     fn timeout_of(&self, now: Time, rsu: &RsuInfo, nh: &NodeId, c: &Candidate) -> Duration {
-        let configured = self.core.routing.neighbor_timeout();
-        let own = self
-            .liveness
-            .get(nh)
-            .map_or(configured, |l| l.timeout(now, configured));
-        let interval = self.core.routing.beacon_interval();
-        upstream::candidate_timeout(c, &rsu.late, now, own, configured, interval)
+        path_timeout(&self.liveness, &self.core.routing, now, &rsu.late, nh, c)
     }
 
     /// Candidates whose beacons stopped go; a next hop of ours that did is
@@ -295,14 +290,9 @@ impl Obu {
             ))
         });
         let mut lost = false;
-        let liveness = &self.liveness;
-        let configured = self.core.routing.neighbor_timeout();
-        let interval = self.core.routing.beacon_interval();
+        let (liveness, routing) = (&self.liveness, &self.core.routing);
         let timeout = |late: &Lateness, nh: &NodeId, c: &Candidate| {
-            let own = liveness
-                .get(nh)
-                .map_or(configured, |l| l.timeout(now, configured));
-            upstream::candidate_timeout(c, late, now, own, configured, interval)
+            path_timeout(liveness, routing, now, late, nh, c)
         };
         for (rsu, info) in self.rsus.iter_mut() {
             let cur_nh = current.filter(|u| u.rsu == *rsu).map(|u| u.next_hop);
@@ -734,4 +724,22 @@ impl Role for Obu {
             }),
         }
     }
+}
+
+/// How long the path to an RSU (`late`: the RSU's lateness) through
+/// neighbour `nh` (candidate `c`) may be silent at `now`: the neighbour's
+/// own timeout (`liveness`), the candidate's loss and lateness rules.
+fn path_timeout(
+    liveness: &HashMap<NodeId, Liveness>,
+    routing: &RoutingConfig,
+    now: Time,
+    late: &Lateness,
+    nh: &NodeId,
+    c: &Candidate,
+) -> Duration {
+    let configured = routing.neighbor_timeout();
+    let own = liveness
+        .get(nh)
+        .map_or(configured, |l| l.timeout(now, configured));
+    upstream::candidate_timeout(c, late, now, own, configured, routing.beacon_interval())
 }

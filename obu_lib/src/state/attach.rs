@@ -244,12 +244,14 @@ impl Obu {
         // not there).
         let last = self.rsus.get(&b.rsu).filter(|i| i.key.is_some());
         if let (Some(info), Some(t)) = (last, control::claimed_time(m.trailer)) {
-            let followed = info.epoch == Some(b.epoch)
-                && info
-                    .candidates
-                    .get(&from)
-                    .is_some_and(|c| c.hops == my_hops);
-            if t < info.auth_time_us && (!followed || stale(t, info.auth_time_us)) {
+            let keeps_a_path = || {
+                info.epoch == Some(b.epoch)
+                    && info
+                        .candidates
+                        .get(&from)
+                        .is_some_and(|c| c.hops == my_hops)
+            };
+            if t < info.auth_time_us && (stale(t, info.auth_time_us) || !keeps_a_path()) {
                 return Err(DropReason::Replayed);
             }
         }

@@ -149,6 +149,22 @@ pub trait Sealer {
     fn can_seal(&self, peer: NodeId) -> bool;
 }
 
+/// What the send path needs from a role besides the actions: the
+/// sessions that seal data (encrypted mode), and the neighbours heard so
+/// weakly that small sealed frames to them are sent twice.
+pub struct Sending<'a> {
+    pub sealer: Option<&'a mut dyn Sealer>,
+    pub repeat_to: &'a [NodeId],
+}
+
+impl Sending<'_> {
+    /// Nothing sealed, nothing repeated (security off, control only).
+    pub const PLAIN: Sending<'static> = Sending {
+        sealer: None,
+        repeat_to: &[],
+    };
+}
+
 /// One thing to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {

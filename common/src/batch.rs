@@ -102,6 +102,9 @@ pub struct Frame {
     pub payload_len: usize,
     /// Messages carried.
     pub messages: u16,
+    /// Of them, sealed data: a receiver drops a copy of these by their
+    /// counters, so a frame of nothing else may be sent twice.
+    pub sealed: u16,
 }
 
 /// Where a batch stood before an add: header, segment and frame counts,
@@ -209,6 +212,7 @@ impl SendBatch {
                 segments: self.segments.len()..self.segments.len(),
                 payload_len: 0,
                 messages: 0,
+                sealed: 0,
             });
         }
         let hdr_start = self.headers.len();
@@ -264,12 +268,16 @@ impl SendBatch {
                     Sealing::Seal => return false,
                 };
                 let body_len = DATA_OVERHEAD - HEADER_LEN + payload.len as usize;
-                self.push(
+                let pushed = self.push(
                     next_hop,
                     DATA_OVERHEAD,
                     |h| emit_data_header(h, kind, flags, ttl, body_len, origin, dest),
                     Some(payload),
-                )
+                );
+                if pushed && sealing == Sealing::Relay {
+                    self.mark_sealed();
+                }
+                pushed
             }
             Action::SendBroadcast {
                 ttl,
@@ -330,8 +338,40 @@ impl SendBatch {
         );
         if pushed && !sealed {
             self.undo(undo);
+        } else if pushed {
+            self.mark_sealed();
         }
         pushed && sealed
+    }
+
+    /// The message just pushed is sealed data.
+    fn mark_sealed(&mut self) {
+        if let Some(f) = self.frames.last_mut() {
+            f.sealed += 1;
+        }
+    }
+
+    /// Sends again every frame made only of sealed data, at most
+    /// `max_len` bytes after the Ethernet header, to a neighbour for which
+    /// `weak` holds: the copies go after everything else in the batch
+    /// (sharing the originals' bytes), as long as the batch has room
+    /// without growing. Call once a batch is complete. Returns the copies
+    /// added.
+    pub fn repeat(&mut self, weak: impl Fn(NodeId) -> bool, max_len: usize) -> usize {
+        let planned = self.frames.len();
+        let mut added = 0;
+        for i in 0..planned {
+            if self.frames.len() == self.frames.capacity() {
+                break;
+            }
+            let f = &self.frames[i];
+            if f.messages > 0 && f.sealed == f.messages && f.payload_len <= max_len && weak(f.dst) {
+                let copy = f.clone();
+                self.frames.push(copy);
+                added += 1;
+            }
+        }
+        added
     }
 
     /// Where the batch stands, for [`SendBatch::undo`].
@@ -432,6 +472,9 @@ impl SendBatch {
                     )
                 }
             };
+            if pushed && ok && sealer.is_some() {
+                self.mark_sealed();
+            }
             if !pushed || !ok {
                 self.undo(undo.clone());
                 return Err(if pushed {
@@ -530,6 +573,58 @@ mod tests {
         let bytes = s.frame_bytes(0, |_| None).expect("all header bytes");
         assert_eq!(bytes.len(), ETH_HEADER_LEN + s.frames()[0].payload_len);
         assert_eq!(s.frames()[0].messages, 3);
+    }
+
+    /// Only frames of nothing but sealed data, small enough, to a weak
+    /// neighbour are sent twice; the copy is the same bytes, after the
+    /// rest of the batch.
+    #[test]
+    fn only_small_sealed_frames_to_a_weak_neighbour_are_repeated() {
+        let (weak, strong) = (NodeId([2, 0, 0, 0, 0, 1]), NodeId([2, 0, 0, 0, 0, 2]));
+        let dest = NodeId([2, 0, 0, 0, 0, 7]);
+        let mut sealer = SealFor(dest);
+        let mut s = SendBatch::new(NodeId([2; 6]), 0x88b5, 1500, true, 16);
+        // 0: sealed, small, weak. 1: sealed, to a strong neighbour.
+        assert!(s.push_sealed(&sealed_data(weak, dest), &[1; 100], &mut sealer));
+        assert!(s.push_sealed(&sealed_data(strong, dest), &[2; 100], &mut sealer));
+        // 2: sealed, then plain data joins it: mixed, not repeated.
+        s.set_aggregate(false);
+        assert!(s.push_sealed(&sealed_data(weak, dest), &[3; 100], &mut sealer));
+        s.set_aggregate(true);
+        let plain = Action::data(weak, MessageType::DataUp, 8, dest, dest, Payload::EMPTY);
+        assert!(s.push_action(&plain));
+        // 3: sealed but large.
+        s.set_aggregate(false);
+        assert!(s.push_sealed(&sealed_data(weak, dest), &[4; 900], &mut sealer));
+        // 4: relayed sealed data (sealed elsewhere), small, weak.
+        let mut relay = sealed_data(weak, dest);
+        if let Action::SendData { sealing, .. } = &mut relay {
+            *sealing = Sealing::Relay;
+        }
+        assert!(s.push_action(&relay));
+        assert_eq!(s.frames().len(), 5);
+        assert_eq!(s.frames()[2].sealed, 1);
+        assert_eq!(s.frames()[2].messages, 2);
+
+        assert_eq!(s.repeat(|n| n == weak, 512), 2);
+        assert_eq!(s.frames().len(), 7);
+        assert_eq!(s.frames()[5], s.frames()[0]);
+        assert_eq!(s.frames()[6], s.frames()[4]);
+        assert_eq!(s.frame_bytes(5, |_| None), s.frame_bytes(0, |_| None));
+    }
+
+    /// The copies never make the batch grow past what it holds.
+    #[test]
+    fn repeats_stop_where_the_batch_is_full() {
+        let weak = NodeId([2, 0, 0, 0, 0, 1]);
+        let mut sealer = SealFor(weak);
+        let mut s = SendBatch::new(NodeId([2; 6]), 0x88b5, 1500, false, 4);
+        let room = s.frames.capacity();
+        for k in 0..room - 1 {
+            assert!(s.push_sealed(&sealed_data(weak, weak), &[k as u8; 50], &mut sealer));
+        }
+        assert_eq!(s.repeat(|_| true, 512), 1);
+        assert_eq!(s.frames().len(), room);
     }
 
     #[test]

@@ -329,6 +329,7 @@ counter_table! {
     link_tx_frames: "link" "tx_frames" => "v2x_link_tx_frames" Both, "Frames sent on the radio link.";
     link_tx_bytes: "link" "tx_bytes" => "v2x_link_tx_bytes" Both, "Bytes sent on the radio link (Ethernet frames, header included).";
     link_tx_messages: "link" "tx_messages" => "v2x_link_tx_messages" Both, "Protocol messages sent.";
+    link_repeated_frames: "link" "repeated_frames" => "v2x_link_repeated_frames" Both, "Frames sent a second time: small sealed data to a neighbour heard weakly (`[routing] repeat_below_pct`); the receiver drops the copy it does not need as a `duplicate`.";
     link_errors: "link" "errors" => "v2x_link_errors" Both, "Errors from the link socket (failed receives and sends).";
     tun_rx_packets: "tun" "rx_packets" => "v2x_tun_rx_packets" Both, "IP packets read from the TUN device (sent by the host; a super-packet is one).";
     tun_rx_bytes: "tun" "rx_bytes" => "v2x_tun_rx_bytes" Both, "Bytes read from the TUN device.";

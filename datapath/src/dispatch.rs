@@ -5,7 +5,7 @@
 //! for the link, then the TUN writes.
 
 use crate::device::{LinkDevice, TunDevice};
-use common::action::{Action, Payload, Sealer, Source};
+use common::action::{Action, Payload, Sending, Source};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir};
 use common::offload::VnetHdr;
@@ -78,7 +78,7 @@ impl Dispatcher {
         link: &mut L,
         tun: &mut T,
         counters: &Counters,
-        sealer: Option<&mut dyn Sealer>,
+        sending: Sending<'_>,
     ) {
         if actions.is_empty() {
             return;
@@ -89,7 +89,7 @@ impl Dispatcher {
             tun_meta,
         };
         let p = &mut self.planner;
-        p.plan(actions, &rx, tun.coalesce(), counters, sealer);
+        p.plan(actions, &rx, tun.coalesce(), counters, sending);
         if !p.link().is_empty() {
             link.send(p.link(), &|x| rx.bytes(x), self.batched, counters);
         }

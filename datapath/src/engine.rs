@@ -178,7 +178,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             &mut self.link,
             &mut self.tun,
             &self.counters,
-            role.sealer(),
+            role.sending(),
         );
         self.actions.clear();
     }
@@ -376,7 +376,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             &mut self.link,
             &mut self.tun,
             &self.counters,
-            role.sealer(),
+            role.sending(),
         );
         self.backlog.sent();
     }

@@ -369,6 +369,7 @@ struct RawRouting {
     handover_leave_ms: Option<i64>,
     reply_interval_ms: Option<i64>,
     suppress_rebroadcasts: Option<bool>,
+    repeat_below_pct: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -693,6 +694,7 @@ fn parse_routing(r: RawRouting) -> Result<RoutingConfig, ConfigError> {
             60_000,
         )? as u64,
         suppress_rebroadcasts: r.suppress_rebroadcasts.unwrap_or(true),
+        repeat_below_pct: ranged("routing.repeat_below_pct", r.repeat_below_pct, 80, 0, 100)? as u8,
     };
     Ok(routing)
 }
@@ -977,6 +979,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("routing.handover_leave_ms"));
+        let e = Config::parse(
+            &format!("{MIN}\n[routing]\nrepeat_below_pct = 101\n"),
+            RoleKind::Rsu,
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("routing.repeat_below_pct"));
         // Both would manage the same routes.
         let both = format!("{MIN}routes = [\"10.0.0.0/8\"]\n[backbone]\nexport_routes = true\n");
         let e = Config::parse(&both, RoleKind::Rsu).unwrap_err();

@@ -132,6 +132,8 @@ pub struct Obu {
     preparing: Option<Upstream>,
     /// When we last replied to our upstream RSU (`reply_interval_ms`).
     last_reply: Option<Time>,
+    /// The reception our last reply reported (`u8::MAX`: none yet).
+    reported_quality: u8,
     /// Encrypted: when we last confirmed our session to our RSU because it
     /// sealed data for us that we could not open (`on_sealed`).
     last_confirm: Option<Time>,
@@ -173,6 +175,7 @@ impl Obu {
             leaves: Vec::new(),
             preparing: None,
             last_reply: None,
+            reported_quality: u8::MAX,
             last_confirm: None,
             reply_now: false,
             floods: Vec::new(),
@@ -348,6 +351,7 @@ impl Obu {
         self.expire_candidates(now);
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
+        self.find_weak_links();
         // At most one such reply per beacon interval (solicits are not
         // authenticated: forged ones must not make us sign replies fast).
         let gap = self.core.routing.beacon_interval();

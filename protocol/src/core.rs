@@ -12,7 +12,7 @@ use crate::params::{RoutingConfig, SecurityConfig};
 use crate::probe::Probes;
 use crate::role_params::RoleParams;
 use crate::security::Security;
-use common::action::{Action, Control, Payload, Sealer};
+use common::action::{Action, Control, Payload, Sealer, Sending};
 use common::counters::{Counters, DropReason};
 use common::ip::IpPrefix;
 use common::wire::{
@@ -43,6 +43,10 @@ pub struct RoleCore {
     pub refuse_when_neighbors_full: bool,
     /// Overlay diagnostics: answers for the API, the answer budget.
     pub probes: Probes,
+    /// Encrypted mode: neighbours heard so weakly that small sealed
+    /// frames to them go twice (`[routing] repeat_below_pct`); the role
+    /// keeps the list (see [`RoleCore::find_weak_links`]).
+    pub weak_links: Vec<NodeId>,
     /// Secure modes: the budget of broadcast signature checks.
     broadcast_checks: crate::ratelimit::BroadcastChecks,
     /// Neighbours that just timed out (reused).
@@ -68,10 +72,29 @@ impl RoleCore {
             changed: false,
             refuse_when_neighbors_full: false,
             probes: Probes::default(),
+            weak_links: Vec::new(),
             broadcast_checks: Default::default(),
             gone: Vec::new(),
         };
         (core, p.seed)
+    }
+
+    /// Puts into `out` (cleared first) the neighbours of `links`
+    /// (neighbour, reception in percent) heard below `[routing]
+    /// repeat_below_pct`: the role's next [`RoleCore::weak_links`]. None
+    /// unless encrypted (only sealed data is repeated: its counters let the
+    /// receiver drop the copy). Reception 0 is "not known".
+    pub fn find_weak_links(
+        &self,
+        links: impl Iterator<Item = (NodeId, u8)>,
+        out: &mut Vec<NodeId>,
+    ) {
+        out.clear();
+        let below = self.routing.repeat_below_pct;
+        if below == 0 || !self.encrypted() {
+            return;
+        }
+        out.extend(links.filter(|&(_, q)| q > 0 && q < below).map(|(n, _)| n));
     }
 
     /// Encrypted mode: data is sealed between each OBU and its RSU.
@@ -187,12 +210,17 @@ impl RoleCore {
         (&self.gone, changed)
     }
 
-    /// The sessions that seal `Sealing::Seal` data (encrypted mode).
-    pub fn sealer(&mut self) -> Option<&mut dyn Sealer> {
-        self.sec
-            .as_mut()
-            .filter(|s| s.encrypted())
-            .map(|s| &mut s.sessions as &mut dyn Sealer)
+    /// The sessions that seal `Sealing::Seal` data (encrypted mode), and
+    /// the neighbours the role found weak ([`Core::weak_links`]).
+    pub fn sending(&mut self) -> Sending<'_> {
+        Sending {
+            sealer: self
+                .sec
+                .as_mut()
+                .filter(|s| s.encrypted())
+                .map(|s| &mut s.sessions as &mut dyn Sealer),
+            repeat_to: &self.weak_links,
+        }
     }
 
     /// New trust lists and session limits (SIGHUP); sessions are kept.

@@ -26,6 +26,10 @@ pub struct RoutingConfig {
     /// heard meanwhile), always for children and for a neighbour that
     /// solicited. `false`: every first copy is rebroadcast.
     pub suppress_rebroadcasts: bool,
+    /// Encrypted mode: small sealed frames to a neighbour heard directly
+    /// below this reception (percent of its beacons; an RSU takes what its
+    /// OBU reported) are sent twice. 0: never.
+    pub repeat_below_pct: u8,
 }
 
 impl RoutingConfig {
@@ -71,6 +75,7 @@ impl Default for RoutingConfig {
             handover_leave_ms: 100,
             reply_interval_ms: 1000,
             suppress_rebroadcasts: true,
+            repeat_below_pct: 80,
         }
     }
 }

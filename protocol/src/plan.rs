@@ -9,12 +9,18 @@
 //! simulator puts the same frames on its simulated air.
 
 use crate::expedite::Expedite;
-use common::action::{Action, Payload, Sealer, Sealing, Source};
+use common::action::{Action, Payload, Sealer, Sealing, Sending, Source};
 use common::batch::SendBatch;
 use common::counters::{Counters, DropReason};
 use common::offload::{self, OffloadError, TunWrite, VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
 use common::wire::{DATA_OVERHEAD, SEALED_OVERHEAD};
 use common::NodeId;
+
+/// The largest frame (bytes after the Ethernet header) sent twice to a
+/// weak neighbour: pings, small datagrams, safety messages and TCP
+/// acknowledgements, not bulk (TCP repairs its own losses, and bulk would
+/// double the airtime where it is scarcest).
+pub const REPEAT_MAX_LEN: usize = 512;
 
 /// Where the payloads the actions refer to lie: the bytes of a payload,
 /// and the virtio-net header of a TUN packet (offload).
@@ -77,15 +83,19 @@ impl SendPlanner {
 
     /// Plans `actions`: afterwards [`SendPlanner::link`] holds the frames
     /// and [`SendPlanner::tun`] / [`SendPlanner::tun_writes`] the TUN
-    /// deliveries. What cannot be sent is counted as dropped.
+    /// deliveries. What cannot be sent is counted as dropped. Small frames
+    /// of sealed data to a neighbour in `sending.repeat_to` go twice (the
+    /// receiver drops the copy it does not need by its counter): on a weak
+    /// link a second try turns a loss of p into p squared.
     pub fn plan(
         &mut self,
         actions: &[Action],
         payloads: &impl Payloads,
         coalesce: Coalesce,
         counters: &Counters,
-        mut sealer: Option<&mut dyn Sealer>,
+        sending: Sending<'_>,
     ) {
+        let mut sealer = sending.sealer;
         self.send.clear();
         self.tun_writes.clear();
         self.order_batch(actions, payloads, counters);
@@ -107,6 +117,11 @@ impl SendPlanner {
             } else if !self.send.push_action(a) {
                 counters.count_drop(DropReason::TooBig);
             }
+        }
+        if !sending.repeat_to.is_empty() {
+            let weak = sending.repeat_to;
+            let copies = self.send.repeat(|n| weak.contains(&n), REPEAT_MAX_LEN);
+            Counters::inc(&counters.link_repeated_frames, copies as u64);
         }
         let out = &self.tun_out;
         offload::plan_tun_writes(

@@ -5,7 +5,7 @@ use crate::handlers::Handlers;
 use crate::ingress::receive_frame;
 use crate::params::{RoutingConfig, SecurityConfig};
 use crate::probe::{ProbeRequest, ProbeResult};
-use common::action::{Action, Sealer};
+use common::action::{Action, Sending};
 use common::counters::DropReason;
 use common::Time;
 
@@ -63,9 +63,10 @@ pub trait Role: Handlers + Send + 'static {
     fn take_changed(&mut self) -> bool {
         self.core().take_changed()
     }
-    /// The sessions that seal `Sealing::Seal` data (encrypted mode).
-    fn sealer(&mut self) -> Option<&mut dyn Sealer> {
-        self.core().sealer()
+    /// The sessions that seal `Sealing::Seal` data (encrypted mode) and
+    /// the neighbours small sealed frames are sent twice to.
+    fn sending(&mut self) -> Sending<'_> {
+        self.core().sending()
     }
     /// RSU: the kernel routes it wants for its attached OBUs (`[backbone]
     /// export_routes`), sorted. Other roles export nothing.

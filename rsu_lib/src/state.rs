@@ -76,6 +76,21 @@ fn epoch_from(seed: u64) -> u32 {
 }
 
 impl Rsu {
+    /// The OBUs heard directly that report a weak reception of our
+    /// beacons: small sealed frames to them go twice (the edge of the
+    /// cell, where a handover is near and unicast starts to fail).
+    fn find_weak_links(&mut self) {
+        let mut weak = std::mem::take(&mut self.core.weak_links);
+        let direct = self
+            .core
+            .downstream
+            .iter()
+            .filter(|(obu, r)| r.next_hop == **obu)
+            .map(|(obu, r)| (*obu, r.quality_pct));
+        self.core.find_weak_links(direct, &mut weak);
+        self.core.weak_links = weak;
+    }
+
     pub fn new(p: RoleParams) -> Rsu {
         let p_preference = p.preference;
         let (mut core, seed) = RoleCore::new(p, (MAX_NEIGHBORS, MAX_ROUTES));
@@ -562,6 +577,7 @@ impl Role for Rsu {
                 .retain(|_, (_, t)| now.since(*t) < LEFT_REMEMBERED);
             let routes = &self.core.downstream;
             self.certified.retain(|obu, _| routes.get(obu).is_some());
+            self.find_weak_links();
             if let Some(sec) = self.core.sec.as_mut() {
                 sec.renew_own_cert(now);
                 sec.certs.expire(sec.wall_us(now));

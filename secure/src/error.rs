@@ -19,6 +19,10 @@ pub enum Error {
     /// Played again: a stale time, an old sequence or counter, a handshake
     /// not newer than the last.
     Replayed,
+    /// Sealed data whose counter was accepted a moment ago: a copy of a
+    /// message a sender repeated on a weak link (or a replay inside the
+    /// window, which is as harmless: it is dropped before decryption).
+    Copy,
     /// Sealed data whose tag did not verify.
     DecryptFailed,
     /// No session (or no handshake in flight) for this peer or index.
@@ -44,6 +48,7 @@ impl fmt::Display for Error {
             Error::Malformed => "malformed",
             Error::AuthFailed => "authentication failed",
             Error::Replayed => "replayed",
+            Error::Copy => "a copy",
             Error::DecryptFailed => "decryption failed",
             Error::NoSession => "no session",
             Error::NotForUs => "not for us",
@@ -63,6 +68,7 @@ impl From<Error> for DropReason {
             Error::Malformed => DropReason::Malformed,
             Error::AuthFailed => DropReason::AuthFailed,
             Error::Replayed => DropReason::Replayed,
+            Error::Copy => DropReason::Duplicate,
             Error::DecryptFailed => DropReason::DecryptFailed,
             Error::NoSession => DropReason::NoSession,
             Error::NotForUs => DropReason::NotForUs,

@@ -616,6 +616,7 @@ impl Sessions {
         let s = s.ok_or(Error::NoSession)?;
         let range = s.open(msg, limit).map_err(|e| match e {
             OpenError::Malformed => Error::Malformed,
+            OpenError::Copy => Error::Copy,
             OpenError::Replayed => Error::Replayed,
             OpenError::Forged => Error::DecryptFailed,
             OpenError::Expired => Error::NoSession,

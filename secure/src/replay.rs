@@ -1,7 +1,9 @@
 //! Sliding replay window over 64-bit nonce counters (the scheme of
 //! WireGuard and RFC 6479): the highest counter seen and a bitmap of the
 //! [`WINDOW`] counters below it. Reordered packets inside the window are
-//! accepted once; duplicates and anything older are rejected.
+//! accepted once; duplicates and anything older are rejected, told apart
+//! ([`Seen`]): a copy inside the window is what a sender repeating on a
+//! weak link makes, an older counter is a replay.
 
 /// Counters this far behind the highest one seen are still accepted.
 pub const WINDOW: u64 = 2048 - 64;
@@ -23,21 +25,41 @@ impl Default for ReplayWindow {
     }
 }
 
+/// What the window says about a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not seen: accept.
+    New,
+    /// Inside the window and accepted before: a copy.
+    Copy,
+    /// Behind the window (or the reserved last counter): a replay.
+    TooOld,
+}
+
 impl ReplayWindow {
     /// Whether `counter` would be accepted (call before the tag check, so a
     /// replay costs no decryption).
     pub fn check(&self, counter: u64) -> bool {
+        self.seen(counter) == Seen::New
+    }
+
+    /// Whether `counter` is new, a copy of one accepted, or too old.
+    pub fn seen(&self, counter: u64) -> Seen {
         if counter == u64::MAX {
-            return false;
+            return Seen::TooOld;
         }
         if counter >= self.next {
-            return true;
+            return Seen::New;
         }
         if self.next - counter > WINDOW {
-            return false;
+            return Seen::TooOld;
         }
         let (block, bit) = Self::pos(counter);
-        self.bitmap[block] & (1 << bit) == 0
+        if self.bitmap[block] & (1 << bit) == 0 {
+            Seen::New
+        } else {
+            Seen::Copy
+        }
     }
 
     /// Records `counter` as seen (after the tag verified). Returns false if
@@ -89,6 +111,17 @@ mod tests {
             assert!(w.update(c), "{c}");
             assert!(!w.update(c), "duplicate {c}");
         }
+    }
+
+    #[test]
+    fn a_copy_inside_the_window_is_told_from_an_old_counter() {
+        let mut w = ReplayWindow::default();
+        assert!(w.update(5000));
+        assert_eq!(w.seen(5000), Seen::Copy);
+        assert_eq!(w.seen(4999), Seen::New);
+        assert_eq!(w.seen(5000 - WINDOW), Seen::TooOld);
+        assert_eq!(w.seen(u64::MAX), Seen::TooOld);
+        assert_eq!(w.seen(5001), Seen::New);
     }
 
     #[test]

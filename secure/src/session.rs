@@ -7,7 +7,7 @@
 //! ciphertext, so a relay can neither re-address nor re-type a message.
 
 use crate::aead::Aead;
-use crate::replay::ReplayWindow;
+use crate::replay::{ReplayWindow, Seen};
 use crate::suite::Cipher;
 use common::wire::{Sealed, DATA_OVERHEAD, HEADER_LEN, SEALED_PREFIX_LEN, TAG_LEN};
 use common::Time;
@@ -22,7 +22,10 @@ const AAD_LEN: usize = HEADER_LEN - 1 + DATA_OVERHEAD - HEADER_LEN + SEALED_PREF
 pub enum OpenError {
     /// Too short or not a sealed data message.
     Malformed,
-    /// Counter already seen or too old.
+    /// Counter already accepted, inside the window: a copy (a sender
+    /// repeating on a weak link, or a replay too recent to tell).
+    Copy,
+    /// Counter behind the window.
     Replayed,
     /// Tag did not verify.
     Forged,
@@ -120,8 +123,10 @@ impl Session {
         if counter >= limit {
             return Err(OpenError::Expired);
         }
-        if !self.replay.check(counter) {
-            return Err(OpenError::Replayed);
+        match self.replay.seen(counter) {
+            Seen::New => {}
+            Seen::Copy => return Err(OpenError::Copy),
+            Seen::TooOld => return Err(OpenError::Replayed),
         }
         let (text, tag) = (sealed.text_range(), sealed.tag_range());
         let aad = aad(head, body);

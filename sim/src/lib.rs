@@ -561,7 +561,7 @@ impl Sim {
 
     /// Loses the frames in flight for which `lost(sender, bytes)` holds (a
     /// bad moment on the air); returns how many.
-    pub fn drop_in_flight(&mut self, lost: impl Fn(usize, &[u8]) -> bool) -> usize {
+    pub fn drop_in_flight(&mut self, mut lost: impl FnMut(usize, &[u8]) -> bool) -> usize {
         let before = self.queue.len();
         self.queue.retain(|f| !lost(f.from, &f.bytes));
         before - self.queue.len()

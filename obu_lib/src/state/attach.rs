@@ -22,17 +22,41 @@ impl Obu {
             leaving: false,
             cert: self.core.sec.as_ref().and_then(|s| s.valid_own_cert(now)),
             parent: u.next_hop,
-            quality_pct: self
-                .rsus
-                .get(&u.rsu)
-                .and_then(|i| i.candidates.get(&u.next_hop))
-                .map_or(0, |c| (c.window.ratio_permille() / 10).min(100) as u8),
+            quality_pct: self.path_quality_pct(u),
         };
+        self.reported_quality = reply.quality_pct;
         Action::SendControl {
             dst: u.next_hop,
             ttl: self.core.routing.max_hops,
             msg: self.core.reply_control(now, reply),
         }
+    }
+
+    /// How well we hear beacons through `u`'s next hop, in percent (0:
+    /// not at all, or no such path): what our replies report.
+    pub(super) fn path_quality_pct(&self, u: Upstream) -> u8 {
+        self.rsus
+            .get(&u.rsu)
+            .and_then(|i| i.candidates.get(&u.next_hop))
+            .map_or(0, |c| (c.window.ratio_permille() / 10).min(100) as u8)
+    }
+
+    /// Our RSU heard directly and weakly: small sealed frames to it go
+    /// twice. When the reception falls below the mark since our last
+    /// reply said otherwise, the RSU is told at once (it repeats its own
+    /// frames to us by what we report).
+    pub(super) fn find_weak_links(&mut self) {
+        let mut weak = std::mem::take(&mut self.core.weak_links);
+        let direct = self
+            .upstream
+            .filter(|u| u.next_hop == u.rsu)
+            .map(|u| (u.next_hop, self.path_quality_pct(u)));
+        self.core.find_weak_links(direct.into_iter(), &mut weak);
+        let below = self.core.routing.repeat_below_pct;
+        if !weak.is_empty() && self.reported_quality >= below {
+            self.reply_now = true;
+        }
+        self.core.weak_links = weak;
     }
 
     /// Reply to our upstream RSU (if we know it).

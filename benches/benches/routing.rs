@@ -9,7 +9,7 @@ use common::{NodeId, Time};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use node_lib::config::RoutingConfig;
 use node_lib::daemon::RoleParams;
-use node_lib::role::Role;
+use protocol::role::Role;
 use rsu_lib::Rsu;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

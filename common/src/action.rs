@@ -150,19 +150,14 @@ pub trait Sealer {
 }
 
 /// What the send path needs from a role besides the actions: the
-/// sessions that seal data (encrypted mode), and the neighbours heard so
-/// weakly that small sealed frames to them are sent twice.
+/// sessions that seal data (encrypted mode), the neighbours heard so
+/// weakly that small sealed frames to them are sent twice, and how many
+/// such copies may go now (the role refills it over time: repetition
+/// never grows without bound, whatever the load).
 pub struct Sending<'a> {
     pub sealer: Option<&'a mut dyn Sealer>,
     pub repeat_to: &'a [NodeId],
-}
-
-impl Sending<'_> {
-    /// Nothing sealed, nothing repeated (security off, control only).
-    pub const PLAIN: Sending<'static> = Sending {
-        sealer: None,
-        repeat_to: &[],
-    };
+    pub repeat_budget: &'a mut u32,
 }
 
 /// One thing to do.

@@ -354,14 +354,14 @@ impl SendBatch {
     /// Sends again every frame made only of sealed data, at most
     /// `max_len` bytes after the Ethernet header, to a neighbour for which
     /// `weak` holds: the copies go after everything else in the batch
-    /// (sharing the originals' bytes), as long as the batch has room
-    /// without growing. Call once a batch is complete. Returns the copies
-    /// added.
-    pub fn repeat(&mut self, weak: impl Fn(NodeId) -> bool, max_len: usize) -> usize {
+    /// (sharing the originals' bytes), at most `budget` of them and as
+    /// long as the batch has room without growing. Call once a batch is
+    /// complete. Returns the copies added.
+    pub fn repeat(&mut self, weak: impl Fn(NodeId) -> bool, max_len: usize, budget: u32) -> u32 {
         let planned = self.frames.len();
         let mut added = 0;
         for i in 0..planned {
-            if self.frames.len() == self.frames.capacity() {
+            if self.frames.len() == self.frames.capacity() || added == budget {
                 break;
             }
             let f = &self.frames[i];
@@ -606,14 +606,15 @@ mod tests {
         assert_eq!(s.frames()[2].sealed, 1);
         assert_eq!(s.frames()[2].messages, 2);
 
-        assert_eq!(s.repeat(|n| n == weak, 512), 2);
+        assert_eq!(s.repeat(|n| n == weak, 512, 100), 2);
         assert_eq!(s.frames().len(), 7);
         assert_eq!(s.frames()[5], s.frames()[0]);
         assert_eq!(s.frames()[6], s.frames()[4]);
         assert_eq!(s.frame_bytes(5, |_| None), s.frame_bytes(0, |_| None));
     }
 
-    /// The copies never make the batch grow past what it holds.
+    /// The copies never make the batch grow past what it holds, nor go
+    /// past their budget.
     #[test]
     fn repeats_stop_where_the_batch_is_full() {
         let weak = NodeId([2, 0, 0, 0, 0, 1]);
@@ -623,8 +624,16 @@ mod tests {
         for k in 0..room - 1 {
             assert!(s.push_sealed(&sealed_data(weak, weak), &[k as u8; 50], &mut sealer));
         }
-        assert_eq!(s.repeat(|_| true, 512), 1);
+        assert_eq!(s.repeat(|_| true, 512, 100), 1);
         assert_eq!(s.frames().len(), room);
+        // Nor past the budget.
+        s.clear();
+        for k in 0..2 {
+            assert!(s.push_sealed(&sealed_data(weak, weak), &[k; 50], &mut sealer));
+        }
+        assert!(s.frames.capacity() >= 4, "room for both copies");
+        assert_eq!(s.repeat(|_| true, 512, 1), 1);
+        assert_eq!(s.frames().len(), 3);
     }
 
     #[test]

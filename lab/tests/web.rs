@@ -81,6 +81,15 @@ fn check_page(dom: &str, log: &str, nodes: usize, png: &Path) {
         !dom.contains("data-error"),
         "the page shows an error:\n{dom}"
     );
+    // Every plot drew its time and value axes; the headings give units.
+    assert_eq!(
+        dom.matches("data-axes=\"time,value\"").count(),
+        3,
+        "plots without axes:\n{dom}"
+    );
+    for unit in ["% of vehicles", "% of packets", "over time (s)"] {
+        assert!(dom.contains(unit), "no unit {unit:?} on the plots");
+    }
     for bad in ["Uncaught", "SyntaxError", "TypeError", "ReferenceError"] {
         assert!(
             !log.contains(bad),

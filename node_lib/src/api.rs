@@ -124,11 +124,11 @@ async fn stats(State(s): State<ApiState>) -> Json<api::Stats> {
 }
 
 async fn neighbors(State(s): State<ApiState>) -> Json<Vec<api::Neighbor>> {
-    Json(s.shared.snapshot().neighbors)
+    Json(crate::api_view::neighbors(&s.shared.snapshot()))
 }
 
 async fn routes(State(s): State<ApiState>) -> Json<api::Routes> {
-    let mut routes = s.shared.snapshot().routes;
+    let mut routes = crate::api_view::routes(&s.shared.snapshot());
     if let api::Routes::Rsu(r) = &mut routes {
         r.backbone = s
             .shared
@@ -142,7 +142,7 @@ async fn routes(State(s): State<ApiState>) -> Json<api::Routes> {
 
 /// The cell as a tree (an RSU's; an OBU shows its own descendants).
 async fn topology(State(s): State<ApiState>) -> Json<api::TopologyNode> {
-    let routes = s.shared.snapshot().routes;
+    let routes = crate::api_view::routes(&s.shared.snapshot());
     Json(crate::topology::tree(s.info.id, routes.downstream()))
 }
 

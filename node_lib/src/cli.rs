@@ -118,7 +118,7 @@ fn keygen(path: &std::path::Path) -> i32 {
             return 1;
         }
     };
-    match id.save(path) {
+    match crate::key_file::save(&id, path) {
         Ok(pub_path) => {
             eprintln!(
                 "wrote secret key {} (mode 0600) and public key {}",

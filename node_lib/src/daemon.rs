@@ -7,11 +7,11 @@ use crate::config::{Config, ConfigError, RoleKind, EX_CONFIG};
 use crate::dataplane::Dataplane;
 use crate::link::RawLink;
 use crate::logging;
-use crate::role::Role;
 use crate::shared::{Command, Shared};
 use crate::tun::Tun;
 use common::counters::Counters;
 use common::NodeId;
+use protocol::role::Role;
 pub use protocol::role_params::RoleParams;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -52,7 +52,7 @@ pub fn run<R: Role>(
     };
     if check_only {
         println!("{}: configuration OK", config_path.display());
-        return 0;
+        return check_radio(&cfg.fixed.link_interface);
     }
     let log = logging::init(&cfg.live.log_level, cfg.fixed.log_format);
     let devices = match open_devices(&cfg, config_path) {
@@ -114,7 +114,7 @@ fn load(kind: RoleKind, path: &Path) -> Result<(Config, Option<Arc<secure::Ident
     let cfg = Config::load(path, kind).map_err(|e| config_error(path, &e))?;
     let identity = match &cfg.fixed.identity {
         (mode, Some(key)) if *mode != crate::config::SecurityMode::Off => {
-            match secure::Identity::load(&crate::config::key_file_path(key)) {
+            match crate::key_file::load(&crate::config::key_file_path(key)) {
                 Ok(i) => Some(Arc::new(i)),
                 Err(e) => {
                     eprintln!("error: config {}: `security.key_file`: {e}", path.display());
@@ -192,14 +192,12 @@ fn build_role<R: Role>(
     // The role's `Time` starts now; signed messages carry wall-clock time.
     let wall_at_zero_us = unix_now().as_micros() as u64;
     let security = identity.map(|ident| {
-        crate::security::Security::new(&cfg.live.security, id, ident, wall_at_zero_us)
+        protocol::security::Security::new(&cfg.live.security, id, ident, wall_at_zero_us)
     });
     match &security {
         Some(s) => {
             tracing::info!(mode = ?s.mode, key = %s.identity.public(), "security on");
-            if let Err(v) = secure::aead::library_override() {
-                tracing::warn!("V2XD_AEAD_LIBRARY={v:?} names no AEAD library (\"aws-lc\" or \"ring\"); ignored, the faster one on this CPU is used");
-            }
+            prefer_aead_library();
         }
         None => tracing::warn!(
             "security mode off: anyone in radio range can pose as a node or read traffic"
@@ -479,6 +477,46 @@ fn reload(
         cur.live.security = new.live.security;
     }
     tracing::info!("SIGHUP: configuration reloaded");
+}
+
+/// `V2XD_AEAD_LIBRARY=aws-lc|ring`: every session of this process uses
+/// that library's AEAD code, whatever the CPU (comparisons, and a way
+/// round a library problem without a rebuild). Anything else is ignored
+/// with a warning.
+fn prefer_aead_library() {
+    let Ok(v) = std::env::var("V2XD_AEAD_LIBRARY") else {
+        return;
+    };
+    match secure::AeadBackend::from_name(&v) {
+        Some(b) => {
+            secure::aead::prefer_library(b);
+        }
+        None if v.is_empty() => {}
+        None => tracing::warn!(
+            "V2XD_AEAD_LIBRARY={v:?} names no AEAD library (\"aws-lc\" or \"ring\"); ignored, the faster one on this CPU is used"
+        ),
+    }
+}
+
+/// `--check-config`'s look at the radio (`radio_check`): a note or a
+/// warning on stdout and exit 0, an error on stderr and exit 78 (a
+/// wireless interface in a mode that cannot reach the other nodes).
+fn check_radio(iface: &str) -> i32 {
+    use crate::radio_check::{inspect, verdict, Level};
+    match verdict(iface, &inspect(iface)) {
+        (Level::Note, m) => {
+            println!("{m}");
+            0
+        }
+        (Level::Warning, m) => {
+            println!("warning: {m}");
+            0
+        }
+        (Level::Error, m) => {
+            eprintln!("error: {m}");
+            EX_CONFIG
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 use crate::config::{BatchingConfig, DataplaneConfig, RealtimeMode};
 use crate::link::{LinkPort, RawLink};
 use crate::realtime::{AutoRealtime, Sample, Thresholds};
-use crate::role::Role;
 use crate::shared::{Command, Shared};
 use crate::sys;
 use crate::tun::{Tun, TunPort};
@@ -15,6 +14,7 @@ use common::Time;
 use datapath::{Engine, EngineConfig};
 use protocol::export::ExportedRoute;
 use protocol::probe::ProbeResult;
+use protocol::role::Role;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;

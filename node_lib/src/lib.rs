@@ -5,7 +5,7 @@
 //!   [`tun`] (TUN device, offload, planned writes), [`sys`] (the libc
 //!   calls, each with its `SAFETY:` note).
 //! * The loop: [`dataplane`] (the numbered pipeline driving a
-//!   [`role::Role`] around `datapath::Engine`, which [`link::LinkPort`]
+//!   [`protocol::role::Role`] around `datapath::Engine`, which [`link::LinkPort`]
 //!   and [`tun::TunPort`] serve as its devices), [`shared`] (what the loop
 //!   shares with the control side), [`realtime`] (when the data plane runs
 //!   under realtime scheduling).
@@ -17,15 +17,12 @@
 //! * Kernel routes: [`kernel_routes`] (rtnetlink) and [`backbone`] (keeps
 //!   an RSU's exported routes, an OBU's `[tun] routes` and the uplink
 //!   state in step with the kernel).
-//! * Re-exported from `protocol` under their old paths: [`broadcast`],
-//!   [`downstream`], [`expedite`], [`inbound`], [`neighbor`],
-//!   [`ratelimit`], [`role`], [`security`], [`seqwin`].
-
-pub use protocol::{
-    broadcast, downstream, expedite, inbound, neighbor, ratelimit, role, security, seqwin,
-};
+//!
+//! The protocol's state machines are the `protocol`, `obu_lib` and
+//! `rsu_lib` crates'; this crate re-exports none of them.
 
 pub mod api;
+pub mod api_view;
 pub mod backbone;
 pub mod cli;
 pub mod config;
@@ -33,10 +30,12 @@ pub mod daemon;
 pub mod dataplane;
 pub mod diag;
 pub mod kernel_routes;
+pub mod key_file;
 pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod radio_check;
 pub mod realtime;
 pub mod shared;
 pub mod show;

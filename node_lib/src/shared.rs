@@ -4,12 +4,12 @@
 //! for the loop (reloads, probes), which wakes it.
 
 use crate::config::{RoutingConfig, SecurityConfig};
-use crate::role::RoleSnapshot;
 use crate::sys;
 use common::counters::Counters;
 use common::Time;
 use protocol::export::ExportedRoute;
 use protocol::probe::{ProbeRequest, ProbeResult};
+use protocol::role::RoleSnapshot;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};

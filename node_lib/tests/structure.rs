@@ -218,3 +218,101 @@ fn a_long_function_is_found() {
     let text = format!("fn short() {{\n}}\n\npub fn long() {{\n{body}}}\n");
     assert_eq!(long_functions(&text, 120), [("long".to_string(), 4, 132)]);
 }
+
+/// The crates named in `[dependencies]` of `krate`'s manifest.
+fn dependencies(krate: &str) -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join(krate).join("Cargo.toml")).expect("manifest");
+    let section = text
+        .split("\n[dependencies]\n")
+        .nth(1)
+        .and_then(|t| t.split("\n[").next())
+        .unwrap_or_default();
+    section
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(['=', ' ', '.']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `krate`'s code outside tests, comments dropped, as (file, text).
+fn code_of(krate: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = Vec::new();
+    let mut dirs = vec![root.join(krate).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).expect("read");
+                let code = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                out.push((p.display().to_string(), code));
+            }
+        }
+    }
+    out
+}
+
+/// The sans-IO crates (the protocol, the roles, the security layer, the
+/// shared types, the engine) build on no runtime, socket, HTTP or daemon
+/// crate and not on the HTTP API's types (the daemon library converts);
+/// `secure` and the state machines do no file or environment I/O.
+#[test]
+fn the_sans_io_crates_keep_their_boundaries() {
+    let daemon_side = [
+        "api",
+        "node_lib",
+        "tokio",
+        "axum",
+        "hyper",
+        "rtnetlink",
+        "ureq",
+        "libc",
+        "serde_json",
+    ];
+    for krate in [
+        "protocol", "obu_lib", "rsu_lib", "secure", "common", "datapath",
+    ] {
+        let deps = dependencies(krate);
+        assert!(
+            !deps.is_empty() || krate == "common",
+            "{krate}: no dependencies read"
+        );
+        for d in daemon_side {
+            assert!(!deps.contains(d), "{krate} depends on {d}");
+        }
+        for (file, code) in code_of(krate) {
+            for io in [
+                "std::fs",
+                "std::env",
+                "std::net::UdpSocket",
+                "std::net::TcpStream",
+                "api::",
+            ] {
+                // `common` defines the wire, not the API; `std::env` in the
+                // others would be configuration read behind the daemon's back.
+                assert!(!code.contains(io), "{file}: uses {io}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dependency_is_read_from_a_manifest() {
+    let deps = dependencies("node_lib");
+    assert!(
+        deps.contains("protocol") && deps.contains("tokio"),
+        "{deps:?}"
+    );
+}

@@ -23,7 +23,7 @@ use protocol::inbound::{link_payload, Jitter};
 use protocol::params::RoutingConfig;
 use protocol::params::SecurityConfig;
 use protocol::probe::ProbeRoute;
-use protocol::role::{Role, RoleSnapshot};
+use protocol::role::{CandidateView, Role, RoleSnapshot, RoleView, UpstreamView};
 use protocol::role_params::RoleParams;
 use protocol::security::Verdict;
 use protocol::seqwin::SeqCheck;
@@ -351,7 +351,7 @@ impl Obu {
         self.expire_candidates(now);
         // Re-evaluate every tick: failover at once, and a lost RSU is left.
         self.reselect(now, out);
-        self.find_weak_links();
+        self.find_weak_links(now);
         // At most one such reply per beacon interval (solicits are not
         // authenticated: forged ones must not make us sign replies fast).
         let gap = self.core.routing.beacon_interval();
@@ -697,36 +697,31 @@ impl Role for Obu {
         let mut candidates = Vec::new();
         for (rsu, info) in &self.rsus {
             for (nh, c) in &info.candidates {
-                candidates.push(api::Candidate {
+                candidates.push(CandidateView {
                     rsu: *rsu,
                     uplink: info.uplink,
                     preference: info.preference,
                     next_hop: *nh,
                     hops: c.hops,
-                    reception_ratio: c.window.ratio_permille() as f64 / 1000.0,
-                    last_heard_ms: now.since(c.last_heard).as_millis() as u64,
+                    reception_permille: c.window.ratio_permille(),
+                    last_heard: c.last_heard,
                 });
             }
         }
         candidates.sort_by_key(|c| (c.rsu, c.hops, c.next_hop));
-        let upstream = self.upstream.map(|u| api::Upstream {
+        let upstream = self.upstream.map(|u| UpstreamView {
             rsu: u.rsu,
             next_hop: u.next_hop,
             hops: u.hops,
             attach_seq: self.attach_seq,
         });
-        let core = &self.core;
-        RoleSnapshot {
-            ready: self.upstream.is_some(),
-            neighbor_count: core.neighbors.len(),
-            route_count: core.downstream.len() + usize::from(self.upstream.is_some()),
-            neighbors: core.neighbors.to_api(now),
-            routes: api::Routes::Obu(api::ObuRoutes {
-                upstream,
-                candidates,
-                downstream: core.downstream.to_api(now),
-            }),
-        }
+        let role = RoleView::Obu {
+            upstream,
+            candidates,
+        };
+        let mut snap = RoleSnapshot::of(&self.core, now, self.upstream.is_some(), role);
+        snap.route_count += usize::from(self.upstream.is_some());
+        snap
     }
 }
 

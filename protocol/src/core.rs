@@ -22,6 +22,12 @@ use common::{NodeId, Time};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// Most copies a node sends to weak links per second (and at once): the
+/// edge of a cell needs a few a second (one RSU of the lab's highway sent
+/// about one); the bound keeps a node whose beacons are lost to load, not
+/// distance, from doubling its small frames into the congestion.
+pub const REPEAT_PER_S: u32 = 100;
+
 /// The state and the work both roles share.
 pub struct RoleCore {
     pub id: NodeId,
@@ -47,6 +53,10 @@ pub struct RoleCore {
     /// frames to them go twice (`[routing] repeat_below_pct`); the role
     /// keeps the list (see [`RoleCore::find_weak_links`]).
     pub weak_links: Vec<NodeId>,
+    /// Copies to weak links that may go now ([`REPEAT_PER_S`], refilled by
+    /// [`RoleCore::refill_repeats`]), and when it was last refilled.
+    repeat_budget: u32,
+    repeat_refilled: Time,
     /// Secure modes: the budget of broadcast signature checks.
     broadcast_checks: crate::ratelimit::BroadcastChecks,
     /// Neighbours that just timed out (reused).
@@ -73,6 +83,8 @@ impl RoleCore {
             refuse_when_neighbors_full: false,
             probes: Probes::default(),
             weak_links: Vec::new(),
+            repeat_budget: REPEAT_PER_S,
+            repeat_refilled: Time::ZERO,
             broadcast_checks: Default::default(),
             gone: Vec::new(),
         };
@@ -95,6 +107,17 @@ impl RoleCore {
             return;
         }
         out.extend(links.filter(|&(_, q)| q > 0 && q < below).map(|(n, _)| n));
+    }
+
+    /// Refills the budget of copies to weak links for the time since the
+    /// last refill (the roles call it with their housekeeping).
+    pub fn refill_repeats(&mut self, now: Time) {
+        let ms = now.since(self.repeat_refilled).as_millis();
+        let earned = u32::try_from(ms * u128::from(REPEAT_PER_S) / 1000).unwrap_or(u32::MAX);
+        if earned > 0 {
+            self.repeat_budget = self.repeat_budget.saturating_add(earned).min(REPEAT_PER_S);
+            self.repeat_refilled = now;
+        }
     }
 
     /// Encrypted mode: data is sealed between each OBU and its RSU.
@@ -220,6 +243,7 @@ impl RoleCore {
                 .filter(|s| s.encrypted())
                 .map(|s| &mut s.sessions as &mut dyn Sealer),
             repeat_to: &self.weak_links,
+            repeat_budget: &mut self.repeat_budget,
         }
     }
 

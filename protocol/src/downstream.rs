@@ -197,28 +197,6 @@ impl DownstreamTable {
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &DownRoute)> {
         self.routes.iter()
     }
-
-    /// The list for the API, sorted by id.
-    pub fn to_api(&self, now: Time) -> Vec<api::DownstreamRoute> {
-        let mut v: Vec<_> = self
-            .routes
-            .iter()
-            .map(|(id, r)| api::DownstreamRoute {
-                id: *id,
-                next_hop: r.next_hop,
-                hops: r.hops,
-                addresses: r.addrs.as_slice().to_vec(),
-                rsu: r.rsu,
-                age_ms: now.since(r.last_seen).as_millis() as u64,
-                rtt_us: r.rtt_us,
-                attach_seq: r.attach_seq,
-                parent: r.parent,
-                link_quality_pct: r.quality_pct,
-            })
-            .collect();
-        v.sort_by_key(|r| r.id);
-        v
-    }
 }
 
 #[cfg(test)]

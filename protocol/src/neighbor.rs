@@ -76,21 +76,6 @@ impl NeighborTable {
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Neighbor)> {
         self.map.iter()
     }
-
-    /// The list for the API, sorted by id.
-    pub fn to_api(&self, now: Time) -> Vec<api::Neighbor> {
-        let mut v: Vec<_> = self
-            .map
-            .iter()
-            .map(|(mac, n)| api::Neighbor {
-                id: *mac,
-                last_heard_ms: now.since(n.last_heard).as_millis() as u64,
-                frames: n.frames,
-            })
-            .collect();
-        v.sort_by_key(|n| n.id);
-        v
-    }
 }
 
 #[cfg(test)]

@@ -118,10 +118,14 @@ impl SendPlanner {
                 counters.count_drop(DropReason::TooBig);
             }
         }
-        if !sending.repeat_to.is_empty() {
+        if !sending.repeat_to.is_empty() && *sending.repeat_budget > 0 {
             let weak = sending.repeat_to;
-            let copies = self.send.repeat(|n| weak.contains(&n), REPEAT_MAX_LEN);
-            Counters::inc(&counters.link_repeated_frames, copies as u64);
+            let budget = *sending.repeat_budget;
+            let copies = self
+                .send
+                .repeat(|n| weak.contains(&n), REPEAT_MAX_LEN, budget);
+            *sending.repeat_budget -= copies;
+            Counters::inc(&counters.link_repeated_frames, u64::from(copies));
         }
         let out = &self.tun_out;
         offload::plan_tun_writes(

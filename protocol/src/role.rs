@@ -1,25 +1,93 @@
 //! The interface between a role's sans-IO state machine and the I/O loop.
 
+use crate::core::RoleCore;
+use crate::downstream::DownRoute;
 use crate::export::ExportedRoute;
 use crate::handlers::Handlers;
 use crate::ingress::receive_frame;
+use crate::neighbor::Neighbor;
 use crate::params::{RoutingConfig, SecurityConfig};
 use crate::probe::{ProbeRequest, ProbeResult};
 use common::action::{Action, Sending};
 use common::counters::DropReason;
-use common::Time;
+use common::{NodeId, Time};
 
-/// What the API shows of a role's state, refreshed by the data-plane loop.
+/// What the API shows of a role's state, in the protocol's own terms
+/// (the daemon library turns it into the HTTP API's types when asked),
+/// refreshed by the data-plane loop.
 #[derive(Clone, Debug)]
 pub struct RoleSnapshot {
     /// OBU: an upstream is chosen. RSU: always true once running.
     pub ready: bool,
-    /// `/api/v1/neighbors`.
-    pub neighbors: Vec<api::Neighbor>,
-    /// `/api/v1/routes` (an RSU's `backbone` is filled in by the API).
-    pub routes: api::Routes,
+    /// When it was taken: the ages the API shows count up to it.
+    pub at: Time,
+    /// The link neighbours heard, sorted by id.
+    pub neighbors: Vec<(NodeId, Neighbor)>,
+    /// Routes toward OBUs (an RSU's attached OBUs, a relay's
+    /// descendants), sorted by id.
+    pub downstream: Vec<(NodeId, DownRoute)>,
+    /// What only one role has.
+    pub role: RoleView,
     pub neighbor_count: usize,
     pub route_count: usize,
+}
+
+/// The part of a [`RoleSnapshot`] only one role has.
+#[derive(Clone, Debug)]
+pub enum RoleView {
+    Rsu {
+        /// The uplink to the backbone, as its beacons say.
+        uplink: bool,
+        preference: u8,
+    },
+    Obu {
+        upstream: Option<UpstreamView>,
+        /// Every candidate path, sorted by RSU, hops, next hop.
+        candidates: Vec<CandidateView>,
+    },
+}
+
+/// An OBU's upstream as the API shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamView {
+    pub rsu: NodeId,
+    pub next_hop: NodeId,
+    pub hops: u8,
+    pub attach_seq: u32,
+}
+
+/// One candidate path to an RSU as the API shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CandidateView {
+    pub rsu: NodeId,
+    /// The RSU's uplink and preference, as its beacons say.
+    pub uplink: bool,
+    pub preference: u8,
+    pub next_hop: NodeId,
+    pub hops: u8,
+    /// Beacons heard through it over the window, per mille.
+    pub reception_permille: u32,
+    pub last_heard: Time,
+}
+
+impl RoleSnapshot {
+    /// The neighbours and downstream routes of `core`, sorted by id,
+    /// taken at `now`; the role adds its own part.
+    pub fn of(core: &RoleCore, now: Time, ready: bool, role: RoleView) -> RoleSnapshot {
+        let mut neighbors: Vec<_> = core.neighbors.iter().map(|(id, n)| (*id, *n)).collect();
+        neighbors.sort_by_key(|n| n.0);
+        let mut downstream: Vec<_> = core.downstream.iter().map(|(id, r)| (*id, *r)).collect();
+        downstream.sort_by_key(|r| r.0);
+        RoleSnapshot {
+            ready,
+            at: now,
+            neighbor_count: neighbors.len(),
+            route_count: downstream.len(),
+            neighbors,
+            downstream,
+            role,
+        }
+    }
 }
 
 /// A role's protocol logic. It never touches a socket or a clock: every

@@ -92,20 +92,6 @@ pub fn suite(c: &SecurityConfig) -> Suite {
 }
 
 impl Security {
-    /// `None` for mode "off". Loads the key file.
-    pub fn from_config(
-        c: &SecurityConfig,
-        id: NodeId,
-        wall_at_zero_us: u64,
-    ) -> Result<Option<Security>, String> {
-        if c.mode == SecurityMode::Off {
-            return Ok(None);
-        }
-        let path = c.key_file.as_ref().ok_or("security.key_file is required")?;
-        let identity = Arc::new(Identity::load(path)?);
-        Ok(Some(Security::new(c, id, identity, wall_at_zero_us)))
-    }
-
     pub fn new(
         c: &SecurityConfig,
         id: NodeId,

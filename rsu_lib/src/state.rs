@@ -18,7 +18,7 @@ use protocol::inbound::{link_payload, Jitter};
 use protocol::params::{RoutingConfig, SecurityConfig};
 use protocol::probe::ProbeRoute;
 use protocol::ratelimit::CostLimiter;
-use protocol::role::{Role, RoleSnapshot};
+use protocol::role::{Role, RoleSnapshot, RoleView};
 use protocol::role_params::RoleParams;
 use protocol::security::Verdict;
 use std::collections::HashMap;
@@ -79,16 +79,17 @@ impl Rsu {
     /// The OBUs heard directly that report a weak reception of our
     /// beacons: small sealed frames to them go twice (the edge of the
     /// cell, where a handover is near and unicast starts to fail).
-    fn find_weak_links(&mut self) {
+    fn find_weak_links(&mut self, now: Time) {
         let mut weak = std::mem::take(&mut self.core.weak_links);
         let direct = self
             .core
             .downstream
             .iter()
-            .filter(|(obu, r)| r.next_hop == **obu)
-            .map(|(obu, r)| (*obu, r.quality_pct));
+            .filter(|(_, r)| r.hops == 1)
+            .map(|(_, r)| (r.next_hop, r.quality_pct));
         self.core.find_weak_links(direct, &mut weak);
         self.core.weak_links = weak;
+        self.core.refill_repeats(now);
     }
 
     pub fn new(p: RoleParams) -> Rsu {
@@ -577,7 +578,7 @@ impl Role for Rsu {
                 .retain(|_, (_, t)| now.since(*t) < LEFT_REMEMBERED);
             let routes = &self.core.downstream;
             self.certified.retain(|obu, _| routes.get(obu).is_some());
-            self.find_weak_links();
+            self.find_weak_links(now);
             if let Some(sec) = self.core.sec.as_mut() {
                 sec.renew_own_cert(now);
                 sec.certs.expire(sec.wall_us(now));
@@ -601,19 +602,11 @@ impl Role for Rsu {
     }
 
     fn snapshot(&self, now: Time) -> RoleSnapshot {
-        let core = &self.core;
-        RoleSnapshot {
-            ready: true,
-            neighbor_count: core.neighbors.len(),
-            route_count: core.downstream.len(),
-            neighbors: core.neighbors.to_api(now),
-            routes: api::Routes::Rsu(api::RsuRoutes {
-                obus: core.downstream.to_api(now),
-                uplink: self.uplink,
-                preference: self.preference,
-                backbone: None,
-            }),
-        }
+        let role = RoleView::Rsu {
+            uplink: self.uplink,
+            preference: self.preference,
+        };
+        RoleSnapshot::of(&self.core, now, true, role)
     }
 
     fn exported_routes(&self, out: &mut Vec<ExportedRoute>) {

@@ -34,10 +34,9 @@ pub enum Backend {
 
 impl Backend {
     /// The faster library for `cipher` on the CPU this runs on, unless
-    /// the environment variable `V2XD_AEAD_LIBRARY` names one
-    /// ([`library_override`]).
+    /// the process prefers one ([`prefer_library`]).
     pub fn for_cipher(cipher: Cipher) -> Backend {
-        if let Ok(Some(b)) = library_override() {
+        if let Some(b) = preferred_library() {
             return b;
         }
         match cipher {
@@ -52,30 +51,30 @@ impl Backend {
             Backend::Ring => "ring",
         }
     }
-}
 
-/// The library named by the environment variable `V2XD_AEAD_LIBRARY`
-/// (`aws-lc` or `ring`: for comparisons, and a way round a library
-/// problem without a rebuild; docs/OPERATIONS.md), read once per process.
-/// `Err` holds a value that names neither (the daemon warns; the pick
-/// by CPU stands).
-pub fn library_override() -> Result<Option<Backend>, &'static str> {
-    static CHOSEN: std::sync::OnceLock<Result<Option<Backend>, String>> =
-        std::sync::OnceLock::new();
-    CHOSEN
-        .get_or_init(|| parse_override(std::env::var("V2XD_AEAD_LIBRARY").ok().as_deref()))
-        .as_ref()
-        .map(|b| *b)
-        .map_err(|v| v.as_str())
-}
-
-fn parse_override(value: Option<&str>) -> Result<Option<Backend>, String> {
-    match value {
-        None | Some("") => Ok(None),
-        Some("aws-lc") => Ok(Some(Backend::AwsLc)),
-        Some("ring") => Ok(Some(Backend::Ring)),
-        Some(other) => Err(other.to_string()),
+    /// The library [`Backend::name`] names.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        [Backend::AwsLc, Backend::Ring]
+            .into_iter()
+            .find(|b| b.name() == name)
     }
+}
+
+/// The library every [`Backend::for_cipher`] of this process picks,
+/// whatever the CPU: set once, by the daemon from its environment
+/// (`V2XD_AEAD_LIBRARY`, for comparisons and a way round a library
+/// problem without a rebuild; docs/OPERATIONS.md), before any session.
+static PREFERRED: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+
+/// Makes every later [`Backend::for_cipher`] pick `b`. False if a
+/// library was preferred already (the first stands).
+pub fn prefer_library(b: Backend) -> bool {
+    PREFERRED.set(b).is_ok()
+}
+
+/// The library preferred with [`prefer_library`], if any.
+pub fn preferred_library() -> Option<Backend> {
+    PREFERRED.get().copied()
 }
 
 /// Whether AWS-LC's AVX-512 AES-GCM code runs here: it needs AVX-512
@@ -199,12 +198,11 @@ mod tests {
     }
 
     #[test]
-    fn the_override_names_a_library_or_is_refused() {
-        assert_eq!(parse_override(None), Ok(None));
-        assert_eq!(parse_override(Some("")), Ok(None));
-        assert_eq!(parse_override(Some("ring")), Ok(Some(Backend::Ring)));
-        assert_eq!(parse_override(Some("aws-lc")), Ok(Some(Backend::AwsLc)));
-        assert_eq!(parse_override(Some("openssl")), Err("openssl".to_string()));
+    fn a_library_is_found_by_its_name() {
+        assert_eq!(Backend::from_name("ring"), Some(Backend::Ring));
+        assert_eq!(Backend::from_name("aws-lc"), Some(Backend::AwsLc));
+        assert_eq!(Backend::from_name("openssl"), None);
+        assert_eq!(Backend::from_name(""), None);
     }
 
     /// What one library seals the other opens: nodes built for CPUs that

@@ -3,9 +3,6 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
 use zeroize::Zeroizing;
 
 /// An Ed25519 public key: how peers are named in config and on the wire.
@@ -103,46 +100,22 @@ impl Identity {
         Zeroizing::new(self.signing.to_scalar_bytes())
     }
 
-    /// Reads a key file written by [`Identity::save`]. Refuses a file that
-    /// others can read.
-    pub fn load(path: &Path) -> Result<Identity, String> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("key file {}: {e}", path.display()))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "key file {} is accessible by group or others (mode {mode:o}); run: chmod 600 {}",
-                path.display(),
-                path.display()
-            ));
-        }
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("key file {}: {e}", path.display()))?,
-        );
+    /// The identity a key file holds: its first line that is neither
+    /// blank nor a `#` comment, 64 hex digits (the file's reading and
+    /// permissions are the daemon's: this crate does no I/O).
+    pub fn from_key_text(text: &str) -> Result<Identity, KeyTextError> {
         let line = text
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with('#'))
             .unwrap_or("");
-        let seed = Zeroizing::new(hex32(line).ok_or_else(|| {
-            format!(
-                "key file {}: expected one line of 64 hex digits (a secret key written by `keygen`)",
-                path.display()
-            )
-        })?);
+        let seed = Zeroizing::new(hex32(line).ok_or(KeyTextError)?);
         Ok(Identity::from_seed(&seed))
     }
 
-    /// Writes the secret key (mode 0600, never over an existing file) and
-    /// the public key next to it (`<path>.pub`).
-    pub fn save(&self, path: &Path) -> Result<PathBuf, String> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    /// What a key file holds: a comment line, then the secret key as 64
+    /// hex digits ([`Identity::from_key_text`] reads it back).
+    pub fn key_text(&self) -> Zeroizing<String> {
         let mut text = Zeroizing::new(String::from(
             "# v2xd node identity: Ed25519 secret key. Keep it private (mode 0600).\n",
         ));
@@ -150,19 +123,21 @@ impl Identity {
             text.push_str(&format!("{b:02x}"));
         }
         text.push('\n');
-        f.write_all(text.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut pub_path = path.as_os_str().to_owned();
-        pub_path.push(".pub");
-        let pub_path = PathBuf::from(pub_path);
-        std::fs::write(&pub_path, format!("{}\n", self.public))
-            .map_err(|e| format!("{}: {e}", pub_path.display()))?;
-        Ok(pub_path)
+        text
     }
 }
 
-use std::path::PathBuf;
+/// A key file's text holds no line of 64 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyTextError;
+
+impl fmt::Display for KeyTextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected one line of 64 hex digits (a secret key written by `keygen`)")
+    }
+}
+
+impl std::error::Error for KeyTextError {}
 
 #[cfg(test)]
 mod tests {
@@ -203,28 +178,25 @@ mod tests {
     }
 
     #[test]
-    fn key_file_round_trip_and_permissions() {
-        let dir = std::env::temp_dir().join(format!("v2xd-key-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("node.key");
-        let id = Identity::generate().unwrap();
-        let pub_path = id.save(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+    fn key_text_round_trip() {
+        let id = Identity::from_seed(&[5; 32]);
+        let text = id.key_text();
+        assert!(text.starts_with("# "));
         assert_eq!(
-            std::fs::read_to_string(&pub_path).unwrap().trim(),
-            id.public().to_string()
+            Identity::from_key_text(&text).unwrap().public(),
+            id.public()
         );
-        assert_eq!(Identity::load(&path).unwrap().public(), id.public());
-        assert!(id.save(&path).is_err(), "must not overwrite a key");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = Identity::load(&path).err().unwrap();
-        assert!(e.contains("chmod 600"), "{e}");
-        std::fs::write(dir.join("bad.key"), "nope\n").unwrap();
-        std::fs::set_permissions(dir.join("bad.key"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
-        assert!(Identity::load(&dir.join("bad.key")).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
+        let indented = format!("\n  # a comment\n\n  {}  \n", text.lines().nth(1).unwrap());
+        assert_eq!(
+            Identity::from_key_text(&indented).unwrap().public(),
+            id.public()
+        );
+        for bad in ["", "nope", &"0".repeat(63), &"g".repeat(64)] {
+            assert_eq!(
+                Identity::from_key_text(bad).err(),
+                Some(KeyTextError),
+                "{bad:?}"
+            );
+        }
     }
 }

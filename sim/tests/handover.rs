@@ -8,7 +8,7 @@ use common::counters::{Counters, DropReason};
 use common::wire::{BeaconReplyRepr, Body, Messages, ETH_HEADER_LEN};
 use common::NodeId;
 use protocol::params::{RoutingConfig, SecurityMode};
-use protocol::role::Role;
+use protocol::role::{Role, RoleView};
 use secure::Identity;
 use sim::{mac, Sim, WALL_AT_ZERO_US};
 use std::time::Duration;
@@ -232,13 +232,13 @@ fn uplink_state_reaches_the_obu_and_an_rsu_without_one_is_left() {
     });
     let left = left.expect("left RSU 0");
     assert!(left <= Duration::from_millis(300), "left after {left:?}");
-    let api::Routes::Obu(routes) = s.nodes[2].obu().expect("obu").snapshot(s.now).routes else {
-        panic!("an OBU's routes");
+    let RoleView::Obu { candidates, .. } = s.nodes[2].obu().expect("obu").snapshot(s.now).role
+    else {
+        panic!("an OBU's view");
     };
-    let c = routes
-        .candidates
+    let c = candidates
         .iter()
         .find(|c| c.rsu == mac(0))
         .expect("RSU 0 candidate");
-    assert!(!c.uplink, "{routes:?}");
+    assert!(!c.uplink, "{candidates:?}");
 }

@@ -6,7 +6,7 @@ use common::counters::{Counters, DropReason};
 use common::wire::BeaconRepr;
 use common::NodeId;
 use protocol::params::{RoutingConfig, SecurityMode};
-use protocol::role::Role;
+use protocol::role::{Role, RoleView};
 use sim::{addr, ipv4_packet, mac, Sim};
 use std::time::Duration;
 
@@ -157,13 +157,14 @@ fn forged_far_ahead_beacons_lock_nobody_out_after_the_attack() {
         );
         // The real RSU is heard again at a full reception ratio.
         s.run_for(Duration::from_secs(2));
-        let api::Routes::Obu(routes) = s.nodes[1].obu().expect("obu").snapshot(s.now).routes else {
-            panic!("an OBU's routes");
+        let RoleView::Obu { candidates, .. } = s.nodes[1].obu().expect("obu").snapshot(s.now).role
+        else {
+            panic!("an OBU's view");
         };
-        let ratio = routes.candidates.first().map_or(0.0, |c| c.reception_ratio);
+        let ratio = candidates.first().map_or(0, |c| c.reception_permille);
         assert!(
-            ratio >= 0.9,
-            "same epoch {same_epoch}: ratio {ratio}: {routes:?}"
+            ratio >= 900,
+            "same epoch {same_epoch}: ratio {ratio} per mille: {candidates:?}"
         );
         let c = &s.nodes[1].counters;
         if same_epoch {

@@ -6,6 +6,7 @@
 use common::counters::{Counters, DropReason};
 use common::wire::{Body, Messages, ETH_HEADER_LEN};
 use common::NodeId;
+use protocol::core::REPEAT_PER_S;
 use protocol::params::{RoutingConfig, SecurityMode};
 use protocol::role::Role;
 use sim::{addr, ipv4_packet, Sim};
@@ -82,11 +83,8 @@ fn a_weak_link_repeats_small_sealed_frames_and_delivers_each_packet_once() {
     let mut beacons = 0;
     // The OBU learns that it hears its RSU weakly and says so at once.
     run_weak(&mut s, &mut beacons, Duration::from_secs(3), false);
-    let quality = s.nodes[RSU].rsu().unwrap().snapshot(s.now).routes;
-    let quality = match quality {
-        api::Routes::Rsu(r) => r.obus[0].link_quality_pct,
-        _ => unreachable!(),
-    };
+    let snap = s.nodes[RSU].rsu().unwrap().snapshot(s.now);
+    let quality = snap.downstream[0].1.quality_pct;
     assert!(
         (30..80).contains(&quality),
         "reported reception {quality} %"
@@ -165,4 +163,29 @@ fn a_strong_link_or_repetition_off_sends_once() {
         down0,
         "every first copy was the only one"
     );
+}
+
+/// Beacons lost to load look like a weak link too: the copies have a
+/// budget ([`REPEAT_PER_S`] a second, as many at once), so a flood of
+/// small packets is not doubled into the congestion.
+#[test]
+fn copies_stay_within_their_budget_under_a_flood() {
+    let mut s = pair(80);
+    let mut beacons = 0;
+    run_weak(&mut s, &mut beacons, Duration::from_secs(3), false);
+    let before = repeated(&s, RSU);
+    // 2 s of 400 small packets a second toward the OBU.
+    for k in 0..200u32 {
+        s.send_ip(RSU, &ipv4_packet(server(), addr(OBU), k as u8, 100));
+        s.send_ip(RSU, &ipv4_packet(server(), addr(OBU), k as u8, 101));
+        run_weak(&mut s, &mut beacons, Duration::from_millis(5), false);
+        run_weak(&mut s, &mut beacons, Duration::from_millis(5), false);
+    }
+    let copies = repeated(&s, RSU) - before;
+    let bound = u64::from(REPEAT_PER_S) * 3;
+    assert!(
+        copies >= u64::from(REPEAT_PER_S),
+        "the budget is used: {copies}"
+    );
+    assert!(copies <= bound, "{copies} copies in 2 s (at most {bound})");
 }

@@ -223,3 +223,20 @@ fn the_key_is_read_from_the_credentials_directory_when_there() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--check-config` says what it found of the radio: a wired or virtual
+/// interface needs no set-up, a missing one is a warning (it may appear
+/// before the daemon starts), and neither fails the check.
+#[test]
+fn check_config_reports_the_radio() {
+    let (code, out) = check("obu", &GOOD.replace("wlan0", "lo"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("radio `lo`: not a wireless device"), "{out}");
+    let (code, out) = check("rsu", &GOOD.replace("wlan0", "v2xdnone0"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: radio `v2xdnone0`: no such interface")
+            && out.contains("v2xd-ocb-up v2xdnone0"),
+        "{out}"
+    );
+}

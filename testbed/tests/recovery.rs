@@ -272,7 +272,7 @@ fn a_handshake_flood_leaves_attached_obus_served_and_costs_bounded_cpu() {
     assert!(sent >= 10_000 * (flood_secs - 1), "the flood ran: {sent}");
     // CPU for handshakes is bounded: the forged inits the RSU checked stay
     // within the unknown ids' rate (200 a second plus the burst).
-    let (rate, burst) = node_lib::ratelimit::HANDSHAKES_UNKNOWN;
+    let (rate, burst) = protocol::ratelimit::HANDSHAKES_UNKNOWN;
     assert!(
         answered <= u64::from(rate) * (flood_secs + 1) + u64::from(burst),
         "{answered} forged inits checked"

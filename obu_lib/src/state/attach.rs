@@ -45,11 +45,11 @@ impl Obu {
     /// twice. When the reception falls below the mark since our last
     /// reply said otherwise, the RSU is told at once (it repeats its own
     /// frames to us by what we report).
-    pub(super) fn find_weak_links(&mut self) {
+    pub(super) fn find_weak_links(&mut self, now: Time) {
         let mut weak = std::mem::take(&mut self.core.weak_links);
         let direct = self
             .upstream
-            .filter(|u| u.next_hop == u.rsu)
+            .filter(|u| u.hops == 1)
             .map(|u| (u.next_hop, self.path_quality_pct(u)));
         self.core.find_weak_links(direct.into_iter(), &mut weak);
         let below = self.core.routing.repeat_below_pct;
@@ -57,6 +57,7 @@ impl Obu {
             self.reply_now = true;
         }
         self.core.weak_links = weak;
+        self.core.refill_repeats(now);
     }
 
     /// Reply to our upstream RSU (if we know it).

@@ -10,10 +10,10 @@ use common::counters::Counters;
 use common::wire::{MessageType, DATA_OVERHEAD, DEFAULT_ETHERTYPE};
 use common::NodeId;
 use node_lib::link::{LinkScratch, RawLink};
+use node_lib::mtu_frames::MtuFrames;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use testbed::MtuFrames;
 
 /// Frames per send call, as the data plane's default `max_batch`.
 const BATCH: usize = 64;

@@ -6,12 +6,14 @@
 //! * [`action`]: what the sans-IO role state machines ask the I/O layer to do.
 //! * [`airtime`]: how long a frame holds an 802.11p channel (estimate).
 //! * [`node_id`], [`time`], [`ip`]: small value types.
+//! * [`keyed_error`]: the error of a settings file, naming the setting.
 
 pub mod action;
 pub mod airtime;
 pub mod batch;
 pub mod counters;
 pub mod ip;
+pub mod keyed_error;
 pub mod node_id;
 pub mod offload;
 pub mod time;

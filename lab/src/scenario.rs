@@ -9,36 +9,11 @@ pub use event::{in_time_order, EventKind, EventSpec, Link};
 use crate::mobility::road::{Road, Traffic};
 use event::RawEvent;
 use serde::Deserialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A scenario that cannot be used: the key (`radio.edge_m`, `flow[2].to`)
-/// and why.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScenarioError {
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl ScenarioError {
-    pub fn key(key: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            key: Some(key.to_string()),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.key {
-            Some(k) => write!(f, "`{k}`: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ScenarioError {}
+/// and why. The same type as the daemons' configuration errors.
+pub type ScenarioError = common::keyed_error::KeyedError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,6 @@ use common::wire::DEFAULT_ETHERTYPE;
 use common::NodeId;
 pub use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
 use serde::Deserialize;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,32 +31,9 @@ impl RoleKind {
     }
 }
 
-/// A configuration error, naming the key where there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn key(key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            key: Some(key.to_string()),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.key {
-            Some(k) => write!(f, "`{k}`: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// A configuration error, naming the key where there is one (the lab's
+/// scenario errors are the same type).
+pub type ConfigError = common::keyed_error::KeyedError;
 
 /// Normal scheduling unless asked: realtime priority cuts tail latency
 /// under CPU contention but shrinks batches when the sender shares the
@@ -206,7 +182,7 @@ struct RawSecurity {
 fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey>, ConfigError> {
     v.unwrap_or_default()
         .iter()
-        .map(|s| secure::PublicKey::from_hex(s).map_err(|e| ConfigError::key(key, e)))
+        .map(|s| secure::PublicKey::from_hex(s).map_err(|e| ConfigError::key(key, e.to_string())))
         .collect()
 }
 

@@ -34,6 +34,7 @@ pub mod key_file;
 pub mod link;
 pub mod logging;
 pub mod metrics;
+pub mod mtu_frames;
 pub mod notify;
 pub mod radio_check;
 pub mod realtime;

@@ -31,6 +31,9 @@ pub enum Error {
     NotForUs,
     /// The session table is full.
     TableFull,
+    /// This node could not do its part (its random source, the handshake
+    /// library): nothing the peer did.
+    Internal(&'static str),
     /// A certificate out of its lifetime.
     CertExpired,
     /// The peer refused a session: our cipher or post-quantum settings
@@ -42,6 +45,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Error::Incompatible(m) = self {
             return write!(f, "session refused: {m}");
+        }
+        if let Error::Internal(why) = self {
+            return write!(f, "internal failure: {why}");
         }
         f.write_str(match self {
             Error::Unprotected => "not authenticated",
@@ -55,6 +61,7 @@ impl fmt::Display for Error {
             Error::TableFull => "session table full",
             Error::CertExpired => "certificate expired",
             Error::Incompatible(_) => "incompatible settings",
+            Error::Internal(_) => "internal failure",
         })
     }
 }
@@ -75,6 +82,7 @@ impl From<Error> for DropReason {
             Error::TableFull => DropReason::NoRoute,
             Error::CertExpired => DropReason::CertExpired,
             Error::Incompatible(_) => DropReason::Incompatible,
+            Error::Internal(_) => DropReason::NoSession,
         }
     }
 }

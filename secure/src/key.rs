@@ -15,10 +15,9 @@ impl PublicKey {
     }
 
     /// Parses 64 hex digits.
-    pub fn from_hex(s: &str) -> Result<PublicKey, String> {
-        let b = hex32(s.trim())
-            .ok_or_else(|| format!("not a public key (64 hex digits expected): {s:?}"))?;
-        VerifyingKey::from_bytes(&b).map_err(|_| format!("not a valid Ed25519 public key: {s}"))?;
+    pub fn from_hex(s: &str) -> Result<PublicKey, PublicKeyError> {
+        let b = hex32(s.trim()).ok_or_else(|| PublicKeyError::NotHex(s.to_string()))?;
+        VerifyingKey::from_bytes(&b).map_err(|_| PublicKeyError::NotAPoint(s.to_string()))?;
         Ok(PublicKey(b))
     }
 
@@ -74,9 +73,9 @@ pub struct Identity {
 
 impl Identity {
     /// A new random identity from the OS random source.
-    pub fn generate() -> Result<Identity, String> {
+    pub fn generate() -> Result<Identity, RandomSourceError> {
         let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| format!("random source: {e}"))?;
+        getrandom::fill(seed.as_mut()).map_err(RandomSourceError)?;
         Ok(Identity::from_seed(&seed))
     }
 
@@ -126,6 +125,40 @@ impl Identity {
         text
     }
 }
+
+/// Why a text is not a public key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublicKeyError {
+    /// Not 64 hex digits.
+    NotHex(String),
+    /// 64 hex digits, but no point of the curve.
+    NotAPoint(String),
+}
+
+impl fmt::Display for PublicKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublicKeyError::NotHex(s) => {
+                write!(f, "not a public key (64 hex digits expected): {s:?}")
+            }
+            PublicKeyError::NotAPoint(s) => write!(f, "not a valid Ed25519 public key: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for PublicKeyError {}
+
+/// The OS random source failed (no key can be made).
+#[derive(Debug)]
+pub struct RandomSourceError(pub getrandom::Error);
+
+impl fmt::Display for RandomSourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "random source: {}", self.0)
+    }
+}
+
+impl std::error::Error for RandomSourceError {}
 
 /// A key file's text holds no line of 64 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

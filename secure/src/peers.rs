@@ -311,19 +311,24 @@ impl Sessions {
         wall_us: u64,
         peer: NodeId,
         peer_key: PublicKey,
-    ) -> Result<RawMessage, String> {
+    ) -> Result<RawMessage, Error> {
         if !self.peers.contains_key(&peer) && self.peers.len() >= self.max_peers {
-            return Err("session table full".into());
+            return Err(Error::TableFull);
         }
-        let remote = peer_key.x25519().ok_or("peer key is not a valid point")?;
+        // A key that is no curve point cannot be the peer's: its beacons
+        // would not have verified either.
+        let remote = peer_key.x25519().ok_or(Error::AuthFailed)?;
         let secret = self.identity.x25519_secret();
         let prologue = Self::prologue(self.me, peer);
-        let mut hs = Builder::new(NOISE_PARAMS.parse().map_err(|e| format!("{e:?}"))?)
+        let params = NOISE_PARAMS
+            .parse()
+            .map_err(|_| Error::Internal("the Noise parameters do not parse"))?;
+        let mut hs = Builder::new(params)
             .local_private_key(secret.as_ref())
             .and_then(|b| b.remote_public_key(&remote))
             .and_then(|b| b.prologue(&prologue))
             .and_then(|b| b.build_initiator())
-            .map_err(|e| format!("noise: {e}"))?;
+            .map_err(|_| Error::AuthFailed)?;
         let local_index = self.new_index();
         let offer = self.suite.offer();
         let mut payload = Vec::with_capacity(INIT_PAYLOAD_LEN + EK_LEN);
@@ -340,7 +345,8 @@ impl Sessions {
             },
         ]);
         let kem = if offer.post_quantum {
-            let (secret, ek) = hybrid::keypair().ok_or("ML-KEM-768 key generation failed")?;
+            let (secret, ek) =
+                hybrid::keypair().ok_or(Error::Internal("ML-KEM-768 key generation failed"))?;
             payload.extend_from_slice(&ek);
             Some(secret)
         } else {
@@ -349,7 +355,7 @@ impl Sessions {
         let mut noise = [0u8; NOISE_BUF];
         let n = hs
             .write_message(&payload, &mut noise)
-            .map_err(|e| format!("noise: {e}"))?;
+            .map_err(|_| Error::Internal("the Noise handshake message could not be written"))?;
         let p = self.peers.entry(peer).or_default();
         if let Some(old) = p.pending.take() {
             self.index.remove(&old.local_index);

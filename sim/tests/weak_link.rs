@@ -75,6 +75,22 @@ fn send_both_ways(s: &mut Sim, marker: u8) {
     s.send_ip(OBU, &ipv4_packet(addr(OBU), server(), marker, 100));
 }
 
+/// Sends [`PACKETS`] packets each way (markers from `first`), 50 ms apart,
+/// on the weak link; the packets delivered (down at the OBU, up at the
+/// RSU).
+fn exchange(s: &mut Sim, beacons: &mut u32, first: u8, lose_first_copy: bool) -> (usize, usize) {
+    let (down0, up0) = (s.nodes[OBU].tun_out.len(), s.nodes[RSU].tun_out.len());
+    for k in 0..PACKETS {
+        send_both_ways(s, first + k);
+        run_weak(s, beacons, Duration::from_millis(50), lose_first_copy);
+    }
+    run_weak(s, beacons, Duration::from_millis(200), lose_first_copy);
+    (
+        s.nodes[OBU].tun_out.len() - down0,
+        s.nodes[RSU].tun_out.len() - up0,
+    )
+}
+
 /// With every first copy lost, each packet still arrives, once, both
 /// ways; with both copies arriving, the second is dropped as a copy.
 #[test]
@@ -90,17 +106,10 @@ fn a_weak_link_repeats_small_sealed_frames_and_delivers_each_packet_once() {
         "reported reception {quality} %"
     );
 
-    let (down0, up0) = (s.nodes[OBU].tun_out.len(), s.nodes[RSU].tun_out.len());
     let (rep_rsu, rep_obu) = (repeated(&s, RSU), repeated(&s, OBU));
-    for k in 0..PACKETS {
-        send_both_ways(&mut s, k);
-        run_weak(&mut s, &mut beacons, Duration::from_millis(50), true);
-    }
-    run_weak(&mut s, &mut beacons, Duration::from_millis(200), true);
-    let down = s.nodes[OBU].tun_out.len() - down0;
-    let up = s.nodes[RSU].tun_out.len() - up0;
+    let delivered = exchange(&mut s, &mut beacons, 0, true);
     assert_eq!(
-        (down, up),
+        delivered,
         (PACKETS.into(), PACKETS.into()),
         "each packet once"
     );
@@ -114,17 +123,10 @@ fn a_weak_link_repeats_small_sealed_frames_and_delivers_each_packet_once() {
     );
 
     // Both copies heard: the second is dropped as a copy, counted.
-    let (down0, up0) = (s.nodes[OBU].tun_out.len(), s.nodes[RSU].tun_out.len());
     let (dup_obu, dup_rsu) = (copies_dropped(&s, OBU), copies_dropped(&s, RSU));
-    for k in 0..PACKETS {
-        send_both_ways(&mut s, 100 + k);
-        run_weak(&mut s, &mut beacons, Duration::from_millis(50), false);
-    }
-    run_weak(&mut s, &mut beacons, Duration::from_millis(200), false);
-    let down = s.nodes[OBU].tun_out.len() - down0;
-    let up = s.nodes[RSU].tun_out.len() - up0;
+    let delivered = exchange(&mut s, &mut beacons, 100, false);
     assert_eq!(
-        (down, up),
+        delivered,
         (PACKETS.into(), PACKETS.into()),
         "no packet twice"
     );
@@ -152,17 +154,9 @@ fn a_strong_link_or_repetition_off_sends_once() {
     let mut s = pair(0);
     let mut beacons = 0;
     run_weak(&mut s, &mut beacons, Duration::from_secs(3), false);
-    let down0 = s.nodes[OBU].tun_out.len();
-    for k in 0..PACKETS {
-        send_both_ways(&mut s, k);
-        run_weak(&mut s, &mut beacons, Duration::from_millis(50), true);
-    }
+    let delivered = exchange(&mut s, &mut beacons, 0, true);
     assert_eq!(repeated(&s, RSU) + repeated(&s, OBU), 0, "off");
-    assert_eq!(
-        s.nodes[OBU].tun_out.len(),
-        down0,
-        "every first copy was the only one"
-    );
+    assert_eq!(delivered, (0, 0), "every first copy was the only one");
 }
 
 /// Beacons lost to load look like a weak link too: the copies have a

@@ -27,7 +27,7 @@ fn frames_dropped_by_a_full_receive_queue_are_counted() {
     // without reading any: the veth delivers synchronously, so the queue
     // overflows while we send.
     let dst = NodeId(rx.mac());
-    let mut frames = testbed::MtuFrames::new(&tx, dst, MessageType::DataUp, dst, 64);
+    let mut frames = node_lib::mtu_frames::MtuFrames::new(&tx, dst, MessageType::DataUp, dst, 64);
     let sent: u64 = (0..100).map(|_| frames.send(&tx, true) as u64).sum();
     assert_eq!(sent, 6400);
     let counters = Counters::default();

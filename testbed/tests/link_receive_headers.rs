@@ -42,7 +42,7 @@ fn reused_receive_headers_follow_the_batch_they_read_into() {
     let tx = RawLink::open("ha", DEFAULT_ETHERTYPE).expect("open ha");
     let rx = RawLink::open("hb", DEFAULT_ETHERTYPE).expect("open hb");
     let dst = NodeId(rx.mac());
-    let mut frames = testbed::MtuFrames::new(&tx, dst, MessageType::DataUp, dst, 8);
+    let mut frames = node_lib::mtu_frames::MtuFrames::new(&tx, dst, MessageType::DataUp, dst, 8);
     let frame_len = 14 + frames.frame_payload();
     let counters = Counters::default();
     let mut scratch = LinkScratch::new(64);

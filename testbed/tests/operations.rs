@@ -786,8 +786,13 @@ fn flood_radio(ns: &str, dst: &str, n: usize) -> usize {
         testbed::enter_netns(&ns).expect("enter namespace");
         let link = node_lib::link::RawLink::open("radio0", DEFAULT_ETHERTYPE).expect("raw socket");
         let nobody = NodeId([2, 0, 0, 0, 0x7e, 0x7e]);
-        let mut frames =
-            testbed::MtuFrames::new(&link, NodeId(mac), MessageType::DataDown, nobody, 64);
+        let mut frames = node_lib::mtu_frames::MtuFrames::new(
+            &link,
+            NodeId(mac),
+            MessageType::DataDown,
+            nobody,
+            64,
+        );
         let mut sent = 0;
         while sent < n {
             sent += frames.send(&link, true);

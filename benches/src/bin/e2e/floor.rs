@@ -3,7 +3,7 @@
 //! path and the daemons in one run, and what it shows about the targets.
 
 use crate::measure::{f, iperf, median, ping_in_turns, ping_under_load, put_tcp};
-use crate::net::{build, Net, Path};
+use crate::net::{build, Net, Path, Setup};
 use serde_json::{json, Value};
 
 /// TCP payload per segment of the daemons' path.
@@ -14,10 +14,10 @@ const SEGMENT: f64 = 1430.0;
 /// machine's CPU per segment; idle ping in turns (5 × 100 each); the floor
 /// at 50 % load; then, alone with the kernel path, a floor relay that
 /// never sleeps (idle ping in turns).
-pub fn run_floor(secs: u64, rounds: usize) -> Value {
+pub fn run_floor(setup: &Setup, secs: u64, rounds: usize) -> Value {
     eprintln!("== the design's floor, 1 hop");
     let paths = [Path::Kernel, Path::Floor, Path::Batched, Path::Unbatched];
-    let mut nets: Vec<Net> = paths.iter().map(|&p| build(p, 1)).collect();
+    let mut nets: Vec<Net> = paths.iter().map(|&p| build(setup, p, 1)).collect();
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
     let mut r = json!({ "path": "floor", "hops": 1, "cpus": cpus, "rounds": rounds });
@@ -47,7 +47,10 @@ pub fn run_floor(secs: u64, rounds: usize) -> Value {
     r["load"] = load;
     drop(nets);
     // Alone: spinning relays take a CPU each and would slow the others.
-    let spin = [build(Path::Kernel, 1), build(Path::FloorSpin, 1)];
+    let spin = [
+        build(setup, Path::Kernel, 1),
+        build(setup, Path::FloorSpin, 1),
+    ];
     let (pooled, _) = ping_in_turns(&[&spin[0], &spin[1]], 5, 100);
     r["spin"] = json!({ "kernel_median_ms": median(&pooled[0]),
                         "floor_spin_median_ms": median(&pooled[1]) });

@@ -25,15 +25,17 @@
 //! `net` builds the networks, `measure` runs the measurements and
 //! `report` writes the markdown; this file reads the command line.
 
+mod cells;
 mod floor;
 mod measure;
 mod net;
 mod peers;
 mod report;
 mod turns;
+mod turns_report;
 
 use measure::*;
-use net::{build_with, dataplane_opts, DataplaneOpts, Path, DATAPLANE, OLD_BIN_DIR};
+use net::{build_with, DataplaneOpts, Path, Setup};
 use report::ping_turns_line;
 use turns::{run_turns, OLD_NEW, SECURITY};
 
@@ -152,7 +154,7 @@ fn toml_lines(s: Option<&str>) -> String {
 
 /// A quick partial run for development: selected measurements on selected
 /// paths, printed as JSON lines.
-fn run_probe(cli: &Cli, probes: &str) {
+fn run_probe(cli: &Cli, setup: &Setup, probes: &str) {
     let secs = cli.duration;
     let hops = cli.hops;
     let extra = toml_lines(cli.daemon_extra.as_deref());
@@ -175,7 +177,7 @@ fn run_probe(cli: &Cli, probes: &str) {
         _ => None,
     };
     if probes.split(',').any(|p| p == "floor_turns") {
-        let r = floor::run_floor(secs, 3);
+        let r = floor::run_floor(setup, secs, 3);
         eprintln!("{}", floor::floor_lines(&r).unwrap_or_default());
         println!("{r}");
     }
@@ -186,17 +188,17 @@ fn run_probe(cli: &Cli, probes: &str) {
             .filter_map(path_named)
             .find(|p| !matches!(p, Path::Kernel | Path::KernelMtu | Path::Unbatched))
             .unwrap_or(Path::Batched);
-        let t = run_ping_idle_turns(hops, 10, 100, variant, &extra);
+        let t = run_ping_idle_turns(setup, hops, 10, 100, variant, &extra);
         eprintln!("{}", ping_turns_line(&t).unwrap_or_default());
         println!("{t}");
     }
     if probes.split(',').any(|p| p == "turns") {
         // The named paths side by side in turns, against the first.
         let chosen: Vec<Path> = paths.split(',').filter_map(path_named).collect();
-        let r = run_turns("probe_turns", &chosen, hops, secs, cli.rounds);
+        let r = run_turns(setup, "probe_turns", &chosen, hops, secs, cli.rounds);
         eprintln!(
             "{}",
-            turns::turns_table(std::slice::from_ref(&r), "probe_turns", "In turns")
+            turns_report::turns_table(std::slice::from_ref(&r), "probe_turns", "In turns")
                 .unwrap_or_default()
         );
         println!("{r}");
@@ -211,7 +213,7 @@ fn run_probe(cli: &Cli, probes: &str) {
         let Some(path) = path_named(p) else {
             continue;
         };
-        let mut net = build_with(path, hops, &extra);
+        let mut net = build_with(setup, path, hops, &extra);
         if let Some(s) = sched {
             for i in 0..net.tb.nodes.len() {
                 if let Some(pid) = net.tb.pid(i) {
@@ -270,35 +272,48 @@ fn run_probe(cli: &Cli, probes: &str) {
 
 fn main() {
     let cli = Cli::parse();
-    let secs = cli.duration;
     if let Some(file) = &cli.report {
-        // The markdown of a saved run, written again from its JSON results.
-        let doc: serde_json::Value = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_else(|| {
-                eprintln!("cannot read a saved run from {file}");
-                std::process::exit(1);
-            });
-        let _ = DATAPLANE.set(DataplaneOpts {
-            lines: doc["dataplane"].as_str().unwrap_or_default().to_string(),
-            pin: doc["pinned"].as_bool().unwrap_or(false),
-        });
-        let results = doc["results"].as_array().cloned().unwrap_or_default();
-        let secs = doc["duration_s"].as_u64().unwrap_or(secs);
-        // A `--peers` run has only the peers table.
-        if !results.is_empty() && results.iter().all(|r| r["path"] == "peer") {
-            println!("{}", report::peers_table(&results).unwrap_or_default());
-        } else {
-            println!("{}", report::markdown(&results, secs));
-        }
+        report_saved(file, cli.duration);
         return;
     }
-    let _ = DATAPLANE.set(DataplaneOpts {
-        lines: toml_lines(cli.dataplane.as_deref()),
-        pin: cli.pin,
-    });
-    let out = cli.out.as_str();
+    let setup = setup_of(&cli);
+    if let Err(why) = testbed::available() {
+        eprintln!("cannot run: {why}");
+        std::process::exit(1);
+    }
+    if testbed::which("iperf3").is_none() {
+        eprintln!("cannot run: iperf3 not installed");
+        std::process::exit(1);
+    }
+    let secs = cli.duration;
+    let (results, md) = if let Some(probes) = &cli.probe {
+        run_probe(&cli, &setup, probes);
+        return;
+    } else if cli.peers {
+        // The kernel path, the daemons and the other tunnels, one table.
+        let start = std::time::Instant::now();
+        let results = peers::run_peers(&setup, secs, cli.peer.as_deref());
+        let md = report::peers_table(&results).unwrap_or_default();
+        eprintln!("peers part: {:.0} s", start.elapsed().as_secs_f64());
+        (results, md)
+    } else if cli.security_only {
+        // The price of encryption alone, in turns (and before/after with
+        // --old-bin-dir).
+        let results = security_turns(&setup, secs, cli.rounds);
+        let md = turns_report::turns_tables(&results);
+        (results, md)
+    } else {
+        let results = run_all(&setup, secs, cli.rounds);
+        let md = report::markdown(&results, secs, &setup.dataplane);
+        (results, md)
+    };
+    println!("{md}");
+    let doc = json!({ "duration_s": secs, "pinned": setup.dataplane.pin, "dataplane": setup.dataplane.lines, "results": results, "markdown": md });
+    write_doc(&cli.out, &doc);
+}
+
+/// What the networks of this run are built with, from the command line.
+fn setup_of(cli: &Cli) -> Setup {
     if let Some(dir) = &cli.old_bin_dir {
         // Another build's daemons beside this one's (before and after).
         if !["obu", "rsu"].iter().all(|b| dir.join(b).is_file()) {
@@ -308,77 +323,90 @@ fn main() {
             );
             std::process::exit(1);
         }
-        let _ = OLD_BIN_DIR.set(dir.clone());
     }
+    Setup {
+        dataplane: DataplaneOpts {
+            lines: toml_lines(cli.dataplane.as_deref()),
+            pin: cli.pin,
+        },
+        old_bin_dir: cli.old_bin_dir.clone(),
+    }
+}
 
-    if let Err(why) = testbed::available() {
-        eprintln!("cannot run: {why}");
-        std::process::exit(1);
+/// `--report FILE`: the markdown of a saved run, written again from its
+/// JSON results with the settings it ran with.
+fn report_saved(file: &str, secs: u64) {
+    let doc: serde_json::Value = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| {
+            eprintln!("cannot read a saved run from {file}");
+            std::process::exit(1);
+        });
+    let dp = DataplaneOpts {
+        lines: doc["dataplane"].as_str().unwrap_or_default().to_string(),
+        pin: doc["pinned"].as_bool().unwrap_or(false),
+    };
+    let results = doc["results"].as_array().cloned().unwrap_or_default();
+    let secs = doc["duration_s"].as_u64().unwrap_or(secs);
+    // A `--peers` run has only the peers table.
+    if !results.is_empty() && results.iter().all(|r| r["path"] == "peer") {
+        println!("{}", report::peers_table(&results).unwrap_or_default());
+    } else {
+        println!("{}", report::markdown(&results, secs, &dp));
     }
-    if testbed::which("iperf3").is_none() {
-        eprintln!("cannot run: iperf3 not installed");
-        std::process::exit(1);
-    }
-    if let Some(probes) = &cli.probe {
-        run_probe(&cli, probes);
-        return;
-    }
-    if cli.peers {
-        // The kernel path, the daemons and the other tunnels, one table.
-        let start = std::time::Instant::now();
-        let results = peers::run_peers(secs, cli.peer.as_deref());
-        let md = report::peers_table(&results).unwrap_or_default();
-        println!("{md}");
-        eprintln!("peers part: {:.0} s", start.elapsed().as_secs_f64());
-        let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-        write_doc(out, &doc);
-        return;
-    }
+}
+
+/// The comparisons in turns: security off / encrypted / encrypted + PQ,
+/// and, with another build's daemons, before and after; 1 and 2 hops.
+fn security_turns(setup: &Setup, secs: u64, rounds: usize) -> Vec<serde_json::Value> {
     let mut results = Vec::new();
-    let rounds = cli.rounds;
-    if cli.security_only {
-        // The price of encryption alone, in turns (and before/after with
-        // --old-bin-dir).
-        for hops in [1usize, 2] {
-            results.push(run_turns(SECURITY_TURNS, &SECURITY, hops, secs, rounds));
-            if OLD_BIN_DIR.get().is_some() {
-                results.push(run_turns(OLD_NEW_TURNS, &OLD_NEW, hops, secs, rounds));
-            }
+    for hops in [1usize, 2] {
+        results.push(run_turns(
+            setup,
+            SECURITY_TURNS,
+            &SECURITY,
+            hops,
+            secs,
+            rounds,
+        ));
+        if setup.old_bin_dir.is_some() {
+            results.push(run_turns(
+                setup,
+                OLD_NEW_TURNS,
+                &OLD_NEW,
+                hops,
+                secs,
+                rounds,
+            ));
         }
-        let md = report::turns_tables(&results);
-        println!("{md}");
-        let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-        write_doc(out, &doc);
-        return;
     }
+    results
+}
+
+/// The whole benchmark, in the order the report reads it.
+fn run_all(setup: &Setup, secs: u64, rounds: usize) -> Vec<serde_json::Value> {
+    let mut results = Vec::new();
     for hops in [1usize, 2] {
         for path in [Path::Kernel, Path::Batched, Path::Unbatched] {
-            results.push(run_path(path, hops, secs, false));
+            results.push(run_path(setup, path, hops, secs, false));
         }
     }
-    results.push(run_path(Path::BatchedNoAggregation, 1, secs, true));
-    results.push(run_tcp_only(Path::BatchedNoOffload, 1, secs));
-    results.push(run_path(Path::Realtime, 1, secs, false));
-    results.push(run_udp64_paired(1, secs, 3));
+    results.push(run_path(setup, Path::BatchedNoAggregation, 1, secs, true));
+    results.push(run_tcp_only(setup, Path::BatchedNoOffload, 1, secs));
+    results.push(run_path(setup, Path::Realtime, 1, secs, false));
+    results.push(run_udp64_paired(setup, 1, secs, 3));
     for hops in [1usize, 2] {
-        results.push(run_ping_idle_turns(hops, 10, 100, Path::Batched, ""));
+        results.push(run_ping_idle_turns(setup, hops, 10, 100, Path::Batched, ""));
     }
-    results.push(run_link_ceiling(secs, 2));
-    results.push(floor::run_floor(secs, 3));
+    results.push(run_link_ceiling(setup, secs, 2));
+    results.push(floor::run_floor(setup, secs, 3));
     for hops in [1usize, 2] {
-        results.push(run_tcp_only(Path::KernelMtu, hops, secs));
+        results.push(run_tcp_only(setup, Path::KernelMtu, hops, secs));
     }
-    for hops in [1usize, 2] {
-        results.push(run_turns(SECURITY_TURNS, &SECURITY, hops, secs, rounds));
-        if OLD_BIN_DIR.get().is_some() {
-            results.push(run_turns(OLD_NEW_TURNS, &OLD_NEW, hops, secs, rounds));
-        }
-    }
-    results.extend(peers::run_peers(secs, None));
-    let md = report::markdown(&results, secs);
-    println!("{md}");
-    let doc = json!({ "duration_s": secs, "pinned": dataplane_opts().pin, "dataplane": dataplane_opts().lines, "results": results, "markdown": md });
-    write_doc(out, &doc);
+    results.extend(security_turns(setup, secs, rounds));
+    results.extend(peers::run_peers(setup, secs, None));
+    results
 }
 
 /// Writes a run's JSON document to `out`.

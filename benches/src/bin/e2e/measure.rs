@@ -2,7 +2,7 @@
 //! wake-up cost, the link ceiling and the CPU each run costs, each writing
 //! its figures into a JSON result.
 
-use crate::net::{build, build_with, Net, Path};
+use crate::net::{build, build_with, Net, Path, Setup};
 use benches::wakeup::{self, Answer};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -162,10 +162,10 @@ pub fn put_udp(r: &mut Value, prefix: &str, u: &Udp) {
 /// UDP 64 B at full load through the batched and the unbatched daemons,
 /// both networks up at once and measured in turns (`rounds` each), so slow
 /// phases of a shared machine hit both alike: median packets/s of each.
-pub fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
+pub fn run_udp64_paired(setup: &Setup, hops: usize, secs: u64, rounds: usize) -> Value {
     eprintln!("== UDP 64 B batched/unbatched in turns, {hops} hop(s)");
-    let mut b = build(Path::Batched, hops);
-    let mut u = build(Path::Unbatched, hops);
+    let mut b = build(setup, Path::Batched, hops);
+    let mut u = build(setup, Path::Unbatched, hops);
     let (mut vb, mut vu) = (Vec::new(), Vec::new());
     let (mut ab, mut au) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -190,6 +190,7 @@ pub fn run_udp64_paired(hops: usize, secs: u64, rounds: usize) -> Value {
 /// `batched` is the batched path (a variant of it in probes), reported
 /// under the name "batched"; `extra` is TOML for its daemons only.
 pub fn run_ping_idle_turns(
+    setup: &Setup,
     hops: usize,
     rounds: usize,
     count: u32,
@@ -201,8 +202,8 @@ pub fn run_ping_idle_turns(
     let nets: Vec<Net> = paths
         .iter()
         .map(|&p| match p {
-            Path::Batched => build_with(batched, hops, extra),
-            _ => build(p, hops),
+            Path::Batched => build_with(setup, batched, hops, extra),
+            _ => build(setup, p, hops),
         })
         .collect();
     let refs: Vec<&Net> = nets.iter().collect();
@@ -299,9 +300,9 @@ pub fn pct(v: &[f64], p: f64) -> Option<f64> {
 }
 
 /// TCP bulk only (for the offload on/off comparison).
-pub fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
+pub fn run_tcp_only(setup: &Setup, path: Path, hops: usize, secs: u64) -> Value {
     eprintln!("== {} {hops} hop(s), TCP only", path.name());
-    let mut net = build(path, hops);
+    let mut net = build(setup, path, hops);
     let t = iperf(&mut net, &[], secs);
     let mut r = json!({ "path": path.name(), "hops": hops });
     put_tcp(&mut r, &t);
@@ -312,9 +313,9 @@ pub fn run_tcp_only(path: Path, hops: usize, secs: u64) -> Value {
 /// thread (`benches::link_ceiling`), on the 1-hop kernel path's namespaces
 /// (no daemons running): batched and one frame per syscall, each the best
 /// of `rounds` alternating runs.
-pub fn run_link_ceiling(secs: u64, rounds: usize) -> Value {
+pub fn run_link_ceiling(setup: &Setup, secs: u64, rounds: usize) -> Value {
     eprintln!("== link ceiling, 1 hop");
-    let net = build(Path::Kernel, 1);
+    let net = build(setup, Path::Kernel, 1);
     let mut r = json!({ "path": "link_ceiling", "hops": 1 });
     link_ceilings(&net, secs, rounds, &mut r);
     r
@@ -357,9 +358,9 @@ pub fn link_ceiling(
     )
 }
 
-pub fn run_path(path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
+pub fn run_path(setup: &Setup, path: Path, hops: usize, secs: u64, only_udp64: bool) -> Value {
     eprintln!("== {} {hops} hop(s)", path.name());
-    let mut net = build(path, hops);
+    let mut net = build(setup, path, hops);
     let pids: Vec<u32> = (0..net.tb.nodes.len())
         .filter_map(|i| net.tb.pid(i))
         .collect();

@@ -3,7 +3,6 @@
 //! configuration, over the testbed's emulated radio.
 
 use benches::floor_relay::{self, FloorRelay};
-use std::sync::OnceLock;
 use std::time::Duration;
 use testbed::{ns_exec, NodeOptions, Testbed, Topology};
 
@@ -71,6 +70,7 @@ pub struct Net {
 }
 
 /// How every daemon's data plane is set up in this run.
+#[derive(Clone, Debug, Default)]
 pub struct DataplaneOpts {
     /// TOML lines inside `[dataplane]`.
     pub lines: String,
@@ -78,95 +78,100 @@ pub struct DataplaneOpts {
     pub pin: bool,
 }
 
-pub static DATAPLANE: OnceLock<DataplaneOpts> = OnceLock::new();
-
-/// The binaries of [`Path::Old`].
-pub static OLD_BIN_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
-
-pub fn dataplane_opts() -> &'static DataplaneOpts {
-    DATAPLANE.get_or_init(|| DataplaneOpts {
-        lines: String::new(),
-        pin: false,
-    })
+/// What every network of a run is built with (from the command line).
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    pub dataplane: DataplaneOpts,
+    /// The binaries of [`Path::Old`] (`--old-bin-dir`).
+    pub old_bin_dir: Option<std::path::PathBuf>,
 }
 
-pub fn build(path: Path, hops: usize) -> Net {
-    build_with(path, hops, "")
+pub fn build(setup: &Setup, path: Path, hops: usize) -> Net {
+    build_with(setup, path, hops, "")
 }
 
 /// `extra`: TOML appended to every daemon's config.
-pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
-    let mut tb = Testbed::new(&Topology::chain(hops));
-    let (client, server) = (hops, 0);
-    if matches!(path, Path::Kernel | Path::KernelMtu) {
-        // Plain IP on the same radios and bridge; middle nodes route.
-        for i in 0..=hops {
-            let ns = tb.nodes[i].ns.clone();
+pub fn build_with(setup: &Setup, path: Path, hops: usize, extra: &str) -> Net {
+    let tb = Testbed::new(&Topology::chain(hops));
+    match path {
+        Path::Kernel | Path::KernelMtu => build_kernel(tb, hops, path == Path::KernelMtu),
+        Path::Floor | Path::FloorSpin => build_floor(tb, hops, path == Path::FloorSpin),
+        _ => build_daemons(setup, tb, path, hops, extra),
+    }
+}
+
+/// The kernel path: plain IP on the same radios and bridge, the middle
+/// nodes routing (`mtu_frames`: no GSO/TSO super-frames on the radios).
+fn build_kernel(tb: Testbed, hops: usize, mtu_frames: bool) -> Net {
+    for i in 0..=hops {
+        let ns = tb.nodes[i].ns.clone();
+        ns_exec(
+            &ns,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("10.99.0.{}/24", i + 1),
+                "dev",
+                "radio0",
+            ],
+        );
+        ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        if mtu_frames {
+            // One segment per skb: TCP cuts to the MTU itself.
             ns_exec(
                 &ns,
                 &[
-                    "ip",
-                    "addr",
-                    "add",
-                    &format!("10.99.0.{}/24", i + 1),
-                    "dev",
-                    "radio0",
+                    "ethtool", "-K", "radio0", "tso", "off", "gso", "off", "gro", "off",
                 ],
             );
-            ns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            if path == Path::KernelMtu {
-                // One segment per skb: TCP cuts to the MTU itself.
-                ns_exec(
-                    &ns,
-                    &[
-                        "ethtool", "-K", "radio0", "tso", "off", "gso", "off", "gro", "off",
-                    ],
-                );
-            }
-            ns_exec(
-                &ns,
-                &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
-            );
-            ns_exec(
-                &ns,
-                &["sysctl", "-qw", "net.ipv4.conf.radio0.send_redirects=0"],
-            );
-            ns_exec(
-                &ns,
-                &["sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"],
-            );
         }
-        // Host routes along the chain: toward the RSU via i-1, away via i+1.
-        for i in 0..=hops {
-            let ns = tb.nodes[i].ns.clone();
-            for j in 0..=hops {
-                // Next hop toward j: one step along the chain (direct
-                // neighbours are on-link).
-                let via = if j + 1 < i {
-                    i
-                } else if j > i + 1 {
-                    i + 2
-                } else {
-                    continue;
-                };
-                let dst = format!("10.99.0.{}/32", j + 1);
-                let gw = format!("10.99.0.{via}");
-                ns_exec(&ns, &["ip", "route", "add", &dst, "via", &gw]);
-            }
+        ns_exec(
+            &ns,
+            &["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
+        );
+        ns_exec(
+            &ns,
+            &["sysctl", "-qw", "net.ipv4.conf.radio0.send_redirects=0"],
+        );
+        ns_exec(
+            &ns,
+            &["sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"],
+        );
+    }
+    // Host routes along the chain: toward the RSU via i-1, away via i+1.
+    for i in 0..=hops {
+        let ns = tb.nodes[i].ns.clone();
+        for j in 0..=hops {
+            // Next hop toward j: one step along the chain (direct
+            // neighbours are on-link).
+            let via = if j + 1 < i {
+                i
+            } else if j > i + 1 {
+                i + 2
+            } else {
+                continue;
+            };
+            let dst = format!("10.99.0.{}/32", j + 1);
+            let gw = format!("10.99.0.{via}");
+            ns_exec(&ns, &["ip", "route", "add", &dst, "via", &gw]);
         }
-        return Net {
-            tb,
-            client,
-            server,
-            dst: "10.99.0.1".into(),
-            daemons: false,
-            floor: Vec::new(),
-        };
     }
-    if matches!(path, Path::Floor | Path::FloorSpin) {
-        return build_floor(tb, hops, path == Path::FloorSpin);
+    Net {
+        tb,
+        client: hops,
+        server: 0,
+        dst: "10.99.0.1".into(),
+        daemons: false,
+        floor: Vec::new(),
     }
-    let dp = dataplane_opts();
+}
+
+/// The daemons of `path`, configured for it, ready (and with sessions up
+/// when encrypted).
+fn build_daemons(setup: &Setup, mut tb: Testbed, path: Path, hops: usize, extra: &str) -> Net {
+    let (client, server) = (hops, 0);
+    let dp = &setup.dataplane;
     let opts = NodeOptions {
         batching: path != Path::Unbatched,
         aggregate: path != Path::BatchedNoAggregation,
@@ -190,10 +195,10 @@ pub fn build_with(path: Path, hops: usize, extra: &str) -> Net {
         pin_cpus: dp.pin,
         extra: extra.to_string(),
         bin_dir: (path == Path::Old).then(|| {
-            OLD_BIN_DIR
-                .get()
-                .expect("the old path needs --old-bin-dir")
+            setup
+                .old_bin_dir
                 .clone()
+                .expect("the old path needs --old-bin-dir")
         }),
         ..NodeOptions::default()
     };

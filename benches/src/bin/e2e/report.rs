@@ -2,39 +2,11 @@
 //! lines (wake-up cost, scheduler's tail, link ceiling, CPU budget, whole
 //! machine) and the side tables.
 
+use crate::cells::{cell, ratio, whole};
 use crate::measure::{f, pct};
-use crate::net::dataplane_opts;
-use crate::turns::{security_verdicts, turns_table};
+use crate::net::DataplaneOpts;
+use crate::turns_report::turns_tables;
 use serde_json::Value;
-
-pub fn cell(v: Option<f64>, digits: usize) -> String {
-    v.map_or("-".into(), |x| format!("{x:.digits$}"))
-}
-
-pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "-".into(),
-    }
-}
-
-/// The comparisons in turns (`turns`): the price of encryption with its
-/// targets, and this build against an older one when it was measured.
-pub fn turns_tables(results: &[Value]) -> String {
-    let mut md = String::new();
-    if let Some(t) = turns_table(results, "security_turns", "The price of encryption") {
-        md.push_str(&t);
-        md.push_str(&security_verdicts(results, "security_turns"));
-    }
-    if let Some(t) = turns_table(
-        results,
-        "old_new_turns",
-        "Before and after: the other build's daemons (batched_old) against this one's, security off",
-    ) {
-        md.push_str(&t);
-    }
-    md
-}
 
 /// The markdown line for one `run_ping_idle_turns` result.
 pub fn ping_turns_line(t: &Value) -> Option<String> {
@@ -65,27 +37,50 @@ pub fn ping_turns_line(t: &Value) -> Option<String> {
     ))
 }
 
-/// A JSON array of numbers as "[a, b, c]", each rounded to a whole number.
-fn whole(v: &Value) -> String {
-    let parts: Vec<String> = v
-        .as_array()
-        .map(|a| a.iter().filter_map(f).map(|x| format!("{x:.0}")).collect())
-        .unwrap_or_default();
-    format!("[{}]", parts.join(", "))
+/// The markdown report of a full run's `results` (`secs` per measurement,
+/// the daemons' data planes set up as `dp`): one section after another.
+pub fn markdown(results: &[Value], secs: u64, dp: &DataplaneOpts) -> String {
+    let run = Run { results };
+    [
+        header(secs, dp),
+        main_table(&run),
+        reference_lines(&run, secs),
+        cpu_per_packet_table(results),
+        aggregation_and_offload_lines(&run),
+        paired_udp_line(&run, secs),
+        mtu_frames_table(&run),
+        realtime_table(&run),
+        turns_tables(results),
+        peers_table(results).unwrap_or_default(),
+    ]
+    .concat()
 }
 
-/// The markdown report of a full run's `results` (`secs` per measurement).
-pub fn markdown(results: &[Value], secs: u64) -> String {
-    let find = |p: &str, h: u64| {
-        results
+static NULL: Value = Value::Null;
+
+/// A full run's results, looked up by path and hop count.
+struct Run<'a> {
+    results: &'a [Value],
+}
+
+impl Run<'_> {
+    /// The result of `path` over `hops`, or null.
+    fn get(&self, path: &str, hops: u64) -> &Value {
+        self.results
             .iter()
-            .find(|r| r["path"] == p && r["hops"] == h)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let mut md = String::new();
-    let dp = dataplane_opts();
-    md.push_str(&format!(
+            .find(|r| r["path"] == path && r["hops"] == hops)
+            .unwrap_or(&NULL)
+    }
+
+    /// `key` of the result of `path` over one hop.
+    fn one_hop(&self, path: &str, key: &str) -> Option<f64> {
+        f(&self.get(path, 1)[key])
+    }
+}
+
+/// How long each measurement ran and how the data planes were placed.
+fn header(secs: u64, dp: &DataplaneOpts) -> String {
+    format!(
         "Duration per measurement: {secs} s. Ratios are from this one run. Data planes {}.{}\n\n",
         if dp.pin {
             "bound to a CPU each (`--pin`: node i to CPU i mod count)"
@@ -97,8 +92,12 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
         } else {
             format!(" `[dataplane]` lines: `{}`.", dp.lines.replace('\n', "; "))
         }
-    ));
-    md.push_str("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    )
+}
+
+/// The main table: kernel, batched and unbatched over 1 and 2 hops.
+fn main_table(run: &Run) -> String {
+    let mut md = String::from("| Scenario | Hops | kernel | batched | unbatched | batched ÷ unbatched | batched ÷ kernel |\n|---|---:|---:|---:|---:|---:|---:|\n");
     let rows: [(&str, &str, usize); 11] = [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
         ("UDP 64 B sent by iperf3 (pkt/s)", "udp64_sent_pps", 0),
@@ -122,9 +121,9 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
     ];
     for hops in [1u64, 2] {
         let (k, b, u) = (
-            find("kernel", hops),
-            find("batched", hops),
-            find("unbatched", hops),
+            run.get("kernel", hops),
+            run.get("batched", hops),
+            run.get("unbatched", hops),
         );
         for (label, key, d) in rows {
             md.push_str(&format!(
@@ -137,165 +136,214 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
             ));
         }
     }
-    md.push_str("\nIdle ping RTT added over the kernel path (median): ");
+    md
+}
+
+/// The lines under the main table: idle RTT added, idle ping in turns,
+/// the floor, the wake-up cost, the scheduler's tail, the link ceiling,
+/// the CPU budget and the whole machine.
+fn reference_lines(run: &Run, secs: u64) -> String {
+    [
+        added_rtt_line(run),
+        ping_turns_lines(run),
+        crate::floor::floor_lines(run.get("floor", 1))
+            .map_or(String::new(), |l| format!("\n\n{l}")),
+        wake_cost_line(run),
+        scheduler_tail_line(run),
+        link_ceiling_line(run),
+        cpu_budget_line(run, secs),
+        whole_machine_line(run),
+    ]
+    .concat()
+}
+
+fn added_rtt_line(run: &Run) -> String {
+    let mut md = String::from("\nIdle ping RTT added over the kernel path (median): ");
     for hops in [1u64, 2] {
-        let (k, b) = (find("kernel", hops), find("batched", hops));
+        let (k, b) = (run.get("kernel", hops), run.get("batched", hops));
         if let (Some(kk), Some(bb)) = (f(&k["ping_idle_median_ms"]), f(&b["ping_idle_median_ms"])) {
             md.push_str(&format!("{hops} hop(s): {:.0} µs; ", (bb - kk) * 1000.0));
         }
     }
+    md
+}
+
+fn ping_turns_lines(run: &Run) -> String {
     let turns: Vec<String> = [1u64, 2]
         .iter()
-        .filter_map(|&h| ping_turns_line(&find("ping_idle_turns", h)))
+        .filter_map(|&h| ping_turns_line(run.get("ping_idle_turns", h)))
         .collect();
-    if !turns.is_empty() {
-        md.push_str(&format!(
-            "\n\nIdle ping with the kernel, batched and unbatched networks up together and pinged in turns (10 rounds of 100 pings 10 ms apart each, the order rotating): {}.",
-            turns.join("; ")
-        ));
+    if turns.is_empty() {
+        return String::new();
     }
-    if let Some(floor) = crate::floor::floor_lines(&find("floor", 1)) {
-        md.push_str(&format!("\n\n{floor}"));
-    }
-    if let (Some(echo), Some(kern)) = (
-        f(&find("kernel", 1)["udp_echo_median_us"]),
-        f(&find("kernel", 1)["udp_kernel_median_us"]),
-    ) {
-        md.push_str(&format!(
-            "\n\nWake-up cost on this machine (kernel path, 1 hop, UDP round trips timed by one user-space client, median of 300): answered by the far kernel (port unreachable) {kern:.0} µs, answered by an echo thread there {echo:.0} µs, so one process wake-up with its two syscalls costs about {:.0} µs. A round trip through one hop of daemons needs three more: the OBU for the request and for the reply, the RSU for the request (its reply is already waiting when it next polls).",
-            echo - kern
-        ));
-    }
+    format!(
+        "\n\nIdle ping with the kernel, batched and unbatched networks up together and pinged in turns (10 rounds of 100 pings 10 ms apart each, the order rotating): {}.",
+        turns.join("; ")
+    )
+}
+
+fn wake_cost_line(run: &Run) -> String {
+    let (Some(echo), Some(kern)) = (
+        run.one_hop("kernel", "udp_echo_median_us"),
+        run.one_hop("kernel", "udp_kernel_median_us"),
+    ) else {
+        return String::new();
+    };
+    format!(
+        "\n\nWake-up cost on this machine (kernel path, 1 hop, UDP round trips timed by one user-space client, median of 300): answered by the far kernel (port unreachable) {kern:.0} µs, answered by an echo thread there {echo:.0} µs, so one process wake-up with its two syscalls costs about {:.0} µs. A round trip through one hop of daemons needs three more: the OBU for the request and for the reply, the RSU for the request (its reply is already waiting when it next polls).",
+        echo - kern
+    )
+}
+
+fn scheduler_tail_line(run: &Run) -> String {
     let tails = |key: &str| -> Vec<String> {
         ["kernel", "batched", "unbatched", "realtime"]
             .iter()
             .filter_map(|p| {
-                let r = find(p, 1);
                 Some(format!(
                     "{p} {:.0} / {:.0} µs",
-                    f(&r[format!("{key}_median_us")])?,
-                    f(&r[format!("{key}_p99_us")])?
+                    run.one_hop(p, &format!("{key}_median_us"))?,
+                    run.one_hop(p, &format!("{key}_p99_us"))?
                 ))
             })
             .collect()
     };
     let wake = tails("wake_load50");
-    if !wake.is_empty() {
-        md.push_str(&format!(
-            "\n\nThe scheduler's own tail at 50 % load (1 hop): a UDP echo over loopback in the sending namespace, two ordinary-thread wake-ups per round trip and no daemon on its path, run beside the loaded ping; median / p99 while the load went through each path: {}.",
-            wake.join(", ")
-        ));
-        let rt = tails("wake_rt_load50");
-        if !rt.is_empty() {
-            md.push_str(&format!(
-                " The same echo with both threads under `SCHED_FIFO`, beside it: {}.",
-                rt.join(", ")
-            ));
-        }
+    if wake.is_empty() {
+        return String::new();
     }
-    let lc = find("link_ceiling", 1);
-    if let (Some(cb), Some(cu)) = (f(&lc["batched_tcp_mbps"]), f(&lc["unbatched_tcp_mbps"])) {
-        let (b, u) = (
-            f(&find("batched", 1)["tcp_mbps"]).unwrap_or(0.0),
-            f(&find("unbatched", 1)["tcp_mbps"]).unwrap_or(0.0),
-        );
+    let mut md = format!(
+        "\n\nThe scheduler's own tail at 50 % load (1 hop): a UDP echo over loopback in the sending namespace, two ordinary-thread wake-ups per round trip and no daemon on its path, run beside the loaded ping; median / p99 while the load went through each path: {}.",
+        wake.join(", ")
+    );
+    let rt = tails("wake_rt_load50");
+    if !rt.is_empty() {
         md.push_str(&format!(
-            "\n\nLink ceiling (1 hop, no daemons): one thread sending full-MTU data frames through the emulated radio with the data plane's own send path, another reading them, nothing else running, best of 2: {:.0} frames/s batched and {:.0} frames/s one frame per syscall ({:.2} ×), that is {cb:.0} and {cu:.0} Mbit/s of TCP payload at {} bytes per frame. The batched daemons' TCP reached {:.0} % of the batched ceiling; 3 × the unbatched daemons' TCP ({:.0} Mbit/s) would be {:.0} % of it.",
-            f(&lc["batched_received_fps"]).unwrap_or(0.0),
-            f(&lc["unbatched_received_fps"]).unwrap_or(0.0),
-            cb / cu.max(1e-9),
-            lc["tcp_payload_per_frame"],
-            100.0 * b / cb.max(1e-9),
-            3.0 * u,
-            300.0 * u / cb.max(1e-9),
+            " The same echo with both threads under `SCHED_FIFO`, beside it: {}.",
+            rt.join(", ")
         ));
     }
-    let b1 = find("batched", 1);
-    if let (Some(cpu_s), Some(bytes_b), Some(sent), Some(u), Some(seg)) = (
-        f(&b1["tcp_sender_cpu_s"]),
-        f(&b1["tcp_bytes"]),
+    md
+}
+
+fn link_ceiling_line(run: &Run) -> String {
+    let lc = run.get("link_ceiling", 1);
+    let (Some(cb), Some(cu)) = (f(&lc["batched_tcp_mbps"]), f(&lc["unbatched_tcp_mbps"])) else {
+        return String::new();
+    };
+    let (b, u) = (
+        run.one_hop("batched", "tcp_mbps").unwrap_or(0.0),
+        run.one_hop("unbatched", "tcp_mbps").unwrap_or(0.0),
+    );
+    format!(
+        "\n\nLink ceiling (1 hop, no daemons): one thread sending full-MTU data frames through the emulated radio with the data plane's own send path, another reading them, nothing else running, best of 2: {:.0} frames/s batched and {:.0} frames/s one frame per syscall ({:.2} ×), that is {cb:.0} and {cu:.0} Mbit/s of TCP payload at {} bytes per frame. The batched daemons' TCP reached {:.0} % of the batched ceiling; 3 × the unbatched daemons' TCP ({:.0} Mbit/s) would be {:.0} % of it.",
+        f(&lc["batched_received_fps"]).unwrap_or(0.0),
+        f(&lc["unbatched_received_fps"]).unwrap_or(0.0),
+        cb / cu.max(1e-9),
+        lc["tcp_payload_per_frame"],
+        100.0 * b / cb.max(1e-9),
+        3.0 * u,
+        300.0 * u / cb.max(1e-9),
+    )
+}
+
+fn cpu_budget_line(run: &Run, secs: u64) -> String {
+    let lc = run.get("link_ceiling", 1);
+    let (Some(cpu_s), Some(bytes_b), Some(sent), Some(u), Some(seg)) = (
+        run.one_hop("batched", "tcp_sender_cpu_s"),
+        run.one_hop("batched", "tcp_bytes"),
         f(&lc["batched_sent_fps"]),
-        f(&find("unbatched", 1)["tcp_mbps"]),
+        run.one_hop("unbatched", "tcp_mbps"),
         f(&lc["tcp_payload_per_frame"]),
-    ) {
-        // The ceiling's sender never sleeps: one CPU over the frames it sent.
-        let link = 1e6 / sent.max(1.0);
-        let per_seg = cpu_s * 1e6 / (bytes_b / seg).max(1.0);
-        let need = 3.0 * u * 1e6 / 8.0 / seg;
-        let left = 1e6 / need - link;
-        md.push_str(&format!(
-            "\n\nCPU budget of the sending OBU's data plane (one thread) for 1-hop TCP at 3 × unbatched, {need:.0} segments/s of {seg:.0} bytes: handing one frame to the link costs a thread {link:.2} µs (the ceiling's sender, which never sleeps), so {} In the batched run the OBU spent {per_seg:.2} µs per segment in all ({:.0} % of a CPU), {:.2} µs of it beyond the link.",
-            if left > 0.0 {
-                format!("one CPU leaves {left:.2} µs per segment for everything else the thread does (reading the TUN, cutting and checksumming segments, writing the receiver's ACKs to its TUN, with the TCP processing that runs inside those writes).")
-            } else {
-                format!("one CPU cannot even hand that many frames to the link ({:.2} µs per segment short, before anything else the thread does).", -left)
-            },
-            100.0 * cpu_s / secs as f64,
-            per_seg - link
-        ));
-    }
+    ) else {
+        return String::new();
+    };
+    // The ceiling's sender never sleeps: one CPU over the frames it sent.
+    let link = 1e6 / sent.max(1.0);
+    let per_seg = cpu_s * 1e6 / (bytes_b / seg).max(1.0);
+    let need = 3.0 * u * 1e6 / 8.0 / seg;
+    let left = 1e6 / need - link;
+    format!(
+        "\n\nCPU budget of the sending OBU's data plane (one thread) for 1-hop TCP at 3 × unbatched, {need:.0} segments/s of {seg:.0} bytes: handing one frame to the link costs a thread {link:.2} µs (the ceiling's sender, which never sleeps), so {} In the batched run the OBU spent {per_seg:.2} µs per segment in all ({:.0} % of a CPU), {:.2} µs of it beyond the link.",
+        if left > 0.0 {
+            format!("one CPU leaves {left:.2} µs per segment for everything else the thread does (reading the TUN, cutting and checksumming segments, writing the receiver's ACKs to its TUN, with the TCP processing that runs inside those writes).")
+        } else {
+            format!("one CPU cannot even hand that many frames to the link ({:.2} µs per segment short, before anything else the thread does).", -left)
+        },
+        100.0 * cpu_s / secs as f64,
+        per_seg - link
+    )
+}
+
+fn whole_machine_line(run: &Run) -> String {
     let machine: Vec<String> = ["kernel", "kernel_mtu", "batched", "unbatched"]
         .iter()
         .filter_map(|p| {
-            let r = find(p, 1);
             Some(format!(
                 "{p} {:.2} µs ({:.0} % busy)",
-                f(&r["tcp_machine_us_per_segment"])?,
-                100.0 * f(&r["tcp_machine_busy_share"])?
+                run.one_hop(p, "tcp_machine_us_per_segment")?,
+                100.0 * run.one_hop(p, "tcp_machine_busy_share")?
             ))
         })
         .collect();
-    if let (true, Some(ub), Some(share)) = (
+    let (true, Some(ub), Some(share)) = (
         machine.len() == 4,
-        f(&find("unbatched", 1)["tcp_machine_us_per_segment"]),
-        f(&find("batched", 1)["tcp_machine_busy_share"]),
-    ) {
-        let ushare = f(&find("unbatched", 1)["tcp_machine_busy_share"]).unwrap_or(share);
-        // At 3 × the unbatched rate with the machine as busy as in the
-        // batched run, one segment may cost the whole machine this much.
-        let need = ub * share / ushare.max(1e-9) / 3.0;
-        md.push_str(&format!(
-            "\n\nThe whole machine during 1-hop TCP (`/proc/stat` over each iperf3 run, all CPUs): CPU per 1430 bytes of payload and the machine's busy share: {}. At the batched run's busy share, 3 × the unbatched rate allows {need:.2} µs per segment.",
-            machine.join(", ")
-        ));
-    }
-    md.push_str("\n\nCPU time per packet forwarded (messages received from the link + packets read from the TUN, super-packets counted per segment), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");
+        run.one_hop("unbatched", "tcp_machine_us_per_segment"),
+        run.one_hop("batched", "tcp_machine_busy_share"),
+    ) else {
+        return String::new();
+    };
+    let ushare = run
+        .one_hop("unbatched", "tcp_machine_busy_share")
+        .unwrap_or(share);
+    // At 3 × the unbatched rate with the machine as busy as in the
+    // batched run, one segment may cost the whole machine this much.
+    let need = ub * share / ushare.max(1e-9) / 3.0;
+    format!(
+        "\n\nThe whole machine during 1-hop TCP (`/proc/stat` over each iperf3 run, all CPUs): CPU per 1430 bytes of payload and the machine's busy share: {}. At the batched run's busy share, 3 × the unbatched rate allows {need:.2} µs per segment.",
+        machine.join(", ")
+    )
+}
+
+/// CPU time per packet forwarded, per path, hop count and node.
+fn cpu_per_packet_table(results: &[Value]) -> String {
+    let mut md = String::from("\n\nCPU time per packet forwarded (messages received from the link + packets read from the TUN, super-packets counted per segment), during the UDP and TCP runs:\n\n| Path | Hops | Node | CPU s | Packets | µs/packet |\n|---|---:|---|---:|---:|---:|\n");
     for r in results {
-        if let Some(cpu) = r["cpu"].as_array() {
-            for c in cpu {
-                md.push_str(&format!(
-                    "| {} | {} | {} | {:.2} | {} | {:.2} |\n",
-                    r["path"].as_str().unwrap_or(""),
-                    r["hops"],
-                    c["node"].as_str().unwrap_or(""),
-                    f(&c["cpu_s"]).unwrap_or(0.0),
-                    c["packets"],
-                    f(&c["us_per_packet"]).unwrap_or(0.0)
-                ));
-            }
+        for c in r["cpu"].as_array().into_iter().flatten() {
+            md.push_str(&format!(
+                "| {} | {} | {} | {:.2} | {} | {:.2} |\n",
+                r["path"].as_str().unwrap_or(""),
+                r["hops"],
+                c["node"].as_str().unwrap_or(""),
+                f(&c["cpu_s"]).unwrap_or(0.0),
+                c["packets"],
+                f(&c["us_per_packet"]).unwrap_or(0.0)
+            ));
         }
     }
-    let agg_on = f(&find("batched", 1)["udp64_frames_per_packet"]);
-    let agg_off = f(&find("batched_no_aggregation", 1)["udp64_frames_per_packet"]);
-    md.push_str(&format!(
-        "\nFrames on the wire per packet, UDP 64 B at full load, 1 hop: aggregation on {} , off {} (pkt/s reaching the receiving host: on {}, off {}; read by iperf3: on {}, off {}).\n",
-        cell(agg_on, 3),
-        cell(agg_off, 3),
-        cell(f(&find("batched", 1)["udp64_arrived_pps"]), 0),
-        cell(f(&find("batched_no_aggregation", 1)["udp64_arrived_pps"]), 0),
-        cell(f(&find("batched", 1)["udp64_pps"]), 0),
-        cell(f(&find("batched_no_aggregation", 1)["udp64_pps"]), 0)
-    ));
-    md.push_str(&format!(
-        "\nTUN offload, TCP bulk 1 hop: on {} Mbit/s, off {} Mbit/s ({}×).\n",
-        cell(f(&find("batched", 1)["tcp_mbps"]), 0),
-        cell(f(&find("batched_no_offload", 1)["tcp_mbps"]), 0),
-        ratio(
-            f(&find("batched", 1)["tcp_mbps"]),
-            f(&find("batched_no_offload", 1)["tcp_mbps"])
-        )
-    ));
-    let paired = find("udp64_paired", 1);
+    md
+}
+
+fn aggregation_and_offload_lines(run: &Run) -> String {
+    let on = |k: &str| run.one_hop("batched", k);
+    let off = |k: &str| run.one_hop("batched_no_aggregation", k);
+    let tcp_off = run.one_hop("batched_no_offload", "tcp_mbps");
+    format!(
+        "\nFrames on the wire per packet, UDP 64 B at full load, 1 hop: aggregation on {} , off {} (pkt/s reaching the receiving host: on {}, off {}; read by iperf3: on {}, off {}).\n\nTUN offload, TCP bulk 1 hop: on {} Mbit/s, off {} Mbit/s ({}×).\n",
+        cell(on("udp64_frames_per_packet"), 3),
+        cell(off("udp64_frames_per_packet"), 3),
+        cell(on("udp64_arrived_pps"), 0),
+        cell(off("udp64_arrived_pps"), 0),
+        cell(on("udp64_pps"), 0),
+        cell(off("udp64_pps"), 0),
+        cell(on("tcp_mbps"), 0),
+        cell(tcp_off, 0),
+        ratio(on("tcp_mbps"), tcp_off)
+    )
+}
+
+fn paired_udp_line(run: &Run, secs: u64) -> String {
+    let paired = run.get("udp64_paired", 1);
     let (pb, pu) = (
         f(&paired["batched_median_pps"]),
         f(&paired["unbatched_median_pps"]),
@@ -304,7 +352,7 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
         f(&paired["batched_arrived_median_pps"]),
         f(&paired["unbatched_arrived_median_pps"]),
     );
-    md.push_str(&format!(
+    format!(
         "\nUDP 64 B, 1 hop, batched and unbatched networks up together and measured in turns (3 × {secs} s each; median pkt/s): delivered to iperf3: batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}); reaching the receiving host: batched {}, unbatched {}, batched ÷ unbatched {} (all runs: batched {}, unbatched {}).\n",
         cell(pb, 0),
         cell(pu, 0),
@@ -316,13 +364,16 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
         ratio(ab, au),
         whole(&paired["batched_arrived_pps"]),
         whole(&paired["unbatched_arrived_pps"])
-    ));
-    md.push_str("\nThe kernel path with every radio frame at most the link MTU (TSO, GSO and GRO off on the radio interfaces), TCP bulk, against the daemons (which must cut to the MTU):\n\n| Hops | kernel (GSO) | kernel (MTU frames) | batched | MTU-frame kernel ÷ GSO kernel | batched ÷ MTU-frame kernel |\n|---:|---:|---:|---:|---:|---:|\n");
+    )
+}
+
+fn mtu_frames_table(run: &Run) -> String {
+    let mut md = String::from("\nThe kernel path with every radio frame at most the link MTU (TSO, GSO and GRO off on the radio interfaces), TCP bulk, against the daemons (which must cut to the MTU):\n\n| Hops | kernel (GSO) | kernel (MTU frames) | batched | MTU-frame kernel ÷ GSO kernel | batched ÷ MTU-frame kernel |\n|---:|---:|---:|---:|---:|---:|\n");
     for hops in [1u64, 2] {
         let (k, km, b) = (
-            f(&find("kernel", hops)["tcp_mbps"]),
-            f(&find("kernel_mtu", hops)["tcp_mbps"]),
-            f(&find("batched", hops)["tcp_mbps"]),
+            f(&run.get("kernel", hops)["tcp_mbps"]),
+            f(&run.get("kernel_mtu", hops)["tcp_mbps"]),
+            f(&run.get("batched", hops)["tcp_mbps"]),
         );
         md.push_str(&format!(
             "| {hops} | {} | {} | {} | {} | {} |\n",
@@ -333,9 +384,12 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
             ratio(b, km)
         ));
     }
-    let rt = find("realtime", 1);
-    let b1 = find("batched", 1);
-    md.push_str("\nRealtime priority while the CPUs are contended (`[dataplane] realtime_priority = 1`, `realtime = \"auto\"`) against the default (normal scheduling), 1 hop:\n\n| Measurement | batched (default) | batched, realtime |\n|---|---:|---:|\n");
+    md
+}
+
+fn realtime_table(run: &Run) -> String {
+    let (rt, b1) = (run.get("realtime", 1), run.get("batched", 1));
+    let mut md = String::from("\nRealtime priority while the CPUs are contended (`[dataplane] realtime_priority = 1`, `realtime = \"auto\"`) against the default (normal scheduling), 1 hop:\n\n| Measurement | batched (default) | batched, realtime |\n|---|---:|---:|\n");
     for (label, key, d) in [
         ("TCP bulk (Mbit/s)", "tcp_mbps", 0),
         ("UDP 64 B delivered (pkt/s)", "udp64_pps", 0),
@@ -354,10 +408,6 @@ pub fn markdown(results: &[Value], secs: u64) -> String {
             cell(f(&b1[key]), d),
             cell(f(&rt[key]), d)
         ));
-    }
-    md.push_str(&turns_tables(results));
-    if let Some(peers) = peers_table(results) {
-        md.push_str(&peers);
     }
     md
 }
@@ -452,6 +502,83 @@ mod tests {
                 "unbatched_round_medians_ms": [0.20, 0.20, 0.20] })
     }
 
+    /// Every key the report reads, for the comparison with the old code.
+    fn full_run() -> Vec<Value> {
+        let mut v = Vec::new();
+        for hops in [1u64, 2] {
+            for (k, p) in [
+                "kernel",
+                "batched",
+                "unbatched",
+                "kernel_mtu",
+                "realtime",
+                "batched_no_aggregation",
+                "batched_no_offload",
+            ]
+            .iter()
+            .enumerate()
+            {
+                let x = 1.0 + k as f64 + hops as f64 / 10.0;
+                v.push(json!({ "path": p, "hops": hops, "tcp_mbps": 900.0 * x, "udp64_sent_pps": 1e5 * x,
+                    "udp64_pps": 9e4 * x, "udp64_arrived_pps": 8e4 * x, "udp1400_pps": 5e4 * x,
+                    "udp1400_arrived_pps": 4e4 * x, "udp64_loss": 0.01 * x, "ping_idle_median_ms": 0.1 * x,
+                    "ping_idle_p99_ms": 0.3 * x, "ping_load50_median_ms": 0.2 * x, "ping_load50_p99_ms": 0.9 * x,
+                    "udp_echo_median_us": 40.0 * x, "udp_kernel_median_us": 30.0 * x,
+                    "wake_load50_median_us": 12.0 * x, "wake_load50_p99_us": 80.0 * x,
+                    "wake_rt_load50_median_us": 10.0 * x, "wake_rt_load50_p99_us": 30.0 * x,
+                    "tcp_sender_cpu_s": 2.5 * x, "tcp_bytes": 6e8 * x, "udp64_frames_per_packet": 0.3 * x,
+                    "tcp_machine_us_per_segment": 4.0 * x, "tcp_machine_busy_share": 0.5 + 0.05 * x,
+                    "cpu": [{ "node": "obu1", "cpu_s": 1.5 * x, "packets": 100000, "us_per_packet": 15.0 * x }] }));
+            }
+            v.push(turns_with(hops));
+        }
+        v.push(json!({ "path": "link_ceiling", "hops": 1, "batched_tcp_mbps": 3000.0, "unbatched_tcp_mbps": 900.0,
+            "batched_received_fps": 260000.0, "unbatched_received_fps": 80000.0, "tcp_payload_per_frame": 1430,
+            "batched_sent_fps": 270000.0 }));
+        v.push(json!({ "path": "udp64_paired", "hops": 1, "batched_pps": [1.0, 2.0], "unbatched_pps": [3.0],
+            "batched_median_pps": 1.5, "unbatched_median_pps": 3.0, "batched_arrived_pps": [4.0],
+            "unbatched_arrived_pps": [5.0], "batched_arrived_median_pps": 4.0, "unbatched_arrived_median_pps": 5.0 }));
+        v
+    }
+
+    fn turns_with(hops: u64) -> Value {
+        let mut t = turns();
+        t["hops"] = json!(hops);
+        t
+    }
+
+    /// Each section reads its own figures. (Checked once, when the report
+    /// was cut into one function per section, to be the old one to the
+    /// byte on this run and on an empty one.)
+    #[test]
+    fn every_section_reads_its_figures() {
+        let results = full_run();
+        let dp = DataplaneOpts {
+            lines: "a = 1\nb = 2".into(),
+            pin: true,
+        };
+        let md = markdown(&results, 5, &dp);
+        for line in [
+            "Data planes bound to a CPU each (`--pin`: node i to CPU i mod count). `[dataplane]` lines: `a = 1; b = 2`.",
+            "| TCP bulk (Mbit/s) | 1 | 990 | 1890 | 2790 | 0.68 | 1.91 |",
+            "Idle ping RTT added over the kernel path (median): 1 hop(s): 100 µs; 2 hop(s): 100 µs; ",
+            "answered by the far kernel (port unreachable) 33 µs, answered by an echo thread there 44 µs",
+            "median / p99 while the load went through each path: kernel 13 / 88 µs, batched 25 / 168 µs",
+            "260000 frames/s batched and 80000 frames/s one frame per syscall (3.33 ×)",
+            "| batched | 1 | obu1 | 3.15 | 100000 | 31.50 |",
+            "aggregation on 0.630 , off 1.830",
+            "TUN offload, TCP bulk 1 hop: on 1890 Mbit/s, off 6390 Mbit/s (0.30×).",
+            "delivered to iperf3: batched 2, unbatched 3, batched ÷ unbatched 0.50 (all runs: batched [1, 2], unbatched [3])",
+            "| 2 | 1080 | 3780 | 1980 | 3.50 | 0.52 |",
+            "| UDP 64 B frames per packet | 0.630 | 1.530 |",
+        ] {
+            assert!(md.contains(line), "missing {line:?} in:\n{md}");
+        }
+        let empty = markdown(&[], 5, &DataplaneOpts::default());
+        assert!(empty.starts_with("Duration per measurement: 5 s."), "{empty}");
+        assert!(!empty.contains("Wake-up cost"), "{empty}");
+    }
+
     #[test]
     fn paired_idle_line_gives_ratios_and_added_time() {
         let line = ping_turns_line(&turns()).expect("a line");
@@ -477,11 +604,11 @@ mod tests {
             tcp("batched", 8.0, 0.9),
             tcp("unbatched", 18.0, 0.9),
         ];
-        let md = markdown(&results, 5);
+        let md = markdown(&results, 5, &DataplaneOpts::default());
         assert!(md.contains("batched 8.00 µs (90 % busy)"), "{md}");
         // 3 × the unbatched rate at the same busy share: 18 / 3 µs.
         assert!(md.contains("allows 6.00 µs per segment"), "{md}");
-        let md = markdown(&results[..3], 5);
+        let md = markdown(&results[..3], 5, &DataplaneOpts::default());
         assert!(
             !md.contains("The whole machine"),
             "no line with a path missing"
@@ -507,11 +634,5 @@ mod tests {
             "{md}"
         );
         assert!(peers_table(&[json!({ "path": "kernel" })]).is_none());
-    }
-
-    #[test]
-    fn whole_numbers_in_brackets() {
-        assert_eq!(whole(&json!([1.4, 2.6, 1000.49])), "[1, 3, 1000]");
-        assert_eq!(whole(&Value::Null), "[]");
     }
 }

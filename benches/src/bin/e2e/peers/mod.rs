@@ -14,7 +14,7 @@ mod programs;
 mod tunnel;
 
 use crate::measure::{cpu_seconds, f, iperf, ping_idle, put_tcp, put_udp, udp_run};
-use crate::net::{build, Net, Path};
+use crate::net::{build, Net, Path, Setup};
 use mtu::{check_mtu, df_ping, fragments, route_mtu};
 use programs::*;
 use serde_json::{json, Value};
@@ -198,7 +198,7 @@ fn measure(net: &mut Net, pids: &[u32], secs: u64, r: &mut Value) {
 }
 
 /// One peer on a fresh 1-hop link: its row, or a skipped / failed one.
-pub fn run_peer(peer: Peer, secs: u64) -> Value {
+pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> Value {
     let mut r = json!({ "path": "peer", "name": peer.name(), "mtu": peer.mtu(), "settings": peer.settings() });
     let missing: Vec<&str> = std::iter::once(peer.program())
         .chain(peer.tools().iter().copied())
@@ -218,7 +218,7 @@ pub fn run_peer(peer: Peer, secs: u64) -> Value {
     // A panic inside (a command the system refused) fails this peer only;
     // the tunnel's drop has stopped its processes by then.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_tunnel(peer, secs, &mut r)
+        run_tunnel(setup, peer, secs, &mut r)
     }));
     let failed = match run {
         Ok(Ok(())) => None,
@@ -236,8 +236,8 @@ pub fn run_peer(peer: Peer, secs: u64) -> Value {
     r
 }
 
-fn run_tunnel(peer: Peer, secs: u64, r: &mut Value) -> Result<(), String> {
-    let net = kernel_link();
+fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut Value) -> Result<(), String> {
+    let net = kernel_link(setup);
     let mut t = Tunnel {
         procs: Vec::new(),
         logs: Vec::new(),
@@ -266,16 +266,16 @@ fn run_tunnel(peer: Peer, secs: u64, r: &mut Value) -> Result<(), String> {
 
 /// The 1-hop link of the kernel path (10.99.0.x/24 on each radio), its
 /// destination the server's tunnel address.
-fn kernel_link() -> Net {
-    let mut net = build(Path::Kernel, 1);
+fn kernel_link(setup: &Setup) -> Net {
+    let mut net = build(setup, Path::Kernel, 1);
     net.dst = SERVER.tunnel.into();
     net
 }
 
 /// The kernel path or the daemons (1 hop) as a row of the same table.
-pub fn run_reference(path: Path, name: &str, settings: &str, secs: u64) -> Value {
+pub fn run_reference(setup: &Setup, path: Path, name: &str, settings: &str, secs: u64) -> Value {
     eprintln!("== {name} (peers table)");
-    let mut net = build(path, 1);
+    let mut net = build(setup, path, 1);
     let pids: Vec<u32> = (0..net.tb.nodes.len())
         .filter_map(|i| net.tb.pid(i))
         .collect();
@@ -288,36 +288,39 @@ pub fn run_reference(path: Path, name: &str, settings: &str, secs: u64) -> Value
 /// The whole peers part: the kernel path, the daemons with security off
 /// and encrypted, then every peer, one after the other. `only`: names of
 /// peers to run alone (comma-separated), without the reference rows.
-pub fn run_peers(secs: u64, only: Option<&str>) -> Vec<Value> {
+pub fn run_peers(setup: &Setup, secs: u64, only: Option<&str>) -> Vec<Value> {
     if let Some(names) = only {
         let wanted: Vec<&str> = names.split(',').map(str::trim).collect();
         return Peer::ALL
             .iter()
             .filter(|p| wanted.contains(&p.name()))
-            .map(|&p| run_peer(p, secs))
+            .map(|&p| run_peer(setup, p, secs))
             .collect();
     }
     let mut v = vec![
         run_reference(
+            setup,
             Path::Kernel,
             "kernel",
             "no tunnel: plain IPv4 on the radios",
             secs,
         ),
         run_reference(
+            setup,
             Path::Batched,
             "v2xd off",
             "the daemons' defaults, `[security]` off",
             secs,
         ),
         run_reference(
+            setup,
             Path::Encrypted,
             "v2xd encrypted",
             "the daemons' defaults, `[security] mode = \"encrypted\"`",
             secs,
         ),
     ];
-    v.extend(Peer::ALL.iter().map(|&p| run_peer(p, secs)));
+    v.extend(Peer::ALL.iter().map(|&p| run_peer(setup, p, secs)));
     v
 }
 

@@ -2,12 +2,12 @@
 //! tests and benches that push traffic without a daemon: every frame carries
 //! one data message whose payload fills the link MTU.
 
+use crate::link::{LinkScratch, RawLink};
 use common::action::{Action, Payload};
 use common::batch::SendBatch;
 use common::counters::Counters;
 use common::wire::{MessageType, DATA_OVERHEAD};
 use common::NodeId;
-use node_lib::link::{LinkScratch, RawLink};
 
 pub struct MtuFrames {
     batch: SendBatch,

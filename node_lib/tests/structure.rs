@@ -213,18 +213,9 @@ fn no_function_is_longer_than_120_lines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut long = Vec::new();
     for krate in CHECKED {
-        let mut dirs = vec![root.join(krate).join("src")];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).expect("dir") {
-                let p = e.expect("entry").path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    let text = std::fs::read_to_string(&p).expect("read");
-                    for (name, line, n) in long_functions(&text, 120) {
-                        long.push(format!("{}:{line} {name} ({n} lines)", p.display()));
-                    }
-                }
+        for (file, text) in rust_files(&root.join(krate).join("src")) {
+            for (name, line, n) in long_functions(&text, 120) {
+                long.push(format!("{file}:{line} {name} ({n} lines)"));
             }
         }
     }
@@ -260,11 +251,10 @@ fn dependencies(krate: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// `krate`'s code outside tests, comments dropped, as (file, text).
-fn code_of(krate: &str) -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+/// Every `.rs` file below `dir`, as (path, text).
+fn rust_files(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut dirs = vec![root.join(krate).join("src")];
+    let mut dirs = vec![dir.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for e in std::fs::read_dir(&dir).expect("dir") {
             let p = e.expect("entry").path();
@@ -272,19 +262,30 @@ fn code_of(krate: &str) -> Vec<(String, String)> {
                 dirs.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
                 let text = std::fs::read_to_string(&p).expect("read");
-                let code = text
-                    .split("#[cfg(test)]")
-                    .next()
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("//"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                out.push((p.display().to_string(), code));
+                out.push((p.display().to_string(), text));
             }
         }
     }
     out
+}
+
+/// `krate`'s code outside tests, comments dropped, as (file, text).
+fn code_of(krate: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    rust_files(&root.join(krate).join("src"))
+        .into_iter()
+        .map(|(file, text)| {
+            let code = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (file, code)
+        })
+        .collect()
 }
 
 /// The sans-IO crates (the protocol, the roles, the security layer, the

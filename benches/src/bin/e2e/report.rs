@@ -575,7 +575,10 @@ mod tests {
             assert!(md.contains(line), "missing {line:?} in:\n{md}");
         }
         let empty = markdown(&[], 5, &DataplaneOpts::default());
-        assert!(empty.starts_with("Duration per measurement: 5 s."), "{empty}");
+        assert!(
+            empty.starts_with("Duration per measurement: 5 s."),
+            "{empty}"
+        );
         assert!(!empty.contains("Wake-up cost"), "{empty}");
     }
 

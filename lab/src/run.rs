@@ -282,7 +282,7 @@ fn daemon_options(plan: &Plan) -> Vec<(usize, NodeOptions)> {
     let base = NodeOptions {
         beacon_interval_ms: s.beacon_interval_ms,
         log_level: s.log_level.clone(),
-        security: s.security.mode().map(str::to_string),
+        security: s.security.mode(),
         ..NodeOptions::default()
     };
     let (rsu, obu) = if s.backbone {

@@ -130,16 +130,17 @@ pub enum Security {
 
 impl Security {
     /// The daemons' mode name, `None` for off.
-    pub fn mode(&self) -> Option<&'static str> {
+    /// The daemons' `[security] mode`; `None`: off (the section left out).
+    pub fn mode(&self) -> Option<config_file::SecurityMode> {
         match self {
             Security::Off => None,
-            Security::Authenticated => Some("authenticated"),
-            Security::Encrypted => Some("encrypted"),
+            Security::Authenticated => Some(config_file::SecurityMode::Authenticated),
+            Security::Encrypted => Some(config_file::SecurityMode::Encrypted),
         }
     }
 
     pub fn name(&self) -> &'static str {
-        self.mode().unwrap_or("off")
+        self.mode().map_or("off", |m| m.as_str())
     }
 }
 

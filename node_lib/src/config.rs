@@ -7,7 +7,6 @@ use common::ip::IpPrefix;
 use common::wire::DEFAULT_ETHERTYPE;
 use common::NodeId;
 pub use protocol::params::{RoutingConfig, SecurityConfig, SecurityMode};
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +30,14 @@ impl RoleKind {
     }
 }
 
+// The file as written: `config_file`'s types (shared with the testbed and
+// the lab, which write it); here each value is checked and defaulted.
+use config_file::{
+    Api as RawApi, Backbone as RawBackbone, Batching as RawBatching, ConfigFile as RawConfig,
+    Dataplane as RawDataplane, Link as RawLink, Log as RawLog, Node as RawNode,
+    Routing as RawRouting, Security as RawSecurity, Tun as RawTun,
+};
+
 /// A configuration error, naming the key where there is one (the lab's
 /// scenario errors are the same type).
 pub type ConfigError = common::keyed_error::KeyedError;
@@ -43,39 +50,6 @@ const DEFAULT_REALTIME_PRIORITY: i64 = 0;
 
 /// The kernel's own slice unless asked (see `DataplaneConfig::slice_us`).
 const DEFAULT_SLICE_US: i64 = 0;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    node: RawNode,
-    link: Option<RawLink>,
-    tun: Option<RawTun>,
-    #[serde(default)]
-    routing: RawRouting,
-    #[serde(default)]
-    batching: RawBatching,
-    #[serde(default)]
-    dataplane: RawDataplane,
-    #[serde(default)]
-    api: RawApi,
-    #[serde(default)]
-    log: RawLog,
-    #[serde(default)]
-    security: RawSecurity,
-    backbone: Option<RawBackbone>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawBackbone {
-    export_routes: Option<bool>,
-    table: Option<i64>,
-    protocol: Option<i64>,
-    metric: Option<i64>,
-    uplink_check: Option<String>,
-    preference: Option<i64>,
-}
 
 /// The rtnetlink protocol number of the routes an RSU exports (named
 /// `v2xd` by config/rt_protos.d/v2xd.conf). Free in the kernel's and
@@ -161,22 +135,6 @@ fn parse_backbone(b: Option<RawBackbone>, role: RoleKind) -> Result<BackboneConf
             .transpose()?,
         preference: ranged("backbone.preference", b.preference, 0, 0, 255)? as u8,
     })
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSecurity {
-    mode: Option<String>,
-    key_file: Option<String>,
-    trusted_rsus: Option<Vec<String>>,
-    allowed_obus: Option<Vec<String>>,
-    allow_any_obu: Option<bool>,
-    max_clock_skew_ms: Option<i64>,
-    rekey_after_secs: Option<i64>,
-    rekey_after_messages: Option<i64>,
-    cert_lifetime_secs: Option<i64>,
-    cipher: Option<String>,
-    post_quantum: Option<bool>,
 }
 
 fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey>, ConfigError> {
@@ -308,74 +266,6 @@ fn missing_key(text: &str, role: RoleKind) -> Result<(), ConfigError> {
         }
         _ => Ok(()),
     }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawNode {
-    id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLink {
-    interface: Option<String>,
-    ethertype: Option<i64>,
-    phy_rate_mbps: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTun {
-    name: Option<String>,
-    addresses: Option<Vec<String>>,
-    routes: Option<Vec<String>>,
-    mtu: Option<i64>,
-    offload: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRouting {
-    beacon_interval_ms: Option<i64>,
-    neighbor_timeout_ms: Option<i64>,
-    max_hops: Option<i64>,
-    candidates: Option<i64>,
-    broadcast_ttl: Option<i64>,
-    handover_leave_ms: Option<i64>,
-    reply_interval_ms: Option<i64>,
-    suppress_rebroadcasts: Option<bool>,
-    repeat_below_pct: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawBatching {
-    enabled: Option<bool>,
-    max_batch: Option<i64>,
-    aggregate: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDataplane {
-    realtime_priority: Option<i64>,
-    realtime: Option<String>,
-    slice_us: Option<i64>,
-    cpu: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawApi {
-    listen: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawLog {
-    level: Option<String>,
-    format: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -790,12 +680,12 @@ impl Config {
         })?;
         let (link_interface, ethertype, phy_rate_kbps) = parse_link(raw.link)?;
         let tun = parse_tun(raw.tun)?;
-        let (log_level, log_format) = parse_log(raw.log)?;
-        let security = parse_security(raw.security, role)?;
+        let (log_level, log_format) = parse_log(raw.log.unwrap_or_default())?;
+        let security = parse_security(raw.security.unwrap_or_default(), role)?;
         let mut c = Config {
             role,
             fixed: FixedConfig {
-                node_id: parse_node(raw.node)?,
+                node_id: parse_node(raw.node.unwrap_or_default())?,
                 link_interface,
                 ethertype,
                 phy_rate_kbps,
@@ -804,15 +694,15 @@ impl Config {
                 tun_mtu: tun.mtu,
                 tun_offload: tun.offload,
                 tun_routes: tun.routes,
-                batching: parse_batching(raw.batching)?,
-                dataplane: parse_dataplane(raw.dataplane)?,
-                api_listen: parse_api(raw.api)?,
+                batching: parse_batching(raw.batching.unwrap_or_default())?,
+                dataplane: parse_dataplane(raw.dataplane.unwrap_or_default())?,
+                api_listen: parse_api(raw.api.unwrap_or_default())?,
                 log_format,
                 backbone: parse_backbone(raw.backbone, role)?,
                 identity: (security.mode, security.key_file.clone()),
             },
             live: LiveConfig {
-                routing: parse_routing(raw.routing)?,
+                routing: parse_routing(raw.routing.unwrap_or_default())?,
                 log_level,
                 security,
             },

@@ -154,7 +154,7 @@ pub fn start_road(mode: Option<&str>) -> (Testbed, Vec<Vec<u8>>) {
     tb.ensure_keys();
     tb.distrusted.push(ATTACKER);
     let opts = NodeOptions {
-        security: mode.map(str::to_string),
+        security: mode.map(|m| m.parse().expect("a security mode")),
         ..NodeOptions::default()
     };
     for i in 0..DAEMONS {

@@ -2,6 +2,7 @@
 //! restarting them, their logs and what they cost (CPU, memory).
 
 use super::*;
+use config_file::{ConfigFile, SecurityMode};
 
 impl Testbed {
     /// Makes every node's key pair once, with the daemons' own `keygen`.
@@ -27,67 +28,121 @@ impl Testbed {
         }
     }
 
-    /// The `[security]` section for node `i`: OBUs trust every RSU key,
-    /// RSUs allow every OBU key, except the distrusted nodes' keys.
-    fn security_toml(&mut self, i: usize, mode: &str, extra: &str) -> String {
+    /// Node `i`'s `[security]` in `mode`: its key file and the keys it
+    /// trusts (every node of the other role that is not distrusted).
+    fn security_section(&mut self, i: usize, mode: SecurityMode) -> config_file::Security {
         self.ensure_keys();
-        let list = |role: Role| -> String {
+        let keys = |role: Role| -> Vec<String> {
             self.nodes
                 .iter()
                 .enumerate()
                 .filter(|(j, n)| n.role == role && !self.distrusted.contains(j))
-                .map(|(j, _)| format!("\"{}\"", self.keys[j]))
-                .collect::<Vec<_>>()
-                .join(", ")
+                .map(|(j, _)| self.keys[j].clone())
+                .collect()
         };
         let key = self.dir.join(format!("{}.key", self.nodes[i].name));
-        let trust = match self.nodes[i].role {
-            Role::Obu => format!("trusted_rsus = [{}]", list(Role::Rsu)),
-            Role::Rsu => format!("allowed_obus = [{}]", list(Role::Obu)),
+        let (trusted_rsus, allowed_obus) = match self.nodes[i].role {
+            Role::Obu => (Some(keys(Role::Rsu)), None),
+            Role::Rsu => (None, Some(keys(Role::Obu))),
         };
-        format!(
-            "\n[security]\nmode = \"{mode}\"\nkey_file = \"{}\"\n{trust}\n{extra}\n",
-            key.display()
-        )
+        config_file::Security {
+            mode: Some(mode.as_str().into()),
+            key_file: Some(key.display().to_string()),
+            trusted_rsus,
+            allowed_obus,
+            ..config_file::Security::default()
+        }
     }
 
-    /// Writes node `i`'s config (TUN addresses from the addressing plan).
-    pub fn write_config(&mut self, i: usize, opts: &NodeOptions) -> PathBuf {
-        let security = match &opts.security {
-            Some(mode) => self.security_toml(i, mode, &opts.security_extra),
-            None => String::new(),
-        };
+    /// Node `i`'s configuration for `opts`, as the daemons' own file type
+    /// (TUN addresses from the addressing plan), with the options' extra
+    /// TOML laid over it. Panics on an extra key the daemons do not know.
+    pub fn config_for(&mut self, i: usize, opts: &NodeOptions) -> ConfigFile {
+        let security = opts.security.map(|mode| self.security_section(i, mode));
         let n = &self.nodes[i];
-        let timeout = opts
-            .neighbor_timeout_ms
-            .map(|t| format!("neighbor_timeout_ms = {t}\n"))
-            .unwrap_or_default();
-        let cpu = if opts.pin_cpus {
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            format!("cpu = {}\n", i % cpus)
-        } else {
-            String::new()
-        };
-        let dataplane = if cpu.is_empty() && opts.dataplane.is_empty() {
-            String::new()
-        } else {
-            format!("\n[dataplane]\n{cpu}{}\n", opts.dataplane)
-        };
         let (len4, len6) = if opts.tun_host_addresses {
             (32, 128)
         } else {
             (16, 64)
         };
-        let routes = if opts.tun_routes.is_empty() {
-            String::new()
-        } else {
-            let quoted: Vec<String> = opts.tun_routes.iter().map(|r| format!("\"{r}\"")).collect();
-            format!("routes = [{}]\n", quoted.join(", "))
+        let cpu = opts.pin_cpus.then(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (i % cpus) as i64
+        });
+        let base = ConfigFile {
+            link: Some(config_file::Link {
+                interface: Some("radio0".into()),
+                ..Default::default()
+            }),
+            tun: Some(config_file::Tun {
+                name: Some("v2x0".into()),
+                addresses: Some(vec![
+                    format!("{}/{len4}", n.addr4),
+                    format!("{}/{len6}", n.addr6),
+                ]),
+                routes: (!opts.tun_routes.is_empty()).then(|| opts.tun_routes.clone()),
+                offload: Some(opts.offload),
+                ..Default::default()
+            }),
+            routing: Some(config_file::Routing {
+                beacon_interval_ms: Some(opts.beacon_interval_ms as i64),
+                neighbor_timeout_ms: opts.neighbor_timeout_ms.map(|t| t as i64),
+                max_hops: Some(i64::from(opts.max_hops)),
+                broadcast_ttl: Some(i64::from(opts.broadcast_ttl)),
+                ..Default::default()
+            }),
+            batching: Some(config_file::Batching {
+                enabled: Some(opts.batching),
+                max_batch: Some(opts.max_batch as i64),
+                aggregate: Some(opts.aggregate),
+            }),
+            dataplane: cpu.map(|cpu| config_file::Dataplane {
+                cpu: Some(cpu),
+                ..Default::default()
+            }),
+            api: Some(config_file::Api {
+                listen: Some(API_ADDR.into()),
+            }),
+            log: Some(config_file::Log {
+                level: Some(opts.log_level.clone()),
+                format: None,
+            }),
+            security,
+            ..ConfigFile::default()
         };
+        // The test's own lines, each inside its section, then whole
+        // sections; checked against the file's keys here, not when the
+        // daemon starts.
+        let security_extra = if opts.security.is_some() {
+            format!("[security]\n{}", opts.security_extra)
+        } else {
+            String::new()
+        };
+        let file = [
+            format!("[routing]\n{}", opts.routing_extra),
+            format!("[dataplane]\n{}", opts.dataplane),
+            security_extra,
+            opts.extra.clone(),
+        ]
+        .iter()
+        .try_fold(base, |file, more| file.with_toml(more))
+        .unwrap_or_else(|e| panic!("testbed options for node {i}: {e}"));
+        // An empty `[dataplane]` from the lines above says nothing.
+        ConfigFile {
+            dataplane: file
+                .dataplane
+                .filter(|d| *d != config_file::Dataplane::default()),
+            ..file
+        }
+    }
+
+    /// Writes node `i`'s config ([`Testbed::config_for`]).
+    pub fn write_config(&mut self, i: usize, opts: &NodeOptions) -> PathBuf {
         let text = format!(
-            "# generated by the testbed\n[link]\ninterface = \"radio0\"\n\n[tun]\nname = \"v2x0\"\naddresses = [\"{}/{len4}\", \"{}/{len6}\"]\n{routes}offload = {}\n\n[routing]\nbeacon_interval_ms = {}\n{timeout}max_hops = {}\nbroadcast_ttl = {}\n{}\n\n[batching]\nenabled = {}\nmax_batch = {}\naggregate = {}\n\n[api]\nlisten = \"127.0.0.1:9100\"\n\n[log]\nlevel = \"{}\"\n{dataplane}{}\n{security}",
-            n.addr4, n.addr6, opts.offload, opts.beacon_interval_ms, opts.max_hops, opts.broadcast_ttl, opts.routing_extra, opts.batching, opts.max_batch, opts.aggregate, opts.log_level, opts.extra
+            "# generated by the testbed\n{}",
+            self.config_for(i, opts).to_toml()
         );
+        let n = &self.nodes[i];
         let path = self.dir.join(format!("{}.toml", n.name));
         std::fs::write(&path, text).expect("write config");
         self.nodes[i].config = path.clone();

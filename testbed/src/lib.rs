@@ -20,6 +20,7 @@ mod traffic;
 
 pub use air::mac_bytes;
 pub use cmd::{enter_netns, ns_exec, ns_output, output, run, CmdOutput};
+pub use config_file::SecurityMode;
 pub use daemons::own_process_group;
 pub use scratch_netns::ScratchNetns;
 pub use topology::{NodeSpec, Role, Topology};
@@ -161,8 +162,8 @@ pub struct NodeOptions {
     pub broadcast_ttl: u8,
     pub max_hops: u8,
     pub log_level: String,
-    /// `[security] mode` ("authenticated" or "encrypted"); `None`: off.
-    pub security: Option<String>,
+    /// `[security] mode`; `None`: off.
+    pub security: Option<config_file::SecurityMode>,
     /// Extra TOML lines inside `[security]` (e.g. rekey limits).
     pub security_extra: String,
     /// Extra TOML lines inside `[dataplane]`.

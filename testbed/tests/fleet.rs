@@ -21,7 +21,7 @@ use testbed::{
 
 fn opts(mode: &str) -> NodeOptions {
     NodeOptions {
-        security: Some(mode.into()),
+        security: Some(mode.parse().expect("a security mode")),
         broadcast_ttl: 2,
         ..NodeOptions::default()
     }

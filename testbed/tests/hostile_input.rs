@@ -115,7 +115,7 @@ fn spray_of_hostile_frames_does_not_crash_or_stop_traffic() {
 fn spray_at_encrypted_daemons_does_not_crash_or_stop_traffic() {
     require_testbed!();
     spray(NodeOptions {
-        security: Some("encrypted".into()),
+        security: Some(testbed::SecurityMode::Encrypted),
         ..NodeOptions::default()
     });
 }

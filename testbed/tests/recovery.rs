@@ -13,7 +13,7 @@ use testbed::{
 
 fn opts(mode: Option<&str>) -> NodeOptions {
     NodeOptions {
-        security: mode.map(str::to_string),
+        security: mode.map(|m| m.parse().expect("a security mode")),
         ..NodeOptions::default()
     }
 }

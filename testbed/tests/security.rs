@@ -7,7 +7,7 @@ use testbed::{require_testbed, NodeOptions, Role, Testbed, Topology};
 
 fn secure_opts(mode: &str) -> NodeOptions {
     NodeOptions {
-        security: Some(mode.into()),
+        security: Some(mode.parse().expect("a security mode")),
         ..NodeOptions::default()
     }
 }
@@ -235,7 +235,7 @@ fn sessions_rekey_under_traffic_without_losing_bytes() {
     require_testbed!();
     let mut tb = Testbed::new(&Topology::star(1));
     tb.start_all(&NodeOptions {
-        security: Some("encrypted".into()),
+        security: Some(testbed::SecurityMode::Encrypted),
         security_extra: "rekey_after_messages = 1000".into(),
         ..NodeOptions::default()
     });
@@ -302,7 +302,7 @@ fn sighup_reloads_the_trust_lists() {
 
 fn with_suite(extra: &str) -> NodeOptions {
     NodeOptions {
-        security: Some("encrypted".into()),
+        security: Some(testbed::SecurityMode::Encrypted),
         security_extra: extra.into(),
         ..NodeOptions::default()
     }

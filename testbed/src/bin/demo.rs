@@ -40,7 +40,7 @@ fn main() {
         println!("{:5} {k}", n.name);
     }
     tb.start_all(&NodeOptions {
-        security: Some("encrypted".into()),
+        security: Some(testbed::SecurityMode::Encrypted),
         ..NodeOptions::default()
     });
     tb.wait_ready(Duration::from_secs(15));

@@ -4,7 +4,7 @@
 
 use benches::floor_relay::{self, FloorRelay};
 use std::time::Duration;
-use testbed::{ns_exec, NodeOptions, Testbed, Topology};
+use testbed::{ns_exec, NodeOptions, SecurityMode, Testbed, Topology};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Path {
@@ -178,8 +178,8 @@ fn build_daemons(setup: &Setup, mut tb: Testbed, path: Path, hops: usize, extra:
         offload: path != Path::BatchedNoOffload,
         log_level: "warn".into(),
         security: match path {
-            Path::Encrypted | Path::EncryptedPq => Some("encrypted".to_string()),
-            Path::Authenticated => Some("authenticated".to_string()),
+            Path::Encrypted | Path::EncryptedPq => Some(SecurityMode::Encrypted),
+            Path::Authenticated => Some(SecurityMode::Authenticated),
             _ => None,
         },
         security_extra: if path == Path::EncryptedPq {

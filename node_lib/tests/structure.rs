@@ -28,15 +28,7 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             if name != "lib" && name != "main" {
                 let text = std::fs::read_to_string(&p).expect("read");
                 // Code only: no comments (docs may name any module), no tests.
-                let code: String = text
-                    .split("#[cfg(test)]")
-                    .next()
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("//"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                files.insert(name, code);
+                files.insert(name, code_only(&text));
             }
         }
     }
@@ -275,17 +267,21 @@ fn code_of(krate: &str) -> Vec<(String, String)> {
     rust_files(&root.join(krate).join("src"))
         .into_iter()
         .map(|(file, text)| {
-            let code = text
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let code = code_only(&text);
             (file, code)
         })
         .collect()
+}
+
+/// A file's code outside `#[cfg(test)]`, its comment lines dropped.
+fn code_only(text: &str) -> String {
+    text.split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The sans-IO crates (the protocol, the roles, the security layer, the

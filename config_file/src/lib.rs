@@ -142,8 +142,11 @@ pub struct Log {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SecurityMode {
+    /// No protection (a closed test network).
     Off,
+    /// Signed beacons and replies; data in the clear.
     Authenticated,
+    /// Signed control plane and encrypted data.
     Encrypted,
 }
 

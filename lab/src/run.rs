@@ -24,7 +24,7 @@ use crate::observe::{Observer, Target};
 use crate::plan::{Endpoint, Plan, Role};
 use crate::radio::Air;
 use crate::results::{self, LabCost, NodeCost, Results, Spread};
-use crate::scenario::FlowKind;
+use crate::scenario::{FlowKind, Security};
 use crate::stability::{self, Inputs};
 use crate::tools::ToolFlow;
 use crate::web::WebServer;
@@ -282,7 +282,7 @@ fn daemon_options(plan: &Plan) -> Vec<(usize, NodeOptions)> {
     let base = NodeOptions {
         beacon_interval_ms: s.beacon_interval_ms,
         log_level: s.log_level.clone(),
-        security: s.security.mode(),
+        security: (s.security != Security::Off).then_some(s.security),
         ..NodeOptions::default()
     };
     let (rsu, obu) = if s.backbone {
@@ -482,7 +482,7 @@ fn bring_up(
         opts,
         &format!("namespaces and radio ready at {:.1} s", at()),
     );
-    if plan.scenario.security.mode().is_some() {
+    if plan.scenario.security != Security::Off {
         net.tb_mut().ensure_keys();
         say(opts, &format!("keys made at {:.1} s", at()));
     }
@@ -782,7 +782,7 @@ fn collect(
     let busy = results::busy_nodes(plan);
     Results {
         scenario: plan.scenario.name.clone(),
-        security: plan.scenario.security.name().into(),
+        security: plan.scenario.security.as_str().into(),
         duration_s: trace_end_s,
         started_unix_s: d.wall_epoch,
         rsus: plan.rsus().count(),

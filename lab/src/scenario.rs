@@ -120,29 +120,8 @@ struct RawLab {
     hosts: Option<usize>,
 }
 
-/// `security`: the daemons' `[security] mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Security {
-    Off,
-    Authenticated,
-    Encrypted,
-}
-
-impl Security {
-    /// The daemons' mode name, `None` for off.
-    /// The daemons' `[security] mode`; `None`: off (the section left out).
-    pub fn mode(&self) -> Option<config_file::SecurityMode> {
-        match self {
-            Security::Off => None,
-            Security::Authenticated => Some(config_file::SecurityMode::Authenticated),
-            Security::Encrypted => Some(config_file::SecurityMode::Encrypted),
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.mode().map_or("off", |m| m.as_str())
-    }
-}
+/// `security`: the daemons' `[security] mode` (their own type).
+pub use config_file::SecurityMode as Security;
 
 /// `[radio]`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -146,15 +146,10 @@ fn parse_keys(key: &str, v: Option<Vec<String>>) -> Result<Vec<secure::PublicKey
 
 fn parse_security(r: RawSecurity, role: RoleKind) -> Result<SecurityConfig, ConfigError> {
     let mode = match r.mode.as_deref() {
-        None | Some("off") => SecurityMode::Off,
-        Some("authenticated") => SecurityMode::Authenticated,
-        Some("encrypted") => SecurityMode::Encrypted,
-        Some(other) => {
-            return Err(ConfigError::key(
-                "security.mode",
-                format!("`{other}` is not one of: off, authenticated, encrypted"),
-            ))
-        }
+        None => SecurityMode::Off,
+        Some(m) => m
+            .parse()
+            .map_err(|why: String| ConfigError::key("security.mode", why))?,
     };
     let cipher = match r.cipher.as_deref() {
         None => secure::CipherSetting::Auto,

@@ -234,7 +234,7 @@ impl RoleCore {
     }
 
     /// The sessions that seal `Sealing::Seal` data (encrypted mode), and
-    /// the neighbours the role found weak ([`Core::weak_links`]).
+    /// the neighbours the role found weak ([`RoleCore::weak_links`]).
     pub fn sending(&mut self) -> Sending<'_> {
         Sending {
             sealer: self

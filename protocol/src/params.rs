@@ -80,17 +80,8 @@ impl Default for RoutingConfig {
     }
 }
 
-/// `[security] mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecurityMode {
-    /// No protection (a closed test network).
-    Off,
-    /// Signed beacons and replies; data in the clear.
-    Authenticated,
-    /// Signed control plane and encrypted data.
-    Encrypted,
-}
+/// `[security] mode`: the configuration file's own type.
+pub use config_file::SecurityMode;
 
 /// `[security]`, validated.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -113,27 +113,19 @@ impl Testbed {
         // The test's own lines, each inside its section, then whole
         // sections; checked against the file's keys here, not when the
         // daemon starts.
-        let security_extra = if opts.security.is_some() {
-            format!("[security]\n{}", opts.security_extra)
-        } else {
-            String::new()
+        let lines_in = |section: &str, lines: &str| {
+            (!lines.trim().is_empty()).then(|| format!("[{section}]\n{lines}"))
         };
-        let file = [
-            format!("[routing]\n{}", opts.routing_extra),
-            format!("[dataplane]\n{}", opts.dataplane),
-            security_extra,
-            opts.extra.clone(),
+        [
+            lines_in("routing", &opts.routing_extra),
+            lines_in("dataplane", &opts.dataplane),
+            lines_in("security", &opts.security_extra).filter(|_| opts.security.is_some()),
+            Some(opts.extra.clone()),
         ]
         .iter()
+        .flatten()
         .try_fold(base, |file, more| file.with_toml(more))
-        .unwrap_or_else(|e| panic!("testbed options for node {i}: {e}"));
-        // An empty `[dataplane]` from the lines above says nothing.
-        ConfigFile {
-            dataplane: file
-                .dataplane
-                .filter(|d| *d != config_file::Dataplane::default()),
-            ..file
-        }
+        .unwrap_or_else(|e| panic!("testbed options for node {i}: {e}"))
     }
 
     /// Writes node `i`'s config ([`Testbed::config_for`]).

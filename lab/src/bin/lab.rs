@@ -186,7 +186,7 @@ fn describe(plan: &Plan) -> String {
         plan.flows.len(),
         plan.events.len(),
         s.duration_s,
-        s.security.name(),
+        s.security.as_str(),
         if s.backbone { "on" } else { "off" }
     )
 }

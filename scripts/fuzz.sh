@@ -17,7 +17,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 export CARGO_TARGET_DIR="$PWD/fuzz/target"
 # An explicit --target keeps the instrumentation off build scripts.
 host=$(rustc -vV | sed -n 's/^host: //p')
-cargo build --release --manifest-path fuzz/Cargo.toml --target "$host" --bins
+cargo build --locked --release --manifest-path fuzz/Cargo.toml --target "$host" --bins
 unset RUSTFLAGS
 bin="$CARGO_TARGET_DIR/$host/release"
 

@@ -4,14 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# A full build of the tests needs several GB; say so before it fails
+# half-way with "No space left on device".
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kb:-0}" -lt $((4 * 1024 * 1024)) ]; then
+    echo "warning: only $((free_kb / 1024)) MB free here; the test build needs about 4 GB" >&2
+fi
+# Both lock files are committed; a stale one is a defect, not a detail.
+(cd fuzz && cargo metadata --locked --format-version 1 >/dev/null)
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 # The testbed runs the daemon binaries, so build them first.
-cargo build --workspace --bins
+cargo build --locked --workspace --bins
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 # Coverage-guided fuzzing, bounded (FUZZ_SECONDS per target).
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}" || status=1
 # One closing line over all test binaries.

@@ -22,6 +22,21 @@ pub struct Stats {
     pub backbone: Section,
     /// Frames and packets dropped, by reason (every reason, zeros included).
     pub drops: Section,
+    /// Per priority class (`voice`, `video`, `best-effort`,
+    /// `background`): packets sent, dropped and waiting.
+    #[serde(default)]
+    pub classes: BTreeMap<String, ClassStats>,
+}
+
+/// One priority class's traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassStats {
+    /// Packets planned onto the link (a TCP super-packet counts once).
+    pub sent: u64,
+    /// Packets dropped on the way to the link.
+    pub dropped: u64,
+    /// Packets waiting in the TUN backlog now.
+    pub queued: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

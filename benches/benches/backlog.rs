@@ -48,10 +48,10 @@ fn bench(c: &mut Criterion) {
                 actions.clear();
             }
             while backlog.has_bulk() {
-                backlog.take_bulk();
+                backlog.take_bulk(usize::MAX);
                 backlog.sent();
             }
-            backlog.take_bulk();
+            backlog.take_bulk(usize::MAX);
             backlog.sent();
         })
     });

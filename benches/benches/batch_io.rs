@@ -53,7 +53,7 @@ fn io(c: &mut Criterion) {
                         &send,
                         |_| Some(&ip[..]),
                         &mut tx_scratch,
-                        batched,
+                        (batched, common::priority::Lane::Priority),
                         &counters,
                     );
                     assert_eq!(sent, n);

@@ -172,7 +172,7 @@ pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, 
 }
 
 fn open(end: &FloorEnd) -> Result<(Tun, RawLink), String> {
-    testbed::enter_netns(&end.ns)?;
+    testbed::enter_netns(&end.ns).map_err(|e| e.to_string())?;
     let link = RawLink::open(&end.radio, FLOOR_ETHERTYPE)
         .map_err(|e| format!("{}/{}: {e}", end.ns, end.radio))?;
     // The daemons' TUN MTU: the same segments in the same frame sizes.
@@ -241,7 +241,7 @@ fn relay(tun: &Tun, link: &RawLink, end: &FloorEnd, stop: &AtomicBool, counters:
                     &send,
                     |p| tun_rx.range(p.slot as usize, p.offset as usize, p.len as usize),
                     &mut scratch,
-                    end.batched,
+                    (end.batched, common::priority::Lane::Priority),
                     counters,
                 );
             }

@@ -91,9 +91,11 @@ fn receive(
     received: &AtomicU64,
     ready: mpsc::Sender<Result<[u8; 6], String>>,
 ) {
-    let opened = testbed::enter_netns(ns).and_then(|()| {
-        RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(|e| format!("{ns}/{ifname}: {e}"))
-    });
+    let opened = testbed::enter_netns(ns)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(|e| format!("{ns}/{ifname}: {e}"))
+        });
     let link = match opened {
         Ok(l) => l,
         Err(e) => {
@@ -132,7 +134,7 @@ fn send(
     batched: bool,
     dur: Duration,
 ) -> Result<(u64, usize), String> {
-    testbed::enter_netns(ns)?;
+    testbed::enter_netns(ns).map_err(|e| e.to_string())?;
     let link =
         RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(|e| format!("{ns}/{ifname}: {e}"))?;
     let mut frames = MtuFrames::new(&link, dst, MessageType::DataUp, dst, BATCH);

@@ -39,15 +39,17 @@ impl EchoServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (ns, addr, flag) = (ns.to_string(), addr.to_string(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let bound = testbed::enter_netns(&ns).and_then(|()| {
-                if realtime {
-                    set_fifo()?;
-                }
-                let s = UdpSocket::bind(&addr).map_err(|e| format!("bind {addr}: {e}"))?;
-                s.set_read_timeout(Some(Duration::from_millis(100)))
-                    .map_err(|e| e.to_string())?;
-                Ok(s)
-            });
+            let bound = testbed::enter_netns(&ns)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    if realtime {
+                        set_fifo()?;
+                    }
+                    let s = UdpSocket::bind(&addr).map_err(|e| format!("bind {addr}: {e}"))?;
+                    s.set_read_timeout(Some(Duration::from_millis(100)))
+                        .map_err(|e| e.to_string())?;
+                    Ok(s)
+                });
             let s = match bound {
                 Ok(s) => {
                     let _ = ready_tx.send(Ok(()));
@@ -124,7 +126,7 @@ pub fn round_trips_with(
 ) -> Result<Vec<f64>, String> {
     let (ns, addr) = (ns.to_string(), addr.to_string());
     std::thread::spawn(move || {
-        testbed::enter_netns(&ns)?;
+        testbed::enter_netns(&ns).map_err(|e| e.to_string())?;
         if realtime {
             set_fifo()?;
         }

@@ -257,6 +257,16 @@ macro_rules! counter_table {
             pub airtime_tx_us: [AtomicU64; 2],
             pub airtime_rx_us: AtomicU64,
             pub drops: [AtomicU64; DropReason::ALL.len()],
+            /// Every drop counted, whatever its reason (for per-class
+            /// drops: the planner reads it before and after an action).
+            pub drops_total: AtomicU64,
+            /// Per priority class (`common::priority::Class::ALL` order):
+            /// packets planned onto the link (a super-packet once), packets
+            /// dropped on the way,
+            /// and packets waiting in the TUN backlog (a gauge).
+            pub class_tx_packets: [AtomicU64; 4],
+            pub class_dropped: [AtomicU64; 4],
+            pub class_queued: [AtomicU64; 4],
             pub syscalls: [AtomicU64; Syscall::ALL.len()],
             pub batches: [BatchHistogram; Dir::ALL.len()],
         }
@@ -405,9 +415,17 @@ pub fn sections() -> Vec<&'static str> {
 impl Counters {
     pub fn count_drop(&self, r: DropReason) {
         add(&self.drops[r as usize], 1);
+        add(&self.drops_total, 1);
     }
     pub fn count_drops(&self, r: DropReason, n: u64) {
         add(&self.drops[r as usize], n);
+        add(&self.drops_total, n);
+    }
+    /// Sets the TUN backlog's waiting packets per class.
+    pub fn set_class_queued(&self, queued: [usize; 4]) {
+        for (c, n) in self.class_queued.iter().zip(queued) {
+            c.store(n as u64, Ordering::Relaxed);
+        }
     }
     pub fn drops(&self, r: DropReason) -> u64 {
         self.drops[r as usize].load(Ordering::Relaxed)

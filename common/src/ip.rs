@@ -21,6 +21,16 @@ pub fn destination(packet: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// The DSCP of an IPv4 or IPv6 packet (the traffic class's upper six
+/// bits), `None` if the bytes are not one.
+pub fn dscp(packet: &[u8]) -> Option<u8> {
+    match packet.first()? >> 4 {
+        4 if packet.len() >= 20 => Some(packet[1] >> 2),
+        6 if packet.len() >= 40 => Some(((packet[0] & 0x0f) << 2) | (packet[1] >> 6)),
+        _ => None,
+    }
+}
+
 /// A hash of the packet's flow: source and destination address and the
 /// protocol (IPv4) or first next header (IPv6). Ports are left out on
 /// purpose: a fragmented datagram's later fragments carry none, so a

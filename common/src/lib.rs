@@ -6,6 +6,7 @@
 //! * [`action`]: what the sans-IO role state machines ask the I/O layer to do.
 //! * [`airtime`]: how long a frame holds an 802.11p channel (estimate).
 //! * [`node_id`], [`time`], [`ip`]: small value types.
+//! * [`priority`]: the four priority classes and the DSCP map.
 //! * [`keyed_error`]: the error of a settings file, naming the setting.
 
 pub mod action;
@@ -16,6 +17,7 @@ pub mod ip;
 pub mod keyed_error;
 pub mod node_id;
 pub mod offload;
+pub mod priority;
 pub mod time;
 pub mod wire;
 

@@ -32,6 +32,8 @@ pub struct ConfigFile {
     pub security: Option<Security>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backbone: Option<Backbone>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
 }
 
 /// `[node]`.
@@ -52,6 +54,26 @@ pub struct Link {
     pub ethertype: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phy_rate_mbps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_queue_bytes: Option<i64>,
+}
+
+/// `[priority]`: the DSCP values of each class but best effort (which
+/// has the rest), and the class of the overlay's control frames and of
+/// broadcast.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Priority {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
 }
 
 /// `[tun]`.

@@ -4,6 +4,7 @@ use common::action::Payload;
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::Counters;
 use common::offload::{TunWrite, VnetHdr};
+use common::priority::Lane;
 use protocol::plan::Coalesce;
 use std::io;
 
@@ -33,16 +34,23 @@ pub trait LinkDevice {
         counters: &Counters,
     ) -> io::Result<usize>;
 
-    /// Sends every frame of `frames`, its payload segments resolved by
-    /// `payload`; frames the device refuses are counted as dropped.
-    /// Returns the number of frames sent.
+    /// Sends every frame of `frames` into `lane`, its payload segments
+    /// resolved by `payload`; frames the device refuses are counted as
+    /// dropped. Returns the number of frames sent.
     fn send<'a>(
         &mut self,
         frames: &'a SendBatch,
         payload: &dyn Fn(&Payload) -> Option<&'a [u8]>,
         batched: bool,
         counters: &Counters,
+        lane: Lane,
     ) -> usize;
+
+    /// Bytes the bulk lane takes now without its queue in the kernel
+    /// growing past its bound (`usize::MAX`: no bound).
+    fn bulk_room(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// The host side: IP packets in (one read at a time, as the kernel's TUN

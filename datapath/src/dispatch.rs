@@ -9,6 +9,7 @@ use common::action::{Action, Payload, Sending, Source};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir};
 use common::offload::VnetHdr;
+use common::priority::Lane;
 use common::NodeId;
 use protocol::plan::{Payloads, SendPlanner};
 
@@ -66,32 +67,32 @@ impl Dispatcher {
         Dispatcher { planner, batched }
     }
 
+    /// The classes actions are sent in, highest first.
+    pub fn set_classes(&mut self, classes: common::priority::ClassMap) {
+        self.planner.set_classes(classes);
+    }
+
     /// Plans all actions (see `SendPlanner::plan`) and flushes the plan:
-    /// the link frames in one gather sendmmsg, then the TUN writes.
+    /// the link frames in one gather sendmmsg into `lane`, then the TUN
+    /// writes. The actions' payloads lie in `rx`.
     #[allow(clippy::too_many_arguments)]
     pub fn handle_messages_batched<L: LinkDevice + ?Sized, T: TunDevice + ?Sized>(
         &mut self,
         actions: &[Action],
-        link_rx: &RecvBatch,
-        tun_rx: &RecvBatch,
-        tun_meta: &[VnetHdr],
+        rx: Received<'_>,
         link: &mut L,
         tun: &mut T,
         counters: &Counters,
         sending: Sending<'_>,
+        lane: Lane,
     ) {
         if actions.is_empty() {
             return;
         }
-        let rx = Received {
-            link_rx,
-            tun_rx,
-            tun_meta,
-        };
         let p = &mut self.planner;
         p.plan(actions, &rx, tun.coalesce(), counters, sending);
         if !p.link().is_empty() {
-            link.send(p.link(), &|x| rx.bytes(x), self.batched, counters);
+            link.send(p.link(), &|x| rx.bytes(x), self.batched, counters, lane);
         }
         let out = p.tun();
         if !out.is_empty() {

@@ -17,13 +17,14 @@
 //! clock or makes a syscall of its own.
 
 use crate::device::{LinkDevice, TunDevice, TunRead};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Received};
 use crate::tun_backlog::TunBacklog;
 use common::action::Action;
 use common::airtime::Airtime;
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir};
 use common::offload::VnetHdr;
+use common::priority::{ClassMap, Lane};
 use common::{NodeId, Time};
 use protocol::role::Role;
 use std::io;
@@ -93,6 +94,8 @@ pub struct Engine<L, T> {
     /// Since when the link's receive queue is known to be empty (None:
     /// frames may be waiting).
     link_empty_since: Option<Time>,
+    /// The classes packets and frames are sent in.
+    classes: ClassMap,
 }
 
 impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
@@ -130,6 +133,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             actions: Vec::with_capacity(max_batch * 4),
             airtime: Airtime::new(c.phy_rate_kbps),
             link_empty_since: Some(Time::ZERO),
+            classes: ClassMap::default(),
         }
     }
 
@@ -145,6 +149,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             self.aggregate,
             self.max_batch,
         );
+        self.dispatch.set_classes(self.classes.clone());
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -157,28 +162,46 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         &mut self.actions
     }
 
-    /// Whether bulk waits in the backlog (the loop must not sleep then).
+    /// Whether the backlog has something a turn would send now (the loop
+    /// must not sleep then).
     pub fn has_bulk(&self) -> bool {
-        self.backlog.has_bulk()
+        self.backlog.has_bulk() && self.backlog.can_send(self.link.bulk_room())
+    }
+
+    /// Whether bulk waits in the backlog for room in the link's bulk lane
+    /// (the loop waits for the link to become writable then).
+    pub fn waits_for_room(&self) -> bool {
+        self.backlog.has_bulk() && !self.has_bulk()
+    }
+
+    /// The classes packets and frames are sent in (the DSCP map).
+    pub fn set_classes(&mut self, classes: ClassMap) {
+        self.backlog.set_classes(classes.clone());
+        self.dispatch.set_classes(classes.clone());
+        self.classes = classes;
     }
 
     /// Plans and sends the role's pending actions, whose payloads lie in
     /// `input`'s batch.
     fn flush<R: Role + ?Sized>(&mut self, role: &mut R, input: Input) {
-        let (link_rx, tun_rx, meta) = match input {
+        let (link_rx, tun_rx, tun_meta) = match input {
             Input::Timers => (&self.empty, &self.empty, &[][..]),
             Input::Link => (&self.link_rx, &self.empty, &[][..]),
             Input::Tun => (&self.empty, &self.tun_rx, &self.tun_meta[..]),
         };
-        self.dispatch.handle_messages_batched(
-            &self.actions,
+        let rx = Received {
             link_rx,
             tun_rx,
-            meta,
+            tun_meta,
+        };
+        self.dispatch.handle_messages_batched(
+            &self.actions,
+            rx,
             &mut self.link,
             &mut self.tun,
             &self.counters,
             role.sending(),
+            Lane::Priority,
         );
         self.actions.clear();
     }
@@ -294,8 +317,9 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             if readable {
                 self.read_into_backlog(role, clock)?;
             }
-            if readable || self.backlog.has_bulk() {
-                self.send_backlog_turn(role);
+            if readable || self.has_bulk() {
+                let room = self.link.bulk_room();
+                self.send_backlog_turn(role, room);
             }
             return Ok(());
         }
@@ -364,27 +388,39 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
     }
 
     /// Sends what the TUN backlog has for this turn: the small packets
-    /// just read, then a turn's share of the queued bulk.
-    fn send_backlog_turn<R: Role + ?Sized>(&mut self, role: &mut R) {
-        self.backlog.take_bulk();
-        let (out, pool, meta) = self.backlog.to_send();
-        self.dispatch.handle_messages_batched(
-            out,
-            &self.empty,
-            pool,
-            meta,
-            &mut self.link,
-            &mut self.tun,
-            &self.counters,
-            role.sending(),
-        );
+    /// just read and a turn's share of queued voice and video through the
+    /// priority lane, then best effort and background through the bulk
+    /// lane, as far as its `room` goes.
+    fn send_backlog_turn<R: Role + ?Sized>(&mut self, role: &mut R, room: usize) {
+        self.backlog.take_bulk(room);
+        for (lane, (out, tun_rx, tun_meta)) in [
+            (Lane::Priority, self.backlog.to_send()),
+            (Lane::Bulk, self.backlog.to_send_bulk()),
+        ] {
+            let rx = Received {
+                link_rx: &self.empty,
+                tun_rx,
+                tun_meta,
+            };
+            self.dispatch.handle_messages_batched(
+                out,
+                rx,
+                &mut self.link,
+                &mut self.tun,
+                &self.counters,
+                role.sending(),
+                lane,
+            );
+        }
         self.backlog.sent();
+        self.counters.set_class_queued(self.backlog.queued());
     }
 
-    /// Shutdown: what was read from the TUN is accepted, so send it all.
+    /// Shutdown: what was read from the TUN is accepted, so send it all
+    /// (the bulk lane's bound no longer matters: the link waits for room).
     pub fn drain<R: Role + ?Sized>(&mut self, role: &mut R) {
         while self.backlog.has_bulk() {
-            self.send_backlog_turn(role);
+            self.send_backlog_turn(role, usize::MAX);
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The TUN side of the batched data plane: packets are read from the TUN as
 //! deep as free slots allow, small ones leave at once, bulk waits in a FIFO
-//! and leaves a bounded amount per loop turn.
+//! per priority class and leaves a bounded amount per loop turn, the
+//! highest class first; best effort and background only as far as the
+//! radio's bulk lane has room (`common::priority`).
 //!
 //! Why: the kernel's TUN queue is a FIFO without priorities, and the host's
 //! TCP fills it freely (the TUN releases each packet's socket memory when it
@@ -16,6 +18,7 @@ use common::action::{Action, Payload, Source};
 use common::batch::RecvBatch;
 use common::counters::{Counters, Dir};
 use common::offload::VnetHdr;
+use common::priority::{Class, ClassMap};
 use protocol::expedite::Expedite;
 use std::collections::VecDeque;
 use std::io;
@@ -30,14 +33,20 @@ pub struct TunBacklog {
     refs: Vec<u16>,
     /// Slots read by the last [`TunBacklog::read`], in arrival order.
     fresh: Vec<u16>,
-    /// Bulk actions in arrival order, with their packet's flow.
-    queue: VecDeque<(Action, Option<u32>)>,
-    /// Flows with bulk in `queue`.
+    /// Bulk actions per class (highest first), each in arrival order, with
+    /// their packet's flow.
+    queues: [VecDeque<(Action, Option<u32>)>; 4],
+    /// Flows with bulk in `queues`.
     expedite: Expedite,
-    /// What to send now: expedited actions, then bulk from the queue.
+    /// What to send now through the priority lane: expedited actions, then
+    /// voice and video from their queues.
     out: Vec<Action>,
+    /// What to send now through the bulk lane: best effort, background.
+    out_bulk: Vec<Action>,
     /// Bulk bytes sent per turn.
     budget: usize,
+    /// Which class a packet is in, by its DSCP.
+    classes: ClassMap,
 }
 
 impl TunBacklog {
@@ -52,11 +61,18 @@ impl TunBacklog {
             free: (0..slots as u16).rev().collect(),
             refs: vec![0; slots],
             fresh: Vec::with_capacity(slots),
-            queue: VecDeque::with_capacity(slots * 4),
+            queues: std::array::from_fn(|_| VecDeque::with_capacity(slots * 4)),
             expedite: Expedite::with_capacity(slots * 4),
             out: Vec::with_capacity(slots * 4),
+            out_bulk: Vec::with_capacity(slots * 4),
             budget,
+            classes: ClassMap::default(),
         }
+    }
+
+    /// The DSCP map packets are classed by.
+    pub fn set_classes(&mut self, classes: ClassMap) {
+        self.classes = classes;
     }
 
     /// Bulk bytes sent per turn (the link MTU can change when the radio
@@ -65,9 +81,22 @@ impl TunBacklog {
         self.budget = budget;
     }
 
-    /// Whether bulk waits to be sent (the loop must not sleep then).
+    /// Whether bulk waits to be sent.
     pub fn has_bulk(&self) -> bool {
-        !self.queue.is_empty()
+        self.queues.iter().any(|q| !q.is_empty())
+    }
+
+    /// Whether a turn would send something with `room` bytes free in the
+    /// bulk lane (the loop must not sleep then).
+    pub fn can_send(&self, room: usize) -> bool {
+        Class::ALL
+            .iter()
+            .any(|c| !self.queues[c.index()].is_empty() && (!c.is_bulk_lane() || room > 0))
+    }
+
+    /// Actions waiting per class, highest first.
+    pub fn queued(&self) -> [usize; 4] {
+        std::array::from_fn(|k| self.queues[k].len())
     }
 
     /// Reads packets into free slots until the TUN is empty or no slot is
@@ -155,12 +184,13 @@ impl TunBacklog {
         );
         if refs == 0 {
             self.free.push(slot);
-            self.queue_or_send(actions, None, true);
+            self.queue_or_send(actions, None, Class::Voice, true);
             return;
         }
         self.refs[i] = refs as u16;
         let packet = self.pool.get(i);
         let flow = common::ip::flow_hash(packet);
+        let class = self.classes.of_packet(packet);
         let mut now = true;
         for _ in 0..actions.len() {
             // One verdict per action: each queued one counts for its flow.
@@ -168,42 +198,73 @@ impl TunBacklog {
                 .expedite
                 .is_expedited(flow, packet.len(), self.meta[i].is_gso());
         }
-        self.queue_or_send(actions, flow, now);
+        self.queue_or_send(actions, flow, class, now);
     }
 
-    fn queue_or_send(&mut self, actions: &mut Vec<Action>, flow: Option<u32>, now: bool) {
+    fn queue_or_send(
+        &mut self,
+        actions: &mut Vec<Action>,
+        flow: Option<u32>,
+        class: Class,
+        now: bool,
+    ) {
         if now {
             self.out.append(actions);
         } else {
-            self.queue.extend(actions.drain(..).map(|a| (a, flow)));
+            self.queues[class.index()].extend(actions.drain(..).map(|a| (a, flow)));
         }
     }
 
-    /// Moves bulk from the head of the queue to the send list, up to the
-    /// per-turn budget (at least one action, so the queue always drains).
-    pub fn take_bulk(&mut self) {
-        let mut bytes = 0;
-        let mut first = true;
-        while first || bytes < self.budget {
-            first = false;
-            let Some((a, flow)) = self.queue.pop_front() else {
-                break;
-            };
-            self.expedite.left(flow);
-            bytes += pooled(&a).map_or(0, |p| usize::from(p.len));
-            self.out.push(a);
+    /// Moves bulk from the heads of the queues to the send lists, the
+    /// highest class first, up to the per-turn budget (at least one
+    /// action, so the queues always drain); best effort and background
+    /// also only up to `room`, the bytes the radio's bulk lane takes now.
+    pub fn take_bulk(&mut self, room: usize) {
+        let (mut total, mut bulk, mut took) = (0, 0, 0);
+        for class in Class::ALL {
+            let in_bulk_lane = class.is_bulk_lane();
+            let queue = &mut self.queues[class.index()];
+            loop {
+                let within = took == 0 || total < self.budget;
+                if !within || (in_bulk_lane && bulk >= room) {
+                    break;
+                }
+                let Some((a, flow)) = queue.pop_front() else {
+                    break;
+                };
+                self.expedite.left(flow);
+                let len = pooled(&a).map_or(0, |p| usize::from(p.len));
+                total += len;
+                took += 1;
+                if in_bulk_lane {
+                    bulk += len;
+                    self.out_bulk.push(a);
+                } else {
+                    self.out.push(a);
+                }
+            }
         }
     }
 
-    /// What to send now, with the batch and headers its payloads refer to.
+    /// What to send now through the priority lane, with the batch and
+    /// headers its payloads refer to.
     pub fn to_send(&self) -> (&[Action], &RecvBatch, &[VnetHdr]) {
         (&self.out, &self.pool, &self.meta)
     }
 
+    /// What to send now through the bulk lane (after [`Self::to_send`]).
+    pub fn to_send_bulk(&self) -> (&[Action], &RecvBatch, &[VnetHdr]) {
+        (&self.out_bulk, &self.pool, &self.meta)
+    }
+
     /// After the send list went out: frees the slots nothing refers to now.
     pub fn sent(&mut self) {
-        for k in 0..self.out.len() {
-            if let Some(p) = pooled(&self.out[k]) {
+        for k in 0..self.out.len() + self.out_bulk.len() {
+            let a = match self.out.get(k) {
+                Some(a) => a,
+                None => &self.out_bulk[k - self.out.len()],
+            };
+            if let Some(p) = pooled(a) {
                 let slot = p.slot;
                 let Some(r) = self.refs.get_mut(usize::from(slot)) else {
                     continue;
@@ -217,7 +278,8 @@ impl TunBacklog {
             }
         }
         self.out.clear();
-        if self.queue.is_empty() {
+        self.out_bulk.clear();
+        if !self.has_bulk() {
             self.expedite.start_batch();
         }
     }
@@ -261,8 +323,15 @@ mod tests {
     }
 
     /// Files every fresh packet, then returns the source ports of what one
-    /// turn sends.
+    /// turn sends (the bulk lane unbounded).
     fn turn(b: &mut TunBacklog) -> Vec<u16> {
+        let (priority, bulk) = turn_with_room(b, usize::MAX);
+        [priority, bulk].concat()
+    }
+
+    /// As [`turn`] with `room` bytes in the bulk lane: the ports sent in
+    /// the priority lane and in the bulk lane.
+    fn turn_with_room(b: &mut TunBacklog, room: usize) -> (Vec<u16>, Vec<u16>) {
         let mut actions = Vec::new();
         for k in 0..b.fresh().len() {
             let slot = b.fresh()[k];
@@ -270,20 +339,63 @@ mod tests {
             b.file(slot, &mut actions);
         }
         b.clear_fresh();
-        b.take_bulk();
-        let (out, pool, _) = b.to_send();
-        let ports = out
-            .iter()
-            .map(|a| match a {
-                Action::SendData { payload, .. } => {
-                    let p = pool.get(usize::from(payload.slot));
-                    u16::from_be_bytes([p[20], p[21]])
-                }
-                _ => 0,
-            })
-            .collect();
+        b.take_bulk(room);
+        let ports = |(out, pool, _): (&[Action], &RecvBatch, &[VnetHdr])| -> Vec<u16> {
+            out.iter()
+                .map(|a| match a {
+                    Action::SendData { payload, .. } => {
+                        let p = pool.get(usize::from(payload.slot));
+                        u16::from_be_bytes([p[20], p[21]])
+                    }
+                    _ => 0,
+                })
+                .collect()
+        };
+        let sent = (ports(b.to_send()), ports(b.to_send_bulk()));
         b.sent();
-        ports
+        sent
+    }
+
+    /// `packet` with the DSCP `dscp`.
+    fn marked(dscp: u8, proto: u8, sport: u16, len: usize) -> Vec<u8> {
+        let mut p = packet(proto, sport, len);
+        p[1] = dscp << 2;
+        p
+    }
+
+    #[test]
+    fn bulk_leaves_by_class_the_highest_first() {
+        let mut b = TunBacklog::new(16, 2048, 100_000);
+        // Background (CS1), best effort, video (AF41), each 1400 bytes,
+        // read in that order; then a large voice (EF) packet.
+        for (dscp, port) in [(8, 1), (0, 2), (34, 3), (8, 4), (0, 5), (46, 6)] {
+            assert!(b.push_packet(&marked(dscp, 17, port, 1_400), VnetHdr::default()));
+        }
+        let (priority, bulk) = turn_with_room(&mut b, usize::MAX);
+        assert_eq!(priority, vec![6, 3], "voice, then video");
+        assert_eq!(bulk, vec![2, 5, 1, 4], "best effort, then background");
+        assert_eq!(b.free_slots(), 16);
+    }
+
+    #[test]
+    fn the_bulk_lane_takes_only_what_the_radio_has_room_for() {
+        let mut b = TunBacklog::new(16, 2048, 100_000);
+        for port in 1..=4 {
+            assert!(b.push_packet(&marked(0, 17, port, 1_400), VnetHdr::default()));
+        }
+        // No room: best effort waits, and a turn would send nothing.
+        assert_eq!(turn_with_room(&mut b, 0), (vec![], vec![]));
+        assert!(b.has_bulk() && !b.can_send(0) && b.can_send(1));
+        assert_eq!(b.queued(), [0, 0, 4, 0]);
+        // Voice read meanwhile is not held by the bulk lane's room.
+        assert!(b.push_packet(&marked(46, 17, 9, 1_400), VnetHdr::default()));
+        assert_eq!(turn_with_room(&mut b, 0), (vec![9], vec![]));
+        // Room for two packets' worth: two (the second starts below it).
+        assert_eq!(turn_with_room(&mut b, 2_000), (vec![], vec![1, 2]));
+        assert_eq!(turn_with_room(&mut b, 1), (vec![], vec![3]));
+        assert_eq!(turn_with_room(&mut b, 1), (vec![], vec![4]));
+        assert!(!b.has_bulk());
+        assert_eq!(b.free_slots(), 16);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! are lost.
 
 use crate::radio::{LinkChange, LOSS_STEP};
+use crate::{Error, Result};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -126,7 +127,7 @@ pub struct ApplyCost {
     pub child_cpu: Duration,
 }
 
-type Job = (String, mpsc::Sender<Result<ApplyCost, String>>);
+type Job = (String, mpsc::Sender<Result<ApplyCost>>);
 
 /// A thread in the air namespace that runs `nft -f -` for each script.
 pub struct AirRules {
@@ -136,7 +137,7 @@ pub struct AirRules {
 
 impl AirRules {
     /// Starts the worker in namespace `air` and creates the table.
-    pub fn start(air: &str) -> Result<AirRules, String> {
+    pub fn start(air: &str) -> Result<AirRules> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let air = air.to_string();
@@ -156,10 +157,10 @@ impl AirRules {
                     let _ = reply.send(run_nft(&script));
                 }
             })
-            .map_err(|e| format!("air rules thread: {e}"))?;
+            .map_err(Error::io("air rules thread"))?;
         ready_rx
             .recv()
-            .map_err(|_| "air rules thread ended".to_string())??;
+            .map_err(|_| Error::ThreadEnded("air rules"))??;
         let rules = AirRules {
             jobs: Some(tx),
             worker: Some(worker),
@@ -169,18 +170,17 @@ impl AirRules {
     }
 
     /// Runs one script as one transaction.
-    pub fn apply(&self, script: &str) -> Result<ApplyCost, String> {
+    pub fn apply(&self, script: &str) -> Result<ApplyCost> {
         if script.is_empty() {
             return Ok(ApplyCost::default());
         }
         let (tx, rx) = mpsc::channel();
         self.jobs
             .as_ref()
-            .ok_or("air rules stopped")?
+            .ok_or(Error::ThreadEnded("air rules"))?
             .send((script.to_string(), tx))
-            .map_err(|_| "air rules thread ended".to_string())?;
-        rx.recv()
-            .map_err(|_| "air rules thread ended".to_string())?
+            .map_err(|_| Error::ThreadEnded("air rules"))?;
+        rx.recv().map_err(|_| Error::ThreadEnded("air rules"))?
     }
 }
 
@@ -195,7 +195,7 @@ impl Drop for AirRules {
 
 /// `nft -f -` with `script` on its standard input, reaped with `wait4` so
 /// that its CPU time is known.
-fn run_nft(script: &str) -> Result<ApplyCost, String> {
+fn run_nft(script: &str) -> Result<ApplyCost> {
     let start = std::time::Instant::now();
     let mut child = Command::new(testbed::which("nft").unwrap_or_else(|| "nft".into()))
         .args(["-f", "-"])
@@ -203,11 +203,11 @@ fn run_nft(script: &str) -> Result<ApplyCost, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
+        .map_err(Error::io("cannot run nft"))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.as_bytes())
-            .map_err(|e| format!("nft stdin: {e}"))?;
+            .map_err(Error::io("nft stdin"))?;
     }
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
@@ -220,7 +220,7 @@ fn run_nft(script: &str) -> Result<ApplyCost, String> {
     // Child does not wait again on drop.
     let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     if r < 0 {
-        return Err(format!("wait for nft: {}", std::io::Error::last_os_error()));
+        return Err(Error::io("wait for nft")(std::io::Error::last_os_error()));
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         let first: String = script
@@ -230,10 +230,10 @@ fn run_nft(script: &str) -> Result<ApplyCost, String> {
             .chars()
             .take(200)
             .collect();
-        return Err(format!(
-            "nft refused the radio update ({}): {first}…",
-            stderr.trim()
-        ));
+        return Err(Error::Command {
+            cmd: format!("nft -f - (the radio update {first}…)"),
+            stderr: stderr.trim().to_string(),
+        });
     }
     let tv =
         |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
@@ -244,7 +244,7 @@ fn run_nft(script: &str) -> Result<ApplyCost, String> {
 }
 
 /// `tc tbf` on node `ns`'s radio: it sends at most `mbps`.
-pub fn limit_bandwidth(ns: &str, mbps: f64) -> Result<(), String> {
+pub fn limit_bandwidth(ns: &str, mbps: f64) -> Result<()> {
     let rate_bytes = mbps * 1e6 / 8.0;
     // A burst of at least one 10 ms tick at the rate, and 16 KiB.
     let burst = (rate_bytes / 100.0).max(16_384.0) as u64;
@@ -266,7 +266,10 @@ pub fn limit_bandwidth(ns: &str, mbps: f64) -> Result<(), String> {
         "50ms",
     ]);
     if out.status != 0 {
-        return Err(format!("tc tbf on {ns}: {}", out.stderr.trim()));
+        return Err(Error::Command {
+            cmd: format!("tc -n {ns} qdisc replace dev radio0 root tbf"),
+            stderr: out.stderr.trim().to_string(),
+        });
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ fn thread_cpu() -> Duration {
 impl Burst {
     /// Starts a burst of `duration` on every core; `stop` (the run's
     /// Ctrl-C flag) ends it early.
-    pub fn start(duration: Duration, stop: Arc<AtomicBool>) -> Result<Burst, String> {
+    pub fn start(duration: Duration, stop: Arc<AtomicBool>) -> crate::Result<Burst> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let end = Instant::now() + duration;
         let done = Arc::new(AtomicBool::new(false));
@@ -77,7 +77,7 @@ impl Burst {
                     }
                     cpu_ns.fetch_add(thread_cpu().as_nanos() as u64, Ordering::Relaxed);
                 })
-                .map_err(|e| format!("cpu-burst thread: {e}"))?;
+                .map_err(crate::Error::io("cpu-burst thread"))?;
             threads.push(t);
         }
         Ok(Burst {

@@ -16,6 +16,7 @@
 use crate::burst::Burst;
 use crate::plan::Event;
 use crate::scenario::{EventKind, Link};
+use crate::{Error, Result};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,16 +37,16 @@ pub enum Signal {
 /// What events do to the lab's nodes; none of them waits.
 pub trait Actions {
     /// Sends the signal to the node's daemon (nothing if it has ended).
-    fn signal(&mut self, node: usize, sig: Signal) -> Result<(), String>;
+    fn signal(&mut self, node: usize, sig: Signal) -> Result<()>;
     /// Reaps the node's daemon once it has ended, and forgets it.
     fn forget(&mut self, node: usize);
     /// Whether the node's daemon process still runs.
     fn running(&mut self, node: usize) -> bool;
     /// Starts the node's daemon again (same config and key), not waiting
     /// for it to answer.
-    fn start(&mut self, node: usize) -> Result<(), String>;
+    fn start(&mut self, node: usize) -> Result<()>;
     /// Takes an RSU's backbone link down or brings it up.
-    fn backbone(&mut self, node: usize, up: bool) -> Result<(), String>;
+    fn backbone(&mut self, node: usize, up: bool) -> Result<()>;
 }
 
 /// What happened to one event (same order as the plan's events).
@@ -155,7 +156,7 @@ impl Events {
             }
             self.records[i].fired_s = Some(t);
             if let Err(e) = self.fire(i, t, act) {
-                self.records[i].error = Some(e);
+                self.records[i].error = Some(e.to_string());
             }
         }
     }
@@ -177,7 +178,7 @@ impl Events {
         }
     }
 
-    fn fire(&mut self, i: usize, t: f64, act: &mut dyn Actions) -> Result<(), String> {
+    fn fire(&mut self, i: usize, t: f64, act: &mut dyn Actions) -> Result<()> {
         let e = self.events[i].clone();
         let done = Some(t);
         match (e.kind, e.node, e.link) {
@@ -219,10 +220,10 @@ impl Events {
                 }
             }
             (kind, _, _) => {
-                return Err(format!(
-                    "\"{}\" without its node or link (a plan not checked)",
-                    kind.name()
-                ))
+                return Err(Error::Malformed {
+                    what: format!("event {}", kind.name()),
+                    reason: "without its node or link (a plan not checked)".into(),
+                })
             }
         }
         self.records[i].done_s = done;
@@ -242,7 +243,7 @@ impl Events {
                         "the daemon did not end within {STOP_GRACE_S} s of SIGTERM: killed"
                     ));
                     if let Err(e) = act.signal(s.node, Signal::Kill) {
-                        s.errors.push(e);
+                        s.errors.push(e.to_string());
                     }
                 }
                 k += 1;
@@ -253,7 +254,7 @@ impl Events {
             if s.then_start {
                 match act.start(s.node) {
                     Ok(()) => self.release(s.node, Hold::Daemon, t),
-                    Err(e) => s.errors.push(e),
+                    Err(e) => s.errors.push(e.to_string()),
                 }
             }
             let r = &mut self.records[s.event];
@@ -321,7 +322,7 @@ mod tests {
     }
 
     impl Actions for Fake {
-        fn signal(&mut self, n: usize, sig: Signal) -> Result<(), String> {
+        fn signal(&mut self, n: usize, sig: Signal) -> Result<()> {
             match sig {
                 Signal::Kill => {
                     self.log.push(format!("kill {n}"));
@@ -352,16 +353,19 @@ mod tests {
             }
             self.running[n]
         }
-        fn start(&mut self, n: usize) -> Result<(), String> {
+        fn start(&mut self, n: usize) -> Result<()> {
             self.log.push(format!("start {n}"));
             if self.running[n] {
-                return Err(format!("{n} runs"));
+                return Err(Error::Node {
+                    node: n.to_string(),
+                    reason: "runs".into(),
+                });
             }
             self.running[n] = true;
             self.dying.retain(|d| d.0 != n);
             Ok(())
         }
-        fn backbone(&mut self, n: usize, up: bool) -> Result<(), String> {
+        fn backbone(&mut self, n: usize, up: bool) -> Result<()> {
             self.log.push(format!("backbone {n} {up}"));
             Ok(())
         }
@@ -492,7 +496,7 @@ mod tests {
         let r = ev.finish(2.0);
         assert!(held_at(&r.held, 2, 1.0) && !held_at(&r.held, 2, 1.7));
         // Starting a daemon that runs fails, and says so.
-        assert_eq!(r.records[1].error.as_deref(), Some("1 runs"));
+        assert_eq!(r.records[1].error.as_deref(), Some("1: runs"));
         assert_eq!(f.log, ["start 1"]);
         // Events not reached have no record.
         let ev = Events::new(&events, 3, Arc::new(AtomicBool::new(false)));

@@ -14,6 +14,7 @@
 
 use crate::plan::{Endpoint, Flow, Plan};
 use crate::scenario::FlowKind;
+use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -107,17 +108,14 @@ struct UdpFlow {
 }
 
 /// Runs `f` on a thread inside namespace `ns` (to make a socket there).
-fn in_ns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     let ns = ns.to_string();
     std::thread::spawn(move || {
         testbed::enter_netns(&ns)?;
         f()
     })
     .join()
-    .map_err(|_| "socket thread panicked".to_string())?
+    .map_err(|_| Error::ThreadEnded("socket"))?
 }
 
 /// The UDP flows of a run.
@@ -132,7 +130,7 @@ impl UdpFlows {
     /// Makes every UDP flow's sockets and starts the two threads; `epoch`
     /// is time 0 of the run. A datagram is sent only while both ends exist
     /// (a vehicle may enter late or leave early).
-    pub fn start(plan: &Plan, ends: &dyn Ends, epoch: Instant) -> Result<UdpFlows, String> {
+    pub fn start(plan: &Plan, ends: &dyn Ends, epoch: Instant) -> Result<UdpFlows> {
         let udp: Vec<&Flow> = plan
             .flows
             .iter()
@@ -143,18 +141,18 @@ impl UdpFlows {
         for f in &udp {
             let port = BASE_PORT + f.id as u16;
             let rx = in_ns(&ends.ns(f.to), move || {
-                let s =
-                    UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind :{port}: {e}"))?;
-                s.set_nonblocking(true).map_err(|e| e.to_string())?;
+                let s = UdpSocket::bind(("0.0.0.0", port))
+                    .map_err(Error::io(format!("bind UDP port {port}")))?;
+                s.set_nonblocking(true).map_err(Error::io("O_NONBLOCK"))?;
                 Ok(s)
             })?;
             let dst: std::net::SocketAddr = format!("{}:{port}", ends.addr(f.to))
                 .parse()
-                .map_err(|e| format!("flow {}: address: {e}", f.id))?;
+                .map_err(Error::malformed(format!("flow {} address", f.id)))?;
             // Not connected: the route to a vehicle may appear only once
             // it has attached; until then a send fails and is counted.
             let tx = in_ns(&ends.ns(f.from), move || {
-                UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))
+                UdpSocket::bind("0.0.0.0:0").map_err(Error::io("bind UDP"))
             })?;
             receivers.push(rx);
             senders.push(UdpFlow {

@@ -17,6 +17,7 @@
 
 pub mod air;
 pub mod burst;
+mod error;
 pub mod events;
 pub mod flows;
 pub mod fuzz;
@@ -35,3 +36,5 @@ pub mod stability;
 pub mod tools;
 pub mod view;
 pub mod web;
+
+pub use error::{Error, Result};

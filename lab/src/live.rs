@@ -93,15 +93,15 @@ pub struct Live {
 impl Live {
     /// Starts the view of `plan`; records into `out` (`layout.json`,
     /// `timeline.jsonl`) when given.
-    pub fn new(plan: &Plan, out: Option<&Path>) -> Result<Live, String> {
+    pub fn new(plan: &Plan, out: Option<&Path>) -> crate::Result<Live> {
         let layout = layout(plan);
         let timeline = match out {
             Some(dir) => {
-                let l = serde_json::to_string(&layout).map_err(|e| e.to_string())?;
-                std::fs::write(dir.join("layout.json"), l + "\n")
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
-                let f = std::fs::File::create(dir.join("timeline.jsonl"))
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                let l = serde_json::to_string(&layout)
+                    .map_err(crate::Error::malformed("layout.json"))?;
+                let (lp, tp) = (dir.join("layout.json"), dir.join("timeline.jsonl"));
+                std::fs::write(&lp, l + "\n").map_err(crate::Error::io(lp.display()))?;
+                let f = std::fs::File::create(&tp).map_err(crate::Error::io(tp.display()))?;
                 Some(std::io::BufWriter::new(f))
             }
             None => None,
@@ -247,17 +247,16 @@ impl Live {
 }
 
 /// A recorded run: its layout and frames (`v2xd-lab view`).
-pub fn load_recording(dir: &Path) -> Result<(Layout, Vec<Frame>), String> {
+pub fn load_recording(dir: &Path) -> crate::Result<(Layout, Vec<Frame>)> {
     let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).map_err(|e| {
-            format!(
-                "{}: {e} (a directory written by `v2xd-lab run --out`?)",
-                dir.join(name).display()
-            )
-        })
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(crate::Error::io(format!(
+            "{} (a directory written by `v2xd-lab run --out`?)",
+            p.display()
+        )))
     };
-    let layout: Layout =
-        serde_json::from_str(&read("layout.json")?).map_err(|e| format!("layout.json: {e}"))?;
+    let layout: Layout = serde_json::from_str(&read("layout.json")?)
+        .map_err(crate::Error::malformed("layout.json"))?;
     let mut frames = Vec::new();
     let text = read("timeline.jsonl")?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -266,11 +265,19 @@ pub fn load_recording(dir: &Path) -> Result<(Layout, Vec<Frame>), String> {
             Ok(f) => frames.push(f),
             // A run killed mid-write leaves a partial last line: keep the rest.
             Err(_) if n + 1 == lines.len() && n > 0 => {}
-            Err(e) => return Err(format!("timeline.jsonl frame {}: {e}", n + 1)),
+            Err(e) => {
+                return Err(crate::Error::malformed(format!(
+                    "timeline.jsonl frame {}",
+                    n + 1
+                ))(e))
+            }
         }
     }
     if frames.is_empty() {
-        return Err("timeline.jsonl: no frames".into());
+        return Err(crate::Error::Malformed {
+            what: "timeline.jsonl".into(),
+            reason: "no frames".into(),
+        });
     }
     Ok((layout, frames))
 }

@@ -150,11 +150,11 @@ impl Observer {
         interval: Duration,
         epoch: Instant,
         warm_after: Duration,
-    ) -> Result<Observer, String> {
+    ) -> crate::Result<Observer> {
         let mut netns = Vec::new();
         for t in &targets {
             let f = std::fs::File::open(format!("/run/netns/{}", t.ns))
-                .map_err(|e| format!("netns {}: {e}", t.ns))?;
+                .map_err(crate::Error::io(format!("netns {}", t.ns)))?;
             netns.push(f);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -220,7 +220,7 @@ impl Observer {
                     }
                 }
             })
-            .map_err(|e| format!("observer thread: {e}"))?;
+            .map_err(crate::Error::io("observer thread"))?;
         Ok(Observer {
             stop,
             last_sweep,

@@ -28,6 +28,7 @@ use crate::scenario::{FlowKind, Security};
 use crate::stability::{self, Inputs};
 use crate::tools::ToolFlow;
 use crate::web::WebServer;
+use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -126,7 +127,7 @@ struct EndedCpu {
 struct NetActions<'a>(&'a mut Net, &'a mut EndedCpu);
 
 impl Actions for NetActions<'_> {
-    fn signal(&mut self, node: usize, sig: Signal) -> Result<(), String> {
+    fn signal(&mut self, node: usize, sig: Signal) -> Result<()> {
         let sig = match sig {
             Signal::Term => libc::SIGTERM,
             Signal::Kill => libc::SIGKILL,
@@ -151,44 +152,51 @@ impl Actions for NetActions<'_> {
         }
         self.0.tb_mut().nodes[node].is_running()
     }
-    fn start(&mut self, node: usize) -> Result<(), String> {
+    fn start(&mut self, node: usize) -> Result<()> {
         if self.running(node) {
-            return Err(format!(
-                "{}: its daemon runs already",
-                self.0.tb().nodes[node].name
-            ));
+            return Err(Error::Node {
+                node: self.0.tb().nodes[node].name.clone(),
+                reason: "its daemon runs already".into(),
+            });
         }
         self.0.tb_mut().restart_nowait(node);
         Ok(())
     }
-    fn backbone(&mut self, node: usize, up: bool) -> Result<(), String> {
+    fn backbone(&mut self, node: usize, up: bool) -> Result<()> {
         match self.0 {
-            Net::Backbone(road) => road.set_backbone_link(node, up),
-            Net::Plain(_) => Err("the lab has no backbone".into()),
+            Net::Backbone(road) => Ok(road.set_backbone_link(node, up)?),
+            Net::Plain(_) => Err(Error::Node {
+                node: self.0.tb().nodes[node].name.clone(),
+                reason: "the lab has no backbone".into(),
+            }),
         }
     }
 }
 
 /// Whether this machine can run `plan`: root, the tools, the daemons.
-pub fn preflight(plan: &Plan) -> Result<(), String> {
+pub fn preflight(plan: &Plan) -> Result<()> {
     testbed::available()?;
     if plan.scenario.backbone {
         tb_road::bird_available()?;
     }
     let tcp = plan.flows.iter().any(|f| f.kind == FlowKind::Tcp);
     if tcp && testbed::which("iperf3").is_none() {
-        return Err("tcp flows need iperf3 (apt-get install iperf3)".into());
+        return Err(Error::Unavailable(
+            "tcp flows need iperf3 (apt-get install iperf3)".into(),
+        ));
     }
     if plan.scenario.radio.bandwidth_mbps.is_some() && testbed::which("tc").is_none() {
-        return Err("radio.bandwidth_mbps needs tc (apt-get install iproute2)".into());
+        return Err(Error::Unavailable(
+            "radio.bandwidth_mbps needs tc (apt-get install iproute2)".into(),
+        ));
     }
     for bin in ["obu", "rsu"] {
         let p = testbed::bin_dir().join(bin);
         if !p.exists() {
-            return Err(format!(
+            return Err(Error::Unavailable(format!(
                 "{} not found: build the daemons (cargo build --bins) or set V2XD_BIN_DIR",
                 p.display()
-            ));
+            )));
         }
     }
     Ok(())
@@ -330,7 +338,7 @@ fn radio_tick(
     (t, off): (f64, &[bool]),
     epoch: Instant,
     ticks: &mut Ticks,
-) -> Result<(), String> {
+) -> Result<()> {
     let cpu0 = thread_cpu();
     let mut positions = plan.positions(t);
     for (p, &off) in positions.iter_mut().zip(off) {
@@ -366,7 +374,7 @@ const LAB_NICE: i32 = -10;
 /// Call it before starting threads of your own: the lab raises its
 /// priority (every thread made after inherits it; the daemons are put
 /// back to normal).
-pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results, String> {
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results> {
     // SAFETY: setpriority on the calling thread; failing leaves it as is.
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, LAB_NICE) } != 0 {
         say(
@@ -381,7 +389,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Results, String> {
             &format!("removed {stale}, left by a lab that was killed"),
         );
     }
-    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    std::fs::create_dir_all(&opts.out).map_err(Error::io(opts.out.display()))?;
     let t_build = Instant::now();
     say(opts, &format!("building {} nodes", plan.nodes.len()));
     let mut net = build(plan);
@@ -425,16 +433,11 @@ fn save_counters(tb: &Testbed, logs: &std::path::Path) {
 }
 
 /// Steps 2 to 5 on the built namespaces.
-fn drive(
-    plan: &Plan,
-    opts: &RunOptions,
-    net: &mut Net,
-    t_build: Instant,
-) -> Result<Results, String> {
+fn drive(plan: &Plan, opts: &RunOptions, net: &mut Net, t_build: Instant) -> Result<Results> {
     let hosts = Hosts::split(net.tb(), plan.scenario.hosts);
     let rules = (0..hosts.air.len())
         .map(|k| Ok((AirRules::start(&hosts.air[k])?, hosts.radios(net.tb(), k))))
-        .collect::<Result<HostRules, String>>()?;
+        .collect::<Result<HostRules>>()?;
     if hosts.air.len() > 1 {
         say(
             opts,
@@ -446,7 +449,7 @@ fn drive(
     }
     let startup_s = bring_up(plan, opts, net, t_build)?;
     if opts.stop.load(Ordering::SeqCst) {
-        return Err("stopped before the run began".into());
+        return Err(Error::Interrupted);
     }
     let mut d = start_driving(plan, opts, net, rules)?;
     // Only now: the threads started above (flows, observer, web) stay at
@@ -466,12 +469,7 @@ fn drive(
 
 /// Step 3 up to the radio: bandwidth limits, keys, the backbone, every
 /// daemon. Returns the seconds since `t_build` that it all took.
-fn bring_up(
-    plan: &Plan,
-    opts: &RunOptions,
-    net: &mut Net,
-    t_build: Instant,
-) -> Result<f64, String> {
+fn bring_up(plan: &Plan, opts: &RunOptions, net: &mut Net, t_build: Instant) -> Result<f64> {
     let at = || t_build.elapsed().as_secs_f64();
     if let Some(mbps) = plan.scenario.radio.bandwidth_mbps {
         for n in &net.tb().nodes {
@@ -490,10 +488,10 @@ fn bring_up(
     if let Net::Backbone(road) = net {
         road.start_bird();
         if !road.wait_bgp(Duration::from_secs(30)) {
-            return Err(format!(
-                "the backbone's BGP sessions did not come up within 30 s; BIRD's logs: {}",
+            return Err(Error::Backbone(format!(
+                "its BGP sessions did not come up within 30 s; BIRD's logs: {}",
                 road.tb.dir.display()
-            ));
+            )));
         }
         say(opts, &format!("backbone up at {:.1} s", at()));
     }
@@ -538,7 +536,7 @@ fn start_driving(
     opts: &RunOptions,
     net: &mut Net,
     rules: HostRules,
-) -> Result<Driving, String> {
+) -> Result<Driving> {
     let live = Live::new(plan, Some(&opts.out))?;
     let web = match &opts.web {
         Some(addr) => {
@@ -627,12 +625,7 @@ fn node_cpu(net: &Net) -> Vec<f64> {
 /// Step 4: events, radio updates and tool flows on time, the host's CPU
 /// each second, until the end or a stop. Returns whether it was stopped
 /// early.
-fn drive_loop(
-    plan: &Plan,
-    opts: &RunOptions,
-    net: &mut Net,
-    d: &mut Driving,
-) -> Result<bool, String> {
+fn drive_loop(plan: &Plan, opts: &RunOptions, net: &mut Net, d: &mut Driving) -> Result<bool> {
     let duration = plan.scenario.duration_s;
     let period = Duration::from_secs_f64(1.0 / plan.scenario.radio.update_hz);
     let mut k: u64 = 1;
@@ -815,11 +808,10 @@ fn collect(
 }
 
 /// `results.json` and `summary.md` in `dir`.
-pub fn write_results(r: &Results, dir: &Path) -> Result<(), String> {
-    let json = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("results.json"), json + "\n")
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::write(dir.join("summary.md"), r.summary())
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write_results(r: &Results, dir: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(r).map_err(Error::malformed("results.json"))?;
+    let (rp, sp) = (dir.join("results.json"), dir.join("summary.md"));
+    std::fs::write(&rp, json + "\n").map_err(Error::io(rp.display()))?;
+    std::fs::write(&sp, r.summary()).map_err(Error::io(sp.display()))?;
     Ok(())
 }

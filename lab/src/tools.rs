@@ -195,21 +195,51 @@ pub fn parse_ping(out: &str) -> Option<PingReport> {
     })
 }
 
-/// iperf3's JSON: bytes sent, bytes received, retransmits, seconds.
-pub fn parse_iperf(out: &str) -> Result<(u64, u64, u64, f64), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(out).map_err(|e| format!("iperf3 said no JSON ({e})"))?;
-    if let Some(e) = v["error"].as_str() {
-        return Err(format!("iperf3: {e}"));
+/// What the lab reads of iperf3's JSON report (`--json`).
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct IperfReport {
+    /// Why the run failed, when it did ("unable to connect to server").
+    pub error: Option<String>,
+    pub end: IperfEnd,
+}
+
+/// The totals at the report's end.
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct IperfEnd {
+    pub sum_sent: IperfSum,
+    pub sum_received: IperfSum,
+}
+
+/// One direction's totals (the sender reports retransmits).
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct IperfSum {
+    pub bytes: u64,
+    pub retransmits: u64,
+    pub seconds: f64,
+}
+
+/// Why an iperf3 run gave no figures.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum IperfError {
+    /// It printed no JSON (it did not start, or died).
+    #[error("iperf3 said no JSON ({0})")]
+    NoReport(String),
+    /// It reported a failure in its JSON.
+    #[error("iperf3: {0}")]
+    Failed(String),
+}
+
+/// iperf3's JSON report, or why the run failed.
+pub fn parse_iperf(out: &str) -> Result<IperfEnd, IperfError> {
+    let r: IperfReport =
+        serde_json::from_str(out).map_err(|e| IperfError::NoReport(e.to_string()))?;
+    match r.error {
+        Some(e) => Err(IperfError::Failed(e)),
+        None => Ok(r.end),
     }
-    let sent = &v["end"]["sum_sent"];
-    let recv = &v["end"]["sum_received"];
-    Ok((
-        sent["bytes"].as_u64().unwrap_or(0),
-        recv["bytes"].as_u64().unwrap_or(0),
-        sent["retransmits"].as_u64().unwrap_or(0),
-        recv["seconds"].as_f64().unwrap_or(0.0),
-    ))
 }
 
 /// Why a tool run gave nothing: its last words, without the tool's name.
@@ -310,15 +340,18 @@ impl ToolFlow {
         let t = &mut self.tally;
         if self.flow.kind != FlowKind::Ping {
             return match parse_iperf(out) {
-                Ok((sent, received, retransmits, secs)) => {
-                    t.sent += sent;
-                    t.received += received;
-                    t.retransmits += retransmits;
-                    t.secs += secs;
+                Ok(end) => {
+                    t.sent += end.sum_sent.bytes;
+                    t.received += end.sum_received.bytes;
+                    t.retransmits += end.sum_sent.retransmits;
+                    t.secs += end.sum_received.seconds;
                     None
                 }
                 Err(e) => {
-                    let why = e.trim_start_matches("iperf3: ").to_lowercase();
+                    let why = match e {
+                        IperfError::Failed(why) => why.to_lowercase(),
+                        e @ IperfError::NoReport(_) => e.to_string().to_lowercase(),
+                    };
                     *t.failed_why.entry(why.clone()).or_default() += 1;
                     Some(why)
                 }
@@ -405,9 +438,16 @@ mod tests {
         assert!(p.failed.is_empty());
         assert!(parse_ping("ping: connect: Network is unreachable\n").is_none());
         let j = r#"{"end":{"sum_sent":{"bytes":1000,"retransmits":3},"sum_received":{"bytes":900,"seconds":2.0}}}"#;
-        assert_eq!(parse_iperf(j).unwrap(), (1000, 900, 3, 2.0));
+        let end = parse_iperf(j).unwrap();
+        assert_eq!((end.sum_sent.bytes, end.sum_received.bytes), (1000, 900));
+        assert_eq!(end.sum_sent.retransmits, 3);
+        assert_eq!(end.sum_received.seconds, 2.0);
         let e = parse_iperf(r#"{"error":"unable to connect to server"}"#).unwrap_err();
-        assert!(e.contains("unable to connect"));
+        assert_eq!(e, IperfError::Failed("unable to connect to server".into()));
+        assert!(matches!(
+            parse_iperf("iperf3: error"),
+            Err(IperfError::NoReport(_))
+        ));
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn serve_live(
     addr: &str,
     view: SharedView,
     namespaces: HashMap<String, String>,
-) -> Result<WebServer, String> {
+) -> crate::Result<WebServer> {
     serve(
         addr,
         Source::Live {
@@ -89,7 +89,7 @@ pub fn serve_live(
 
 /// Serves a recorded run (`layout.json`, `timeline.jsonl`, `results.json`
 /// in `dir`) at `addr`.
-pub fn serve_replay(addr: &str, dir: &std::path::Path) -> Result<WebServer, String> {
+pub fn serve_replay(addr: &str, dir: &std::path::Path) -> crate::Result<WebServer> {
     let (layout, frames) = crate::live::load_recording(dir)?;
     let series: Vec<Point> = {
         let mut last = -1.0;
@@ -117,12 +117,11 @@ pub fn serve_replay(addr: &str, dir: &std::path::Path) -> Result<WebServer, Stri
     )
 }
 
-fn serve(addr: &str, source: Source) -> Result<WebServer, String> {
-    let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("--web {addr}: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("--web {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+fn serve(addr: &str, source: Source) -> crate::Result<WebServer> {
+    let io = |what: &str| crate::Error::io(format!("--web {addr}: {what}"));
+    let listener = std::net::TcpListener::bind(addr).map_err(io("bind"))?;
+    listener.set_nonblocking(true).map_err(io("O_NONBLOCK"))?;
+    let bound = listener.local_addr().map_err(io("local address"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Router::new()
         .route("/", get(page))
@@ -162,7 +161,7 @@ fn serve(addr: &str, source: Source) -> Result<WebServer, String> {
                 }
             });
         })
-        .map_err(|e| format!("web thread: {e}"))?;
+        .map_err(crate::Error::io("web thread"))?;
     Ok(WebServer {
         addr: bound,
         stop: Some(stop_tx),
@@ -308,7 +307,7 @@ async fn node(State(src): State<Source>, Path(name): Path<String>) -> Response {
 /// node's namespace).
 fn node_detail(ns: &str) -> serde_json::Value {
     let ns = ns.to_string();
-    let got = std::thread::spawn(move || -> Result<serde_json::Value, String> {
+    let got = std::thread::spawn(move || -> testbed::Result<serde_json::Value> {
         testbed::enter_netns(&ns)?;
         let c = api::Client::with_timeout(testbed::API_ADDR, Duration::from_secs(2));
         let get = |p: &str| -> serde_json::Value {
@@ -326,7 +325,7 @@ fn node_detail(ns: &str) -> serde_json::Value {
     .join();
     match got {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => serde_json::json!({ "error": e }),
+        Ok(Err(e)) => serde_json::json!({ "error": e.to_string() }),
         Err(_) => serde_json::json!({ "error": "query thread failed" }),
     }
 }

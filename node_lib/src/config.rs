@@ -32,10 +32,11 @@ impl RoleKind {
 
 // The file as written: `config_file`'s types (shared with the testbed and
 // the lab, which write it); here each value is checked and defaulted.
+use common::priority::{Class, ClassMap};
 use config_file::{
     Api as RawApi, Backbone as RawBackbone, Batching as RawBatching, ConfigFile as RawConfig,
     Dataplane as RawDataplane, Link as RawLink, Log as RawLog, Node as RawNode,
-    Routing as RawRouting, Security as RawSecurity, Tun as RawTun,
+    Priority as RawPriority, Routing as RawRouting, Security as RawSecurity, Tun as RawTun,
 };
 
 /// A configuration error, naming the key where there is one (the lab's
@@ -329,6 +330,13 @@ pub struct FixedConfig {
     /// airtime estimates.
     #[serde(rename = "link.phy_rate_mbps")]
     pub phy_rate_kbps: u64,
+    /// `[link] bulk_queue_bytes`: the most bytes of best effort and
+    /// background the radio's queue in the kernel holds (0: no bound).
+    #[serde(rename = "link.bulk_queue_bytes")]
+    pub bulk_queue_bytes: usize,
+    /// `[priority]`: the class of each DSCP, of control and broadcast.
+    #[serde(rename = "[priority]")]
+    pub priority: ClassMap,
     #[serde(rename = "tun.name")]
     pub tun_name: String,
     #[serde(rename = "tun.addresses")]
@@ -422,7 +430,21 @@ fn parse_node(node: RawNode) -> Result<Option<NodeId>, ConfigError> {
 }
 
 /// `[link]` (required): interface, EtherType and PHY rate (kbit/s).
-fn parse_link(link: Option<RawLink>) -> Result<(String, u16, u64), ConfigError> {
+/// `[link]`, validated.
+struct LinkSection {
+    interface: String,
+    ethertype: u16,
+    phy_rate_kbps: u64,
+    bulk_queue_bytes: usize,
+}
+
+/// The default bound on the bulk lane's bytes in the kernel: two full
+/// frames' socket memory (about 2.3 KiB each), so the radio never waits
+/// for the data plane, and a safety message waits behind at most about
+/// two frames of bulk (2 ms at 12 Mbit/s). docs/OPERATIONS.md section 3.
+pub const DEFAULT_BULK_QUEUE_BYTES: usize = 4608;
+
+fn parse_link(link: Option<RawLink>) -> Result<LinkSection, ConfigError> {
     let link = required("link", link)?;
     let link_interface = required("link.interface", link.interface)?;
     if link_interface.is_empty() || link_interface.len() > 15 {
@@ -447,7 +469,65 @@ fn parse_link(link: Option<RawLink>) -> Result<(String, u16, u64), ConfigError> 
             ),
         ));
     }
-    Ok((link_interface, ethertype, (rate * 1000.0).round() as u64))
+    let bulk_queue_bytes = ranged(
+        "link.bulk_queue_bytes",
+        link.bulk_queue_bytes,
+        DEFAULT_BULK_QUEUE_BYTES as i64,
+        0,
+        16 << 20,
+    )? as usize;
+    if (1..2048).contains(&bulk_queue_bytes) {
+        return Err(ConfigError::key(
+            "link.bulk_queue_bytes",
+            format!("{bulk_queue_bytes} is less than one frame; 0 turns the bound off, else at least 2048"),
+        ));
+    }
+    Ok(LinkSection {
+        interface: link_interface,
+        ethertype,
+        phy_rate_kbps: (rate * 1000.0).round() as u64,
+        bulk_queue_bytes,
+    })
+}
+
+/// `[priority]`: each listed DSCP (0..=63, in at most one class) goes to
+/// its class; control and broadcast by name.
+fn parse_priority(p: RawPriority) -> Result<ClassMap, ConfigError> {
+    let mut map = ClassMap::default();
+    let mut seen = [None::<&str>; 64];
+    let lists = [
+        ("priority.voice", p.voice, Class::Voice),
+        ("priority.video", p.video, Class::Video),
+        ("priority.background", p.background, Class::Background),
+    ];
+    for (key, list, class) in lists {
+        let Some(list) = list else {
+            continue;
+        };
+        // A class given replaces its default list: those leave to best effort.
+        let old = map.dscps(class);
+        map.assign(&old, Class::BestEffort);
+        let mut dscps = Vec::with_capacity(list.len());
+        for d in list {
+            let Some(d) = u8::try_from(d).ok().filter(|d| *d < 64) else {
+                return Err(ConfigError::key(key, format!("{d} is not a DSCP (0..=63)")));
+            };
+            if let Some(other) = seen[usize::from(d)].replace(key) {
+                return Err(ConfigError::key(key, format!("DSCP {d} is in {other} too")));
+            }
+            dscps.push(d);
+        }
+        map.assign(&dscps, class);
+    }
+    let class = |key: &str, v: Option<String>, default: Class| -> Result<Class, ConfigError> {
+        v.map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|e: common::priority::UnknownClass| ConfigError::key(key, e.to_string()))
+        })
+    };
+    map.control = class("priority.control", p.control, map.control)?;
+    map.broadcast = class("priority.broadcast", p.broadcast, map.broadcast)?;
+    Ok(map)
 }
 
 /// `[tun]`, validated.
@@ -673,7 +753,7 @@ impl Config {
             key: None,
             message: e.to_string().trim_end().to_string(),
         })?;
-        let (link_interface, ethertype, phy_rate_kbps) = parse_link(raw.link)?;
+        let link = parse_link(raw.link)?;
         let tun = parse_tun(raw.tun)?;
         let (log_level, log_format) = parse_log(raw.log.unwrap_or_default())?;
         let security = parse_security(raw.security.unwrap_or_default(), role)?;
@@ -681,9 +761,11 @@ impl Config {
             role,
             fixed: FixedConfig {
                 node_id: parse_node(raw.node.unwrap_or_default())?,
-                link_interface,
-                ethertype,
-                phy_rate_kbps,
+                link_interface: link.interface,
+                ethertype: link.ethertype,
+                phy_rate_kbps: link.phy_rate_kbps,
+                bulk_queue_bytes: link.bulk_queue_bytes,
+                priority: parse_priority(raw.priority.unwrap_or_default())?,
                 tun_name: tun.name,
                 tun_addresses: tun.addresses,
                 tun_mtu: tun.mtu,

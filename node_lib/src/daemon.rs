@@ -138,11 +138,15 @@ struct Devices {
 /// cannot be had).
 fn open_devices(cfg: &Config, path: &Path) -> Result<Devices, i32> {
     let f = &cfg.fixed;
-    let link = RawLink::open(&f.link_interface, f.ethertype).map_err(|e| {
+    let mut link = RawLink::open(&f.link_interface, f.ethertype).map_err(|e| {
         tracing::error!("link.interface `{}`: {e}", f.link_interface);
         eprintln!("error: link.interface `{}`: {e}", f.link_interface);
         EX_UNAVAILABLE
     })?;
+    if let Err(e) = link.set_bulk_lane(f.bulk_queue_bytes) {
+        // Bulk then shares the one socket: it works, without the bound.
+        tracing::warn!(error = %e, "link.bulk_queue_bytes: no bulk lane; bulk is not held back");
+    }
     let tun_mtu = cfg
         .effective_tun_mtu(link.mtu())
         .map_err(|e| config_error(path, &e))?;
@@ -272,6 +276,7 @@ fn spawn_dataplane<R: Role>(
         dataplane: cfg.fixed.dataplane.clone(),
         shared: shared.clone(),
         phy_rate_kbps: cfg.fixed.phy_rate_kbps,
+        classes: cfg.fixed.priority.clone(),
     };
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()

@@ -202,6 +202,8 @@ pub struct Dataplane<R: Role> {
     pub shared: Arc<Shared>,
     /// `[link] phy_rate_mbps` in kbit/s, for the airtime estimates.
     pub phy_rate_kbps: u64,
+    /// `[priority]`: the class of each DSCP, of control and broadcast.
+    pub classes: common::priority::ClassMap,
 }
 
 fn is_link_down(e: &io::Error) -> bool {
@@ -310,8 +312,10 @@ impl<R: Role> Pipeline<R> {
         let frames = max_batch.max(datapath::dispatch::frames_for(max_batch));
         let link = LinkPort::new(dp.link, frames, dp.phy_rate_kbps);
         let counters = dp.shared.counters.clone();
+        let mut engine = Engine::new(config, link, TunPort::new(dp.tun), counters);
+        engine.set_classes(dp.classes);
         Pipeline {
-            engine: Engine::new(config, link, TunPort::new(dp.tun), counters),
+            engine,
             realtime: RealtimeControl::start(&dp.dataplane, &dp.shared),
             last_snapshot: Time::ZERO,
             // The first snapshot at once (an RSU is ready from it).
@@ -430,7 +434,12 @@ impl<R: Role> Pipeline<R> {
         if !sys::if_index(raw.ifname()).is_ok_and(|i| i != raw.ifindex()) {
             return;
         }
-        match RawLink::open(raw.ifname(), raw.ethertype()) {
+        let bulk_limit = raw.bulk_limit();
+        let reopened = RawLink::open(raw.ifname(), raw.ethertype()).and_then(|mut l| {
+            l.set_bulk_lane(bulk_limit)?;
+            Ok(l)
+        });
+        match reopened {
             Ok(l) => {
                 tracing::warn!(
                     interface = l.ifname(),
@@ -551,10 +560,22 @@ impl<R: Role> Pipeline<R> {
             events: libc::POLLIN,
             revents: 0,
         };
+        // Bulk waiting for room in the radio's bulk lane: wake when the
+        // lane takes more (without a lane, `has_bulk` holds and we do not
+        // sleep). An fd of -1 is ignored by poll.
+        let bulk_fd = match self.engine.link.raw.bulk_fd() {
+            Some(b) if self.engine.waits_for_room() => b,
+            _ => -1,
+        };
         let mut fds = [
             fd(self.engine.link.raw.as_raw_fd()),
             fd(self.engine.tun.tun.as_raw_fd()),
             fd(self.shared.wake_fd()),
+            libc::pollfd {
+                fd: bulk_fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            },
         ];
         self.shared.counters.syscall(Syscall::Poll);
         sys::poll(&mut fds, timeout_ms)?;

@@ -24,6 +24,7 @@
 pub mod api;
 pub mod api_view;
 pub mod backbone;
+pub mod bulk_lane;
 pub mod cli;
 pub mod config;
 pub mod daemon;

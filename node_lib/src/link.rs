@@ -1,11 +1,13 @@
 //! The radio side: an AF_PACKET raw socket bound to one interface and
 //! EtherType, with batched receive (recvmmsg) and gather send (sendmmsg).
 
+use crate::bulk_lane::BulkLane;
 use crate::sys::{self, cvt, cvt_size};
 use common::action::Payload;
 use common::airtime::{kind_of, Airtime, FrameKind};
 use common::batch::{RecvBatch, Segment, SendBatch};
 use common::counters::{Counters, Dir, DropReason, Syscall};
+use common::priority::Lane;
 use common::wire::ETH_HEADER_LEN;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -25,6 +27,8 @@ pub struct RawLink {
     mac: [u8; 6],
     mtu: usize,
     ethertype: u16,
+    /// The bounded socket for best effort and background, if any.
+    bulk: Option<BulkLane>,
 }
 
 /// Classic BPF program: accept only frames whose EtherType is `ethertype`.
@@ -131,6 +135,7 @@ impl RawLink {
             mac,
             mtu,
             ethertype,
+            bulk: None,
         };
         link.drain_stale();
         Ok(link)
@@ -154,6 +159,32 @@ impl RawLink {
                 break;
             }
         }
+    }
+
+    /// Sends best effort and background through a bulk lane that keeps
+    /// at most `limit` bytes in the kernel (`bulk_lane`); 0: none, they
+    /// share the one socket.
+    pub fn set_bulk_lane(&mut self, limit: usize) -> io::Result<()> {
+        self.bulk = match limit {
+            0 => None,
+            _ => Some(BulkLane::open(self.ifindex, limit)?),
+        };
+        Ok(())
+    }
+
+    /// The bulk lane's bound (0: none).
+    pub fn bulk_limit(&self) -> usize {
+        self.bulk.as_ref().map_or(0, BulkLane::limit)
+    }
+
+    /// Bytes the bulk lane takes now (`usize::MAX` without one).
+    pub fn bulk_room(&self) -> usize {
+        self.bulk.as_ref().map_or(usize::MAX, BulkLane::room)
+    }
+
+    /// The bulk lane's socket, to wait until it is writable.
+    pub fn bulk_fd(&self) -> Option<RawFd> {
+        self.bulk.as_ref().map(BulkLane::fd)
     }
 
     pub fn mac(&self) -> [u8; 6] {
@@ -363,18 +394,22 @@ impl RawLink {
         Ok(n)
     }
 
-    /// Sends every frame of `batch`, its payload segments resolved by
-    /// `payload`. Partial sends continue where they stopped; a full queue is
-    /// waited for (bounded); frames the link refuses are counted as dropped.
-    /// Returns the number of frames sent.
+    /// Sends every frame of `batch` into `lane`, its payload segments
+    /// resolved by `payload`. Partial sends continue where they stopped; a
+    /// full queue is waited for (bounded); frames the link refuses are
+    /// counted as dropped. Returns the number of frames sent.
     pub fn send<'a>(
         &self,
         batch: &'a SendBatch,
         payload: impl Fn(&Payload) -> Option<&'a [u8]>,
         scratch: &mut LinkScratch,
-        batched: bool,
+        (batched, lane): (bool, Lane),
         counters: &Counters,
     ) -> usize {
+        let fd = match (lane, &self.bulk) {
+            (Lane::Bulk, Some(b)) => b.fd(),
+            _ => self.fd.as_raw_fd(),
+        };
         gather(batch, payload, scratch, counters);
         let total = scratch.frame_iovs.len();
         let mut sent = 0;
@@ -385,7 +420,7 @@ impl RawLink {
             } else {
                 1
             };
-            match self.send_chunk(scratch, sent, chunk, batched, counters) {
+            match send_chunk(fd, scratch, (sent, chunk), batched, counters) {
                 Ok(n) => {
                     count_sent(scratch, sent, n, counters);
                     if batched && n < chunk {
@@ -398,7 +433,7 @@ impl RawLink {
                         && first_wait.get_or_insert_with(Instant::now).elapsed()
                             < SEND_WAIT_LIMIT =>
                 {
-                    self.wait_for_room(&e, counters);
+                    wait_for_room(fd, &e, counters);
                 }
                 Err(e) => {
                     // EMSGSIZE and friends hit only the first frame: drop it
@@ -420,72 +455,65 @@ impl RawLink {
         }
         total
     }
+}
 
-    /// One syscall for frames `sent .. sent + chunk` of the gathered batch:
-    /// `sendmmsg`, or `sendmsg` for a lone frame (sendmmsg's header-array
-    /// pass costs more than it saves for one, batch_io bench). The frames
-    /// the kernel took.
-    fn send_chunk(
-        &self,
-        scratch: &mut LinkScratch,
-        sent: usize,
-        chunk: usize,
-        batched: bool,
-        counters: &Counters,
-    ) -> io::Result<usize> {
-        for i in 0..chunk {
-            let (start, len, ..) = scratch.frame_iovs[sent + i];
-            let m = &mut scratch.msgs[i];
-            // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
-            m.msg_hdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_iov = scratch.iovs[start..].as_mut_ptr();
-            m.msg_hdr.msg_iovlen = len as _;
-            m.msg_len = 0;
-        }
-        if batched && chunk > 1 {
-            counters.syscall(Syscall::Sendmmsg);
-            // SAFETY: the first `chunk` msgs point into `iovs`, whose
-            // entries point to header bytes in the send batch and payloads
-            // in receive batches, all borrowed by `send` and unchanged here.
-            cvt(unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    scratch.msgs.as_mut_ptr(),
-                    chunk as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            })
-            .map(|n| n as usize)
-        } else {
-            counters.syscall(Syscall::Sendmsg);
-            // SAFETY: as above, for the single header in msgs[0].
-            cvt_size(unsafe {
-                libc::sendmsg(
-                    self.fd.as_raw_fd(),
-                    &scratch.msgs[0].msg_hdr,
-                    libc::MSG_DONTWAIT,
-                )
-            })
-            .map(|_| 1)
-        }
+/// One syscall for frames `sent .. sent + chunk` of the gathered batch:
+/// `sendmmsg`, or `sendmsg` for a lone frame (sendmmsg's header-array
+/// pass costs more than it saves for one, batch_io bench). The frames
+/// the kernel took.
+fn send_chunk(
+    fd: RawFd,
+    scratch: &mut LinkScratch,
+    (sent, chunk): (usize, usize),
+    batched: bool,
+    counters: &Counters,
+) -> io::Result<usize> {
+    for i in 0..chunk {
+        let (start, len, ..) = scratch.frame_iovs[sent + i];
+        let m = &mut scratch.msgs[i];
+        // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
+        m.msg_hdr = unsafe { std::mem::zeroed() };
+        m.msg_hdr.msg_iov = scratch.iovs[start..].as_mut_ptr();
+        m.msg_hdr.msg_iovlen = len as _;
+        m.msg_len = 0;
     }
+    if batched && chunk > 1 {
+        counters.syscall(Syscall::Sendmmsg);
+        // SAFETY: the first `chunk` msgs point into `iovs`, whose
+        // entries point to header bytes in the send batch and payloads
+        // in receive batches, all borrowed by `send` and unchanged here.
+        cvt(unsafe {
+            libc::sendmmsg(
+                fd,
+                scratch.msgs.as_mut_ptr(),
+                chunk as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        })
+        .map(|n| n as usize)
+    } else {
+        counters.syscall(Syscall::Sendmsg);
+        // SAFETY: as above, for the single header in msgs[0].
+        cvt_size(unsafe { libc::sendmsg(fd, &scratch.msgs[0].msg_hdr, libc::MSG_DONTWAIT) })
+            .map(|_| 1)
+    }
+}
 
-    /// A full queue: waits for room (bounded by the caller's limit).
-    fn wait_for_room(&self, e: &io::Error, counters: &Counters) {
-        Counters::inc(&counters.send_retries, 1);
-        if e.raw_os_error() == Some(libc::ENOBUFS) {
-            // The driver queue is full; the socket looks writable anyway,
-            // so give the queue real time to drain.
-            std::thread::sleep(Duration::from_micros(500));
-        } else {
-            let mut pfd = [libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
-            }];
-            counters.syscall(Syscall::Poll);
-            let _ = sys::poll(&mut pfd, 10);
-        }
+/// A full queue on `fd`: waits for room (bounded by the caller's limit).
+fn wait_for_room(fd: RawFd, e: &io::Error, counters: &Counters) {
+    Counters::inc(&counters.send_retries, 1);
+    if e.raw_os_error() == Some(libc::ENOBUFS) {
+        // The driver queue is full; the socket looks writable anyway,
+        // so give the queue real time to drain.
+        std::thread::sleep(Duration::from_micros(500));
+    } else {
+        let mut pfd = [libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        }];
+        counters.syscall(Syscall::Poll);
+        let _ = sys::poll(&mut pfd, 10);
     }
 }
 
@@ -587,8 +615,18 @@ impl datapath::LinkDevice for LinkPort {
         payload: &dyn Fn(&Payload) -> Option<&'a [u8]>,
         batched: bool,
         counters: &Counters,
+        lane: Lane,
     ) -> usize {
-        self.raw
-            .send(frames, payload, &mut self.scratch, batched, counters)
+        self.raw.send(
+            frames,
+            payload,
+            &mut self.scratch,
+            (batched, lane),
+            counters,
+        )
+    }
+
+    fn bulk_room(&self) -> usize {
+        self.raw.bulk_room()
     }
 }

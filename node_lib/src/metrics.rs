@@ -57,11 +57,49 @@ impl Collector for NodeCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), Error> {
         self.encode_counters(&mut e)?;
         self.encode_families(&mut e)?;
+        self.encode_classes(&mut e)?;
         self.encode_gauges(&mut e)
     }
 }
 
 impl NodeCollector {
+    /// Per priority class: packets sent and dropped (counters), waiting
+    /// (a gauge), labelled `class`.
+    fn encode_classes(&self, e: &mut DescriptorEncoder) -> Result<(), Error> {
+        let c: &Counters = &self.shared.counters;
+        for (name, help, values, kind) in [
+            (
+                "v2x_class_sent_packets",
+                "Packets planned onto the link, by priority class (a TCP super-packet counts once).",
+                &c.class_tx_packets,
+                MetricType::Counter,
+            ),
+            (
+                "v2x_class_dropped_packets",
+                "Packets dropped on the way to the link, by priority class.",
+                &c.class_dropped,
+                MetricType::Counter,
+            ),
+            (
+                "v2x_class_queued_packets",
+                "Packets waiting in the TUN backlog, by priority class.",
+                &c.class_queued,
+                MetricType::Gauge,
+            ),
+        ] {
+            let mut m = e.encode_descriptor(name, help, None, kind)?;
+            for class in common::priority::Class::ALL {
+                let labels = [("class", class.as_str())];
+                let v = get(&values[class.index()]);
+                match kind {
+                    MetricType::Gauge => ConstGauge::new(v as f64).encode(m.encode_family(&labels)?)?,
+                    _ => ConstCounter::new(v).encode(m.encode_family(&labels)?)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The counter table's exported counters, and the TUN queue's drops
     /// the kernel counts.
     fn encode_counters(&self, e: &mut DescriptorEncoder) -> Result<(), Error> {

@@ -54,7 +54,7 @@ impl MtuFrames {
             &self.batch,
             |_| Some(payload),
             &mut self.scratch,
-            batched,
+            (batched, common::priority::Lane::Priority),
             &self.counters,
         )
     }

@@ -1,7 +1,9 @@
 //! The `/api/v1/stats` answer, built from the counters.
 
+use api::stats::ClassStats;
 use api::{BatchHistogram, Stats};
 use common::counters::{Counters, Dir, DropReason, Syscall, BATCH_BUCKETS, TABLE};
+use common::priority::Class;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -68,7 +70,24 @@ pub fn stats(c: &Counters, batching_enabled: bool, max_batch: usize, aggregate: 
         },
         backbone: take("backbone"),
         drops,
+        classes: classes(c),
     }
+}
+
+/// Each priority class's counters, by its name.
+fn classes(c: &Counters) -> BTreeMap<String, ClassStats> {
+    Class::ALL
+        .iter()
+        .map(|&k| {
+            let i = k.index();
+            let s = ClassStats {
+                sent: Counters::get(&c.class_tx_packets[i]),
+                dropped: Counters::get(&c.class_dropped[i]),
+                queued: Counters::get(&c.class_queued[i]),
+            };
+            (k.as_str().to_string(), s)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -67,10 +67,14 @@ fn a_small_packet_queued_behind_bulk_in_the_kernel_leaves_first() {
             b.file(slot, &mut actions);
         }
         // The first turn: the small packet, then the turn's share of bulk.
-        b.take_bulk();
+        // (Best effort: the small packet in the priority lane, bulk in the
+        // bulk lane after it.)
+        b.take_bulk(usize::MAX);
         let (out, pool, _) = b.to_send();
+        let (bulk, _, _) = b.to_send_bulk();
         let ports = out
             .iter()
+            .chain(bulk)
             .filter_map(|a| match a {
                 Action::SendData { payload, .. } => dport(pool.get(payload.slot.into())),
                 _ => None,

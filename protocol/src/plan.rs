@@ -13,6 +13,7 @@ use common::action::{Action, Payload, Sealer, Sealing, Sending, Source};
 use common::batch::SendBatch;
 use common::counters::{Counters, DropReason};
 use common::offload::{self, OffloadError, TunWrite, VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6};
+use common::priority::{Class, ClassMap};
 use common::wire::{DATA_OVERHEAD, SEALED_OVERHEAD};
 use common::NodeId;
 
@@ -41,8 +42,11 @@ pub struct Coalesce {
 /// Reused state of the send path, and the last plan.
 pub struct SendPlanner {
     send: SendBatch,
-    /// Link actions in send order: (bulk, next hop, index in the batch).
-    order: Vec<(bool, NodeId, u32)>,
+    /// Link actions in send order: (class, bulk, next hop, index in the
+    /// batch).
+    order: Vec<(Class, bool, NodeId, u32)>,
+    /// Which class an action is in.
+    classes: ClassMap,
     expedite: Expedite,
     /// Whether each action of the batch is bulk (for the TUN writes).
     bulk: Vec<bool>,
@@ -67,12 +71,18 @@ impl SendPlanner {
         SendPlanner {
             send: SendBatch::new(src, ethertype, link_mtu, aggregate && batched, frames),
             order: Vec::with_capacity(frames),
+            classes: ClassMap::default(),
             expedite: Expedite::with_capacity(frames),
             bulk: Vec::with_capacity(frames * 2),
             tun_out: Vec::with_capacity(frames),
             tun_writes: Vec::with_capacity(frames),
             batched,
         }
+    }
+
+    /// The classes actions are sent in, highest first.
+    pub fn set_classes(&mut self, classes: ClassMap) {
+        self.classes = classes;
     }
 
     /// Frames one plan holds room for: a batch of replies can be larger
@@ -100,7 +110,9 @@ impl SendPlanner {
         self.tun_writes.clear();
         self.order_batch(actions, payloads, counters);
         for k in 0..self.order.len() {
-            let a = &actions[self.order[k].2 as usize];
+            let (class, _, _, i) = self.order[k];
+            let drops_before = Counters::get(&counters.drops_total);
+            let a = &actions[i as usize];
             if let Action::SendData {
                 sealing: Sealing::Seal,
                 payload,
@@ -117,6 +129,10 @@ impl SendPlanner {
             } else if !self.send.push_action(a) {
                 counters.count_drop(DropReason::TooBig);
             }
+            let dropped = Counters::get(&counters.drops_total) - drops_before;
+            let c = class.index();
+            Counters::inc(&counters.class_tx_packets[c], 1 - dropped.min(1));
+            Counters::inc(&counters.class_dropped[c], dropped);
         }
         if !sending.repeat_to.is_empty() && *sending.repeat_budget > 0 {
             let weak = sending.repeat_to;
@@ -152,9 +168,9 @@ impl SendPlanner {
         &self.tun_writes
     }
 
-    /// Puts the batch in send order: `order` for the link (small packets
-    /// first, then by next hop, stable), `tun_out` for the TUN writes
-    /// (small packets first, stable).
+    /// Puts the batch in send order: `order` for the link (by class, the
+    /// highest first; in a class small packets first, then by next hop,
+    /// stable), `tun_out` for the TUN writes (small packets first, stable).
     fn order_batch(&mut self, actions: &[Action], payloads: &impl Payloads, counters: &Counters) {
         self.order.clear();
         self.bulk.clear();
@@ -164,12 +180,14 @@ impl SendPlanner {
             let bulk = !self.batched || !self.is_expedited(a, payloads);
             self.bulk.push(bulk);
             if let Some(dst) = a.link_dst() {
-                self.order.push((bulk, dst, i as u32));
+                let class = self.class_of(a, payloads);
+                self.order.push((class, bulk, dst, i as u32));
             }
         }
         if self.batched {
-            // (bulk, dst, index) keys are unique, so the unstable sort is
-            // stable per class and destination, and it does not allocate.
+            // (class, bulk, dst, index) keys are unique, so the unstable
+            // sort is stable per class and destination, and it does not
+            // allocate.
             self.order.sort_unstable();
         }
         for bulk in [false, true] {
@@ -182,6 +200,24 @@ impl SendPlanner {
                     }
                 }
             }
+        }
+    }
+
+    /// The class of link action `a`: the overlay's control frames and
+    /// broadcast by the map's choice, data by its packet's DSCP (a relayed
+    /// sealed box, unreadable here, as best effort).
+    fn class_of(&self, a: &Action, payloads: &impl Payloads) -> Class {
+        match a {
+            Action::SendControl { .. } => self.classes.control,
+            Action::SendBroadcast { .. } => self.classes.broadcast,
+            Action::SendData {
+                sealing: Sealing::Relay,
+                ..
+            }
+            | Action::DeliverTun { .. } => Class::BestEffort,
+            Action::SendData { payload, .. } => payloads
+                .bytes(payload)
+                .map_or(Class::BestEffort, |p| self.classes.of_packet(p)),
         }
     }
 
@@ -251,7 +287,7 @@ impl SendPlanner {
 
     /// The link order of the last plan, as indices into its actions.
     pub fn link_order(&self) -> impl Iterator<Item = u32> + '_ {
-        self.order.iter().map(|o| o.2)
+        self.order.iter().map(|o| o.3)
     }
 }
 
@@ -401,7 +437,7 @@ mod tests {
             },
             &c,
         );
-        let order: Vec<u32> = d.order.iter().map(|o| o.2).collect();
+        let order: Vec<u32> = d.link_order().collect();
         assert_eq!(order, vec![3, 0, 1, 2, 4]);
     }
 
@@ -444,7 +480,7 @@ mod tests {
             },
             &c,
         );
-        let order: Vec<u32> = d.order.iter().map(|o| o.2).collect();
+        let order: Vec<u32> = d.link_order().collect();
         assert_eq!(order, vec![0, 1]);
     }
 }

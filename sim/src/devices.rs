@@ -5,6 +5,7 @@ use common::action::Payload;
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::{Counters, Dir, DropReason};
 use common::offload::{TunWrite, VnetHdr};
+use common::priority::Lane;
 use common::NodeId;
 use datapath::{LinkDevice, TunDevice, TunRead};
 use protocol::plan::Coalesce;
@@ -13,11 +14,74 @@ use std::io;
 
 /// The radio as one node hears it: frames heard wait in `rx` until the
 /// data path reads them; frames it sends collect in `tx` until the
-/// simulator puts them on the air.
+/// simulator puts them on the air. With a [`Radio`], sent frames first
+/// wait in the radio's queue (the kernel's, one FIFO for both lanes),
+/// which sends a channel's worth each simulated millisecond.
 #[derive(Default)]
 pub struct AirLink {
     pub rx: VecDeque<Vec<u8>>,
     pub tx: Vec<(NodeId, Vec<u8>)>,
+    pub radio: Option<Radio>,
+}
+
+/// A radio with a rate: its transmit queue, and the bound on the bulk
+/// lane's bytes in it (`[link] bulk_queue_bytes`).
+#[derive(Clone, Debug, Default)]
+pub struct Radio {
+    /// Bytes the channel carries per simulated millisecond.
+    pub bytes_per_ms: usize,
+    /// Most bulk-lane bytes queued (`usize::MAX`: no bound).
+    pub bulk_limit: usize,
+    queue: VecDeque<(NodeId, Vec<u8>, Lane)>,
+    queued: usize,
+    bulk_queued: usize,
+    credit: usize,
+    /// The most bytes the queue has held.
+    pub peak_queued: usize,
+}
+
+impl Radio {
+    pub fn new(bytes_per_ms: usize, bulk_limit: usize) -> Radio {
+        Radio {
+            bytes_per_ms,
+            bulk_limit,
+            ..Radio::default()
+        }
+    }
+
+    /// Bytes queued, both lanes.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+}
+
+impl AirLink {
+    /// One millisecond of the radio: what its channel carries moves from
+    /// its queue to `tx` (whole frames; a frame larger than what is left
+    /// waits for the next millisecond's credit).
+    pub fn transmit_step(&mut self) {
+        let Some(r) = &mut self.radio else {
+            return;
+        };
+        r.credit += r.bytes_per_ms;
+        while let Some((dst, bytes, lane)) = r.queue.front() {
+            if bytes.len() > r.credit {
+                break;
+            }
+            r.credit -= bytes.len();
+            r.queued -= bytes.len();
+            if *lane == Lane::Bulk {
+                r.bulk_queued -= bytes.len();
+            }
+            let dst = *dst;
+            let (_, bytes, _) = r.queue.pop_front().expect("front exists");
+            self.tx.push((dst, bytes));
+        }
+        if r.queue.is_empty() {
+            // An idle channel saves no airtime for later.
+            r.credit = 0;
+        }
+    }
 }
 
 impl LinkDevice for AirLink {
@@ -62,6 +126,7 @@ impl LinkDevice for AirLink {
         payload: &dyn Fn(&Payload) -> Option<&'a [u8]>,
         _batched: bool,
         counters: &Counters,
+        lane: Lane,
     ) -> usize {
         let mut sent = 0;
         for (f, frame) in frames.frames().iter().enumerate() {
@@ -69,7 +134,17 @@ impl LinkDevice for AirLink {
                 Some(bytes) => {
                     Counters::inc(&counters.link_tx_frames, 1);
                     Counters::inc(&counters.link_tx_bytes, bytes.len() as u64);
-                    self.tx.push((frame.dst, bytes));
+                    match &mut self.radio {
+                        Some(r) => {
+                            if lane == Lane::Bulk {
+                                r.bulk_queued += bytes.len();
+                            }
+                            r.queued += bytes.len();
+                            r.queue.push_back((frame.dst, bytes, lane));
+                            r.peak_queued = r.peak_queued.max(r.queued);
+                        }
+                        None => self.tx.push((frame.dst, bytes)),
+                    }
                     sent += 1;
                 }
                 None => counters.count_drops(DropReason::Malformed, u64::from(frame.messages)),
@@ -77,6 +152,12 @@ impl LinkDevice for AirLink {
         }
         counters.batch(Dir::LinkTx, sent);
         sent
+    }
+
+    fn bulk_room(&self) -> usize {
+        self.radio
+            .as_ref()
+            .map_or(usize::MAX, |r| r.bulk_limit.saturating_sub(r.bulk_queued))
     }
 }
 

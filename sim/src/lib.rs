@@ -606,6 +606,12 @@ impl Sim {
     /// On a shared CPU, reading and timers wait their turn instead.
     pub fn step(&mut self) {
         let now = self.now;
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].engine.link.radio.is_some() {
+                self.nodes[i].engine.link.transmit_step();
+                self.collect(i);
+            }
+        }
         let heard = self.deliver(now);
         match self.cpu.take() {
             Some(cpu) => self.work_on_cpu(now, heard, cpu),

@@ -215,7 +215,7 @@ fn tun_backlog_allocates_nothing_after_warm_up() {
         }
         b.clear_fresh();
         while b.has_bulk() || sent == 0 {
-            b.take_bulk();
+            b.take_bulk(usize::MAX);
             sent += b.to_send().0.len();
             b.sent();
         }
@@ -277,7 +277,13 @@ fn real_link_send_and_receive_allocate_nothing() {
         }
         let frames = send.frames().len();
         assert_eq!(
-            tx.send(send, |_| Some(&ip[..]), &mut s1, true, &counters),
+            tx.send(
+                send,
+                |_| Some(&ip[..]),
+                &mut s1,
+                (true, common::priority::Lane::Priority),
+                &counters
+            ),
             frames
         );
         let mut got = 0;

@@ -197,7 +197,7 @@ impl Testbed {
         &self,
         i: usize,
         dur: Duration,
-    ) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>, String>> {
+    ) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>>> {
         let ns = self.nodes[i].ns.clone();
         std::thread::spawn(move || {
             cmd::enter_netns(&ns)?;
@@ -205,7 +205,7 @@ impl Testbed {
             // SAFETY: plain socket(2); closed below.
             let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
             if fd < 0 {
-                return Err(format!("socket: {}", std::io::Error::last_os_error()));
+                return Err(Error::last_os("socket"));
             }
             let name = std::ffi::CString::new("radio0").unwrap();
             // SAFETY: valid NUL-terminated name.
@@ -226,7 +226,7 @@ impl Testbed {
             if r < 0 {
                 // SAFETY: closes the fd opened above.
                 unsafe { libc::close(fd) };
-                return Err(format!("bind: {}", std::io::Error::last_os_error()));
+                return Err(Error::last_os("bind"));
             }
             let tv = libc::timeval {
                 tv_sec: 0,
@@ -261,16 +261,16 @@ impl Testbed {
 
     /// Sends raw Ethernet frames out of node `i`'s radio (an AF_PACKET
     /// socket in its namespace); returns how many the kernel accepted.
-    pub fn raw_send(&self, i: usize, frames: &[Vec<u8>]) -> Result<usize, String> {
+    pub fn raw_send(&self, i: usize, frames: &[Vec<u8>]) -> Result<usize> {
         let ns = self.nodes[i].ns.clone();
         let frames = frames.to_vec();
-        std::thread::spawn(move || -> Result<usize, String> {
+        std::thread::spawn(move || -> Result<usize> {
             cmd::enter_netns(&ns)?;
             let radio = RadioSocket::open()?;
             Ok(frames.iter().filter(|f| radio.send(f)).count())
         })
         .join()
-        .map_err(|_| "raw sender panicked".to_string())?
+        .map_err(|_| Error::Panicked("raw sender"))?
     }
 
     /// Sends `frames` round and round from node `i`'s radio at
@@ -282,9 +282,9 @@ impl Testbed {
         frames: Vec<Vec<u8>>,
         per_second: u32,
         dur: Duration,
-    ) -> std::thread::JoinHandle<Result<u64, String>> {
+    ) -> std::thread::JoinHandle<Result<u64>> {
         let ns = self.nodes[i].ns.clone();
-        std::thread::spawn(move || -> Result<u64, String> {
+        std::thread::spawn(move || -> Result<u64> {
             cmd::enter_netns(&ns)?;
             let radio = RadioSocket::open()?;
             let start = Instant::now();
@@ -314,11 +314,11 @@ struct RadioSocket {
 
 impl RadioSocket {
     /// Opens it in the calling thread's namespace.
-    fn open() -> Result<RadioSocket, String> {
+    fn open() -> Result<RadioSocket> {
         // SAFETY: plain socket(2); the fd is closed on drop.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
         if fd < 0 {
-            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+            return Err(Error::last_os("socket"));
         }
         let name = std::ffi::CString::new("radio0").unwrap();
         // SAFETY: valid NUL-terminated name.

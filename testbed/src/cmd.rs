@@ -44,14 +44,14 @@ pub fn ns_output(ns: &str, args: &[&str]) -> CmdOutput {
 }
 
 /// Moves the calling thread into network namespace `ns`.
-pub fn enter_netns(ns: &str) -> Result<(), String> {
+pub fn enter_netns(ns: &str) -> crate::Result<()> {
     use std::os::fd::AsRawFd;
-    let f =
-        std::fs::File::open(format!("/run/netns/{ns}")).map_err(|e| format!("netns {ns}: {e}"))?;
+    let f = std::fs::File::open(format!("/run/netns/{ns}"))
+        .map_err(crate::Error::io(format!("netns {ns}")))?;
     // SAFETY: setns on a valid namespace fd affects only the calling thread.
     let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
     if r != 0 {
-        return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
+        return Err(crate::Error::last_os(format!("setns {ns}")));
     }
     Ok(())
 }

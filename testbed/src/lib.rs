@@ -11,6 +11,7 @@ mod air;
 pub mod chaos;
 mod cmd;
 mod daemons;
+mod error;
 mod node_api;
 pub mod road;
 mod scratch_netns;
@@ -22,6 +23,7 @@ pub use air::mac_bytes;
 pub use cmd::{enter_netns, ns_exec, ns_output, output, run, CmdOutput};
 pub use config_file::SecurityMode;
 pub use daemons::own_process_group;
+pub use error::{Error, Result};
 pub use scratch_netns::ScratchNetns;
 pub use topology::{NodeSpec, Role, Topology};
 pub use traffic::{
@@ -34,20 +36,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Whether the testbed can run here: root, `ip`, `nft` and /dev/net/tun.
-pub fn available() -> Result<(), String> {
+pub fn available() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err("needs root (network namespaces, raw sockets, TUN)".into());
+        return Err(Error::Unavailable(
+            "needs root (network namespaces, raw sockets, TUN)".into(),
+        ));
     }
     for tool in ["ip", "nft"] {
         if which(tool).is_none() {
-            return Err(format!(
+            return Err(Error::Unavailable(format!(
                 "`{tool}` not installed (apt-get install iproute2 nftables)"
-            ));
+            )));
         }
     }
     if !Path::new("/dev/net/tun").exists() {
-        return Err("/dev/net/tun missing".into());
+        return Err(Error::Unavailable("/dev/net/tun missing".into()));
     }
     Ok(())
 }

@@ -10,29 +10,36 @@ impl Testbed {
         &self,
         i: usize,
         f: impl FnOnce(&api::Client) -> T + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T> {
         let ns = self.nodes[i].ns.clone();
         std::thread::spawn(move || {
             cmd::enter_netns(&ns)?;
             Ok(f(&api::Client::new(API_ADDR)))
         })
         .join()
-        .map_err(|_| "API thread panicked".to_string())?
+        .map_err(|_| Error::Panicked("API"))?
+    }
+
+    /// An [`Error::Api`] of node `i` for `path`.
+    fn api_error(&self, i: usize, path: &str) -> impl FnOnce(api::Error) -> Error {
+        let (node, path) = (self.nodes[i].name.clone(), path.to_string());
+        move |source| Error::Api { node, path, source }
     }
 
     /// GET `path` from node `i`'s API: the status code and the body.
-    pub fn api(&self, i: usize, path: &str) -> Result<(u16, String), String> {
-        let path = path.to_string();
-        self.with_api(i, move |c| c.get_raw(&path).map_err(|e| e.to_string()))?
+    pub fn api(&self, i: usize, path: &str) -> Result<(u16, String)> {
+        let p = path.to_string();
+        self.with_api(i, move |c| c.get_raw(&p))?
+            .map_err(self.api_error(i, path))
     }
 
     /// POST a JSON `body` to `path` on node `i`'s API.
-    pub fn api_post(&self, i: usize, path: &str, body: &str) -> Result<(u16, String), String> {
-        let path = path.to_string();
-        let body: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
-        self.with_api(i, move |c| {
-            c.post_raw(&path, &body).map_err(|e| e.to_string())
-        })?
+    pub fn api_post(&self, i: usize, path: &str, body: &str) -> Result<(u16, String)> {
+        let p = path.to_string();
+        let body: serde_json::Value = serde_json::from_str(body)
+            .map_err(|e| Error::Invalid(format!("body for {path} is not JSON: {e}")))?;
+        self.with_api(i, move |c| c.post_raw(&p, &body))?
+            .map_err(self.api_error(i, path))
     }
 
     /// GET `path` from node `i`'s API as `T` (an answer's type, or
@@ -43,8 +50,7 @@ impl Testbed {
         &self,
         i: usize,
         path: &str,
-    ) -> Result<T, String> {
-        let name = &self.nodes[i].name;
+    ) -> Result<T> {
         let deadline = Instant::now() + API_RETRY;
         loop {
             let p = path.to_string();
@@ -53,13 +59,13 @@ impl Testbed {
                 Err(e) if e.is_connect() && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10))
                 }
-                Err(e) => return Err(format!("{name}: {path}: {e}")),
+                Err(e) => return Err(self.api_error(i, path)(e)),
             }
         }
     }
 
     /// [`Testbed::try_api`] as JSON.
-    pub fn try_api_json(&self, i: usize, path: &str) -> Result<serde_json::Value, String> {
+    pub fn try_api_json(&self, i: usize, path: &str) -> Result<serde_json::Value> {
         self.try_api(i, path)
     }
 

@@ -36,10 +36,10 @@ fn bird_dir() -> PathBuf {
 }
 
 /// Whether BIRD 2 is installed (`scripts/deps.sh` installs it).
-pub fn bird_available() -> Result<(), String> {
-    crate::which("bird")
-        .map(|_| ())
-        .ok_or_else(|| "bird (BIRD 2) not installed; run scripts/deps.sh".to_string())
+pub fn bird_available() -> crate::Result<()> {
+    crate::which("bird").map(|_| ()).ok_or_else(|| {
+        crate::Error::Unavailable("bird (BIRD 2) not installed; run scripts/deps.sh".into())
+    })
 }
 
 impl Road {
@@ -285,12 +285,10 @@ impl Road {
     /// its IPv6 address: the kernel's default on a link set down), so up
     /// puts the addresses and default routes back as [`Road::on`] made
     /// them. Errors name the command that failed.
-    pub fn set_backbone_link(&self, node: usize, up: bool) -> Result<(), String> {
-        let k = 1 + self
-            .rsus
-            .iter()
-            .position(|&i| i == node)
-            .ok_or_else(|| format!("{}: not an RSU", self.tb.nodes[node].name))?;
+    pub fn set_backbone_link(&self, node: usize, up: bool) -> crate::Result<()> {
+        let k = 1 + self.rsus.iter().position(|&i| i == node).ok_or_else(|| {
+            crate::Error::Invalid(format!("{}: not an RSU", self.tb.nodes[node].name))
+        })?;
         let ns = self.tb.nodes[node].ns.as_str();
         let (a4, a6) = (format!("10.99.{k}.2/24"), format!("fd99:{k}::2/64"));
         let (gw4, gw6) = (format!("10.99.{k}.1"), format!("fd99:{k}::1"));
@@ -310,7 +308,10 @@ impl Road {
             args.extend(step);
             let out = crate::cmd::output(&args);
             if out.status != 0 {
-                return Err(format!("`{}`: {}", args.join(" "), out.stderr.trim()));
+                return Err(crate::Error::Command {
+                    cmd: args.join(" "),
+                    stderr: out.stderr.trim().to_string(),
+                });
             }
         }
         Ok(())

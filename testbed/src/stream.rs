@@ -3,6 +3,7 @@
 //! its sequence number and send time; the receiver notes arrival times.
 
 use crate::cmd::enter_netns;
+use crate::{Error, Result};
 use std::net::UdpSocket;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -62,12 +63,13 @@ impl StreamResult {
 }
 
 /// Receives the stream on `port` in `ns` for `dur`.
-pub fn receive(ns: &str, port: u16, dur: Duration) -> JoinHandle<Result<Vec<Arrival>, String>> {
+pub fn receive(ns: &str, port: u16, dur: Duration) -> JoinHandle<Result<Vec<Arrival>>> {
     let ns = ns.to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     let h = std::thread::spawn(move || {
         enter_netns(&ns)?;
-        let s = UdpSocket::bind(("::", port)).map_err(|e| format!("bind: {e}"))?;
+        let s =
+            UdpSocket::bind(("::", port)).map_err(Error::io(format!("bind UDP port {port}")))?;
         let _ = tx.send(());
         let end = Instant::now() + dur;
         let mut got = Vec::new();
@@ -102,7 +104,7 @@ pub fn send(
     port: u16,
     pps: u32,
     dur: Duration,
-) -> JoinHandle<Result<Vec<f64>, String>> {
+) -> JoinHandle<Result<Vec<f64>>> {
     let (ns, dst) = (ns.to_string(), dst.to_string());
     std::thread::spawn(move || {
         enter_netns(&ns)?;
@@ -111,7 +113,7 @@ pub fn send(
         } else {
             "0.0.0.0:0"
         };
-        let s = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+        let s = UdpSocket::bind(bind).map_err(Error::io(format!("bind {bind}")))?;
         let target = if dst.contains(':') {
             format!("[{dst}]:{port}")
         } else {

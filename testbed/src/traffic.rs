@@ -71,13 +71,7 @@ impl Testbed {
     /// Sends `bytes` over one TCP connection from node `from` to node `to`
     /// (plain sockets inside the namespaces); returns the bytes the
     /// receiver counted up to EOF.
-    pub fn tcp_transfer(
-        &self,
-        from: usize,
-        to: usize,
-        port: u16,
-        bytes: usize,
-    ) -> Result<usize, String> {
+    pub fn tcp_transfer(&self, from: usize, to: usize, port: u16, bytes: usize) -> Result<usize> {
         tcp_transfer_between(
             &self.nodes[from].ns,
             &self.nodes[to].ns,
@@ -95,13 +89,13 @@ impl Testbed {
         i: usize,
         port: u16,
         dur: Duration,
-    ) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>, String>> {
+    ) -> std::thread::JoinHandle<Result<Vec<Vec<u8>>>> {
         let ns = self.nodes[i].ns.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let h = std::thread::spawn(move || {
             cmd::enter_netns(&ns)?;
-            let s =
-                std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind: {e}"))?;
+            let s = std::net::UdpSocket::bind(("0.0.0.0", port))
+                .map_err(Error::io(format!("bind UDP port {port}")))?;
             let _ = tx.send(());
             let end = Instant::now() + dur;
             let mut got = Vec::new();
@@ -121,13 +115,7 @@ impl Testbed {
 
     /// Sends each payload as a UDP datagram from node `i` to `dst:port`
     /// (broadcast allowed).
-    pub fn udp_send(
-        &self,
-        i: usize,
-        dst: &str,
-        port: u16,
-        payloads: &[Vec<u8>],
-    ) -> Result<(), String> {
+    pub fn udp_send(&self, i: usize, dst: &str, port: u16, payloads: &[Vec<u8>]) -> Result<()> {
         self.udp_send_paced(i, dst, port, payloads, Duration::from_millis(5))
     }
 
@@ -139,17 +127,17 @@ impl Testbed {
         port: u16,
         payloads: &[Vec<u8>],
         gap: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let ns = self.nodes[i].ns.clone();
         let dst = format!("{dst}:{port}");
         let payloads = payloads.to_vec();
         std::thread::spawn(move || {
             cmd::enter_netns(&ns)?;
-            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-            s.set_broadcast(true).map_err(|e| e.to_string())?;
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(Error::io("bind UDP"))?;
+            s.set_broadcast(true).map_err(Error::io("SO_BROADCAST"))?;
             for p in payloads {
                 s.send_to(&p, &dst)
-                    .map_err(|e| format!("send to {dst}: {e}"))?;
+                    .map_err(Error::io(format!("send to {dst}")))?;
                 if !gap.is_zero() {
                     std::thread::sleep(gap);
                 }
@@ -157,7 +145,7 @@ impl Testbed {
             Ok(())
         })
         .join()
-        .map_err(|_| "sender panicked".to_string())?
+        .map_err(|_| Error::Panicked("UDP sender"))?
     }
 }
 
@@ -172,32 +160,32 @@ pub fn tcp_transfer_between(
     port: u16,
     bytes: usize,
     stall: Duration,
-) -> Result<usize, String> {
+) -> Result<usize> {
     use std::io::{Read, Write};
     let addr: std::net::SocketAddr = format!("{addr}:{port}")
         .parse()
-        .map_err(|e| format!("{e}"))?;
+        .map_err(|e| Error::Invalid(format!("{addr}:{port}: {e}")))?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let to_ns = to_ns.to_string();
-    let server = std::thread::spawn(move || -> Result<usize, String> {
+    let server = std::thread::spawn(move || -> Result<usize> {
         cmd::enter_netns(&to_ns)?;
-        let l = std::net::TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+        let l = std::net::TcpListener::bind(addr).map_err(Error::io(format!("bind {addr}")))?;
         let _ = ready_tx.send(());
-        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        l.set_nonblocking(true).map_err(Error::io("O_NONBLOCK"))?;
         let deadline = Instant::now() + stall;
         let mut s = loop {
             match l.accept() {
                 Ok((s, _)) => break s,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if Instant::now() > deadline {
-                        return Err("no connection".into());
+                        return Err(Error::Stalled(format!("no connection to {addr}")));
                     }
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(Error::io(format!("accept on {addr}"))(e)),
             }
         };
-        s.set_nonblocking(false).map_err(|e| e.to_string())?;
+        s.set_nonblocking(false).map_err(Error::io("O_NONBLOCK"))?;
         s.set_read_timeout(Some(stall)).ok();
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0;
@@ -205,31 +193,32 @@ pub fn tcp_transfer_between(
             match s.read(&mut buf) {
                 Ok(0) => return Ok(total),
                 Ok(n) => total += n,
-                Err(e) => return Err(format!("after {total} bytes: {e}")),
+                Err(e) => return Err(Error::io(format!("receive after {total} bytes"))(e)),
             }
         }
     });
     ready_rx
         .recv_timeout(Duration::from_secs(5))
-        .map_err(|_| "server did not start".to_string())?;
+        .map_err(|_| Error::Stalled("the TCP receiver did not start".into()))?;
     let from_ns = from_ns.to_string();
-    let client = std::thread::spawn(move || -> Result<(), String> {
+    let client = std::thread::spawn(move || -> Result<()> {
         cmd::enter_netns(&from_ns)?;
         let mut s = std::net::TcpStream::connect_timeout(&addr, stall)
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(Error::io(format!("connect {addr}")))?;
         s.set_write_timeout(Some(stall)).ok();
         let chunk = vec![0x5au8; 64 * 1024];
         let mut left = bytes;
         while left > 0 {
             let n = left.min(chunk.len());
-            s.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
+            s.write_all(&chunk[..n])
+                .map_err(Error::io(format!("send after {} bytes", bytes - left)))?;
             left -= n;
         }
         s.shutdown(std::net::Shutdown::Write)
-            .map_err(|e| e.to_string())
+            .map_err(Error::io("shutdown"))
     });
-    let c = client.join().map_err(|_| "client panicked".to_string())?;
-    let s = server.join().map_err(|_| "server panicked".to_string())?;
+    let c = client.join().map_err(|_| Error::Panicked("TCP sender"))?;
+    let s = server.join().map_err(|_| Error::Panicked("TCP receiver"))?;
     c?;
     s
 }

@@ -119,7 +119,11 @@ fn chaos(mode: Option<&str>) {
             .iter()
             .any(|(v, t)| (*v == RSU || *v == FAR) && t >= start && t <= stop);
         if !cut {
-            assert_eq!(r, &Ok(*n), "{mode:?} (seed {seed}): a transfer no kill cut");
+            assert_eq!(
+                r.as_ref().map_err(|e| e.to_string()),
+                Ok(n),
+                "{mode:?} (seed {seed}): a transfer no kill cut"
+            );
             complete += 1;
         }
     }

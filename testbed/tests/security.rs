@@ -45,12 +45,12 @@ fn encrypted_two_hops_ping_tcp_and_no_plaintext_on_the_air() {
     assert_eq!(r.received, 10, "V2V through the RSU: {r:?}");
     let n = 4 * 1024 * 1024 + 777;
     assert_eq!(
-        tb.tcp_transfer(2, 0, 5101, n),
+        tb.tcp_transfer(2, 0, 5101, n).map_err(|e| e.to_string()),
         Ok(n),
         "far OBU -> RSU bytes"
     );
     assert_eq!(
-        tb.tcp_transfer(0, 2, 5102, n),
+        tb.tcp_transfer(0, 2, 5102, n).map_err(|e| e.to_string()),
         Ok(n),
         "RSU -> far OBU bytes"
     );
@@ -254,9 +254,14 @@ fn sessions_rekey_under_traffic_without_losing_bytes() {
     let mut rounds = 0;
     while tb.stat(1, "routing", "handshakes") < 4 && rounds < 6 {
         let port = 5201 + 2 * rounds;
-        assert_eq!(tb.tcp_transfer(1, 0, port, n), Ok(n), "OBU -> RSU bytes");
         assert_eq!(
-            tb.tcp_transfer(0, 1, port + 1, n),
+            tb.tcp_transfer(1, 0, port, n).map_err(|e| e.to_string()),
+            Ok(n),
+            "OBU -> RSU bytes"
+        );
+        assert_eq!(
+            tb.tcp_transfer(0, 1, port + 1, n)
+                .map_err(|e| e.to_string()),
             Ok(n),
             "RSU -> OBU bytes"
         );
@@ -348,7 +353,7 @@ fn each_cipher_and_post_quantum_carry_traffic() {
         assert_eq!(r.received, 10, "{extra}: {r:?}");
         let n = 4 * 1024 * 1024 + 1;
         assert_eq!(
-            tb.tcp_transfer(1, 0, 5201, n),
+            tb.tcp_transfer(1, 0, 5201, n).map_err(|e| e.to_string()),
             Ok(n),
             "{extra}: OBU -> RSU bytes"
         );

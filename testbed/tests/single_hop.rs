@@ -102,8 +102,16 @@ fn iperf3_tcp_transfer_completes_with_all_bytes() {
     );
     tb.wait_spawned(server, Duration::from_secs(5));
     let n = 8 * 1024 * 1024 + 12345;
-    assert_eq!(tb.tcp_transfer(1, 0, 5001, n), Ok(n), "OBU -> RSU bytes");
-    assert_eq!(tb.tcp_transfer(0, 1, 5002, n), Ok(n), "RSU -> OBU bytes");
+    assert_eq!(
+        tb.tcp_transfer(1, 0, 5001, n).map_err(|e| e.to_string()),
+        Ok(n),
+        "OBU -> RSU bytes"
+    );
+    assert_eq!(
+        tb.tcp_transfer(0, 1, 5002, n).map_err(|e| e.to_string()),
+        Ok(n),
+        "RSU -> OBU bytes"
+    );
     // The daemons moved it in batches, with TUN offload: the sender's
     // super-packets were cut into link-MTU segments, and the receiver
     // coalesced segments into super-packets again.
@@ -182,8 +190,14 @@ fn offload_off_still_carries_tcp() {
     );
     tb.wait_ready(Duration::from_secs(10));
     let n = 4 * 1024 * 1024;
-    assert_eq!(tb.tcp_transfer(1, 0, 5003, n), Ok(n));
-    assert_eq!(tb.tcp_transfer(0, 1, 5004, n), Ok(n));
+    assert_eq!(
+        tb.tcp_transfer(1, 0, 5003, n).map_err(|e| e.to_string()),
+        Ok(n)
+    );
+    assert_eq!(
+        tb.tcp_transfer(0, 1, 5004, n).map_err(|e| e.to_string()),
+        Ok(n)
+    );
     let st = tb.api_json(1, "/api/v1/stats");
     assert_eq!(
         st["offload"]["tso_packets"], 0,
@@ -269,7 +283,11 @@ fn a_quiet_link_is_read_a_frame_at_a_time_and_a_busy_one_in_batches() {
     );
     // A bulk transfer: frames arrive back to back and are read in batches.
     let n = 4 * 1024 * 1024;
-    assert_eq!(tb.tcp_transfer(obu, rsu, 5010, n), Ok(n));
+    assert_eq!(
+        tb.tcp_transfer(obu, rsu, 5010, n)
+            .map_err(|e| e.to_string()),
+        Ok(n)
+    );
     let (_, mm2, b2, p2) = stats(&tb);
     assert!(mm2 > mm1, "bulk read by recvmmsg");
     let per_batch = (p2 - p1) as f64 / (b2 - b1).max(1) as f64;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use lab::plan::Plan;
 use lab::run::{run, RunOptions};
-use lab::scenario::Scenario;
+use lab::scenario::{Scenario, ScenarioError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -90,7 +90,7 @@ enum TraceModel {
     },
 }
 
-fn write_trace(model: TraceModel) -> Result<String, String> {
+fn write_trace(model: TraceModel) -> Result<String, ScenarioError> {
     let TraceModel::CityGrid {
         blocks,
         block_m,
@@ -105,16 +105,21 @@ fn write_trace(model: TraceModel) -> Result<String, String> {
     } = model;
     let ok = |v: f64| v.is_finite() && v > 0.0;
     if blocks == 0 || !ok(block_m) || vehicles == 0 || !ok(duration) || !ok(step) {
-        return Err(
-            "--blocks, --block-m, --vehicles, --duration and --step must be above 0".into(),
-        );
+        return Err(ScenarioError::file(
+            "--blocks, --block-m, --vehicles, --duration and --step must be above 0",
+        ));
     }
     let (lo, hi) = (speed_kmh[0], speed_kmh[1]);
     if !(ok(lo) && lo <= hi && hi.is_finite()) {
-        return Err(format!("--speed-kmh {lo} {hi}: expected 0 < min <= max"));
+        return Err(ScenarioError::key(
+            "--speed-kmh",
+            format!("{lo} {hi}: expected 0 < min <= max"),
+        ));
     }
     if !((0.0..=1.0).contains(&churn) && max_wait.is_finite() && max_wait >= 0.0) {
-        return Err("--churn is 0 to 1, --max-wait 0 or more".into());
+        return Err(ScenarioError::file(
+            "--churn is 0 to 1, --max-wait 0 or more",
+        ));
     }
     let grid = lab::mobility::city::CityGrid {
         blocks_x: blocks,
@@ -134,21 +139,27 @@ fn write_trace(model: TraceModel) -> Result<String, String> {
     match format.as_str() {
         "ns2" => Ok(lab::mobility::city::to_ns2(&trace, &header)),
         "sumo-fcd" => Ok(lab::mobility::city::to_sumo_fcd(&trace, step)),
-        other => Err(format!("--format {other}: expected ns2 or sumo-fcd")),
+        other => Err(ScenarioError::key(
+            "--format",
+            format!("{other}: expected ns2 or sumo-fcd"),
+        )),
     }
 }
 
 /// The scenario at `path`, run for `duration` instead of its own if given
 /// (flows and the road are planned for the time that will run).
-fn load(path: &Path, duration: Option<f64>) -> Result<Plan, String> {
-    let mut s = Scenario::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn load(path: &Path, duration: Option<f64>) -> Result<Plan, ScenarioError> {
+    let mut s = Scenario::load(path)?;
     if let Some(d) = duration {
         if !(d.is_finite() && d > 0.0) {
-            return Err(format!("--duration {d}: must be above 0"));
+            return Err(ScenarioError::key(
+                "--duration",
+                format!("{d}: must be above 0"),
+            ));
         }
         s.duration_s = d;
     }
-    Plan::new(s).map_err(|e| format!("{}: {e}", path.display()))
+    Plan::new(s)
 }
 
 /// Serves a recorded run until Ctrl-C or SIGTERM.
@@ -203,7 +214,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}: {e}", scenario.display());
                 ExitCode::from(2)
             }
         },
@@ -217,7 +228,7 @@ fn main() -> ExitCode {
             let plan = match load(&scenario, duration) {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}: {e}", scenario.display());
                     return ExitCode::from(2);
                 }
             };

@@ -300,7 +300,7 @@ fn check_sequence(events: &[EventSpec]) -> Result<(), ScenarioError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::scenario::Scenario;
+    use crate::scenario::{Scenario, ScenarioError};
     use std::path::Path;
 
     const BASE: &str = r#"
@@ -320,8 +320,8 @@ vehicles = 4
 enabled = true
 "#;
 
-    fn parse(events: &str) -> Result<Scenario, String> {
-        Scenario::parse(&format!("{BASE}{events}"), Path::new(".")).map_err(|e| e.to_string())
+    fn parse(events: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(&format!("{BASE}{events}"), Path::new("."))
     }
 
     fn ev(fields: &str) -> String {
@@ -421,7 +421,7 @@ enabled = true
             ),
             ("at_s = 1; kind = \"kill\"; nod = \"rsu1\"", "", "nod"),
         ] {
-            let e = parse(&ev(text)).unwrap_err();
+            let e = parse(&ev(text)).unwrap_err().to_string();
             assert!(e.contains(key) && e.contains(says), "{text}: {e}");
         }
     }
@@ -447,25 +447,26 @@ enabled = true
         let start = |at: u32| ev(&format!("at_s = {at}; kind = \"start\"; node = \"rsu1\""));
         // A start with no kill before it (in time, whatever the file's order).
         let e = parse(&format!("{}{kill}", start(5))).unwrap_err();
-        assert!(e.contains("event[0].kind") && e.contains("runs"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("event[0].kind"), "{e}");
+        assert!(e.message.contains("runs"), "{e}");
         assert!(parse(&format!("{}{kill}", start(15))).is_ok());
         // Killed twice; restarted while down.
         let e = parse(&format!("{kill}{kill}")).unwrap_err();
-        assert!(e.contains("event[1].kind") && e.contains("down"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("event[1].kind"), "{e}");
+        assert!(e.message.contains("down"), "{e}");
         let restart = ev("at_s = 12; kind = \"restart\"; node = \"rsu1\"");
         let e = parse(&format!("{kill}{restart}")).unwrap_err();
-        assert!(e.contains("event[1].kind") && e.contains("start"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("event[1].kind"), "{e}");
+        assert!(e.message.contains("start"), "{e}");
         // Links: up only after down; nodes are independent.
         let up = ev("at_s = 3; kind = \"link-up\"; node = \"rsu1\"; link = \"radio\"");
         let e = parse(&up).unwrap_err();
-        assert!(
-            e.contains("event[0].kind") && e.contains("radio link is up"),
-            "{e}"
-        );
+        assert_eq!(e.key.as_deref(), Some("event[0].kind"), "{e}");
+        assert!(e.message.contains("radio link is up"), "{e}");
         let down = ev("at_s = 2; kind = \"link-down\"; node = \"rsu1\"; link = \"radio\"");
         assert!(parse(&format!("{up}{down}")).is_ok());
         let other = ev("at_s = 2; kind = \"link-down\"; node = \"rsu1\"; link = \"backbone\"");
         let e = parse(&format!("{down}{other}{up}{up}")).unwrap_err();
-        assert!(e.contains("event[3].kind"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("event[3].kind"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ use crate::results::{
     Udp64Paired, WakeCost, LINK_CEILING, PING_IDLE_TURNS, UDP64_PAIRED,
 };
 use benches::wakeup::{self, Answer};
+use benches::Error;
 use serde::Deserialize;
 use std::time::Duration;
 use testbed::{ns_output, Testbed};
@@ -444,7 +445,7 @@ pub fn link_ceiling(
     net: &Net,
     batched: bool,
     secs: u64,
-) -> Result<benches::link_ceiling::Ceiling, String> {
+) -> Result<benches::link_ceiling::Ceiling, Error> {
     benches::link_ceiling::measure(
         &net.tb.nodes[net.client].ns,
         &net.tb.nodes[net.server].ns,
@@ -626,10 +627,7 @@ pub fn ping_under_load(net: &mut Net, secs: u64, tcp_bps: Option<f64>) -> Load {
         ),
     ];
     for (key, thread, median, p99) in slots {
-        match thread
-            .join()
-            .unwrap_or_else(|_| Err("echo thread panicked".into()))
-        {
+        match thread.join().unwrap_or(Err(Error::Panicked("echo thread"))) {
             Ok(mut w) => {
                 w.sort_by(|a, b| a.total_cmp(b));
                 *median = pct(&w, 0.5);
@@ -652,7 +650,7 @@ pub fn wakeup_cost(net: &Net) -> WakeCost {
     let echo = wakeup::EchoServer::start(sns, &format!("{}:47999", net.dst)).and_then(|_server| {
         wakeup::round_trips(cns, &format!("{}:47999", net.dst), Answer::Echo, 300, gap)
     });
-    let median_of = |key: &str, v: Result<Vec<f64>, String>| match v {
+    let median_of = |key: &str, v: Result<Vec<f64>, Error>| match v {
         Ok(mut v) => {
             v.sort_by(|a, b| a.total_cmp(b));
             pct(&v, 0.5)

@@ -16,6 +16,7 @@ mod tunnel;
 use crate::measure::{cpu_seconds, iperf, ping_idle, tcp_of, udp_run};
 use crate::net::{build, Net, Path, Setup};
 use crate::results::{PeerRow, Udp64};
+use benches::Error;
 use mtu::{check_mtu, df_ping, fragments, route_mtu};
 use programs::*;
 use std::time::Duration;
@@ -163,7 +164,7 @@ impl Peer {
     /// Starts the daemons in `t`'s two namespaces and configures their
     /// interfaces; `t` keeps every process started, so a failure half way
     /// still stops them.
-    fn setup(self, t: &mut Tunnel) -> Result<(), String> {
+    fn setup(self, t: &mut Tunnel) -> Result<(), Error> {
         match self {
             Peer::WireguardGo | Peer::Boringtun => setup_wireguard(self, t),
             Peer::FastdNull | Peer::FastdSalsa => setup_fastd(self, t),
@@ -206,13 +207,7 @@ pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> PeerRow {
         .filter(|p| testbed::which(p).is_none())
         .collect();
     if !missing.is_empty() {
-        let why = format!("{} not installed", missing.join(", "));
-        eprintln!(
-            "== {}: skipped, {why} (scripts/bench-e2e.sh installs it)",
-            peer.name()
-        );
-        r.skipped = Some(why);
-        return r;
+        return skipped(peer, r, format!("{} not installed", missing.join(", ")));
     }
     eprintln!("== {}", peer.name());
     r.version = Some(peer.version());
@@ -223,7 +218,11 @@ pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> PeerRow {
     }));
     let failed = match run {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
+        // Found by `which` but not by the setup: skipped all the same.
+        Ok(Err(e)) => match e.missing_tool() {
+            Some(tool) => return skipped(peer, r, format!("{tool} not installed")),
+            None => Some(e.to_string()),
+        },
         Err(p) => Some(
             p.downcast_ref::<String>()
                 .cloned()
@@ -237,7 +236,17 @@ pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> PeerRow {
     r
 }
 
-fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut PeerRow) -> Result<(), String> {
+/// `r` as a row skipped for `why` (a program is missing).
+fn skipped(peer: Peer, mut r: PeerRow, why: String) -> PeerRow {
+    eprintln!(
+        "== {}: skipped, {why} (scripts/bench-e2e.sh installs it)",
+        peer.name()
+    );
+    r.skipped = Some(why);
+    r
+}
+
+fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut PeerRow) -> Result<(), Error> {
     let net = kernel_link(setup);
     let mut t = Tunnel {
         procs: Vec::new(),
@@ -246,7 +255,10 @@ fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut PeerRow) -> Result<(
         ifaces: Vec::new(),
         net,
     };
-    let fail = |t: &Tunnel, e: String| format!("{e}; logs:{}", t.log_tail());
+    let fail = |t: &Tunnel, e: Error| Error::Logged {
+        source: Box::new(e),
+        logs: t.log_tail(),
+    };
     if let Err(e) = peer.setup(&mut t) {
         return Err(fail(&t, e));
     }

@@ -10,6 +10,7 @@
 //! daemons is the daemons' own logic, and what it costs is what the I/O
 //! of this design costs on this machine.
 
+use crate::Error;
 use common::action::{Action, Payload};
 use common::batch::{RecvBatch, SendBatch};
 use common::counters::{Counters, DropReason};
@@ -65,7 +66,7 @@ pub struct FloorEnd {
 
 impl FloorRelay {
     /// Starts the relay and waits until its TUN and socket are open.
-    pub fn start(end: FloorEnd) -> Result<FloorRelay, String> {
+    pub fn start(end: FloorEnd) -> Result<FloorRelay, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -83,7 +84,12 @@ impl FloorRelay {
         };
         let ready = ready_rx
             .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_else(|_| Err("the floor relay did not start".into()));
+            .unwrap_or_else(|_| {
+                Err(Error::Timeout {
+                    what: "start of the floor relay".into(),
+                    secs: 5,
+                })
+            });
         match ready {
             Ok(offload) => Ok(FloorRelay {
                 stop,
@@ -147,13 +153,15 @@ impl Drop for FloorRelay {
 /// The two relays of a 1-hop testbed (node 0 the server side at
 /// 10.98.0.1, node 1 at 10.98.0.2, both /24 on their TUN), each sending
 /// everything to the other over `radio0`.
-pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, String> {
+pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, Error> {
     if tb.nodes.len() != 2 {
-        return Err("the floor relays need a 1-hop testbed (two nodes)".into());
+        return Err(Error::Setup(
+            "the floor relays need a 1-hop testbed (two nodes)".into(),
+        ));
     }
-    let mac = |i: usize| -> Result<NodeId, String> {
+    let mac = |i: usize| -> Result<NodeId, Error> {
         let m = &tb.nodes[i].mac;
-        m.parse().map_err(|_| format!("bad MAC {m}"))
+        m.parse().map_err(|_| Error::Setup(format!("bad MAC {m}")))
     };
     (0..2)
         .map(|i| {
@@ -162,7 +170,7 @@ pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, 
                 radio: "radio0".into(),
                 addr: format!("10.98.0.{}/24", i + 1)
                     .parse()
-                    .map_err(|e| format!("{e:?}"))?,
+                    .map_err(|e| Error::Setup(format!("{e:?}")))?,
                 peer: mac(1 - i)?,
                 batched: true,
                 spin,
@@ -171,14 +179,14 @@ pub fn start_pair(tb: &testbed::Testbed, spin: bool) -> Result<Vec<FloorRelay>, 
         .collect()
 }
 
-fn open(end: &FloorEnd) -> Result<(Tun, RawLink), String> {
-    testbed::enter_netns(&end.ns).map_err(|e| e.to_string())?;
+fn open(end: &FloorEnd) -> Result<(Tun, RawLink), Error> {
+    testbed::enter_netns(&end.ns)?;
     let link = RawLink::open(&end.radio, FLOOR_ETHERTYPE)
-        .map_err(|e| format!("{}/{}: {e}", end.ns, end.radio))?;
+        .map_err(Error::io(format!("{}/{}", end.ns, end.radio)))?;
     // The daemons' TUN MTU: the same segments in the same frame sizes.
     let mtu = link.mtu() - DATA_OVERHEAD;
     let tun = Tun::create(FLOOR_TUN, mtu, &[end.addr], true)
-        .map_err(|e| format!("{}/{FLOOR_TUN}: {e}", end.ns))?;
+        .map_err(Error::io(format!("{}/{FLOOR_TUN}", end.ns)))?;
     Ok((tun, link))
 }
 

@@ -1,8 +1,11 @@
 //! Helpers shared by the benchmarks.
 
+pub mod error;
 pub mod floor_relay;
 pub mod link_ceiling;
 pub mod wakeup;
+
+pub use error::Error;
 
 use common::action::{Action, Control, Payload};
 use common::ip::IpPrefix;

@@ -5,6 +5,7 @@
 //! upper bound on what any single-threaded sender of one in-order flow can
 //! forward over this link on this machine.
 
+use crate::Error;
 use common::batch::RecvBatch;
 use common::counters::Counters;
 use common::wire::{MessageType, DATA_OVERHEAD, DEFAULT_ETHERTYPE};
@@ -49,10 +50,10 @@ pub fn measure(
     ifname: &str,
     batched: bool,
     dur: Duration,
-) -> Result<Ceiling, String> {
+) -> Result<Ceiling, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<[u8; 6], String>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<[u8; 6], Error>>();
     let rx_thread = {
         let (ns, ifname, stop, received) = (
             rx_ns.to_string(),
@@ -65,7 +66,12 @@ pub fn measure(
     let dst = match ready_rx.recv_timeout(Duration::from_secs(5)) {
         Ok(Ok(mac)) => NodeId(mac),
         Ok(Err(e)) => return Err(e),
-        Err(_) => return Err("receiver did not start".into()),
+        Err(_) => {
+            return Err(Error::Timeout {
+                what: "start of the receiver".into(),
+                secs: 5,
+            })
+        }
     };
     let sent = send(tx_ns, ifname, dst, batched, dur);
     // Frames still in flight land within a moment; then stop the reader.
@@ -89,12 +95,12 @@ fn receive(
     batched: bool,
     stop: &AtomicBool,
     received: &AtomicU64,
-    ready: mpsc::Sender<Result<[u8; 6], String>>,
+    ready: mpsc::Sender<Result<[u8; 6], Error>>,
 ) {
     let opened = testbed::enter_netns(ns)
-        .map_err(|e| e.to_string())
+        .map_err(Error::from)
         .and_then(|()| {
-            RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(|e| format!("{ns}/{ifname}: {e}"))
+            RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(Error::io(format!("{ns}/{ifname}")))
         });
     let link = match opened {
         Ok(l) => l,
@@ -133,10 +139,10 @@ fn send(
     dst: NodeId,
     batched: bool,
     dur: Duration,
-) -> Result<(u64, usize), String> {
-    testbed::enter_netns(ns).map_err(|e| e.to_string())?;
+) -> Result<(u64, usize), Error> {
+    testbed::enter_netns(ns)?;
     let link =
-        RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(|e| format!("{ns}/{ifname}: {e}"))?;
+        RawLink::open(ifname, DEFAULT_ETHERTYPE).map_err(Error::io(format!("{ns}/{ifname}")))?;
     let mut frames = MtuFrames::new(&link, dst, MessageType::DataUp, dst, BATCH);
     let start = Instant::now();
     let mut sent = 0u64;

@@ -6,6 +6,7 @@
 //! tail of the echo round trip is the scheduler's tail for ordinary threads
 //! (or, with both threads under `SCHED_FIFO`, for realtime ones).
 
+use crate::Error;
 use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,25 +30,25 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
-    pub fn start(ns: &str, addr: &str) -> Result<EchoServer, String> {
+    pub fn start(ns: &str, addr: &str) -> Result<EchoServer, Error> {
         EchoServer::start_with(ns, addr, false)
     }
 
     /// `realtime`: the echo thread runs under `SCHED_FIFO` (priority 2).
-    pub fn start_with(ns: &str, addr: &str, realtime: bool) -> Result<EchoServer, String> {
+    pub fn start_with(ns: &str, addr: &str, realtime: bool) -> Result<EchoServer, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (ns, addr, flag) = (ns.to_string(), addr.to_string(), stop.clone());
         let thread = std::thread::spawn(move || {
             let bound = testbed::enter_netns(&ns)
-                .map_err(|e| e.to_string())
+                .map_err(Error::from)
                 .and_then(|()| {
                     if realtime {
                         set_fifo()?;
                     }
-                    let s = UdpSocket::bind(&addr).map_err(|e| format!("bind {addr}: {e}"))?;
+                    let s = UdpSocket::bind(&addr).map_err(Error::io(format!("bind {addr}")))?;
                     s.set_read_timeout(Some(Duration::from_millis(100)))
-                        .map_err(|e| e.to_string())?;
+                        .map_err(Error::io("read timeout"))?;
                     Ok(s)
                 });
             let s = match bound {
@@ -69,7 +70,10 @@ impl EchoServer {
         });
         ready_rx
             .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| "echo server did not start".to_string())??;
+            .map_err(|_| Error::Timeout {
+                what: "start of the echo server".into(),
+                secs: 5,
+            })??;
         Ok(EchoServer {
             stop,
             thread: Some(thread),
@@ -98,8 +102,8 @@ pub fn allow_icmp_errors(ns: &str) {
 /// the machine's tail, not queueing behind a data plane.
 const ECHO_PRIORITY: u8 = 2;
 
-fn set_fifo() -> Result<(), String> {
-    node_lib::sys::set_realtime(ECHO_PRIORITY).map_err(|e| format!("SCHED_FIFO: {e}"))
+fn set_fifo() -> Result<(), Error> {
+    node_lib::sys::set_realtime(ECHO_PRIORITY).map_err(Error::io("SCHED_FIFO"))
 }
 
 /// `count` round trips from `ns` to `addr`, `interval` apart, in µs (lost
@@ -110,7 +114,7 @@ pub fn round_trips(
     answer: Answer,
     count: usize,
     interval: Duration,
-) -> Result<Vec<f64>, String> {
+) -> Result<Vec<f64>, Error> {
     round_trips_with(ns, addr, answer, count, interval, false)
 }
 
@@ -123,18 +127,18 @@ pub fn round_trips_with(
     count: usize,
     interval: Duration,
     realtime: bool,
-) -> Result<Vec<f64>, String> {
+) -> Result<Vec<f64>, Error> {
     let (ns, addr) = (ns.to_string(), addr.to_string());
     std::thread::spawn(move || {
-        testbed::enter_netns(&ns).map_err(|e| e.to_string())?;
+        testbed::enter_netns(&ns)?;
         if realtime {
             set_fifo()?;
         }
-        let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        let s = UdpSocket::bind("0.0.0.0:0").map_err(Error::io("bind 0.0.0.0:0"))?;
         s.connect(&addr)
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(Error::io(format!("connect {addr}")))?;
         s.set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::io("read timeout"))?;
         let mut v = Vec::with_capacity(count);
         let mut buf = [0u8; 64];
         for i in 0..count as u32 {
@@ -154,7 +158,7 @@ pub fn round_trips_with(
         Ok(v)
     })
     .join()
-    .map_err(|_| "round-trip thread panicked".to_string())?
+    .map_err(|_| Error::Panicked("round-trip thread"))?
 }
 
 #[cfg(test)]

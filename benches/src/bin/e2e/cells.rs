@@ -1,9 +1,6 @@
 //! How the report writes a figure in a table cell: a number with its
 //! digits or "-" where nothing was measured, a ratio of two, a list.
 
-use crate::measure::f;
-use serde_json::Value;
-
 /// `v` with `digits` after the point, or "-".
 pub fn cell(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.digits$}"))
@@ -17,24 +14,20 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// A JSON array of numbers as "[a, b, c]", each rounded to a whole number.
-pub fn whole(v: &Value) -> String {
-    let parts: Vec<String> = v
-        .as_array()
-        .map(|a| a.iter().filter_map(f).map(|x| format!("{x:.0}")).collect())
-        .unwrap_or_default();
+/// Numbers as "[a, b, c]", each rounded to a whole number.
+pub fn whole(v: &[f64]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| format!("{x:.0}")).collect();
     format!("[{}]", parts.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn whole_numbers_in_brackets() {
-        assert_eq!(whole(&json!([1.4, 2.6, 1000.49])), "[1, 3, 1000]");
-        assert_eq!(whole(&Value::Null), "[]");
+        assert_eq!(whole(&[1.4, 2.6, 1000.49]), "[1, 3, 1000]");
+        assert_eq!(whole(&[]), "[]");
     }
 
     #[test]

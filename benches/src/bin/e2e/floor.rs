@@ -2,9 +2,9 @@
 //! (`benches::floor_relay`, no protocol at all) measured beside the kernel
 //! path and the daemons in one run, and what it shows about the targets.
 
-use crate::measure::{f, iperf, median, ping_in_turns, ping_under_load, put_tcp};
+use crate::measure::{iperf, median, ping_in_turns, ping_under_load, tcp_of};
 use crate::net::{build, Net, Path, Setup};
-use serde_json::{json, Value};
+use crate::results::{FloorIdle, FloorRun, FloorSpin, FLOOR};
 
 /// TCP payload per segment of the daemons' path.
 const SEGMENT: f64 = 1430.0;
@@ -14,37 +14,40 @@ const SEGMENT: f64 = 1430.0;
 /// machine's CPU per segment; idle ping in turns (5 × 100 each); the floor
 /// at 50 % load; then, alone with the kernel path, a floor relay that
 /// never sleeps (idle ping in turns).
-pub fn run_floor(setup: &Setup, secs: u64, rounds: usize) -> Value {
+pub fn run_floor(setup: &Setup, secs: u64, rounds: usize) -> FloorRun {
     eprintln!("== the design's floor, 1 hop");
     let paths = [Path::Kernel, Path::Floor, Path::Batched, Path::Unbatched];
     let mut nets: Vec<Net> = paths.iter().map(|&p| build(setup, p, 1)).collect();
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
-    let mut r = json!({ "path": "floor", "hops": 1, "cpus": cpus, "rounds": rounds });
+    let mut r = FloorRun {
+        path: FLOOR.into(),
+        hops: 1,
+        cpus: cpus as u64,
+        rounds,
+        ..FloorRun::default()
+    };
     for round in 0..rounds {
         for k in 0..paths.len() {
             let i = (round + k) % paths.len();
-            let t = iperf(&mut nets[i], &[], secs);
-            let mut one = json!({});
-            put_tcp(&mut one, &t);
-            let e = &mut r["tcp"][paths[i].name()];
-            for key in ["tcp_mbps", "tcp_machine_us_per_segment"] {
-                let mut v = e[key].as_array().cloned().unwrap_or_default();
-                v.push(one[key].clone());
-                e[key] = Value::Array(v);
-            }
+            let one = tcp_of(&iperf(&mut nets[i], &[], secs));
+            let e = r.tcp.entry(paths[i].name().into()).or_default();
+            e.tcp_mbps.push(one.tcp_mbps);
+            e.tcp_machine_us_per_segment
+                .push(one.tcp_machine_us_per_segment);
         }
     }
-    let moved: Vec<u64> = nets[1].floor.iter().map(|f| f.moved()).collect();
-    r["floor_moved"] = json!(moved);
+    r.floor_moved = nets[1].floor.iter().map(|f| f.moved()).collect();
     let refs: Vec<&Net> = nets.iter().collect();
     let (pooled, _) = ping_in_turns(&refs, 5, 100);
-    for (i, p) in paths.iter().enumerate() {
-        r["idle"][format!("{}_median_ms", p.name())] = json!(median(&pooled[i]));
-    }
-    let mut load = json!({});
-    ping_under_load(&mut nets[1], secs, None, &mut load);
-    r["load"] = load;
+    // In the order of `paths`.
+    r.idle = FloorIdle {
+        kernel_median_ms: median(&pooled[0]),
+        floor_median_ms: median(&pooled[1]),
+        batched_median_ms: median(&pooled[2]),
+        unbatched_median_ms: median(&pooled[3]),
+    };
+    r.load = ping_under_load(&mut nets[1], secs, None);
     drop(nets);
     // Alone: spinning relays take a CPU each and would slow the others.
     let spin = [
@@ -52,26 +55,30 @@ pub fn run_floor(setup: &Setup, secs: u64, rounds: usize) -> Value {
         build(setup, Path::FloorSpin, 1),
     ];
     let (pooled, _) = ping_in_turns(&[&spin[0], &spin[1]], 5, 100);
-    r["spin"] = json!({ "kernel_median_ms": median(&pooled[0]),
-                        "floor_spin_median_ms": median(&pooled[1]) });
+    r.spin = FloorSpin {
+        kernel_median_ms: median(&pooled[0]),
+        floor_spin_median_ms: median(&pooled[1]),
+    };
     r
 }
 
-/// The numbers of path `p` under `key` in the TCP turns.
-fn series(r: &Value, p: &str, key: &str) -> Vec<f64> {
-    r["tcp"][p][key]
-        .as_array()
-        .map(|a| a.iter().filter_map(f).collect())
-        .unwrap_or_default()
+/// The numbers of path `p` in the TCP turns: its rates and its machine
+/// CPU per segment (a round without it leaves that series short, and the
+/// paragraph out).
+fn series(r: &FloorRun, p: &str) -> (Vec<f64>, Vec<f64>) {
+    r.tcp.get(p).map_or_else(Default::default, |t| {
+        let us = t.tcp_machine_us_per_segment.iter().flatten().copied();
+        (t.tcp_mbps.clone(), us.collect())
+    })
 }
 
 /// The report's paragraph on the floor: TCP in turns against the budgets
 /// the TCP targets leave with every CPU busy, idle added over the kernel
 /// path, and the tail at 50 % load.
-pub fn floor_lines(r: &Value) -> Option<String> {
-    let cpus = f(&r["cpus"])?;
-    let mbps = |p: &str| series(r, p, "tcp_mbps");
-    let us = |p: &str| series(r, p, "tcp_machine_us_per_segment");
+pub fn floor_lines(r: &FloorRun) -> Option<String> {
+    let cpus = r.cpus as f64;
+    let mbps = |p: &str| series(r, p).0;
+    let us = |p: &str| series(r, p).1;
     let (k, fl, b, u) = (
         mbps("kernel"),
         mbps("floor"),
@@ -116,11 +123,11 @@ pub fn floor_lines(r: &Value) -> Option<String> {
         median(&b25)?,
         median(&b3)?,
     );
-    let idle = &r["idle"];
+    let idle = &r.idle;
     if let (Some(ik), Some(ifl), Some(ib)) = (
-        f(&idle["kernel_median_ms"]),
-        f(&idle["floor_median_ms"]),
-        f(&idle["batched_median_ms"]),
+        idle.kernel_median_ms,
+        idle.floor_median_ms,
+        idle.batched_median_ms,
     ) {
         s.push_str(&format!(
             " Idle ping in turns (5 × 100): kernel {ik:.3}, floor {ifl:.3}, batched {ib:.3} ms, added over the kernel path: floor {:.0} µs, batched {:.0} µs.",
@@ -128,20 +135,17 @@ pub fn floor_lines(r: &Value) -> Option<String> {
             (ib - ik) * 1e3
         ));
     }
-    if let (Some(sk), Some(sf)) = (
-        f(&r["spin"]["kernel_median_ms"]),
-        f(&r["spin"]["floor_spin_median_ms"]),
-    ) {
+    if let (Some(sk), Some(sf)) = (r.spin.kernel_median_ms, r.spin.floor_spin_median_ms) {
         s.push_str(&format!(
             " A floor relay that never sleeps (no wake-up at all; up alone with the kernel path, in turns): {sf:.3} against {sk:.3} ms, {:.0} µs added.",
             (sf - sk) * 1e3
         ));
     }
-    if let Some(p99) = f(&r["load"]["ping_load50_p99_ms"]) {
+    if let Some(p99) = r.load.ping_load50_p99_ms {
         s.push_str(&format!(
             " The floor at 50 % load: ping p99 {p99:.2} ms (median {:.3}); the scheduler's tail beside it (loopback echo) p99 {:.2} ms.",
-            f(&r["load"]["ping_load50_median_ms"]).unwrap_or(f64::NAN),
-            f(&r["load"]["wake_load50_p99_us"]).unwrap_or(f64::NAN) / 1e3,
+            r.load.ping_load50_median_ms.unwrap_or(f64::NAN),
+            r.load.wake_load50_p99_us.unwrap_or(f64::NAN) / 1e3,
         ));
     }
     Some(s)
@@ -150,17 +154,45 @@ pub fn floor_lines(r: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::{FloorTcp, Load};
 
-    fn run() -> Value {
-        json!({ "path": "floor", "hops": 1, "cpus": 2, "rounds": 2,
-            "tcp": {
-                "kernel": { "tcp_mbps": [14300.0, 14300.0], "tcp_machine_us_per_segment": [1.0, 1.0] },
-                "floor": { "tcp_mbps": [2600.0, 2500.0], "tcp_machine_us_per_segment": [8.0, 7.0] },
-                "batched": { "tcp_mbps": [2550.0, 2550.0], "tcp_machine_us_per_segment": [8.1, 8.1] },
-                "unbatched": { "tcp_mbps": [1000.0, 1000.0], "tcp_machine_us_per_segment": [19.0, 19.0] } },
-            "idle": { "kernel_median_ms": 0.075, "floor_median_ms": 0.22, "batched_median_ms": 0.21 },
-            "spin": { "kernel_median_ms": 0.075, "floor_spin_median_ms": 0.16 },
-            "load": { "ping_load50_p99_ms": 7.5, "ping_load50_median_ms": 0.4, "wake_load50_p99_us": 900.0 } })
+    fn run() -> FloorRun {
+        let tcp = |mbps: [f64; 2], us: [f64; 2]| FloorTcp {
+            tcp_mbps: mbps.to_vec(),
+            tcp_machine_us_per_segment: us.iter().map(|&x| Some(x)).collect(),
+        };
+        FloorRun {
+            path: FLOOR.into(),
+            hops: 1,
+            cpus: 2,
+            rounds: 2,
+            tcp: [
+                ("kernel", tcp([14300.0, 14300.0], [1.0, 1.0])),
+                ("floor", tcp([2600.0, 2500.0], [8.0, 7.0])),
+                ("batched", tcp([2550.0, 2550.0], [8.1, 8.1])),
+                ("unbatched", tcp([1000.0, 1000.0], [19.0, 19.0])),
+            ]
+            .into_iter()
+            .map(|(p, t)| (p.to_string(), t))
+            .collect(),
+            floor_moved: vec![],
+            idle: FloorIdle {
+                kernel_median_ms: Some(0.075),
+                floor_median_ms: Some(0.22),
+                batched_median_ms: Some(0.21),
+                unbatched_median_ms: None,
+            },
+            spin: FloorSpin {
+                kernel_median_ms: Some(0.075),
+                floor_spin_median_ms: Some(0.16),
+            },
+            load: Load {
+                ping_load50_p99_ms: Some(7.5),
+                ping_load50_median_ms: Some(0.4),
+                wake_load50_p99_us: Some(900.0),
+                ..Load::default()
+            },
+        }
     }
 
     #[test]
@@ -183,7 +215,7 @@ mod tests {
     #[test]
     fn no_paragraph_with_a_path_missing() {
         let mut r = run();
-        r["tcp"]["unbatched"] = Value::Null;
+        r.tcp.remove("unbatched");
         assert!(floor_lines(&r).is_none());
     }
 }

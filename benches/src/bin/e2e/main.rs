@@ -31,20 +31,18 @@ mod measure;
 mod net;
 mod peers;
 mod report;
+mod results;
 mod turns;
 mod turns_report;
 
-use measure::*;
-use net::{build_with, DataplaneOpts, Path, Setup};
-use report::ping_turns_line;
-use turns::{run_turns, OLD_NEW, SECURITY};
-
-/// Result names of the two comparisons in turns.
-const SECURITY_TURNS: &str = "security_turns";
-const OLD_NEW_TURNS: &str = "old_new_turns";
 use clap::Parser;
-use serde_json::json;
+use measure::*;
+use net::{build_with, DataplaneOpts, Net, Path, Setup};
+use report::ping_turns_line;
+use results::{Measurement, PathRun, Results, OLD_NEW_TURNS, PROBE_TURNS, SECURITY_TURNS};
+use serde::Serialize;
 use std::time::Duration;
+use turns::{run_turns, OLD_NEW, SECURITY};
 
 /// Sets every thread of `pid` to `sched`: "fifo" (SCHED_FIFO priority 1)
 /// or "nice:N" (nice value N). For experiments with the daemons' priority.
@@ -179,7 +177,7 @@ fn run_probe(cli: &Cli, setup: &Setup, probes: &str) {
     if probes.split(',').any(|p| p == "floor_turns") {
         let r = floor::run_floor(setup, secs, 3);
         eprintln!("{}", floor::floor_lines(&r).unwrap_or_default());
-        println!("{r}");
+        println!("{}", json_line(&r));
     }
     if probes.split(',').any(|p| p == "ping_turns") {
         // The batched network of the turns, or a variant of it named in --paths.
@@ -190,18 +188,17 @@ fn run_probe(cli: &Cli, setup: &Setup, probes: &str) {
             .unwrap_or(Path::Batched);
         let t = run_ping_idle_turns(setup, hops, 10, 100, variant, &extra);
         eprintln!("{}", ping_turns_line(&t).unwrap_or_default());
-        println!("{t}");
+        println!("{}", json_line(&t));
     }
     if probes.split(',').any(|p| p == "turns") {
         // The named paths side by side in turns, against the first.
         let chosen: Vec<Path> = paths.split(',').filter_map(path_named).collect();
-        let r = run_turns(setup, "probe_turns", &chosen, hops, secs, cli.rounds);
+        let r = run_turns(setup, PROBE_TURNS, &chosen, hops, secs, cli.rounds);
         eprintln!(
             "{}",
-            turns_report::turns_table(std::slice::from_ref(&r), "probe_turns", "In turns")
-                .unwrap_or_default()
+            turns_report::turns_table(&[&r], "In turns").unwrap_or_default()
         );
-        println!("{r}");
+        println!("{}", json_line(&r));
     }
     if probes
         .split(',')
@@ -228,46 +225,45 @@ fn run_probe(cli: &Cli, setup: &Setup, probes: &str) {
             }
             std::thread::sleep(Duration::from_secs(h));
         }
-        let mut r = json!({ "path": path.name(), "hops": hops });
-        for probe in probes.split(',') {
-            match probe {
-                "tcp" => {
-                    let t = iperf(&mut net, &[], secs);
-                    put_tcp(&mut r, &t);
-                }
-                "udp64" | "udp1400" => {
-                    let len = if probe == "udp64" { 64 } else { 1400 };
-                    put_udp(&mut r, probe, &udp_run(&mut net, len, secs));
-                }
-                "ping" => ping_idle(&net, &mut r),
-                "wake" => wakeup_cost(&net, &mut r),
-                "ceiling" if net.daemons => {
-                    eprintln!("the ceiling probe needs a path without daemons (kernel)")
-                }
-                "ceiling" => {
-                    let mut c = json!({});
-                    link_ceilings(&net, secs, 1, &mut c);
-                    r["ceiling"] = c;
-                }
-                "load" => {
-                    ping_under_load(&mut net, secs, None, &mut r);
-                }
-                _ => {}
-            }
-        }
-        if !net.floor.is_empty() {
-            let moved: Vec<u64> = net.floor.iter().map(|f| f.moved()).collect();
-            r["floor_moved"] = json!(moved);
-        }
-        if net.daemons {
-            let cpu: Vec<f64> = (0..net.tb.nodes.len())
-                .filter_map(|i| net.tb.pid(i))
-                .map(cpu_seconds)
-                .collect();
-            r["cpu_s"] = json!(cpu);
-        }
-        println!("{r}");
+        let r = probe_path(&mut net, path, hops, probes, secs);
+        println!("{}", json_line(&r));
     }
+}
+
+/// The measurements named in `probes` on `net` (a network of `path`).
+fn probe_path(net: &mut Net, path: Path, hops: usize, probes: &str, secs: u64) -> PathRun {
+    let mut r = PathRun::new(path.name(), hops);
+    for probe in probes.split(',') {
+        match probe {
+            "tcp" => r.tcp = Some(tcp_of(&iperf(net, &[], secs))),
+            "udp64" => r.udp64 = Some((&udp_run(net, 64, secs)).into()),
+            "udp1400" => r.udp1400 = Some((&udp_run(net, 1400, secs)).into()),
+            "ping" => r.ping_idle = ping_idle(net),
+            "wake" => r.wake = wakeup_cost(net),
+            "ceiling" if net.daemons => {
+                eprintln!("the ceiling probe needs a path without daemons (kernel)")
+            }
+            "ceiling" => r.ceiling = Some(link_ceilings(net, secs, 1)),
+            "load" => r.load = ping_under_load(net, secs, None),
+            _ => {}
+        }
+    }
+    if !net.floor.is_empty() {
+        r.floor_moved = Some(net.floor.iter().map(|f| f.moved()).collect());
+    }
+    if net.daemons {
+        let cpu: Vec<f64> = (0..net.tb.nodes.len())
+            .filter_map(|i| net.tb.pid(i))
+            .map(cpu_seconds)
+            .collect();
+        r.cpu_s = Some(cpu);
+    }
+    r
+}
+
+/// A result as one line of JSON.
+fn json_line(r: &impl Serialize) -> String {
+    serde_json::to_string(r).unwrap_or_default()
 }
 
 fn main() {
@@ -292,7 +288,10 @@ fn main() {
     } else if cli.peers {
         // The kernel path, the daemons and the other tunnels, one table.
         let start = std::time::Instant::now();
-        let results = peers::run_peers(&setup, secs, cli.peer.as_deref());
+        let results: Vec<Measurement> = peers::run_peers(&setup, secs, cli.peer.as_deref())
+            .into_iter()
+            .map(Measurement::Peer)
+            .collect();
         let md = report::peers_table(&results).unwrap_or_default();
         eprintln!("peers part: {:.0} s", start.elapsed().as_secs_f64());
         (results, md)
@@ -308,7 +307,13 @@ fn main() {
         (results, md)
     };
     println!("{md}");
-    let doc = json!({ "duration_s": secs, "pinned": setup.dataplane.pin, "dataplane": setup.dataplane.lines, "results": results, "markdown": md });
+    let doc = Results {
+        duration_s: Some(secs),
+        pinned: setup.dataplane.pin,
+        dataplane: setup.dataplane.lines.clone(),
+        results,
+        markdown: md,
+    };
     write_doc(&cli.out, &doc);
 }
 
@@ -336,21 +341,24 @@ fn setup_of(cli: &Cli) -> Setup {
 /// `--report FILE`: the markdown of a saved run, written again from its
 /// JSON results with the settings it ran with.
 fn report_saved(file: &str, secs: u64) {
-    let doc: serde_json::Value = std::fs::read_to_string(file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| {
-            eprintln!("cannot read a saved run from {file}");
+    let doc: Results = match std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("cannot read a saved run from {file}: {e}");
             std::process::exit(1);
-        });
-    let dp = DataplaneOpts {
-        lines: doc["dataplane"].as_str().unwrap_or_default().to_string(),
-        pin: doc["pinned"].as_bool().unwrap_or(false),
+        }
     };
-    let results = doc["results"].as_array().cloned().unwrap_or_default();
-    let secs = doc["duration_s"].as_u64().unwrap_or(secs);
+    let dp = DataplaneOpts {
+        lines: doc.dataplane,
+        pin: doc.pinned,
+    };
+    let results = doc.results;
+    let secs = doc.duration_s.unwrap_or(secs);
     // A `--peers` run has only the peers table.
-    if !results.is_empty() && results.iter().all(|r| r["path"] == "peer") {
+    if !results.is_empty() && results.iter().all(|r| matches!(r, Measurement::Peer(_))) {
         println!("{}", report::peers_table(&results).unwrap_or_default());
     } else {
         println!("{}", report::markdown(&results, secs, &dp));
@@ -359,58 +367,67 @@ fn report_saved(file: &str, secs: u64) {
 
 /// The comparisons in turns: security off / encrypted / encrypted + PQ,
 /// and, with another build's daemons, before and after; 1 and 2 hops.
-fn security_turns(setup: &Setup, secs: u64, rounds: usize) -> Vec<serde_json::Value> {
+fn security_turns(setup: &Setup, secs: u64, rounds: usize) -> Vec<Measurement> {
     let mut results = Vec::new();
     for hops in [1usize, 2] {
-        results.push(run_turns(
+        results.push(Measurement::Turns(run_turns(
             setup,
             SECURITY_TURNS,
             &SECURITY,
             hops,
             secs,
             rounds,
-        ));
+        )));
         if setup.old_bin_dir.is_some() {
-            results.push(run_turns(
+            results.push(Measurement::Turns(run_turns(
                 setup,
                 OLD_NEW_TURNS,
                 &OLD_NEW,
                 hops,
                 secs,
                 rounds,
-            ));
+            )));
         }
     }
     results
 }
 
 /// The whole benchmark, in the order the report reads it.
-fn run_all(setup: &Setup, secs: u64, rounds: usize) -> Vec<serde_json::Value> {
+fn run_all(setup: &Setup, secs: u64, rounds: usize) -> Vec<Measurement> {
+    use Measurement as M;
     let mut results = Vec::new();
     for hops in [1usize, 2] {
         for path in [Path::Kernel, Path::Batched, Path::Unbatched] {
-            results.push(run_path(setup, path, hops, secs, false));
+            results.push(M::Path(run_path(setup, path, hops, secs, false)));
         }
     }
-    results.push(run_path(setup, Path::BatchedNoAggregation, 1, secs, true));
-    results.push(run_tcp_only(setup, Path::BatchedNoOffload, 1, secs));
-    results.push(run_path(setup, Path::Realtime, 1, secs, false));
-    results.push(run_udp64_paired(setup, 1, secs, 3));
+    let no_aggregation = run_path(setup, Path::BatchedNoAggregation, 1, secs, true);
+    results.push(M::Path(no_aggregation));
+    results.push(M::Path(run_tcp_only(
+        setup,
+        Path::BatchedNoOffload,
+        1,
+        secs,
+    )));
+    results.push(M::Path(run_path(setup, Path::Realtime, 1, secs, false)));
+    results.push(M::Udp64Paired(run_udp64_paired(setup, 1, secs, 3)));
     for hops in [1usize, 2] {
-        results.push(run_ping_idle_turns(setup, hops, 10, 100, Path::Batched, ""));
+        let t = run_ping_idle_turns(setup, hops, 10, 100, Path::Batched, "");
+        results.push(M::PingTurns(t));
     }
-    results.push(run_link_ceiling(setup, secs, 2));
-    results.push(floor::run_floor(setup, secs, 3));
+    results.push(M::LinkCeiling(run_link_ceiling(setup, secs, 2)));
+    results.push(M::Floor(floor::run_floor(setup, secs, 3)));
     for hops in [1usize, 2] {
-        results.push(run_tcp_only(setup, Path::KernelMtu, hops, secs));
+        results.push(M::Path(run_tcp_only(setup, Path::KernelMtu, hops, secs)));
     }
     results.extend(security_turns(setup, secs, rounds));
-    results.extend(peers::run_peers(setup, secs, None));
+    let peers = peers::run_peers(setup, secs, None);
+    results.extend(peers.into_iter().map(M::Peer));
     results
 }
 
 /// Writes a run's JSON document to `out`.
-fn write_doc(out: &str, doc: &serde_json::Value) {
+fn write_doc(out: &str, doc: &Results) {
     if let Err(e) = std::fs::write(out, serde_json::to_string_pretty(doc).unwrap_or_default()) {
         eprintln!("cannot write {out}: {e}");
     } else {

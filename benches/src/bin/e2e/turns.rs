@@ -10,9 +10,9 @@
 //! - before and after: the daemons of this build against another build's
 //!   (`--old-bin-dir`), security off.
 
-use crate::measure::{cpu_seconds, f, iperf, median, pct, ping_in_turns, put_tcp, udp_run};
+use crate::measure::{cpu_seconds, iperf, median, pct, ping_in_turns, tcp_of, udp_run};
 use crate::net::{build, Net, Path, Setup};
-use serde_json::{json, Value};
+use crate::results::{Turns, TurnsFigures};
 
 /// The encryption comparison, security off first (the reference).
 pub const SECURITY: [Path; 3] = [Path::Batched, Path::Encrypted, Path::EncryptedPq];
@@ -32,7 +32,7 @@ pub fn run_turns(
     hops: usize,
     secs: u64,
     rounds: usize,
-) -> Value {
+) -> Turns {
     let names: Vec<&str> = paths.iter().map(|p| p.name()).collect();
     eprintln!("== {} in turns, {hops} hop(s)", names.join(" / "));
     let mut nets: Vec<Net> = paths.iter().map(|&p| build(setup, p, hops)).collect();
@@ -46,10 +46,10 @@ pub fn run_turns(
             let cpu0 = daemons_cpu(net);
             let t = iperf(net, &[], secs);
             let cpu = daemons_cpu(net) - cpu0;
-            let mut r = json!({});
-            tcp[i].push(put_tcp(&mut r, &t) / 1e6);
-            retrans[i] += r["tcp_retransmits"].as_u64().unwrap_or(0);
-            if let Some(bytes) = f(&r["tcp_bytes"]).filter(|b| *b > 0.0) {
+            let r = tcp_of(&t);
+            tcp[i].push(r.tcp_mbps);
+            retrans[i] += r.tcp_retransmits.unwrap_or(0);
+            if let Some(bytes) = r.tcp_bytes.map(|b| b as f64).filter(|b| *b > 0.0) {
                 seg_us[i].push(cpu * 1e6 / (bytes / SEGMENT));
             }
             udp[i].push(udp_run(net, 64, secs).arrived_pps);
@@ -57,18 +57,27 @@ pub fn run_turns(
     }
     let refs: Vec<&Net> = nets.iter().collect();
     let (mut pings, _) = ping_in_turns(&refs, 10, 100);
-    let mut r = json!({ "path": label, "hops": hops, "rounds": rounds, "paths": names });
+    let mut r = Turns {
+        path: label.into(),
+        hops,
+        rounds,
+        paths: names.iter().map(|n| n.to_string()).collect(),
+        ..Turns::default()
+    };
     for (i, p) in paths.iter().enumerate() {
         pings[i].sort_by(|a, b| a.total_cmp(b));
-        r[p.name()] = json!({
-            "tcp_mbps": tcp[i], "tcp_median_mbps": median(&tcp[i]),
-            "tcp_retransmits": retrans[i],
-            "daemons_us_per_segment": seg_us[i],
-            "daemons_median_us_per_segment": median(&seg_us[i]),
-            "udp64_arrived_pps": udp[i], "udp64_arrived_median_pps": median(&udp[i]),
-            "ping_idle_median_ms": pct(&pings[i], 0.5),
-            "ping_idle_p99_ms": pct(&pings[i], 0.99),
-        });
+        let figures = TurnsFigures {
+            tcp_median_mbps: median(&tcp[i]),
+            tcp_mbps: std::mem::take(&mut tcp[i]),
+            tcp_retransmits: retrans[i],
+            daemons_median_us_per_segment: median(&seg_us[i]),
+            daemons_us_per_segment: std::mem::take(&mut seg_us[i]),
+            udp64_arrived_median_pps: median(&udp[i]),
+            udp64_arrived_pps: std::mem::take(&mut udp[i]),
+            ping_idle_median_ms: pct(&pings[i], 0.5),
+            ping_idle_p99_ms: pct(&pings[i], 0.99),
+        };
+        r.figures.insert(p.name().into(), figures);
     }
     r
 }

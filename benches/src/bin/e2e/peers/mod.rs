@@ -13,18 +13,19 @@ mod mtu;
 mod programs;
 mod tunnel;
 
-use crate::measure::{cpu_seconds, f, iperf, ping_idle, put_tcp, put_udp, udp_run};
+use crate::measure::{cpu_seconds, iperf, ping_idle, tcp_of, udp_run};
 use crate::net::{build, Net, Path, Setup};
+use crate::results::{PeerRow, Udp64};
+use benches::Error;
 use mtu::{check_mtu, df_ping, fragments, route_mtu};
 use programs::*;
-use serde_json::{json, Value};
 use std::time::Duration;
 use testbed::output;
 use tunnel::*;
 
 /// The payload of one full TCP segment on the daemons' path: CPU per
 /// segment is CPU time over received bytes / 1430, as the whole-machine
-/// figure in `measure::put_tcp`.
+/// figure in `measure::tcp_of`.
 const SEGMENT: f64 = 1430.0;
 /// The radio's MTU and the underlay (IPv4 + UDP) every peer pays.
 const RADIO_MTU: u32 = 1500;
@@ -163,7 +164,7 @@ impl Peer {
     /// Starts the daemons in `t`'s two namespaces and configures their
     /// interfaces; `t` keeps every process started, so a failure half way
     /// still stops them.
-    fn setup(self, t: &mut Tunnel) -> Result<(), String> {
+    fn setup(self, t: &mut Tunnel) -> Result<(), Error> {
         match self {
             Peer::WireguardGo | Peer::Boringtun => setup_wireguard(self, t),
             Peer::FastdNull | Peer::FastdSalsa => setup_fastd(self, t),
@@ -179,42 +180,37 @@ pub(super) fn cpus() -> usize {
 
 /// TCP bulk (with the CPU of `pids` over it), UDP 64 B and idle ping
 /// on `net` into `r`, and the fragments the radio saw meanwhile.
-fn measure(net: &mut Net, pids: &[u32], secs: u64, r: &mut Value) {
+fn measure(net: &mut Net, pids: &[u32], secs: u64, r: &mut PeerRow) {
     let frag0 = fragments(net);
     let cpu = |p: &[u32]| p.iter().map(|&p| cpu_seconds(p)).sum::<f64>();
     let c0 = cpu(pids);
     let t = iperf(net, &[], secs);
     let c1 = cpu(pids);
-    put_tcp(r, &t);
+    let tcp = tcp_of(&t);
     if !pids.is_empty() {
-        r["tunnel_cpu_s"] = json!(c1 - c0);
-        if let Some(bytes) = f(&r["tcp_bytes"]).filter(|b| *b > 0.0) {
-            r["tunnel_us_per_segment"] = json!((c1 - c0) * 1e6 / (bytes / SEGMENT));
+        r.tunnel_cpu_s = Some(c1 - c0);
+        if let Some(bytes) = tcp.tcp_bytes.map(|b| b as f64).filter(|b| *b > 0.0) {
+            r.tunnel_us_per_segment = Some((c1 - c0) * 1e6 / (bytes / SEGMENT));
         }
     }
-    put_udp(r, "udp64", &udp_run(net, 64, secs));
-    ping_idle(net, r);
-    r["radio_fragments"] = json!(fragments(net) - frag0);
+    r.tcp = Some(tcp);
+    r.udp64 = Some(Udp64::from(&udp_run(net, 64, secs)));
+    r.ping_idle = ping_idle(net);
+    r.radio_fragments = Some(fragments(net) - frag0);
 }
 
 /// One peer on a fresh 1-hop link: its row, or a skipped / failed one.
-pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> Value {
-    let mut r = json!({ "path": "peer", "name": peer.name(), "mtu": peer.mtu(), "settings": peer.settings() });
+pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> PeerRow {
+    let mut r = PeerRow::new(peer.name(), Some(peer.mtu().into()), &peer.settings());
     let missing: Vec<&str> = std::iter::once(peer.program())
         .chain(peer.tools().iter().copied())
         .filter(|p| testbed::which(p).is_none())
         .collect();
     if !missing.is_empty() {
-        let why = format!("{} not installed", missing.join(", "));
-        eprintln!(
-            "== {}: skipped, {why} (scripts/bench-e2e.sh installs it)",
-            peer.name()
-        );
-        r["skipped"] = json!(why);
-        return r;
+        return skipped(peer, r, format!("{} not installed", missing.join(", ")));
     }
     eprintln!("== {}", peer.name());
-    r["version"] = json!(peer.version());
+    r.version = Some(peer.version());
     // A panic inside (a command the system refused) fails this peer only;
     // the tunnel's drop has stopped its processes by then.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -222,7 +218,11 @@ pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> Value {
     }));
     let failed = match run {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
+        // Found by `which` but not by the setup: skipped all the same.
+        Ok(Err(e)) => match e.missing_tool() {
+            Some(tool) => return skipped(peer, r, format!("{tool} not installed")),
+            None => Some(e.to_string()),
+        },
         Err(p) => Some(
             p.downcast_ref::<String>()
                 .cloned()
@@ -231,12 +231,22 @@ pub fn run_peer(setup: &Setup, peer: Peer, secs: u64) -> Value {
     };
     if let Some(e) = failed {
         eprintln!("== {}: failed: {e}", peer.name());
-        r["failed"] = json!(e);
+        r.failed = Some(e);
     }
     r
 }
 
-fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut Value) -> Result<(), String> {
+/// `r` as a row skipped for `why` (a program is missing).
+fn skipped(peer: Peer, mut r: PeerRow, why: String) -> PeerRow {
+    eprintln!(
+        "== {}: skipped, {why} (scripts/bench-e2e.sh installs it)",
+        peer.name()
+    );
+    r.skipped = Some(why);
+    r
+}
+
+fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut PeerRow) -> Result<(), Error> {
     let net = kernel_link(setup);
     let mut t = Tunnel {
         procs: Vec::new(),
@@ -245,7 +255,10 @@ fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut Value) -> Result<(),
         ifaces: Vec::new(),
         net,
     };
-    let fail = |t: &Tunnel, e: String| format!("{e}; logs:{}", t.log_tail());
+    let fail = |t: &Tunnel, e: Error| Error::Logged {
+        source: Box::new(e),
+        logs: t.log_tail(),
+    };
     if let Err(e) = peer.setup(&mut t) {
         return Err(fail(&t, e));
     }
@@ -257,8 +270,8 @@ fn run_tunnel(setup: &Setup, peer: Peer, secs: u64, r: &mut Value) -> Result<(),
     }) {
         return Err(fail(&t, e));
     }
-    r["mtu_check"] = check_mtu(&t, peer.mtu());
-    r["mtu"] = json!(route_mtu(&t.ns(&CLIENT), &t.net.dst));
+    r.mtu_check = Some(check_mtu(&t, peer.mtu()));
+    r.mtu = route_mtu(&t.ns(&CLIENT), &t.net.dst);
     let pids: Vec<u32> = t.procs.iter().map(|c| c.id()).collect();
     measure(&mut t.net, &pids, secs, r);
     Ok(())
@@ -273,14 +286,14 @@ fn kernel_link(setup: &Setup) -> Net {
 }
 
 /// The kernel path or the daemons (1 hop) as a row of the same table.
-pub fn run_reference(setup: &Setup, path: Path, name: &str, settings: &str, secs: u64) -> Value {
+pub fn run_reference(setup: &Setup, path: Path, name: &str, settings: &str, secs: u64) -> PeerRow {
     eprintln!("== {name} (peers table)");
     let mut net = build(setup, path, 1);
     let pids: Vec<u32> = (0..net.tb.nodes.len())
         .filter_map(|i| net.tb.pid(i))
         .collect();
     let mtu = route_mtu(&net.tb.nodes[net.client].ns, &net.dst);
-    let mut r = json!({ "path": "peer", "name": name, "mtu": mtu, "settings": settings });
+    let mut r = PeerRow::new(name, mtu, settings);
     measure(&mut net, &pids, secs, &mut r);
     r
 }
@@ -288,7 +301,7 @@ pub fn run_reference(setup: &Setup, path: Path, name: &str, settings: &str, secs
 /// The whole peers part: the kernel path, the daemons with security off
 /// and encrypted, then every peer, one after the other. `only`: names of
 /// peers to run alone (comma-separated), without the reference rows.
-pub fn run_peers(setup: &Setup, secs: u64, only: Option<&str>) -> Vec<Value> {
+pub fn run_peers(setup: &Setup, secs: u64, only: Option<&str>) -> Vec<PeerRow> {
     if let Some(names) = only {
         let wanted: Vec<&str> = names.split(',').map(str::trim).collect();
         return Peer::ALL

@@ -4,7 +4,7 @@
 use super::tunnel::*;
 use crate::measure::snmp_counters;
 use crate::net::Net;
-use serde_json::{json, Value};
+use crate::results::MtuCheck;
 use testbed::ns_output;
 
 /// IPv4 fragments both namespaces of `net` have made so far.
@@ -47,7 +47,7 @@ pub(super) fn df_ping(net: &Net, size: u32, count: u32) -> u32 {
 /// must all come back with no fragment made on either side; then, with
 /// both tunnel interfaces one byte larger, a packet of MTU + 1 must
 /// fragment on the radio or not arrive, so the MTU is the largest.
-pub(super) fn check_mtu(t: &Tunnel, mtu: u32) -> Value {
+pub(super) fn check_mtu(t: &Tunnel, mtu: u32) -> MtuCheck {
     let f0 = fragments(&t.net);
     let ok = df_ping(&t.net, mtu - 28, 3);
     let f1 = fragments(&t.net);
@@ -64,8 +64,13 @@ pub(super) fn check_mtu(t: &Tunnel, mtu: u32) -> Value {
     let f2 = fragments(&t.net);
     set(mtu);
     let largest = ok == 3 && f1 == f0 && (above < 3 || f2 > f1);
-    json!({ "at_mtu_replies": ok, "at_mtu_fragments": f1 - f0,
-            "above_mtu_replies": above, "above_mtu_fragments": f2 - f1, "verified": largest })
+    MtuCheck {
+        at_mtu_replies: ok,
+        at_mtu_fragments: f1 - f0,
+        above_mtu_replies: above,
+        above_mtu_fragments: f2 - f1,
+        verified: largest,
+    }
 }
 
 /// The MTU of the interface `ns` routes `dst` through.

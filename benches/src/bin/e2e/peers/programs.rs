@@ -3,12 +3,13 @@
 
 use super::tunnel::*;
 use super::{cpus, Peer, READY};
+use benches::Error;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// wireguard-go or boringtun on both sides, configured through their
 /// control sockets with `wg`.
-pub(super) fn setup_wireguard(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
+pub(super) fn setup_wireguard(peer: Peer, t: &mut Tunnel) -> Result<(), Error> {
     let prefix = if peer == Peer::WireguardGo {
         "wg"
     } else {
@@ -71,7 +72,7 @@ pub(super) fn setup_wireguard(peer: Peer, t: &mut Tunnel) -> Result<(), String> 
 }
 
 /// fastd in TUN mode, one peer each.
-pub(super) fn setup_fastd(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
+pub(super) fn setup_fastd(peer: Peer, t: &mut Tunnel) -> Result<(), Error> {
     let method = if peer == Peer::FastdNull {
         "null"
     } else {
@@ -84,7 +85,10 @@ pub(super) fn setup_fastd(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
             out.lines()
                 .find_map(|l| l.strip_prefix(k))
                 .map(|v| v.trim().to_string())
-                .ok_or_else(|| format!("no {k} in fastd's key output"))
+                .ok_or_else(|| Error::Output {
+                    cmd: "fastd --generate-key".into(),
+                    why: format!("no {k} in its output"),
+                })
         };
         keys.push((get("Secret:")?, get("Public:")?));
     }
@@ -104,7 +108,7 @@ pub(super) fn setup_fastd(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
 }
 
 /// tinc 1.0 in router mode, the client connecting to the server.
-pub(super) fn setup_tinc(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
+pub(super) fn setup_tinc(peer: Peer, t: &mut Tunnel) -> Result<(), Error> {
     let crypto = if peer == Peer::TincNone {
         "Cipher = none\nDigest = none\n"
     } else {
@@ -117,7 +121,7 @@ pub(super) fn setup_tinc(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
     let mut hosts = Vec::new();
     for (i, side) in [&SERVER, &CLIENT].into_iter().enumerate() {
         let d = &dirs[i];
-        std::fs::create_dir_all(d.join("hosts")).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(d.join("hosts")).map_err(Error::io(d.display().to_string()))?;
         let connect = if i == 1 { "ConnectTo = s\n" } else { "" };
         // Told its MTU like the other peers (the interface's), not probing
         // for it: while tinc 1.0 probes, it sends packets above the MTU
@@ -138,7 +142,7 @@ pub(super) fn setup_tinc(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
         )?;
         // -K asks where to put each key; the answers are the defaults.
         piped(&["tincd", "-c", &path_str(d), "-K"], "\n\n\n")?;
-        hosts.push(std::fs::read_to_string(&host).map_err(|e| e.to_string())?);
+        hosts.push(std::fs::read_to_string(&host).map_err(Error::io(host.display().to_string()))?);
     }
     for (i, side) in [&SERVER, &CLIENT].into_iter().enumerate() {
         let far = if i == 0 { &CLIENT } else { &SERVER };
@@ -173,7 +177,7 @@ pub(super) fn setup_tinc(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
 }
 
 /// A throwaway CA and a certificate each for the openvpn server and client.
-pub(super) fn make_certs(t: &Tunnel) -> Result<(), String> {
+pub(super) fn make_certs(t: &Tunnel) -> Result<(), Error> {
     let p = |n: &str| path_str(&t.file(n));
     let ec = [
         "-newkey",
@@ -232,7 +236,7 @@ pub(super) fn make_certs(t: &Tunnel) -> Result<(), String> {
 
 /// openvpn point-to-point over UDP with TLS; it sets its interfaces'
 /// addresses and MTU itself.
-pub(super) fn setup_openvpn(peer: Peer, t: &mut Tunnel) -> Result<(), String> {
+pub(super) fn setup_openvpn(peer: Peer, t: &mut Tunnel) -> Result<(), Error> {
     make_certs(t)?;
     let (ciphers, auth) = if peer == Peer::OpenvpnNone {
         ("none", " --auth none")

@@ -3,6 +3,7 @@
 //! small command helpers the setups share.
 
 use crate::net::Net;
+use benches::Error;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -86,10 +87,12 @@ impl Tunnel {
     }
 
     /// Starts `args` in `side`'s namespace, output to a log of its own.
-    pub(super) fn spawn(&mut self, side: &Side, args: &[&str]) -> Result<(), String> {
+    pub(super) fn spawn(&mut self, side: &Side, args: &[&str]) -> Result<(), Error> {
         let log = self.file(&format!("peer{}.log", self.procs.len()));
-        let f = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let dup = f.try_clone().map_err(|e| e.to_string())?;
+        let f = std::fs::File::create(&log).map_err(Error::io(log.display().to_string()))?;
+        let dup = f
+            .try_clone()
+            .map_err(Error::io(log.display().to_string()))?;
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(side)])
             .args(args)
@@ -97,7 +100,7 @@ impl Tunnel {
             .stdout(dup)
             .stderr(f)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", args[0]))?;
+            .map_err(|e| Error::start("ip", e))?;
         self.procs.push(child);
         self.logs.push(log);
         Ok(())
@@ -121,7 +124,7 @@ impl Tunnel {
         what: &str,
         timeout: Duration,
         check: impl Fn(&Tunnel) -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
             if check(self) {
@@ -132,10 +135,16 @@ impl Tunnel {
                 .iter_mut()
                 .position(|c| matches!(c.try_wait(), Ok(Some(_))))
             {
-                return Err(format!("process {i} exited while waiting for {what}"));
+                return Err(Error::Exited {
+                    process: i,
+                    what: what.into(),
+                });
             }
             if Instant::now() > deadline {
-                return Err(format!("no {what} after {} s", timeout.as_secs()));
+                return Err(Error::Timeout {
+                    what: what.into(),
+                    secs: timeout.as_secs(),
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -143,7 +152,7 @@ impl Tunnel {
 
     /// Waits for `iface` in `side`'s namespace, then gives it the side's
     /// tunnel address and the peer's MTU.
-    pub(super) fn address(&mut self, side: &Side, iface: &str, mtu: u32) -> Result<(), String> {
+    pub(super) fn address(&mut self, side: &Side, iface: &str, mtu: u32) -> Result<(), Error> {
         let ns = self.ns(side);
         self.wait_for(
             &format!("interface {iface}"),
@@ -162,45 +171,45 @@ impl Tunnel {
 }
 
 /// Runs a command in `ns`, its stderr as the error if it fails.
-pub(super) fn run_ok(ns: &str, args: &[&str]) -> Result<String, String> {
+pub(super) fn run_ok(ns: &str, args: &[&str]) -> Result<String, Error> {
     let out = ns_output(ns, args);
     if out.status != 0 {
-        return Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            out.stderr.trim()
-        ));
+        return Err(Error::Command {
+            cmd: args.join(" "),
+            stderr: out.stderr.trim().into(),
+        });
     }
     Ok(out.stdout)
 }
 
 /// Runs a command on the host with `input` on its stdin: its stdout.
-pub(super) fn piped(args: &[&str], input: &str) -> Result<String, String> {
+pub(super) fn piped(args: &[&str], input: &str) -> Result<String, Error> {
     let mut child = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
+        .map_err(|e| Error::start(args[0], e))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(input.as_bytes())
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::io(format!("the input of {}", args[0])))?;
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let out = child
+        .wait_with_output()
+        .map_err(Error::io(format!("the output of {}", args[0])))?;
     if !out.status.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(Error::Command {
+            cmd: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().into(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-pub(super) fn write(path: &PathBuf, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+pub(super) fn write(path: &PathBuf, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(Error::io(path.display().to_string()))
 }
 
 pub(super) fn path_str(p: &std::path::Path) -> String {

@@ -53,10 +53,14 @@ pub enum DropReason {
     /// A handshake refused because the two nodes' `[security] cipher` or
     /// `post_quantum` settings have nothing in common (logged at both).
     Incompatible,
+    /// Best effort or background shed by the data plane: its queue was
+    /// full while the radio's bulk lane was too (the channel carries less
+    /// than arrives); the oldest of the lowest class goes first.
+    Shed,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Truncated,
         DropReason::UnknownVersion,
         DropReason::UnknownType,
@@ -80,6 +84,7 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::CertExpired,
         DropReason::Incompatible,
+        DropReason::Shed,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -107,6 +112,7 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::CertExpired => "cert_expired",
             DropReason::Incompatible => "incompatible",
+            DropReason::Shed => "shed",
         }
     }
 }

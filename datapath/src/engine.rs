@@ -373,7 +373,11 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         role: &mut R,
         clock: &dyn Fn() -> Time,
     ) -> io::Result<()> {
-        self.backlog.read(&mut self.tun, &self.counters)?;
+        // With a bounded bulk lane the channel, not this host, is the
+        // bottleneck: a full backlog sheds its oldest bulk rather than
+        // leave new packets in the TUN's FIFO.
+        let shed = self.link.bulk_room() != usize::MAX;
+        self.backlog.read(&mut self.tun, &self.counters, shed)?;
         let now = clock();
         let c = &*self.counters;
         for k in 0..self.backlog.fresh().len() {

@@ -16,7 +16,7 @@
 use crate::device::{TunDevice, TunRead};
 use common::action::{Action, Payload, Source};
 use common::batch::RecvBatch;
-use common::counters::{Counters, Dir};
+use common::counters::{Counters, Dir, DropReason};
 use common::offload::VnetHdr;
 use common::priority::{Class, ClassMap};
 use protocol::expedite::Expedite;
@@ -50,9 +50,11 @@ pub struct TunBacklog {
 }
 
 impl TunBacklog {
-    /// `slots` packets of `slot_size` bytes; `budget`: bulk bytes per turn.
+    /// `slots` packets of `slot_size` bytes (one more is kept to read
+    /// into while the queue is full: see [`Self::read`]); `budget`: bulk
+    /// bytes per turn.
     pub fn new(slots: usize, slot_size: usize, budget: usize) -> TunBacklog {
-        let slots = slots.min(usize::from(u16::MAX));
+        let slots = (slots + 1).min(usize::from(u16::MAX));
         let mut pool = RecvBatch::new(slots, slot_size);
         pool.set_filled(slots);
         TunBacklog {
@@ -100,15 +102,25 @@ impl TunBacklog {
     }
 
     /// Reads packets into free slots until the TUN is empty or no slot is
-    /// free; they are then in [`Self::fresh`]. Errors other than EAGAIN
-    /// are returned only when nothing was read.
+    /// free; they are then in [`Self::fresh`]. With `shed` (the radio's
+    /// bulk lane is full: the channel carries less than arrives), a full
+    /// queue makes room by dropping its oldest packet of the lowest class
+    /// waiting for the bulk lane, so the TUN's own queue (a FIFO) stays
+    /// short and a safety message read behind bulk is not held there.
+    /// One slot is kept back for this: a packet is dropped only for one
+    /// read. Errors other than EAGAIN are returned only when nothing was
+    /// read.
     pub fn read<T: TunDevice + ?Sized>(
         &mut self,
         tun: &mut T,
         counters: &Counters,
+        shed: bool,
     ) -> io::Result<usize> {
         self.fresh.clear();
         while let Some(&slot) = self.free.last() {
+            if self.free.len() == 1 && !shed {
+                break;
+            }
             let i = usize::from(slot);
             match tun.read_one(self.pool.slot_mut(i), counters) {
                 Ok(TunRead::Packet(len, hdr)) => {
@@ -116,6 +128,9 @@ impl TunBacklog {
                     self.meta[i] = hdr;
                     self.free.pop();
                     self.fresh.push(slot);
+                    if self.free.is_empty() && !self.shed_one(counters) {
+                        break;
+                    }
                 }
                 Ok(TunRead::Dropped) => continue,
                 Ok(TunRead::Empty) => break,
@@ -127,11 +142,46 @@ impl TunBacklog {
         Ok(self.fresh.len())
     }
 
+    /// Drops the oldest packet of the lowest class waiting for the bulk
+    /// lane until a slot is free; false if none waits.
+    fn shed_one(&mut self, counters: &Counters) -> bool {
+        for class in Class::ALL.into_iter().rev().filter(|c| c.is_bulk_lane()) {
+            while let Some((a, flow)) = self.queues[class.index()].pop_front() {
+                self.expedite.left(flow);
+                counters.count_drop(DropReason::Shed);
+                Counters::inc(&counters.class_dropped[class.index()], 1);
+                if self.release(&a) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// An action that refers to a pool slot is done with it: true if the
+    /// slot is free now.
+    fn release(&mut self, a: &Action) -> bool {
+        let Some(slot) = pooled(a).map(|p| p.slot) else {
+            return false;
+        };
+        match self.refs.get_mut(usize::from(slot)) {
+            Some(r) if *r > 0 => {
+                *r -= 1;
+                if *r == 0 {
+                    self.free.push(slot);
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// Takes a packet from memory instead of the TUN (tests, benches): as
-    /// if [`Self::read`] had read it. False if no slot is free or it does
-    /// not fit.
+    /// if [`Self::read`] had read it (without shedding). False if no slot
+    /// is free (the one kept back for shedding aside) or it does not fit.
     pub fn push_packet(&mut self, bytes: &[u8], hdr: VnetHdr) -> bool {
-        let Some(&slot) = self.free.last() else {
+        let Some(&slot) = self.free.last().filter(|_| self.free.len() > 1) else {
             return false;
         };
         let i = usize::from(slot);
@@ -151,9 +201,9 @@ impl TunBacklog {
         self.fresh.clear();
     }
 
-    /// Slots free for reading.
+    /// Slots free for reading (the one kept back for shedding aside).
     pub fn free_slots(&self) -> usize {
-        self.free.len()
+        self.free.len().saturating_sub(1)
     }
 
     /// Slots read by the last [`Self::read`].
@@ -259,26 +309,17 @@ impl TunBacklog {
 
     /// After the send list went out: frees the slots nothing refers to now.
     pub fn sent(&mut self) {
-        for k in 0..self.out.len() + self.out_bulk.len() {
-            let a = match self.out.get(k) {
-                Some(a) => a,
-                None => &self.out_bulk[k - self.out.len()],
-            };
-            if let Some(p) = pooled(a) {
-                let slot = p.slot;
-                let Some(r) = self.refs.get_mut(usize::from(slot)) else {
-                    continue;
-                };
-                if *r > 0 {
-                    *r -= 1;
-                    if *r == 0 {
-                        self.free.push(slot);
-                    }
-                }
-            }
+        // Taken out and put back: the lists keep their capacity.
+        let (mut out, mut out_bulk) = (
+            std::mem::take(&mut self.out),
+            std::mem::take(&mut self.out_bulk),
+        );
+        for a in out.iter().chain(&out_bulk) {
+            self.release(a);
         }
-        self.out.clear();
-        self.out_bulk.clear();
+        out.clear();
+        out_bulk.clear();
+        (self.out, self.out_bulk) = (out, out_bulk);
         if !self.has_bulk() {
             self.expedite.start_batch();
         }
@@ -375,6 +416,60 @@ mod tests {
         assert_eq!(priority, vec![6, 3], "voice, then video");
         assert_eq!(bulk, vec![2, 5, 1, 4], "best effort, then background");
         assert_eq!(b.free_slots(), 16);
+    }
+
+    /// Reads `packets` through `b` as the TUN would give them.
+    struct Packets(std::collections::VecDeque<Vec<u8>>);
+
+    impl TunDevice for Packets {
+        fn read_one(&mut self, slot: &mut [u8], _: &Counters) -> io::Result<TunRead> {
+            let Some(p) = self.0.pop_front() else {
+                return Ok(TunRead::Empty);
+            };
+            slot[..p.len()].copy_from_slice(&p);
+            Ok(TunRead::Packet(p.len(), VnetHdr::default()))
+        }
+        fn coalesce(&self) -> protocol::plan::Coalesce {
+            protocol::plan::Coalesce::default()
+        }
+        fn write_planned<'a>(
+            &mut self,
+            _: &[common::offload::TunWrite],
+            _: &dyn Fn(usize) -> &'a [u8],
+            _: &Counters,
+        ) {
+        }
+    }
+
+    #[test]
+    fn a_full_queue_sheds_its_oldest_bulk_of_the_lowest_class() {
+        let counters = Counters::default();
+        let mut b = TunBacklog::new(4, 2048, 100_000);
+        // Two background, two best effort fill the queue; then voice.
+        let mut tun = Packets(
+            [(8, 1), (8, 2), (0, 3), (0, 4), (46, 5)]
+                .iter()
+                .map(|&(dscp, port)| marked(dscp, 17, port, 1_400))
+                .collect(),
+        );
+        // Without shedding the voice packet stays in the TUN.
+        b.read(&mut tun, &counters, false).unwrap();
+        assert_eq!(b.fresh().len(), 4);
+        let _ = turn_with_room(&mut b, 0);
+        assert_eq!(b.queued(), [0, 0, 2, 2]);
+        assert_eq!(tun.0.len(), 1);
+        // With it, the oldest background packet makes room.
+        b.read(&mut tun, &counters, true).unwrap();
+        assert_eq!(b.fresh().len(), 1);
+        assert_eq!(counters.drops(DropReason::Shed), 1);
+        assert_eq!(Counters::get(&counters.class_dropped[3]), 1);
+        let (priority, bulk) = turn_with_room(&mut b, 0);
+        assert_eq!((priority, bulk), (vec![5], vec![]));
+        assert_eq!(turn_with_room(&mut b, usize::MAX).1, vec![3, 4, 2]);
+        // An empty TUN sheds nothing.
+        b.read(&mut tun, &counters, true).unwrap();
+        assert_eq!(counters.drops(DropReason::Shed), 1);
+        assert_eq!(b.free_slots(), 4);
     }
 
     #[test]

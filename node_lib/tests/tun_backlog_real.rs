@@ -51,7 +51,8 @@ fn a_small_packet_queued_behind_bulk_in_the_kernel_leaves_first() {
         let mut tun = node_lib::tun::TunPort::new(tun);
         let mut fresh: Vec<u16> = Vec::new();
         for _ in 0..100 {
-            b.read(&mut tun, &counters).map_err(|e| e.to_string())?;
+            b.read(&mut tun, &counters, false)
+                .map_err(|e| e.to_string())?;
             fresh.extend_from_slice(b.fresh());
             if fresh.iter().any(|&s| dport(b.packet(s)) == Some(2000)) {
                 break;

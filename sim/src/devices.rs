@@ -155,9 +155,10 @@ impl LinkDevice for AirLink {
     }
 
     fn bulk_room(&self) -> usize {
-        self.radio
-            .as_ref()
-            .map_or(usize::MAX, |r| r.bulk_limit.saturating_sub(r.bulk_queued))
+        match &self.radio {
+            Some(r) if r.bulk_limit != usize::MAX => r.bulk_limit.saturating_sub(r.bulk_queued),
+            _ => usize::MAX,
+        }
     }
 }
 

@@ -679,10 +679,12 @@ impl Sim {
         }
     }
 
-    /// Node `i` sends a turn's share of its queued bulk.
+    /// Node `i` reads what its TUN still holds (as the daemon's poll says
+    /// the TUN is readable) and sends a turn's share of its queued bulk.
     fn send_bulk(&mut self, i: usize) {
-        if self.nodes[i].engine.has_bulk() {
-            self.receive_packets(i, false);
+        let readable = !self.nodes[i].engine.tun.rx.is_empty();
+        if readable || self.nodes[i].engine.has_bulk() {
+            self.receive_packets(i, readable);
         }
     }
 

@@ -189,6 +189,18 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             Input::Link => (&self.link_rx, &self.empty, &[][..]),
             Input::Tun => (&self.empty, &self.tun_rx, &self.tun_meta[..]),
         };
+        // Unbatched, a TUN packet is read and sent alone: best effort and
+        // background take the bulk lane (marked so for the radio), the
+        // rest the main socket.
+        let lane = match input {
+            Input::Tun if !tun_rx.is_empty() => {
+                match self.classes.of_packet(tun_rx.get(0)).is_bulk_lane() {
+                    true => Lane::Bulk,
+                    false => Lane::Priority,
+                }
+            }
+            _ => Lane::Priority,
+        };
         let rx = Received {
             link_rx,
             tun_rx,
@@ -201,7 +213,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             &mut self.tun,
             &self.counters,
             role.sending(),
-            Lane::Priority,
+            lane,
         );
         self.actions.clear();
     }

@@ -243,31 +243,60 @@ fn run_nft(script: &str) -> Result<ApplyCost> {
     })
 }
 
-/// `tc tbf` on node `ns`'s radio: it sends at most `mbps`.
-pub fn limit_bandwidth(ns: &str, mbps: f64) -> Result<()> {
+/// `tc tbf` on node `ns`'s radio: it sends at most `mbps`. With `edca`,
+/// a `pfifo_fast` under it, the stand-in for a real radio's EDCA queues:
+/// frames the daemon marks as voice (`SO_PRIORITY`, see the daemon's bulk
+/// lane) leave before queued bulk; its queue holds about what the shaper
+/// sends in 50 ms, as the tbf's own would.
+pub fn limit_bandwidth(ns: &str, mbps: f64, edca: bool) -> Result<()> {
     let rate_bytes = mbps * 1e6 / 8.0;
     // A burst of at least one 10 ms tick at the rate, and 16 KiB.
     let burst = (rate_bytes / 100.0).max(16_384.0) as u64;
-    let out = testbed::output(&[
-        "tc",
-        "-n",
+    let frames = ((rate_bytes * 0.05 + burst as f64) / 1_500.0)
+        .ceil()
+        .max(16.0) as u64;
+    let rate = format!("{}kbit", (mbps * 1000.0).round() as u64);
+    let burst = burst.to_string();
+    let tbf = ["tbf", "rate", &rate, "burst", &burst, "latency", "50ms"];
+    run_in(
         ns,
+        "tc",
+        &[
+            &["qdisc", "replace", "dev", "radio0", "root", "handle", "1:"][..],
+            &tbf,
+        ]
+        .concat(),
+    )?;
+    if !edca {
+        return Ok(());
+    }
+    let child = [
         "qdisc",
         "replace",
         "dev",
         "radio0",
-        "root",
-        "tbf",
-        "rate",
-        &format!("{}kbit", (mbps * 1000.0).round() as u64),
-        "burst",
-        &burst.to_string(),
-        "latency",
-        "50ms",
-    ]);
+        "parent",
+        "1:1",
+        "handle",
+        "10:",
+        "pfifo_fast",
+    ];
+    run_in(ns, "tc", &child)?;
+    let frames = frames.to_string();
+    run_in(
+        ns,
+        "ip",
+        &["link", "set", "dev", "radio0", "txqueuelen", &frames],
+    )
+}
+
+/// `tool -n ns args` (`tc` or `ip`); its failure an error naming it.
+fn run_in(ns: &str, tool: &str, args: &[&str]) -> Result<()> {
+    let cmd = [&[tool, "-n", ns][..], args].concat();
+    let out = testbed::output(&cmd);
     if out.status != 0 {
         return Err(Error::Command {
-            cmd: format!("tc -n {ns} qdisc replace dev radio0 root tbf"),
+            cmd: cmd.join(" "),
             stderr: out.stderr.trim().to_string(),
         });
     }

@@ -118,6 +118,28 @@ fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> Result<T> + Send + 'st
     .map_err(|_| Error::ThreadEnded("socket"))?
 }
 
+/// Marks the socket's datagrams with TOS byte `tos` (DSCP << 2).
+fn set_tos(s: &UdpSocket, tos: i32) -> Result<()> {
+    if tos == 0 {
+        return Ok(());
+    }
+    // SAFETY: setsockopt on a valid socket with a pointer to an int that
+    // outlives the call and its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            &tos as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(Error::io("IP_TOS")(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// The UDP flows of a run.
 pub struct UdpFlows {
     stop: Arc<AtomicBool>,
@@ -151,8 +173,11 @@ impl UdpFlows {
                 .map_err(Error::malformed(format!("flow {} address", f.id)))?;
             // Not connected: the route to a vehicle may appear only once
             // it has attached; until then a send fails and is counted.
+            let tos = i32::from(f.dscp) << 2;
             let tx = in_ns(&ends.ns(f.from), move || {
-                UdpSocket::bind("0.0.0.0:0").map_err(Error::io("bind UDP"))
+                let s = UdpSocket::bind("0.0.0.0:0").map_err(Error::io("bind UDP"))?;
+                set_tos(&s, tos)?;
+                Ok(s)
             })?;
             receivers.push(rx);
             senders.push(UdpFlow {

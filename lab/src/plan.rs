@@ -60,6 +60,8 @@ pub struct Flow {
     pub size: usize,
     pub start_s: f64,
     pub stop_s: f64,
+    /// The DSCP of its packets.
+    pub dscp: u8,
 }
 
 /// An `[[event]]` resolved to its node.
@@ -292,6 +294,7 @@ fn resolve_flows(s: &Scenario, nodes: &[PlanNode]) -> Result<Vec<Flow>, Scenario
                 size: f.size,
                 start_s: f.start_s,
                 stop_s: f.stop_s.unwrap_or(s.duration_s).min(s.duration_s),
+                dscp: f.dscp,
             });
         }
     }

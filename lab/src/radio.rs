@@ -155,6 +155,7 @@ mod tests {
             range_m: 300.0,
             edge_m: 100.0,
             bandwidth_mbps: None,
+            edca: true,
             update_hz: 10.0,
         }
     }

@@ -291,6 +291,11 @@ fn daemon_options(plan: &Plan) -> Vec<(usize, NodeOptions)> {
         beacon_interval_ms: s.beacon_interval_ms,
         log_level: s.log_level.clone(),
         security: (s.security != Security::Off).then_some(s.security),
+        batching: s.batching,
+        extra: s
+            .bulk_queue_bytes
+            .map(|b| format!("[link]\nbulk_queue_bytes = {b}\n"))
+            .unwrap_or_default(),
         ..NodeOptions::default()
     };
     let (rsu, obu) = if s.backbone {
@@ -473,7 +478,7 @@ fn bring_up(plan: &Plan, opts: &RunOptions, net: &mut Net, t_build: Instant) -> 
     let at = || t_build.elapsed().as_secs_f64();
     if let Some(mbps) = plan.scenario.radio.bandwidth_mbps {
         for n in &net.tb().nodes {
-            air::limit_bandwidth(&n.ns, mbps)?;
+            air::limit_bandwidth(&n.ns, mbps, plan.scenario.radio.edca)?;
         }
     }
     say(

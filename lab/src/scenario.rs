@@ -49,6 +49,8 @@ struct RawRadio {
     #[serde(default)]
     bandwidth_mbps: Option<f64>,
     #[serde(default)]
+    edca: Option<bool>,
+    #[serde(default)]
     update_hz: Option<f64>,
 }
 
@@ -100,6 +102,8 @@ struct RawFlow {
     start_s: Option<f64>,
     #[serde(default)]
     stop_s: Option<f64>,
+    #[serde(default)]
+    dscp: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +113,10 @@ struct RawDaemons {
     beacon_interval_ms: Option<u64>,
     #[serde(default)]
     log_level: Option<String>,
+    #[serde(default)]
+    batching: Option<bool>,
+    #[serde(default)]
+    bulk_queue_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +137,10 @@ pub struct RadioSettings {
     pub range_m: f64,
     pub edge_m: f64,
     pub bandwidth_mbps: Option<f64>,
+    /// With a bandwidth: a priority queue under the shaper, as a radio's
+    /// EDCA queues (frames the daemons mark as voice pass queued bulk);
+    /// false: one FIFO.
+    pub edca: bool,
     pub update_hz: f64,
 }
 
@@ -182,6 +194,8 @@ pub struct FlowSpec {
     pub size: usize,
     pub start_s: f64,
     pub stop_s: Option<f64>,
+    /// The DSCP of the flow's packets (0: unmarked, best effort).
+    pub dscp: u8,
 }
 
 /// A checked scenario.
@@ -198,6 +212,12 @@ pub struct Scenario {
     pub flows: Vec<FlowSpec>,
     pub beacon_interval_ms: u64,
     pub log_level: String,
+    /// `[daemons] batching` (default true): false runs the daemons with
+    /// their escape hatch (`[batching] enabled = false`).
+    pub batching: bool,
+    /// `[daemons] bulk_queue_bytes`: the daemons' `[link]
+    /// bulk_queue_bytes` (`None`: their default; 0: no bulk lane).
+    pub bulk_queue_bytes: Option<u64>,
     pub poll_interval_ms: u64,
     /// Host namespaces the air spans (joined by VXLAN); 1: one air.
     pub hosts: usize,
@@ -329,6 +349,8 @@ impl Scenario {
         let daemons = raw.daemons.unwrap_or(RawDaemons {
             beacon_interval_ms: None,
             log_level: None,
+            batching: None,
+            bulk_queue_bytes: None,
         });
         let beacon_interval_ms = daemons.beacon_interval_ms.unwrap_or(100);
         if !(10..=10_000).contains(&beacon_interval_ms) {
@@ -374,6 +396,8 @@ impl Scenario {
             flows,
             beacon_interval_ms,
             log_level,
+            batching: daemons.batching.unwrap_or(true),
+            bulk_queue_bytes: daemons.bulk_queue_bytes,
             poll_interval_ms,
             hosts,
             events,
@@ -414,6 +438,7 @@ fn parse_radio(r: &RawRadio) -> Result<RadioSettings, ScenarioError> {
         range_m,
         edge_m,
         bandwidth_mbps,
+        edca: r.edca.unwrap_or(true),
         update_hz,
     })
 }
@@ -644,6 +669,15 @@ fn parse_flow(i: usize, f: &RawFlow, duration_s: f64) -> Result<FlowSpec, Scenar
         }
         s => s,
     };
+    let dscp = match f.dscp.unwrap_or(0) {
+        d @ 0..=63 => d as u8,
+        d => {
+            return Err(ScenarioError::key(
+                &key("dscp"),
+                format!("{d}: expected 0 to 63"),
+            ))
+        }
+    };
     Ok(FlowSpec {
         kind,
         from: f.from.clone(),
@@ -652,6 +686,7 @@ fn parse_flow(i: usize, f: &RawFlow, duration_s: f64) -> Result<FlowSpec, Scenar
         size,
         start_s,
         stop_s,
+        dscp,
     })
 }
 

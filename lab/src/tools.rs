@@ -115,6 +115,14 @@ pub fn client_args(f: &Flow, from_addr: &str, to_addr: &str, secs: f64) -> Vec<S
         .map(|s| s.to_string())
         .collect(),
     };
+    if f.dscp != 0 {
+        // The TOS byte: DSCP in its upper six bits.
+        let tos = (u32::from(f.dscp) << 2).to_string();
+        match f.kind {
+            FlowKind::Ping => v.splice(1..1, ["-Q".to_string(), tos]),
+            _ => v.splice(1..1, ["-S".to_string(), tos]),
+        };
+    }
     if f.kind == FlowKind::Tcp && f.rate_pps > 0.0 {
         v.push("-b".into());
         v.push(format!("{}", (f.rate_pps * f.size as f64 * 8.0) as u64));
@@ -473,7 +481,21 @@ mod tests {
             size: 100,
             start_s: 2.0,
             stop_s: 30.0,
+            dscp: 0,
         }
+    }
+
+    #[test]
+    fn a_marked_flow_asks_its_tool_for_the_tos_byte() {
+        let mut f = flow(FlowKind::Ping);
+        f.dscp = 46;
+        let a = client_args(&f, "10.42.0.2", "10.98.0.1", 28.0);
+        assert_eq!(&a[..3], ["ping", "-Q", "184"]);
+        f.kind = FlowKind::Tcp;
+        let a = client_args(&f, "10.42.0.2", "10.98.0.1", 28.0);
+        assert_eq!(&a[..3], ["iperf3", "-S", "184"]);
+        f.dscp = 0;
+        assert!(!client_args(&f, "a", "b", 5.0).contains(&"-S".to_string()));
     }
 
     #[test]

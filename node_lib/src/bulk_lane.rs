@@ -8,16 +8,37 @@
 //! as the radio drains it, in the spirit of BQL and mac80211's AQL: the
 //! kernel charges each frame's memory to the socket that sent it until the
 //! frame leaves the queue, so this socket's send-buffer use (`SIOCOUTQ`)
-//! is the bulk in the queue. Its send buffer is set to the bound, which
-//! the kernel doubles: the socket reports writable (`POLLOUT`) exactly
-//! while less than the bound is queued, and a send fails with `EAGAIN`
-//! only past twice the bound. Everything else (control, voice, video,
-//! small packets of idle flows, frames forwarded for others) goes through
-//! the receive socket, unbounded, and so passes the waiting bulk.
+//! is the bulk in the queue. The data plane hands it more only while that
+//! is below the bound, and looks again each millisecond while bulk waits
+//! (its send buffer itself stays large: a TCP super-packet cut into 45
+//! frames must not block the loop). Everything else (control, voice,
+//! video, small packets of idle flows, frames forwarded for others) goes
+//! through the receive socket, unbounded.
+//!
+//! The two sockets also mark their frames for the radio: the receive
+//! socket's as voice, the bulk lane's as best effort (`SO_PRIORITY` 256 +
+//! the 802.1D user priority, which mac80211 maps to the EDCA access
+//! category), so a radio with EDCA queues, or a priority qdisc, lets
+//! voice pass bulk in the kernel too.
 
 use crate::sys::{self, cvt};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The bulk lane's send buffer (doubled by the kernel): several TCP
+/// super-packets' frames, so a send never waits for room.
+const SEND_BUFFER: usize = 1 << 20;
+
+/// Marks the frames socket `fd` sends with `class`'s user priority, for
+/// the radio's EDCA queues (256 + UP: mac80211 takes it as the UP). Values
+/// above 6 need CAP_NET_ADMIN: without it the plain value is set, which a
+/// priority qdisc still reads.
+pub fn mark(fd: RawFd, class: common::priority::Class) {
+    let up = i32::from(class.user_priority());
+    if sys::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PRIORITY, 256 + up).is_err() {
+        let _ = sys::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PRIORITY, up);
+    }
+}
 
 /// A send-only raw socket bound to the radio, with a bounded queue.
 pub struct BulkLane {
@@ -40,12 +61,13 @@ impl BulkLane {
         })?;
         // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let half = i32::try_from(limit).unwrap_or(i32::MAX);
-        // The kernel doubles the value: writable below `limit`, full at
-        // twice it. FORCE passes the system's minimum and maximum as root.
-        if sys::setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, half).is_err() {
-            sys::setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, half)?;
+        // Room for a whole super-packet past the bound (the kernel
+        // doubles the value); FORCE passes the system's maximum as root.
+        let buf = i32::try_from(limit.max(SEND_BUFFER)).unwrap_or(i32::MAX);
+        if sys::setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, buf).is_err() {
+            let _ = sys::setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, buf);
         }
+        mark(raw, common::priority::Class::BestEffort);
         // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;

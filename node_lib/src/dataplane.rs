@@ -550,6 +550,9 @@ impl<R: Role> Pipeline<R> {
         let wait = self.role.next_tick().0.saturating_sub(now.0);
         let timeout_ms = if self.engine.has_bulk() {
             0
+        } else if self.engine.waits_for_room() {
+            // Bulk waits for the radio's bulk lane: look again in 1 ms.
+            1
         } else if self.export_pending {
             EXPORT_MIN_GAP.as_millis() as i32
         } else {
@@ -560,22 +563,10 @@ impl<R: Role> Pipeline<R> {
             events: libc::POLLIN,
             revents: 0,
         };
-        // Bulk waiting for room in the radio's bulk lane: wake when the
-        // lane takes more (without a lane, `has_bulk` holds and we do not
-        // sleep). An fd of -1 is ignored by poll.
-        let bulk_fd = match self.engine.link.raw.bulk_fd() {
-            Some(b) if self.engine.waits_for_room() => b,
-            _ => -1,
-        };
         let mut fds = [
             fd(self.engine.link.raw.as_raw_fd()),
             fd(self.engine.tun.tun.as_raw_fd()),
             fd(self.shared.wake_fd()),
-            libc::pollfd {
-                fd: bulk_fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            },
         ];
         self.shared.counters.syscall(Syscall::Poll);
         sys::poll(&mut fds, timeout_ms)?;

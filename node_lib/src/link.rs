@@ -104,6 +104,8 @@ impl RawLink {
                 std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
             )
         })?;
+        // Control, voice, video and small packets: voice to the radio.
+        crate::bulk_lane::mark(raw, common::priority::Class::Voice);
         // Kernel 4.20+; older kernels fall back to the source-MAC check.
         let _ = sys::setsockopt_int(raw, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
         // Generous buffers absorb bursts; FORCE works as root, plain as fallback.
@@ -180,11 +182,6 @@ impl RawLink {
     /// Bytes the bulk lane takes now (`usize::MAX` without one).
     pub fn bulk_room(&self) -> usize {
         self.bulk.as_ref().map_or(usize::MAX, BulkLane::room)
-    }
-
-    /// The bulk lane's socket, to wait until it is writable.
-    pub fn bulk_fd(&self) -> Option<RawFd> {
-        self.bulk.as_ref().map(BulkLane::fd)
     }
 
     pub fn mac(&self) -> [u8; 6] {

@@ -27,8 +27,10 @@ fn stats_sections_hold_any_counter() {
         "batching": {"enabled": true, "max_batch": 64, "aggregate": true, "batches": {},
                      "syscalls": {"sendmmsg": 3}, "packets_moved": 9},
         "airtime": {"channel_busy_ratio": 0.25, "rx_us": 11},
+        "classes": {"voice": {"sent": 5, "dropped": 0, "queued": 1}},
     });
     let s: Stats = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(s.classes["voice"].queued, 1);
     assert_eq!(s.get("link", "rx_frames"), Some(7));
     assert_eq!(s.get("batching", "packets_moved"), Some(9));
     assert_eq!(s.get("airtime", "rx_us"), Some(11));

@@ -68,18 +68,7 @@ impl BulkLane {
             let _ = sys::setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, buf);
         }
         mark(raw, common::priority::Class::BestEffort);
-        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex;
-        // SAFETY: passes a valid sockaddr_ll and its exact size.
-        cvt(unsafe {
-            libc::bind(
-                raw,
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        sys::bind_packet(raw, ifindex, 0)?;
         Ok(BulkLane { fd, limit })
     }
 

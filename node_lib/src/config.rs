@@ -970,6 +970,39 @@ mod tests {
     }
 
     #[test]
+    fn priority_classes_and_the_bulk_lane() {
+        let c = Config::parse(MIN, RoleKind::Obu).unwrap();
+        assert_eq!(c.fixed.priority, ClassMap::default());
+        assert_eq!(c.fixed.bulk_queue_bytes, DEFAULT_BULK_QUEUE_BYTES);
+        let text = format!(
+            "{MIN}\n[link]\n[priority]\nvoice = [46]\nbackground = [0, 8]\ncontrol = \"video\"\n"
+        );
+        // `[link]` twice is a TOML error: put the key in the first one.
+        let text = text.replace("[link]\n[priority]", "[priority]");
+        let text = text.replace(
+            "interface = \"veth0\"",
+            "interface = \"veth0\"\nbulk_queue_bytes = 0",
+        );
+        let c = Config::parse(&text, RoleKind::Obu).unwrap();
+        let p = &c.fixed.priority;
+        assert_eq!(p.of_dscp(46), Class::Voice);
+        // A list given replaces the class's defaults.
+        assert_eq!(p.of_dscp(40), Class::BestEffort);
+        assert_eq!(p.of_dscp(0), Class::Background);
+        assert_eq!(p.of_dscp(34), Class::Video);
+        assert_eq!((p.control, p.broadcast), (Class::Video, Class::Voice));
+        assert_eq!(c.fixed.bulk_queue_bytes, 0);
+        let e = err("[priority]\nvoice = [64]");
+        assert_eq!(e.key.as_deref(), Some("priority.voice"));
+        let e = err("[priority]\nvoice = [46]\nvideo = [46]");
+        assert_eq!(e.key.as_deref(), Some("priority.video"));
+        assert!(e.message.contains("priority.voice"), "{e}");
+        let e = err("[priority]\nbroadcast = \"urgent\"");
+        assert_eq!(e.key.as_deref(), Some("priority.broadcast"));
+        assert!(e.message.contains("voice, video"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_key_and_range() {
         let e = err("[routing]\nbeacon_interval_ms = 5");
         assert_eq!(e.key.as_deref(), Some("routing.beacon_interval_ms"));

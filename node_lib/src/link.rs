@@ -117,19 +117,7 @@ impl RawLink {
                 let _ = sys::setsockopt_int(raw, libc::SOL_SOCKET, plain, 4 << 20);
             }
         }
-        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ethertype.to_be();
-        sll.sll_ifindex = ifindex;
-        // SAFETY: passes a valid sockaddr_ll and its exact size.
-        cvt(unsafe {
-            libc::bind(
-                raw,
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        sys::bind_packet(raw, ifindex, ethertype)?;
         let link = RawLink {
             fd,
             ifname: ifname.to_string(),

@@ -281,6 +281,25 @@ fn parse_psi_some_total(text: &[u8]) -> Option<u64> {
     total.parse().ok()
 }
 
+/// Binds packet socket `fd` to interface `ifindex` for frames of
+/// EtherType `protocol` (host order; 0: it receives nothing).
+pub fn bind_packet(fd: RawFd, ifindex: i32, protocol: u16) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = ifindex;
+    // SAFETY: passes a valid sockaddr_ll and its exact size.
+    cvt(unsafe {
+        libc::bind(
+            fd,
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
 /// Sets an integer socket option.
 pub fn setsockopt_int(
     fd: RawFd,

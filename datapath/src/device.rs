@@ -51,6 +51,11 @@ pub trait LinkDevice {
     fn bulk_room(&self) -> usize {
         usize::MAX
     }
+
+    /// Whether the bulk lane is bounded (without asking the kernel).
+    fn has_bulk_lane(&self) -> bool {
+        false
+    }
 }
 
 /// The host side: IP packets in (one read at a time, as the kernel's TUN

@@ -63,6 +63,14 @@ pub struct EngineConfig {
     pub phy_rate_kbps: u64,
 }
 
+/// What the TUN backlog holds ([`Engine::backlog`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backlog {
+    Empty,
+    Ready,
+    WaitsForRoom,
+}
+
 /// Where the actions being flushed point their payloads.
 #[derive(Clone, Copy)]
 enum Input {
@@ -162,16 +170,22 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         &mut self.actions
     }
 
-    /// Whether the backlog has something a turn would send now (the loop
-    /// must not sleep then).
-    pub fn has_bulk(&self) -> bool {
-        self.backlog.has_bulk() && self.backlog.can_send(self.link.bulk_room())
+    /// What the TUN backlog holds: nothing, something a turn would send
+    /// now (the loop must not sleep), or only bulk waiting for room in the
+    /// link's bulk lane (the loop looks again soon).
+    pub fn backlog(&self) -> Backlog {
+        if !self.backlog.has_bulk() {
+            Backlog::Empty
+        } else if self.backlog.can_send(self.link.bulk_room()) {
+            Backlog::Ready
+        } else {
+            Backlog::WaitsForRoom
+        }
     }
 
-    /// Whether bulk waits in the backlog for room in the link's bulk lane
-    /// (the loop waits for the link to become writable then).
-    pub fn waits_for_room(&self) -> bool {
-        self.backlog.has_bulk() && !self.has_bulk()
+    /// Whether the backlog has something a turn would send now.
+    pub fn has_bulk(&self) -> bool {
+        self.backlog() == Backlog::Ready
     }
 
     /// The classes packets and frames are sent in (the DSCP map).
@@ -388,7 +402,7 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         // With a bounded bulk lane the channel, not this host, is the
         // bottleneck: a full backlog sheds its oldest bulk rather than
         // leave new packets in the TUN's FIFO.
-        let shed = self.link.bulk_room() != usize::MAX;
+        let shed = self.link.has_bulk_lane();
         self.backlog.read(&mut self.tun, &self.counters, shed)?;
         let now = clock();
         let c = &*self.counters;

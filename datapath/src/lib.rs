@@ -16,4 +16,4 @@ pub mod engine;
 pub mod tun_backlog;
 
 pub use device::{LinkDevice, TunDevice, TunRead};
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Backlog, Engine, EngineConfig};

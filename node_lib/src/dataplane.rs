@@ -11,7 +11,7 @@ use crate::sys;
 use crate::tun::{Tun, TunPort};
 use common::counters::{Counters, DropReason, Syscall};
 use common::Time;
-use datapath::{Engine, EngineConfig};
+use datapath::{Backlog, Engine, EngineConfig};
 use protocol::export::ExportedRoute;
 use protocol::probe::ProbeResult;
 use protocol::role::Role;
@@ -548,9 +548,10 @@ impl<R: Role> Pipeline<R> {
     fn wait(&mut self) -> io::Result<Ready> {
         let now = self.shared.now();
         let wait = self.role.next_tick().0.saturating_sub(now.0);
-        let timeout_ms = if self.engine.has_bulk() {
+        let backlog = self.engine.backlog();
+        let timeout_ms = if backlog == Backlog::Ready {
             0
-        } else if self.engine.waits_for_room() {
+        } else if backlog == Backlog::WaitsForRoom {
             // Bulk waits for the radio's bulk lane: look again in 1 ms.
             1
         } else if self.export_pending {

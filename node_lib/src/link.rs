@@ -614,4 +614,8 @@ impl datapath::LinkDevice for LinkPort {
     fn bulk_room(&self) -> usize {
         self.raw.bulk_room()
     }
+
+    fn has_bulk_lane(&self) -> bool {
+        self.raw.bulk_limit() > 0
+    }
 }

@@ -154,6 +154,12 @@ impl LinkDevice for AirLink {
         sent
     }
 
+    fn has_bulk_lane(&self) -> bool {
+        self.radio
+            .as_ref()
+            .is_some_and(|r| r.bulk_limit != usize::MAX)
+    }
+
     fn bulk_room(&self) -> usize {
         match &self.radio {
             Some(r) if r.bulk_limit != usize::MAX => r.bulk_limit.saturating_sub(r.bulk_queued),

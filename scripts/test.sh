@@ -21,7 +21,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 # Coverage-guided fuzzing, bounded (FUZZ_SECONDS per target).
-scripts/fuzz.sh "${FUZZ_SECONDS:-10}" || status=1
+scripts/fuzz.sh "${FUZZ_SECONDS:-5}" || status=1
 # One closing line over all test binaries.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

@@ -17,6 +17,7 @@
 
 pub mod air;
 pub mod burst;
+pub mod channel_watch;
 mod error;
 pub mod events;
 pub mod flows;

@@ -142,6 +142,9 @@ pub struct Results {
     /// The daemons' CPU over the run, ms per second.
     pub daemon_cpu_ms_per_s: DaemonCpu,
     pub flows: Vec<FlowResult>,
+    /// Per RSU cell, the channel busy ratio its daemon measured (0..1,
+    /// one reading a second after the warm-up): p50, p99.
+    pub channel_busy: Vec<crate::channel_watch::CellBusy>,
     pub nodes: Vec<NodeCost>,
     pub lab: LabCost,
     /// How late each radio update reached the kernel after the trace time
@@ -370,6 +373,37 @@ impl Results {
         s
     }
 
+    /// The channel busy ratio of the busiest cells (at most 4), p50 / p99.
+    fn summary_channel(&self) -> String {
+        let mut cells: Vec<_> = self
+            .channel_busy
+            .iter()
+            .filter(|c| c.p99.is_some())
+            .collect();
+        if cells.is_empty() {
+            return String::new();
+        }
+        cells.sort_by(|a, b| b.p99.unwrap_or(0.0).total_cmp(&a.p99.unwrap_or(0.0)));
+        let shown: Vec<String> = cells
+            .iter()
+            .take(4)
+            .map(|c| {
+                format!(
+                    "{} {:.2} / {:.2}",
+                    c.rsu,
+                    c.p50.unwrap_or(0.0),
+                    c.p99.unwrap_or(0.0)
+                )
+            })
+            .collect();
+        format!(
+            "| channel busy ratio per cell p50 / p99 (daemons' estimate; busiest {} of {}) | {} |\n",
+            shown.len(),
+            self.channel_busy.len(),
+            shown.join("; ")
+        )
+    }
+
     fn summary_figures(&self) -> String {
         let mut s = "| figure | value |\n|---|---|\n".to_string();
         s += &format!(
@@ -402,6 +436,7 @@ impl Results {
                 .map_or("n/a".into(), |c| c.to_string()),
             per_min(st.upstream_changes_per_obu_min_warm)
         );
+        s += &self.summary_channel();
         s += &format!(
             "| host saturated (CPUs ≥ 95 % busy), s | {} of {} ({} outside cpu-bursts) |\n",
             st.host_saturated_s,
@@ -665,6 +700,7 @@ mod tests {
             handovers_with_loss: Vec::new(),
             daemon_cpu_ms_per_s: DaemonCpu::default(),
             flows,
+            channel_busy: Vec::new(),
             nodes: Vec::new(),
             lab: LabCost::default(),
             trace_drift_ms: Spread::default(),
@@ -727,7 +763,17 @@ mod tests {
             ..FlowResult::default()
         };
         tcp.failed_why.insert("unable to connect".into(), 2);
-        let s = results(st, vec![udp, tcp]).summary();
+        let mut r = results(st, vec![udp, tcp]);
+        let names = ["rsu1", "rsu2", "rsu3"].map(String::from);
+        r.channel_busy = crate::channel_watch::cells(
+            &names,
+            &[vec![0.3, 0.2, 0.4], vec![0.5, 0.7, 0.6], vec![]],
+        );
+        let s = r.summary();
+        assert!(
+            s.contains("| channel busy ratio per cell p50 / p99 (daemons' estimate; busiest 2 of 3) | rsu2 0.60 / 0.70; rsu1 0.30 / 0.40 |"),
+            "{s}"
+        );
         let first = s.lines().nth(2).unwrap();
         assert!(
             first.contains("host saturated 12 s of 60 (7 outside the scenario's cpu-bursts)")

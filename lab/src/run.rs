@@ -15,6 +15,7 @@
 //! 6. Remove everything (drop), also on Ctrl-C and on failure.
 
 use crate::air::{self, AirRules, Radios};
+use crate::channel_watch::ChannelWatch;
 use crate::events::{Actions, Events, Signal};
 use crate::flows::{self, Ends, FlowResult, UdpFlows};
 use crate::host_cpu::HostSampler;
@@ -285,6 +286,23 @@ fn build(plan: &Plan) -> Net {
 }
 
 /// Every daemon's options.
+/// The daemons' `[link]` beyond the testbed's: the channel's rate for
+/// their airtime estimates (so their busy ratio is the lab's channel's),
+/// the bulk lane's bound if the scenario sets one.
+fn link_extra(s: &crate::scenario::Scenario) -> String {
+    let mut keys = String::new();
+    if let Some(mbps) = s.radio.bandwidth_mbps {
+        keys += &format!("phy_rate_mbps = {:.3}\n", mbps.clamp(1.0, 10_000.0));
+    }
+    if let Some(b) = s.bulk_queue_bytes {
+        keys += &format!("bulk_queue_bytes = {b}\n");
+    }
+    match keys.is_empty() {
+        true => keys,
+        false => format!("[link]\n{keys}"),
+    }
+}
+
 fn daemon_options(plan: &Plan) -> Vec<(usize, NodeOptions)> {
     let s = &plan.scenario;
     let base = NodeOptions {
@@ -292,10 +310,7 @@ fn daemon_options(plan: &Plan) -> Vec<(usize, NodeOptions)> {
         log_level: s.log_level.clone(),
         security: (s.security != Security::Off).then_some(s.security),
         batching: s.batching,
-        extra: s
-            .bulk_queue_bytes
-            .map(|b| format!("[link]\nbulk_queue_bytes = {b}\n"))
-            .unwrap_or_default(),
+        extra: link_extra(s),
         ..NodeOptions::default()
     };
     let (rsu, obu) = if s.backbone {
@@ -522,6 +537,7 @@ struct Driving {
     air: Air,
     ticks: Ticks,
     observer: Observer,
+    channel: ChannelWatch,
     udp: UdpFlows,
     tools: Vec<ToolFlow>,
     ends: NetEnds,
@@ -586,6 +602,15 @@ fn start_driving(
     let poll = Duration::from_millis(plan.scenario.poll_interval_ms);
     let warm_after = Duration::from_secs_f64(results::warmup_s(plan.scenario.duration_s));
     let observer = Observer::start(targets, macs, poll, epoch, warm_after)?;
+    let rsus: Vec<Target> = plan
+        .rsus()
+        .map(|i| Target {
+            node: i,
+            ns: net.tb().nodes[i].ns.clone(),
+        })
+        .collect();
+    let names = plan.rsus().map(|i| plan.nodes[i].name.clone()).collect();
+    let channel = ChannelWatch::start(&rsus, names, epoch, warm_after)?;
     let ends = NetEnds::of(net);
     let udp = UdpFlows::start(plan, &ends, epoch)?;
     let mut tools: Vec<ToolFlow> = plan
@@ -604,6 +629,7 @@ fn start_driving(
         air,
         ticks,
         observer,
+        channel,
         udp,
         tools,
         ends,
@@ -729,6 +755,7 @@ fn collect(
         })
         .collect();
     let observed = d.observer.finish();
+    let channel_busy = d.channel.finish();
     let samples = observed.samples;
     let flows = flow_results(plan, net, d.udp, d.tools, trace_end_s, stopped_early);
     let lab_cpu = (cpu_of(libc::RUSAGE_SELF).saturating_sub(d.lab_cpu_start) + d.ticks.nft_cpu)
@@ -796,6 +823,7 @@ fn collect(
         handovers_with_loss: results::handovers_with_loss(plan, &gap_at, 100.0),
         daemon_cpu_ms_per_s: results::DaemonCpu::of(plan, &nodes, &busy),
         flows,
+        channel_busy,
         nodes,
         lab: LabCost {
             cpu_s: lab_cpu.as_secs_f64(),

@@ -111,6 +111,18 @@ fn check_contract(r: &serde_json::Value, nodes: usize) {
     }
     assert!(r["lab"]["cpu_s"].as_f64().unwrap() > 0.0);
     assert!(r["lab"]["ticks"].as_u64().unwrap() > 0);
+    let rsus = r["rsus"].as_u64().unwrap() as usize;
+    let cells = r["channel_busy"].as_array().expect("channel_busy");
+    assert_eq!(cells.len(), rsus, "one cell per RSU");
+    for c in cells {
+        assert!(c["rsu"].is_string(), "{c}");
+        for k in ["p50", "p99"] {
+            assert!(
+                c[k].is_null() || (0.0..=1.0).contains(&c[k].as_f64().unwrap()),
+                "{c}"
+            );
+        }
+    }
     for f in r["flows"].as_array().expect("flows") {
         for k in ["sent", "received", "latency_p50_ms", "latency_p99_ms"] {
             assert!(f.get(k).is_some(), "flow {k}: {f}");
@@ -165,7 +177,7 @@ fn safety_messages_pass_a_download_that_fills_the_cell() {
         return;
     }
     let out = out_dir("loaded");
-    let r = run(&repo("tests/scenarios/loaded-cell-short.toml"), 20, &out);
+    let r = run(&repo("tests/scenarios/loaded-cell-short.toml"), 14, &out);
     check_contract(&r, 3);
     let flows = r["flows"].as_array().unwrap();
     let p99 = |k: usize| flows[k]["latency_p99_ms"].as_f64().unwrap();
@@ -182,6 +194,10 @@ fn safety_messages_pass_a_download_that_fills_the_cell() {
     // The download fills the channel (12 Mbit/s, frames and headers).
     let tcp = flows[1]["throughput_mbps"].as_f64().unwrap();
     assert!(tcp >= 6.0, "TCP {tcp} Mbit/s");
+    // The daemon saw its channel busy (12 Mbit/s of the download on a
+    // 12 Mbit/s channel, by its own airtime model).
+    let busy = r["channel_busy"][0]["p99"].as_f64().unwrap_or(0.0);
+    assert!(busy >= 0.5, "busy ratio {}", r["channel_busy"]);
     // The RSU sent the EF messages as voice, the download as best effort.
     let stats = std::fs::read_to_string(out.join("logs/rsu1.stats.json")).expect("RSU stats");
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();

@@ -28,7 +28,7 @@ for v in $variants; do
     f="$out/scenarios/loaded-cell-$v.toml"
     # The shipped scenario with this variant's lines added to its sections.
     awk -v r="${radio[$v]}" -v d="${daemons[$v]}" -v n="loaded-cell-$v" '
-        /^name = / { print "name = \"" n "\""; next }
+        !named && /^name = / { print "name = \"" n "\""; named = 1; next }
         /^\[radio\]/ { print; if (r != "") print r; next }
         /^\[mobility\]/ && d != "" { print "[daemons]"; print d; print "" }
         { print }' lab/scenarios/loaded-cell.toml >"$f"

@@ -399,10 +399,12 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
         role: &mut R,
         clock: &dyn Fn() -> Time,
     ) -> io::Result<()> {
-        // With a bounded bulk lane the channel, not this host, is the
-        // bottleneck: a full backlog sheds its oldest bulk rather than
-        // leave new packets in the TUN's FIFO.
-        let shed = self.link.has_bulk_lane();
+        // When the last turn left bulk for want of room in the bulk lane,
+        // the channel, not this host, is the bottleneck: a full backlog
+        // sheds its oldest bulk rather than leave new packets in the TUN's
+        // FIFO. (A backlog full for want of CPU drains at the host's pace,
+        // and new packets wait in the TUN as before.)
+        let shed = self.backlog.room_limited();
         self.backlog.read(&mut self.tun, &self.counters, shed)?;
         let now = clock();
         let c = &*self.counters;

@@ -47,6 +47,9 @@ pub struct TunBacklog {
     budget: usize,
     /// Which class a packet is in, by its DSCP.
     classes: ClassMap,
+    /// Whether the last turn left bulk queued for want of room in the
+    /// radio's bulk lane (the channel, not this host, is the bottleneck).
+    room_limited: bool,
 }
 
 impl TunBacklog {
@@ -69,7 +72,14 @@ impl TunBacklog {
             out_bulk: Vec::with_capacity(slots * 4),
             budget,
             classes: ClassMap::default(),
+            room_limited: false,
         }
+    }
+
+    /// Whether the last turn left bulk queued for want of room in the
+    /// radio's bulk lane: then a full backlog sheds ([`Self::read`]).
+    pub fn room_limited(&self) -> bool {
+        self.room_limited
     }
 
     /// The DSCP map packets are classed by.
@@ -271,12 +281,17 @@ impl TunBacklog {
     /// also only up to `room`, the bytes the radio's bulk lane takes now.
     pub fn take_bulk(&mut self, room: usize) {
         let (mut total, mut bulk, mut took) = (0, 0, 0);
+        self.room_limited = false;
         for class in Class::ALL {
             let in_bulk_lane = class.is_bulk_lane();
             let queue = &mut self.queues[class.index()];
             loop {
                 let within = took == 0 || total < self.budget;
-                if !within || (in_bulk_lane && bulk >= room) {
+                if !within {
+                    break;
+                }
+                if in_bulk_lane && bulk >= room {
+                    self.room_limited |= !queue.is_empty();
                     break;
                 }
                 let Some((a, flow)) = queue.pop_front() else {
@@ -481,6 +496,10 @@ mod tests {
         // No room: best effort waits, and a turn would send nothing.
         assert_eq!(turn_with_room(&mut b, 0), (vec![], vec![]));
         assert!(b.has_bulk() && !b.can_send(0) && b.can_send(1));
+        assert!(
+            b.room_limited(),
+            "bulk left for want of room: shed when full"
+        );
         assert_eq!(b.queued(), [0, 0, 4, 0]);
         // Voice read meanwhile is not held by the bulk lane's room.
         assert!(b.push_packet(&marked(46, 17, 9, 1_400), VnetHdr::default()));
@@ -489,7 +508,7 @@ mod tests {
         assert_eq!(turn_with_room(&mut b, 2_000), (vec![], vec![1, 2]));
         assert_eq!(turn_with_room(&mut b, 1), (vec![], vec![3]));
         assert_eq!(turn_with_room(&mut b, 1), (vec![], vec![4]));
-        assert!(!b.has_bulk());
+        assert!(!b.has_bulk() && !b.room_limited());
         assert_eq!(b.free_slots(), 16);
     }
 

@@ -343,9 +343,12 @@ impl<L: LinkDevice, T: TunDevice> Engine<L, T> {
             if readable {
                 self.read_into_backlog(role, clock)?;
             }
-            if readable || self.has_bulk() {
+            // One look at the bulk lane's room a turn (a syscall on a radio).
+            if readable || self.backlog.has_bulk() {
                 let room = self.link.bulk_room();
-                self.send_backlog_turn(role, room);
+                if readable || self.backlog.can_send(room) {
+                    self.send_backlog_turn(role, room);
+                }
             }
             return Ok(());
         }

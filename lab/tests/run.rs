@@ -166,9 +166,9 @@ fn a_short_road_on_a_backbone_attaches_hands_over_and_delivers() {
 /// A TCP download fills a 12 Mbit/s cell; EF messages to the other
 /// vehicle and an EF ping keep nearly their idle latency (the priority
 /// classes and the bounded bulk lane: docs/OPERATIONS.md section 13).
-/// Without them the loaded p99 is about 19 ms; the margin here is loose
-/// for a busy CI machine, the target itself is for
-/// scripts/bench-loaded-cell.sh.
+/// Without them the loaded median is about 12 ms (p99 19 ms); the test
+/// judges medians, loose for a busy CI machine; the p99 target itself is
+/// for scripts/bench-loaded-cell.sh.
 #[test]
 fn safety_messages_pass_a_download_that_fills_the_cell() {
     testbed::require_testbed!();
@@ -181,12 +181,17 @@ fn safety_messages_pass_a_download_that_fills_the_cell() {
     check_contract(&r, 3);
     let flows = r["flows"].as_array().unwrap();
     let p99 = |k: usize| flows[k]["latency_p99_ms"].as_f64().unwrap();
-    let (idle, loaded) = (p99(0), p99(2));
+    let p50 = |k: usize| flows[k]["latency_p50_ms"].as_f64().unwrap();
+    // Medians: with 45 loaded messages a p99 is their maximum, one late
+    // wake-up of a debug daemon on a CI machine running other labs beside
+    // this one. Without the classes the loaded median is about 12 ms.
+    let (idle, loaded) = (p99(0), p50(2));
     assert!(
-        loaded <= idle + 8.0,
-        "EF p99 {loaded} ms loaded, {idle} idle"
+        loaded <= idle + 3.0,
+        "EF p50 {loaded} ms loaded, p99 {idle} idle (p99 loaded {})",
+        p99(2)
     );
-    assert!(p99(3) <= 10.0, "EF ping p99 {} ms loaded", p99(3));
+    assert!(p50(3) <= 3.0, "EF ping p50 {} ms loaded", p50(3));
     for k in [0, 2, 3] {
         let d = flows[k]["delivery"].as_f64().unwrap();
         assert!(d >= 0.99, "flow {k}: {}", flows[k]);
